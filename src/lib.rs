@@ -1,0 +1,30 @@
+//! actgate: an identity gateway for AI agents.
+//!
+//! The request flow, one module per stage (see README and ARCHITECTURE):
+//!
+//! ```text
+//! TCP accept ─▶ TLS handshake ─▶ HTTP request ─▶ route ─▶ classify ─▶ decide ─▶ mint ─▶ forward
+//!   server      identity          server          registry  a2a        policy     token    proxy
+//! ```
+#![forbid(unsafe_code)]
+
+pub mod a2a;
+pub mod config;
+pub mod example_agent;
+pub mod identity;
+pub mod metrics;
+pub mod pki;
+pub mod policy;
+pub mod proxy;
+pub mod registry;
+pub mod server;
+pub mod tls;
+pub mod token;
+
+/// Seconds since the Unix epoch, the unit of every JWT time claim.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

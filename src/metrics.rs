@@ -1,0 +1,121 @@
+//! Process-wide counters, rendered in the Prometheus text format.
+//!
+//! Plain atomics: every counter is a single relaxed `fetch_add`, cheap enough
+//! for the per-request path.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Why a TLS handshake was refused; one counter per reason.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeRejection {
+    /// The client sent no certificate.
+    NoCertificate,
+    /// The leaf breaks an X509-SVID rule or carries no valid SPIFFE ID.
+    InvalidSvid,
+    /// The SPIFFE ID names a trust domain with no configured bundle.
+    UnknownTrustDomain,
+    /// Chain, validity time, usage or revocation check failed.
+    ChainInvalid,
+    /// The handshake did not finish in time.
+    Timeout,
+    /// Any other TLS failure (protocol error, reset).
+    Other,
+}
+
+impl HandshakeRejection {
+    const ALL: [HandshakeRejection; 6] = [
+        Self::NoCertificate,
+        Self::InvalidSvid,
+        Self::UnknownTrustDomain,
+        Self::ChainInvalid,
+        Self::Timeout,
+        Self::Other,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::NoCertificate => "no_certificate",
+            Self::InvalidSvid => "invalid_svid",
+            Self::UnknownTrustDomain => "unknown_trust_domain",
+            Self::ChainInvalid => "chain_invalid",
+            Self::Timeout => "timeout",
+            Self::Other => "other",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Metrics {
+    pub handshakes_accepted: AtomicU64,
+    handshakes_rejected: [AtomicU64; 6],
+    pub requests_forwarded: AtomicU64,
+    pub requests_denied: AtomicU64,
+    pub requests_unauthenticated: AtomicU64,
+    pub upstream_errors: AtomicU64,
+    pub tokens_minted: AtomicU64,
+    pub token_cache_hits: AtomicU64,
+}
+
+impl Metrics {
+    pub fn handshake_rejected(&self, why: HandshakeRejection) {
+        let i = HandshakeRejection::ALL
+            .iter()
+            .position(|r| *r == why)
+            .unwrap_or(5);
+        self.handshakes_rejected[i].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn rejected(&self, why: HandshakeRejection) -> u64 {
+        let i = HandshakeRejection::ALL
+            .iter()
+            .position(|r| *r == why)
+            .unwrap_or(5);
+        self.handshakes_rejected[i].load(Ordering::Relaxed)
+    }
+
+    pub fn inc(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(1024);
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let _ = writeln!(out, "# TYPE actgate_handshakes_accepted_total counter");
+        let _ = writeln!(
+            out,
+            "actgate_handshakes_accepted_total {}",
+            get(&self.handshakes_accepted)
+        );
+        let _ = writeln!(out, "# TYPE actgate_handshakes_rejected_total counter");
+        for (i, why) in HandshakeRejection::ALL.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "actgate_handshakes_rejected_total{{reason=\"{}\"}} {}",
+                why.label(),
+                get(&self.handshakes_rejected[i])
+            );
+        }
+        for (name, c) in [
+            ("actgate_requests_forwarded_total", &self.requests_forwarded),
+            ("actgate_requests_denied_total", &self.requests_denied),
+            (
+                "actgate_requests_unauthenticated_total",
+                &self.requests_unauthenticated,
+            ),
+            ("actgate_upstream_errors_total", &self.upstream_errors),
+            ("actgate_tokens_minted_total", &self.tokens_minted),
+            ("actgate_token_cache_hits_total", &self.token_cache_hits),
+        ] {
+            let _ = writeln!(out, "# TYPE {name} counter");
+            let _ = writeln!(out, "{name} {}", get(c));
+        }
+        let hits = get(&self.token_cache_hits) as f64;
+        let total = hits + get(&self.tokens_minted) as f64;
+        let ratio = if total > 0.0 { hits / total } else { 0.0 };
+        let _ = writeln!(out, "# TYPE actgate_token_cache_hit_ratio gauge");
+        let _ = writeln!(out, "actgate_token_cache_hit_ratio {ratio:.4}");
+        out
+    }
+}
