@@ -1,1 +1,350 @@
-//! TODO
+//! The TOML configuration: the file model (every field documented here is the
+//! config reference), parsing, and validation that names the file and field of
+//! each problem.
+//!
+//! Loading is two steps. [`RawConfig`] is what the file says, checked only for
+//! shape (unknown keys are errors, so a typo never silently disables a rule).
+//! [`crate::server::Gateway::build`] then reads every file the config names and
+//! turns the whole into live material; both steps report *all* problems they
+//! find as [`ConfigProblem`]s rather than stopping at the first.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::token::SigningAlgorithm;
+
+/// One thing wrong with a configuration: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// `FILE: section.field` (or `FILE: [[agent]] #2 (name) .card`).
+    pub location: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.location, self.message)
+    }
+}
+
+/// Every problem found in one configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("{} configuration problem(s):\n{}", .0.len(), .0.iter().map(|p| format!("  - {p}")).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigErrors(pub Vec<ConfigProblem>);
+
+/// The configuration file as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawConfig {
+    pub gateway: GatewaySection,
+    /// One entry per SPIFFE trust domain whose workloads may call through the gateway.
+    #[serde(default)]
+    pub trust_domain: Vec<TrustDomainSection>,
+    pub tokens: TokensSection,
+    /// Identity providers whose user tokens the gateway accepts as subject tokens.
+    #[serde(default)]
+    pub subject_issuer: Vec<SubjectIssuerSection>,
+    /// The agents reachable through the gateway.
+    #[serde(default)]
+    pub agent: Vec<AgentSection>,
+    /// Allow rules. Anything no rule allows is denied.
+    #[serde(default)]
+    pub rule: Vec<RuleSection>,
+}
+
+/// `[gateway]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GatewaySection {
+    /// Address of the mTLS listener, e.g. `"127.0.0.1:8443"`.
+    pub listen: SocketAddr,
+    /// `iss` of every minted token; also the subject-token issuer that marks a
+    /// token as the gateway's own.
+    pub issuer: String,
+    /// The URL callers use to reach the gateway; agent routes and the default
+    /// token audience are built from it (`{public_url}/agents/NAME`).
+    pub public_url: String,
+    /// PEM certificate chain the listener presents (leaf first).
+    pub server_cert: PathBuf,
+    /// PEM (PKCS#8, SEC1 or PKCS#1) private key of `server_cert`.
+    pub server_key: PathBuf,
+    /// Allow TLS 1.2 as well as 1.3. Default `false`: TLS 1.3 only.
+    #[serde(default)]
+    pub tls12: bool,
+    /// How long a client may take to finish the TLS handshake. Default `"10s"`.
+    #[serde(default = "default_handshake_timeout")]
+    pub handshake_timeout: String,
+    /// Largest request body accepted, in bytes; larger gets 413. Default 1 MiB.
+    #[serde(default = "default_max_body")]
+    pub max_request_body: u64,
+    /// Time allowed to connect to an upstream. Default `"5s"`.
+    #[serde(default = "default_connect_timeout")]
+    pub upstream_connect_timeout: String,
+    /// Time allowed for an upstream to answer with response headers; after it
+    /// the caller gets 504. Streams may run longer once started. Default `"30s"`.
+    #[serde(default = "default_upstream_timeout")]
+    pub upstream_timeout: String,
+    /// Workload certificate the gateway presents to `https` upstreams.
+    pub upstream_client_cert: Option<PathBuf>,
+    /// Key of `upstream_client_cert`.
+    pub upstream_client_key: Option<PathBuf>,
+    /// Set `X-Forwarded-For` to the caller's address. Default `false`: the
+    /// header is removed, whatever the caller sent.
+    #[serde(default)]
+    pub forward_client_address: bool,
+    /// Optional plain-HTTP listener for `/metrics` and `/healthz`. Keep it on
+    /// loopback: it is unauthenticated.
+    pub admin_listen: Option<SocketAddr>,
+}
+
+/// `[[trust_domain]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TrustDomainSection {
+    /// Trust domain name, e.g. `"example.org"`.
+    pub name: String,
+    /// PEM file with this trust domain's root certificates. Callers whose SPIFFE
+    /// ID names this domain are verified against these roots and no others.
+    pub bundle: PathBuf,
+}
+
+/// `[tokens]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokensSection {
+    /// PKCS#8 PEM private key that signs minted tokens.
+    pub signing_key: PathBuf,
+    /// `"ES256"` (default) or `"EdDSA"`.
+    #[serde(default = "default_algorithm")]
+    pub algorithm: SigningAlgorithm,
+    /// Older signing keys still published in the JWKS so tokens they signed keep
+    /// verifying until they expire. Same algorithm as `algorithm`.
+    #[serde(default)]
+    pub previous_keys: Vec<PathBuf>,
+    /// Lifetime of a minted token. Default `"5m"`; never later than the subject
+    /// token's `exp`.
+    #[serde(default = "default_token_ttl")]
+    pub ttl: String,
+    /// Reuse a token for the same caller certificate, subject, audience, scopes
+    /// and chain until shortly before it expires. Default `true`. Turn off when
+    /// every call must carry its own `jti`.
+    #[serde(default = "default_true")]
+    pub cache: bool,
+    /// Longest `act` chain a minted token may carry (the current caller counts).
+    /// Default 5.
+    #[serde(default = "default_chain_depth")]
+    pub max_chain_depth: usize,
+}
+
+/// `[[subject_issuer]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectIssuerSection {
+    /// Exact `iss` of the identity provider's tokens.
+    pub issuer: String,
+    /// JWKS file with the provider's public keys. Keys are taken only from here;
+    /// a token's `kid`, `jku` or `x5u` never makes the gateway fetch a key.
+    pub jwks: PathBuf,
+    /// The `aud` the provider's tokens must carry to be accepted here.
+    pub audience: String,
+}
+
+/// `[[agent]]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AgentSection {
+    /// Route name: the agent is reached at `{public_url}/agents/NAME/...`.
+    /// Letters, digits, `.`, `_`, `-`.
+    pub name: String,
+    /// The agent's A2A Agent Card (JSON), served to allowed callers with its
+    /// interface URLs pointing at the gateway.
+    pub card: PathBuf,
+    /// Base URL of the agent (`http://` or `https://`). For `https` the gateway
+    /// presents `upstream_client_cert` and requires the agent to present an
+    /// X509-SVID for `spiffe_id` from that ID's trust-domain bundle.
+    pub upstream: String,
+    /// The agent's own workload identity. Lets the agent also be recognised as a
+    /// caller: a gateway token minted for this agent may be presented by it in a
+    /// later hop.
+    pub spiffe_id: Option<String>,
+    /// RFC 8707 resource identifier used as the `aud` of tokens for this agent.
+    /// Default: `{public_url}/agents/NAME`.
+    pub resource: Option<String>,
+}
+
+/// `[[rule]]`: one allow rule.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RuleSection {
+    /// Exact SPIFFE ID, or a pattern within one trust domain: `*` matches one
+    /// path segment, a trailing `**` one or more.
+    pub caller: String,
+    /// Agent name this rule opens.
+    pub agent: String,
+    /// Scopes granted; a minted token carries these, narrowed to the subject
+    /// token's scopes on delegated calls.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Whether the caller may call with no subject token (then `sub` is the
+    /// caller itself). Default `false`: only on behalf of a user.
+    #[serde(default)]
+    pub app_only: bool,
+}
+
+fn default_handshake_timeout() -> String {
+    "10s".into()
+}
+fn default_connect_timeout() -> String {
+    "5s".into()
+}
+fn default_upstream_timeout() -> String {
+    "30s".into()
+}
+fn default_token_ttl() -> String {
+    "5m".into()
+}
+fn default_max_body() -> u64 {
+    1024 * 1024
+}
+fn default_algorithm() -> SigningAlgorithm {
+    SigningAlgorithm::Es256
+}
+fn default_true() -> bool {
+    true
+}
+fn default_chain_depth() -> usize {
+    5
+}
+
+/// A config file read from disk, with the directory its relative paths are
+/// resolved against.
+#[derive(Debug, Clone)]
+pub struct ConfigFile {
+    pub path: PathBuf,
+    pub raw: RawConfig,
+}
+
+impl ConfigFile {
+    /// Read and parse a TOML config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigProblem {
+                location: path.display().to_string(),
+                message: format!("cannot read the config file: {e}"),
+            }])
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Parse TOML text that came from `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigErrors> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let location = match e.span() {
+                Some(span) => {
+                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    format!("{}:{line}", path.display())
+                }
+                None => path.display().to_string(),
+            };
+            ConfigErrors(vec![ConfigProblem {
+                location,
+                message: e.message().to_string(),
+            }])
+        })?;
+        Ok(ConfigFile {
+            path: path.to_path_buf(),
+            raw,
+        })
+    }
+
+    /// Resolve a path named in the config against the config file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path
+                .parent()
+                .map(|d| d.join(p))
+                .unwrap_or_else(|| p.to_path_buf())
+        }
+    }
+
+    /// `FILE: field` location string.
+    pub fn at(&self, field: impl std::fmt::Display) -> String {
+        format!("{}: {field}", self.path.display())
+    }
+}
+
+/// Parse a duration like `"300ms"`, `"30s"`, `"5m"`, `"1h"` or `"1d"`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| format!("\"{s}\" has no unit; write e.g. \"30s\", \"5m\", \"1h\""))?;
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("\"{s}\" does not start with a whole number"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        "d" => Duration::from_secs(n.saturating_mul(86400)),
+        _ => {
+            return Err(format!(
+                "\"{s}\": unknown unit \"{unit}\" (use ms, s, m, h or d)"
+            ))
+        }
+    };
+    if d.is_zero() {
+        return Err(format!("\"{s}\" is zero"));
+    }
+    Ok(d)
+}
+
+/// Agent names appear in URLs; keep them to a safe, unambiguous alphabet.
+pub fn valid_agent_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && name != "."
+        && name != ".."
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        for bad in ["", "5", "m", "5x", "0s", "-1s", "1.5s"] {
+            assert!(parse_duration(bad).is_err(), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn agent_names() {
+        assert!(valid_agent_name("scheduler"));
+        assert!(valid_agent_name("tool-agent_2.v1"));
+        for bad in ["", ".", "..", "a/b", "a b", "a%2f", &"x".repeat(65)] {
+            assert!(!valid_agent_name(bad), "{bad} should be rejected");
+        }
+    }
+
+    #[test]
+    fn unknown_keys_are_errors_with_a_line() {
+        let text = "[gateway]\nlisten = \"127.0.0.1:1\"\nlisen = 1\n";
+        let err = ConfigFile::parse(Path::new("x.toml"), text).unwrap_err();
+        assert!(err.0[0].location.starts_with("x.toml:"), "{:?}", err.0);
+        assert!(err.0[0].message.contains("lisen"), "{:?}", err.0);
+    }
+}

@@ -9,8 +9,10 @@
 #![forbid(unsafe_code)]
 
 pub mod a2a;
+pub mod client;
 pub mod config;
 pub mod example_agent;
+pub mod gateway;
 pub mod identity;
 pub mod metrics;
 pub mod pki;

@@ -1,1 +1,93 @@
-fn main() {}
+//! The `actgate` command line: parse, then call the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cli;
+
+#[derive(Parser)]
+#[command(
+    name = "actgate",
+    version,
+    about = "Identity gateway for AI agents: SPIFFE mTLS in, delegated tokens out, A2A forwarded"
+)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the whole flow on this machine: dev PKI, gateway, example agents, real calls.
+    Demo(cli::demo::DemoArgs),
+    /// Run the gateway from a config file.
+    Serve {
+        /// Path to the TOML config.
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+    /// Configuration tools.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+    /// Token tools.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Development certificates.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Validate a config and every file it names; exit 1 on any problem.
+    Check {
+        #[arg(long, short)]
+        config: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a JWT's header and claims; with --jwks, verify its signature.
+    Decode(cli::token::DecodeArgs),
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Write a development PKI: CA, gateway certificate, token signing key,
+    /// demo identity-provider key, and workload certificates for the example agents.
+    Init(cli::certs::InitArgs),
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    cli::init_logging();
+    let result = match args.command {
+        Command::Demo(a) => cli::demo::run(a),
+        Command::Serve { config } => cli::serve::serve(&config),
+        Command::Config {
+            command: ConfigCommand::Check { config },
+        } => cli::serve::check(&config),
+        Command::Token {
+            command: TokenCommand::Decode(a),
+        } => cli::token::decode(a),
+        Command::Certs {
+            command: CertsCommand::Init(a),
+        } => cli::certs::init(a),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,1 +1,536 @@
-//! TODO
+//! The request pipeline: route → authenticate subject → decide → classify →
+//! mint → forward → stream back. The only place that knows the order; each
+//! stage decides in its own module.
+//!
+//! Header rule (after linkerd2-proxy's identity header): whatever identity the
+//! upstream sees is set here from verified material, and every inbound header
+//! that could carry identity is removed first. A caller can never choose it.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use crate::a2a;
+use crate::gateway::Gateway;
+use crate::identity::CallerIdentity;
+use crate::metrics::Metrics;
+use crate::policy::Decision;
+use crate::registry::{parse_route, RouteError};
+use crate::token::{ClaimsError, MintError, MintRequest, SubjectToken};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Response body: either a small gateway-made body or the upstream's stream.
+pub type ResponseBody = BoxBody<Bytes, BoxError>;
+
+/// Per-connection context, computed once after the handshake.
+#[derive(Debug)]
+pub struct ConnContext {
+    pub identity: CallerIdentity,
+    pub remote: std::net::SocketAddr,
+}
+
+/// A pooled HTTP client for one upstream (or all plain-HTTP upstreams).
+#[derive(Clone)]
+pub enum UpstreamClient {
+    Plain(Client<HttpConnector, Full<Bytes>>),
+    Tls(Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>),
+}
+
+impl UpstreamClient {
+    pub fn plain(connect_timeout: Duration) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        UpstreamClient::Plain(Client::builder(TokioExecutor::new()).build(http))
+    }
+
+    pub fn tls(cfg: rustls::ClientConfig, connect_timeout: Duration) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(cfg)
+            .https_only()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        UpstreamClient::Tls(Client::builder(TokioExecutor::new()).build(https))
+    }
+
+    async fn send(
+        &self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
+        match self {
+            UpstreamClient::Plain(c) => c.request(req).await,
+            UpstreamClient::Tls(c) => c.request(req).await,
+        }
+    }
+}
+
+/// Handle one request on an authenticated connection. Never fails: every
+/// refusal is an HTTP answer.
+pub async fn handle(
+    gw: Arc<Gateway>,
+    conn: Arc<ConnContext>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let path = req.uri().path();
+    let resp = match (req.method(), path) {
+        (&Method::GET, "/.well-known/jwks.json") => {
+            json_response(StatusCode::OK, gw.jwks_json.clone())
+        }
+        (&Method::GET, "/.well-known/oauth-authorization-server") => {
+            json_response(StatusCode::OK, gw.metadata_json.clone())
+        }
+        _ if path.starts_with("/agents/") => agent_call(&gw, &conn, req).await,
+        _ => error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+    };
+    Ok(resp)
+}
+
+async fn agent_call(
+    gw: &Gateway,
+    conn: &ConnContext,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let caller = &conn.identity;
+    let route = match parse_route(req.uri().path()) {
+        Ok(r) => r,
+        Err(e @ RouteError::UnsafePath) => {
+            return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string())
+        }
+        Err(RouteError::NotAgentRoute) => return forbidden(gw),
+    };
+    // Unknown agents and denied agents get the same answer, so the gateway
+    // never reveals which agents exist.
+    let Some(agent) = gw.registry.get(route.agent).cloned() else {
+        tracing::info!(caller = %caller.spiffe_id, agent = route.agent, "denied: unknown agent");
+        return forbidden(gw);
+    };
+    let rest = route.rest.to_string();
+
+    if req.method() == Method::GET
+        && (rest == "/.well-known/agent-card.json" || rest == "/.well-known/agent.json")
+    {
+        if !gw.policy.may_reach(&caller.spiffe_id, &agent.name) {
+            return forbidden(gw);
+        }
+        return json_response(StatusCode::OK, agent.card_json.clone());
+    }
+
+    // Subject token: a present but invalid one is an error, never ignored.
+    let subject = match bearer_token(req.headers()) {
+        Ok(None) => None,
+        Ok(Some(tok)) => {
+            let presenter = gw
+                .registry
+                .by_identity(&caller.spiffe_id)
+                .map(|a| a.resource.as_str());
+            match gw.subject_tokens.verify(tok, presenter, crate::unix_now()) {
+                Ok(s) => Some(s),
+                Err(e) => {
+                    tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, reason = %e, "subject token rejected");
+                    return unauthorized(gw, &e.to_string());
+                }
+            }
+        }
+        Err(msg) => return unauthorized(gw, msg),
+    };
+
+    let scopes = match gw
+        .policy
+        .decide(&caller.spiffe_id, &agent.name, subject.is_some())
+    {
+        Decision::Allow { rule, scopes } => {
+            tracing::debug!(caller = %caller.spiffe_id, agent = %agent.name, rule, "allowed");
+            scopes
+        }
+        Decision::Deny(reason) => {
+            tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, reason = reason.as_str(), "denied");
+            return forbidden(gw);
+        }
+    };
+
+    let (parts, body) = req.into_parts();
+    let body = match read_body(body, &parts.headers, gw.limits.max_request_body).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let op = a2a::classify(&parts.method, &rest, &body);
+
+    let minted = match gw.minter.token_for(
+        &MintRequest {
+            caller,
+            subject: subject.as_ref(),
+            audience: &agent.resource,
+            granted_scopes: &scopes,
+            ttl_secs: gw.limits.token_ttl_secs,
+            max_chain_depth: gw.limits.max_chain_depth,
+        },
+        crate::unix_now(),
+    ) {
+        Ok(m) => m,
+        Err(e) => return mint_refusal(gw, caller, &agent.name, subject.as_ref(), e),
+    };
+
+    let Some(client) = gw.upstreams.get(&agent.name) else {
+        return error(
+            StatusCode::BAD_GATEWAY,
+            "bad_gateway",
+            "no upstream client for this agent",
+        );
+    };
+    let uri = match upstream_uri(&agent.upstream, &rest, parts.uri.query()) {
+        Ok(u) => u,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "request path cannot be forwarded",
+            )
+        }
+    };
+    let mut headers = parts.headers;
+    sanitize_request_headers(&mut headers);
+    if gw.limits.forward_client_address {
+        if let Ok(v) = HeaderValue::from_str(&conn.remote.ip().to_string()) {
+            headers.insert(HeaderName::from_static("x-forwarded-for"), v);
+        }
+    }
+    let Ok(auth) = HeaderValue::from_str(&format!("Bearer {}", minted.token)) else {
+        return error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "minted token is not a valid header value",
+        );
+    };
+    headers.insert(header::AUTHORIZATION, auth);
+    let mut up = Request::new(Full::new(body));
+    *up.method_mut() = parts.method;
+    *up.uri_mut() = uri;
+    *up.headers_mut() = headers;
+
+    let result = tokio::time::timeout(gw.limits.upstream_timeout, client.send(up)).await;
+    let resp = match result {
+        Err(_) => {
+            Metrics::inc(&gw.metrics.upstream_errors);
+            tracing::warn!(agent = %agent.name, "upstream timed out");
+            return error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                "the agent did not answer in time",
+            );
+        }
+        Ok(Err(e)) => {
+            Metrics::inc(&gw.metrics.upstream_errors);
+            tracing::warn!(agent = %agent.name, error = %e, "upstream unreachable");
+            return error(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unreachable",
+                "the agent could not be reached",
+            );
+        }
+        Ok(Ok(r)) => r,
+    };
+    Metrics::inc(&gw.metrics.requests_forwarded);
+    tracing::info!(
+        caller = %caller.spiffe_id,
+        subject = subject.as_ref().map(|s| s.sub.as_str()).unwrap_or("-"),
+        agent = %agent.name,
+        operation = %op.name,
+        status = resp.status().as_u16(),
+        token_cached = minted.cache_hit,
+        "forwarded"
+    );
+    let (mut parts, body) = resp.into_parts();
+    strip_hop_by_hop(&mut parts.headers);
+    // The upstream body is passed through frame by frame: SSE events reach
+    // the caller as the agent writes them.
+    Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed())
+}
+
+fn mint_refusal(
+    gw: &Gateway,
+    caller: &CallerIdentity,
+    agent: &str,
+    subject: Option<&SubjectToken>,
+    e: MintError,
+) -> Response<ResponseBody> {
+    tracing::info!(caller = %caller.spiffe_id, agent, subject = subject.map(|s| s.sub.as_str()).unwrap_or("-"), reason = %e, "token not minted");
+    match e {
+        MintError::Claims(ClaimsError::SubjectExpired) => unauthorized(gw, &e.to_string()),
+        MintError::Claims(ClaimsError::MayActMismatch) => unauthorized(gw, &e.to_string()),
+        MintError::Claims(_) => {
+            Metrics::inc(&gw.metrics.requests_denied);
+            error(StatusCode::FORBIDDEN, "forbidden", &e.to_string())
+        }
+        _ => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "token could not be minted",
+        ),
+    }
+}
+
+/// The single `Authorization: Bearer` value, if any. Several Authorization
+/// headers, or another scheme, are refused rather than guessed at.
+fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
+    let mut values = headers.get_all(header::AUTHORIZATION).iter();
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err("more than one Authorization header");
+    }
+    let s = v
+        .to_str()
+        .map_err(|_| "Authorization header is not ASCII")?;
+    let (scheme, token) = s
+        .split_once(' ')
+        .ok_or("Authorization header is not 'Bearer TOKEN'")?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err("only Bearer subject tokens are accepted");
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err("empty bearer token");
+    }
+    Ok(Some(token))
+}
+
+async fn read_body(
+    body: Incoming,
+    headers: &HeaderMap,
+    limit: u64,
+) -> Result<Bytes, Response<ResponseBody>> {
+    let too_large = || {
+        error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            &format!("request body exceeds {limit} bytes"),
+        )
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > limit {
+            return Err(too_large());
+        }
+    }
+    // The body is read whole (up to the limit) before anything is forwarded:
+    // the operation, and so the decision, depends on the JSON-RPC method, and
+    // nothing may reach the upstream before the decision.
+    match Limited::new(body, limit as usize).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(_) => Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "request body could not be read",
+        )),
+    }
+}
+
+fn upstream_uri(base: &Uri, rest: &str, query: Option<&str>) -> Result<Uri, http::Error> {
+    let base_path = base.path().trim_end_matches('/');
+    let mut pq =
+        String::with_capacity(base_path.len() + rest.len() + query.map_or(0, |q| q.len() + 1));
+    pq.push_str(base_path);
+    pq.push_str(rest);
+    if let Some(q) = query {
+        pq.push('?');
+        pq.push_str(q);
+    }
+    let mut parts = base.clone().into_parts();
+    parts.path_and_query = Some(pq.parse()?);
+    Ok(Uri::from_parts(parts)?)
+}
+
+/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
+const HOP_BY_HOP: &[&str] = &[
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+/// Headers through which a caller could claim an identity or an origin.
+const IDENTITY_HEADERS: &[&str] = &[
+    "authorization",
+    "x-forwarded-client-cert",
+    "client-cert",
+    "client-cert-chain",
+    "l5d-client-id",
+    "x-forwarded-for",
+    "x-real-ip",
+    "forwarded",
+    "x-forwarded-host",
+    "x-forwarded-proto",
+    "x-client-cert",
+    "x-ssl-client-cert",
+];
+
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Headers named in Connection are hop-by-hop too.
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+        .collect();
+    for n in named {
+        headers.remove(n);
+    }
+    for h in HOP_BY_HOP {
+        headers.remove(*h);
+    }
+}
+
+/// Remove hop-by-hop and every identity-bearing header (all copies, any case:
+/// `HeaderMap` names are case-insensitive) and the `Host` (the client sets the
+/// upstream's). `A2A-Version`, `A2A-Extensions` and the rest pass through.
+pub fn sanitize_request_headers(headers: &mut HeaderMap) {
+    strip_hop_by_hop(headers);
+    for h in IDENTITY_HEADERS {
+        headers.remove(*h);
+    }
+    let actgate: Vec<HeaderName> = headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("x-actgate-"))
+        .cloned()
+        .collect();
+    for k in actgate {
+        headers.remove(k);
+    }
+    headers.remove(header::HOST);
+}
+
+fn full(b: impl Into<Bytes>) -> ResponseBody {
+    Full::new(b.into()).map_err(|never| match never {}).boxed()
+}
+
+pub fn json_response(status: StatusCode, body: Bytes) -> Response<ResponseBody> {
+    let mut r = Response::new(full(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+pub fn error(status: StatusCode, code: &str, message: &str) -> Response<ResponseBody> {
+    let body = serde_json::json!({"error": code, "error_description": message}).to_string();
+    json_response(status, Bytes::from(body))
+}
+
+fn forbidden(gw: &Gateway) -> Response<ResponseBody> {
+    Metrics::inc(&gw.metrics.requests_denied);
+    error(
+        StatusCode::FORBIDDEN,
+        "forbidden",
+        "the caller may not call this agent, or it does not exist",
+    )
+}
+
+fn unauthorized(gw: &Gateway, why: &str) -> Response<ResponseBody> {
+    Metrics::inc(&gw.metrics.requests_unauthenticated);
+    let mut r = error(StatusCode::UNAUTHORIZED, "invalid_token", why);
+    let desc: String = why
+        .chars()
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "Bearer error=\"invalid_token\", error_description=\"{desc}\""
+    )) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_headers_are_removed_in_every_spelling() {
+        let mut h = HeaderMap::new();
+        h.append("Authorization", HeaderValue::from_static("Bearer x"));
+        h.append(
+            "X-Forwarded-Client-Cert",
+            HeaderValue::from_static("URI=spiffe://evil/x"),
+        );
+        h.append(
+            "x-forwarded-client-cert",
+            HeaderValue::from_static("second"),
+        );
+        h.append(
+            "X-Actgate-Caller",
+            HeaderValue::from_static("spiffe://evil/x"),
+        );
+        h.append("l5d-client-id", HeaderValue::from_static("evil"));
+        h.append(
+            "Connection",
+            HeaderValue::from_static("keep-alive, x-custom"),
+        );
+        h.append("x-custom", HeaderValue::from_static("1"));
+        h.append("A2A-Version", HeaderValue::from_static("1.0"));
+        h.append("A2A-Extensions", HeaderValue::from_static("urn:x"));
+        sanitize_request_headers(&mut h);
+        let names: Vec<_> = h.keys().map(|k| k.as_str().to_string()).collect();
+        assert_eq!(names, vec!["a2a-version", "a2a-extensions"]);
+    }
+
+    #[test]
+    fn bearer_parsing() {
+        let mut h = HeaderMap::new();
+        assert_eq!(bearer_token(&h), Ok(None));
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("bearer abc"),
+        );
+        assert_eq!(bearer_token(&h), Ok(Some("abc")));
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert!(bearer_token(&h).is_err());
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
+        assert!(bearer_token(&h).is_err());
+        h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer a"));
+        h.append(header::AUTHORIZATION, HeaderValue::from_static("Bearer b"));
+        assert!(bearer_token(&h).is_err());
+    }
+
+    #[test]
+    fn upstream_uris_keep_base_path_and_query() {
+        let base: Uri = "http://127.0.0.1:9001/base".parse().unwrap();
+        assert_eq!(
+            upstream_uri(&base, "/a2a/jsonrpc", Some("A2A-Version=1.0"))
+                .unwrap()
+                .to_string(),
+            "http://127.0.0.1:9001/base/a2a/jsonrpc?A2A-Version=1.0"
+        );
+        let base: Uri = "http://h:1".parse().unwrap();
+        assert_eq!(
+            upstream_uri(&base, "/", None).unwrap().to_string(),
+            "http://h:1/"
+        );
+    }
+}

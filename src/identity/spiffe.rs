@@ -57,3 +57,15 @@ impl fmt::Display for SpiffeId {
         f.write_str(&self.full)
     }
 }
+
+/// STUB (replaced by the identity branch).
+#[derive(Debug, Clone)]
+pub struct SpiffePattern(String);
+impl SpiffePattern {
+    pub fn parse(s: &str) -> Result<Self, SpiffeIdError> {
+        Ok(SpiffePattern(s.into()))
+    }
+    pub fn matches(&self, id: &SpiffeId) -> bool {
+        self.0 == id.as_str()
+    }
+}

@@ -31,6 +31,12 @@ pub struct AccessTokenClaims {
 pub enum ClaimsError {
     #[error("delegation chain too deep")]
     ChainTooDeep,
+    #[error("cycle")]
+    ActorCycle,
+    #[error("may_act")]
+    MayActMismatch,
+    #[error("expired")]
+    SubjectExpired,
 }
 
 /// Everything that decides the content of one minted token.

@@ -1,0 +1,29 @@
+//! One file per subcommand; each parses its own arguments and calls the library.
+
+pub mod certs;
+pub mod demo;
+pub mod serve;
+pub mod token;
+
+/// Logs: human-readable on a terminal, JSON otherwise; level from `RUST_LOG`
+/// (default `info`).
+pub fn init_logging() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if std::io::stderr().is_terminal() {
+        builder.init();
+    } else {
+        builder.json().init();
+    }
+}
+
+/// A multi-threaded tokio runtime for the async commands.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
+}

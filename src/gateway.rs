@@ -1,0 +1,618 @@
+//! The live material of a running gateway — one immutable snapshot built from a
+//! config file: TLS config, registry, policy, keys, verifiers, upstream clients.
+//!
+//! [`Gateway::build`] reads every file the config names and reports every
+//! problem it finds (file and field), so `config check` and `serve` share one
+//! code path and a config that checks clean is a config that starts.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::Uri;
+
+use crate::config::{parse_duration, valid_agent_name, ConfigErrors, ConfigFile, ConfigProblem};
+use crate::identity::spiffe::SpiffePattern;
+use crate::identity::verifier::{SpiffeClientVerifier, TrustDomainBundle};
+use crate::identity::{SpiffeId, TrustDomain};
+use crate::metrics::Metrics;
+use crate::policy::{Policy, Rule};
+use crate::proxy::UpstreamClient;
+use crate::registry::{Agent, Registry};
+use crate::tls;
+use crate::token::{KeySet, Minter, SigningKey, SubjectTokenVerifier, TrustedIssuer};
+
+/// Timeouts and limits, resolved from the config.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    pub handshake_timeout: Duration,
+    pub upstream_timeout: Duration,
+    pub max_request_body: u64,
+    pub token_ttl_secs: i64,
+    pub max_chain_depth: usize,
+    pub forward_client_address: bool,
+}
+
+/// Everything a request needs, immutable once built.
+pub struct Gateway {
+    pub listen: SocketAddr,
+    pub admin_listen: Option<SocketAddr>,
+    pub issuer: String,
+    pub public_url: String,
+    pub registry: Registry,
+    pub policy: Policy,
+    pub subject_tokens: SubjectTokenVerifier,
+    pub minter: Minter,
+    pub keys: Arc<KeySet>,
+    /// `/.well-known/jwks.json`, serialised once.
+    pub jwks_json: Bytes,
+    /// `/.well-known/oauth-authorization-server`, serialised once.
+    pub metadata_json: Bytes,
+    pub tls: Arc<rustls::ServerConfig>,
+    pub upstreams: HashMap<String, UpstreamClient>,
+    pub limits: Limits,
+    pub metrics: Arc<Metrics>,
+}
+
+/// Collects problems while building, so one run reports them all.
+struct Problems<'a> {
+    cfg: &'a ConfigFile,
+    list: Vec<ConfigProblem>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, field: impl std::fmt::Display, message: impl Into<String>) {
+        self.list.push(ConfigProblem {
+            location: self.cfg.at(field),
+            message: message.into(),
+        });
+    }
+
+    /// Record the error of `r` under `field`, returning the value if any.
+    fn take<T, E: std::fmt::Display>(
+        &mut self,
+        field: impl std::fmt::Display,
+        r: Result<T, E>,
+    ) -> Option<T> {
+        match r {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.add(field, e.to_string());
+                None
+            }
+        }
+    }
+
+    fn duration(&mut self, field: &str, s: &str) -> Duration {
+        self.take(field, parse_duration(s))
+            .unwrap_or(Duration::from_secs(1))
+    }
+}
+
+impl Gateway {
+    /// Build the live material from a parsed config file.
+    pub fn build(cfg: &ConfigFile, metrics: Arc<Metrics>) -> Result<Gateway, ConfigErrors> {
+        let raw = &cfg.raw;
+        let g = &raw.gateway;
+        let mut p = Problems {
+            cfg,
+            list: Vec::new(),
+        };
+
+        // [gateway]
+        let issuer = g.issuer.trim_end_matches('/').to_string();
+        check_url(&mut p, "gateway.issuer", &issuer, true);
+        let public_url = g.public_url.trim_end_matches('/').to_string();
+        check_url(&mut p, "gateway.public_url", &public_url, false);
+        let limits = Limits {
+            handshake_timeout: p.duration("gateway.handshake_timeout", &g.handshake_timeout),
+            upstream_timeout: p.duration("gateway.upstream_timeout", &g.upstream_timeout),
+            max_request_body: g.max_request_body,
+            token_ttl_secs: p.duration("tokens.ttl", &raw.tokens.ttl).as_secs().max(1) as i64,
+            max_chain_depth: raw.tokens.max_chain_depth,
+            forward_client_address: g.forward_client_address,
+        };
+        let connect_timeout = p.duration(
+            "gateway.upstream_connect_timeout",
+            &g.upstream_connect_timeout,
+        );
+        if raw.tokens.max_chain_depth == 0 {
+            p.add("tokens.max_chain_depth", "must be at least 1");
+        }
+        let server_chain = p.take(
+            "gateway.server_cert",
+            tls::load_certs(&cfg.resolve(&g.server_cert)),
+        );
+        let server_key = p.take(
+            "gateway.server_key",
+            tls::load_key(&cfg.resolve(&g.server_key)),
+        );
+
+        // [[trust_domain]]: one bundle per domain, never merged.
+        let mut bundles: Vec<TrustDomainBundle> = Vec::new();
+        let mut roots_by_td: HashMap<String, Vec<rustls::pki_types::CertificateDer<'static>>> =
+            HashMap::new();
+        if raw.trust_domain.is_empty() {
+            p.add(
+                "[[trust_domain]]",
+                "no trust domain configured: no caller could ever be accepted",
+            );
+        }
+        for (i, td) in raw.trust_domain.iter().enumerate() {
+            let field = format!("trust_domain[{i}]");
+            let Some(name) = p.take(format!("{field}.name"), TrustDomain::parse(&td.name)) else {
+                continue;
+            };
+            if roots_by_td.contains_key(name.as_str()) {
+                p.add(
+                    format!("{field}.name"),
+                    format!("trust domain {name} is configured twice"),
+                );
+                continue;
+            }
+            if let Some(roots) = p.take(
+                format!("{field}.bundle"),
+                tls::load_certs(&cfg.resolve(&td.bundle)),
+            ) {
+                roots_by_td.insert(name.as_str().to_string(), roots.clone());
+                bundles.push(TrustDomainBundle {
+                    trust_domain: name,
+                    roots,
+                    crls: Vec::new(),
+                });
+            }
+        }
+
+        // [tokens]
+        let t = &raw.tokens;
+        let load_key = |p: &mut Problems, field: String, path: &std::path::Path| {
+            let full = cfg.resolve(path);
+            let pem = p.take(
+                &field,
+                std::fs::read_to_string(&full)
+                    .map_err(|e| format!("{}: cannot read: {e}", full.display())),
+            )?;
+            p.take(
+                &field,
+                SigningKey::from_pkcs8_pem(&pem, t.algorithm)
+                    .map_err(|e| format!("{}: {e}", full.display())),
+            )
+        };
+        let current = load_key(&mut p, "tokens.signing_key".into(), &t.signing_key);
+        let mut previous = Vec::new();
+        for (i, path) in t.previous_keys.iter().enumerate() {
+            if let Some(k) = load_key(&mut p, format!("tokens.previous_keys[{i}]"), path) {
+                previous.push(k);
+            }
+        }
+
+        // [[subject_issuer]]
+        let mut trusted = Vec::new();
+        for (i, si) in raw.subject_issuer.iter().enumerate() {
+            let field = format!("subject_issuer[{i}]");
+            if si.issuer.trim_end_matches('/') == issuer {
+                p.add(
+                    format!("{field}.issuer"),
+                    "is the gateway's own issuer; its tokens are verified with the gateway's keys",
+                );
+                continue;
+            }
+            let full = cfg.resolve(&si.jwks);
+            let Some(text) = p.take(
+                format!("{field}.jwks"),
+                std::fs::read_to_string(&full)
+                    .map_err(|e| format!("{}: cannot read: {e}", full.display())),
+            ) else {
+                continue;
+            };
+            if let Some(ti) = p.take(
+                format!("{field}.jwks"),
+                TrustedIssuer::from_jwks_json(&si.issuer, &si.audience, &text)
+                    .map_err(|e| format!("{}: {e}", full.display())),
+            ) {
+                trusted.push(ti);
+            }
+        }
+
+        // [[agent]]
+        let upstream_client_material = match (&g.upstream_client_cert, &g.upstream_client_key) {
+            (Some(c), Some(k)) => {
+                let chain = p.take(
+                    "gateway.upstream_client_cert",
+                    tls::load_certs(&cfg.resolve(c)),
+                );
+                let key = p.take(
+                    "gateway.upstream_client_key",
+                    tls::load_key(&cfg.resolve(k)),
+                );
+                chain.zip(key)
+            }
+            (None, None) => None,
+            _ => {
+                p.add(
+                    "gateway.upstream_client_cert",
+                    "upstream_client_cert and upstream_client_key go together",
+                );
+                None
+            }
+        };
+        let mut agents = Vec::new();
+        let mut upstreams = HashMap::new();
+        let mut names = std::collections::HashSet::new();
+        for (i, a) in raw.agent.iter().enumerate() {
+            let field = format!("agent[{i}]");
+            if !valid_agent_name(&a.name) {
+                p.add(
+                    format!("{field}.name"),
+                    format!("\"{}\" is not a valid agent name (letters, digits, '.', '_', '-'; at most 64)", a.name),
+                );
+                continue;
+            }
+            let field = format!("agent[{i}] ({})", a.name);
+            if !names.insert(a.name.clone()) {
+                p.add(format!("{field}.name"), "agent name is used twice");
+                continue;
+            }
+            let upstream: Option<Uri> = match a.upstream.trim_end_matches('/').parse::<Uri>() {
+                Ok(u)
+                    if matches!(u.scheme_str(), Some("http") | Some("https"))
+                        && u.host().is_some() =>
+                {
+                    if u.query().is_some() {
+                        p.add(
+                            format!("{field}.upstream"),
+                            "must not contain a query string",
+                        );
+                        None
+                    } else {
+                        Some(u)
+                    }
+                }
+                _ => {
+                    p.add(
+                        format!("{field}.upstream"),
+                        format!(
+                            "\"{}\" is not an absolute http:// or https:// URL",
+                            a.upstream
+                        ),
+                    );
+                    None
+                }
+            };
+            let spiffe_id = match &a.spiffe_id {
+                Some(s) => p.take(format!("{field}.spiffe_id"), SpiffeId::parse(s)),
+                None => None,
+            };
+            let resource = a
+                .resource
+                .clone()
+                .unwrap_or_else(|| format!("{public_url}/agents/{}", a.name));
+            let card_path = cfg.resolve(&a.card);
+            let card = p.take(format!("{field}.card"), load_card(&card_path));
+            let Some(upstream) = upstream else { continue };
+            let tls_upstream = upstream.scheme_str() == Some("https");
+            let client = if tls_upstream {
+                let Some(id) = spiffe_id.clone() else {
+                    p.add(
+                        format!("{field}.spiffe_id"),
+                        "an https upstream is authenticated by its SPIFFE ID; set spiffe_id",
+                    );
+                    continue;
+                };
+                let Some(roots) = roots_by_td.get(id.trust_domain()) else {
+                    p.add(
+                        format!("{field}.spiffe_id"),
+                        format!(
+                            "no [[trust_domain]] bundle for {} to verify the upstream with",
+                            id.trust_domain()
+                        ),
+                    );
+                    continue;
+                };
+                let Some((chain, key)) = upstream_client_material
+                    .as_ref()
+                    .map(|(c, k)| (c.clone(), k.clone_key()))
+                else {
+                    p.add(
+                        format!("{field}.upstream"),
+                        "https upstreams need gateway.upstream_client_cert and upstream_client_key",
+                    );
+                    continue;
+                };
+                let Some(cc) = p.take(
+                    format!("{field}.upstream"),
+                    tls::upstream_client_config(id, roots, chain, key),
+                ) else {
+                    continue;
+                };
+                UpstreamClient::tls(cc, connect_timeout)
+            } else {
+                UpstreamClient::plain(connect_timeout)
+            };
+            let Some(card) = card else { continue };
+            let card_json = rewrite_card(card, &upstream, &public_url, &a.name);
+            upstreams.insert(a.name.clone(), client);
+            agents.push(Agent {
+                name: a.name.clone(),
+                upstream,
+                upstream_tls: tls_upstream,
+                spiffe_id,
+                resource,
+                card_json,
+            });
+        }
+
+        // [[rule]]
+        let mut rules = Vec::new();
+        for (i, r) in raw.rule.iter().enumerate() {
+            let field = format!("rule[{i}]");
+            let caller = p.take(format!("{field}.caller"), SpiffePattern::parse(&r.caller));
+            if !names.contains(&r.agent) {
+                p.add(
+                    format!("{field}.agent"),
+                    format!("no [[agent]] is named \"{}\"", r.agent),
+                );
+            }
+            for s in &r.scopes {
+                if s.is_empty()
+                    || s.chars()
+                        .any(|c| c == ' ' || c == '"' || c == '\\' || c.is_control())
+                {
+                    p.add(
+                        format!("{field}.scopes"),
+                        format!("\"{s}\" is not a valid OAuth scope token"),
+                    );
+                }
+            }
+            if let Some(caller) = caller {
+                rules.push(Rule {
+                    caller,
+                    agent: r.agent.clone(),
+                    scopes: r.scopes.clone(),
+                    app_only: r.app_only,
+                });
+            }
+        }
+
+        // Verifier and TLS config, only once the inputs are sound.
+        let client_verifier = if bundles.is_empty() {
+            None
+        } else {
+            p.take(
+                "[[trust_domain]]",
+                SpiffeClientVerifier::new(bundles, tls::provider(), metrics.clone()),
+            )
+        };
+
+        if !p.list.is_empty() {
+            return Err(ConfigErrors(p.list));
+        }
+        // Every `take` above that returned None recorded a problem, so these
+        // are all present here; the `else` arms are unreachable but keep the
+        // code panic-free.
+        let (Some(chain), Some(key), Some(current), Some(verifier)) =
+            (server_chain, server_key, current, client_verifier)
+        else {
+            return Err(ConfigErrors(vec![ConfigProblem {
+                location: cfg.path.display().to_string(),
+                message: "incomplete configuration".into(),
+            }]));
+        };
+        let verifier: Arc<dyn rustls::server::danger::ClientCertVerifier> = Arc::new(verifier);
+        let server_tls = tls::server_config(chain, key, verifier, g.tls12)
+            .map_err(|e| one(cfg, "gateway.server_key", e.to_string()))?;
+        let keys = Arc::new(KeySet { current, previous });
+        let subject_tokens = SubjectTokenVerifier::new(issuer.clone(), &keys, trusted)
+            .map_err(|e| one(cfg, "[[subject_issuer]]", e.to_string()))?;
+        let jwks_json = Bytes::from(keys.jwks().to_string());
+        let metadata_json = Bytes::from(
+            serde_json::json!({
+                "issuer": issuer,
+                "jwks_uri": format!("{public_url}/.well-known/jwks.json"),
+                "response_types_supported": [],
+                "grant_types_supported": [],
+                "token_endpoint_auth_methods_supported": ["tls_client_auth"],
+                "tls_client_certificate_bound_access_tokens": false,
+                "scopes_supported": scopes_supported(&rules),
+            })
+            .to_string(),
+        );
+        let minter = Minter::new(keys.clone(), issuer.clone(), t.cache, metrics.clone());
+        Ok(Gateway {
+            listen: g.listen,
+            admin_listen: g.admin_listen,
+            issuer,
+            public_url,
+            registry: Registry::new(agents),
+            policy: Policy::new(rules),
+            subject_tokens,
+            minter,
+            keys,
+            jwks_json,
+            metadata_json,
+            tls: Arc::new(server_tls),
+            upstreams,
+            limits,
+            metrics,
+        })
+    }
+}
+
+fn one(cfg: &ConfigFile, field: &str, message: String) -> ConfigErrors {
+    ConfigErrors(vec![ConfigProblem {
+        location: cfg.at(field),
+        message,
+    }])
+}
+
+fn scopes_supported(rules: &[Rule]) -> Vec<String> {
+    let mut s: Vec<String> = rules
+        .iter()
+        .flat_map(|r| r.scopes.iter().cloned())
+        .collect();
+    s.sort();
+    s.dedup();
+    s
+}
+
+fn check_url(p: &mut Problems, field: &str, url: &str, https_only: bool) {
+    match url.parse::<Uri>() {
+        Ok(u) if u.host().is_some() && matches!(u.scheme_str(), Some("https") | Some("http")) => {
+            if https_only && u.scheme_str() != Some("https") {
+                p.add(field, format!("\"{url}\" must be an https URL"));
+            }
+            if u.query().is_some() {
+                p.add(field, format!("\"{url}\" must not carry a query"));
+            }
+        }
+        _ => p.add(field, format!("\"{url}\" is not an absolute http(s) URL")),
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CardError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: invalid JSON at line {line}, column {column}: {message}")]
+    Json {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{path}: $.{field}: {message}")]
+    Field {
+        path: String,
+        field: &'static str,
+        message: &'static str,
+    },
+}
+
+/// Load an Agent Card and check the fields the gateway relies on. (The full
+/// card model, with v0.3 normalisation and scheme enforcement, is the cards
+/// module's job.)
+pub fn load_card(path: &std::path::Path) -> Result<serde_json::Value, CardError> {
+    let p = path.display().to_string();
+    let text = std::fs::read_to_string(path).map_err(|source| CardError::Read {
+        path: p.clone(),
+        source,
+    })?;
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| CardError::Json {
+        path: p.clone(),
+        line: e.line(),
+        column: e.column(),
+        message: e.to_string(),
+    })?;
+    let field = |field, message| CardError::Field {
+        path: p.clone(),
+        field,
+        message,
+    };
+    let obj = v
+        .as_object()
+        .ok_or(field("", "an Agent Card must be a JSON object"))?;
+    if !obj.get("name").is_some_and(|n| n.is_string()) {
+        return Err(field("name", "required string is missing"));
+    }
+    let has_v1 = obj
+        .get("supportedInterfaces")
+        .and_then(|i| i.as_array())
+        .is_some_and(|a| !a.is_empty());
+    let has_v03 = obj.get("url").is_some_and(|u| u.is_string());
+    if !has_v1 && !has_v03 {
+        return Err(field(
+            "supportedInterfaces",
+            "required: a non-empty list of interfaces (or, for v0.3 cards, url)",
+        ));
+    }
+    Ok(v)
+}
+
+/// Point the card's interface URLs at the gateway route of `name`, keeping the
+/// path below the upstream base.
+fn rewrite_card(
+    mut card: serde_json::Value,
+    upstream: &Uri,
+    public_url: &str,
+    name: &str,
+) -> Bytes {
+    let base_path = upstream.path().trim_end_matches('/').to_string();
+    let route = format!("{public_url}/agents/{name}");
+    let rewrite = |u: &mut serde_json::Value| {
+        if let Some(s) = u.as_str() {
+            if let Ok(parsed) = s.parse::<Uri>() {
+                let path = parsed.path();
+                let rest = path.strip_prefix(base_path.as_str()).unwrap_or(path);
+                let rest = if rest == "/" { "" } else { rest };
+                *u = serde_json::Value::String(format!("{route}{rest}"));
+            }
+        }
+    };
+    if let Some(ifaces) = card
+        .get_mut("supportedInterfaces")
+        .and_then(|v| v.as_array_mut())
+    {
+        for i in ifaces {
+            if let Some(u) = i.get_mut("url") {
+                rewrite(u);
+            }
+        }
+    }
+    if let Some(u) = card.get_mut("url") {
+        rewrite(u);
+    }
+    if let Some(ifaces) = card
+        .get_mut("additionalInterfaces")
+        .and_then(|v| v.as_array_mut())
+    {
+        for i in ifaces {
+            if let Some(u) = i.get_mut("url") {
+                rewrite(u);
+            }
+        }
+    }
+    // A rewritten card no longer matches any upstream signature; drop them
+    // rather than serve signatures that cannot verify.
+    if let Some(o) = card.as_object_mut() {
+        o.remove("signatures");
+    }
+    Bytes::from(card.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_urls_point_at_the_gateway() {
+        let card = serde_json::json!({
+            "name": "x",
+            "supportedInterfaces": [
+                {"url": "http://127.0.0.1:9001/a2a/jsonrpc", "protocolBinding": "JSONRPC"},
+                {"url": "http://127.0.0.1:9001/a2a/rest", "protocolBinding": "HTTP+JSON"}
+            ],
+            "signatures": [{"protected": "x", "signature": "y"}]
+        });
+        let out = rewrite_card(
+            card,
+            &"http://127.0.0.1:9001".parse().unwrap(),
+            "https://gw:8443",
+            "x",
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(
+            v["supportedInterfaces"][0]["url"],
+            "https://gw:8443/agents/x/a2a/jsonrpc"
+        );
+        assert_eq!(
+            v["supportedInterfaces"][1]["url"],
+            "https://gw:8443/agents/x/a2a/rest"
+        );
+        assert!(v.get("signatures").is_none());
+    }
+}
