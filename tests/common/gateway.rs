@@ -1,0 +1,284 @@
+//! Start a real gateway for a test: a fresh development PKI in a temp dir,
+//! a config written from the options, listeners on 127.0.0.1:0.
+
+use std::path::PathBuf;
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
+use serde_json::{json, Value};
+
+use actgate::client::MtlsClient;
+use actgate::config::ConfigFile;
+use actgate::identity::{SpiffeId, TrustDomain};
+use actgate::server::RunningGateway;
+use actgate::token::{SigningAlgorithm, SigningKey};
+
+pub const TD: &str = "example.org";
+pub const IDP: &str = "https://idp.example.com";
+pub const ISSUER: &str = "https://gateway.example.org";
+/// Workloads every test PKI has.
+pub const WORKLOADS: &[&str] = &["orchestrator", "scheduler", "notifier", "tool", "intruder"];
+
+pub fn id(name: &str) -> String {
+    format!("spiffe://{TD}/agent/{name}")
+}
+
+/// What to put in the test config.
+pub struct Options {
+    /// (agent name, upstream URL)
+    pub agents: Vec<(String, String)>,
+    /// Raw `[[rule]]` TOML blocks.
+    pub rules: Vec<String>,
+    /// Extra lines for `[gateway]`.
+    pub gateway_extra: String,
+    /// Extra lines for `[tokens]`.
+    pub tokens_extra: String,
+}
+
+impl Options {
+    pub fn new() -> Self {
+        Options {
+            agents: Vec::new(),
+            rules: Vec::new(),
+            gateway_extra: String::new(),
+            tokens_extra: String::new(),
+        }
+    }
+    pub fn agent(mut self, name: &str, upstream: &str) -> Self {
+        self.agents.push((name.into(), upstream.into()));
+        self
+    }
+    /// Allow `caller` (agent name) to call `agent` with `scopes`.
+    pub fn allow(mut self, caller: &str, agent: &str, scopes: &[&str], app_only: bool) -> Self {
+        self.rules.push(format!(
+            "[[rule]]\ncaller = \"{}\"\nagent = \"{agent}\"\nscopes = {:?}\napp_only = {app_only}\n",
+            id(caller),
+            scopes
+        ));
+        self
+    }
+    pub fn gateway(mut self, extra: &str) -> Self {
+        self.gateway_extra.push_str(extra);
+        self.gateway_extra.push('\n');
+        self
+    }
+    pub fn tokens(mut self, extra: &str) -> Self {
+        self.tokens_extra.push_str(extra);
+        self.tokens_extra.push('\n');
+        self
+    }
+}
+
+pub struct TestGateway {
+    pub dir: tempfile::TempDir,
+    pub running: RunningGateway,
+    pub base: String,
+    idp_key: SigningKey,
+}
+
+/// Write a fresh PKI under `dir/certs` and a card per agent under `dir/cards`.
+pub fn make_pki(dir: &std::path::Path) {
+    let td = TrustDomain::parse(TD).unwrap();
+    let workloads: Vec<(&str, SpiffeId)> = WORKLOADS
+        .iter()
+        .map(|w| (*w, SpiffeId::parse(&id(w)).unwrap()))
+        .collect();
+    actgate::pki::init_dev_pki(&dir.join("certs"), &td, &workloads).unwrap();
+}
+
+pub fn config_text(dir: &std::path::Path, o: &Options) -> String {
+    let certs = dir.join("certs");
+    let cards = dir.join("cards");
+    std::fs::create_dir_all(&cards).unwrap();
+    let mut agents = String::new();
+    for (name, upstream) in &o.agents {
+        let card = json!({
+            "name": name, "description": "test agent", "version": "1.0.0",
+            "supportedInterfaces": [
+                {"url": format!("{upstream}/a2a/jsonrpc"), "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
+                {"url": format!("{upstream}/a2a/rest"), "protocolBinding": "HTTP+JSON", "protocolVersion": "1.0"}],
+            "capabilities": {"streaming": true},
+            "defaultInputModes": ["text/plain"], "defaultOutputModes": ["text/plain"], "skills": []
+        });
+        let card_path = cards.join(format!("{name}.json"));
+        std::fs::write(&card_path, card.to_string()).unwrap();
+        agents.push_str(&format!(
+            "[[agent]]\nname = \"{name}\"\ncard = \"{}\"\nupstream = \"{upstream}\"\nspiffe_id = \"{}\"\n\n",
+            card_path.display(),
+            id(name)
+        ));
+    }
+    format!(
+        r#"
+[gateway]
+listen = "127.0.0.1:0"
+issuer = "{ISSUER}"
+public_url = "https://localhost:8443"
+server_cert = "{c}/gateway.pem"
+server_key = "{c}/gateway.key"
+admin_listen = "127.0.0.1:0"
+{gx}
+
+[[trust_domain]]
+name = "{TD}"
+bundle = "{c}/{TD}/bundle.pem"
+
+[tokens]
+signing_key = "{c}/token-signing.key"
+{tx}
+
+[[subject_issuer]]
+issuer = "{IDP}"
+jwks = "{c}/idp-jwks.json"
+audience = "{ISSUER}"
+
+{agents}
+{rules}
+"#,
+        c = certs.display(),
+        gx = o.gateway_extra,
+        tx = o.tokens_extra,
+        rules = o.rules.join("\n"),
+    )
+}
+
+impl TestGateway {
+    pub async fn start(o: Options) -> TestGateway {
+        let dir = tempfile::tempdir().unwrap();
+        make_pki(dir.path());
+        let text = config_text(dir.path(), &o);
+        let path = dir.path().join("actgate.toml");
+        std::fs::write(&path, &text).unwrap();
+        let cfg = ConfigFile::parse(&path, &text).unwrap();
+        let running = actgate::server::start(&cfg)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let base = format!("https://localhost:{}", running.addr.port());
+        let idp_key = SigningKey::from_pkcs8_pem(
+            &std::fs::read_to_string(dir.path().join("certs/idp.key")).unwrap(),
+            SigningAlgorithm::Es256,
+        )
+        .unwrap();
+        TestGateway {
+            dir,
+            running,
+            base,
+            idp_key,
+        }
+    }
+
+    pub fn certs(&self) -> PathBuf {
+        self.dir.path().join("certs")
+    }
+
+    pub fn ca(&self) -> PathBuf {
+        self.certs().join(TD).join("bundle.pem")
+    }
+
+    /// An mTLS client presenting `agent`'s workload certificate.
+    pub fn client(&self, agent: &str) -> MtlsClient {
+        let a = self.certs().join("agents");
+        MtlsClient::new(
+            &self.ca(),
+            Some((
+                &a.join(format!("{agent}.pem")),
+                &a.join(format!("{agent}.key")),
+            )),
+            false,
+        )
+        .unwrap()
+    }
+
+    /// A user token from the test IdP; `extra` overrides/extends the claims.
+    pub fn user_token(&self, extra: Value) -> String {
+        let now = actgate::unix_now();
+        let mut claims = json!({"iss": IDP, "sub": "alice@example.com", "aud": ISSUER,
+            "iat": now, "exp": now + 600, "jti": "u1", "scope": "calendar:read calendar:write notify:send tool:use"});
+        if let (Some(c), Some(e)) = (claims.as_object_mut(), extra.as_object()) {
+            for (k, v) in e {
+                if v.is_null() {
+                    c.remove(k);
+                } else {
+                    c.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        actgate::token::mint::sign_jwt(&self.idp_key, "JWT", &claims).unwrap()
+    }
+
+    /// JSON-RPC SendMessage from `caller` to `agent`.
+    pub async fn send_message(
+        &self,
+        caller: &str,
+        agent: &str,
+        token: Option<&str>,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut h = HeaderMap::new();
+        if let Some(t) = token {
+            h.insert(
+                "authorization",
+                HeaderValue::from_str(&format!("Bearer {t}")).unwrap(),
+            );
+        }
+        self.send_message_with(caller, agent, h).await
+    }
+
+    pub async fn send_message_with(
+        &self,
+        caller: &str,
+        agent: &str,
+        mut h: HeaderMap,
+    ) -> (StatusCode, HeaderMap, Value) {
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        h.insert("a2a-version", HeaderValue::from_static("1.0"));
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "SendMessage",
+            "params": {"message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": "hi"}]}}});
+        let (s, h, b) = self
+            .client(caller)
+            .fetch(
+                Method::POST,
+                &format!("{}/agents/{agent}/a2a/jsonrpc", self.base),
+                &h,
+                Bytes::from(body.to_string()),
+            )
+            .await
+            .unwrap();
+        (s, h, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    }
+
+    pub fn metrics(&self) -> String {
+        self.running.gateway.metrics.render()
+    }
+}
+
+/// Decode a JWT's claims without verifying (tests verify separately).
+pub fn claims(token: &str) -> Value {
+    use base64::Engine;
+    let p = token.split('.').nth(1).unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+pub fn header(token: &str) -> Value {
+    use base64::Engine;
+    let p = token.split('.').next().unwrap();
+    serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(p)
+            .unwrap(),
+    )
+    .unwrap()
+}
+
+/// The bearer token an echo upstream reported.
+pub fn echoed_token(body: &Value) -> String {
+    body["authorization"]
+        .as_str()
+        .and_then(|s| s.strip_prefix("Bearer "))
+        .unwrap_or_else(|| panic!("upstream saw no bearer token: {body}"))
+        .to_string()
+}
