@@ -1,0 +1,63 @@
+"""A real A2A client (Python a2a-sdk) calling an agent through actgate over
+mTLS, unary and streaming, JSON-RPC and HTTP+JSON; PyJWT then verifies every
+token the upstream received against the gateway's published JWKS.
+
+Usage: client.py GATEWAY_BASE AGENT CA CERT KEY USER_TOKEN
+Prints one JSON object with what it saw; exits non-zero on any failure.
+"""
+import asyncio
+import json
+import re
+import ssl
+import sys
+
+import httpx
+import jwt
+from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
+from a2a.helpers import new_text_message
+from a2a.types import Role, SendMessageRequest
+
+
+def tokens_in(events):
+    text = " ".join(str(e) for e in events)
+    return re.findall(r"authz=Bearer ([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)", text)
+
+
+async def main():
+    base, agent, ca, cert, key, user_token = sys.argv[1:7]
+    ctx = ssl.create_default_context(cafile=ca)
+    ctx.load_cert_chain(cert, key)
+    out = {"calls": []}
+    async with httpx.AsyncClient(verify=ctx, headers={"Authorization": f"Bearer {user_token}"},
+                                 timeout=30) as http:
+        card = await A2ACardResolver(http, f"{base}/agents/{agent}").get_agent_card()
+        out["card_urls"] = [i.url for i in card.supported_interfaces]
+        for binding in ["JSONRPC", "HTTP+JSON"]:
+            for streaming in [False, True]:
+                client = ClientFactory(ClientConfig(httpx_client=http, streaming=streaming,
+                                                    supported_protocol_bindings=[binding])).create(card)
+                events = []
+                msg = new_text_message(f"hello via {binding} streaming={streaming}", role=Role.ROLE_USER)
+                async for ev in client.send_message(SendMessageRequest(message=msg)):
+                    events.append(ev)
+                toks = tokens_in(events)
+                out["calls"].append({"binding": binding, "streaming": streaming,
+                                     "events": len(events), "tokens": toks})
+        resp = await http.get(f"{base}/.well-known/jwks.json")
+        resp.raise_for_status()
+        jwks = jwt.PyJWKSet.from_dict(resp.json())
+    verified = []
+    for call in out["calls"]:
+        for tok in call["tokens"]:
+            kid = jwt.get_unverified_header(tok)["kid"]
+            key = next(k for k in jwks.keys if k.key_id == kid)
+            claims = jwt.decode(tok, key.key, algorithms=["ES256", "EdDSA"],
+                                audience=f"https://localhost:8443/agents/{agent}",
+                                issuer="https://gateway.example.org",
+                                options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]})
+            verified.append(claims)
+    out["verified_claims"] = verified
+    print(json.dumps(out, default=str))
+
+
+asyncio.run(main())

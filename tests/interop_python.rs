@@ -1,0 +1,192 @@
+//! Interoperability with independent implementations: the Python `a2a-sdk`
+//! (a real A2A client and a real A2A upstream) and PyJWT (verifies the minted
+//! tokens against the gateway's JWKS).
+//!
+//! The pinned packages are installed into a venv under the target directory
+//! on first run. If that fails the test fails, with the pip output; it never
+//! skips.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+use common::gateway::{id, Options, TestGateway};
+use serde_json::{json, Value};
+
+const REQUIREMENTS: &str = include_str!("interop/requirements.txt");
+
+/// The venv's python, creating and filling the venv when its requirements changed.
+fn python() -> PathBuf {
+    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-venv");
+    let py = venv.join("bin/python");
+    let stamp = venv.join("requirements.installed");
+    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(REQUIREMENTS) && py.exists() {
+        return py;
+    }
+    let host_python = std::env::var("ACTGATE_PYTHON").unwrap_or_else(|_| "python3".into());
+    let run = |cmd: &mut Command, what: &str| {
+        let out = cmd.output().unwrap_or_else(|e| {
+            panic!("interop setup: cannot run {what}: {e}. Install Python 3 with venv and pip.")
+        });
+        assert!(
+            out.status.success(),
+            "interop setup: {what} failed ({}).\nstdout:\n{}\nstderr:\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    run(
+        Command::new(&host_python)
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+        "python3 -m venv",
+    );
+    let req = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/requirements.txt");
+    run(
+        Command::new(&py)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--disable-pip-version-check",
+                "-q",
+                "-r",
+            ])
+            .arg(&req),
+        "pip install of the pinned interop packages (a2a-sdk, PyJWT, uvicorn, httpx)",
+    );
+    std::fs::write(&stamp, REQUIREMENTS).unwrap();
+    py
+}
+
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop")
+        .join(name)
+}
+
+/// Kills the child when the test ends, pass or fail.
+struct Reaper(Child);
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Start the a2a-sdk upstream agent and return its port.
+fn start_python_agent(py: &Path, dir: &Path) -> (Reaper, u16) {
+    let card = json!({
+        "name": "pyagent", "description": "a2a-sdk echo agent", "version": "1.0.0",
+        "supportedInterfaces": [
+            {"url": "http://127.0.0.1:1/a2a/jsonrpc", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
+            {"url": "http://127.0.0.1:1/a2a/rest", "protocolBinding": "HTTP+JSON", "protocolVersion": "1.0"}],
+        "capabilities": {"streaming": true},
+        "defaultInputModes": ["text/plain"], "defaultOutputModes": ["text/plain"],
+        "skills": [{"id": "echo", "name": "Echo", "description": "Echoes", "tags": ["test"]}]
+    });
+    let card_path = dir.join("pyagent-card.json");
+    std::fs::write(&card_path, card.to_string()).unwrap();
+    let mut child = Command::new(py)
+        .arg(script("upstream_agent.py"))
+        .arg(&card_path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the a2a-sdk upstream agent");
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let port = line
+        .trim()
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("upstream agent did not report its port: {line:?}"));
+    (Reaper(child), port)
+}
+
+async fn wait_listening(port: u16) {
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the a2a-sdk upstream never started listening on {port}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a2a_sdk_client_and_upstream_through_the_gateway_and_pyjwt_verifies() {
+    let py = tokio::task::spawn_blocking(python).await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (_agent, port) = start_python_agent(&py, tmp.path());
+    wait_listening(port).await;
+
+    let gw = TestGateway::start(
+        Options::new()
+            .agent("pyagent", &format!("http://127.0.0.1:{port}"))
+            .allow("orchestrator", "pyagent", &["calendar:read"], false),
+    )
+    .await;
+    let user = gw.user_token(json!({"scope": "calendar:read calendar:write"}));
+    let agents = gw.certs().join("agents");
+    let out = tokio::process::Command::new(&py)
+        .arg(script("client.py"))
+        .arg(&gw.base)
+        .arg("pyagent")
+        .arg(gw.ca())
+        .arg(agents.join("orchestrator.pem"))
+        .arg(agents.join("orchestrator.key"))
+        .arg(&user)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "a2a-sdk client failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    // The card the SDK resolved points at the gateway.
+    assert_eq!(
+        report["card_urls"],
+        json!([
+            format!("https://localhost:8443/agents/pyagent/a2a/jsonrpc"),
+            format!("https://localhost:8443/agents/pyagent/a2a/rest")
+        ])
+    );
+    // Four calls: JSON-RPC and REST, unary and streaming; each reached the
+    // upstream with a gateway token.
+    let calls = report["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 4, "{report}");
+    for c in calls {
+        assert!(c["events"].as_u64().unwrap() >= 1, "{c}");
+        assert!(
+            !c["tokens"].as_array().unwrap().is_empty(),
+            "upstream saw no token: {c}"
+        );
+        if c["streaming"] == true {
+            assert!(
+                c["events"].as_u64().unwrap() >= 2,
+                "streaming delivered several events: {c}"
+            );
+        }
+    }
+    // PyJWT verified every token (signature, iss, aud, exp, required claims).
+    let verified = report["verified_claims"].as_array().unwrap();
+    assert!(verified.len() >= 4, "{report}");
+    for c in verified {
+        assert_eq!(c["sub"], "alice@example.com");
+        assert_eq!(c["act"], json!({"sub": id("orchestrator")}));
+        assert_eq!(c["client_id"], id("orchestrator"));
+        assert_eq!(c["scope"], "calendar:read");
+    }
+}
