@@ -4,7 +4,7 @@ pub mod spiffe;
 pub mod svid;
 pub mod verifier;
 
-pub use spiffe::{SpiffeId, SpiffeIdError, TrustDomain};
+pub use spiffe::{SpiffeId, SpiffeIdError, SpiffePattern, TrustDomain};
 pub use svid::{SvidError, SvidInfo};
 pub use verifier::{SpiffeClientVerifier, VerifierError};
 
