@@ -354,3 +354,28 @@ async fn no_client_certificate_is_rejected() {
     let server = start(vec![ca.bundle()]).await;
     assert_rejected(&server, None, HandshakeRejection::NoCertificate).await;
 }
+
+#[tokio::test]
+async fn crl_of_root_only_leaves_intermediate_leaf_status_unknown_and_rejects() {
+    // Default policy: with CRLs loaded, every issuer in the chain needs an
+    // authoritative CRL; a missing one is treated as "could be revoked".
+    let ca = TestCa::new("example.org");
+    let inter = ca.intermediate();
+    let bundle = ca.bundle().with_crls(vec![ca.crl(&[])]);
+    let server = start(vec![bundle]).await;
+    assert_rejected(
+        &server,
+        Some(&inter.leaf(ID)),
+        HandshakeRejection::ChainInvalid,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn crls_of_root_and_intermediate_accept_unrevoked_leaf() {
+    let ca = TestCa::new("example.org");
+    let inter = ca.intermediate();
+    let bundle = ca.bundle().with_crls(vec![ca.crl(&[]), inter.crl(&[])]);
+    let server = start(vec![bundle]).await;
+    assert_accepted(&server, &inter.leaf(ID), ID).await;
+}
