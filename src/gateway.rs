@@ -157,11 +157,7 @@ impl Gateway {
                 tls::load_certs(&cfg.resolve(&td.bundle)),
             ) {
                 roots_by_td.insert(name.as_str().to_string(), roots.clone());
-                bundles.push(TrustDomainBundle {
-                    trust_domain: name,
-                    roots,
-                    crls: Vec::new(),
-                });
+                bundles.push(TrustDomainBundle::new(name, roots));
             }
         }
 

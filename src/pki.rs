@@ -1,20 +1,752 @@
-//! STUB (replaced by the identity branch).
+//! Development PKI: a CA per trust domain, X509-SVID issuance, CRLs, and the
+//! key material a local demo needs (gateway SVID, token-signing key, a demo
+//! identity provider key with its JWKS).
+//!
+//! This is a *development* PKI. Keys sit unencrypted on disk (mode 0600) and
+//! SVIDs live for 30 days so a demo keeps working across days; production SVIDs
+//! should come from SPIRE (or similar) with TTLs of about an hour.
+//!
+//! All keys are ECDSA P-256.
+
+use std::fs;
+use std::io::Write as _;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName,
+    DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose,
+    RevokedCertParams, SanType, SerialNumber, PKCS_ECDSA_P256_SHA256,
+};
+use time::OffsetDateTime;
 
 use crate::identity::{SpiffeId, TrustDomain};
 
-#[derive(Debug, thiserror::Error)]
-#[error("pki: {0}")]
-pub struct PkiError(String);
+/// Lifetime of a generated development CA.
+pub const DEV_CA_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
+/// Lifetime of development SVIDs written by [`init_dev_pki`]. Long on purpose
+/// (a dev PKI has no rotation agent); see the module docs.
+pub const DEV_SVID_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Leaf `notBefore` is back-dated by this much to tolerate clock skew between
+/// the issuing host and verifiers.
+pub const BACKDATE: Duration = Duration::from_secs(5 * 60);
 
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("cannot generate {what}: {source}")]
+    Generate {
+        what: &'static str,
+        source: rcgen::Error,
+    },
+    #[error("CA certificate PEM cannot be used: {0}")]
+    CaCert(String),
+    #[error("CA key PEM cannot be parsed: {0}")]
+    CaKey(String),
+    #[error("CA key does not belong to the CA certificate")]
+    CaKeyMismatch,
+    #[error("certificate is not a CA (basicConstraints cA is not true)")]
+    NotACa,
+    #[error("requested lifetime {0:?} cannot be represented")]
+    BadTtl(Duration),
+    #[error(
+        "SVID would expire at {svid_not_after}, after its CA ({ca_not_after}); use a shorter TTL"
+    )]
+    OutlivesCa {
+        svid_not_after: i64,
+        ca_not_after: i64,
+    },
+    #[error("SPIFFE ID {id} is not in this CA's trust domain {ca}")]
+    WrongTrustDomain { id: String, ca: String },
+    #[error("invalid DNS name {0:?} for a certificate")]
+    BadDnsName(String),
+    #[error(
+        "workload file stem {0:?} is not a plain file name ([A-Za-z0-9._-], not starting with '.')"
+    )]
+    BadStem(String),
+    #[error("{present} exists but {missing} does not; remove {present} to regenerate the pair")]
+    PartialPair { present: PathBuf, missing: PathBuf },
+    #[error("{0} was issued by a previous CA that no longer exists; remove it to reissue")]
+    StaleLeaf(PathBuf),
+    #[error("the system random number generator failed")]
+    Random,
+    #[error("generated public key is not an uncompressed P-256 point")]
+    NotP256,
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn gen(what: &'static str) -> impl FnOnce(rcgen::Error) -> PkiError {
+    move |source| PkiError::Generate { what, source }
+}
+
+/// A certificate and its private key, both PEM.
+#[derive(Clone)]
+pub struct IssuedCert {
+    pub cert_pem: String,
+    /// PKCS#8 PEM.
+    pub key_pem: String,
+    /// Serial number bytes (big-endian), e.g. for a CRL entry.
+    pub serial: Vec<u8>,
+}
+
+// Hand-written so the private key can never end up in a log via `{:?}`.
+impl std::fmt::Debug for IssuedCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedCert")
+            .field("serial", &self.serial)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A development certificate authority for one trust domain.
+pub struct DevCa {
+    cert_pem: String,
+    key_pem: String,
+    issuer: Issuer<'static, KeyPair>,
+    not_after: i64,
+    trust_domain: Option<TrustDomain>,
+}
+
+impl std::fmt::Debug for DevCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DevCa")
+            .field("trust_domain", &self.trust_domain)
+            .field("not_after", &self.not_after)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DevCa {
+    /// Generate a self-signed root for `trust_domain`.
+    ///
+    /// The root carries no URI SAN and, deliberately, no URI name constraints:
+    /// rustls-webpki ≥ 0.103.12 rejects every URI-SAN leaf below a CA with URI
+    /// name constraints, which would make every SVID unusable.
+    pub fn generate(trust_domain: &TrustDomain) -> Result<DevCa, PkiError> {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen("CA key"))?;
+        let now = OffsetDateTime::now_utc();
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "actgate development");
+        dn.push(DnType::CommonName, format!("{trust_domain} dev CA"));
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.serial_number = Some(random_serial()?);
+        params.not_before = now - BACKDATE;
+        params.not_after = add_ttl(now, DEV_CA_TTL)?;
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        let cert = params.self_signed(&key).map_err(gen("CA certificate"))?;
+        let not_after = params.not_after.unix_timestamp();
+        let key_pem = key.serialize_pem();
+        Ok(DevCa {
+            cert_pem: cert.pem(),
+            key_pem,
+            issuer: Issuer::new(params, key),
+            not_after,
+            trust_domain: Some(trust_domain.clone()),
+        })
+    }
+
+    /// Load a CA from its certificate and PKCS#8 key. The trust domain is not
+    /// recorded in the certificate, so issuance is not restricted to one
+    /// domain; use [`DevCa::for_trust_domain`] to pin it.
+    pub fn from_pem(cert_pem: &str, key_pem: &str) -> Result<DevCa, PkiError> {
+        let key = KeyPair::from_pem(key_pem).map_err(|e| PkiError::CaKey(e.to_string()))?;
+        let der = rustls_pki_types::pem::PemObject::from_pem_slice(cert_pem.as_bytes())
+            .map_err(|e: rustls_pki_types::pem::Error| PkiError::CaCert(e.to_string()))?;
+        let der: rustls_pki_types::CertificateDer<'static> = der;
+        let (_, x509) = x509_parser::parse_x509_certificate(der.as_ref())
+            .map_err(|e| PkiError::CaCert(e.to_string()))?;
+        let is_ca = x509
+            .basic_constraints()
+            .map_err(|e| PkiError::CaCert(e.to_string()))?
+            .is_some_and(|bc| bc.value.ca);
+        if !is_ca {
+            return Err(PkiError::NotACa);
+        }
+        if x509.public_key().raw != rcgen::PublicKeyData::subject_public_key_info(&key).as_slice() {
+            return Err(PkiError::CaKeyMismatch);
+        }
+        let not_after = x509.validity().not_after.timestamp();
+        let issuer =
+            Issuer::from_ca_cert_der(&der, key).map_err(|e| PkiError::CaCert(e.to_string()))?;
+        Ok(DevCa {
+            cert_pem: cert_pem.to_owned(),
+            key_pem: key_pem.to_owned(),
+            issuer,
+            not_after,
+            trust_domain: None,
+        })
+    }
+
+    /// Restrict issuance to SPIFFE IDs of `td`.
+    pub fn for_trust_domain(mut self, td: &TrustDomain) -> DevCa {
+        self.trust_domain = Some(td.clone());
+        self
+    }
+
+    pub fn cert_pem(&self) -> &str {
+        &self.cert_pem
+    }
+
+    pub fn key_pem(&self) -> &str {
+        &self.key_pem
+    }
+
+    /// Issue an X509-SVID: one URI SAN, KU digitalSignature (critical), EKU
+    /// serverAuth + clientAuth, cA=false, random serial, empty subject (so the
+    /// SAN extension is critical, X509-SVID §3.1), `notBefore` back-dated.
+    pub fn issue_svid(
+        &self,
+        id: &SpiffeId,
+        ttl: Duration,
+        dns_names: &[&str],
+        ip_addrs: &[IpAddr],
+    ) -> Result<IssuedCert, PkiError> {
+        if let Some(td) = &self.trust_domain {
+            if id.trust_domain() != td.as_str() {
+                return Err(PkiError::WrongTrustDomain {
+                    id: id.to_string(),
+                    ca: td.to_string(),
+                });
+            }
+        }
+        let now = OffsetDateTime::now_utc();
+        let not_after = add_ttl(now, ttl)?;
+        if not_after.unix_timestamp() > self.not_after {
+            return Err(PkiError::OutlivesCa {
+                svid_not_after: not_after.unix_timestamp(),
+                ca_not_after: self.not_after,
+            });
+        }
+        let uri = id
+            .as_str()
+            .try_into()
+            .map_err(|e: rcgen::Error| gen("URI SAN")(e))?;
+        let mut sans = vec![SanType::URI(uri)];
+        for dns in dns_names {
+            let name = (*dns)
+                .try_into()
+                .map_err(|_| PkiError::BadDnsName((*dns).to_owned()))?;
+            sans.push(SanType::DnsName(name));
+        }
+        sans.extend(ip_addrs.iter().copied().map(SanType::IpAddress));
+
+        let serial = random_serial()?;
+        let mut params = CertificateParams::default();
+        params.distinguished_name = DistinguishedName::new();
+        params.subject_alt_names = sans;
+        params.is_ca = IsCa::ExplicitNoCa;
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ];
+        params.serial_number = Some(serial.clone());
+        params.not_before = now - BACKDATE;
+        params.not_after = not_after;
+        params.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen("SVID key"))?;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(gen("SVID certificate"))?;
+        Ok(IssuedCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            serial: serial.to_bytes(),
+        })
+    }
+
+    /// Issue a CRL revoking `serials`, valid for `validity`. PEM.
+    pub fn issue_crl(&self, serials: &[&[u8]], validity: Duration) -> Result<String, PkiError> {
+        let now = OffsetDateTime::now_utc();
+        let params = CertificateRevocationListParams {
+            this_update: now - BACKDATE,
+            next_update: add_ttl(now, validity)?,
+            crl_number: SerialNumber::from(now.unix_timestamp().unsigned_abs()),
+            issuing_distribution_point: None,
+            revoked_certs: serials
+                .iter()
+                .map(|s| RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(s),
+                    revocation_time: now - BACKDATE,
+                    reason_code: None,
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: KeyIdMethod::Sha256,
+        };
+        let crl = params.signed_by(&self.issuer).map_err(gen("CRL"))?;
+        crl.pem().map_err(gen("CRL PEM"))
+    }
+}
+
+fn add_ttl(now: OffsetDateTime, ttl: Duration) -> Result<OffsetDateTime, PkiError> {
+    time::Duration::try_from(ttl)
+        .ok()
+        .and_then(|d| now.checked_add(d))
+        .ok_or(PkiError::BadTtl(ttl))
+}
+
+/// 16 random bytes, forced positive and without a leading zero octet so the
+/// DER INTEGER keeps its full length (RFC 5280 §4.1.2.2: positive, ≤ 20 octets).
+fn random_serial() -> Result<SerialNumber, PkiError> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| PkiError::Random)?;
+    bytes[0] = (bytes[0] & 0x7f) | 0x40;
+    Ok(SerialNumber::from_slice(&bytes))
+}
+
+// ---------------------------------------------------------------------------
+// Demo identity provider key and JWKS
+// ---------------------------------------------------------------------------
+
+/// Public JWK (RFC 7517/7518) of a P-256 key, with `kid` = RFC 7638 thumbprint.
+pub fn es256_jwk(key: &KeyPair) -> Result<serde_json::Value, PkiError> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    // Uncompressed SEC1 point: 0x04 || X (32) || Y (32).
+    let raw = key.public_key_raw();
+    let (x, y) = match (raw.first(), raw.get(1..33), raw.get(33..65), raw.len()) {
+        (Some(4), Some(x), Some(y), 65) => (URL_SAFE_NO_PAD.encode(x), URL_SAFE_NO_PAD.encode(y)),
+        _ => return Err(PkiError::NotP256),
+    };
+    // RFC 7638 §3.2: required members only, lexicographic order, no spaces.
+    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, canonical.as_bytes());
+    let kid = URL_SAFE_NO_PAD.encode(digest.as_ref());
+    Ok(serde_json::json!({
+        "kty": "EC", "crv": "P-256", "x": x, "y": y,
+        "kid": kid, "alg": "ES256", "use": "sig",
+    }))
+}
+
+// ---------------------------------------------------------------------------
+// init_dev_pki
+// ---------------------------------------------------------------------------
+
+/// Files of one workload written by [`init_dev_pki`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkloadFiles {
+    pub stem: String,
+    pub spiffe_id: SpiffeId,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// Where [`init_dev_pki`] put everything, and which files it created this run.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DevPki {
+    pub ca_cert: PathBuf,
+    pub ca_key: PathBuf,
+    pub bundle: PathBuf,
+    pub gateway_cert: PathBuf,
+    pub gateway_key: PathBuf,
+    pub token_signing_key: PathBuf,
+    pub idp_key: PathBuf,
+    pub idp_jwks: PathBuf,
+    pub workloads: Vec<WorkloadFiles>,
+    /// Files written by this call; existing files are kept untouched.
     pub created: Vec<PathBuf>,
 }
 
+/// Create (or complete) a development PKI under `out_dir`:
+///
+/// ```text
+/// <out>/<td>/ca.pem, ca.key (0600), bundle.pem
+/// <out>/gateway.pem, gateway.key     SVID spiffe://<td>/gateway, DNS localhost, IP 127.0.0.1
+/// <out>/token-signing.key            PKCS#8 P-256 (0600)
+/// <out>/idp.key, idp-jwks.json       demo identity provider ES256 key and its public JWKS
+/// <out>/agents/<stem>.pem, .key      one SVID per workload
+/// ```
+///
+/// Existing files are kept. SVIDs live [`DEV_SVID_TTL`] (30 days): this is a
+/// development PKI without rotation.
 pub fn init_dev_pki(
-    _out: &Path,
-    _td: &TrustDomain,
-    _w: &[(&str, SpiffeId)],
+    out_dir: &Path,
+    trust_domain: &TrustDomain,
+    workloads: &[(&str, SpiffeId)],
 ) -> Result<DevPki, PkiError> {
-    todo!()
+    for (stem, _) in workloads {
+        // The stem becomes a file name; refuse anything that could escape
+        // `agents/` or create hidden files.
+        let ok = !stem.is_empty()
+            && !stem.starts_with('.')
+            && stem
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if !ok {
+            return Err(PkiError::BadStem((*stem).to_owned()));
+        }
+    }
+    let td_dir = out_dir.join(trust_domain.as_str());
+    let agents_dir = out_dir.join("agents");
+    let mut created = Vec::new();
+
+    let ca_cert = td_dir.join("ca.pem");
+    let ca_key = td_dir.join("ca.key");
+    let gateway_cert = out_dir.join("gateway.pem");
+    let gateway_key = out_dir.join("gateway.key");
+    let leaf_paths: Vec<(PathBuf, PathBuf)> =
+        std::iter::once((gateway_cert.clone(), gateway_key.clone()))
+            .chain(workloads.iter().map(|(stem, _)| {
+                (
+                    agents_dir.join(format!("{stem}.pem")),
+                    agents_dir.join(format!("{stem}.key")),
+                )
+            }))
+            .collect();
+
+    let ca = if pair_state(&ca_cert, &ca_key)? {
+        DevCa::from_pem(&read(&ca_cert)?, &read(&ca_key)?)?.for_trust_domain(trust_domain)
+    } else {
+        // Leaves kept from an earlier CA would silently fail every handshake
+        // under a new one; refuse before writing anything.
+        for (cert, key) in &leaf_paths {
+            if cert.exists() || key.exists() {
+                return Err(PkiError::StaleLeaf(cert.clone()));
+            }
+        }
+        let ca = DevCa::generate(trust_domain)?;
+        write_new(&ca_key, ca.key_pem(), true, &mut created)?;
+        write_new(&ca_cert, ca.cert_pem(), false, &mut created)?;
+        ca
+    };
+    let bundle = td_dir.join("bundle.pem");
+    if !bundle.exists() {
+        write_new(&bundle, ca.cert_pem(), false, &mut created)?;
+    }
+
+    let issue = |cert: &Path,
+                 key: &Path,
+                 id: &SpiffeId,
+                 dns: &[&str],
+                 ips: &[IpAddr],
+                 created: &mut Vec<PathBuf>| {
+        if pair_state(cert, key)? {
+            return Ok(());
+        }
+        let svid = ca.issue_svid(id, DEV_SVID_TTL, dns, ips)?;
+        write_new(key, &svid.key_pem, true, created)?;
+        write_new(cert, &svid.cert_pem, false, created)
+    };
+
+    let gateway_id = SpiffeId::from_parts(trust_domain, "/gateway")
+        .map_err(|e| PkiError::CaCert(e.to_string()))?;
+    let localhost: IpAddr = [127, 0, 0, 1].into();
+    issue(
+        &gateway_cert,
+        &gateway_key,
+        &gateway_id,
+        &["localhost"],
+        &[localhost],
+        &mut created,
+    )?;
+
+    let mut files = Vec::with_capacity(workloads.len());
+    for ((stem, id), (cert, key)) in workloads.iter().zip(leaf_paths.iter().skip(1)) {
+        issue(cert, key, id, &[], &[], &mut created)?;
+        files.push(WorkloadFiles {
+            stem: (*stem).to_owned(),
+            spiffe_id: id.clone(),
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
+
+    let token_signing_key = out_dir.join("token-signing.key");
+    if !token_signing_key.exists() {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen("token key"))?;
+        write_new(&token_signing_key, &key.serialize_pem(), true, &mut created)?;
+    }
+
+    let idp_key = out_dir.join("idp.key");
+    let idp_jwks = out_dir.join("idp-jwks.json");
+    if !pair_state(&idp_key, &idp_jwks)? {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen("IdP key"))?;
+        let jwks = serde_json::json!({ "keys": [es256_jwk(&key)?] });
+        let text = serde_json::to_string_pretty(&jwks).unwrap_or_default() + "\n";
+        write_new(&idp_key, &key.serialize_pem(), true, &mut created)?;
+        write_new(&idp_jwks, &text, false, &mut created)?;
+    }
+
+    Ok(DevPki {
+        ca_cert,
+        ca_key,
+        bundle,
+        gateway_cert,
+        gateway_key,
+        token_signing_key,
+        idp_key,
+        idp_jwks,
+        workloads: files,
+        created,
+    })
+}
+
+/// `true` if both files exist, `false` if neither; a half pair is an error.
+fn pair_state(a: &Path, b: &Path) -> Result<bool, PkiError> {
+    match (a.exists(), b.exists()) {
+        (true, true) => Ok(true),
+        (false, false) => Ok(false),
+        (true, false) => Err(PkiError::PartialPair {
+            present: a.to_path_buf(),
+            missing: b.to_path_buf(),
+        }),
+        (false, true) => Err(PkiError::PartialPair {
+            present: b.to_path_buf(),
+            missing: a.to_path_buf(),
+        }),
+    }
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> PkiError + '_ {
+    move |source| PkiError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+fn read(path: &Path) -> Result<String, PkiError> {
+    fs::read_to_string(path).map_err(io(path))
+}
+
+/// Create `path` (never overwriting). Secrets get mode 0600 at creation, so
+/// there is no window in which the key is readable by others.
+fn write_new(
+    path: &Path,
+    text: &str,
+    secret: bool,
+    created: &mut Vec<PathBuf>,
+) -> Result<(), PkiError> {
+    if let Some(dir) = path.parent() {
+        fs::create_dir_all(dir).map_err(io(dir))?;
+    }
+    let mut opts = fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(if secret { 0o600 } else { 0o644 });
+    }
+    #[cfg(not(unix))]
+    let _ = secret;
+    let mut f = opts.open(path).map_err(io(path))?;
+    f.write_all(text.as_bytes()).map_err(io(path))?;
+    f.sync_all().map_err(io(path))?;
+    created.push(path.to_path_buf());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::identity::{svid, SpiffeClientVerifier, TrustDomainBundle};
+    use crate::metrics::{HandshakeRejection, Metrics};
+    use rustls::server::danger::ClientCertVerifier;
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
+    use std::sync::Arc;
+
+    fn td() -> TrustDomain {
+        TrustDomain::parse("example.org").unwrap()
+    }
+
+    fn der(pem: &str) -> CertificateDer<'static> {
+        CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
+    }
+
+    fn verifier(ca: &DevCa, crls: &[String], m: &Arc<Metrics>) -> SpiffeClientVerifier {
+        let crls = crls
+            .iter()
+            .map(|p| CertificateRevocationListDer::from_pem_slice(p.as_bytes()).unwrap())
+            .collect();
+        let b = TrustDomainBundle::new(td(), vec![der(ca.cert_pem())]).with_crls(crls);
+        let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+        SpiffeClientVerifier::new(vec![b], provider, m.clone()).unwrap()
+    }
+
+    #[test]
+    fn issued_svid_parses_and_verifies() {
+        let ca = DevCa::generate(&td()).unwrap();
+        let id = SpiffeId::parse("spiffe://example.org/agent/a").unwrap();
+        let leaf = ca
+            .issue_svid(
+                &id,
+                Duration::from_secs(3600),
+                &["localhost"],
+                &[[127, 0, 0, 1].into()],
+            )
+            .unwrap();
+        let info = svid::parse_svid(der(&leaf.cert_pem).as_ref()).unwrap();
+        assert_eq!(info.spiffe_id, id);
+        assert!(info.not_before <= crate::unix_now() - 290);
+        let m = Arc::new(Metrics::default());
+        let v = verifier(&ca, &[], &m);
+        v.verify_client_cert(&der(&leaf.cert_pem), &[], UnixTime::now())
+            .unwrap();
+    }
+
+    #[test]
+    fn crl_revokes_the_listed_serial_only() {
+        let ca = DevCa::generate(&td()).unwrap();
+        let id = SpiffeId::parse("spiffe://example.org/agent/a").unwrap();
+        let revoked = ca
+            .issue_svid(&id, Duration::from_secs(600), &[], &[])
+            .unwrap();
+        let fine = ca
+            .issue_svid(&id, Duration::from_secs(600), &[], &[])
+            .unwrap();
+        assert_ne!(revoked.serial, fine.serial);
+        let crl = ca
+            .issue_crl(&[&revoked.serial], Duration::from_secs(3600))
+            .unwrap();
+        let m = Arc::new(Metrics::default());
+        let v = verifier(&ca, &[crl], &m);
+        let err = v
+            .verify_client_cert(&der(&revoked.cert_pem), &[], UnixTime::now())
+            .unwrap_err();
+        assert!(err.to_string().contains("Revoked"), "{err}");
+        assert_eq!(m.rejected(HandshakeRejection::ChainInvalid), 1);
+        v.verify_client_cert(&der(&fine.cert_pem), &[], UnixTime::now())
+            .unwrap();
+    }
+
+    #[test]
+    fn from_pem_round_trip_and_checks() {
+        let ca = DevCa::generate(&td()).unwrap();
+        let again = DevCa::from_pem(ca.cert_pem(), ca.key_pem()).unwrap();
+        let id = SpiffeId::parse("spiffe://other.org/x").unwrap();
+        // Loaded without a pinned trust domain: may issue for any domain.
+        again
+            .issue_svid(&id, Duration::from_secs(60), &[], &[])
+            .unwrap();
+        let pinned = again.for_trust_domain(&td());
+        assert!(matches!(
+            pinned.issue_svid(&id, Duration::from_secs(60), &[], &[]),
+            Err(PkiError::WrongTrustDomain { .. })
+        ));
+        let other = DevCa::generate(&td()).unwrap();
+        assert!(matches!(
+            DevCa::from_pem(ca.cert_pem(), other.key_pem()),
+            Err(PkiError::CaKeyMismatch)
+        ));
+        let leaf = ca
+            .issue_svid(
+                &SpiffeId::parse("spiffe://example.org/a").unwrap(),
+                Duration::from_secs(60),
+                &[],
+                &[],
+            )
+            .unwrap();
+        assert!(matches!(
+            DevCa::from_pem(&leaf.cert_pem, &leaf.key_pem),
+            Err(PkiError::NotACa)
+        ));
+        assert!(!format!("{:?} {:?}", ca, leaf).contains("PRIVATE KEY"));
+    }
+
+    #[test]
+    fn svid_cannot_outlive_ca() {
+        let ca = DevCa::generate(&td()).unwrap();
+        let id = SpiffeId::parse("spiffe://example.org/a").unwrap();
+        assert!(matches!(
+            ca.issue_svid(&id, DEV_CA_TTL * 2, &[], &[]),
+            Err(PkiError::OutlivesCa { .. })
+        ));
+    }
+
+    #[test]
+    fn jwk_has_rfc7638_kid() {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).unwrap();
+        let jwk = es256_jwk(&key).unwrap();
+        assert_eq!(jwk["kty"], "EC");
+        assert_eq!(jwk["alg"], "ES256");
+        assert_eq!(jwk["x"].as_str().unwrap().len(), 43);
+        assert_eq!(jwk["y"].as_str().unwrap().len(), 43);
+        assert_eq!(jwk["kid"].as_str().unwrap().len(), 43);
+    }
+
+    #[test]
+    fn init_dev_pki_writes_then_keeps() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = SpiffeId::parse("spiffe://example.org/agent/a").unwrap();
+        let pki = init_dev_pki(dir.path(), &td(), &[("a", a.clone())]).unwrap();
+        assert_eq!(pki.created.len(), 10, "{:?}", pki.created);
+        for p in [
+            &pki.ca_key,
+            &pki.gateway_key,
+            &pki.token_signing_key,
+            &pki.idp_key,
+            &pki.workloads[0].key,
+        ] {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                let mode = fs::metadata(p).unwrap().permissions().mode() & 0o777;
+                assert_eq!(mode, 0o600, "{}", p.display());
+            }
+        }
+        assert_eq!(pki.ca_cert, dir.path().join("example.org/ca.pem"));
+        assert_eq!(pki.workloads[0].cert, dir.path().join("agents/a.pem"));
+        let gw = svid::parse_svid(der(&read(&pki.gateway_cert).unwrap()).as_ref()).unwrap();
+        assert_eq!(gw.spiffe_id.as_str(), "spiffe://example.org/gateway");
+        let jwks: serde_json::Value = serde_json::from_str(&read(&pki.idp_jwks).unwrap()).unwrap();
+        assert_eq!(jwks["keys"][0]["crv"], "P-256");
+
+        // The agent SVID chains to the written bundle.
+        let bundle = crate::identity::bundles_from_pem(&read(&pki.bundle).unwrap()).unwrap();
+        let v = SpiffeClientVerifier::new(
+            vec![TrustDomainBundle::new(td(), bundle)],
+            Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
+            Arc::new(Metrics::default()),
+        )
+        .unwrap();
+        let agent = der(&read(&pki.workloads[0].cert).unwrap());
+        v.verify_client_cert(&agent, &[], UnixTime::now()).unwrap();
+
+        // Second run: nothing new, except a newly listed workload.
+        let b = SpiffeId::parse("spiffe://example.org/agent/b").unwrap();
+        let again = init_dev_pki(dir.path(), &td(), &[("a", a), ("b", b)]).unwrap();
+        assert_eq!(
+            again.created,
+            vec![
+                dir.path().join("agents/b.key"),
+                dir.path().join("agents/b.pem")
+            ]
+        );
+        assert_eq!(read(&again.ca_cert).unwrap(), read(&pki.ca_cert).unwrap());
+    }
+
+    #[test]
+    fn init_dev_pki_refuses_unsafe_stems_and_half_pairs() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = SpiffeId::parse("spiffe://example.org/agent/a").unwrap();
+        for stem in ["../x", "", ".hidden", "a/b"] {
+            assert!(matches!(
+                init_dev_pki(dir.path(), &td(), &[(stem, a.clone())]),
+                Err(PkiError::BadStem(_))
+            ));
+        }
+        init_dev_pki(dir.path(), &td(), &[]).unwrap();
+        fs::remove_file(dir.path().join("gateway.key")).unwrap();
+        assert!(matches!(
+            init_dev_pki(dir.path(), &td(), &[]),
+            Err(PkiError::PartialPair { .. })
+        ));
+        // A fresh CA with leftover leaves is reported, not silently mixed.
+        fs::remove_file(dir.path().join("gateway.pem")).unwrap();
+        init_dev_pki(dir.path(), &td(), &[]).unwrap();
+        fs::remove_file(dir.path().join("example.org/ca.pem")).unwrap();
+        fs::remove_file(dir.path().join("example.org/ca.key")).unwrap();
+        assert!(matches!(
+            init_dev_pki(dir.path(), &td(), &[]),
+            Err(PkiError::StaleLeaf(_))
+        ));
+    }
 }

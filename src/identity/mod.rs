@@ -4,9 +4,12 @@ pub mod spiffe;
 pub mod svid;
 pub mod verifier;
 
-pub use spiffe::{SpiffeId, SpiffeIdError, TrustDomain};
+pub use spiffe::{SpiffeId, SpiffeIdError, SpiffePattern, TrustDomain};
 pub use svid::{SvidError, SvidInfo};
-pub use verifier::{SpiffeClientVerifier, VerifierError};
+pub use verifier::{
+    bundles_from_pem, crls_from_pem, ClientCertRejection, RevocationPolicy, SpiffeClientVerifier,
+    TrustDomainBundle, VerifierError,
+};
 
 use rustls_pki_types::CertificateDer;
 

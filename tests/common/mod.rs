@@ -1,3 +1,4 @@
 #![allow(dead_code)]
+pub mod certs;
 pub mod gateway;
 pub mod upstream;
