@@ -1,0 +1,193 @@
+//! The `actgate` binary as a user runs it.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn actgate(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_actgate"))
+        .current_dir(dir)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(o: &[u8]) -> String {
+    String::from_utf8_lossy(o).into_owned()
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+    }
+}
+
+/// A directory laid out like a fresh clone: example config, cards, and a PKI
+/// made by `actgate certs init`.
+fn project_copy() -> tempfile::TempDir {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        root.join("actgate.example.toml"),
+        dir.path().join("actgate.example.toml"),
+    )
+    .unwrap();
+    copy_dir(&root.join("agent-cards"), &dir.path().join("agent-cards"));
+    let o = actgate(
+        dir.path(),
+        &[
+            "certs",
+            "init",
+            "--trust-domain",
+            "example.org",
+            "--out",
+            "certs",
+        ],
+    );
+    assert!(o.status.success(), "certs init: {}", text(&o.stderr));
+    dir
+}
+
+#[test]
+fn example_config_checks_clean() {
+    let dir = project_copy();
+    let o = actgate(
+        dir.path(),
+        &["config", "check", "--config", "actgate.example.toml"],
+    );
+    assert!(
+        o.status.success(),
+        "stdout: {}\nstderr: {}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    assert!(
+        text(&o.stdout).contains("ok (1 trust domain(s), 2 agent(s), 2 rule(s))"),
+        "{}",
+        text(&o.stdout)
+    );
+}
+
+#[test]
+fn config_check_reports_every_problem_with_its_location() {
+    let dir = project_copy();
+    let good = std::fs::read_to_string(dir.path().join("actgate.example.toml")).unwrap();
+    let bad = good
+        .replace("certs/gateway.key", "certs/missing.key")
+        .replace("name = \"example.org\"", "name = \"Example.org\"")
+        .replace(
+            "upstream = \"http://127.0.0.1:9002\"",
+            "upstream = \"ftp://x\"",
+        )
+        .replace("agent = \"notifier\"", "agent = \"nobody\"")
+        .replace("ttl = \"5m\"", "ttl = \"5 minutes\"");
+    std::fs::write(dir.path().join("bad.toml"), bad).unwrap();
+    let o = actgate(dir.path(), &["config", "check", "--config", "bad.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    for needle in [
+        "bad.toml: gateway.server_key",
+        "missing.key",
+        "bad.toml: trust_domain[0].name",
+        "bad.toml: tokens.ttl",
+        "agent[1] (notifier).upstream",
+        "bad.toml: rule[1].agent: no [[agent]] is named \"nobody\"",
+    ] {
+        assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
+    }
+
+    // A typo in a key is caught by the parser, with the line.
+    std::fs::write(
+        dir.path().join("typo.toml"),
+        good.replace("issuer = \"https://gateway", "isuer = \"https://gateway"),
+    )
+    .unwrap();
+    let o = actgate(dir.path(), &["config", "check", "--config", "typo.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("typo.toml:"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(text(&o.stderr).contains("isuer"), "{}", text(&o.stderr));
+}
+
+#[test]
+fn token_decode_prints_claims_and_verifies_with_a_jwks_file() {
+    let dir = project_copy();
+    let certs = dir.path().join("certs");
+    let key = actgate::token::SigningKey::from_pkcs8_pem(
+        &std::fs::read_to_string(certs.join("idp.key")).unwrap(),
+        actgate::token::SigningAlgorithm::Es256,
+    )
+    .unwrap();
+    let tok = actgate::token::mint::sign_jwt(
+        &key,
+        "JWT",
+        &serde_json::json!({"sub": "alice", "exp": actgate::unix_now() + 60}),
+    )
+    .unwrap();
+    let o = actgate(
+        dir.path(),
+        &["token", "decode", &tok, "--jwks", "certs/idp-jwks.json"],
+    );
+    assert!(o.status.success(), "{}{}", text(&o.stdout), text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(out.contains("\"sub\": \"alice\""), "{out}");
+    assert!(out.contains("signature: valid"), "{out}");
+
+    // Tampered payload: signature invalid, exit 1.
+    let mut parts: Vec<&str> = tok.split('.').collect();
+    let forged = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"sub":"mallory"}"#)
+    };
+    parts[1] = &forged;
+    let o = actgate(
+        dir.path(),
+        &[
+            "token",
+            "decode",
+            &parts.join("."),
+            "--jwks",
+            "certs/idp-jwks.json",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("signature: INVALID"));
+
+    let o = actgate(dir.path(), &["token", "decode", "nonsense"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o.stderr).contains("expected 3 dot-separated parts"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
+fn demo_once_runs_the_whole_flow() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&root.join("agent-cards"), &dir.path().join("agent-cards"));
+    let o = actgate(dir.path(), &["demo", "--once", "--listen", "127.0.0.1:0"]);
+    let out = text(&o.stdout);
+    assert!(
+        o.status.success(),
+        "stdout:\n{out}\nstderr:\n{}",
+        text(&o.stderr)
+    );
+    assert!(out.contains("demo: all steps succeeded"), "{out}");
+    assert!(out.contains("\"sub\": \"alice@example.com\""), "{out}");
+    assert!(
+        out.contains("spiffe://example.org/agent/orchestrator"),
+        "{out}"
+    );
+    assert!(out.contains("decision    denied (HTTP 403)"), "{out}");
+    assert!(out.contains("curl --cacert"), "{out}");
+    assert!(dir.path().join("certs/example.org/ca.key").exists());
+}
