@@ -17,6 +17,8 @@ pub struct SubjectToken {
     pub act: Option<Actor>,
     pub may_act: Option<serde_json::Value>,
     pub own: bool,
+    /// The audience the token was accepted for.
+    pub aud: String,
 }
 
 pub struct TrustedIssuer {}
