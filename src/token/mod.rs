@@ -9,4 +9,4 @@ pub mod verify;
 pub use claims::{build_claims, AccessTokenClaims, Actor, ClaimsError, Cnf, MintRequest};
 pub use keys::{KeyError, KeySet, SigningAlgorithm, SigningKey};
 pub use mint::{sign_jwt, MintError, MintedToken, Minter};
-pub use verify::{SubjectToken, SubjectTokenVerifier, TokenError, TrustedIssuer};
+pub use verify::{SubjectToken, SubjectTokenVerifier, TokenError, TrustedIssuer, LEEWAY_SECS};
