@@ -269,8 +269,13 @@ fn mint_refusal(
 ) -> Response<ResponseBody> {
     tracing::info!(caller = %caller.spiffe_id, agent, subject = subject.map(|s| s.sub.as_str()).unwrap_or("-"), reason = %e, "token not minted");
     match e {
-        MintError::Claims(ClaimsError::SubjectExpired) => unauthorized(gw, &e.to_string()),
-        MintError::Claims(ClaimsError::MayActMismatch) => unauthorized(gw, &e.to_string()),
+        // The subject token is unusable for this caller: a credential
+        // problem (401), not a policy one.
+        MintError::Claims(
+            ClaimsError::SubjectExpired { .. }
+            | ClaimsError::MayActMismatch { .. }
+            | ClaimsError::MayActMalformed,
+        ) => unauthorized(gw, &e.to_string()),
         MintError::Claims(_) => {
             Metrics::inc(&gw.metrics.requests_denied);
             error(StatusCode::FORBIDDEN, "forbidden", &e.to_string())

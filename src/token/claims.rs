@@ -1,10 +1,19 @@
-//! Claim sets: `act` nesting, scope narrowing, `aud` binding, lifetime caps. (STUB)
+//! Claim sets: `act` nesting, scope narrowing, `aud` binding, lifetime caps.
+//!
+//! Pure: [`build_claims`] turns a [`MintRequest`] into the RFC 9068 claim set
+//! the gateway signs, and refuses whatever would widen authority (scopes,
+//! lifetime) or break the delegation chain (depth, cycles, `may_act`).
 
 use serde::{Deserialize, Serialize};
 
 use super::SubjectToken;
 use crate::identity::CallerIdentity;
 
+/// One actor in an RFC 8693 `act` chain: identity claims only.
+///
+/// `exp`, `aud`, `scope` and the like are "not meaningful" inside `act`
+/// (RFC 8693 §4.1), so they are neither read nor written; a SPIFFE ID already
+/// names its trust domain, so `sub` alone identifies the actor.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Actor {
     pub sub: String,
@@ -12,12 +21,45 @@ pub struct Actor {
     pub act: Option<Box<Actor>>,
 }
 
+impl Actor {
+    /// The actors from the current (outermost) to the least recent.
+    pub fn chain(&self) -> impl Iterator<Item = &Actor> {
+        std::iter::successors(Some(self), |a| a.act.as_deref())
+    }
+
+    /// Number of actors in the chain (1 for a single `act`).
+    pub fn depth(&self) -> usize {
+        self.chain().count()
+    }
+}
+
+/// RFC 8705 §3.1 confirmation claim: the token is bound to the client
+/// certificate with this SHA-256 thumbprint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Cnf {
+    #[serde(rename = "x5t#S256")]
+    pub x5t_s256: String,
+}
+
+impl Cnf {
+    /// Bind to the caller's TLS client certificate.
+    pub fn for_caller(caller: &CallerIdentity) -> Self {
+        Cnf {
+            x5t_s256: caller.thumbprint.clone(),
+        }
+    }
+}
+
+/// An RFC 9068 access token as the gateway mints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessTokenClaims {
     pub iss: String,
     pub sub: String,
+    /// A single audience: a multi-audience bearer token could be replayed by
+    /// one audience against the others (RFC 8707 §3).
     pub aud: String,
     pub client_id: String,
+    /// Space-separated, sorted, deduplicated; absent when no scope survives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     pub iat: i64,
@@ -25,18 +67,28 @@ pub struct AccessTokenClaims {
     pub jti: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub act: Option<Actor>,
+    /// Certificate binding; `build_claims` leaves it unset (see `Cnf::for_caller`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<Cnf>,
 }
 
+/// Why no token may be minted for a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ClaimsError {
-    #[error("delegation chain too deep")]
-    ChainTooDeep,
-    #[error("cycle")]
-    ActorCycle,
-    #[error("may_act")]
-    MayActMismatch,
-    #[error("expired")]
-    SubjectExpired,
+    #[error(
+        "delegation chain too deep: the new token would carry {depth} actors, the limit is {max}"
+    )]
+    ChainTooDeep { depth: usize, max: usize },
+    #[error("delegation cycle: {caller} already appears in the subject token's delegation chain")]
+    ActorCycle { caller: String },
+    #[error("the subject token's may_act does not name the caller {caller}")]
+    MayActMismatch { caller: String },
+    #[error("the subject token's may_act is not an object with a string \"sub\"")]
+    MayActMalformed,
+    #[error("the subject token expired (exp {exp}, now {now})")]
+    SubjectExpired { exp: i64, now: i64 },
+    #[error("token lifetime must be positive, got {0} s")]
+    InvalidTtl(i64),
 }
 
 /// Everything that decides the content of one minted token.
@@ -49,3 +101,140 @@ pub struct MintRequest<'a> {
     pub ttl_secs: i64,
     pub max_chain_depth: usize,
 }
+
+/// Build the claim set for `req`, issued by `issuer` at `now`.
+///
+/// - App-only (no subject): `sub` = caller, no `act`, scope = granted scopes.
+/// - Delegated: `sub` = subject's `sub`; `act` = caller wrapping the subject's
+///   chain; scope = granted ∩ subject scopes; `exp` capped by the subject's.
+pub fn build_claims(
+    req: &MintRequest<'_>,
+    issuer: &str,
+    now: i64,
+    jti: String,
+) -> Result<AccessTokenClaims, ClaimsError> {
+    if req.ttl_secs <= 0 {
+        return Err(ClaimsError::InvalidTtl(req.ttl_secs));
+    }
+    let caller = req.caller.spiffe_id.as_str();
+    let mut exp = now.saturating_add(req.ttl_secs);
+
+    let (sub, act, scopes) = match req.subject {
+        None => (
+            caller.to_owned(),
+            None,
+            normalize(req.granted_scopes.iter()),
+        ),
+        Some(subject) => {
+            check_chain(subject, caller, req.max_chain_depth)?;
+            check_may_act(subject, req.caller, issuer)?;
+            // A token carries no more authority than the one it was exchanged
+            // for: a subject without a `scope` claim grants nothing (fail
+            // closed), rather than being read as "no restriction".
+            let scopes = match &subject.scopes {
+                None => Vec::new(),
+                Some(theirs) => normalize(
+                    req.granted_scopes
+                        .iter()
+                        .filter(|s| theirs.iter().any(|t| t == *s)),
+                ),
+            };
+            // Never outlive the subject token (RFC 8693 practice, pitfalls §6).
+            exp = exp.min(subject.exp);
+            let act = Actor {
+                sub: caller.to_owned(),
+                act: subject.act.clone().map(Box::new),
+            };
+            (subject.sub.clone(), Some(act), scopes)
+        }
+    };
+    if exp <= now {
+        return Err(ClaimsError::SubjectExpired { exp, now });
+    }
+
+    Ok(AccessTokenClaims {
+        iss: issuer.to_owned(),
+        sub,
+        aud: req.audience.to_owned(),
+        client_id: caller.to_owned(),
+        scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
+        iat: now,
+        exp,
+        jti,
+        act,
+        cnf: None,
+    })
+}
+
+/// Depth limit and cycle rejection for the chain the new token would carry.
+fn check_chain(subject: &SubjectToken, caller: &str, max: usize) -> Result<(), ClaimsError> {
+    let prior = subject.act.as_ref().map_or(0, Actor::depth);
+    let depth = prior + 1;
+    if depth > max {
+        return Err(ClaimsError::ChainTooDeep { depth, max });
+    }
+    // The same workload twice in one chain is a loop (A → B → A), which only
+    // serves to launder authority or exhaust the depth budget. The subject's
+    // own `sub` counts: a caller receiving a token about itself got it back
+    // through a round trip.
+    let in_chain = subject
+        .act
+        .as_ref()
+        .is_some_and(|a| a.chain().any(|a| a.sub == caller));
+    if in_chain || subject.sub == caller {
+        return Err(ClaimsError::ActorCycle {
+            caller: caller.to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// RFC 8693 §4.4: when the subject names who may act for it, only that party may.
+///
+/// `sub` must equal the caller's SPIFFE ID. If `iss` is present it must name
+/// the authority that vouches for the caller's identity: this gateway (which
+/// authenticated the caller) or the caller's SPIFFE trust domain
+/// (`spiffe://<td>`); anything else is a different identity namespace.
+fn check_may_act(
+    subject: &SubjectToken,
+    caller: &CallerIdentity,
+    issuer: &str,
+) -> Result<(), ClaimsError> {
+    let Some(may_act) = &subject.may_act else {
+        return Ok(());
+    };
+    let obj = may_act.as_object().ok_or(ClaimsError::MayActMalformed)?;
+    let sub = obj
+        .get("sub")
+        .and_then(serde_json::Value::as_str)
+        .ok_or(ClaimsError::MayActMalformed)?;
+    let iss_ok = match obj.get("iss") {
+        None => true,
+        Some(serde_json::Value::String(iss)) => {
+            iss == issuer
+                || iss
+                    .strip_prefix("spiffe://")
+                    .is_some_and(|td| td == caller.spiffe_id.trust_domain())
+        }
+        Some(_) => return Err(ClaimsError::MayActMalformed),
+    };
+    if sub != caller.spiffe_id.as_str() || !iss_ok {
+        return Err(ClaimsError::MayActMismatch {
+            caller: caller.spiffe_id.as_str().to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Sorted and deduplicated, so equal grants give byte-identical tokens and
+/// cache keys.
+fn normalize<'s>(scopes: impl Iterator<Item = &'s String>) -> Vec<String> {
+    let mut v: Vec<String> = scopes.filter(|s| !s.is_empty()).cloned().collect();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+#[cfg(test)]
+#[path = "claims_tests.rs"]
+mod tests;

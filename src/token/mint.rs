@@ -1,8 +1,30 @@
-//! Signing and the token cache. (STUB)
+//! Signing and the token cache.
+//!
+//! Tokens are compact JWS signed by hand with the pre-parsed key held in
+//! [`SigningKey`] (no per-call PKCS#8 parse as in `jsonwebtoken::encode`), and
+//! the protected header is base64-encoded once per key. Identical requests
+//! reuse a cached token until shortly before it expires (performance.md §8).
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
-use super::{ClaimsError, KeySet, MintRequest};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use serde::Serialize;
+
+use super::claims::build_claims;
+use super::{Actor, ClaimsError, KeyError, KeySet, MintRequest, SigningKey};
+use crate::metrics::Metrics;
+
+/// Upper bound on cached tokens; on overflow stale entries are purged, and if
+/// that is not enough the cache is cleared (cheap, and it refills on demand).
+pub const CACHE_CAPACITY: usize = 10_000;
+
+/// A cached token is served only while at least this many seconds (or 20 % of
+/// the TTL, whichever is larger) of its lifetime remain, so a receiver never
+/// gets a token that expires in transit.
+const MIN_REMAINING_SECS: i64 = 30;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MintError {
@@ -10,38 +32,258 @@ pub enum MintError {
     Claims(#[from] ClaimsError),
     #[error("signing failed")]
     Sign,
+    #[error("could not serialize the claims: {0}")]
+    Serialize(String),
+    #[error("the system random generator failed")]
+    Random,
 }
 
+impl From<KeyError> for MintError {
+    fn from(e: KeyError) -> Self {
+        match e {
+            KeyError::Serialize(why) => MintError::Serialize(why),
+            _ => MintError::Sign,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
 pub struct MintedToken {
     pub token: Arc<str>,
     pub exp: i64,
     pub cache_hit: bool,
 }
 
-pub struct Minter {}
+struct CachedToken {
+    token: Arc<str>,
+    exp: i64,
+    /// Serve while `now < fresh_until`.
+    fresh_until: i64,
+}
+
+pub struct Minter {
+    keys: Arc<KeySet>,
+    issuer: String,
+    /// base64url of `{"alg","typ":"at+jwt","kid"}` for `keys.current`.
+    header_b64: String,
+    /// `None` when caching is disabled: every call mints.
+    cache: Option<RwLock<HashMap<Vec<u8>, CachedToken>>>,
+    capacity: usize,
+    metrics: Arc<Metrics>,
+    hits: AtomicU64,
+    minted: AtomicU64,
+}
 
 impl Minter {
     pub fn new(
-        _keys: Arc<KeySet>,
-        _issuer: String,
-        _cache_enabled: bool,
-        _metrics: Arc<crate::metrics::Metrics>,
+        keys: Arc<KeySet>,
+        issuer: String,
+        cache_enabled: bool,
+        metrics: Arc<Metrics>,
     ) -> Self {
-        todo!()
+        let header_b64 = header_b64(&keys.current, "at+jwt");
+        Minter {
+            keys,
+            issuer,
+            header_b64,
+            cache: cache_enabled.then(|| RwLock::new(HashMap::new())),
+            capacity: CACHE_CAPACITY,
+            metrics,
+            hits: AtomicU64::new(0),
+            minted: AtomicU64::new(0),
+        }
     }
-    pub fn token_for(&self, _req: &MintRequest<'_>, _now: i64) -> Result<MintedToken, MintError> {
-        todo!()
+
+    /// Override the cache bound (default [`CACHE_CAPACITY`]).
+    pub fn with_cache_capacity(mut self, capacity: usize) -> Self {
+        self.capacity = capacity.max(1);
+        self
     }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn keys(&self) -> &Arc<KeySet> {
+        &self.keys
+    }
+
+    /// A token for `req` at `now`: from the cache when an identical request was
+    /// minted recently enough, otherwise freshly built and signed.
+    pub fn token_for(&self, req: &MintRequest<'_>, now: i64) -> Result<MintedToken, MintError> {
+        let key = self.cache.as_ref().map(|_| cache_key(req));
+        if let (Some(cache), Some(key)) = (&self.cache, &key) {
+            let map = cache.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(hit) = map.get(key.as_slice()).filter(|e| now < e.fresh_until) {
+                self.hits.fetch_add(1, Ordering::Relaxed);
+                Metrics::inc(&self.metrics.token_cache_hits);
+                return Ok(MintedToken {
+                    token: Arc::clone(&hit.token),
+                    exp: hit.exp,
+                    cache_hit: true,
+                });
+            }
+        }
+
+        let claims = build_claims(req, &self.issuer, now, new_jti()?)?;
+        let token: Arc<str> = sign_compact(&self.keys.current, &self.header_b64, &claims)?.into();
+        self.minted.fetch_add(1, Ordering::Relaxed);
+        Metrics::inc(&self.metrics.tokens_minted);
+
+        let fresh_until = claims.exp - MIN_REMAINING_SECS.max(req.ttl_secs / 5);
+        if let (Some(cache), Some(key)) = (&self.cache, key) {
+            if fresh_until > now {
+                let mut map = cache.write().unwrap_or_else(|p| p.into_inner());
+                if map.len() >= self.capacity && !map.contains_key(&key) {
+                    map.retain(|_, e| now < e.fresh_until);
+                    if map.len() >= self.capacity {
+                        map.clear();
+                    }
+                }
+                map.insert(
+                    key,
+                    CachedToken {
+                        token: Arc::clone(&token),
+                        exp: claims.exp,
+                        fresh_until,
+                    },
+                );
+            }
+        }
+        Ok(MintedToken {
+            token,
+            exp: claims.exp,
+            cache_hit: false,
+        })
+    }
+
+    /// `(cache hits, tokens minted)` by this minter.
     pub fn cache_stats(&self) -> (u64, u64) {
-        todo!()
+        (
+            self.hits.load(Ordering::Relaxed),
+            self.minted.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Number of cached tokens (fresh or not yet purged).
+    pub fn cache_len(&self) -> usize {
+        self.cache
+            .as_ref()
+            .map_or(0, |c| c.read().unwrap_or_else(|p| p.into_inner()).len())
     }
 }
 
-/// STUB
-pub fn sign_jwt(
-    _key: &super::SigningKey,
-    _typ: &str,
-    _claims: &impl serde::Serialize,
-) -> Result<String, super::KeyError> {
-    todo!()
+/// Sign `claims` as a compact JWS with `key`, header `{"alg","typ","kid"}`.
+///
+/// For JWTs other than the gateway's access tokens (e.g. the demo IdP's user
+/// tokens); the minter uses the same path with a precomputed header.
+pub fn sign_jwt(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
+    sign_compact(key, &header_b64(key, typ), claims)
 }
+
+fn header_b64(key: &SigningKey, typ: &str) -> String {
+    // Built with serde_json so any `typ` is escaped correctly.
+    let header = serde_json::json!({
+        "alg": key.algorithm().jose_name(),
+        "typ": typ,
+        "kid": key.kid(),
+    });
+    URL_SAFE_NO_PAD.encode(header.to_string().as_bytes())
+}
+
+fn sign_compact(
+    key: &SigningKey,
+    header_b64: &str,
+    claims: &impl Serialize,
+) -> Result<String, KeyError> {
+    let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Serialize(e.to_string()))?;
+    // header . payload . signature (≤ 86 chars for a 64-byte signature)
+    let mut out = String::with_capacity(header_b64.len() + payload.len() * 4 / 3 + 96);
+    out.push_str(header_b64);
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
+    let sig = key.sign(out.as_bytes())?;
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(&sig, &mut out);
+    Ok(out)
+}
+
+/// 128 random bits, base64url: unguessable and unique without coordination.
+fn new_jti() -> Result<String, MintError> {
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| MintError::Random)?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// Everything that decides the claims except `now` and `jti`, length-prefixed
+/// so no two different requests encode alike.
+///
+/// The caller's certificate thumbprint is part of the key: after a certificate
+/// rotation the next request mints afresh, so a later `cnf` binding or audit
+/// never sees a token issued to the old certificate. Because every input of
+/// `build_claims` is in the key and a cached token never outlives its subject,
+/// a hit is exactly a token `build_claims` would accept now.
+fn cache_key(req: &MintRequest<'_>) -> Vec<u8> {
+    let mut k = KeyBuf(Vec::with_capacity(256));
+    k.str(&req.caller.thumbprint);
+    k.str(req.caller.spiffe_id.as_str());
+    k.str(req.audience);
+    k.num(req.ttl_secs);
+    k.num(req.max_chain_depth as i64);
+    let mut granted: Vec<&str> = req.granted_scopes.iter().map(String::as_str).collect();
+    granted.sort_unstable();
+    granted.dedup();
+    k.list(granted.iter().copied());
+    match req.subject {
+        None => k.tag(0),
+        Some(s) => {
+            k.tag(1);
+            k.str(&s.issuer);
+            k.str(&s.sub);
+            k.num(s.exp);
+            match &s.scopes {
+                None => k.tag(0),
+                Some(v) => {
+                    k.tag(1);
+                    k.list(v.iter().map(String::as_str));
+                }
+            }
+            k.list(s.act.iter().flat_map(Actor::chain).map(|a| a.sub.as_str()));
+            match &s.may_act {
+                None => k.tag(0),
+                Some(v) => {
+                    k.tag(1);
+                    k.str(&v.to_string());
+                }
+            }
+        }
+    }
+    k.0
+}
+
+struct KeyBuf(Vec<u8>);
+
+impl KeyBuf {
+    fn tag(&mut self, t: u8) {
+        self.0.push(t);
+    }
+    fn num(&mut self, n: i64) {
+        self.0.extend_from_slice(&n.to_le_bytes());
+    }
+    fn str(&mut self, s: &str) {
+        self.num(s.len() as i64);
+        self.0.extend_from_slice(s.as_bytes());
+    }
+    /// Each item tagged 1, the end tagged 0: unambiguous without a count.
+    fn list<'s>(&mut self, items: impl Iterator<Item = &'s str>) {
+        for s in items {
+            self.tag(1);
+            self.str(s);
+        }
+        self.tag(0);
+    }
+}
+
+#[cfg(test)]
+#[path = "mint_tests.rs"]
+mod tests;

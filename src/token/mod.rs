@@ -6,7 +6,7 @@ pub mod keys;
 pub mod mint;
 pub mod verify;
 
-pub use claims::{AccessTokenClaims, Actor, ClaimsError, MintRequest};
+pub use claims::{build_claims, AccessTokenClaims, Actor, ClaimsError, Cnf, MintRequest};
 pub use keys::{KeyError, KeySet, SigningAlgorithm, SigningKey};
-pub use mint::{MintError, MintedToken, Minter};
-pub use verify::{SubjectToken, SubjectTokenVerifier, TokenError, TrustedIssuer};
+pub use mint::{sign_jwt, MintError, MintedToken, Minter};
+pub use verify::{SubjectToken, SubjectTokenVerifier, TokenError, TrustedIssuer, LEEWAY_SECS};

@@ -1,48 +1,547 @@
-//! Inbound subject tokens: trusted issuers and the gateway's own tokens. (STUB)
+//! Inbound subject tokens: trusted issuers and the gateway's own tokens.
+//!
+//! Order of checks, each with its own [`TokenError`]:
+//! 1. shape and size; protected header parsed here (jsonwebtoken ignores
+//!    `crit` and `typ`): no `crit`, no `alg: none`, no key-carrying headers;
+//! 2. issuer chosen by the *unverified* `iss`, as a lookup among configured
+//!    issuers only, then the key by `kid` among that issuer's keys only;
+//! 3. signature and `iss`/`aud`/`sub`/`exp` presence by jsonwebtoken, with one
+//!    `Validation` per key and its algorithm pinned;
+//! 4. time (`exp`, `nbf`, `iat`) against the caller's clock, with a fixed leeway
+//!    (jsonwebtoken has no injectable clock);
+//! 5. for the gateway's own tokens: `typ` and audience = the presenter.
 
-use super::{Actor, KeySet};
+use std::collections::HashMap;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde::Deserialize;
+
+use super::{Actor, KeySet, SigningAlgorithm};
+
+/// Clock skew tolerated on `exp`, `nbf` and `iat` (RFC 9068: "a few minutes"
+/// at most; kept well under the 60 s jsonwebtoken default).
+pub const LEEWAY_SECS: i64 = 30;
+
+/// Larger tokens are refused before any decoding work.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// Smallest RSA modulus accepted from a JWKS (RFC 8725 / NIST: 2048 bits).
+const MIN_RSA_MODULUS_BYTES: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
-    #[error("malformed token")]
-    Malformed,
+    #[error("malformed token: {0}")]
+    Malformed(String),
+    #[error("token header has \"crit\"; no critical extensions are supported")]
+    Crit,
+    #[error("token algorithm {0} is not allowed for this key")]
+    AlgorithmNotAllowed(String),
+    #[error("token header carries \"{0}\"; keys are never taken from the token")]
+    KeyInHeader(&'static str),
+    #[error("token issuer {0:?} is not trusted")]
+    UnknownIssuer(String),
+    #[error("token kid {0:?} is not a key of its issuer")]
+    UnknownKey(String),
+    #[error("token has no kid and its issuer has several keys")]
+    MissingKid,
+    #[error("token signature is invalid")]
+    BadSignature,
+    #[error("token issuer does not match")]
+    WrongIssuer,
+    #[error("token audience does not include this gateway")]
+    WrongAudience,
+    #[error("token lacks the required claim \"{0}\"")]
+    MissingClaim(String),
+    #[error("token expired")]
+    Expired,
+    #[error("token is not yet valid (nbf)")]
+    NotYetValid,
+    #[error("token was issued in the future (iat)")]
+    IssuedInFuture,
+    #[error("token typ is not at+jwt")]
+    WrongType,
+    #[error("gateway token was minted for another audience than the presenting agent")]
+    NotAudience,
+    #[error("trusted issuer {issuer}: {reason}")]
+    Jwks { issuer: String, reason: String },
+    #[error("issuer {0} is configured twice")]
+    DuplicateIssuer(String),
 }
 
-#[derive(Debug, Clone)]
+/// A verified inbound token, reduced to what claim building and policy use.
+#[derive(Debug, Clone, PartialEq)]
 pub struct SubjectToken {
     pub issuer: String,
     pub sub: String,
+    /// From the `scope` string; `None` when the token has no `scope` claim.
     pub scopes: Option<Vec<String>>,
     pub exp: i64,
+    /// The delegation chain, identity claims only. Kept for trusted issuers
+    /// too: dropping it would be a delegation downgrade (oauth-tokens.md §6).
     pub act: Option<Actor>,
     pub may_act: Option<serde_json::Value>,
+    /// Minted by this gateway.
     pub own: bool,
+    /// The audience the token was accepted for.
+    pub aud: String,
 }
 
-pub struct TrustedIssuer {}
+/// One verification key, its algorithm pinned at configuration time.
+struct VerifyKey {
+    kid: Option<String>,
+    alg: Algorithm,
+    key: DecodingKey,
+    validation: Validation,
+}
 
-impl TrustedIssuer {
-    pub fn from_jwks_json(_issuer: &str, _audience: &str, _jwks: &str) -> Result<Self, TokenError> {
-        todo!()
+/// An external issuer whose tokens are accepted as subject tokens.
+pub struct TrustedIssuer {
+    issuer: String,
+    audience: String,
+    keys: Vec<VerifyKey>,
+}
+
+impl std::fmt::Debug for TrustedIssuer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustedIssuer")
+            .field("issuer", &self.issuer)
+            .field("audience", &self.audience)
+            .field(
+                "kids",
+                &self.keys.iter().map(|k| &k.kid).collect::<Vec<_>>(),
+            )
+            .finish()
     }
 }
 
-pub struct SubjectTokenVerifier {}
+impl TrustedIssuer {
+    /// Parse `jwks` (`{"keys": [...]}`) for `issuer`, whose tokens must carry
+    /// `audience`.
+    pub fn from_jwks_json(issuer: &str, audience: &str, jwks: &str) -> Result<Self, TokenError> {
+        let err = |reason: String| TokenError::Jwks {
+            issuer: issuer.to_owned(),
+            reason,
+        };
+        let doc: serde_json::Value =
+            serde_json::from_str(jwks).map_err(|e| err(format!("JWKS is not JSON: {e}")))?;
+        let list = doc
+            .get("keys")
+            .and_then(serde_json::Value::as_array)
+            .ok_or_else(|| err("JWKS has no \"keys\" array".into()))?;
+        if list.is_empty() {
+            return Err(err("JWKS has no keys".into()));
+        }
+        let mut keys: Vec<VerifyKey> = Vec::with_capacity(list.len());
+        for (i, jwk) in list.iter().enumerate() {
+            let (kid, alg, key) =
+                parse_jwk(jwk).map_err(|why| err(format!("JWKS key #{i}: {why}")))?;
+            if kid.is_some() && keys.iter().any(|k| k.kid == kid) {
+                return Err(err(format!("JWKS key #{i}: duplicate kid")));
+            }
+            let validation = validation_for(alg, issuer, Some(audience));
+            keys.push(VerifyKey {
+                kid,
+                alg,
+                key,
+                validation,
+            });
+        }
+        Ok(TrustedIssuer {
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            keys,
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+}
+
+/// `(kid, pinned algorithm, key)` for one JWK, or why it is refused.
+fn parse_jwk(jwk: &serde_json::Value) -> Result<(Option<String>, Algorithm, DecodingKey), String> {
+    let get = |name: &str| jwk.get(name).and_then(serde_json::Value::as_str);
+    if jwk.get("d").is_some() {
+        return Err("contains private key material (\"d\")".into());
+    }
+    if let Some(u) = get("use") {
+        if u != "sig" {
+            return Err(format!("\"use\" is {u:?}, not \"sig\""));
+        }
+    }
+    let kty = get("kty").ok_or("has no \"kty\"")?;
+    let declared = get("alg");
+    // The algorithm follows from the key type and curve; a declared `alg` must
+    // agree. Symmetric ("oct") keys are never accepted: a published key set
+    // holding an HMAC secret would let anyone who reads it forge tokens.
+    let alg = match (kty, get("crv")) {
+        ("EC", Some("P-256")) => Algorithm::ES256,
+        ("EC", Some("P-384")) => Algorithm::ES384,
+        ("OKP", Some("Ed25519")) => Algorithm::EdDSA,
+        ("RSA", _) => {
+            let n = get("n").ok_or("RSA key has no \"n\"")?;
+            let n = URL_SAFE_NO_PAD
+                .decode(n)
+                .map_err(|_| "RSA \"n\" is not base64url")?;
+            let significant = n.iter().skip_while(|b| **b == 0).count();
+            if significant < MIN_RSA_MODULUS_BYTES {
+                return Err(format!("RSA key is {} bits, under 2048", significant * 8));
+            }
+            match declared.unwrap_or("RS256") {
+                "RS256" => Algorithm::RS256,
+                "RS384" => Algorithm::RS384,
+                "RS512" => Algorithm::RS512,
+                "PS256" => Algorithm::PS256,
+                "PS384" => Algorithm::PS384,
+                "PS512" => Algorithm::PS512,
+                other => return Err(format!("unsupported RSA alg {other:?}")),
+            }
+        }
+        ("oct", _) => return Err("symmetric (\"oct\") keys are not accepted".into()),
+        (kty, crv) => return Err(format!("unsupported key type {kty:?} / curve {crv:?}")),
+    };
+    if let Some(d) = declared {
+        if format!("{alg:?}") != d {
+            return Err(format!(
+                "\"alg\" {d:?} does not match the key type ({alg:?})"
+            ));
+        }
+    }
+    let parsed: jsonwebtoken::jwk::Jwk =
+        serde_json::from_value(jwk.clone()).map_err(|e| format!("not a valid JWK: {e}"))?;
+    let key = DecodingKey::from_jwk(&parsed).map_err(|e| format!("unusable key: {e}"))?;
+    Ok((get("kid").map(str::to_owned), alg, key))
+}
+
+/// One `Validation` per key, algorithm pinned (so an HS256 token "signed" with
+/// a public key never reaches HMAC). Time checks are ours (injectable clock),
+/// presence of `exp`/`iss`/`sub`/`aud` is enforced here: jsonwebtoken skips
+/// `iss`/`aud` checks on tokens that simply omit them.
+fn validation_for(alg: Algorithm, issuer: &str, audience: Option<&str>) -> Validation {
+    let mut v = Validation::new(alg);
+    v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
+    v.set_issuer(&[issuer]);
+    v.validate_exp = false;
+    v.validate_nbf = false;
+    v.leeway = 0;
+    match audience {
+        Some(aud) => v.set_audience(&[aud]),
+        // Own tokens: the audience depends on the presenter; checked in code.
+        None => v.validate_aud = false,
+    }
+    v
+}
+
+struct IssuerKeys {
+    issuer: String,
+    /// `None` for the gateway's own tokens.
+    audience: Option<String>,
+    keys: Vec<VerifyKey>,
+}
+
+pub struct SubjectTokenVerifier {
+    own: IssuerKeys,
+    trusted: HashMap<String, IssuerKeys>,
+}
 
 impl SubjectTokenVerifier {
     pub fn new(
-        _own_issuer: String,
-        _own_keys: &KeySet,
-        _trusted: Vec<TrustedIssuer>,
+        own_issuer: String,
+        own_keys: &KeySet,
+        trusted: Vec<TrustedIssuer>,
     ) -> Result<Self, TokenError> {
-        todo!()
+        let mut keys = Vec::new();
+        for k in own_keys.iter() {
+            let jwk: jsonwebtoken::jwk::Jwk =
+                serde_json::from_value(k.public_jwk()).map_err(|e| TokenError::Jwks {
+                    issuer: own_issuer.clone(),
+                    reason: format!("own key {}: {e}", k.kid()),
+                })?;
+            let key = DecodingKey::from_jwk(&jwk).map_err(|e| TokenError::Jwks {
+                issuer: own_issuer.clone(),
+                reason: format!("own key {}: {e}", k.kid()),
+            })?;
+            let alg = match k.algorithm() {
+                SigningAlgorithm::Es256 => Algorithm::ES256,
+                SigningAlgorithm::EdDsa => Algorithm::EdDSA,
+            };
+            keys.push(VerifyKey {
+                kid: Some(k.kid().to_owned()),
+                alg,
+                key,
+                validation: validation_for(alg, &own_issuer, None),
+            });
+        }
+        let mut map = HashMap::new();
+        for t in trusted {
+            if t.issuer == own_issuer || map.contains_key(&t.issuer) {
+                return Err(TokenError::DuplicateIssuer(t.issuer));
+            }
+            map.insert(
+                t.issuer.clone(),
+                IssuerKeys {
+                    issuer: t.issuer,
+                    audience: Some(t.audience),
+                    keys: t.keys,
+                },
+            );
+        }
+        Ok(SubjectTokenVerifier {
+            own: IssuerKeys {
+                issuer: own_issuer,
+                audience: None,
+                keys,
+            },
+            trusted: map,
+        })
     }
+
+    /// Verify `token` presented at `now` by the agent whose resource (audience
+    /// URI) is `presenter_resource` (`None` for callers that are not agents).
     pub fn verify(
         &self,
-        _token: &str,
-        _presenter_resource: Option<&str>,
-        _now: i64,
+        token: &str,
+        presenter_resource: Option<&str>,
+        now: i64,
     ) -> Result<SubjectToken, TokenError> {
-        todo!()
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(malformed("longer than 16 KiB"));
+        }
+        let mut parts = token.split('.');
+        let (Some(h64), Some(p64), Some(s64), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(malformed("not three dot-separated parts"));
+        };
+        let header = decode_json_object(h64, "header")?;
+        let header = check_header(&header)?;
+        if s64.is_empty() {
+            return Err(malformed("empty signature"));
+        }
+
+        // Unverified `iss` used only to choose among configured issuers; the
+        // verified `iss` must then equal the chosen one (jsonwebtoken checks).
+        let unverified = decode_json_object(p64, "payload")?;
+        let iss = unverified
+            .get("iss")
+            .ok_or_else(|| TokenError::MissingClaim("iss".into()))?
+            .as_str()
+            .ok_or_else(|| malformed("iss is not a string"))?;
+        let issuer = if iss == self.own.issuer {
+            &self.own
+        } else {
+            self.trusted
+                .get(iss)
+                .ok_or_else(|| TokenError::UnknownIssuer(truncate(iss)))?
+        };
+        let own = std::ptr::eq(issuer, &self.own);
+
+        let key = match header.kid {
+            Some(kid) => issuer
+                .keys
+                .iter()
+                .find(|k| k.kid.as_deref() == Some(kid))
+                .ok_or_else(|| TokenError::UnknownKey(truncate(kid)))?,
+            None => match issuer.keys.as_slice() {
+                [only] => only,
+                _ => return Err(TokenError::MissingKid),
+            },
+        };
+        if format!("{:?}", key.alg) != header.alg {
+            return Err(TokenError::AlgorithmNotAllowed(truncate(header.alg)));
+        }
+
+        let claims = jsonwebtoken::decode::<RawClaims>(token, &key.key, &key.validation)
+            .map_err(map_jwt_error)?
+            .claims;
+
+        let exp = numeric_date(claims.exp.as_ref(), "exp")?
+            .ok_or_else(|| TokenError::MissingClaim("exp".into()))?;
+        let nbf = numeric_date(claims.nbf.as_ref(), "nbf")?;
+        let iat = numeric_date(claims.iat.as_ref(), "iat")?
+            .ok_or_else(|| TokenError::MissingClaim("iat".into()))?;
+        let sub = claims
+            .sub
+            .ok_or_else(|| TokenError::MissingClaim("sub".into()))?;
+        let token_aud = claims
+            .aud
+            .ok_or_else(|| TokenError::MissingClaim("aud".into()))?;
+
+        if now >= exp.saturating_add(LEEWAY_SECS) {
+            return Err(TokenError::Expired);
+        }
+        if nbf.is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECS)) {
+            return Err(TokenError::NotYetValid);
+        }
+        if iat > now.saturating_add(LEEWAY_SECS) {
+            return Err(TokenError::IssuedInFuture);
+        }
+
+        let aud = if own {
+            // RFC 9068 §4 typ check, case-insensitive per the RFC's own example.
+            let typ_ok = header.typ.is_some_and(|t| {
+                t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+            });
+            if !typ_ok {
+                return Err(TokenError::WrongType);
+            }
+            // A gateway token names exactly one agent as audience; only that
+            // agent may present it onward. This is what keeps multi-hop
+            // chains sound: a token minted for B cannot be replayed by C.
+            match (&token_aud, presenter_resource) {
+                (Audience::One(a), Some(p)) if a == p => a.clone(),
+                _ => return Err(TokenError::NotAudience),
+            }
+        } else {
+            issuer.audience.clone().unwrap_or_default()
+        };
+
+        Ok(SubjectToken {
+            issuer: issuer.issuer.clone(),
+            sub,
+            scopes: claims
+                .scope
+                .map(|s| s.split_ascii_whitespace().map(str::to_owned).collect()),
+            exp,
+            act: claims.act,
+            may_act: claims.may_act,
+            own,
+            aud,
+        })
     }
 }
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Audience {
+    One(String),
+    /// Accepted for trusted issuers (jsonwebtoken checked membership); never
+    /// for own tokens, which always carry a single audience.
+    #[allow(dead_code)]
+    Many(Vec<String>),
+}
+
+/// The claims read after signature verification. Everything is optional here
+/// so that jsonwebtoken's required-claim check (which runs after this struct
+/// is deserialized) reports a missing claim by name; types are checked below.
+#[derive(Deserialize)]
+struct RawClaims {
+    #[serde(default)]
+    sub: Option<String>,
+    #[serde(default)]
+    aud: Option<Audience>,
+    #[serde(default)]
+    exp: Option<serde_json::Value>,
+    #[serde(default)]
+    nbf: Option<serde_json::Value>,
+    #[serde(default)]
+    iat: Option<serde_json::Value>,
+    #[serde(default)]
+    scope: Option<String>,
+    #[serde(default)]
+    act: Option<Actor>,
+    #[serde(default)]
+    may_act: Option<serde_json::Value>,
+}
+
+/// A NumericDate claim as whole seconds; absent is `None`, any other JSON
+/// type (string, float, negative overflow) is malformed.
+fn numeric_date(v: Option<&serde_json::Value>, name: &str) -> Result<Option<i64>, TokenError> {
+    match v {
+        None => Ok(None),
+        Some(v) => v
+            .as_i64()
+            .map(Some)
+            .ok_or_else(|| malformed(&format!("\"{name}\" is not an integer NumericDate"))),
+    }
+}
+
+struct Header<'a> {
+    alg: &'a str,
+    kid: Option<&'a str>,
+    typ: Option<&'a str>,
+}
+
+fn check_header(h: &serde_json::Map<String, serde_json::Value>) -> Result<Header<'_>, TokenError> {
+    // We understand no extension, so any `crit` must be refused (RFC 7515 §4.1.11).
+    if h.contains_key("crit") {
+        return Err(TokenError::Crit);
+    }
+    // Key material or key locations in the token are attacker-chosen (embedded
+    // `jwk`: CVE-2018-0114; `jku`/`x5u`: SSRF). Keys come only from
+    // configuration, so such tokens are refused rather than silently ignored.
+    for name in ["jku", "jwk", "x5u", "x5c"] {
+        if h.contains_key(name) {
+            return Err(TokenError::KeyInHeader(name));
+        }
+    }
+    let alg = h
+        .get("alg")
+        .and_then(serde_json::Value::as_str)
+        .ok_or_else(|| malformed("header has no string \"alg\""))?;
+    if alg.eq_ignore_ascii_case("none") {
+        return Err(TokenError::AlgorithmNotAllowed("none".into()));
+    }
+    let opt_str = |name: &str| -> Result<Option<&str>, TokenError> {
+        match h.get(name) {
+            None => Ok(None),
+            Some(serde_json::Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(malformed(&format!("header \"{name}\" is not a string"))),
+        }
+    };
+    Ok(Header {
+        alg,
+        kid: opt_str("kid")?,
+        typ: opt_str("typ")?,
+    })
+}
+
+fn decode_json_object(
+    part: &str,
+    what: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, TokenError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(part)
+        .map_err(|_| malformed(&format!("{what} is not base64url")))?;
+    match serde_json::from_slice(&bytes) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        _ => Err(malformed(&format!("{what} is not a JSON object"))),
+    }
+}
+
+fn map_jwt_error(e: jsonwebtoken::errors::Error) -> TokenError {
+    match e.into_kind() {
+        ErrorKind::InvalidSignature => TokenError::BadSignature,
+        ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+            TokenError::AlgorithmNotAllowed("mismatch".into())
+        }
+        ErrorKind::InvalidIssuer => TokenError::WrongIssuer,
+        ErrorKind::InvalidAudience => TokenError::WrongAudience,
+        ErrorKind::MissingRequiredClaim(c) => TokenError::MissingClaim(c),
+        ErrorKind::ExpiredSignature => TokenError::Expired,
+        ErrorKind::ImmatureSignature => TokenError::NotYetValid,
+        ErrorKind::InvalidClaimFormat(c) => malformed(&format!("claim \"{c}\" has the wrong type")),
+        // serde messages may quote claim values; keep token content out of errors.
+        ErrorKind::Json(_) => malformed("claims have the wrong JSON types"),
+        ErrorKind::InvalidEcdsaKey | ErrorKind::InvalidEddsaKey | ErrorKind::InvalidRsaKey(_) => {
+            TokenError::BadSignature
+        }
+        other => malformed(&format!("{other:?}")),
+    }
+}
+
+fn malformed(why: &str) -> TokenError {
+    TokenError::Malformed(why.to_owned())
+}
+
+/// Attacker-supplied strings end up in error messages; keep them short.
+fn truncate(s: &str) -> String {
+    s.chars().take(64).collect()
+}
+
+#[cfg(test)]
+#[path = "verify_tests.rs"]
+mod tests;
