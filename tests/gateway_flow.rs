@@ -49,7 +49,7 @@ async fn delegated_call_mints_act_token_for_the_user() {
     assert_eq!(c["iss"], ISSUER);
     assert_eq!(c["sub"], "alice@example.com");
     assert_eq!(c["client_id"], id("orchestrator"));
-    assert_eq!(c["aud"], "https://localhost:8443/agents/scheduler");
+    assert_eq!(c["aud"], format!("{}/agents/scheduler", gw.base));
     assert_eq!(c["act"], json!({"sub": id("orchestrator")}));
     // Granted ∩ user scopes: billing:charge is granted but not the user's,
     // calendar:read is the user's but not granted.
@@ -108,10 +108,7 @@ async fn oauth_metadata_names_issuer_and_jwks() {
     assert_eq!(s, StatusCode::OK);
     let m: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(m["issuer"], ISSUER);
-    assert_eq!(
-        m["jwks_uri"],
-        "https://localhost:8443/.well-known/jwks.json"
-    );
+    assert_eq!(m["jwks_uri"], format!("{}/.well-known/jwks.json", gw.base));
 }
 
 #[tokio::test]
@@ -175,7 +172,7 @@ async fn unknown_and_denied_agents_look_the_same() {
     let card: Value = serde_json::from_slice(&card).unwrap();
     assert_eq!(
         card["supportedInterfaces"][0]["url"],
-        "https://localhost:8443/agents/scheduler/a2a/jsonrpc"
+        format!("{}/agents/scheduler/a2a/jsonrpc", gw.base)
     );
     assert!(up.requests().is_empty());
 }

@@ -159,8 +159,8 @@ async fn a2a_sdk_client_and_upstream_through_the_gateway_and_pyjwt_verifies() {
     assert_eq!(
         report["card_urls"],
         json!([
-            format!("https://localhost:8443/agents/pyagent/a2a/jsonrpc"),
-            format!("https://localhost:8443/agents/pyagent/a2a/rest")
+            format!("{}/agents/pyagent/a2a/jsonrpc", gw.base),
+            format!("{}/agents/pyagent/a2a/rest", gw.base)
         ])
     );
     // Four calls: JSON-RPC and REST, unary and streaming; each reached the

@@ -111,9 +111,9 @@ pub fn config_text(dir: &std::path::Path, o: &Options) -> String {
     format!(
         r#"
 [gateway]
-listen = "127.0.0.1:0"
+listen = "127.0.0.1:{port}"
 issuer = "{ISSUER}"
-public_url = "https://localhost:8443"
+public_url = "https://localhost:{port}"
 server_cert = "{c}/gateway.pem"
 server_key = "{c}/gateway.key"
 admin_listen = "127.0.0.1:0"
@@ -136,10 +136,21 @@ audience = "{ISSUER}"
 {rules}
 "#,
         c = certs.display(),
+        port = free_port(),
         gx = o.gateway_extra,
         tx = o.tokens_extra,
         rules = o.rules.join("\n"),
     )
+}
+
+/// A port that was free a moment ago. The listener address must be known
+/// before start because `public_url` (and so every card URL and `aud`) names it.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 impl TestGateway {

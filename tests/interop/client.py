@@ -52,7 +52,7 @@ async def main():
             kid = jwt.get_unverified_header(tok)["kid"]
             key = next(k for k in jwks.keys if k.key_id == kid)
             claims = jwt.decode(tok, key.key, algorithms=["ES256", "EdDSA"],
-                                audience=f"https://localhost:8443/agents/{agent}",
+                                audience=f"{base}/agents/{agent}",
                                 issuer="https://gateway.example.org",
                                 options={"require": ["exp", "iat", "iss", "aud", "sub", "jti"]})
             verified.append(claims)
