@@ -37,7 +37,7 @@ pub enum TokenError {
     Malformed(String),
     #[error("token header has \"crit\"; no critical extensions are supported")]
     Crit,
-    #[error("token algorithm {0} is not allowed for this key")]
+    #[error("token algorithm {0:?} is not allowed for this key")]
     AlgorithmNotAllowed(String),
     #[error("token header carries \"{0}\"; keys are never taken from the token")]
     KeyInHeader(&'static str),
@@ -396,6 +396,8 @@ impl SubjectTokenVerifier {
                 _ => return Err(TokenError::NotAudience),
             }
         } else {
+            // External issuers' `typ` varies (JWT, at+jwt, none); their tokens
+            // are bound to us by the required, configured `aud` instead.
             issuer.audience.clone().unwrap_or_default()
         };
 
