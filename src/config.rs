@@ -244,7 +244,7 @@ impl ConfigFile {
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let location = match e.span() {
                 Some(span) => {
-                    let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+                    let line = text.get(..span.start).unwrap_or(text).matches('\n').count() + 1;
                     format!("{}:{line}", path.display())
                 }
                 None => path.display().to_string(),

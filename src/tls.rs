@@ -108,13 +108,12 @@ pub fn upstream_client_config(
         roots: Arc::new(store),
         provider: provider.clone(),
     });
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+    // ALPN is left empty: the hyper-rustls connector sets it (h2, http/1.1).
+    rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
-        .with_client_auth_cert(client_chain, client_key)?;
-    cfg.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(cfg)
+        .with_client_auth_cert(client_chain, client_key)
 }
 
 /// Authenticates an upstream by SPIFFE ID, not DNS name.

@@ -157,6 +157,19 @@ impl TestGateway {
     pub async fn start(o: Options) -> TestGateway {
         let dir = tempfile::tempdir().unwrap();
         make_pki(dir.path());
+        Self::start_with(dir, o).await
+    }
+
+    /// Start another gateway on the PKI already in `existing` (kept alive by
+    /// its owner); the new one gets its own temp dir for config and cards.
+    pub async fn start_in(existing: &std::path::Path, o: Options) -> TestGateway {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("certs")).unwrap();
+        copy_tree(&existing.join("certs"), &dir.path().join("certs"));
+        Self::start_with(dir, o).await
+    }
+
+    async fn start_with(dir: tempfile::TempDir, o: Options) -> TestGateway {
         let text = config_text(dir.path(), &o);
         let path = dir.path().join("actgate.toml");
         std::fs::write(&path, &text).unwrap();
@@ -292,4 +305,16 @@ pub fn echoed_token(body: &Value) -> String {
         .and_then(|s| s.strip_prefix("Bearer "))
         .unwrap_or_else(|| panic!("upstream saw no bearer token: {body}"))
         .to_string()
+}
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            copy_tree(&e.path(), &to.join(e.file_name()));
+        } else {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
 }
