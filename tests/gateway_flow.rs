@@ -462,6 +462,31 @@ async fn forged_and_misissued_subject_tokens_get_401() {
 }
 
 #[tokio::test]
+async fn may_act_in_the_subject_token_restricts_who_may_act() {
+    let up = upstream::start(Behaviour::Echo).await;
+    let gw = TestGateway::start(
+        Options::new()
+            .agent("scheduler", &up.url())
+            .allow("orchestrator", "scheduler", &[], false)
+            .allow("intruder", "scheduler", &[], false),
+    )
+    .await;
+    let user = gw.user_token(json!({"may_act": {"sub": id("orchestrator")}}));
+    let (s, _, body) = gw
+        .send_message("orchestrator", "scheduler", Some(&user))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, h, _) = gw.send_message("intruder", "scheduler", Some(&user)).await;
+    assert_eq!(
+        s,
+        StatusCode::UNAUTHORIZED,
+        "policy allows the intruder, may_act does not"
+    );
+    assert!(h.contains_key("www-authenticate"));
+    assert_eq!(up.requests().len(), 1);
+}
+
+#[tokio::test]
 async fn scope_is_never_wider_than_the_subject_token() {
     let up = upstream::start(Behaviour::Echo).await;
     let gw = TestGateway::start(
