@@ -25,13 +25,14 @@ use tokio::net::TcpListener;
 
 type Body = BoxBody<Bytes, Infallible>;
 
-/// Pause between streamed events, so streaming is visible.
+/// Pause between streamed events, so streaming is visible in the demo.
 const STREAM_STEP: Duration = Duration::from_millis(150);
 
 struct AgentState {
     name: String,
     card: Bytes,
     next_task: AtomicU64,
+    stream_step: Duration,
 }
 
 /// A running example agent.
@@ -43,12 +44,23 @@ pub struct ExampleAgent {
 /// Start an example agent called `name` on `addr` (port 0 for any), serving
 /// `card` as its Agent Card.
 pub async fn start(addr: SocketAddr, name: &str, card: Value) -> std::io::Result<ExampleAgent> {
+    start_with_step(addr, name, card, STREAM_STEP).await
+}
+
+/// As [`start`], with `step` between streamed events (zero for benchmarks).
+pub async fn start_with_step(
+    addr: SocketAddr,
+    name: &str,
+    card: Value,
+    step: Duration,
+) -> std::io::Result<ExampleAgent> {
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let state = Arc::new(AgentState {
         name: name.to_string(),
         card: Bytes::from(card.to_string()),
         next_task: AtomicU64::new(1),
+        stream_step: step,
     });
     let task = tokio::spawn(async move {
         loop {
@@ -92,7 +104,9 @@ async fn route(state: &AgentState, req: Request<Incoming>) -> Response<Body> {
             let task = make_task(state, &parsed, auth);
             json(StatusCode::OK, Bytes::from(json!({ "task": task }).to_string()))
         }
-        (Method::POST, "/a2a/rest/message:stream") => stream(make_task(state, &parsed, auth), None),
+        (Method::POST, "/a2a/rest/message:stream") => {
+            stream(make_task(state, &parsed, auth), None, state.stream_step)
+        }
         _ => json(
             StatusCode::NOT_FOUND,
             Bytes::from(json!({"error": {"code": 404, "status": "NOT_FOUND", "message": "no such operation"}}).to_string()),
@@ -111,7 +125,7 @@ fn jsonrpc(state: &AgentState, req: &Value, auth: Option<String>) -> Response<Bo
             json(StatusCode::OK, Bytes::from(body.to_string()))
         }
         "SendStreamingMessage" | "message/stream" => {
-            stream(make_task(state, &params, auth), Some(id))
+            stream(make_task(state, &params, auth), Some(id), state.stream_step)
         }
         _ => {
             let body = json!({"jsonrpc": "2.0", "id": id,
@@ -158,7 +172,7 @@ fn make_task(state: &AgentState, params: &Value, auth: Option<String>) -> Value 
 
 /// SSE: the task (working), two artifact chunks, then the completed status,
 /// each a separate event with a pause between them.
-fn stream(task: Value, jsonrpc_id: Option<Value>) -> Response<Body> {
+fn stream(task: Value, jsonrpc_id: Option<Value>, step: Duration) -> Response<Body> {
     let id = task["id"].clone();
     let ctx = task["contextId"].clone();
     let mut working = task.clone();
@@ -181,8 +195,8 @@ fn stream(task: Value, jsonrpc_id: Option<Value>) -> Response<Body> {
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     tokio::spawn(async move {
         for (i, ev) in events.into_iter().enumerate() {
-            if i > 0 {
-                tokio::time::sleep(STREAM_STEP).await;
+            if i > 0 && !step.is_zero() {
+                tokio::time::sleep(step).await;
             }
             let payload = match &jsonrpc_id {
                 Some(rid) => json!({"jsonrpc": "2.0", "id": rid, "result": ev}),

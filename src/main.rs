@@ -27,6 +27,24 @@ enum Command {
         /// Path to the TOML config.
         #[arg(long, short)]
         config: PathBuf,
+        /// Worker threads (default: one per CPU core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+    /// Run the built-in example A2A agent alone (an upstream for benchmarks and experiments).
+    ExampleAgent {
+        /// Listen address.
+        #[arg(long, default_value = "127.0.0.1:9001")]
+        listen: std::net::SocketAddr,
+        /// Agent Card to serve.
+        #[arg(long, default_value = "agent-cards/scheduler.json")]
+        card: PathBuf,
+        /// Pause between streamed SSE events, in milliseconds.
+        #[arg(long, default_value_t = 150)]
+        stream_step_ms: u64,
+        /// Worker threads (default: one per CPU core).
+        #[arg(long)]
+        threads: Option<usize>,
     },
     /// Configuration tools.
     Config {
@@ -72,7 +90,13 @@ fn main() -> ExitCode {
     cli::init_logging();
     let result = match args.command {
         Command::Demo(a) => cli::demo::run(a),
-        Command::Serve { config } => cli::serve::serve(&config),
+        Command::Serve { config, threads } => cli::serve::serve(&config, threads),
+        Command::ExampleAgent {
+            listen,
+            card,
+            stream_step_ms,
+            threads,
+        } => cli::serve::example_agent(listen, &card, stream_step_ms, threads),
         Command::Config {
             command: ConfigCommand::Check { config },
         } => cli::serve::check(&config),

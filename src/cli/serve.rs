@@ -8,7 +8,7 @@ use actgate::config::ConfigFile;
 use actgate::gateway::Gateway;
 use actgate::metrics::Metrics;
 
-pub fn serve(config: &Path) -> anyhow::Result<ExitCode> {
+pub fn serve(config: &Path, threads: Option<usize>) -> anyhow::Result<ExitCode> {
     let cfg = match ConfigFile::load(config) {
         Ok(c) => c,
         Err(e) => {
@@ -16,7 +16,7 @@ pub fn serve(config: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    let rt = super::runtime()?;
+    let rt = super::runtime_with(threads)?;
     rt.block_on(async {
         let shutdown = async {
             let _ = tokio::signal::ctrl_c().await;
@@ -55,4 +55,25 @@ pub fn check(config: &Path) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::FAILURE)
         }
     }
+}
+
+pub fn example_agent(
+    listen: std::net::SocketAddr,
+    card: &Path,
+    stream_step_ms: u64,
+    threads: Option<usize>,
+) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    let text =
+        std::fs::read_to_string(card).with_context(|| format!("reading {}", card.display()))?;
+    let card: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", card.display()))?;
+    let name = card["name"].as_str().unwrap_or("example").to_string();
+    super::runtime_with(threads)?.block_on(async {
+        let step = std::time::Duration::from_millis(stream_step_ms);
+        let agent = actgate::example_agent::start_with_step(listen, &name, card, step).await?;
+        println!("example agent {name} listening on http://{}", agent.addr);
+        let _ = tokio::signal::ctrl_c().await;
+        Ok(ExitCode::SUCCESS)
+    })
 }
