@@ -23,7 +23,15 @@ pub fn init_logging() {
 
 /// A multi-threaded tokio runtime for the async commands.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?)
+    runtime_with(None)
+}
+
+/// A runtime with `threads` workers (default: one per core).
+pub fn runtime_with(threads: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
+    let mut b = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = threads {
+        anyhow::ensure!(n >= 1, "--threads must be at least 1");
+        b.worker_threads(n);
+    }
+    Ok(b.enable_all().build()?)
 }
