@@ -56,6 +56,11 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Token signing keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
     /// Development certificates.
     Certs {
         #[command(subcommand)]
@@ -76,6 +81,12 @@ enum ConfigCommand {
 enum TokenCommand {
     /// Print a JWT's header and claims; with --jwks, verify its signature.
     Decode(cli::token::DecodeArgs),
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Generate a token signing key (PKCS#8 PEM).
+    Generate(cli::certs::KeyArgs),
 }
 
 #[derive(Subcommand)]
@@ -103,6 +114,9 @@ fn main() -> ExitCode {
         Command::Token {
             command: TokenCommand::Decode(a),
         } => cli::token::decode(a),
+        Command::Keys {
+            command: KeysCommand::Generate(a),
+        } => cli::certs::generate_key(a),
         Command::Certs {
             command: CertsCommand::Init(a),
         } => cli::certs::init(a),

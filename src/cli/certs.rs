@@ -39,3 +39,45 @@ pub fn init(a: InitArgs) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+#[derive(clap::Args)]
+pub struct KeyArgs {
+    /// `ES256` or `EdDSA`.
+    #[arg(long, default_value = "ES256")]
+    pub algorithm: String,
+    /// Where to write the PKCS#8 PEM private key (mode 0600; never overwritten).
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `actgate keys generate`: a token signing key.
+pub fn generate_key(a: KeyArgs) -> anyhow::Result<ExitCode> {
+    use actgate::token::{SigningAlgorithm, SigningKey};
+    use std::io::Write;
+    #[cfg(unix)]
+    use std::os::unix::fs::OpenOptionsExt;
+    let alg = match a.algorithm.as_str() {
+        "ES256" => SigningAlgorithm::Es256,
+        "EdDSA" => SigningAlgorithm::EdDsa,
+        other => anyhow::bail!("unknown algorithm {other:?}: use ES256 or EdDSA"),
+    };
+    let (key, pem) = SigningKey::generate(alg)?;
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create_new(true);
+    #[cfg(unix)]
+    o.mode(0o600);
+    let mut f = o.open(&a.out).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: {e} (existing keys are never overwritten)",
+            a.out.display()
+        )
+    })?;
+    f.write_all(pem.as_bytes())?;
+    println!(
+        "wrote {} ({}, kid {})",
+        a.out.display(),
+        a.algorithm,
+        key.kid()
+    );
+    Ok(ExitCode::SUCCESS)
+}
