@@ -98,6 +98,14 @@ pub struct GatewaySection {
     /// Optional plain-HTTP listener for `/metrics` and `/healthz`. Keep it on
     /// loopback: it is unauthenticated.
     pub admin_listen: Option<SocketAddr>,
+    /// Re-read the configuration and every file it names when one of them
+    /// changes (checked every `watch_interval`). SIGHUP always reloads.
+    /// Default `true`.
+    #[serde(default = "default_true")]
+    pub watch_files: bool,
+    /// How often changed files are looked for. Default `"2s"`.
+    #[serde(default = "default_watch_interval")]
+    pub watch_interval: String,
 }
 
 /// `[[trust_domain]]`
@@ -109,6 +117,44 @@ pub struct TrustDomainSection {
     /// PEM file with this trust domain's root certificates. Callers whose SPIFFE
     /// ID names this domain are verified against these roots and no others.
     pub bundle: PathBuf,
+    /// PEM files with CRLs for this trust domain. A revoked client certificate
+    /// is refused at the handshake. With `revocation_scope = "chain"` every CA
+    /// in the chain needs a CRL (see `unknown_revocation_status`).
+    #[serde(default)]
+    pub crls: Vec<PathBuf>,
+    /// When CRLs are configured but none covers a certificate's issuer:
+    /// `"reject"` (default: a missing CRL looks exactly like a withheld one) or
+    /// `"allow"`.
+    #[serde(default)]
+    pub unknown_revocation_status: Disposition,
+    /// A CRL past its `nextUpdate`: `"reject"` (default: a stale revocation
+    /// view must not silently admit certificates revoked since) or `"allow"`.
+    #[serde(default)]
+    pub expired_crl: Disposition,
+    /// `"chain"` (default: leaf and intermediates) or `"leaf"`.
+    #[serde(default)]
+    pub revocation_scope: RevocationScope,
+    /// Refuse client certificates valid for longer than this
+    /// (`notAfter - notBefore`), e.g. `"24h"`. Default: no limit.
+    pub max_certificate_lifetime: Option<String>,
+}
+
+/// Reject or allow.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Disposition {
+    #[default]
+    Reject,
+    Allow,
+}
+
+/// Which certificates of a chain are checked against CRLs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RevocationScope {
+    #[default]
+    Chain,
+    Leaf,
 }
 
 /// `[tokens]`
@@ -137,6 +183,11 @@ pub struct TokensSection {
     /// Default 5.
     #[serde(default = "default_chain_depth")]
     pub max_chain_depth: usize,
+    /// Planned lifetime of a signing key, counted from its file's modification
+    /// time, e.g. `"90d"`. Its end is exported as
+    /// `actgate_token_signing_key_expiry_seconds` and warned about 7 days
+    /// ahead. Default: none.
+    pub rotate_after: Option<String>,
 }
 
 /// `[[subject_issuer]]`
@@ -196,6 +247,9 @@ pub struct RuleSection {
 
 fn default_handshake_timeout() -> String {
     "10s".into()
+}
+fn default_watch_interval() -> String {
+    "2s".into()
 }
 fn default_connect_timeout() -> String {
     "5s".into()

@@ -13,9 +13,14 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Uri;
 
-use crate::config::{parse_duration, valid_agent_name, ConfigErrors, ConfigFile, ConfigProblem};
+use crate::config::{
+    parse_duration, valid_agent_name, ConfigErrors, ConfigFile, ConfigProblem, Disposition,
+    RevocationScope,
+};
 use crate::identity::spiffe::SpiffePattern;
-use crate::identity::verifier::{SpiffeClientVerifier, TrustDomainBundle};
+use crate::identity::verifier::{
+    crls_from_pem, RevocationPolicy, SpiffeClientVerifier, TrustDomainBundle,
+};
 use crate::identity::{SpiffeId, TrustDomain};
 use crate::metrics::Metrics;
 use crate::policy::{Policy, Rule};
@@ -54,6 +59,18 @@ pub struct Gateway {
     pub upstreams: HashMap<String, UpstreamClient>,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
+    /// Keys that signed tokens before the last rotation, with the time until
+    /// which they stay published and accepted (`ttl` + leeway after they
+    /// stopped signing), so tokens they signed keep verifying.
+    pub retired_keys: Vec<(SigningKey, i64)>,
+    /// `notAfter` of the listener's certificate (seconds since the epoch).
+    pub server_cert_not_after: Option<i64>,
+    /// When the signing key is due for rotation (`tokens.rotate_after`).
+    pub signing_key_rotate_at: Option<i64>,
+    /// Every file the config names (and the config itself): what a reload watches.
+    pub files: Vec<std::path::PathBuf>,
+    /// How often to look for changed files; `None` when watching is off.
+    pub watch_interval: Option<Duration>,
 }
 
 /// Collects problems while building, so one run reports them all.
@@ -94,6 +111,17 @@ impl Problems<'_> {
 impl Gateway {
     /// Build the live material from a parsed config file.
     pub fn build(cfg: &ConfigFile, metrics: Arc<Metrics>) -> Result<Gateway, ConfigErrors> {
+        Self::build_after(cfg, metrics, None)
+    }
+
+    /// Build new material to replace `previous` (a reload): signing keys that
+    /// `previous` used and the new config no longer names stay published and
+    /// accepted for one token lifetime plus leeway.
+    pub fn build_after(
+        cfg: &ConfigFile,
+        metrics: Arc<Metrics>,
+        prior: Option<&Gateway>,
+    ) -> Result<Gateway, ConfigErrors> {
         let raw = &cfg.raw;
         let g = &raw.gateway;
         let mut p = Problems {
@@ -118,6 +146,7 @@ impl Gateway {
             "gateway.upstream_connect_timeout",
             &g.upstream_connect_timeout,
         );
+        let watch_interval = p.duration("gateway.watch_interval", &g.watch_interval);
         if raw.tokens.max_chain_depth == 0 {
             p.add("tokens.max_chain_depth", "must be at least 1");
         }
@@ -129,6 +158,10 @@ impl Gateway {
             "gateway.server_key",
             tls::load_key(&cfg.resolve(&g.server_key)),
         );
+
+        let mut files = vec![cfg.path.clone()];
+        files.push(cfg.resolve(&g.server_cert));
+        files.push(cfg.resolve(&g.server_key));
 
         // [[trust_domain]]: one bundle per domain, never merged.
         let mut bundles: Vec<TrustDomainBundle> = Vec::new();
@@ -152,12 +185,37 @@ impl Gateway {
                 );
                 continue;
             }
+            files.push(cfg.resolve(&td.bundle));
+            let mut crls = Vec::new();
+            for (j, path) in td.crls.iter().enumerate() {
+                let full = cfg.resolve(path);
+                files.push(full.clone());
+                let loaded = std::fs::read_to_string(&full)
+                    .map_err(|e| format!("{}: cannot read: {e}", full.display()))
+                    .and_then(|pem| {
+                        crls_from_pem(&pem).map_err(|e| format!("{}: {e}", full.display()))
+                    });
+                if let Some(c) = p.take(format!("{field}.crls[{j}]"), loaded) {
+                    crls.extend(c);
+                }
+            }
+            let max_lifetime_secs = td.max_certificate_lifetime.as_ref().map(|s| {
+                p.duration(&format!("{field}.max_certificate_lifetime"), s)
+                    .as_secs() as i64
+            });
             if let Some(roots) = p.take(
                 format!("{field}.bundle"),
                 tls::load_certs(&cfg.resolve(&td.bundle)),
             ) {
                 roots_by_td.insert(name.as_str().to_string(), roots.clone());
-                bundles.push(TrustDomainBundle::new(name, roots));
+                let mut b = TrustDomainBundle::new(name, roots).with_crls(crls);
+                b.revocation = RevocationPolicy {
+                    end_entity_only: td.revocation_scope == RevocationScope::Leaf,
+                    allow_unknown_status: td.unknown_revocation_status == Disposition::Allow,
+                    enforce_expiration: td.expired_crl == Disposition::Reject,
+                };
+                b.max_lifetime_secs = max_lifetime_secs;
+                bundles.push(b);
             }
         }
 
@@ -177,12 +235,23 @@ impl Gateway {
             )
         };
         let current = load_key(&mut p, "tokens.signing_key".into(), &t.signing_key);
+        files.push(cfg.resolve(&t.signing_key));
         let mut previous = Vec::new();
         for (i, path) in t.previous_keys.iter().enumerate() {
+            files.push(cfg.resolve(path));
             if let Some(k) = load_key(&mut p, format!("tokens.previous_keys[{i}]"), path) {
                 previous.push(k);
             }
         }
+        let signing_key_rotate_at = t.rotate_after.as_ref().and_then(|s| {
+            let d = p.duration("tokens.rotate_after", s);
+            let modified = std::fs::metadata(cfg.resolve(&t.signing_key))
+                .and_then(|m| m.modified())
+                .ok()?
+                .duration_since(std::time::UNIX_EPOCH)
+                .ok()?;
+            Some((modified + d).as_secs() as i64)
+        });
 
         // [[subject_issuer]]
         let mut trusted = Vec::new();
@@ -196,6 +265,7 @@ impl Gateway {
                 continue;
             }
             let full = cfg.resolve(&si.jwks);
+            files.push(full.clone());
             let Some(text) = p.take(
                 format!("{field}.jwks"),
                 std::fs::read_to_string(&full)
@@ -215,6 +285,8 @@ impl Gateway {
         // [[agent]]
         let upstream_client_material = match (&g.upstream_client_cert, &g.upstream_client_key) {
             (Some(c), Some(k)) => {
+                files.push(cfg.resolve(c));
+                files.push(cfg.resolve(k));
                 let chain = p.take(
                     "gateway.upstream_client_cert",
                     tls::load_certs(&cfg.resolve(c)),
@@ -286,6 +358,7 @@ impl Gateway {
                 .clone()
                 .unwrap_or_else(|| format!("{public_url}/agents/{}", a.name));
             let card_path = cfg.resolve(&a.card);
+            files.push(card_path.clone());
             let card = p.take(format!("{field}.card"), load_card(&card_path));
             let Some(upstream) = upstream else { continue };
             let tls_upstream = upstream.scheme_str() == Some("https");
@@ -397,8 +470,35 @@ impl Gateway {
             }]));
         };
         let verifier: Arc<dyn rustls::server::danger::ClientCertVerifier> = Arc::new(verifier);
+        let server_cert_not_after = chain.first().and_then(|c| {
+            x509_parser::parse_x509_certificate(c.as_ref())
+                .ok()
+                .map(|(_, x)| x.validity().not_after.timestamp())
+        });
         let server_tls = tls::server_config(chain, key, verifier, g.tls12)
             .map_err(|e| one(cfg, "gateway.server_key", e.to_string()))?;
+        // Keys the previous material signed with stay verifiable for one token
+        // lifetime (plus leeway) after they stop signing.
+        let now = crate::unix_now();
+        let mut retired: Vec<(SigningKey, i64)> = Vec::new();
+        if let Some(prev) = prior {
+            let named = |kid: &str| current.kid() == kid || previous.iter().any(|k| k.kid() == kid);
+            for (k, until) in &prev.retired_keys {
+                if *until > now && !named(k.kid()) {
+                    retired.push((k.clone(), *until));
+                }
+            }
+            for k in prev.keys.iter() {
+                if !named(k.kid()) && !retired.iter().any(|(r, _)| r.kid() == k.kid()) {
+                    retired.push((
+                        k.clone(),
+                        now + prev.limits.token_ttl_secs + RETIRED_KEY_LEEWAY_SECS,
+                    ));
+                }
+            }
+        }
+        let mut previous = previous;
+        previous.extend(retired.iter().map(|(k, _)| k.clone()));
         let keys = Arc::new(KeySet { current, previous });
         let subject_tokens = SubjectTokenVerifier::new(issuer.clone(), &keys, trusted)
             .map_err(|e| one(cfg, "[[subject_issuer]]", e.to_string()))?;
@@ -432,9 +532,21 @@ impl Gateway {
             upstreams,
             limits,
             metrics,
+            retired_keys: retired,
+            server_cert_not_after,
+            signing_key_rotate_at,
+            files,
+            watch_interval: if g.watch_files {
+                Some(watch_interval)
+            } else {
+                None
+            },
         })
     }
 }
+
+/// How long past one token lifetime a retired signing key stays published.
+const RETIRED_KEY_LEEWAY_SECS: i64 = 60;
 
 fn one(cfg: &ConfigFile, field: &str, message: String) -> ConfigErrors {
     ConfigErrors(vec![ConfigProblem {

@@ -55,6 +55,8 @@ pub struct Metrics {
     pub upstream_errors: AtomicU64,
     pub tokens_minted: AtomicU64,
     pub token_cache_hits: AtomicU64,
+    pub reloads: AtomicU64,
+    pub reload_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -80,6 +82,11 @@ impl Metrics {
 
     /// Prometheus text exposition.
     pub fn render(&self) -> String {
+        self.render_with(&[])
+    }
+
+    /// Prometheus text exposition, with extra gauges appended.
+    pub fn render_with(&self, gauges: &[(&str, f64)]) -> String {
         let mut out = String::with_capacity(1024);
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
         let _ = writeln!(out, "# TYPE actgate_handshakes_accepted_total counter");
@@ -107,6 +114,8 @@ impl Metrics {
             ("actgate_upstream_errors_total", &self.upstream_errors),
             ("actgate_tokens_minted_total", &self.tokens_minted),
             ("actgate_token_cache_hits_total", &self.token_cache_hits),
+            ("actgate_reloads_total", &self.reloads),
+            ("actgate_reload_failures_total", &self.reload_failures),
         ] {
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", get(c));
@@ -116,6 +125,10 @@ impl Metrics {
         let ratio = if total > 0.0 { hits / total } else { 0.0 };
         let _ = writeln!(out, "# TYPE actgate_token_cache_hit_ratio gauge");
         let _ = writeln!(out, "actgate_token_cache_hit_ratio {ratio:.4}");
+        for (name, v) in gauges {
+            let _ = writeln!(out, "# TYPE {name} gauge");
+            let _ = writeln!(out, "{name} {v}");
+        }
         out
     }
 }

@@ -1,10 +1,23 @@
 //! Listeners: the mTLS accept loop (handshake timeout, rejection logging and
-//! counting, identity attached once per connection) and the optional admin
-//! listener (`/metrics`, `/healthz`).
+//! counting, identity attached once per connection), the optional admin
+//! listener (`/metrics`, `/healthz`), and hot reload.
+//!
+//! Reload: the live [`Gateway`] is one immutable snapshot behind an
+//! `ArcSwap`. A new connection takes the snapshot current at accept (its TLS
+//! config, so its trust bundles and CRLs); each request takes the snapshot
+//! current when it starts and keeps it to its end. A reload (SIGHUP, or a
+//! changed file) builds a complete new snapshot and swaps it in only if every
+//! file is good; otherwise the old one keeps serving and the failure is
+//! logged and counted.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
 
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
@@ -28,12 +41,23 @@ pub struct RunningGateway {
     /// Where the mTLS listener is bound (useful with port 0).
     pub addr: SocketAddr,
     pub admin_addr: Option<SocketAddr>,
-    pub gateway: Arc<Gateway>,
+    /// The live material; replaced whole on reload.
+    pub shared: Arc<ArcSwap<Gateway>>,
     stop: watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningGateway {
+    /// The snapshot currently serving.
+    pub fn current(&self) -> Arc<Gateway> {
+        self.shared.load_full()
+    }
+
+    /// Reload from `config` now (what SIGHUP does).
+    pub fn reload(&self, config: &Path) -> Result<(), ConfigErrors> {
+        reload(&self.shared, config)
+    }
+
     /// Stop accepting connections and wait for the listeners to close.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
@@ -54,14 +78,140 @@ pub enum StartError {
     },
 }
 
-/// Build the gateway from `cfg` and start its listeners.
+/// Build the gateway from `cfg` and start its listeners, with SIGHUP and
+/// file-change reload from `cfg.path`.
 pub async fn start(cfg: &ConfigFile) -> Result<RunningGateway, StartError> {
     let metrics = Arc::new(Metrics::default());
     let gw = Arc::new(Gateway::build(cfg, metrics)?);
-    start_gateway(gw).await
+    let mut running = start_gateway(gw).await?;
+    let (stopped, shared) = (running.stop.subscribe(), running.shared.clone());
+    running
+        .tasks
+        .push(tokio::spawn(reload_loop(shared, cfg.path.clone(), stopped)));
+    Ok(running)
 }
 
-/// Start listeners for an already built gateway.
+/// Reload the gateway in `shared` from the config file at `path`. On any
+/// problem the old material stays and the problems are returned (and logged).
+pub fn reload(shared: &ArcSwap<Gateway>, path: &Path) -> Result<(), ConfigErrors> {
+    let old = shared.load_full();
+    let result = ConfigFile::load(path)
+        .and_then(|cfg| Gateway::build_after(&cfg, old.metrics.clone(), Some(&old)));
+    match result {
+        Ok(new) => {
+            if new.listen != old.listen {
+                tracing::warn!(
+                    old = %old.listen, new = %new.listen,
+                    "gateway.listen changed; the listener address takes effect only on restart"
+                );
+            }
+            Metrics::inc(&old.metrics.reloads);
+            warn_expiry(&new);
+            shared.store(Arc::new(new));
+            tracing::info!(config = %path.display(), "configuration reloaded");
+            Ok(())
+        }
+        Err(e) => {
+            Metrics::inc(&old.metrics.reload_failures);
+            for p in &e.0 {
+                tracing::error!(location = %p.location, problem = %p.message, "reload refused; previous material keeps serving");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Log ahead of time when the listener certificate expires or the signing
+/// key is due for rotation.
+fn warn_expiry(gw: &Gateway) {
+    const AHEAD: i64 = 7 * 86400;
+    let now = crate::unix_now();
+    if let Some(t) = gw.server_cert_not_after {
+        if t - now < AHEAD {
+            tracing::warn!(
+                seconds_left = t - now,
+                "the gateway's server certificate expires soon"
+            );
+        }
+    }
+    if let Some(t) = gw.signing_key_rotate_at {
+        if t - now < AHEAD {
+            tracing::warn!(
+                seconds_left = t - now,
+                kid = gw.keys.current.kid(),
+                "the token signing key is due for rotation"
+            );
+        }
+    }
+}
+
+/// (modification time, length) of each watched file; a missing file counts.
+fn fingerprints(files: &[PathBuf]) -> HashMap<PathBuf, Option<(SystemTime, u64)>> {
+    files
+        .iter()
+        .map(|f| {
+            let fp = std::fs::metadata(f)
+                .ok()
+                .and_then(|m| Some((m.modified().ok()?, m.len())));
+            (f.clone(), fp)
+        })
+        .collect()
+}
+
+/// Reload on SIGHUP, and when a watched file changes.
+async fn reload_loop(shared: Arc<ArcSwap<Gateway>>, path: PathBuf, stopped: watch::Receiver<bool>) {
+    #[cfg(unix)]
+    let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let stop = wait_stop(stopped);
+    tokio::pin!(stop);
+    warn_expiry(&shared.load());
+    let mut seen = fingerprints(&shared.load().files);
+    let mut last_expiry_check = std::time::Instant::now();
+    loop {
+        let interval = shared.load().watch_interval;
+        let tick = tokio::time::sleep(interval.unwrap_or(Duration::from_secs(3600)));
+        #[cfg(unix)]
+        let hup_recv = async {
+            match hup.as_mut() {
+                Some(h) => {
+                    h.recv().await;
+                }
+                None => std::future::pending::<()>().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hup_recv = std::future::pending::<()>();
+        let by_signal = tokio::select! {
+            _ = &mut stop => return,
+            _ = hup_recv => true,
+            _ = tick => false,
+        };
+        if last_expiry_check.elapsed() > Duration::from_secs(3600) {
+            warn_expiry(&shared.load());
+            last_expiry_check = std::time::Instant::now();
+        }
+        if !by_signal {
+            if interval.is_none() {
+                continue;
+            }
+            let now = fingerprints(&shared.load().files);
+            if now == seen {
+                continue;
+            }
+            tracing::info!("a watched file changed; reloading");
+        } else {
+            tracing::info!("SIGHUP; reloading");
+        }
+        // The build reads files and parses keys: keep it off the async workers.
+        let (s, p) = (shared.clone(), path.clone());
+        let _ = tokio::task::spawn_blocking(move || reload(&s, &p)).await;
+        // Whatever the outcome, remember the files as they are now, so a bad
+        // file is not retried every tick; its next change is.
+        seen = fingerprints(&shared.load().files);
+    }
+}
+
+/// Start listeners for an already built gateway (no reload).
 pub async fn start_gateway(gw: Arc<Gateway>) -> Result<RunningGateway, StartError> {
     let (stop, stopped) = watch::channel(false);
     let listener = TcpListener::bind(gw.listen)
@@ -74,8 +224,9 @@ pub async fn start_gateway(gw: Arc<Gateway>) -> Result<RunningGateway, StartErro
         addr: gw.listen,
         source,
     })?;
+    let shared = Arc::new(ArcSwap::new(gw.clone()));
     let mut tasks = vec![tokio::spawn(accept_loop(
-        gw.clone(),
+        shared.clone(),
         listener,
         stopped.clone(),
     ))];
@@ -85,13 +236,13 @@ pub async fn start_gateway(gw: Arc<Gateway>) -> Result<RunningGateway, StartErro
             .await
             .map_err(|source| StartError::Bind { addr: a, source })?;
         admin_addr = l.local_addr().ok();
-        tasks.push(tokio::spawn(admin_loop(gw.metrics.clone(), l, stopped)));
+        tasks.push(tokio::spawn(admin_loop(shared.clone(), l, stopped)));
     }
     tracing::info!(%addr, admin = ?admin_addr, agents = gw.registry.agents().count(), "gateway listening");
     Ok(RunningGateway {
         addr,
         admin_addr,
-        gateway: gw,
+        shared,
         stop,
         tasks,
     })
@@ -105,8 +256,11 @@ async fn wait_stop(mut rx: watch::Receiver<bool>) {
     }
 }
 
-async fn accept_loop(gw: Arc<Gateway>, listener: TcpListener, stopped: watch::Receiver<bool>) {
-    let acceptor = TlsAcceptor::from(gw.tls.clone());
+async fn accept_loop(
+    shared: Arc<ArcSwap<Gateway>>,
+    listener: TcpListener,
+    stopped: watch::Receiver<bool>,
+) {
     let stop = wait_stop(stopped);
     tokio::pin!(stop);
     loop {
@@ -124,16 +278,14 @@ async fn accept_loop(gw: Arc<Gateway>, listener: TcpListener, stopped: watch::Re
             },
         };
         let _ = tcp.set_nodelay(true);
-        tokio::spawn(serve_connection(gw.clone(), acceptor.clone(), tcp, remote));
+        tokio::spawn(serve_connection(shared.clone(), tcp, remote));
     }
 }
 
-async fn serve_connection(
-    gw: Arc<Gateway>,
-    acceptor: TlsAcceptor,
-    tcp: TcpStream,
-    remote: SocketAddr,
-) {
+async fn serve_connection(shared: Arc<ArcSwap<Gateway>>, tcp: TcpStream, remote: SocketAddr) {
+    // The handshake uses the material current at accept time.
+    let gw = shared.load_full();
+    let acceptor = TlsAcceptor::from(gw.tls.clone());
     let tls = match tokio::time::timeout(gw.limits.handshake_timeout, acceptor.accept(tcp)).await {
         Err(_) => {
             gw.metrics.handshake_rejected(HandshakeRejection::Timeout);
@@ -164,7 +316,11 @@ async fn serve_connection(
     Metrics::inc(&gw.metrics.handshakes_accepted);
     tracing::debug!(%remote, caller = %identity.spiffe_id, "mTLS connection");
     let ctx = Arc::new(ConnContext { identity, remote });
-    let svc = service_fn(move |req: Request<Incoming>| proxy::handle(gw.clone(), ctx.clone(), req));
+    drop(gw);
+    // Each request takes the snapshot current when it starts.
+    let svc = service_fn(move |req: Request<Incoming>| {
+        proxy::handle(shared.load_full(), ctx.clone(), req)
+    });
     if let Err(e) = auto::Builder::new(TokioExecutor::new())
         .serve_connection(TokioIo::new(tls), svc)
         .await
@@ -194,7 +350,11 @@ fn record_handshake_failure(metrics: &Metrics, remote: SocketAddr, e: &std::io::
     }
 }
 
-async fn admin_loop(metrics: Arc<Metrics>, listener: TcpListener, stopped: watch::Receiver<bool>) {
+async fn admin_loop(
+    shared: Arc<ArcSwap<Gateway>>,
+    listener: TcpListener,
+    stopped: watch::Receiver<bool>,
+) {
     let stop = wait_stop(stopped);
     tokio::pin!(stop);
     loop {
@@ -202,13 +362,11 @@ async fn admin_loop(metrics: Arc<Metrics>, listener: TcpListener, stopped: watch
             _ = &mut stop => return,
             r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
         };
-        let metrics = metrics.clone();
+        let shared = shared.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req: Request<Incoming>| {
-                let metrics = metrics.clone();
-                async move {
-                    Ok::<_, std::convert::Infallible>(admin_response(&metrics, req.uri().path()))
-                }
+                let gw = shared.load_full();
+                async move { Ok::<_, std::convert::Infallible>(admin_response(&gw, req.uri().path())) }
             });
             let _ = auto::Builder::new(TokioExecutor::new())
                 .serve_connection(TokioIo::new(tcp), svc)
@@ -217,11 +375,24 @@ async fn admin_loop(metrics: Arc<Metrics>, listener: TcpListener, stopped: watch
     }
 }
 
-fn admin_response(metrics: &Metrics, path: &str) -> Response<http_body_util::Full<Bytes>> {
+/// Metrics of `gw`: the counters plus gauges derived from its material.
+pub fn render_metrics(gw: &Gateway) -> String {
+    let now = crate::unix_now();
+    let mut gauges = Vec::new();
+    if let Some(t) = gw.server_cert_not_after {
+        gauges.push(("actgate_server_cert_expiry_seconds", (t - now) as f64));
+    }
+    if let Some(t) = gw.signing_key_rotate_at {
+        gauges.push(("actgate_token_signing_key_expiry_seconds", (t - now) as f64));
+    }
+    gw.metrics.render_with(&gauges)
+}
+
+fn admin_response(gw: &Gateway, path: &str) -> Response<http_body_util::Full<Bytes>> {
     let (status, body, ctype) = match path {
         "/metrics" => (
             StatusCode::OK,
-            metrics.render(),
+            render_metrics(gw),
             "text/plain; version=0.0.4",
         ),
         "/healthz" | "/readyz" => (StatusCode::OK, "ok\n".to_string(), "text/plain"),

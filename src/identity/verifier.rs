@@ -53,6 +53,12 @@ pub enum VerifierError {
 /// Why one presented client certificate was refused before webpki ran.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientCertRejection {
+    #[error("certificate is valid for {lifetime} s; trust domain {trust_domain} accepts at most {max} s")]
+    TooLongLived {
+        trust_domain: String,
+        lifetime: i64,
+        max: i64,
+    },
     #[error("client certificate is not a valid X509-SVID: {0}")]
     Svid(#[from] SvidError),
     #[error("SPIFFE trust domain {0:?} has no configured bundle")]
@@ -92,6 +98,9 @@ pub struct TrustDomainBundle {
     pub roots: Vec<CertificateDer<'static>>,
     pub crls: Vec<CertificateRevocationListDer<'static>>,
     pub revocation: RevocationPolicy,
+    /// Refuse leaves whose validity period (`notAfter - notBefore`) is longer
+    /// than this many seconds: long-lived credentials are what leaks hurt most.
+    pub max_lifetime_secs: Option<i64>,
 }
 
 impl TrustDomainBundle {
@@ -101,6 +110,7 @@ impl TrustDomainBundle {
             roots,
             crls: Vec::new(),
             revocation: RevocationPolicy::default(),
+            max_lifetime_secs: None,
         }
     }
 
@@ -139,7 +149,10 @@ enum Domain {
     /// The bundle has no keys: refuse everything from this domain (bundle spec:
     /// an empty `keys` array is valid and means "trust nothing").
     Empty,
-    WebPki(Arc<dyn ClientCertVerifier>),
+    WebPki {
+        verifier: Arc<dyn ClientCertVerifier>,
+        max_lifetime_secs: Option<i64>,
+    },
 }
 
 #[derive(Debug)]
@@ -170,7 +183,10 @@ impl SpiffeClientVerifier {
             } else {
                 let (verifier, hints) = build_domain(&bundle, &provider)?;
                 root_hints.extend(hints);
-                Domain::WebPki(verifier)
+                Domain::WebPki {
+                    verifier,
+                    max_lifetime_secs: bundle.max_lifetime_secs,
+                }
             };
             domains.insert(bundle.trust_domain, domain);
         }
@@ -279,7 +295,23 @@ impl ClientCertVerifier for SpiffeClientVerifier {
 
         // 2. Only the ID's own trust domain may vouch for it.
         let verifier = match self.domains.get(td) {
-            Some(Domain::WebPki(v)) => v,
+            Some(Domain::WebPki {
+                verifier,
+                max_lifetime_secs,
+            }) => {
+                let lifetime = info.not_after.saturating_sub(info.not_before);
+                if let Some(max) = *max_lifetime_secs {
+                    if lifetime > max {
+                        let err = other(ClientCertRejection::TooLongLived {
+                            trust_domain: td.to_owned(),
+                            lifetime,
+                            max,
+                        });
+                        return Err(self.reject(HandshakeRejection::InvalidSvid, end_entity, err));
+                    }
+                }
+                verifier
+            }
             Some(Domain::Empty) => {
                 let err = other(ClientCertRejection::EmptyBundle(td.to_owned()));
                 return Err(self.reject(HandshakeRejection::UnknownTrustDomain, end_entity, err));

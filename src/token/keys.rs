@@ -83,8 +83,12 @@ enum KeyPair {
 }
 
 /// A private signing key, parsed once, with its public JWK and `kid` precomputed.
+///
+/// Cloning shares the parsed key (a reload keeps a retired key published
+/// without re-reading its file).
+#[derive(Clone)]
 pub struct SigningKey {
-    pair: KeyPair,
+    pair: std::sync::Arc<KeyPair>,
     alg: SigningAlgorithm,
     kid: String,
     jwk: serde_json::Value,
@@ -185,7 +189,7 @@ impl SigningKey {
             obj.insert("use".into(), "sig".into());
         }
         SigningKey {
-            pair,
+            pair: std::sync::Arc::new(pair),
             alg,
             kid,
             jwk,
@@ -209,7 +213,7 @@ impl SigningKey {
 
     /// Sign `msg`. ES256 yields the JOSE fixed-length `r || s` (64 bytes), not DER.
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, KeyError> {
-        match &self.pair {
+        match &*self.pair {
             KeyPair::Es256(k) => {
                 // aws-lc-rs ignores the rng argument (it uses its own DRBG).
                 let rng = SystemRandom::new();

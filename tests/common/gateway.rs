@@ -271,7 +271,7 @@ impl TestGateway {
     }
 
     pub fn metrics(&self) -> String {
-        self.running.gateway.metrics.render()
+        actgate::server::render_metrics(&self.running.current())
     }
 }
 
