@@ -33,6 +33,10 @@ pub struct Options {
     pub gateway_extra: String,
     /// Extra lines for `[tokens]`.
     pub tokens_extra: String,
+    /// Extra lines for the `[[trust_domain]]` of example.org.
+    pub td_extra: String,
+    /// Raw TOML appended at the end (more trust domains, ...).
+    pub raw: String,
 }
 
 impl Options {
@@ -42,6 +46,8 @@ impl Options {
             rules: Vec::new(),
             gateway_extra: String::new(),
             tokens_extra: String::new(),
+            td_extra: String::new(),
+            raw: String::new(),
         }
     }
     pub fn agent(mut self, name: &str, upstream: &str) -> Self {
@@ -60,6 +66,16 @@ impl Options {
     pub fn gateway(mut self, extra: &str) -> Self {
         self.gateway_extra.push_str(extra);
         self.gateway_extra.push('\n');
+        self
+    }
+    pub fn trust_domain(mut self, extra: &str) -> Self {
+        self.td_extra.push_str(extra);
+        self.td_extra.push('\n');
+        self
+    }
+    pub fn raw(mut self, extra: &str) -> Self {
+        self.raw.push_str(extra);
+        self.raw.push('\n');
         self
     }
     pub fn tokens(mut self, extra: &str) -> Self {
@@ -122,6 +138,7 @@ admin_listen = "127.0.0.1:0"
 [[trust_domain]]
 name = "{TD}"
 bundle = "{c}/{TD}/bundle.pem"
+{tdx}
 
 [tokens]
 signing_key = "{c}/token-signing.key"
@@ -134,12 +151,15 @@ audience = "{ISSUER}"
 
 {agents}
 {rules}
+{raw}
 "#,
         c = certs.display(),
         port = free_port(),
         gx = o.gateway_extra,
         tx = o.tokens_extra,
         rules = o.rules.join("\n"),
+        tdx = o.td_extra,
+        raw = o.raw,
     )
 }
 
@@ -247,6 +267,33 @@ impl TestGateway {
         self.send_message_with(caller, agent, h).await
     }
 
+    /// App-only JSON-RPC SendMessage to `agent` over an existing client.
+    pub async fn send_message_via(
+        &self,
+        client: &MtlsClient,
+        agent: &str,
+    ) -> (StatusCode, HeaderMap, Value) {
+        let mut h = HeaderMap::new();
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": "SendMessage", "params": {}});
+        match client
+            .fetch(
+                Method::POST,
+                &format!("{}/agents/{agent}/a2a/jsonrpc", self.base),
+                &h,
+                Bytes::from(body.to_string()),
+            )
+            .await
+        {
+            Ok((s, h, b)) => (s, h, serde_json::from_slice(&b).unwrap_or(Value::Null)),
+            Err(_) => (
+                StatusCode::from_u16(599).unwrap(),
+                HeaderMap::new(),
+                Value::Null,
+            ),
+        }
+    }
+
     pub async fn send_message_with(
         &self,
         caller: &str,
@@ -268,6 +315,16 @@ impl TestGateway {
             .await
             .unwrap();
         (s, h, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    }
+
+    /// Path of the config file this gateway was started from.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.path().join("actgate.toml")
+    }
+
+    /// Rewrite the config (same options) and reload now.
+    pub fn reload(&self) -> Result<(), actgate::config::ConfigErrors> {
+        self.running.reload(&self.config_path())
     }
 
     pub fn metrics(&self) -> String {
