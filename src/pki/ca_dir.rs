@@ -43,6 +43,8 @@ pub const DEFAULT_CA_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 pub enum CaDirError {
     #[error("refusing to overwrite existing {0} (pass --force to replace this CA)")]
     Exists(PathBuf),
+    #[error("refusing to overwrite existing {0} (remove it first, or use `actgate cert renew`)")]
+    LeafExists(PathBuf),
     #[error("{dir} is not a CA directory: {source} (create one with `actgate ca init`)")]
     NotACaDir {
         dir: PathBuf,
@@ -578,7 +580,7 @@ pub fn write_pair(
     if !overwrite {
         for p in [&key, &cert] {
             if p.exists() {
-                return Err(CaDirError::Exists(p.clone()));
+                return Err(CaDirError::LeafExists(p.clone()));
             }
         }
     }
