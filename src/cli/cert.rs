@@ -15,11 +15,13 @@ fn ttl_arg(s: &str) -> anyhow::Result<std::time::Duration> {
     parse_duration(s).map_err(|e| anyhow::anyhow!("--ttl: {e}"))
 }
 
-fn validity_line(not_after: i64) -> String {
+/// "valid until <RFC 3339> (in 1h)"; the lifetime is the requested TTL, which
+/// reads better than a countdown that already lost a second.
+fn validity_line(not_after: i64, ttl: std::time::Duration) -> String {
     format!(
         "valid until {} (in {})",
         rfc3339(not_after),
-        human_duration(not_after.saturating_sub(actgate::unix_now()).unsigned_abs())
+        human_duration(ttl.as_secs())
     )
 }
 
@@ -57,7 +59,7 @@ pub fn issue(a: IssueArgs) -> anyhow::Result<ExitCode> {
         "issued {} serial {} {}",
         svid.spiffe_id,
         ca_dir::hex(&svid.serial),
-        validity_line(svid.not_after)
+        validity_line(svid.not_after, ttl)
     );
     println!("wrote {}, {}", key.display(), cert.display());
     Ok(ExitCode::SUCCESS)
@@ -255,7 +257,7 @@ pub fn renew(a: RenewArgs) -> anyhow::Result<ExitCode> {
     println!(
         "renewed {} {}",
         svid.spiffe_id,
-        validity_line(svid.not_after)
+        validity_line(svid.not_after, ttl)
     );
     println!(
         "wrote {}, {} (serial {}, new key)",
