@@ -35,7 +35,7 @@ pub fn export(a: ExportArgs) -> anyhow::Result<ExitCode> {
     match &a.out {
         None => print!("{json}"),
         Some(p) => {
-            std::fs::write(p, &json).with_context(|| format!("cannot write {}", p.display()))?;
+            actgate::pki::write_atomic(p, json.as_bytes(), false)?;
             eprintln!(
                 "wrote {} ({} root(s) of {}, spiffe_sequence {seq})",
                 p.display(),
@@ -61,8 +61,8 @@ pub fn import(a: ImportArgs) -> anyhow::Result<ExitCode> {
     let bytes =
         std::fs::read(&a.file).with_context(|| format!("cannot read {}", a.file.display()))?;
     let roots = load_bundle_any(&bytes).with_context(|| a.file.display().to_string())?;
-    std::fs::write(&a.out, to_pem(&roots))
-        .with_context(|| format!("cannot write {}", a.out.display()))?;
+    // Atomic, because a running gateway may reload this file at any moment.
+    actgate::pki::write_atomic(&a.out, to_pem(&roots).as_bytes(), false)?;
     println!(
         "wrote {} ({} X.509 authorit{})",
         a.out.display(),

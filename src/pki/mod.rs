@@ -677,7 +677,7 @@ fn write_new(
 /// Replace `path` atomically: write a temporary file in the same directory
 /// (mode 0600 from creation for secrets), sync it, rename it over `path`.
 /// Readers see either the old or the new content, never a torn file.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<(), PkiError> {
+pub fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<(), PkiError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
