@@ -66,6 +66,51 @@ enum Command {
         #[command(subcommand)]
         command: CertsCommand,
     },
+    /// Certificate authority directories for workload certificates.
+    Ca {
+        #[command(subcommand)]
+        command: CaCommand,
+    },
+    /// Workload certificates (X509-SVIDs): issue, inspect, revoke, renew.
+    Cert {
+        #[command(subcommand)]
+        command: CertCommand,
+    },
+    /// Sign and write the CRL(s) of a CA directory's revoked serials.
+    Crl(cli::ca::CrlArgs),
+    /// SPIFFE trust bundles.
+    Bundle {
+        #[command(subcommand)]
+        command: BundleCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Create a CA directory: root (and optional intermediate), bundle.pem,
+    /// ca.toml, revoked.json. Existing keys are never overwritten without --force.
+    Init(cli::ca::InitArgs),
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// Issue an X509-SVID from a CA directory.
+    Issue(cli::cert::IssueArgs),
+    /// Show a certificate and every way it breaks the X509-SVID rules
+    /// (exit 0: no findings, 1: findings, 2: unreadable).
+    Inspect(cli::cert::InspectArgs),
+    /// Record a certificate's serial as revoked (publish with `actgate crl`).
+    Revoke(cli::cert::RevokeArgs),
+    /// Re-issue a certificate's SPIFFE ID and SANs with a new key.
+    Renew(cli::cert::RenewArgs),
+}
+
+#[derive(Subcommand)]
+enum BundleCommand {
+    /// Write a CA directory's roots as a SPIFFE bundle (JWK Set JSON).
+    Export(cli::bundle::ExportArgs),
+    /// Convert a SPIFFE bundle (or PEM bundle) to PEM.
+    Import(cli::bundle::ImportArgs),
 }
 
 #[derive(Subcommand)]
@@ -120,6 +165,20 @@ fn main() -> ExitCode {
         Command::Certs {
             command: CertsCommand::Init(a),
         } => cli::certs::init(a),
+        Command::Ca {
+            command: CaCommand::Init(a),
+        } => cli::ca::init(a),
+        Command::Cert { command } => match command {
+            CertCommand::Issue(a) => cli::cert::issue(a),
+            CertCommand::Inspect(a) => cli::cert::inspect(a),
+            CertCommand::Revoke(a) => cli::cert::revoke(a),
+            CertCommand::Renew(a) => cli::cert::renew(a),
+        },
+        Command::Crl(a) => cli::ca::crl(a),
+        Command::Bundle { command } => match command {
+            BundleCommand::Export(a) => cli::bundle::export(a),
+            BundleCommand::Import(a) => cli::bundle::import(a),
+        },
     };
     match result {
         Ok(code) => code,

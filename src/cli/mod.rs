@@ -1,5 +1,8 @@
 //! One file per subcommand; each parses its own arguments and calls the library.
 
+pub mod bundle;
+pub mod ca;
+pub mod cert;
 pub mod certs;
 pub mod demo;
 pub mod serve;

@@ -23,6 +23,13 @@ use time::OffsetDateTime;
 
 use crate::identity::{SpiffeId, TrustDomain};
 
+pub mod bundle;
+pub mod ca_dir;
+pub mod inspect;
+
+pub use bundle::{load_bundle_any, BundleError};
+pub use ca_dir::{CaDir, CaDirError, CaSettings, RevocationReason};
+
 /// Lifetime of a generated development CA.
 pub const DEV_CA_TTL: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Lifetime of development SVIDs written by [`init_dev_pki`]. Long on purpose
@@ -50,7 +57,9 @@ pub enum PkiError {
     #[error("requested lifetime {0:?} cannot be represented")]
     BadTtl(Duration),
     #[error(
-        "SVID would expire at {svid_not_after}, after its CA ({ca_not_after}); use a shorter TTL"
+        "certificate would expire at {}, after its CA ({}); use a shorter TTL",
+        rfc3339(*svid_not_after),
+        rfc3339(*ca_not_after)
     )]
     OutlivesCa {
         svid_not_after: i64,
@@ -127,18 +136,28 @@ impl DevCa {
     /// rustls-webpki ≥ 0.103.12 rejects every URI-SAN leaf below a CA with URI
     /// name constraints, which would make every SVID unusable.
     pub fn generate(trust_domain: &TrustDomain) -> Result<DevCa, PkiError> {
+        Self::generate_root(trust_domain, DEV_CA_TTL, &format!("{trust_domain} dev CA"))
+    }
+
+    /// Generate a self-signed root for `trust_domain` with lifetime `ttl` and
+    /// common name `cn` (see [`DevCa::generate`] for the profile).
+    pub fn generate_root(
+        trust_domain: &TrustDomain,
+        ttl: Duration,
+        cn: &str,
+    ) -> Result<DevCa, PkiError> {
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen("CA key"))?;
         let now = OffsetDateTime::now_utc();
         let mut params = CertificateParams::default();
         let mut dn = DistinguishedName::new();
         dn.push(DnType::OrganizationName, "actgate development");
-        dn.push(DnType::CommonName, format!("{trust_domain} dev CA"));
+        dn.push(DnType::CommonName, cn);
         params.distinguished_name = dn;
         params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
         params.serial_number = Some(random_serial()?);
         params.not_before = now - BACKDATE;
-        params.not_after = add_ttl(now, DEV_CA_TTL)?;
+        params.not_after = add_ttl(now, ttl)?;
         params.key_identifier_method = KeyIdMethod::Sha256;
         let cert = params.self_signed(&key).map_err(gen("CA certificate"))?;
         let not_after = params.not_after.unix_timestamp();
@@ -196,6 +215,48 @@ impl DevCa {
 
     pub fn key_pem(&self) -> &str {
         &self.key_pem
+    }
+
+    /// The CA certificate's `notAfter`, seconds since the epoch.
+    pub fn not_after(&self) -> i64 {
+        self.not_after
+    }
+
+    /// Issue an intermediate CA below this one: cA=true with pathLen 0 (it may
+    /// sign leaves only), keyUsage keyCertSign + cRLSign, no URI name
+    /// constraints (see [`DevCa::generate`]). Its `notAfter` is capped at this
+    /// CA's own.
+    pub fn issue_intermediate(&self, ttl: Duration, cn: &str) -> Result<IssuedCert, PkiError> {
+        let now = OffsetDateTime::now_utc();
+        let mut not_after = add_ttl(now, ttl)?;
+        let cap = OffsetDateTime::from_unix_timestamp(self.not_after)
+            .map_err(|_| PkiError::BadTtl(ttl))?;
+        if not_after > cap {
+            not_after = cap;
+        }
+        let key =
+            KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen("intermediate key"))?;
+        let serial = random_serial()?;
+        let mut params = CertificateParams::default();
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::OrganizationName, "actgate");
+        dn.push(DnType::CommonName, cn);
+        params.distinguished_name = dn;
+        params.is_ca = IsCa::Ca(BasicConstraints::Constrained(0));
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        params.serial_number = Some(serial.clone());
+        params.not_before = now - BACKDATE;
+        params.not_after = not_after;
+        params.key_identifier_method = KeyIdMethod::Sha256;
+        params.use_authority_key_identifier_extension = true;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(gen("intermediate certificate"))?;
+        Ok(IssuedCert {
+            cert_pem: cert.pem(),
+            key_pem: key.serialize_pem(),
+            serial: serial.to_bytes(),
+        })
     }
 
     /// Issue an X509-SVID: one URI SAN, KU digitalSignature (critical), EKU
@@ -265,24 +326,94 @@ impl DevCa {
     /// Issue a CRL revoking `serials`, valid for `validity`. PEM.
     pub fn issue_crl(&self, serials: &[&[u8]], validity: Duration) -> Result<String, PkiError> {
         let now = OffsetDateTime::now_utc();
+        let entries: Vec<CrlEntry> = serials
+            .iter()
+            .map(|s| CrlEntry {
+                serial: s.to_vec(),
+                revoked_at: (now - BACKDATE).unix_timestamp(),
+                reason: None,
+            })
+            .collect();
+        self.issue_crl_entries(&entries, now.unix_timestamp().unsigned_abs(), validity)
+    }
+
+    /// Issue a CRL with explicit entries and CRL number, valid for `validity`
+    /// from now. PEM.
+    pub fn issue_crl_entries(
+        &self,
+        entries: &[CrlEntry],
+        crl_number: u64,
+        validity: Duration,
+    ) -> Result<String, PkiError> {
+        let now = OffsetDateTime::now_utc();
+        let revoked_certs = entries
+            .iter()
+            .map(|e| {
+                Ok(RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&e.serial),
+                    revocation_time: OffsetDateTime::from_unix_timestamp(e.revoked_at)
+                        .map_err(|_| PkiError::BadTtl(validity))?,
+                    reason_code: e.reason,
+                    invalidity_date: None,
+                })
+            })
+            .collect::<Result<Vec<_>, PkiError>>()?;
         let params = CertificateRevocationListParams {
             this_update: now - BACKDATE,
             next_update: add_ttl(now, validity)?,
-            crl_number: SerialNumber::from(now.unix_timestamp().unsigned_abs()),
+            crl_number: SerialNumber::from(crl_number),
             issuing_distribution_point: None,
-            revoked_certs: serials
-                .iter()
-                .map(|s| RevokedCertParams {
-                    serial_number: SerialNumber::from_slice(s),
-                    revocation_time: now - BACKDATE,
-                    reason_code: None,
-                    invalidity_date: None,
-                })
-                .collect(),
+            revoked_certs,
             key_identifier_method: KeyIdMethod::Sha256,
         };
         let crl = params.signed_by(&self.issuer).map_err(gen("CRL"))?;
         crl.pem().map_err(gen("CRL PEM"))
+    }
+}
+
+/// One revoked certificate in a CRL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrlEntry {
+    /// Serial number bytes, big-endian.
+    pub serial: Vec<u8>,
+    /// Revocation time, seconds since the epoch.
+    pub revoked_at: i64,
+    /// `None` omits the reasonCode extension (RFC 5280 §5.3.1: "unspecified"
+    /// SHOULD be expressed by leaving it out).
+    pub reason: Option<rcgen::RevocationReason>,
+}
+
+/// RFC 3339 (UTC) rendering of a unix timestamp; the number itself when it is
+/// out of range.
+pub fn rfc3339(unix: i64) -> String {
+    OffsetDateTime::from_unix_timestamp(unix)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| unix.to_string())
+}
+
+/// A short human rendering of a number of seconds: `1h`, `24h`, `90m`,
+/// `1h 30m`, `45s`, `3d 2h`.
+pub fn human_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let parts: Vec<String> = if d > 0 && d * 24 + h <= 48 && (m, s) == (0, 0) {
+        // "48h" reads better than "2d" for the TTLs people type.
+        vec![format!("{}h", d * 24 + h)]
+    } else {
+        [(d, "d"), (h, "h"), (m, "m"), (s, "s")]
+            .into_iter()
+            .filter(|(n, _)| *n > 0)
+            .take(2)
+            .map(|(n, u)| format!("{n}{u}"))
+            .collect()
+    };
+    if parts.is_empty() {
+        "0s".to_owned()
+    } else {
+        parts.join(" ")
     }
 }
 
@@ -541,6 +672,44 @@ fn write_new(
     f.sync_all().map_err(io(path))?;
     created.push(path.to_path_buf());
     Ok(())
+}
+
+/// Replace `path` atomically: write a temporary file in the same directory
+/// (mode 0600 from creation for secrets), sync it, rename it over `path`.
+/// Readers see either the old or the new content, never a torn file.
+pub fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<(), PkiError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir).map_err(io(&dir))?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut rnd = [0u8; 6];
+    aws_lc_rs::rand::fill(&mut rnd).map_err(|_| PkiError::Random)?;
+    let suffix: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
+    let tmp = dir.join(format!(".{name}.{suffix}.tmp"));
+    let result = (|| {
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(if secret { 0o600 } else { 0o644 });
+        }
+        #[cfg(not(unix))]
+        let _ = secret;
+        let mut f = opts.open(&tmp).map_err(io(&tmp))?;
+        f.write_all(bytes).map_err(io(&tmp))?;
+        f.sync_all().map_err(io(&tmp))?;
+        fs::rename(&tmp, path).map_err(io(path))
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
 }
 
 #[cfg(test)]
