@@ -114,8 +114,10 @@ pub struct GatewaySection {
 pub struct TrustDomainSection {
     /// Trust domain name, e.g. `"example.org"`.
     pub name: String,
-    /// PEM file with this trust domain's root certificates. Callers whose SPIFFE
-    /// ID names this domain are verified against these roots and no others.
+    /// This trust domain's root certificates: a PEM file, or a SPIFFE bundle
+    /// (JWK set with `use: "x509-svid"` keys, as `actgate bundle export`
+    /// writes). Callers whose SPIFFE ID names this domain are verified against
+    /// these roots and no others.
     pub bundle: PathBuf,
     /// PEM files with CRLs for this trust domain. A revoked client certificate
     /// is refused at the handshake. With `revocation_scope = "chain"` every CA

@@ -203,10 +203,14 @@ impl Gateway {
                 p.duration(&format!("{field}.max_certificate_lifetime"), s)
                     .as_secs() as i64
             });
-            if let Some(roots) = p.take(
-                format!("{field}.bundle"),
-                tls::load_certs(&cfg.resolve(&td.bundle)),
-            ) {
+            let bundle_path = cfg.resolve(&td.bundle);
+            let roots = std::fs::read(&bundle_path)
+                .map_err(|e| format!("{}: cannot read: {e}", bundle_path.display()))
+                .and_then(|bytes| {
+                    crate::pki::load_bundle_any(&bytes)
+                        .map_err(|e| format!("{}: {e}", bundle_path.display()))
+                });
+            if let Some(roots) = p.take(format!("{field}.bundle"), roots) {
                 roots_by_td.insert(name.as_str().to_string(), roots.clone());
                 let mut b = TrustDomainBundle::new(name, roots).with_crls(crls);
                 b.revocation = RevocationPolicy {

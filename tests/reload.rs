@@ -333,6 +333,19 @@ async fn federated_trust_domain_uses_its_own_bundle_only() {
         &[("partner", partner_id.clone())],
     )
     .unwrap();
+    // The partner's bundle arrives in SPIFFE bundle (JWKS) form, as federation
+    // would deliver it.
+    let roots: Vec<_> =
+        CertificateDer::pem_file_iter(partner_dir.path().join("other.org/bundle.pem"))
+            .unwrap()
+            .map(|c| c.unwrap())
+            .collect();
+    let json_bundle = partner_dir.path().join("other.org.bundle.json");
+    std::fs::write(
+        &json_bundle,
+        actgate::pki::bundle::spiffe_bundle_json(&roots, 1, 300).unwrap(),
+    )
+    .unwrap();
     let gw = TestGateway::start(
         Options::new()
             .agent("scheduler", &up.url())
@@ -340,7 +353,7 @@ async fn federated_trust_domain_uses_its_own_bundle_only() {
             .raw(&format!(
                 "[[rule]]\ncaller = \"spiffe://other.org/agent/partner\"\nagent = \"scheduler\"\napp_only = true\n\n\
                  [[trust_domain]]\nname = \"other.org\"\nbundle = \"{}\"\n",
-                partner_dir.path().join("other.org/bundle.pem").display()
+                json_bundle.display()
             )),
     )
     .await;
