@@ -191,3 +191,66 @@ fn demo_once_runs_the_whole_flow() {
     assert!(out.contains("curl --cacert"), "{out}");
     assert!(dir.path().join("certs/example.org/ca.key").exists());
 }
+
+#[test]
+fn serve_reloads_on_sighup_and_exports_expiry() {
+    let dir = project_copy();
+    let admin = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let cfg = std::fs::read_to_string(dir.path().join("actgate.example.toml"))
+        .unwrap()
+        .replace(
+            "listen = \"127.0.0.1:8443\"",
+            &format!("listen = \"{listen}\""),
+        )
+        .replace(
+            "admin_listen = \"127.0.0.1:9901\"",
+            &format!("admin_listen = \"{admin}\""),
+        )
+        .replace("watch_files = true", "watch_files = false");
+    std::fs::write(dir.path().join("gw.toml"), &cfg).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_actgate"))
+        .current_dir(dir.path())
+        .args(["serve", "--config", "gw.toml"])
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let metrics = || -> Option<String> {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(admin).ok()?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .ok()?;
+        let mut out = String::new();
+        s.read_to_string(&mut out).ok()?;
+        Some(out)
+    };
+    let wait_for = |needle: &str| {
+        for _ in 0..100 {
+            if metrics().is_some_and(|m| m.contains(needle)) {
+                return true;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        false
+    };
+    let started = wait_for("actgate_reloads_total 0");
+    let m = metrics().unwrap_or_default();
+    let hup = Command::new("kill")
+        .args(["-HUP", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let reloaded = wait_for("actgate_reloads_total 1");
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(started, "gateway did not start");
+    assert!(m.contains("actgate_server_cert_expiry_seconds "), "{m}");
+    assert!(hup.success());
+    assert!(reloaded, "SIGHUP did not reload");
+}
