@@ -103,13 +103,13 @@ pub fn client_config(
     http2: bool,
 ) -> anyhow::Result<Arc<rustls::ClientConfig>> {
     let mut roots = RootCertStore::empty();
-    for c in tls::load_certs(cacert).context("--cacert")? {
+    for c in tls::load_certs(cacert).map_err(|e| anyhow::anyhow!("--cacert: {e}"))? {
         roots
             .add(c)
             .with_context(|| format!("--cacert {}: unusable CA certificate", cacert.display()))?;
     }
-    let chain = tls::load_certs(cert).context("--cert")?;
-    let key = tls::load_key(key).context("--key")?;
+    let chain = tls::load_certs(cert).map_err(|e| anyhow::anyhow!("--cert: {e}"))?;
+    let key = tls::load_key(key).map_err(|e| anyhow::anyhow!("--key: {e}"))?;
     let mut cfg = rustls::ClientConfig::builder_with_provider(tls::provider())
         .with_safe_default_protocol_versions()?
         .with_root_certificates(roots)
