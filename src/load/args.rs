@@ -92,6 +92,10 @@ pub struct Args {
     pub json: bool,
 }
 
+/// Accepted `--rate` range, requests/s (NaN and infinities are outside).
+pub const MIN_RATE: f64 = 0.001;
+pub const MAX_RATE: f64 = 1e9;
+
 /// Largest accepted `--body-size` (64 MiB): a typo must not exhaust memory.
 pub const MAX_BODY: usize = 64 << 20;
 
@@ -106,8 +110,8 @@ impl Args {
             bail!("--streams must be at least 1");
         }
         if let Some(r) = self.rate {
-            if !(r.is_finite() && r > 0.0) {
-                bail!("--rate must be a positive number of requests per second");
+            if !(MIN_RATE..=MAX_RATE).contains(&r) {
+                bail!("--rate must be between {MIN_RATE} and {MAX_RATE} requests per second");
             }
         }
         if self.requests == Some(0) {

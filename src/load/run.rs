@@ -125,7 +125,12 @@ async fn sender(
     let mut k: u32 = 0;
     loop {
         let intended = match schedule {
-            Some((first, interval)) => first + interval * k,
+            Some((first, interval)) => {
+                match interval.checked_mul(k).and_then(|d| first.checked_add(d)) {
+                    Some(t) => t,
+                    None => break,
+                }
+            }
             None => Instant::now(),
         };
         k = k.saturating_add(1);
@@ -258,18 +263,24 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
     }
 
     let t0 = Instant::now();
+    let too_long = || anyhow::anyhow!("--warmup plus --duration is too long");
     let measure_start = if args.requests.is_some() {
         t0
     } else {
-        t0 + args.warmup
+        t0.checked_add(args.warmup).ok_or_else(too_long)?
+    };
+    let end = match args.requests {
+        Some(_) => None,
+        None => Some(
+            measure_start
+                .checked_add(args.duration)
+                .ok_or_else(too_long)?,
+        ),
     };
     let ctl = Arc::new(Control {
         tickets: args.requests.map(AtomicU64::new),
         measure_start,
-        end: args
-            .requests
-            .is_none()
-            .then(|| measure_start + args.duration),
+        end,
     });
     let sampler = args.server_pid.map(|pid| {
         tokio::spawn(async move {
@@ -286,9 +297,11 @@ pub async fn run(args: &Args) -> anyhow::Result<Report> {
             let schedule = args.rate.map(|rate| {
                 // wrk2-style: each sender gets rate/senders, staggered so the
                 // total is evenly spaced.
-                let interval = Duration::from_secs_f64(senders as f64 / rate);
-                let offset = Duration::from_secs_f64(i as f64 / rate);
-                (t0 + offset, interval)
+                // --rate is validated to [MIN_RATE, MAX_RATE]; saturate anyway.
+                let secs = |x: f64| Duration::try_from_secs_f64(x).unwrap_or(Duration::MAX);
+                let interval = secs(senders as f64 / rate);
+                let first = t0.checked_add(secs(i as f64 / rate)).unwrap_or(t0);
+                (first, interval)
             });
             tokio::spawn(sender(
                 slot,
