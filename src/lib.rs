@@ -14,6 +14,7 @@ pub mod config;
 pub mod example_agent;
 pub mod gateway;
 pub mod identity;
+pub mod load;
 pub mod metrics;
 pub mod pki;
 pub mod policy;
