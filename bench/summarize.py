@@ -100,7 +100,7 @@ def main():
     print()
     errs = {}
     for r in rows:
-        for k, v in (r.get("errors") or {}).items():
+        for k, v in (r.get("errors_by_kind") or {}).items():
             key = (r["proxy"], r["scenario"], k)
             errs[key] = errs.get(key, 0) + v
     if errs:

@@ -115,6 +115,10 @@ pub fn client_config(
         .with_root_certificates(roots)
         .with_client_auth_cert(chain, key)
         .context("--cert/--key: the key does not fit the certificate or is unsupported")?;
+    // Every connection is a full handshake: the new-connection scenario
+    // measures what a server pays per mTLS handshake, and a resumed session
+    // would hide most of it (actgate refuses resumption anyway).
+    cfg.resumption = rustls::client::Resumption::disabled();
     cfg.alpn_protocols = vec![if http2 {
         b"h2".to_vec()
     } else {

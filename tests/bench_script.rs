@@ -1,0 +1,33 @@
+//! `bench/compare.sh --quick` runs end to end, so the benchmark harness
+//! cannot rot. It installs nginx itself when missing (Debian package). No
+//! figure is asserted: only that every scenario produced a measurement.
+
+use std::process::Command;
+
+#[test]
+fn compare_script_quick_mode_produces_every_figure() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new("bash")
+        .arg(format!("{root}/bench/compare.sh"))
+        .args(["--quick", "--out"])
+        .arg(out.path())
+        .env("ACTGATE_BIN", env!("CARGO_BIN_EXE_actgate"))
+        .env("ACTGATE_LOAD_BIN", env!("CARGO_BIN_EXE_actgate-load"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "compare.sh failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    // Every figure row has a measured actgate value (no "-" cells for actgate).
+    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| figure")).collect();
+    assert_eq!(rows.len(), 10, "{stdout}");
+    for row in &rows {
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        assert_ne!(cells[4], "-", "no actgate measurement in: {row}\n{stderr}");
+    }
+    assert!(!stdout.contains("measurement(s) failed"), "{stdout}\n{stderr}");
+    // The raw results are kept as JSON lines, one per run.
+    let raw = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
+    assert!(raw.lines().count() >= 16, "{raw}");
+}
