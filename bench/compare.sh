@@ -205,12 +205,12 @@ write_cfg actgate-nocache "$AGN_PORT" "$C/token-signing.key" ES256 false
 write_cfg actgate-eddsa "$AGE_PORT" "$C/token-signing-eddsa.key" EdDSA false
 start_actgate() { # cfg
   RUST_LOG=warn $PIN_SERVER "$ACTGATE_BIN" serve --config "$OUT/$1.toml" --threads 1 >"$OUT/$1.log" 2>&1 &
-  PIDS+=($!)
   echo $!
 }
-AG_PID=$(start_actgate actgate)
-AGN_PID=$(start_actgate actgate-nocache)
-AGE_PID=$(start_actgate actgate-eddsa)
+# (Each start runs in a command substitution, a subshell: record the pids here.)
+AG_PID=$(start_actgate actgate); PIDS+=("$AG_PID")
+AGN_PID=$(start_actgate actgate-nocache); PIDS+=("$AGN_PID")
+AGE_PID=$(start_actgate actgate-eddsa); PIDS+=("$AGE_PID")
 wait_port "$AG_PORT"; wait_port "$AGN_PORT"; wait_port "$AGE_PORT"
 
 # --- running one measurement ------------------------------------------------------
