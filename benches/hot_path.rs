@@ -113,7 +113,7 @@ fn policy_fixture() -> Policy {
         rules.push(Rule {
             caller: SpiffePattern::parse(&caller).expect("pattern"),
             agent: if i == 47 { "agent-7".into() } else { agent },
-            scopes: scopes(i),
+            scopes: scopes(i).into(),
             app_only: i % 2 == 0,
         });
     }

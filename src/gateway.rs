@@ -366,7 +366,7 @@ impl Gateway {
                 rules.push(Rule {
                     caller,
                     agent: r.agent.clone(),
-                    scopes: r.scopes.clone(),
+                    scopes: r.scopes.as_slice().into(),
                     app_only: r.app_only,
                 });
             }
