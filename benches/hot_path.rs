@@ -314,7 +314,14 @@ fn bench_token_cache(c: &mut Criterion) {
         own: false,
         aud: GW.into(),
     };
+    // Sorted, as the gateway keeps rule scopes; the unsorted variant below
+    // shows the cost when a caller passes them in another order.
     let granted = vec![
+        "invoices:read".to_string(),
+        "invoices:write".to_string(),
+        "profile".to_string(),
+    ];
+    let unsorted = vec![
         "invoices:write".to_string(),
         "invoices:read".to_string(),
         "profile".to_string(),
@@ -331,11 +338,22 @@ fn bench_token_cache(c: &mut Criterion) {
         subject: Some(&subject),
         ..app_only
     };
+    let app_only_unsorted = MintRequest {
+        granted_scopes: &unsorted,
+        ..app_only
+    };
     minter.token_for(&app_only, NOW).expect("prime");
     minter.token_for(&delegated, NOW).expect("prime");
     let mut g = c.benchmark_group("token_cache");
     g.bench_function("hit_app_only", |b| {
         b.iter(|| minter.token_for(black_box(&app_only), NOW).expect("hit"))
+    });
+    g.bench_function("hit_app_only_unsorted_scopes", |b| {
+        b.iter(|| {
+            minter
+                .token_for(black_box(&app_only_unsorted), NOW)
+                .expect("hit")
+        })
     });
     g.bench_function("hit_delegated_may_act", |b| {
         b.iter(|| minter.token_for(black_box(&delegated), NOW).expect("hit"))
