@@ -440,10 +440,15 @@ impl Gateway {
                 }
             }
             if let Some(caller) = caller {
+                // Granted scopes are a set (claims sort and deduplicate them);
+                // kept normalised so the token-cache key needs no sorting copy.
+                let mut scopes = r.scopes.clone();
+                scopes.sort_unstable();
+                scopes.dedup();
                 rules.push(Rule {
                     caller,
                     agent: r.agent.clone(),
-                    scopes: r.scopes.clone(),
+                    scopes: scopes.into(),
                     app_only: r.app_only,
                 });
             }

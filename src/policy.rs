@@ -2,6 +2,8 @@
 //! rules name callers, an agent, granted scopes and whether app-only calls are
 //! allowed.
 
+use std::sync::Arc;
+
 use crate::identity::spiffe::SpiffePattern;
 use crate::identity::SpiffeId;
 
@@ -10,7 +12,9 @@ use crate::identity::SpiffeId;
 pub struct Rule {
     pub caller: SpiffePattern,
     pub agent: String,
-    pub scopes: Vec<String>,
+    /// Shared with every [`Decision`] this rule makes: allowing a request
+    /// costs a reference-count increment, not a copy of the scope list.
+    pub scopes: Arc<[String]>,
     pub app_only: bool,
 }
 
@@ -20,7 +24,7 @@ pub enum Decision {
     /// Allowed by rule `rule` (index in config order) with these scopes.
     Allow {
         rule: usize,
-        scopes: Vec<String>,
+        scopes: Arc<[String]>,
     },
     Deny(DenyReason),
 }
@@ -73,7 +77,7 @@ impl Policy {
             }
             return Decision::Allow {
                 rule: i,
-                scopes: rule.scopes.clone(),
+                scopes: Arc::clone(&rule.scopes),
             };
         }
         Decision::Deny(if matched_but_not_app_only {
@@ -138,7 +142,7 @@ mod tests {
             p.decide(&orch, "scheduler", true),
             Decision::Allow {
                 rule: 0,
-                scopes: vec!["calendar:write".into()]
+                scopes: vec!["calendar:write".to_string()].into()
             }
         );
         // App-only skips rule 0 and lands on the wildcard rule.
@@ -146,7 +150,7 @@ mod tests {
             p.decide(&orch, "scheduler", false),
             Decision::Allow {
                 rule: 1,
-                scopes: vec!["calendar:read".into()]
+                scopes: vec!["calendar:read".to_string()].into()
             }
         );
         assert_eq!(

@@ -365,32 +365,34 @@ fn upstream_uri(base: &Uri, rest: &str, query: Option<&str>) -> Result<Uri, http
 }
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-const HOP_BY_HOP: &[&str] = &[
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/// Parsed `HeaderName`s, so removing them neither parses nor lower-cases a
+/// name per request.
+static HOP_BY_HOP: [HeaderName; 9] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
 
 /// Headers through which a caller could claim an identity or an origin.
-const IDENTITY_HEADERS: &[&str] = &[
-    "authorization",
-    "x-forwarded-client-cert",
-    "client-cert",
-    "client-cert-chain",
-    "l5d-client-id",
-    "x-forwarded-for",
-    "x-real-ip",
-    "forwarded",
-    "x-forwarded-host",
-    "x-forwarded-proto",
-    "x-client-cert",
-    "x-ssl-client-cert",
+static IDENTITY_HEADERS: [HeaderName; 12] = [
+    header::AUTHORIZATION,
+    HeaderName::from_static("x-forwarded-client-cert"),
+    HeaderName::from_static("client-cert"),
+    HeaderName::from_static("client-cert-chain"),
+    HeaderName::from_static("l5d-client-id"),
+    HeaderName::from_static("x-forwarded-for"),
+    HeaderName::from_static("x-real-ip"),
+    header::FORWARDED,
+    HeaderName::from_static("x-forwarded-host"),
+    HeaderName::from_static("x-forwarded-proto"),
+    HeaderName::from_static("x-client-cert"),
+    HeaderName::from_static("x-ssl-client-cert"),
 ];
 
 fn strip_hop_by_hop(headers: &mut HeaderMap) {
@@ -405,8 +407,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
     for n in named {
         headers.remove(n);
     }
-    for h in HOP_BY_HOP {
-        headers.remove(*h);
+    for h in &HOP_BY_HOP {
+        headers.remove(h);
     }
 }
 
@@ -415,8 +417,8 @@ fn strip_hop_by_hop(headers: &mut HeaderMap) {
 /// upstream's). `A2A-Version`, `A2A-Extensions` and the rest pass through.
 pub fn sanitize_request_headers(headers: &mut HeaderMap) {
     strip_hop_by_hop(headers);
-    for h in IDENTITY_HEADERS {
-        headers.remove(*h);
+    for h in &IDENTITY_HEADERS {
+        headers.remove(h);
     }
     let actgate: Vec<HeaderName> = headers
         .keys()

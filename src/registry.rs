@@ -92,12 +92,7 @@ pub fn parse_route(path: &str) -> Result<Route<'_>, RouteError> {
     if agent.is_empty() {
         return Err(RouteError::NotAgentRoute);
     }
-    let lower = rest.to_ascii_lowercase();
-    if lower.contains("%2f")
-        || lower.contains("%2e")
-        || lower.contains("%5c")
-        || rest.contains('\\')
-    {
+    if has_encoded_separator(rest) || rest.contains('\\') {
         return Err(RouteError::UnsafePath);
     }
     if rest.split('/').skip(1).any(|seg| seg == "." || seg == "..")
@@ -106,6 +101,18 @@ pub fn parse_route(path: &str) -> Result<Route<'_>, RouteError> {
         return Err(RouteError::UnsafePath);
     }
     Ok(Route { agent, rest })
+}
+
+/// `%2F`, `%2E` or `%5C` in any case (an encoded `/`, `.` or `\\`), checked
+/// without a lower-cased copy of the path.
+fn has_encoded_separator(path: &str) -> bool {
+    path.as_bytes().windows(3).any(|w| {
+        w[0] == b'%'
+            && matches!(
+                (w[1], w[2].to_ascii_lowercase()),
+                (b'2', b'f') | (b'2', b'e') | (b'5', b'c')
+            )
+    })
 }
 
 #[cfg(test)]
@@ -142,6 +149,10 @@ mod tests {
             "/agents/s/a/./b",
             "/agents/s/%2e%2e/x",
             "/agents/s/a%2Fb",
+            "/agents/s/a%2fb",
+            "/agents/s/%2E%2e/x",
+            "/agents/s/a%5Cb",
+            "/agents/s/a%5cb",
             "/agents/s//x",
             "/agents/s/a\\b",
         ] {

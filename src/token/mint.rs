@@ -230,10 +230,17 @@ fn cache_key(req: &MintRequest<'_>) -> Vec<u8> {
     k.str(req.audience);
     k.num(req.ttl_secs);
     k.num(req.max_chain_depth as i64);
-    let mut granted: Vec<&str> = req.granted_scopes.iter().map(String::as_str).collect();
-    granted.sort_unstable();
-    granted.dedup();
-    k.list(granted.iter().copied());
+    // Granted scopes as a set: sorted and deduplicated. Policy keeps rule
+    // scopes that way already, so the common case needs no sorting copy.
+    let granted = req.granted_scopes;
+    if granted.windows(2).all(|w| w[0] < w[1]) {
+        k.list(granted.iter().map(String::as_str));
+    } else {
+        let mut set: Vec<&str> = granted.iter().map(String::as_str).collect();
+        set.sort_unstable();
+        set.dedup();
+        k.list(set.iter().copied());
+    }
     match req.subject {
         None => k.tag(0),
         Some(s) => {
@@ -253,7 +260,7 @@ fn cache_key(req: &MintRequest<'_>) -> Vec<u8> {
                 None => k.tag(0),
                 Some(v) => {
                     k.tag(1);
-                    k.str(&v.to_string());
+                    k.json(v);
                 }
             }
         }
@@ -273,6 +280,15 @@ impl KeyBuf {
     fn str(&mut self, s: &str) {
         self.num(s.len() as i64);
         self.0.extend_from_slice(s.as_bytes());
+    }
+    /// Like [`KeyBuf::str`] of `v.to_string()`, serialised in place.
+    fn json(&mut self, v: &serde_json::Value) {
+        let at = self.0.len();
+        self.num(0);
+        // Writing a `Value` into a `Vec` cannot fail.
+        let _ = serde_json::to_writer(&mut self.0, v);
+        let len = (self.0.len() - at - 8) as i64;
+        self.0[at..at + 8].copy_from_slice(&len.to_le_bytes());
     }
     /// Each item tagged 1, the end tagged 0: unambiguous without a count.
     fn list<'s>(&mut self, items: impl Iterator<Item = &'s str>) {

@@ -177,6 +177,26 @@ fn cache_key_separates_every_input() {
 }
 
 #[test]
+fn cache_key_treats_granted_scopes_as_a_set() {
+    let c = caller("t1");
+    let sorted = vec!["a".to_string(), "b".to_string()];
+    let unsorted = vec!["b".to_string(), "a".to_string(), "b".to_string()];
+    assert_eq!(cache_key(&req(&c, &sorted)), cache_key(&req(&c, &unsorted)));
+    let only_a = vec!["a".to_string()];
+    assert_ne!(cache_key(&req(&c, &sorted)), cache_key(&req(&c, &only_a)));
+}
+
+#[test]
+fn key_json_is_length_prefixed_like_str() {
+    let v = serde_json::json!({"sub": ORCH, "act": {"sub": "x\"y"}});
+    let mut a = KeyBuf(Vec::new());
+    a.json(&v);
+    let mut b = KeyBuf(Vec::new());
+    b.str(&v.to_string());
+    assert_eq!(a.0, b.0);
+}
+
+#[test]
 fn short_lived_subject_is_not_cached() {
     let (m, _) = minter(SigningAlgorithm::EdDsa, true);
     let c = caller("t1");
