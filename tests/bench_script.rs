@@ -18,15 +18,24 @@ fn compare_script_quick_mode_produces_every_figure() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);
     let stderr = String::from_utf8_lossy(&o.stderr);
-    assert!(o.status.success(), "compare.sh failed\nstdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(
+        o.status.success(),
+        "compare.sh failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
     // Every figure row has a measured actgate value (no "-" cells for actgate).
-    let rows: Vec<&str> = stdout.lines().filter(|l| l.starts_with("| ") && !l.starts_with("| figure")).collect();
+    let rows: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("| ") && !l.starts_with("| figure"))
+        .collect();
     assert_eq!(rows.len(), 10, "{stdout}");
     for row in &rows {
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
         assert_ne!(cells[4], "-", "no actgate measurement in: {row}\n{stderr}");
     }
-    assert!(!stdout.contains("measurement(s) failed"), "{stdout}\n{stderr}");
+    assert!(
+        !stdout.contains("measurement(s) failed"),
+        "{stdout}\n{stderr}"
+    );
     // The raw results are kept as JSON lines, one per run.
     let raw = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
     assert!(raw.lines().count() >= 16, "{raw}");

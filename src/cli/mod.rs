@@ -31,10 +31,17 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// A runtime with `threads` workers (default: one per core).
 pub fn runtime_with(threads: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
-    let mut b = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = threads {
-        anyhow::ensure!(n >= 1, "--threads must be at least 1");
-        b.worker_threads(n);
-    }
+    let mut b = match threads {
+        // One thread: the current-thread scheduler, with no cross-thread
+        // wake-ups (the main thread is the worker).
+        Some(1) => tokio::runtime::Builder::new_current_thread(),
+        Some(0) => anyhow::bail!("--threads must be at least 1"),
+        Some(n) => {
+            let mut b = tokio::runtime::Builder::new_multi_thread();
+            b.worker_threads(n);
+            b
+        }
+        None => tokio::runtime::Builder::new_multi_thread(),
+    };
     Ok(b.enable_all().build()?)
 }
