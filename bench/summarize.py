@@ -96,7 +96,8 @@ def main():
             met = "-" if ag_m is None else ("yes" if ag_m <= target else "NO")
         if met == "NO":
             all_met = False
-        print(f"| {label} | {unit} | {ng_cell} | {ag_cell} | {fmt(ratio)} | {tgt} | {met} |")
+        ratio_s = "-" if ratio is None else f"{ratio:.3f}"
+        print(f"| {label} | {unit} | {ng_cell} | {ag_cell} | {ratio_s} | {tgt} | {met} |")
     print()
     errs = {}
     for r in rows:

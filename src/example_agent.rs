@@ -67,6 +67,8 @@ pub async fn start_with_step(
             let Ok((tcp, _)) = listener.accept().await else {
                 continue;
             };
+            // Small SSE frames must not wait for Nagle (40 ms with delayed ACKs).
+            let _ = tcp.set_nodelay(true);
             let state = state.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req| {

@@ -208,14 +208,7 @@ async fn agent_call(
             headers.insert(HeaderName::from_static("x-forwarded-for"), v);
         }
     }
-    let Ok(auth) = HeaderValue::from_str(&format!("Bearer {}", minted.token)) else {
-        return error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "minted token is not a valid header value",
-        );
-    };
-    headers.insert(header::AUTHORIZATION, auth);
+    headers.insert(header::AUTHORIZATION, minted.authorization);
     let mut up = Request::new(Full::new(body));
     *up.method_mut() = parts.method;
     *up.uri_mut() = uri;

@@ -50,12 +50,16 @@ impl From<KeyError> for MintError {
 #[derive(Debug, Clone)]
 pub struct MintedToken {
     pub token: Arc<str>,
+    /// `Bearer <token>`, built and validated once per minted token (a cache
+    /// hit clones it: no per-request formatting of a ~600-byte header).
+    pub authorization: http::HeaderValue,
     pub exp: i64,
     pub cache_hit: bool,
 }
 
 struct CachedToken {
     token: Arc<str>,
+    authorization: http::HeaderValue,
     exp: i64,
     /// Serve while `now < fresh_until`.
     fresh_until: i64,
@@ -119,6 +123,7 @@ impl Minter {
                 Metrics::inc(&self.metrics.token_cache_hits);
                 return Ok(MintedToken {
                     token: Arc::clone(&hit.token),
+                    authorization: hit.authorization.clone(),
                     exp: hit.exp,
                     cache_hit: true,
                 });
@@ -127,6 +132,10 @@ impl Minter {
 
         let claims = build_claims(req, &self.issuer, now, new_jti()?)?;
         let token: Arc<str> = sign_compact(&self.keys.current, &self.header_b64, &claims)?.into();
+        // A compact JWS is base64url and dots: always a valid header value.
+        let mut authorization =
+            http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| MintError::Sign)?;
+        authorization.set_sensitive(true);
         self.minted.fetch_add(1, Ordering::Relaxed);
         Metrics::inc(&self.metrics.tokens_minted);
 
@@ -144,6 +153,7 @@ impl Minter {
                     key,
                     CachedToken {
                         token: Arc::clone(&token),
+                        authorization: authorization.clone(),
                         exp: claims.exp,
                         fresh_until,
                     },
@@ -152,6 +162,7 @@ impl Minter {
         }
         Ok(MintedToken {
             token,
+            authorization,
             exp: claims.exp,
             cache_hit: false,
         })
