@@ -3,8 +3,10 @@
 //! files in temporary directories. Flawed certificates come from openssl (an
 //! independent implementation) and, where openssl cannot backdate, rcgen.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::sync::Arc;
 
 use actgate::identity::{crls_from_pem, SpiffeClientVerifier, TrustDomain, TrustDomainBundle};
@@ -13,18 +15,7 @@ use rustls::server::danger::ClientCertVerifier;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, UnixTime};
 
-fn actgate(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_actgate"))
-        .current_dir(dir)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
-}
-
-fn text(o: &[u8]) -> String {
-    String::from_utf8_lossy(o).into_owned()
-}
+use common::cli::{actgate, text};
 
 /// Run and require success; returns stdout.
 fn ok(dir: &Path, args: &[&str]) -> String {

@@ -62,18 +62,8 @@ async fn delegated_call_mints_act_token_for_the_user() {
     assert!(c["jti"].as_str().is_some_and(|j| !j.is_empty()));
 
     // The token verifies with the key set the gateway publishes.
-    let (s, _, jwks) = gw
-        .client("orchestrator")
-        .fetch(
-            Method::GET,
-            &format!("{}/.well-known/jwks.json", gw.base),
-            &HeaderMap::new(),
-            Bytes::new(),
-        )
-        .await
-        .unwrap();
+    let (s, jwks) = gw.get_json("orchestrator", "/.well-known/jwks.json").await;
     assert_eq!(s, StatusCode::OK);
-    let jwks: Value = serde_json::from_slice(&jwks).unwrap();
     assert!(
         jwks["keys"][0].get("d").is_none(),
         "no private members in the JWKS"
@@ -95,18 +85,10 @@ async fn delegated_call_mints_act_token_for_the_user() {
 #[tokio::test]
 async fn oauth_metadata_names_issuer_and_jwks() {
     let gw = TestGateway::start(Options::new()).await;
-    let (s, _, body) = gw
-        .client("orchestrator")
-        .fetch(
-            Method::GET,
-            &format!("{}/.well-known/oauth-authorization-server", gw.base),
-            &HeaderMap::new(),
-            Bytes::new(),
-        )
-        .await
-        .unwrap();
+    let (s, m) = gw
+        .get_json("orchestrator", "/.well-known/oauth-authorization-server")
+        .await;
     assert_eq!(s, StatusCode::OK);
-    let m: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(m["issuer"], ISSUER);
     assert_eq!(m["jwks_uri"], format!("{}/.well-known/jwks.json", gw.base));
 }

@@ -217,17 +217,8 @@ async fn eddsa_tokens_verify_with_the_published_jwks() {
     assert_eq!(s, StatusCode::OK);
     let tok = echoed_token(&body);
     assert_eq!(header(&tok)["alg"], "EdDSA");
-    let (_, _, jwks) = gw
-        .client("orchestrator")
-        .fetch(
-            Method::GET,
-            &format!("{}/.well-known/jwks.json", gw.base),
-            &HeaderMap::new(),
-            Bytes::new(),
-        )
-        .await
-        .unwrap();
-    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(&jwks).unwrap();
+    let (_, jwks) = gw.get_json("orchestrator", "/.well-known/jwks.json").await;
+    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
     let jwk = set.find(header(&tok)["kid"].as_str().unwrap()).unwrap();
     let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::EdDSA);
     v.validate_aud = false;

@@ -56,17 +56,7 @@ fn client_config(certs: &Path, agent: &str) -> rustls::ClientConfig {
 }
 
 async fn jwks_kids(gw: &TestGateway) -> Vec<String> {
-    let (_, _, body) = gw
-        .client("orchestrator")
-        .fetch(
-            Method::GET,
-            &format!("{}/.well-known/jwks.json", gw.base),
-            &HeaderMap::new(),
-            Bytes::new(),
-        )
-        .await
-        .unwrap();
-    let v: Value = serde_json::from_slice(&body).unwrap();
+    let (_, v) = gw.get_json("orchestrator", "/.well-known/jwks.json").await;
     v["keys"]
         .as_array()
         .unwrap()
@@ -388,15 +378,7 @@ async fn federated_trust_domain_uses_its_own_bundle_only() {
     let forged = dev_ca(&gw.certs())
         .issue_svid(&partner_id, Duration::from_secs(3600), &[], &[])
         .unwrap();
-    let fdir = tempfile::tempdir().unwrap();
-    std::fs::write(fdir.path().join("f.pem"), &forged.cert_pem).unwrap();
-    std::fs::write(fdir.path().join("f.key"), &forged.key_pem).unwrap();
-    let forger = MtlsClient::new(
-        &gw.ca(),
-        Some((&fdir.path().join("f.pem"), &fdir.path().join("f.key"))),
-        false,
-    )
-    .unwrap();
+    let (_keep, forger) = gw.client_from_pem(&forged.cert_pem, &forged.key_pem);
     assert!(forger
         .fetch(
             Method::POST,
@@ -440,15 +422,7 @@ async fn long_lived_certificates_are_refused_when_a_maximum_is_set() {
             &[],
         )
         .unwrap();
-    let d = tempfile::tempdir().unwrap();
-    std::fs::write(d.path().join("s.pem"), &short.cert_pem).unwrap();
-    std::fs::write(d.path().join("s.key"), &short.key_pem).unwrap();
-    let c = MtlsClient::new(
-        &gw.ca(),
-        Some((&d.path().join("s.pem"), &d.path().join("s.key"))),
-        false,
-    )
-    .unwrap();
+    let (_keep, c) = gw.client_from_pem(&short.cert_pem, &short.key_pem);
     let (s, _, _) = c
         .fetch(
             Method::POST,

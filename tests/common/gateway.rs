@@ -233,6 +233,39 @@ impl TestGateway {
         .unwrap()
     }
 
+    /// GET `path` on the gateway as `caller`; the status and the JSON body.
+    pub async fn get_json(&self, caller: &str, path: &str) -> (StatusCode, Value) {
+        let (s, _, body) = self
+            .client(caller)
+            .fetch(
+                Method::GET,
+                &format!("{}{path}", self.base),
+                &HeaderMap::new(),
+                Bytes::new(),
+            )
+            .await
+            .unwrap();
+        (s, serde_json::from_slice(&body).unwrap_or(Value::Null))
+    }
+
+    /// A client presenting a certificate and key given as PEM text.
+    pub fn client_from_pem(
+        &self,
+        cert_pem: &str,
+        key_pem: &str,
+    ) -> (tempfile::TempDir, MtlsClient) {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("c.pem"), cert_pem).unwrap();
+        std::fs::write(d.path().join("c.key"), key_pem).unwrap();
+        let c = MtlsClient::new(
+            &self.ca(),
+            Some((&d.path().join("c.pem"), &d.path().join("c.key"))),
+            false,
+        )
+        .unwrap();
+        (d, c)
+    }
+
     /// A user token from the test IdP; `extra` overrides/extends the claims.
     pub fn user_token(&self, extra: Value) -> String {
         let now = actgate::unix_now();
