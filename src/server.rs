@@ -256,30 +256,40 @@ async fn wait_stop(mut rx: watch::Receiver<bool>) {
     }
 }
 
+/// Accept connections until `stopped`, handing each to `on_conn`. Accept
+/// errors (out of file descriptors and the like) back off briefly rather than
+/// spin.
+async fn accept_until_stopped(
+    listener: TcpListener,
+    stopped: watch::Receiver<bool>,
+    mut on_conn: impl FnMut(TcpStream, SocketAddr),
+) {
+    let stop = wait_stop(stopped);
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            _ = &mut stop => return,
+            r = listener.accept() => match r {
+                Ok((tcp, remote)) => on_conn(tcp, remote),
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+        }
+    }
+}
+
 async fn accept_loop(
     shared: Arc<ArcSwap<Gateway>>,
     listener: TcpListener,
     stopped: watch::Receiver<bool>,
 ) {
-    let stop = wait_stop(stopped);
-    tokio::pin!(stop);
-    loop {
-        let (tcp, remote) = tokio::select! {
-            _ = &mut stop => return,
-            r = listener.accept() => match r {
-                Ok(x) => x,
-                Err(e) => {
-                    // Out of file descriptors and the like: back off briefly
-                    // rather than spin.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-        };
+    accept_until_stopped(listener, stopped, |tcp, remote| {
         let _ = tcp.set_nodelay(true);
         tokio::spawn(serve_connection(shared.clone(), tcp, remote));
-    }
+    })
+    .await
 }
 
 async fn serve_connection(shared: Arc<ArcSwap<Gateway>>, tcp: TcpStream, remote: SocketAddr) {
@@ -355,13 +365,7 @@ async fn admin_loop(
     listener: TcpListener,
     stopped: watch::Receiver<bool>,
 ) {
-    let stop = wait_stop(stopped);
-    tokio::pin!(stop);
-    loop {
-        let (tcp, _) = tokio::select! {
-            _ = &mut stop => return,
-            r = listener.accept() => match r { Ok(x) => x, Err(_) => continue },
-        };
+    accept_until_stopped(listener, stopped, |tcp, _| {
         let shared = shared.clone();
         tokio::spawn(async move {
             let svc = service_fn(move |req: Request<Incoming>| {
@@ -372,7 +376,8 @@ async fn admin_loop(
                 .serve_connection(TokioIo::new(tcp), svc)
                 .await;
         });
-    }
+    })
+    .await
 }
 
 /// Metrics of `gw`: the counters plus gauges derived from its material.
