@@ -115,6 +115,7 @@ fn policy_fixture() -> Policy {
             agent: if i == 47 { "agent-7".into() } else { agent },
             scopes: scopes(i).into(),
             app_only: i % 2 == 0,
+            operations: None,
         });
     }
     Policy::new(rules)
@@ -124,15 +125,29 @@ fn bench_policy(c: &mut Criterion) {
     let policy = policy_fixture();
     let caller = SpiffeId::parse(CALLER).expect("id");
     assert!(matches!(
-        policy.decide(&caller, "agent-7", true),
+        policy.decide(&caller, "agent-7", "SendMessage", true),
         Decision::Allow { rule: 47, .. }
     ));
     let mut g = c.benchmark_group("policy");
     g.bench_function("decide_50_rules_match_at_47", |b| {
-        b.iter(|| policy.decide(black_box(&caller), black_box("agent-7"), true))
+        b.iter(|| {
+            policy.decide(
+                black_box(&caller),
+                black_box("agent-7"),
+                "SendMessage",
+                true,
+            )
+        })
     });
     g.bench_function("decide_50_rules_deny", |b| {
-        b.iter(|| policy.decide(black_box(&caller), black_box("agent-3"), true))
+        b.iter(|| {
+            policy.decide(
+                black_box(&caller),
+                black_box("agent-3"),
+                "SendMessage",
+                true,
+            )
+        })
     });
     g.finish();
 }

@@ -24,6 +24,21 @@ pub struct Operation {
     pub streaming: bool,
 }
 
+/// Every A2A v1.0 operation name (what rules may list).
+pub const OPERATIONS: &[&str] = &[
+    "SendMessage",
+    "SendStreamingMessage",
+    "GetTask",
+    "ListTasks",
+    "CancelTask",
+    "SubscribeToTask",
+    "CreateTaskPushNotificationConfig",
+    "GetTaskPushNotificationConfig",
+    "ListTaskPushNotificationConfigs",
+    "DeleteTaskPushNotificationConfig",
+    "GetExtendedAgentCard",
+];
+
 /// JSON-RPC method names, v1.0 and v0.3, mapped to the v1.0 operation name.
 const JSONRPC_METHODS: &[(&str, &str)] = &[
     ("SendMessage", "SendMessage"),

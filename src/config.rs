@@ -245,6 +245,13 @@ pub struct RuleSection {
     /// caller itself). Default `false`: only on behalf of a user.
     #[serde(default)]
     pub app_only: bool,
+    /// A2A operations this rule allows, by their v1.0 names (`SendMessage`,
+    /// `SendStreamingMessage`, `GetTask`, `ListTasks`, `CancelTask`,
+    /// `SubscribeToTask`, the push-config operations, `GetExtendedAgentCard`);
+    /// v0.3 method names and REST paths map to these. Default: every
+    /// operation. With a list, requests that are not a recognised A2A
+    /// operation are refused.
+    pub operations: Option<Vec<String>>,
 }
 
 fn default_handshake_timeout() -> String {

@@ -439,6 +439,19 @@ impl Gateway {
                     );
                 }
             }
+            if let Some(ops) = &r.operations {
+                for op in ops {
+                    if !crate::a2a::OPERATIONS.contains(&op.as_str()) {
+                        p.add(
+                            format!("{field}.operations"),
+                            format!(
+                                "\"{op}\" is not an A2A operation (one of: {})",
+                                crate::a2a::OPERATIONS.join(", ")
+                            ),
+                        );
+                    }
+                }
+            }
             if let Some(caller) = caller {
                 // Granted scopes are a set (claims sort and deduplicate them);
                 // kept normalised so the token-cache key needs no sorting copy.
@@ -450,6 +463,7 @@ impl Gateway {
                     agent: r.agent.clone(),
                     scopes: scopes.into(),
                     app_only: r.app_only,
+                    operations: r.operations.clone(),
                 });
             }
         }

@@ -16,6 +16,10 @@ pub struct Rule {
     /// costs a reference-count increment, not a copy of the scope list.
     pub scopes: Arc<[String]>,
     pub app_only: bool,
+    /// A2A operations (v1.0 names, e.g. `GetTask`) this rule allows; `None`
+    /// allows every operation. Requests the gateway cannot classify as an
+    /// A2A operation match only rules without a list.
+    pub operations: Option<Vec<String>>,
 }
 
 /// The outcome of [`Policy::decide`].
@@ -35,6 +39,8 @@ pub enum DenyReason {
     NoMatchingRule,
     /// Rules match, but none allows calls without a subject token.
     AppOnlyNotAllowed,
+    /// Rules match caller and agent, but none allows this operation.
+    OperationNotAllowed,
 }
 
 impl DenyReason {
@@ -44,6 +50,7 @@ impl DenyReason {
             DenyReason::AppOnlyNotAllowed => {
                 "this caller may call this agent only on behalf of a user (send a subject token)"
             }
+            DenyReason::OperationNotAllowed => "this operation is not allowed for this caller",
         }
     }
 }
@@ -62,14 +69,27 @@ impl Policy {
         &self.rules
     }
 
-    /// Decide whether `caller` may call `agent`, on a user's behalf
-    /// (`delegated`) or for itself. The first rule, in config order, that
-    /// matches caller, agent and mode decides.
-    pub fn decide(&self, caller: &SpiffeId, agent: &str, delegated: bool) -> Decision {
+    /// Decide whether `caller` may perform `operation` at `agent`, on a
+    /// user's behalf (`delegated`) or for itself. The first rule, in config
+    /// order, that matches caller, agent, operation and mode decides.
+    pub fn decide(
+        &self,
+        caller: &SpiffeId,
+        agent: &str,
+        operation: &str,
+        delegated: bool,
+    ) -> Decision {
         let mut matched_but_not_app_only = false;
+        let mut matched_but_not_operation = false;
         for (i, rule) in self.rules.iter().enumerate() {
             if rule.agent != agent || !rule.caller.matches(caller) {
                 continue;
+            }
+            if let Some(ops) = &rule.operations {
+                if !ops.iter().any(|o| o == operation) {
+                    matched_but_not_operation = true;
+                    continue;
+                }
             }
             if !delegated && !rule.app_only {
                 matched_but_not_app_only = true;
@@ -82,6 +102,8 @@ impl Policy {
         }
         Decision::Deny(if matched_but_not_app_only {
             DenyReason::AppOnlyNotAllowed
+        } else if matched_but_not_operation {
+            DenyReason::OperationNotAllowed
         } else {
             DenyReason::NoMatchingRule
         })
@@ -109,6 +131,7 @@ mod tests {
             agent: agent.into(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             app_only,
+            operations: None,
         }
     }
 
@@ -116,7 +139,7 @@ mod tests {
     fn deny_by_default() {
         let p = Policy::new(vec![]);
         assert_eq!(
-            p.decide(&id("spiffe://example.org/a"), "x", true),
+            p.decide(&id("spiffe://example.org/a"), "x", "SendMessage", true),
             Decision::Deny(DenyReason::NoMatchingRule)
         );
     }
@@ -139,7 +162,7 @@ mod tests {
         ]);
         let orch = id("spiffe://example.org/agent/orchestrator");
         assert_eq!(
-            p.decide(&orch, "scheduler", true),
+            p.decide(&orch, "scheduler", "SendMessage", true),
             Decision::Allow {
                 rule: 0,
                 scopes: vec!["calendar:write".to_string()].into()
@@ -147,14 +170,14 @@ mod tests {
         );
         // App-only skips rule 0 and lands on the wildcard rule.
         assert_eq!(
-            p.decide(&orch, "scheduler", false),
+            p.decide(&orch, "scheduler", "SendMessage", false),
             Decision::Allow {
                 rule: 1,
                 scopes: vec!["calendar:read".to_string()].into()
             }
         );
         assert_eq!(
-            p.decide(&orch, "billing", true),
+            p.decide(&orch, "billing", "SendMessage", true),
             Decision::Deny(DenyReason::NoMatchingRule)
         );
         // Same path, other trust domain: no match.
@@ -162,6 +185,7 @@ mod tests {
             p.decide(
                 &id("spiffe://other.org/agent/orchestrator"),
                 "scheduler",
+                "SendMessage",
                 true
             ),
             Decision::Deny(DenyReason::NoMatchingRule)
@@ -172,9 +196,31 @@ mod tests {
     fn app_only_refused_when_only_delegated_rules_match() {
         let p = Policy::new(vec![rule("spiffe://example.org/a", "s", &[], false)]);
         assert_eq!(
-            p.decide(&id("spiffe://example.org/a"), "s", false),
+            p.decide(&id("spiffe://example.org/a"), "s", "SendMessage", false),
             Decision::Deny(DenyReason::AppOnlyNotAllowed)
         );
         assert!(p.may_reach(&id("spiffe://example.org/a"), "s"));
+    }
+
+    #[test]
+    fn operations_are_allowed_per_rule() {
+        let mut get_only = rule("spiffe://example.org/a", "s", &[], true);
+        get_only.operations = Some(vec!["GetTask".into(), "SendMessage".into()]);
+        let p = Policy::new(vec![get_only]);
+        let a = id("spiffe://example.org/a");
+        assert!(matches!(
+            p.decide(&a, "s", "GetTask", false),
+            Decision::Allow { .. }
+        ));
+        assert_eq!(
+            p.decide(&a, "s", "CancelTask", false),
+            Decision::Deny(DenyReason::OperationNotAllowed)
+        );
+        // Requests that are not a recognised operation match only rules
+        // without a list.
+        assert_eq!(
+            p.decide(&a, "s", "unknown", false),
+            Decision::Deny(DenyReason::OperationNotAllowed)
+        );
     }
 }

@@ -148,26 +148,29 @@ async fn agent_call(
         Err(msg) => return unauthorized(gw, msg),
     };
 
-    let scopes = match gw
-        .policy
-        .decide(&caller.spiffe_id, &agent.name, subject.is_some())
-    {
-        Decision::Allow { rule, scopes } => {
-            tracing::debug!(caller = %caller.spiffe_id, agent = %agent.name, rule, "allowed");
-            scopes
-        }
-        Decision::Deny(reason) => {
-            tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, reason = reason.as_str(), "denied");
-            return forbidden(gw);
-        }
-    };
-
+    // The body is read (up to the limit) and classified before the decision:
+    // rules may allow some operations and not others, and nothing may reach
+    // the upstream before the decision.
     let (parts, body) = req.into_parts();
     let body = match read_body(body, &parts.headers, gw.limits.max_request_body).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
     let op = a2a::classify(&parts.method, &rest, &body);
+
+    let scopes = match gw
+        .policy
+        .decide(&caller.spiffe_id, &agent.name, &op.name, subject.is_some())
+    {
+        Decision::Allow { rule, scopes } => {
+            tracing::debug!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, rule, "allowed");
+            scopes
+        }
+        Decision::Deny(reason) => {
+            tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, reason = reason.as_str(), "denied");
+            return forbidden(gw);
+        }
+    };
 
     let minted = match gw.minter.token_for(
         &MintRequest {

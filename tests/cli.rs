@@ -243,3 +243,21 @@ fn serve_reloads_on_sighup_and_exports_expiry() {
     assert!(hup.success());
     assert!(reloaded, "SIGHUP did not reload");
 }
+
+#[test]
+fn unknown_operation_names_in_rules_are_config_errors() {
+    let dir = project_copy();
+    let good = std::fs::read_to_string(dir.path().join("actgate.example.toml")).unwrap();
+    let bad = good.replace(
+        "scopes = [\"notify:send\"]",
+        "scopes = [\"notify:send\"]\noperations = [\"SendMessage\", \"CancleTask\"]",
+    );
+    std::fs::write(dir.path().join("ops.toml"), bad).unwrap();
+    let o = actgate(dir.path(), &["config", "check", "--config", "ops.toml"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("ops.toml: rule[1].operations: \"CancleTask\" is not an A2A operation"),
+        "{err}"
+    );
+}

@@ -615,3 +615,78 @@ async fn connection_without_client_certificate_is_refused_and_counted() {
     }
     panic!("rejection not counted:\n{}", gw.metrics());
 }
+
+#[tokio::test]
+async fn rules_allow_operations_per_caller_across_bindings() {
+    let up = upstream::start(Behaviour::Echo).await;
+    let gw = TestGateway::start(
+        Options::new()
+            .agent("scheduler", &up.url())
+            .raw(&format!(
+                "[[rule]]\ncaller = \"{}\"\nagent = \"scheduler\"\napp_only = true\noperations = [\"GetTask\", \"SendMessage\"]\n",
+                id("orchestrator")
+            )),
+    )
+    .await;
+    let client = gw.client("orchestrator");
+    let rpc = |method: &str| {
+        Bytes::from(
+            json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"id": "t-1"}})
+                .to_string(),
+        )
+    };
+    let mut h = HeaderMap::new();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    let url = |p: &str| format!("{}/agents/scheduler{p}", gw.base);
+    let cases: [(Method, &str, Bytes, StatusCode); 8] = [
+        (Method::POST, "/a2a/jsonrpc", rpc("GetTask"), StatusCode::OK),
+        (
+            Method::POST,
+            "/a2a/jsonrpc",
+            rpc("CancelTask"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::POST,
+            "/a2a/jsonrpc",
+            rpc("tasks/get"),
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            "/a2a/jsonrpc",
+            rpc("tasks/cancel"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::POST,
+            "/a2a/jsonrpc",
+            rpc("SendStreamingMessage"),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::GET,
+            "/a2a/rest/tasks/t-1",
+            Bytes::new(),
+            StatusCode::OK,
+        ),
+        (
+            Method::POST,
+            "/a2a/rest/tasks/t-1:cancel",
+            Bytes::new(),
+            StatusCode::FORBIDDEN,
+        ),
+        (
+            Method::POST,
+            "/a2a/rest/message:stream",
+            Bytes::new(),
+            StatusCode::FORBIDDEN,
+        ),
+    ];
+    for (m, path, body, want) in cases {
+        let (s, _, b) = client.fetch(m.clone(), &url(path), &h, body).await.unwrap();
+        assert_eq!(s, want, "{m} {path}: {}", String::from_utf8_lossy(&b));
+    }
+    // Only the three allowed calls reached the upstream.
+    assert_eq!(up.requests().len(), 3);
+}
