@@ -93,10 +93,37 @@ pub async fn handle(
         (&Method::GET, "/.well-known/oauth-authorization-server") => {
             json_response(StatusCode::OK, gw.metadata_json.clone())
         }
+        (&Method::GET, "/agents" | "/agents/") => agent_list(&gw, &conn),
         _ if path.starts_with("/agents/") => agent_call(&gw, &conn, req).await,
         _ => error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
     };
     Ok(resp)
+}
+
+/// `GET /agents`: the cards of the agents this caller may call, and only
+/// those (the list reveals nothing about agents the caller cannot reach).
+fn agent_list(gw: &Gateway, conn: &ConnContext) -> Response<ResponseBody> {
+    let mut agents: Vec<_> = gw
+        .registry
+        .agents()
+        .filter(|a| gw.policy.may_reach(&conn.identity.spiffe_id, &a.name))
+        .collect();
+    agents.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut out = String::from("{\"agents\":[");
+    for (i, a) in agents.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        // Names are validated at load (letters, digits, '.', '_', '-'), so
+        // they need no JSON escaping; cards are serialised JSON already.
+        out.push_str("{\"name\":\"");
+        out.push_str(&a.name);
+        out.push_str("\",\"card\":");
+        out.push_str(&String::from_utf8_lossy(&a.card_json));
+        out.push('}');
+    }
+    out.push_str("]}");
+    json_response(StatusCode::OK, Bytes::from(out))
 }
 
 async fn agent_call(

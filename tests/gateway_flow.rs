@@ -690,3 +690,33 @@ async fn rules_allow_operations_per_caller_across_bindings() {
     // Only the three allowed calls reached the upstream.
     assert_eq!(up.requests().len(), 3);
 }
+
+#[tokio::test]
+async fn agent_list_shows_only_reachable_agents() {
+    let up = upstream::start(Behaviour::Echo).await;
+    let gw = TestGateway::start(
+        Options::new()
+            .agent("scheduler", &up.url())
+            .agent("notifier", &up.url())
+            .agent("tool", &up.url())
+            .allow("orchestrator", "scheduler", &[], false)
+            .allow("orchestrator", "tool", &[], true)
+            .allow("intruder", "notifier", &[], true),
+    )
+    .await;
+    let (s, v) = gw.get_json("orchestrator", "/agents").await;
+    assert_eq!(s, StatusCode::OK);
+    let names: Vec<&str> = v["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["scheduler", "tool"]);
+    assert_eq!(
+        v["agents"][0]["card"]["supportedInterfaces"][0]["url"],
+        format!("{}/agents/scheduler/a2a/jsonrpc", gw.base)
+    );
+    let (_, v) = gw.get_json("notifier", "/agents").await;
+    assert_eq!(v, json!({"agents": []}));
+}
