@@ -4,6 +4,7 @@
 //!
 //! Pure functions over bytes and values; nothing here touches a socket.
 
+pub mod canonical;
 mod dupkeys;
 pub mod model;
 pub mod parse;
