@@ -51,7 +51,8 @@ pub fn parse_card_value(value: Value) -> Result<AgentCard, CardError> {
     let Value::Object(mut obj) = value else {
         return Err(CardError::at("$", "an Agent Card must be a JSON object"));
     };
-    if is_v03(&obj) {
+    let v03 = is_v03(&obj);
+    if v03 {
         normalise_v03(&mut obj)?;
     }
     let card: AgentCard = serde_path_to_error::deserialize(Value::Object(obj)).map_err(|e| {
@@ -65,7 +66,7 @@ pub fn parse_card_value(value: Value) -> Result<AgentCard, CardError> {
             None => CardError::at(path, msg),
         }
     })?;
-    validate(&card)?;
+    validate(&card, v03)?;
     Ok(card)
 }
 
@@ -93,27 +94,44 @@ fn json_path(p: &serde_path_to_error::Path) -> String {
     out
 }
 
-fn validate(card: &AgentCard) -> Result<(), CardError> {
+/// `v03`: report reference errors at the v0.3 paths the author wrote
+/// (`$.security[0].corp`), not at the normalised ones.
+fn validate(card: &AgentCard, v03: bool) -> Result<(), CardError> {
     if card.supported_interfaces.is_empty() {
         return Err(CardError::at(
             "$.supportedInterfaces",
             "must list at least one interface",
         ));
     }
-    check_refs(card, &card.security_requirements, "$.securityRequirements")?;
+    let (field, term) = if v03 {
+        ("security", "")
+    } else {
+        ("securityRequirements", ".schemes")
+    };
+    check_refs(
+        card,
+        &card.security_requirements,
+        &format!("$.{field}"),
+        term,
+    )?;
     for (i, skill) in card.skills.iter().enumerate() {
-        let base = format!("$.skills[{i}].securityRequirements");
-        check_refs(card, &skill.security_requirements, &base)?;
+        let base = format!("$.skills[{i}].{field}");
+        check_refs(card, &skill.security_requirements, &base, term)?;
     }
     Ok(())
 }
 
-fn check_refs(card: &AgentCard, reqs: &[SecurityRequirement], base: &str) -> Result<(), CardError> {
+fn check_refs(
+    card: &AgentCard,
+    reqs: &[SecurityRequirement],
+    base: &str,
+    term: &str,
+) -> Result<(), CardError> {
     for (i, req) in reqs.iter().enumerate() {
         for name in req.schemes.keys() {
             if !card.security_schemes.contains_key(name) {
                 return Err(CardError::at(
-                    format!("{base}[{i}].schemes.{name}"),
+                    format!("{base}[{i}]{term}.{name}"),
                     format!("references unknown security scheme \"{name}\""),
                 ));
             }

@@ -193,3 +193,19 @@ fn duplicate_members_are_refused() {
     let e = err(r#"{"name": "a", "name": "b"}"#);
     assert_eq!(e, "$.name: duplicate member name");
 }
+
+#[test]
+fn v03_reference_errors_use_v03_paths() {
+    let mut v: serde_json::Value = serde_json::from_str(V03).unwrap();
+    v["skills"][0]["security"] = serde_json::json!([{"corp": ["x"]}]);
+    assert_eq!(
+        parse_card_value(v).unwrap_err().to_string(),
+        "$.skills[0].security[0].corp: references unknown security scheme \"corp\""
+    );
+    let mut v: serde_json::Value = serde_json::from_str(V03).unwrap();
+    v["security"] = serde_json::json!([{"workload-mtls": "x"}]);
+    assert_eq!(
+        parse_card_value(v).unwrap_err().to_string(),
+        "$.security[0].workload-mtls: scopes must be an array of strings"
+    );
+}

@@ -207,6 +207,7 @@ fn scope_decision_table() {
             &["read", "write", "pay.small"],
             ok(&["pay.small", "read", "write"]),
         ),
+        // A tie (one scope missing either way): the first combination wins.
         (
             &["pay"],
             &["admin", "pay.small"],
