@@ -185,7 +185,14 @@ pub enum ScopeDecision {
     /// A skill named by routing configuration is not on the card. Refused
     /// rather than ignored: its requirements are unknown.
     UnknownSkill(String),
+    /// The card-level and skill-level alternatives multiply to more than
+    /// [`MAX_COMBINATIONS`]; refused (fail closed) rather than searched, so
+    /// a hostile card cannot make every request expensive.
+    TooManyCombinations,
 }
+
+/// Upper bound on the card × skill alternative combinations examined.
+pub const MAX_COMBINATIONS: usize = 4096;
 
 /// Which alternative the caller's `granted` scopes cover.
 ///
@@ -224,6 +231,12 @@ pub fn required_scopes(
             }
         })
         .collect();
+    let total = options.iter().try_fold(1usize, |acc, o| {
+        acc.checked_mul(o.len()).filter(|n| *n <= MAX_COMBINATIONS)
+    });
+    if total.is_none() {
+        return ScopeDecision::TooManyCombinations;
+    }
     let granted: HashSet<&str> = granted.iter().map(String::as_str).collect();
     let mut best: Option<(BTreeSet<&str>, BTreeSet<&str>)> = None;
     let mut combo = vec![0usize; options.len()];

@@ -238,3 +238,24 @@ fn no_requirements_need_no_scopes() {
         ScopeDecision::Ok { scopes: vec![] }
     );
 }
+
+#[test]
+fn combinatorial_cards_are_refused() {
+    let alts: Vec<serde_json::Value> = (0..20)
+        .map(|i| json!({"schemes": {"gw-oauth": {"list": [format!("s{i}")]}}}))
+        .collect();
+    let skills: Vec<serde_json::Value> = (0..3)
+        .map(|i| json!({"id": format!("k{i}"), "name": "k", "description": "", "tags": [], "securityRequirements": alts}))
+        .collect();
+    let c = card(json!(alts), json!(skills));
+    // 20 × 20 × 20 = 8000 combinations.
+    assert_eq!(
+        required_scopes(&c, &["k0", "k1"], &[]),
+        ScopeDecision::TooManyCombinations
+    );
+    // 20 × 20 = 400 is fine.
+    assert_eq!(
+        required_scopes(&c, &["k0"], &s(&["s3"])),
+        ScopeDecision::Ok { scopes: s(&["s3"]) }
+    );
+}
