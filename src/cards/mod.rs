@@ -1,0 +1,16 @@
+//! A2A Agent Cards: the v1.0 model (v0.3 normalised into it), requirement
+//! evaluation against what the gateway can satisfy, spec-exact JCS + JWS card
+//! signatures, and the card the gateway serves to its callers.
+//!
+//! Pure functions over bytes and values; nothing here touches a socket.
+
+pub mod canonical;
+mod dupkeys;
+pub mod model;
+pub mod parse;
+pub mod requirements;
+pub mod rewrite;
+pub mod sign;
+
+pub use model::*;
+pub use parse::{parse_card, parse_card_value, CardError};
