@@ -226,6 +226,11 @@ pub struct AgentSection {
     /// RFC 8707 resource identifier used as the `aud` of tokens for this agent.
     /// Default: `{public_url}/agents/NAME`.
     pub resource: Option<String>,
+    /// Names of OAuth 2 / OpenID Connect security schemes in the agent's card
+    /// that accept tokens minted by the gateway (schemes whose token URL or
+    /// issuer is the gateway's are recognised without this).
+    #[serde(default)]
+    pub accept_gateway_token: Vec<String>,
 }
 
 /// `[[rule]]`: one allow rule.

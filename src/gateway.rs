@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Uri;
 
+use crate::cards::requirements::Capabilities;
 use crate::config::{
     parse_duration, valid_agent_name, ConfigErrors, ConfigFile, ConfigProblem, Disposition,
     RevocationScope,
@@ -310,6 +311,7 @@ impl Gateway {
                 None
             }
         };
+        let td_names: Vec<String> = raw.trust_domain.iter().map(|t| t.name.clone()).collect();
         let mut agents = Vec::new();
         let mut upstreams = HashMap::new();
         let mut names = std::collections::HashSet::new();
@@ -363,8 +365,26 @@ impl Gateway {
                 .unwrap_or_else(|| format!("{public_url}/agents/{}", a.name));
             let card_path = cfg.resolve(&a.card);
             files.push(card_path.clone());
-            let card = p.take(format!("{field}.card"), load_card(&card_path));
             let Some(upstream) = upstream else { continue };
+            let caps = Capabilities {
+                mtls_to_upstream: upstream.scheme_str() == Some("https")
+                    && upstream_client_material.is_some(),
+                gateway_token_issuers: vec![issuer.clone(), public_url.clone()],
+                accept_gateway_token_schemes: a.accept_gateway_token.iter().cloned().collect(),
+                api_keys: Default::default(),
+            };
+            let card = p.take(
+                format!("{field}.card"),
+                crate::cards::serve::build(
+                    &card_path,
+                    &a.name,
+                    &caps,
+                    &format!("{public_url}/agents/{}", a.name),
+                    &upstream.to_string(),
+                    &td_names,
+                    current.as_ref(),
+                ),
+            );
             let tls_upstream = upstream.scheme_str() == Some("https");
             let client = if tls_upstream {
                 let Some(id) = spiffe_id.clone() else {
@@ -405,7 +425,6 @@ impl Gateway {
                 UpstreamClient::plain(connect_timeout)
             };
             let Some(card) = card else { continue };
-            let card_json = rewrite_card(card, &upstream, &public_url, &a.name);
             upstreams.insert(a.name.clone(), client);
             agents.push(Agent {
                 name: a.name.clone(),
@@ -413,7 +432,7 @@ impl Gateway {
                 upstream_tls: tls_upstream,
                 spiffe_id,
                 resource,
-                card_json,
+                card,
             });
         }
 
@@ -599,151 +618,5 @@ fn check_url(p: &mut Problems, field: &str, url: &str, https_only: bool) {
             }
         }
         _ => p.add(field, format!("\"{url}\" is not an absolute http(s) URL")),
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum CardError {
-    #[error("{path}: cannot read: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: invalid JSON at line {line}, column {column}: {message}")]
-    Json {
-        path: String,
-        line: usize,
-        column: usize,
-        message: String,
-    },
-    #[error("{path}: $.{field}: {message}")]
-    Field {
-        path: String,
-        field: &'static str,
-        message: &'static str,
-    },
-}
-
-/// Load an Agent Card and check the fields the gateway relies on. (The full
-/// card model, with v0.3 normalisation and scheme enforcement, is the cards
-/// module's job.)
-pub fn load_card(path: &std::path::Path) -> Result<serde_json::Value, CardError> {
-    let p = path.display().to_string();
-    let text = std::fs::read_to_string(path).map_err(|source| CardError::Read {
-        path: p.clone(),
-        source,
-    })?;
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| CardError::Json {
-        path: p.clone(),
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    })?;
-    let field = |field, message| CardError::Field {
-        path: p.clone(),
-        field,
-        message,
-    };
-    let obj = v
-        .as_object()
-        .ok_or(field("", "an Agent Card must be a JSON object"))?;
-    if !obj.get("name").is_some_and(|n| n.is_string()) {
-        return Err(field("name", "required string is missing"));
-    }
-    let has_v1 = obj
-        .get("supportedInterfaces")
-        .and_then(|i| i.as_array())
-        .is_some_and(|a| !a.is_empty());
-    let has_v03 = obj.get("url").is_some_and(|u| u.is_string());
-    if !has_v1 && !has_v03 {
-        return Err(field(
-            "supportedInterfaces",
-            "required: a non-empty list of interfaces (or, for v0.3 cards, url)",
-        ));
-    }
-    Ok(v)
-}
-
-/// Point the card's interface URLs at the gateway route of `name`, keeping the
-/// path below the upstream base.
-fn rewrite_card(
-    mut card: serde_json::Value,
-    upstream: &Uri,
-    public_url: &str,
-    name: &str,
-) -> Bytes {
-    let base_path = upstream.path().trim_end_matches('/').to_string();
-    let route = format!("{public_url}/agents/{name}");
-    let rewrite = |u: &mut serde_json::Value| {
-        if let Some(s) = u.as_str() {
-            if let Ok(parsed) = s.parse::<Uri>() {
-                let path = parsed.path();
-                let rest = path.strip_prefix(base_path.as_str()).unwrap_or(path);
-                let rest = if rest == "/" { "" } else { rest };
-                *u = serde_json::Value::String(format!("{route}{rest}"));
-            }
-        }
-    };
-    if let Some(ifaces) = card
-        .get_mut("supportedInterfaces")
-        .and_then(|v| v.as_array_mut())
-    {
-        for i in ifaces {
-            if let Some(u) = i.get_mut("url") {
-                rewrite(u);
-            }
-        }
-    }
-    if let Some(u) = card.get_mut("url") {
-        rewrite(u);
-    }
-    if let Some(ifaces) = card
-        .get_mut("additionalInterfaces")
-        .and_then(|v| v.as_array_mut())
-    {
-        for i in ifaces {
-            if let Some(u) = i.get_mut("url") {
-                rewrite(u);
-            }
-        }
-    }
-    // A rewritten card no longer matches any upstream signature; drop them
-    // rather than serve signatures that cannot verify.
-    if let Some(o) = card.as_object_mut() {
-        o.remove("signatures");
-    }
-    Bytes::from(card.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn card_urls_point_at_the_gateway() {
-        let card = serde_json::json!({
-            "name": "x",
-            "supportedInterfaces": [
-                {"url": "http://127.0.0.1:9001/a2a/jsonrpc", "protocolBinding": "JSONRPC"},
-                {"url": "http://127.0.0.1:9001/a2a/rest", "protocolBinding": "HTTP+JSON"}
-            ],
-            "signatures": [{"protected": "x", "signature": "y"}]
-        });
-        let out = rewrite_card(
-            card,
-            &"http://127.0.0.1:9001".parse().unwrap(),
-            "https://gw:8443",
-            "x",
-        );
-        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(
-            v["supportedInterfaces"][0]["url"],
-            "https://gw:8443/agents/x/a2a/jsonrpc"
-        );
-        assert_eq!(
-            v["supportedInterfaces"][1]["url"],
-            "https://gw:8443/agents/x/a2a/rest"
-        );
-        assert!(v.get("signatures").is_none());
     }
 }

@@ -20,6 +20,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::a2a;
+use crate::cards::requirements::{required_scopes, ScopeDecision};
+use crate::cards::serve::ServedCard;
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::metrics::Metrics;
@@ -119,7 +121,7 @@ fn agent_list(gw: &Gateway, conn: &ConnContext) -> Response<ResponseBody> {
         out.push_str("{\"name\":\"");
         out.push_str(&a.name);
         out.push_str("\",\"card\":");
-        out.push_str(&String::from_utf8_lossy(&a.card_json));
+        out.push_str(&String::from_utf8_lossy(&a.card.json));
         out.push('}');
     }
     out.push_str("]}");
@@ -153,7 +155,11 @@ async fn agent_call(
         if !gw.policy.may_reach(&caller.spiffe_id, &agent.name) {
             return forbidden(gw);
         }
-        return json_response(StatusCode::OK, agent.card_json.clone());
+        return card_response(
+            &agent.card,
+            rest == "/.well-known/agent.json",
+            req.headers(),
+        );
     }
 
     // Subject token: a present but invalid one is an error, never ignored.
@@ -199,12 +205,42 @@ async fn agent_call(
         }
     };
 
+    // The card's requirements decide which scopes the token carries: those
+    // of the first alternative the caller's grants (narrowed to the subject
+    // token's scopes) cover. A card that declares nothing leaves it to policy.
+    let effective: Vec<String> = match &subject {
+        Some(st) => scopes
+            .iter()
+            .filter(|s| st.scopes.as_ref().is_some_and(|have| have.contains(s)))
+            .cloned()
+            .collect(),
+        None => scopes.to_vec(),
+    };
+    let card_scopes;
+    let granted: &[String] = if agent.card.card.security_requirements.is_empty() {
+        &scopes
+    } else {
+        match required_scopes(&agent.card.card, &[], &effective) {
+            ScopeDecision::Ok { scopes } => {
+                card_scopes = scopes;
+                &card_scopes
+            }
+            ScopeDecision::InsufficientScope { alternative, .. } => {
+                tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, needed = %alternative.join(" "), "insufficient scope");
+                return insufficient_scope(gw, &alternative);
+            }
+            ScopeDecision::UnknownSkill(_) | ScopeDecision::TooManyCombinations => {
+                return forbidden(gw);
+            }
+        }
+    };
+
     let minted = match gw.minter.token_for(
         &MintRequest {
             caller,
             subject: subject.as_ref(),
             audience: &agent.resource,
-            granted_scopes: &scopes,
+            granted_scopes: granted,
             ttl_secs: gw.limits.token_ttl_secs,
             max_chain_depth: gw.limits.max_chain_depth,
         },
@@ -480,6 +516,64 @@ fn forbidden(gw: &Gateway) -> Response<ResponseBody> {
         "forbidden",
         "the caller may not call this agent, or it does not exist",
     )
+}
+
+/// 403 with the RFC 6750 step-up challenge: the scopes that would let the
+/// call through, so the caller can return with a user token carrying them.
+fn insufficient_scope(gw: &Gateway, needed: &[String]) -> Response<ResponseBody> {
+    Metrics::inc(&gw.metrics.requests_denied);
+    let scope = needed.join(" ");
+    let mut r = error(
+        StatusCode::FORBIDDEN,
+        "insufficient_scope",
+        &format!("this call needs the scopes: {scope}"),
+    );
+    let scope: String = scope
+        .chars()
+        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
+        .collect();
+    if let Ok(v) = HeaderValue::from_str(&format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{scope}\""
+    )) {
+        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    r
+}
+
+/// A served card, with `ETag`/`Cache-Control` and `If-None-Match` support.
+fn card_response(card: &ServedCard, v03: bool, headers: &HeaderMap) -> Response<ResponseBody> {
+    let etag = if v03 {
+        format!("W/{}", card.etag)
+    } else {
+        card.etag.clone()
+    };
+    let not_modified = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    let mut r = if not_modified {
+        let mut r = Response::new(full(Bytes::new()));
+        *r.status_mut() = StatusCode::NOT_MODIFIED;
+        r
+    } else {
+        json_response(
+            StatusCode::OK,
+            if v03 {
+                card.json_v03.clone()
+            } else {
+                card.json.clone()
+            },
+        )
+    };
+    if let Ok(v) = HeaderValue::from_str(&etag) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
+    // Only callers allowed to reach the agent see its card: no shared caches.
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=300"),
+    );
+    r
 }
 
 fn unauthorized(gw: &Gateway, why: &str) -> Response<ResponseBody> {

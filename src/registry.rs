@@ -4,7 +4,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::Uri;
 
 use crate::identity::SpiffeId;
@@ -21,9 +20,9 @@ pub struct Agent {
     pub spiffe_id: Option<SpiffeId>,
     /// `aud` of tokens minted for this agent (RFC 8707 resource).
     pub resource: String,
-    /// The card served to callers, already rewritten to point at the gateway
-    /// and serialised once.
-    pub card_json: Bytes,
+    /// The agent's card (as published, for scope decisions) and the signed
+    /// card served to callers.
+    pub card: crate::cards::serve::ServedCard,
 }
 
 /// Name and identity lookups over the registered agents.

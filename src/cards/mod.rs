@@ -10,6 +10,7 @@ pub mod model;
 pub mod parse;
 pub mod requirements;
 pub mod rewrite;
+pub mod serve;
 pub mod sign;
 
 pub use model::*;

@@ -1,0 +1,70 @@
+//! From a card file to what the gateway keeps for one agent: the parsed card
+//! (for per-request scope decisions) and the signed card it serves callers,
+//! in v1.0 and v0.3 form.
+
+use bytes::Bytes;
+
+use super::requirements::{satisfiable_alternatives, Capabilities};
+use super::rewrite::{for_callers, to_v03};
+use super::sign::sign_card;
+use super::{parse_card, AgentCard};
+use crate::token::SigningKey;
+
+/// One agent's card material, built at load time.
+#[derive(Debug, Clone)]
+pub struct ServedCard {
+    /// The upstream agent's card as published (its requirements decide the
+    /// scopes of each minted token).
+    pub card: AgentCard,
+    /// The v1.0 card for callers, signed by the gateway, serialised once.
+    pub json: Bytes,
+    /// The same card in v0.3 form (`/.well-known/agent.json`), unsigned.
+    pub json_v03: Bytes,
+    /// Strong validator for `If-None-Match`: SHA-256 of `json`, quoted.
+    pub etag: String,
+}
+
+/// Read, parse and check the card of agent `name`; rewrite it for callers
+/// and sign it with `key` (when given: a config whose key failed to load has
+/// already recorded that problem).
+pub fn build(
+    path: &std::path::Path,
+    name: &str,
+    caps: &Capabilities,
+    route_base: &str,
+    upstream_base: &str,
+    trust_domains: &[String],
+    key: Option<&SigningKey>,
+) -> Result<ServedCard, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+    let card = parse_card(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    satisfiable_alternatives(&card, caps).map_err(|mut e| {
+        e.agent = name.to_string();
+        format!("{}: {e}", path.display())
+    })?;
+    let served = for_callers(&card, route_base, upstream_base, trust_domains);
+    let mut value = served.to_value();
+    if let (Some(key), Some(obj)) = (key, value.as_object_mut()) {
+        obj.remove("signatures");
+        let sig = sign_card(&serde_json::Value::Object(obj.clone()), key)
+            .map_err(|e| format!("{}: signing the served card: {e}", path.display()))?;
+        let sig = serde_json::to_value(sig).map_err(|e| e.to_string())?;
+        obj.insert("signatures".into(), serde_json::Value::Array(vec![sig]));
+    }
+    let json = Bytes::from(value.to_string());
+    let json_v03 = Bytes::from(to_v03(&served).to_string());
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, &json);
+    let etag = format!(
+        "\"{}\"",
+        digest.as_ref()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    Ok(ServedCard {
+        card,
+        json,
+        json_v03,
+        etag,
+    })
+}
