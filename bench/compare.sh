@@ -198,12 +198,13 @@ upstream = "http://127.0.0.1:$SSE_PORT"
 [[rule]]
 caller = "spiffe://example.org/agent/orchestrator"
 agent = "scheduler"
-scopes = ["calendar:read"]
+scopes = ["calendar:write", "notify:send"]
 app_only = true
 
 [[rule]]
 caller = "spiffe://example.org/agent/orchestrator"
 agent = "sse"
+scopes = ["notify:send"]
 app_only = true
 EOF
 }

@@ -36,6 +36,8 @@ fn compare_script_quick_mode_produces_every_figure() {
         !stdout.contains("measurement(s) failed"),
         "{stdout}\n{stderr}"
     );
+    // Every request succeeded (the summary lists errors by proxy and scenario).
+    assert!(!stdout.contains("errors: "), "{stdout}\n{stderr}");
     // The raw results are kept as JSON lines, one per run.
     let raw = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
     assert!(raw.lines().count() >= 16, "{raw}");

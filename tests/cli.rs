@@ -261,3 +261,34 @@ fn unknown_operation_names_in_rules_are_config_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn an_agent_whose_card_cannot_be_satisfied_is_a_config_error() {
+    let dir = project_copy();
+    let card = serde_json::json!({
+        "name": "Vault", "description": "", "version": "1",
+        "supportedInterfaces": [{"url": "http://127.0.0.1:9001/a2a/jsonrpc", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}],
+        "capabilities": {}, "defaultInputModes": ["text/plain"], "defaultOutputModes": ["text/plain"], "skills": [],
+        "securitySchemes": {"vault-key": {"apiKeySecurityScheme": {"location": "header", "name": "X-Api-Key"}}},
+        "securityRequirements": [{"schemes": {"vault-key": {"list": []}}}]
+    });
+    std::fs::write(
+        dir.path().join("agent-cards/scheduler.json"),
+        card.to_string(),
+    )
+    .unwrap();
+    let o = actgate(
+        dir.path(),
+        &["config", "check", "--config", "actgate.example.toml"],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(err.contains("agent[0] (scheduler).card"), "{err}");
+    assert!(
+        err.contains(
+            "agent \"scheduler\": the gateway cannot satisfy any securityRequirements alternative"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("API key"), "{err}");
+}

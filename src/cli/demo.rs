@@ -398,7 +398,7 @@ spiffe_id = "spiffe://{TD}/agent/notifier"
 [[rule]]
 caller = "spiffe://{TD}/agent/orchestrator"
 agent = "scheduler"
-scopes = ["calendar:read", "calendar:write"]
+scopes = ["calendar:read", "calendar:write", "notify:send"]
 
 [[rule]]
 caller = "spiffe://{TD}/agent/scheduler"

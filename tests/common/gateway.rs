@@ -37,6 +37,8 @@ pub struct Options {
     pub td_extra: String,
     /// Raw TOML appended at the end (more trust domains, ...).
     pub raw: String,
+    /// Members merged into an agent's generated card (by agent name).
+    pub card_extra: Vec<(String, Value)>,
 }
 
 impl Options {
@@ -48,6 +50,7 @@ impl Options {
             tokens_extra: String::new(),
             td_extra: String::new(),
             raw: String::new(),
+            card_extra: Vec::new(),
         }
     }
     pub fn agent(mut self, name: &str, upstream: &str) -> Self {
@@ -66,6 +69,11 @@ impl Options {
     pub fn gateway(mut self, extra: &str) -> Self {
         self.gateway_extra.push_str(extra);
         self.gateway_extra.push('\n');
+        self
+    }
+    /// Merge `extra`'s members into `agent`'s card (e.g. security schemes).
+    pub fn card(mut self, agent: &str, extra: Value) -> Self {
+        self.card_extra.push((agent.into(), extra));
         self
     }
     pub fn trust_domain(mut self, extra: &str) -> Self {
@@ -108,7 +116,7 @@ pub fn config_text(dir: &std::path::Path, o: &Options) -> String {
     std::fs::create_dir_all(&cards).unwrap();
     let mut agents = String::new();
     for (name, upstream) in &o.agents {
-        let card = json!({
+        let mut card = json!({
             "name": name, "description": "test agent", "version": "1.0.0",
             "supportedInterfaces": [
                 {"url": format!("{upstream}/a2a/jsonrpc"), "protocolBinding": "JSONRPC", "protocolVersion": "1.0"},
@@ -116,6 +124,15 @@ pub fn config_text(dir: &std::path::Path, o: &Options) -> String {
             "capabilities": {"streaming": true},
             "defaultInputModes": ["text/plain"], "defaultOutputModes": ["text/plain"], "skills": []
         });
+        for (agent, extra) in &o.card_extra {
+            if agent == name {
+                if let (Some(c), Some(e)) = (card.as_object_mut(), extra.as_object()) {
+                    for (k, v) in e {
+                        c.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
         let card_path = cards.join(format!("{name}.json"));
         std::fs::write(&card_path, card.to_string()).unwrap();
         agents.push_str(&format!(
