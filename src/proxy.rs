@@ -216,22 +216,20 @@ async fn agent_call(
             .collect(),
         None => scopes.to_vec(),
     };
-    let card_scopes;
     let granted: &[String] = if agent.card.card.security_requirements.is_empty() {
         &scopes
+    } else if let Some(needed) = agent.card.covered_alternative(&effective) {
+        needed
     } else {
+        // Not covered: work out the step-up challenge (the rare path).
         match required_scopes(&agent.card.card, &[], &effective) {
-            ScopeDecision::Ok { scopes } => {
-                card_scopes = scopes;
-                &card_scopes
-            }
             ScopeDecision::InsufficientScope { alternative, .. } => {
                 tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, needed = %alternative.join(" "), "insufficient scope");
                 return insufficient_scope(gw, &alternative);
             }
-            ScopeDecision::UnknownSkill(_) | ScopeDecision::TooManyCombinations => {
-                return forbidden(gw);
-            }
+            ScopeDecision::Ok { .. }
+            | ScopeDecision::UnknownSkill(_)
+            | ScopeDecision::TooManyCombinations => return forbidden(gw),
         }
     };
 

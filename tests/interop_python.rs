@@ -180,6 +180,11 @@ async fn a2a_sdk_client_and_upstream_through_the_gateway_and_pyjwt_verifies() {
             );
         }
     }
+    // The served card's signature verifies under an independent RFC 8785
+    // canonicaliser with the gateway's JWKS key; without its mTLS
+    // requirement it does not.
+    assert_eq!(report["card_signature_valid"], true, "{report}");
+    assert_eq!(report["tampered_card_signature_valid"], false, "{report}");
     // PyJWT verified every token (signature, iss, aud, exp, required claims).
     let verified = report["verified_claims"].as_array().unwrap();
     assert!(verified.len() >= 4, "{report}");

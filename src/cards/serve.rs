@@ -22,6 +22,21 @@ pub struct ServedCard {
     pub json_v03: Bytes,
     /// Strong validator for `If-None-Match`: SHA-256 of `json`, quoted.
     pub etag: String,
+    /// The scope set of each card-level requirement alternative (sorted,
+    /// deduplicated), in card order: computed once so the per-request check
+    /// is a few slice comparisons.
+    pub alternatives: Vec<Vec<String>>,
+}
+
+impl ServedCard {
+    /// The first card-level alternative whose scopes `granted` covers
+    /// (`None` also for a card that declares no requirements).
+    pub fn covered_alternative(&self, granted: &[String]) -> Option<&[String]> {
+        self.alternatives
+            .iter()
+            .find(|need| need.iter().all(|s| granted.contains(s)))
+            .map(Vec::as_slice)
+    }
 }
 
 /// Read, parse and check the card of agent `name`; rewrite it for callers
@@ -42,8 +57,24 @@ pub fn build(
         e.agent = name.to_string();
         format!("{}: {e}", path.display())
     })?;
+    let alternatives = card
+        .security_requirements
+        .iter()
+        .map(|r| {
+            let mut v: Vec<String> = r
+                .schemes
+                .values()
+                .flat_map(|l| l.list.iter().cloned())
+                .collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        })
+        .collect();
     let served = for_callers(&card, route_base, upstream_base, trust_domains);
-    let mut value = served.to_value();
+    // Served in proto field-presence form, so a spec-exact verifier gets the
+    // signed bytes by applying JCS alone.
+    let mut value = super::canonical::presence_normalised(&served.to_value());
     if let (Some(key), Some(obj)) = (key, value.as_object_mut()) {
         obj.remove("signatures");
         let sig = sign_card(&serde_json::Value::Object(obj.clone()), key)
@@ -66,5 +97,6 @@ pub fn build(
         json,
         json_v03,
         etag,
+        alternatives,
     })
 }

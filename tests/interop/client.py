@@ -11,8 +11,11 @@ import re
 import ssl
 import sys
 
+import base64
+
 import httpx
 import jwt
+import rfc8785
 from a2a.client import A2ACardResolver, ClientConfig, ClientFactory
 from a2a.helpers import new_text_message
 from a2a.types import Role, SendMessageRequest
@@ -21,6 +24,29 @@ from a2a.types import Role, SendMessageRequest
 def tokens_in(events):
     text = " ".join(str(e) for e in events)
     return re.findall(r"authz=Bearer ([A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+)", text)
+
+
+def b64d(s):
+    return base64.urlsafe_b64decode(s + "=" * (-len(s) % 4))
+
+
+def b64e(b):
+    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+
+def verify_card(card, jwks):
+    """A2A v1.0 §8.4: detached JWS over the JCS form of the card without signatures."""
+    card = dict(card)
+    sigs = card.pop("signatures", [])
+    for sig in sigs:
+        header = json.loads(b64d(sig["protected"]))
+        key = next((k for k in jwks.keys if k.key_id == header.get("kid")), None)
+        if key is None:
+            continue
+        signing_input = (sig["protected"] + "." + b64e(rfc8785.dumps(card))).encode()
+        if key.Algorithm.verify(signing_input, key.key, b64d(sig["signature"])):
+            return True
+    return False
 
 
 async def main():
@@ -46,6 +72,14 @@ async def main():
         resp = await http.get(f"{base}/.well-known/jwks.json")
         resp.raise_for_status()
         jwks = jwt.PyJWKSet.from_dict(resp.json())
+        # The served card's signature, checked with an independent RFC 8785
+        # canonicaliser (not the SDK's helper, which drops empty values).
+        raw = (await http.get(f"{base}/agents/{agent}/.well-known/agent-card.json")).json()
+        out["card_signature_valid"] = verify_card(raw, jwks)
+        tampered = json.loads(json.dumps(raw))
+        tampered["securityRequirements"] = [
+            r for r in tampered["securityRequirements"] if "gateway-mtls" not in r["schemes"]]
+        out["tampered_card_signature_valid"] = verify_card(tampered, jwks)
     verified = []
     for call in out["calls"]:
         for tok in call["tokens"]:
