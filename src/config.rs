@@ -231,6 +231,23 @@ pub struct AgentSection {
     /// issuer is the gateway's are recognised without this).
     #[serde(default)]
     pub accept_gateway_token: Vec<String>,
+    /// API keys the gateway presents for the card's `apiKeySecurityScheme`s
+    /// (`[[agent.api_key]]`). Keys come only from here, never from a card.
+    #[serde(default)]
+    pub api_key: Vec<ApiKeySection>,
+}
+
+/// `[[agent.api_key]]`: the key for one `apiKeySecurityScheme` of the card.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeySection {
+    /// Name of the scheme in the card's `securitySchemes`.
+    pub scheme: String,
+    /// File holding the key (trailing newline ignored). Exactly one of `file`
+    /// and `env`.
+    pub file: Option<PathBuf>,
+    /// Environment variable holding the key.
+    pub env: Option<String>,
 }
 
 /// `[[rule]]`: one allow rule.

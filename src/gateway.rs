@@ -366,12 +366,13 @@ impl Gateway {
             let card_path = cfg.resolve(&a.card);
             files.push(card_path.clone());
             let Some(upstream) = upstream else { continue };
+            let api_keys = load_api_keys(&mut p, cfg, &field, &a.api_key);
             let caps = Capabilities {
                 mtls_to_upstream: upstream.scheme_str() == Some("https")
                     && upstream_client_material.is_some(),
                 gateway_token_issuers: vec![issuer.clone(), public_url.clone()],
                 accept_gateway_token_schemes: a.accept_gateway_token.iter().cloned().collect(),
-                api_keys: Default::default(),
+                api_keys: api_keys.iter().map(|(s, _)| s.clone()).collect(),
             };
             let card = p.take(
                 format!("{field}.card"),
@@ -425,6 +426,7 @@ impl Gateway {
                 UpstreamClient::plain(connect_timeout)
             };
             let Some(card) = card else { continue };
+            let credentials = api_key_credentials(&mut p, &field, &card.card, api_keys);
             upstreams.insert(a.name.clone(), client);
             agents.push(Agent {
                 name: a.name.clone(),
@@ -433,6 +435,7 @@ impl Gateway {
                 spiffe_id,
                 resource,
                 card,
+                credentials,
             });
         }
 
@@ -619,4 +622,90 @@ fn check_url(p: &mut Problems, field: &str, url: &str, https_only: bool) {
         }
         _ => p.add(field, format!("\"{url}\" is not an absolute http(s) URL")),
     }
+}
+
+/// Read each `[[agent.api_key]]`: exactly one source, a non-empty key that
+/// is a valid header value. The key itself never appears in a message.
+fn load_api_keys(
+    p: &mut Problems,
+    cfg: &ConfigFile,
+    field: &str,
+    keys: &[crate::config::ApiKeySection],
+) -> Vec<(String, http::HeaderValue)> {
+    let mut out = Vec::new();
+    for (j, k) in keys.iter().enumerate() {
+        let at = format!("{field}.api_key[{j}]");
+        let value = match (&k.file, &k.env) {
+            (Some(f), None) => {
+                let full = cfg.resolve(f);
+                std::fs::read_to_string(&full)
+                    .map_err(|e| format!("{}: cannot read: {e}", full.display()))
+            }
+            (None, Some(var)) => std::env::var(var)
+                .map_err(|_| format!("environment variable {var} is not set (or not UTF-8)")),
+            _ => Err("give exactly one of file and env".to_string()),
+        };
+        let Some(value) = p.take(&at, value) else {
+            continue;
+        };
+        let value = value.trim_end_matches(['\n', '\r']);
+        if value.is_empty() {
+            p.add(&at, "the API key is empty");
+            continue;
+        }
+        match http::HeaderValue::from_str(value) {
+            Ok(mut v) => {
+                v.set_sensitive(true);
+                out.push((k.scheme.clone(), v));
+            }
+            Err(_) => p.add(
+                &at,
+                "the API key contains characters not allowed in a header",
+            ),
+        }
+    }
+    out
+}
+
+/// Where each configured key goes, per the card's scheme: a header, or a
+/// cookie. Keys in the query string are refused: URLs end up in logs.
+fn api_key_credentials(
+    p: &mut Problems,
+    field: &str,
+    card: &crate::cards::AgentCard,
+    keys: Vec<(String, http::HeaderValue)>,
+) -> Vec<(http::HeaderName, http::HeaderValue)> {
+    use crate::cards::SecurityScheme;
+    let mut out = Vec::new();
+    for (scheme, value) in keys {
+        let at = format!("{field}.api_key");
+        let Some(SecurityScheme::ApiKey(s)) = card.security_schemes.get(&scheme) else {
+            p.add(
+                at,
+                format!("the card has no apiKeySecurityScheme named \"{scheme}\""),
+            );
+            continue;
+        };
+        match s.location.as_str() {
+            "header" => match http::HeaderName::from_bytes(s.name.as_bytes()) {
+                Ok(h) => out.push((h, value)),
+                Err(_) => p.add(at, format!("scheme \"{scheme}\": \"{}\" is not a header name", s.name)),
+            },
+            "cookie" => {
+                let cookie = format!("{}={}", s.name, value.to_str().unwrap_or_default());
+                match http::HeaderValue::from_str(&cookie) {
+                    Ok(mut v) => {
+                        v.set_sensitive(true);
+                        out.push((http::header::COOKIE, v));
+                    }
+                    Err(_) => p.add(at, format!("scheme \"{scheme}\": not a valid cookie")),
+                }
+            }
+            other => p.add(
+                at,
+                format!("scheme \"{scheme}\": API keys in the {other:?} location are not supported (a key in a URL ends up in logs); use a header"),
+            ),
+        }
+    }
+    out
 }

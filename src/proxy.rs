@@ -273,6 +273,14 @@ async fn agent_call(
         }
     }
     headers.insert(header::AUTHORIZATION, minted.authorization);
+    // Upstream credentials from the config replace anything the caller sent
+    // under the same name.
+    for (name, _) in &agent.credentials {
+        headers.remove(name);
+    }
+    for (name, value) in &agent.credentials {
+        headers.append(name.clone(), value.clone());
+    }
     let mut up = Request::new(Full::new(body));
     *up.method_mut() = parts.method;
     *up.uri_mut() = uri;

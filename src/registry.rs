@@ -23,6 +23,9 @@ pub struct Agent {
     /// The agent's card (as published, for scope decisions) and the signed
     /// card served to callers.
     pub card: crate::cards::serve::ServedCard,
+    /// Credentials the gateway adds for this upstream (API keys from the
+    /// config), as header name and value. Inbound copies are removed first.
+    pub credentials: Vec<(http::HeaderName, http::HeaderValue)>,
 }
 
 /// Name and identity lookups over the registered agents.

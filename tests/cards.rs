@@ -144,3 +144,34 @@ async fn v03_form_etag_and_not_modified() {
     assert_eq!(s, StatusCode::NOT_MODIFIED);
     assert!(body.is_empty());
 }
+
+#[tokio::test]
+async fn api_key_schemes_get_the_configured_key_and_never_the_callers() {
+    let up = upstream::start(Behaviour::Echo).await;
+    let dir = tempfile::tempdir().unwrap();
+    common::gateway::make_pki(dir.path());
+    std::fs::write(dir.path().join("vault.key"), "s3cret-key\n").unwrap();
+    let card = json!({
+        "securitySchemes": {"vault-key": {"apiKeySecurityScheme": {"location": "header", "name": "X-Api-Key"}}},
+        "securityRequirements": [{"schemes": {"vault-key": {"list": []}}}]
+    });
+    let gw = TestGateway::start_in(
+        dir.path(),
+        Options::new()
+            .agent("scheduler", &up.url())
+            .card("scheduler", card)
+            .allow("orchestrator", "scheduler", &[], true)
+            .raw(&format!(
+                "[[agent.api_key]]\nscheme = \"vault-key\"\nfile = \"{}\"\n",
+                dir.path().join("vault.key").display()
+            )),
+    )
+    .await;
+    let mut h = HeaderMap::new();
+    h.insert("x-api-key", http::HeaderValue::from_static("callers-guess"));
+    let (s, _, body) = gw.send_message_with("orchestrator", "scheduler", h).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let seen = &up.requests()[0];
+    let keys: Vec<_> = seen.headers.get_all("x-api-key").iter().collect();
+    assert_eq!(keys, vec!["s3cret-key"]);
+}
