@@ -3,7 +3,6 @@
 //! --jwks https://…`, and the tests.
 
 use std::path::Path;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, Response};
@@ -110,6 +109,3 @@ impl MtlsClient {
         Ok((parts.status, parts.headers, bytes))
     }
 }
-
-/// Convenience for tests and tools holding a shared client.
-pub type SharedClient = Arc<MtlsClient>;

@@ -6,8 +6,10 @@
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// Why a TLS handshake was refused; one counter per reason.
+/// Why a TLS handshake was refused; one counter per reason. The
+/// discriminant is the counter's index (in the order of `ALL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
 pub enum HandshakeRejection {
     /// The client sent no certificate.
     NoCertificate,
@@ -48,7 +50,7 @@ impl HandshakeRejection {
 #[derive(Debug, Default)]
 pub struct Metrics {
     pub handshakes_accepted: AtomicU64,
-    handshakes_rejected: [AtomicU64; 6],
+    handshakes_rejected: [AtomicU64; HandshakeRejection::ALL.len()],
     pub requests_forwarded: AtomicU64,
     pub requests_denied: AtomicU64,
     pub requests_unauthenticated: AtomicU64,
@@ -61,19 +63,11 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn handshake_rejected(&self, why: HandshakeRejection) {
-        let i = HandshakeRejection::ALL
-            .iter()
-            .position(|r| *r == why)
-            .unwrap_or(5);
-        self.handshakes_rejected[i].fetch_add(1, Ordering::Relaxed);
+        self.handshakes_rejected[why as usize].fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn rejected(&self, why: HandshakeRejection) -> u64 {
-        let i = HandshakeRejection::ALL
-            .iter()
-            .position(|r| *r == why)
-            .unwrap_or(5);
-        self.handshakes_rejected[i].load(Ordering::Relaxed)
+        self.handshakes_rejected[why as usize].load(Ordering::Relaxed)
     }
 
     pub fn inc(counter: &AtomicU64) {
@@ -130,5 +124,24 @@ impl Metrics {
             let _ = writeln!(out, "{name} {v}");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_reason_has_its_own_counter_and_label() {
+        let m = Metrics::default();
+        for (i, why) in HandshakeRejection::ALL.iter().enumerate() {
+            assert_eq!(*why as usize, i, "ALL is in discriminant order");
+            m.handshake_rejected(*why);
+            m.handshake_rejected(*why);
+            assert_eq!(m.rejected(*why), 2);
+            assert!(m
+                .render()
+                .contains(&format!("reason=\"{}\"}} 2", why.label())));
+        }
     }
 }

@@ -208,20 +208,23 @@ async fn agent_call(
     // The card's requirements decide which scopes the token carries: those
     // of the first alternative the caller's grants (narrowed to the subject
     // token's scopes) cover. A card that declares nothing leaves it to policy.
-    let effective: Vec<String> = match &subject {
-        Some(st) => scopes
-            .iter()
-            .filter(|s| st.scopes.as_ref().is_some_and(|have| have.contains(s)))
-            .cloned()
-            .collect(),
-        None => scopes.to_vec(),
+    // A scope is usable when policy grants it and, on a delegated call, the
+    // subject token carries it (checked in place: no per-request copy).
+    let usable = |s: &str| {
+        scopes.iter().any(|g| g == s)
+            && subject.as_ref().is_none_or(|st| {
+                st.scopes
+                    .as_ref()
+                    .is_some_and(|have| have.iter().any(|h| h == s))
+            })
     };
     let granted: &[String] = if agent.card.card.security_requirements.is_empty() {
         &scopes
-    } else if let Some(needed) = agent.card.covered_alternative(&effective) {
+    } else if let Some(needed) = agent.card.covered_alternative(usable) {
         needed
     } else {
         // Not covered: work out the step-up challenge (the rare path).
+        let effective: Vec<String> = scopes.iter().filter(|s| usable(s)).cloned().collect();
         match required_scopes(&agent.card.card, &[], &effective) {
             ScopeDecision::InsufficientScope { alternative, .. } => {
                 tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, needed = %alternative.join(" "), "insufficient scope");

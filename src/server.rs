@@ -351,7 +351,9 @@ fn record_handshake_failure(metrics: &Metrics, remote: SocketAddr, e: &std::io::
             tracing::warn!(%remote, "TLS handshake rejected: no client certificate");
         }
         Some(rustls::Error::InvalidCertificate(_)) => {
-            tracing::warn!(%remote, reason = %e, "TLS handshake rejected");
+            // The verifier already logged this at warn, with the SPIFFE ID and
+            // serial; here only the peer address is new.
+            tracing::debug!(%remote, reason = %e, "TLS handshake rejected");
         }
         _ => {
             metrics.handshake_rejected(HandshakeRejection::Other);

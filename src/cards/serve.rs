@@ -29,12 +29,12 @@ pub struct ServedCard {
 }
 
 impl ServedCard {
-    /// The first card-level alternative whose scopes `granted` covers
-    /// (`None` also for a card that declares no requirements).
-    pub fn covered_alternative(&self, granted: &[String]) -> Option<&[String]> {
+    /// The first card-level alternative all of whose scopes `granted`
+    /// accepts (`None` also for a card that declares no requirements).
+    pub fn covered_alternative(&self, granted: impl Fn(&str) -> bool) -> Option<&[String]> {
         self.alternatives
             .iter()
-            .find(|need| need.iter().all(|s| granted.contains(s)))
+            .find(|need| need.iter().all(|s| granted(s)))
             .map(Vec::as_slice)
     }
 }
