@@ -55,6 +55,21 @@ fn client_config(certs: &Path, agent: &str) -> rustls::ClientConfig {
         .unwrap()
 }
 
+/// POST an empty JSON body to `url` as `client`.
+async fn post_json(
+    client: &MtlsClient,
+    url: &str,
+) -> Result<(StatusCode, HeaderMap, Bytes), actgate::client::ClientError> {
+    client
+        .fetch(
+            Method::POST,
+            url,
+            &HeaderMap::new(),
+            Bytes::from_static(b"{}"),
+        )
+        .await
+}
+
 async fn jwks_kids(gw: &TestGateway) -> Vec<String> {
     let (_, v) = gw.get_json("orchestrator", "/.well-known/jwks.json").await;
     v["keys"]
@@ -108,15 +123,7 @@ async fn revoked_certificate_is_refused_after_crl_reload_and_cannot_resume() {
     }
     let url = format!("{}/agents/scheduler/a2a/jsonrpc", gw.base);
     let orch = MtlsClient::from_config((*orch_cfg).clone(), false);
-    let (s, _, _) = orch
-        .fetch(
-            Method::POST,
-            &url,
-            &HeaderMap::new(),
-            Bytes::from_static(b"{}"),
-        )
-        .await
-        .unwrap();
+    let (s, _, _) = post_json(&orch, &url).await.unwrap();
     assert_eq!(s, StatusCode::OK);
 
     // Revoke the orchestrator and reload.
@@ -134,14 +141,7 @@ async fn revoked_certificate_is_refused_after_crl_reload_and_cannot_resume() {
     // A new connection, with the same client config (and so any session it
     // might try to resume), is refused.
     let again = MtlsClient::from_config((*orch_cfg).clone(), false);
-    let r = again
-        .fetch(
-            Method::POST,
-            &url,
-            &HeaderMap::new(),
-            Bytes::from_static(b"{}"),
-        )
-        .await;
+    let r = post_json(&again, &url).await;
     assert!(r.is_err(), "revoked certificate got in: {r:?}");
     // Another caller keeps working.
     let (s, _, _) = gw.send_message("notifier", "scheduler", None).await;
@@ -357,15 +357,7 @@ async fn federated_trust_domain_uses_its_own_bundle_only() {
         false,
     )
     .unwrap();
-    let (s, _, body) = partner
-        .fetch(
-            Method::POST,
-            &url,
-            &HeaderMap::new(),
-            Bytes::from_static(b"{}"),
-        )
-        .await
-        .unwrap();
+    let (s, _, body) = post_json(&partner, &url).await.unwrap();
     assert_eq!(s, StatusCode::OK);
     let body: Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(
@@ -379,15 +371,7 @@ async fn federated_trust_domain_uses_its_own_bundle_only() {
         .issue_svid(&partner_id, Duration::from_secs(3600), &[], &[])
         .unwrap();
     let (_keep, forger) = gw.client_from_pem(&forged.cert_pem, &forged.key_pem);
-    assert!(forger
-        .fetch(
-            Method::POST,
-            &url,
-            &HeaderMap::new(),
-            Bytes::from_static(b"{}")
-        )
-        .await
-        .is_err());
+    assert!(post_json(&forger, &url).await.is_err());
     assert_eq!(up.requests().len(), 1);
 }
 
@@ -403,15 +387,7 @@ async fn long_lived_certificates_are_refused_when_a_maximum_is_set() {
     .await;
     // The dev PKI's agent certificates are valid for 30 days.
     let url = format!("{}/agents/scheduler/a2a/jsonrpc", gw.base);
-    let r = gw
-        .client("orchestrator")
-        .fetch(
-            Method::POST,
-            &url,
-            &HeaderMap::new(),
-            Bytes::from_static(b"{}"),
-        )
-        .await;
+    let r = post_json(&gw.client("orchestrator"), &url).await;
     assert!(r.is_err(), "a 30-day certificate got in");
     // A 1-hour certificate for the same identity is accepted.
     let short = dev_ca(&gw.certs())
@@ -423,15 +399,7 @@ async fn long_lived_certificates_are_refused_when_a_maximum_is_set() {
         )
         .unwrap();
     let (_keep, c) = gw.client_from_pem(&short.cert_pem, &short.key_pem);
-    let (s, _, _) = c
-        .fetch(
-            Method::POST,
-            &url,
-            &HeaderMap::new(),
-            Bytes::from_static(b"{}"),
-        )
-        .await
-        .unwrap();
+    let (s, _, _) = post_json(&c, &url).await.unwrap();
     assert_eq!(s, StatusCode::OK);
     assert!(
         gw.metrics().contains("reason=\"invalid_svid\"} 1"),

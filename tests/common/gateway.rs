@@ -377,6 +377,19 @@ impl TestGateway {
         self.running.reload(&self.config_path())
     }
 
+    /// Wait (up to 1 s) until the metrics contain `needle`; panic with the
+    /// metrics otherwise. The server records a handshake rejection after the
+    /// client has already seen its error, hence the wait.
+    pub async fn expect_metric(&self, needle: &str) {
+        for _ in 0..50 {
+            if self.metrics().contains(needle) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        panic!("metrics never showed {needle:?}:\n{}", self.metrics());
+    }
+
     pub fn metrics(&self) -> String {
         actgate::server::render_metrics(&self.running.current())
     }
