@@ -355,10 +355,6 @@ fn demo_config(
 ) -> String {
     let c = |p: &str| certs.join(p).display().to_string();
     let card = |p: &str| cards.join(p).display().to_string();
-    if !certs.exists() {
-        // init_dev_pki has run; this cannot happen, but keep it loud.
-        eprintln!("warning: {} missing", certs.display());
-    }
     format!(
         r#"
 [gateway]
