@@ -13,5 +13,9 @@ pub mod rewrite;
 pub mod serve;
 pub mod sign;
 
+#[cfg(test)]
+#[path = "spec_examples_tests.rs"]
+mod spec_examples_tests;
+
 pub use model::*;
 pub use parse::{parse_card, parse_card_value, CardError};

@@ -241,6 +241,14 @@ fn normalise_v03(obj: &mut Map<String, Value>) -> Result<(), CardError> {
         }
     }
     if let Some(sec) = obj.remove("security") {
+        // A card carrying both spellings is ambiguous: using either one could
+        // silently drop requirements the author meant the other to state.
+        if obj.contains_key("securityRequirements") {
+            return Err(CardError::at(
+                "$.security",
+                "both \"security\" (v0.3) and \"securityRequirements\" (v1.0) are present; keep one",
+            ));
+        }
         let reqs = requirements_v03(sec, "$.security")?;
         obj.insert("securityRequirements".into(), reqs);
     }
@@ -248,6 +256,12 @@ fn normalise_v03(obj: &mut Map<String, Value>) -> Result<(), CardError> {
         for (i, skill) in skills.iter_mut().enumerate() {
             if let Value::Object(s) = skill {
                 if let Some(sec) = s.remove("security") {
+                    if s.contains_key("securityRequirements") {
+                        return Err(CardError::at(
+                            format!("$.skills[{i}].security"),
+                            "both \"security\" (v0.3) and \"securityRequirements\" (v1.0) are present; keep one",
+                        ));
+                    }
                     let reqs = requirements_v03(sec, &format!("$.skills[{i}].security"))?;
                     s.insert("securityRequirements".into(), reqs);
                 }
