@@ -212,9 +212,30 @@ pub struct AgentSection {
     /// Route name: the agent is reached at `{public_url}/agents/NAME/...`.
     /// Letters, digits, `.`, `_`, `-`.
     pub name: String,
-    /// The agent's A2A Agent Card (JSON), served to allowed callers with its
-    /// interface URLs pointing at the gateway.
-    pub card: PathBuf,
+    /// The agent's A2A Agent Card (JSON file, v1.0 or v0.3), served to
+    /// allowed callers with its interface URLs pointing at the gateway. At
+    /// least one of `card` and `fetch_card` is required; with both, the file
+    /// is the card until the first successful fetch.
+    pub card: Option<PathBuf>,
+    /// Fetch the card from the upstream itself (`card_path` on the upstream's
+    /// origin) at start and every `card_refresh`, over the same connection
+    /// rules as calls (for `https`: the agent's SPIFFE ID is verified). A
+    /// fetch that fails, or whose card fails to parse, to verify, or to be
+    /// satisfiable, keeps the last good card and is logged and counted
+    /// (`actgate_card_fetch_failures_total`); an agent that never had a good
+    /// card answers 503.
+    #[serde(default)]
+    pub fetch_card: bool,
+    /// Path of the card on the upstream's origin. Default
+    /// `/.well-known/agent-card.json` (A2A v1.0 §8.2).
+    pub card_path: Option<String>,
+    /// How often a fetched card is refreshed (`30s`, `5m`). Default `5m`.
+    pub card_refresh: Option<String>,
+    /// JWKS file of the keys the agent signs its card with (A2A v1.0 §8.4).
+    /// When set, every card for this agent (file or fetched) must carry a
+    /// JWS signature by one of these keys over its canonical form; a card
+    /// that does not is never used. Each key needs `kid` and `alg`.
+    pub card_signing_keys: Option<PathBuf>,
     /// Base URL of the agent (`http://` or `https://`). For `https` the gateway
     /// presents `upstream_client_cert` and requires the agent to present an
     /// X509-SVID for `spiffe_id` from that ID's trust-domain bundle.

@@ -13,6 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Uri;
 
+use crate::card_source::{CardContext, CardSlot, FetchSpec};
 use crate::cards::requirements::Capabilities;
 use crate::config::{
     parse_duration, valid_agent_name, ConfigErrors, ConfigFile, ConfigProblem, Disposition,
@@ -363,8 +364,6 @@ impl Gateway {
                 .resource
                 .clone()
                 .unwrap_or_else(|| format!("{public_url}/agents/{}", a.name));
-            let card_path = cfg.resolve(&a.card);
-            files.push(card_path.clone());
             let Some(upstream) = upstream else { continue };
             let api_keys = load_api_keys(&mut p, cfg, &field, &a.api_key);
             let caps = Capabilities {
@@ -374,18 +373,97 @@ impl Gateway {
                 accept_gateway_token_schemes: a.accept_gateway_token.iter().cloned().collect(),
                 api_keys: api_keys.iter().map(|(s, _)| s.clone()).collect(),
             };
-            let card = p.take(
-                format!("{field}.card"),
-                crate::cards::serve::build(
-                    &card_path,
-                    &a.name,
-                    &caps,
-                    &format!("{public_url}/agents/{}", a.name),
-                    &upstream.to_string(),
-                    &td_names,
-                    current.as_ref(),
-                ),
+            let card_keys = match &a.card_signing_keys {
+                None => None,
+                Some(f) => {
+                    let full = cfg.resolve(f);
+                    files.push(full.clone());
+                    let keys = std::fs::read(&full)
+                        .map_err(|e| format!("{}: cannot read: {e}", full.display()))
+                        .and_then(|b| {
+                            serde_json::from_slice(&b)
+                                .map_err(|e| format!("{}: not JSON: {e}", full.display()))
+                        })
+                        .and_then(|v| {
+                            crate::cards::sign::keys_from_jwks(&v)
+                                .map_err(|e| format!("{}: {e}", full.display()))
+                        })
+                        .and_then(|k| {
+                            if k.is_empty() {
+                                Err(format!("{}: the JWKS has no keys", full.display()))
+                            } else {
+                                Ok(k)
+                            }
+                        });
+                    match p.take(format!("{field}.card_signing_keys"), keys) {
+                        Some(k) => Some(k),
+                        None => continue,
+                    }
+                }
+            };
+            let fetch = if a.fetch_card {
+                let every = p.duration(
+                    &format!("{field}.card_refresh"),
+                    a.card_refresh.as_deref().unwrap_or("5m"),
+                );
+                let path = a
+                    .card_path
+                    .as_deref()
+                    .unwrap_or(crate::card_source::DEFAULT_CARD_PATH);
+                p.take(
+                    format!("{field}.card_path"),
+                    crate::card_source::card_uri(&upstream, path),
+                )
+                .map(|uri| FetchSpec { uri, every })
+            } else {
+                if a.card_path.is_some() || a.card_refresh.is_some() {
+                    p.add(
+                        format!("{field}.fetch_card"),
+                        "card_path and card_refresh apply only with fetch_card = true",
+                    );
+                }
+                None
+            };
+            let slot = CardSlot::new(
+                CardContext {
+                    agent: a.name.clone(),
+                    caps,
+                    route_base: format!("{public_url}/agents/{}", a.name),
+                    upstream_base: upstream.to_string(),
+                    trust_domains: td_names.clone(),
+                    card_keys,
+                    signer: current.clone(),
+                    api_keys,
+                },
+                fetch,
             );
+            match &a.card {
+                Some(card) => {
+                    let card_path = cfg.resolve(card);
+                    files.push(card_path.clone());
+                    let origin = card_path.display().to_string();
+                    let live = std::fs::read(&card_path)
+                        .map_err(|e| format!("{origin}: cannot read: {e}"))
+                        .and_then(|bytes| slot.context().build(&bytes, &origin, false));
+                    match p.take(format!("{field}.card"), live) {
+                        Some(live) => slot.set(live),
+                        None => continue,
+                    }
+                }
+                None if !a.fetch_card => {
+                    p.add(
+                        format!("{field}.card"),
+                        "give the agent's card: a file (card = \"agent-cards/NAME.json\"), fetch_card = true, or both",
+                    );
+                    continue;
+                }
+                None => {}
+            }
+            // A reload keeps the card last fetched (rebuilt under the new
+            // settings) until the first fetch of the new snapshot.
+            if let Some(prior) = prior.and_then(|g| g.registry.get(&a.name)) {
+                slot.seed_from(&prior.card);
+            }
             let tls_upstream = upstream.scheme_str() == Some("https");
             let client = if tls_upstream {
                 let Some(id) = spiffe_id.clone() else {
@@ -425,8 +503,6 @@ impl Gateway {
             } else {
                 UpstreamClient::plain(connect_timeout)
             };
-            let Some(card) = card else { continue };
-            let credentials = api_key_credentials(&mut p, &field, &card.card, api_keys);
             upstreams.insert(a.name.clone(), client);
             agents.push(Agent {
                 name: a.name.clone(),
@@ -434,8 +510,7 @@ impl Gateway {
                 upstream_tls: tls_upstream,
                 spiffe_id,
                 resource,
-                card,
-                credentials,
+                card: slot,
             });
         }
 
@@ -661,49 +736,6 @@ fn load_api_keys(
             Err(_) => p.add(
                 &at,
                 "the API key contains characters not allowed in a header",
-            ),
-        }
-    }
-    out
-}
-
-/// Where each configured key goes, per the card's scheme: a header, or a
-/// cookie. Keys in the query string are refused: URLs end up in logs.
-fn api_key_credentials(
-    p: &mut Problems,
-    field: &str,
-    card: &crate::cards::AgentCard,
-    keys: Vec<(String, http::HeaderValue)>,
-) -> Vec<(http::HeaderName, http::HeaderValue)> {
-    use crate::cards::SecurityScheme;
-    let mut out = Vec::new();
-    for (scheme, value) in keys {
-        let at = format!("{field}.api_key");
-        let Some(SecurityScheme::ApiKey(s)) = card.security_schemes.get(&scheme) else {
-            p.add(
-                at,
-                format!("the card has no apiKeySecurityScheme named \"{scheme}\""),
-            );
-            continue;
-        };
-        match s.location.as_str() {
-            "header" => match http::HeaderName::from_bytes(s.name.as_bytes()) {
-                Ok(h) => out.push((h, value)),
-                Err(_) => p.add(at, format!("scheme \"{scheme}\": \"{}\" is not a header name", s.name)),
-            },
-            "cookie" => {
-                let cookie = format!("{}={}", s.name, value.to_str().unwrap_or_default());
-                match http::HeaderValue::from_str(&cookie) {
-                    Ok(mut v) => {
-                        v.set_sensitive(true);
-                        out.push((http::header::COOKIE, v));
-                    }
-                    Err(_) => p.add(at, format!("scheme \"{scheme}\": not a valid cookie")),
-                }
-            }
-            other => p.add(
-                at,
-                format!("scheme \"{scheme}\": API keys in the {other:?} location are not supported (a key in a URL ends up in logs); use a header"),
             ),
         }
     }

@@ -59,6 +59,10 @@ pub struct Metrics {
     pub token_cache_hits: AtomicU64,
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
+    /// Card fetches from upstreams (`fetch_card`), and those that failed
+    /// (unreachable, bad status, unparsable, unverifiable, unsatisfiable).
+    pub card_fetches: AtomicU64,
+    pub card_fetch_failures: AtomicU64,
 }
 
 impl Metrics {
@@ -110,6 +114,11 @@ impl Metrics {
             ("actgate_token_cache_hits_total", &self.token_cache_hits),
             ("actgate_reloads_total", &self.reloads),
             ("actgate_reload_failures_total", &self.reload_failures),
+            ("actgate_card_fetches_total", &self.card_fetches),
+            (
+                "actgate_card_fetch_failures_total",
+                &self.card_fetch_failures,
+            ),
         ] {
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", get(c));

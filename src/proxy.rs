@@ -69,7 +69,7 @@ impl UpstreamClient {
         UpstreamClient::Tls(Client::builder(TokioExecutor::new()).build(https))
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         req: Request<Full<Bytes>>,
     ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
@@ -105,14 +105,17 @@ pub async fn handle(
 /// `GET /agents`: the cards of the agents this caller may call, and only
 /// those (the list reveals nothing about agents the caller cannot reach).
 fn agent_list(gw: &Gateway, conn: &ConnContext) -> Response<ResponseBody> {
+    // Agents without a card in service are left out: there is nothing
+    // verified to show, and calling them would get 503.
     let mut agents: Vec<_> = gw
         .registry
         .agents()
         .filter(|a| gw.policy.may_reach(&conn.identity.spiffe_id, &a.name))
+        .filter_map(|a| a.card.live().map(|live| (a, live)))
         .collect();
-    agents.sort_by(|a, b| a.name.cmp(&b.name));
+    agents.sort_by(|(a, _), (b, _)| a.name.cmp(&b.name));
     let mut out = String::from("{\"agents\":[");
-    for (i, a) in agents.iter().enumerate() {
+    for (i, (a, live)) in agents.iter().enumerate() {
         if i > 0 {
             out.push(',');
         }
@@ -121,7 +124,7 @@ fn agent_list(gw: &Gateway, conn: &ConnContext) -> Response<ResponseBody> {
         out.push_str("{\"name\":\"");
         out.push_str(&a.name);
         out.push_str("\",\"card\":");
-        out.push_str(&String::from_utf8_lossy(&a.card.json));
+        out.push_str(&String::from_utf8_lossy(&live.served.json));
         out.push('}');
     }
     out.push_str("]}");
@@ -155,8 +158,11 @@ async fn agent_call(
         if !gw.policy.may_reach(&caller.spiffe_id, &agent.name) {
             return forbidden(gw);
         }
+        let Some(live) = agent.card.live() else {
+            return unavailable(&agent.name);
+        };
         return card_response(
-            &agent.card,
+            &live.served,
             rest == "/.well-known/agent.json",
             req.headers(),
         );
@@ -205,6 +211,13 @@ async fn agent_call(
         }
     };
 
+    // Only a verified card may decide how the agent is called: without one
+    // the agent is unavailable, never called on an unchecked contract.
+    let Some(live) = agent.card.live() else {
+        return unavailable(&agent.name);
+    };
+    let card = &live.served;
+
     // The card's requirements decide which scopes the token carries: those
     // of the first alternative the caller's grants (narrowed to the subject
     // token's scopes) cover. A card that declares nothing leaves it to policy.
@@ -218,14 +231,14 @@ async fn agent_call(
                     .is_some_and(|have| have.iter().any(|h| h == s))
             })
     };
-    let granted: &[String] = if agent.card.card.security_requirements.is_empty() {
+    let granted: &[String] = if card.card.security_requirements.is_empty() {
         &scopes
-    } else if let Some(needed) = agent.card.covered_alternative(usable) {
+    } else if let Some(needed) = card.covered_alternative(usable) {
         needed
     } else {
         // Not covered: work out the step-up challenge (the rare path).
         let effective: Vec<String> = scopes.iter().filter(|s| usable(s)).cloned().collect();
-        match required_scopes(&agent.card.card, &[], &effective) {
+        match required_scopes(&card.card, &[], &effective) {
             ScopeDecision::InsufficientScope { alternative, .. } => {
                 tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, needed = %alternative.join(" "), "insufficient scope");
                 return insufficient_scope(gw, &alternative);
@@ -278,10 +291,10 @@ async fn agent_call(
     headers.insert(header::AUTHORIZATION, minted.authorization);
     // Upstream credentials from the config replace anything the caller sent
     // under the same name.
-    for (name, _) in &agent.credentials {
+    for (name, _) in &live.credentials {
         headers.remove(name);
     }
-    for (name, value) in &agent.credentials {
+    for (name, value) in &live.credentials {
         headers.append(name.clone(), value.clone());
     }
     let mut up = Request::new(Full::new(body));
@@ -547,6 +560,20 @@ fn insufficient_scope(gw: &Gateway, needed: &[String]) -> Response<ResponseBody>
         r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
     }
     r
+}
+
+/// 503 for an agent with no card in service (its card failed to load,
+/// fetch or verify, and no good one came before). Logged where it failed.
+fn unavailable(agent: &str) -> Response<ResponseBody> {
+    tracing::debug!(agent, "agent unavailable: no card in service");
+    let mut resp = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "agent_unavailable",
+        "the agent's card could not be loaded or verified; try again later",
+    );
+    resp.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
+    resp
 }
 
 /// A served card, with `ETag`/`Cache-Control` and `If-None-Match` support.

@@ -20,12 +20,10 @@ pub struct Agent {
     pub spiffe_id: Option<SpiffeId>,
     /// `aud` of tokens minted for this agent (RFC 8707 resource).
     pub resource: String,
-    /// The agent's card (as published, for scope decisions) and the signed
-    /// card served to callers.
-    pub card: crate::cards::serve::ServedCard,
-    /// Credentials the gateway adds for this upstream (API keys from the
-    /// config), as header name and value. Inbound copies are removed first.
-    pub credentials: Vec<(http::HeaderName, http::HeaderValue)>,
+    /// The agent's card in service (as published, for scope decisions; the
+    /// signed card served to callers; the upstream credentials it implies),
+    /// swapped in place when a fetched card changes.
+    pub card: crate::card_source::CardSlot,
 }
 
 /// Name and identity lookups over the registered agents.

@@ -224,12 +224,15 @@ pub async fn start_gateway(gw: Arc<Gateway>) -> Result<RunningGateway, StartErro
         addr: gw.listen,
         source,
     })?;
+    // Cards the config says to fetch are fetched before the first request
+    // is served (each bounded by the upstream timeout); failures are logged
+    // and leave the agent at its file card, or unavailable.
+    refresh_due_cards(&gw).await;
     let shared = Arc::new(ArcSwap::new(gw.clone()));
-    let mut tasks = vec![tokio::spawn(accept_loop(
-        shared.clone(),
-        listener,
-        stopped.clone(),
-    ))];
+    let mut tasks = vec![
+        tokio::spawn(accept_loop(shared.clone(), listener, stopped.clone())),
+        tokio::spawn(card_refresh_loop(shared.clone(), stopped.clone())),
+    ];
     let mut admin_addr = None;
     if let Some(a) = gw.admin_listen {
         let l = TcpListener::bind(a)
@@ -246,6 +249,54 @@ pub async fn start_gateway(gw: Arc<Gateway>) -> Result<RunningGateway, StartErro
         stop,
         tasks,
     })
+}
+
+/// Longest sleep of the card refresher: a reload's new snapshot (whose
+/// fetches are due at once) is picked up within this time.
+const CARD_REFRESH_TICK: Duration = Duration::from_secs(1);
+
+/// Refresh fetched cards as they come due, on whatever snapshot is current.
+async fn card_refresh_loop(shared: Arc<ArcSwap<Gateway>>, stopped: watch::Receiver<bool>) {
+    let stop = wait_stop(stopped);
+    tokio::pin!(stop);
+    loop {
+        let gw = shared.load_full();
+        refresh_due_cards(&gw).await;
+        let now = std::time::Instant::now();
+        let wait = gw
+            .registry
+            .agents()
+            .filter_map(|a| a.card.next_due())
+            .min()
+            .map_or(CARD_REFRESH_TICK, |t| t.saturating_duration_since(now))
+            .min(CARD_REFRESH_TICK);
+        drop(gw);
+        tokio::select! {
+            _ = &mut stop => return,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+/// Fetch every card that is due, concurrently, and wait for all.
+async fn refresh_due_cards(gw: &Arc<Gateway>) {
+    let now = std::time::Instant::now();
+    let mut set = tokio::task::JoinSet::new();
+    for agent in gw.registry.agents() {
+        if !agent.card.due(now) {
+            continue;
+        }
+        let (agent, gw) = (agent.clone(), gw.clone());
+        set.spawn(async move {
+            if let Some(client) = gw.upstreams.get(&agent.name) {
+                agent
+                    .card
+                    .refresh(client, gw.limits.upstream_timeout, &gw.metrics)
+                    .await;
+            }
+        });
+    }
+    while set.join_next().await.is_some() {}
 }
 
 async fn wait_stop(mut rx: watch::Receiver<bool>) {
@@ -392,7 +443,19 @@ pub fn render_metrics(gw: &Gateway) -> String {
     if let Some(t) = gw.signing_key_rotate_at {
         gauges.push(("actgate_token_signing_key_expiry_seconds", (t - now) as f64));
     }
-    gw.metrics.render_with(&gauges)
+    let mut out = gw.metrics.render_with(&gauges);
+    // 1 when the agent has a card in service, 0 when it answers 503.
+    out.push_str("# TYPE actgate_agent_card_available gauge\n");
+    let mut agents: Vec<_> = gw.registry.agents().collect();
+    agents.sort_by(|a, b| a.name.cmp(&b.name));
+    for a in agents {
+        let up = u8::from(a.card.live().is_some());
+        out.push_str(&format!(
+            "actgate_agent_card_available{{agent=\"{}\"}} {up}\n",
+            a.name
+        ));
+    }
+    out
 }
 
 fn admin_response(gw: &Gateway, path: &str) -> Response<http_body_util::Full<Bytes>> {

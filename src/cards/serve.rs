@@ -6,7 +6,7 @@ use bytes::Bytes;
 
 use super::requirements::{satisfiable_alternatives, Capabilities};
 use super::rewrite::{for_callers, to_v03};
-use super::sign::sign_card;
+use super::sign::{sign_card, verify_card, VerificationKey};
 use super::{parse_card, AgentCard};
 use crate::token::SigningKey;
 
@@ -39,23 +39,34 @@ impl ServedCard {
     }
 }
 
-/// Read, parse and check the card of agent `name`; rewrite it for callers
-/// and sign it with `key` (when given: a config whose key failed to load has
-/// already recorded that problem).
+/// Parse and check the card of agent `name` (`bytes`, from `origin`: a file
+/// path or URL, for messages); verify its signatures when `card_keys` are
+/// configured; rewrite it for callers and sign it with `key` (when given: a
+/// config whose key failed to load has already recorded that problem).
+#[allow(clippy::too_many_arguments)]
 pub fn build(
-    path: &std::path::Path,
+    bytes: &[u8],
+    origin: &str,
     name: &str,
     caps: &Capabilities,
     route_base: &str,
     upstream_base: &str,
     trust_domains: &[String],
+    card_keys: Option<&[VerificationKey]>,
     key: Option<&SigningKey>,
 ) -> Result<ServedCard, String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
-    let card = parse_card(&bytes).map_err(|e| format!("{}: {e}", path.display()))?;
+    let card = parse_card(bytes).map_err(|e| format!("{origin}: {e}"))?;
+    // Verified before anything of the card is used: a card that claims to
+    // be the agent's must be signed by the agent's key, or it is not used
+    // at all (never served unsigned in its place).
+    if let Some(keys) = card_keys {
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("{origin}: {e}"))?;
+        verify_card(&value, keys).map_err(|e| format!("{origin}: card signature: {e}"))?;
+    }
     satisfiable_alternatives(&card, caps).map_err(|mut e| {
         e.agent = name.to_string();
-        format!("{}: {e}", path.display())
+        format!("{origin}: {e}")
     })?;
     let alternatives = card
         .security_requirements
@@ -78,7 +89,7 @@ pub fn build(
     if let (Some(key), Some(obj)) = (key, value.as_object_mut()) {
         obj.remove("signatures");
         let sig = sign_card(&serde_json::Value::Object(obj.clone()), key)
-            .map_err(|e| format!("{}: signing the served card: {e}", path.display()))?;
+            .map_err(|e| format!("{origin}: signing the served card: {e}"))?;
         let sig = serde_json::to_value(sig).map_err(|e| e.to_string())?;
         obj.insert("signatures".into(), serde_json::Value::Array(vec![sig]));
     }

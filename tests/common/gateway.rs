@@ -39,6 +39,10 @@ pub struct Options {
     pub raw: String,
     /// Members merged into an agent's generated card (by agent name).
     pub card_extra: Vec<(String, Value)>,
+    /// Extra lines for an agent's `[[agent]]` block (by agent name).
+    pub agent_extra: Vec<(String, String)>,
+    /// Agents configured without a card file (`fetch_card` only).
+    pub no_card_file: Vec<String>,
 }
 
 impl Options {
@@ -51,6 +55,8 @@ impl Options {
             td_extra: String::new(),
             raw: String::new(),
             card_extra: Vec::new(),
+            agent_extra: Vec::new(),
+            no_card_file: Vec::new(),
         }
     }
     pub fn agent(mut self, name: &str, upstream: &str) -> Self {
@@ -75,6 +81,16 @@ impl Options {
     pub fn card(mut self, agent: &str, extra: Value) -> Self {
         self.card_extra.push((agent.into(), extra));
         self
+    }
+    /// Append `lines` to `agent`'s `[[agent]]` block.
+    pub fn agent_config(mut self, agent: &str, lines: &str) -> Self {
+        self.agent_extra.push((agent.into(), lines.into()));
+        self
+    }
+    /// Configure `agent` with `fetch_card = true` and no card file, plus `lines`.
+    pub fn fetched_card(mut self, agent: &str, lines: &str) -> Self {
+        self.no_card_file.push(agent.into());
+        self.agent_config(agent, &format!("fetch_card = true\n{lines}"))
     }
     pub fn trust_domain(mut self, extra: &str) -> Self {
         self.td_extra.push_str(extra);
@@ -133,11 +149,21 @@ pub fn config_text(dir: &std::path::Path, o: &Options) -> String {
                 }
             }
         }
-        let card_path = cards.join(format!("{name}.json"));
-        std::fs::write(&card_path, card.to_string()).unwrap();
+        let card_line = if o.no_card_file.contains(name) {
+            String::new()
+        } else {
+            let card_path = cards.join(format!("{name}.json"));
+            std::fs::write(&card_path, card.to_string()).unwrap();
+            format!("card = \"{}\"\n", card_path.display())
+        };
+        let extra: String = o
+            .agent_extra
+            .iter()
+            .filter(|(a, _)| a == name)
+            .map(|(_, l)| format!("{l}\n"))
+            .collect();
         agents.push_str(&format!(
-            "[[agent]]\nname = \"{name}\"\ncard = \"{}\"\nupstream = \"{upstream}\"\nspiffe_id = \"{}\"\n\n",
-            card_path.display(),
+            "[[agent]]\nname = \"{name}\"\n{card_line}upstream = \"{upstream}\"\nspiffe_id = \"{}\"\n{extra}\n",
             id(name)
         ));
     }

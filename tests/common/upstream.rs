@@ -45,6 +45,9 @@ pub enum Behaviour {
 pub struct TestUpstream {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// What `GET /.well-known/agent-card.json` answers: status and body
+    /// (404 until set). Card fetches are not recorded in `seen`.
+    pub card: Arc<Mutex<(u16, Bytes)>>,
 }
 
 impl TestUpstream {
@@ -54,6 +57,10 @@ impl TestUpstream {
     pub fn requests(&self) -> Vec<Seen> {
         self.seen.lock().unwrap().clone()
     }
+    /// Publish `body` as the agent's card with `status`.
+    pub fn set_card(&self, status: u16, body: impl Into<Bytes>) {
+        *self.card.lock().unwrap() = (status, body.into());
+    }
 }
 
 pub async fn start(behaviour: Behaviour) -> TestUpstream {
@@ -61,6 +68,8 @@ pub async fn start(behaviour: Behaviour) -> TestUpstream {
     let addr = listener.local_addr().unwrap();
     let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
     let seen2 = seen.clone();
+    let card: Arc<Mutex<(u16, Bytes)>> = Arc::new(Mutex::new((404, Bytes::new())));
+    let card2 = card.clone();
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
@@ -68,11 +77,21 @@ pub async fn start(behaviour: Behaviour) -> TestUpstream {
             };
             let seen = seen2.clone();
             let behaviour = behaviour.clone();
+            let card = card2.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req: Request<Incoming>| {
                     let seen = seen.clone();
                     let behaviour = behaviour.clone();
-                    async move { Ok::<_, Infallible>(answer(req, seen, behaviour).await) }
+                    let card = card.clone();
+                    async move {
+                        if req.uri().path() == "/.well-known/agent-card.json" {
+                            let (status, body) = card.lock().unwrap().clone();
+                            let mut r = Response::new(Full::new(body).boxed());
+                            *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                            return Ok::<_, Infallible>(r);
+                        }
+                        Ok::<_, Infallible>(answer(req, seen, behaviour).await)
+                    }
                 });
                 let _ = auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tcp), svc)
@@ -80,7 +99,7 @@ pub async fn start(behaviour: Behaviour) -> TestUpstream {
             });
         }
     });
-    TestUpstream { addr, seen }
+    TestUpstream { addr, seen, card }
 }
 
 async fn answer(

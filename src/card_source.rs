@@ -1,0 +1,325 @@
+//! Where each agent's card comes from at run time: the configured file and,
+//! optionally, the upstream's own card endpoint, refreshed on an interval.
+//!
+//! A card is put in service only when it parses, verifies against the
+//! agent's card keys (when configured), can be satisfied by the gateway and
+//! fits the configured API keys. Anything else keeps the last good card and
+//! is logged and counted; an agent that never had a good card is unavailable
+//! (503), never served from an unverified card. The gateway snapshot stays
+//! immutable: only the card inside an agent's [`CardSlot`] is swapped.
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwapOption;
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Full, Limited};
+
+use crate::cards::requirements::Capabilities;
+use crate::cards::serve::ServedCard;
+use crate::cards::sign::VerificationKey;
+use crate::cards::{AgentCard, SecurityScheme};
+use crate::metrics::Metrics;
+use crate::proxy::UpstreamClient;
+use crate::token::SigningKey;
+
+/// Largest card body accepted from an upstream. Real cards are a few KiB;
+/// the bound keeps a misbehaving upstream from making the gateway buffer
+/// without limit.
+pub const MAX_FETCHED_CARD_BYTES: usize = 1 << 20;
+
+/// Default path of the card on the upstream's origin (A2A v1.0 §8.2).
+pub const DEFAULT_CARD_PATH: &str = "/.well-known/agent-card.json";
+
+/// Everything needed to turn card bytes into what the gateway serves and
+/// presents for one agent. Fixed per configuration snapshot.
+pub struct CardContext {
+    pub agent: String,
+    pub caps: Capabilities,
+    /// `{public_url}/agents/NAME`: where served interface URLs point.
+    pub route_base: String,
+    pub upstream_base: String,
+    pub trust_domains: Vec<String>,
+    /// Keys the agent's card must be signed with (`card_signing_keys`).
+    pub card_keys: Option<Vec<VerificationKey>>,
+    /// The gateway's key, to re-sign the served card.
+    pub signer: Option<SigningKey>,
+    /// Configured API keys by scheme name (never from the card).
+    pub api_keys: Vec<(String, HeaderValue)>,
+}
+
+impl std::fmt::Debug for CardContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // No key material in debug output.
+        f.debug_struct("CardContext")
+            .field("agent", &self.agent)
+            .field("route_base", &self.route_base)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A card in service.
+#[derive(Debug)]
+pub struct LiveCard {
+    pub served: ServedCard,
+    /// Credentials the gateway adds for this upstream (API keys placed where
+    /// this card's schemes say), as header name and value.
+    pub credentials: Vec<(HeaderName, HeaderValue)>,
+    /// The upstream's bytes, when the card was fetched: compared to skip
+    /// identical refreshes, and rebuilt after a reload.
+    pub fetched: Option<Bytes>,
+}
+
+impl CardContext {
+    /// Check and prepare a card; `origin` (file path or URL) prefixes errors.
+    pub fn build(&self, bytes: &[u8], origin: &str, fetched: bool) -> Result<LiveCard, String> {
+        let served = crate::cards::serve::build(
+            bytes,
+            origin,
+            &self.agent,
+            &self.caps,
+            &self.route_base,
+            &self.upstream_base,
+            &self.trust_domains,
+            self.card_keys.as_deref(),
+            self.signer.as_ref(),
+        )?;
+        let credentials = api_key_credentials(&served.card, &self.api_keys)
+            .map_err(|e| format!("{origin}: {e}"))?;
+        Ok(LiveCard {
+            served,
+            credentials,
+            fetched: fetched.then(|| Bytes::copy_from_slice(bytes)),
+        })
+    }
+}
+
+/// Where and how often to fetch an agent's card from its upstream.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FetchSpec {
+    pub uri: Uri,
+    pub every: Duration,
+}
+
+/// One agent's card at run time.
+#[derive(Debug)]
+pub struct CardSlot {
+    ctx: CardContext,
+    pub fetch: Option<FetchSpec>,
+    live: ArcSwapOption<LiveCard>,
+    next_due: Mutex<Instant>,
+    problem: Mutex<Option<String>>,
+}
+
+impl CardSlot {
+    pub fn new(ctx: CardContext, fetch: Option<FetchSpec>) -> Self {
+        CardSlot {
+            ctx,
+            fetch,
+            live: ArcSwapOption::empty(),
+            next_due: Mutex::new(Instant::now()),
+            problem: Mutex::new(None),
+        }
+    }
+
+    pub fn context(&self) -> &CardContext {
+        &self.ctx
+    }
+
+    /// The card in service, if any (one atomic load and reference count).
+    pub fn live(&self) -> Option<Arc<LiveCard>> {
+        self.live.load_full()
+    }
+
+    pub fn set(&self, card: LiveCard) {
+        self.live.store(Some(Arc::new(card)));
+    }
+
+    /// Why the last load or fetch failed, while it stays failed.
+    pub fn problem(&self) -> Option<String> {
+        self.problem.lock().ok().and_then(|p| p.clone())
+    }
+
+    fn set_problem(&self, p: Option<String>) {
+        if let Ok(mut slot) = self.problem.lock() {
+            *slot = p;
+        }
+    }
+
+    /// Whether a fetch is due at `now`.
+    pub fn due(&self, now: Instant) -> bool {
+        self.fetch.is_some() && self.next_due.lock().map(|t| *t <= now).unwrap_or(true)
+    }
+
+    /// When the next fetch is due (`None` for file-only cards).
+    pub fn next_due(&self) -> Option<Instant> {
+        self.fetch.as_ref()?;
+        self.next_due.lock().ok().map(|t| *t)
+    }
+
+    /// Seed a fetching slot from the previous snapshot's fetched bytes, so a
+    /// reload does not lose a good card while the first new fetch is under
+    /// way. Rebuilt under the new settings: keys or schemes that changed apply.
+    pub fn seed_from(&self, prior: &CardSlot) {
+        let (Some(mine), Some(theirs)) = (&self.fetch, &prior.fetch) else {
+            return;
+        };
+        if mine.uri != theirs.uri {
+            return;
+        }
+        let Some(old) = prior.live() else { return };
+        let Some(bytes) = &old.fetched else { return };
+        match self.ctx.build(bytes, &mine.uri.to_string(), true) {
+            Ok(card) => self.set(card),
+            Err(e) => {
+                tracing::warn!(agent = %self.ctx.agent, problem = %e, "the previously fetched card fails the new settings");
+                self.set_problem(Some(e));
+            }
+        }
+    }
+
+    /// Fetch the card now and put it in service if it is good. Never fails:
+    /// a failure keeps the last good card and is logged and counted.
+    pub async fn refresh(&self, client: &UpstreamClient, timeout: Duration, metrics: &Metrics) {
+        let Some(spec) = &self.fetch else { return };
+        if let Ok(mut t) = self.next_due.lock() {
+            *t = Instant::now() + spec.every;
+        }
+        Metrics::inc(&metrics.card_fetches);
+        let url = spec.uri.to_string();
+        let result = match tokio::time::timeout(timeout, fetch(client, &spec.uri)).await {
+            Err(_) => Err(format!("{url}: no answer within {timeout:?}")),
+            Ok(r) => r.map_err(|e| format!("{url}: {e}")),
+        };
+        let result = result.and_then(|bytes| {
+            let current = self.live();
+            let same = current
+                .as_ref()
+                .and_then(|c| c.fetched.as_ref())
+                .is_some_and(|b| *b == bytes);
+            if same {
+                return Ok(None); // unchanged: keep the signed copy and its ETag
+            }
+            self.ctx.build(&bytes, &url, true).map(Some)
+        });
+        match result {
+            Ok(Some(card)) => {
+                tracing::info!(agent = %self.ctx.agent, url = %url, "card fetched and in service");
+                self.set(card);
+                self.set_problem(None);
+            }
+            Ok(None) => self.set_problem(None),
+            Err(e) => {
+                Metrics::inc(&metrics.card_fetch_failures);
+                if self.live().is_some() {
+                    tracing::warn!(agent = %self.ctx.agent, problem = %e, "card refresh failed; the last good card stays in service");
+                } else {
+                    tracing::error!(agent = %self.ctx.agent, problem = %e, "no usable card; the agent answers 503 until one loads");
+                }
+                self.set_problem(Some(e));
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum FetchError {
+    #[error("cannot build the request: {0}")]
+    Request(#[from] http::Error),
+    #[error("unreachable: {0}")]
+    Unreachable(#[from] hyper_util::client::legacy::Error),
+    #[error("answered HTTP {0}, not 200")]
+    Status(StatusCode),
+    #[error("reading the body: {0} (at most {MAX_FETCHED_CARD_BYTES} bytes are accepted)")]
+    Body(Box<dyn std::error::Error + Send + Sync>),
+}
+
+async fn fetch(client: &UpstreamClient, uri: &Uri) -> Result<Bytes, FetchError> {
+    let req = Request::get(uri.clone())
+        .header(http::header::ACCEPT, "application/json")
+        .body(Full::new(Bytes::new()))?;
+    let resp = client.send(req).await?;
+    if resp.status() != StatusCode::OK {
+        return Err(FetchError::Status(resp.status()));
+    }
+    let body = Limited::new(resp.into_body(), MAX_FETCHED_CARD_BYTES)
+        .collect()
+        .await
+        .map_err(FetchError::Body)?;
+    Ok(body.to_bytes())
+}
+
+/// The card URL on the upstream's origin.
+pub fn card_uri(upstream: &Uri, path: &str) -> Result<Uri, String> {
+    if !path.starts_with('/') || path.contains(['?', '#']) {
+        return Err(format!(
+            "\"{path}\" must be an absolute path without query or fragment"
+        ));
+    }
+    let (Some(scheme), Some(authority)) = (upstream.scheme_str(), upstream.authority()) else {
+        return Err("the upstream URL has no scheme or authority".into());
+    };
+    format!("{scheme}://{authority}{path}")
+        .parse()
+        .map_err(|e| format!("\"{path}\": {e}"))
+}
+
+/// Where each configured key goes, per the card's scheme: a header, or a
+/// cookie. Keys in the query string are refused: URLs end up in logs.
+pub fn api_key_credentials(
+    card: &AgentCard,
+    keys: &[(String, HeaderValue)],
+) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+    let mut out = Vec::new();
+    for (scheme, value) in keys {
+        let Some(SecurityScheme::ApiKey(s)) = card.security_schemes.get(scheme) else {
+            return Err(format!(
+                "the card has no apiKeySecurityScheme named \"{scheme}\" (configured in [[agent.api_key]])"
+            ));
+        };
+        match s.location.as_str() {
+            "header" => match HeaderName::from_bytes(s.name.as_bytes()) {
+                Ok(h) => out.push((h, value.clone())),
+                Err(_) => {
+                    return Err(format!(
+                        "scheme \"{scheme}\": \"{}\" is not a header name",
+                        s.name
+                    ))
+                }
+            },
+            "cookie" => {
+                let cookie = format!("{}={}", s.name, value.to_str().unwrap_or_default());
+                match HeaderValue::from_str(&cookie) {
+                    Ok(mut v) => {
+                        v.set_sensitive(true);
+                        out.push((http::header::COOKIE, v));
+                    }
+                    Err(_) => return Err(format!("scheme \"{scheme}\": not a valid cookie")),
+                }
+            }
+            other => {
+                return Err(format!(
+                    "scheme \"{scheme}\": API keys in the {other:?} location are not supported (a key in a URL ends up in logs); use a header"
+                ))
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn card_uri_is_on_the_upstream_origin() {
+        let up: Uri = "https://agent.internal:8443/a2a".parse().unwrap();
+        assert_eq!(
+            card_uri(&up, DEFAULT_CARD_PATH).unwrap().to_string(),
+            "https://agent.internal:8443/.well-known/agent-card.json"
+        );
+        assert!(card_uri(&up, "relative").is_err());
+        assert!(card_uri(&up, "/card?x=1").is_err());
+    }
+}
