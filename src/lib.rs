@@ -14,6 +14,7 @@ pub mod cards;
 pub mod client;
 pub mod config;
 pub mod example_agent;
+pub mod extended_card;
 pub mod gateway;
 pub mod identity;
 pub mod load;

@@ -297,6 +297,8 @@ async fn agent_call(
     for (name, value) in &live.credentials {
         headers.append(name.clone(), value.clone());
     }
+    let extended_card =
+        (op.name == "GetExtendedAgentCard").then(|| crate::extended_card::wants_v03(&rest, &body));
     let mut up = Request::new(Full::new(body));
     *up.method_mut() = parts.method;
     *up.uri_mut() = uri;
@@ -334,6 +336,9 @@ async fn agent_call(
         token_cached = minted.cache_hit,
         "forwarded"
     );
+    if let Some(v03) = extended_card {
+        return crate::extended_card::rewrite(resp, agent.card.context(), op.binding, v03).await;
+    }
     let (mut parts, body) = resp.into_parts();
     strip_hop_by_hop(&mut parts.headers);
     // The upstream body is passed through frame by frame: SSE events reach

@@ -290,3 +290,139 @@ async fn a_card_file_must_verify_when_card_keys_are_configured() {
     let (s, _) = gw.get_json("orchestrator", CARD).await;
     assert_eq!(s, StatusCode::OK);
 }
+
+/// The extended card as the upstream writes it: its own URL
+/// (`http://UPSTREAM`, filled in by the test upstream) and one more skill
+/// than the public card.
+fn upstream_extended_card() -> Value {
+    let mut card = json!({
+        "name": "scheduler", "description": "books meetings", "version": "2.0.0",
+        "supportedInterfaces": [
+            {"url": "http://UPSTREAM/a2a/jsonrpc", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}],
+        "capabilities": {"streaming": true, "extendedAgentCard": true},
+        "defaultInputModes": ["text/plain"], "defaultOutputModes": ["text/plain"],
+        "skills": [{"id": "book", "name": "book", "description": "d", "tags": []}]
+    });
+    card["skills"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"id": "admin-report", "name": "r", "description": "d", "tags": []}));
+    card
+}
+
+#[tokio::test]
+async fn extended_card_is_forwarded_only_to_allowed_callers_and_comes_back_rewritten_and_signed() {
+    let up = upstream::start(Behaviour::ExtendedCard(upstream_extended_card())).await;
+    let gw = TestGateway::start(
+        Options::new()
+            .agent("scheduler", &up.url())
+            .card("scheduler", json!({"capabilities": {"extendedAgentCard": true}}))
+            .allow("orchestrator", "scheduler", &[], true)
+            .raw(&format!(
+                "[[rule]]\ncaller = \"{}\"\nagent = \"scheduler\"\napp_only = true\noperations = [\"SendMessage\"]\n",
+                common::gateway::id("notifier")
+            )),
+    )
+    .await;
+    let (_, jwks) = gw.get_json("orchestrator", "/.well-known/jwks.json").await;
+    let keys = keys_from_jwks(&jwks).unwrap();
+    let check = |card: &Value| {
+        verify_card(card, &keys).expect("signed by the gateway");
+        assert_eq!(skill_ids(card), ["book", "admin-report"]);
+        let text = card.to_string();
+        assert!(
+            !text.contains(&up.addr.to_string()),
+            "the upstream's address never reaches the caller: {text}"
+        );
+        assert!(
+            card["securitySchemes"]["gateway-mtls"].is_object(),
+            "{card}"
+        );
+    };
+
+    // REST v1.0.
+    let (s, card) = gw
+        .get_json("orchestrator", "/agents/scheduler/extendedAgentCard")
+        .await;
+    assert_eq!(s, StatusCode::OK, "{card}");
+    check(&card);
+    assert_eq!(
+        card["supportedInterfaces"][0]["url"],
+        format!("{}/agents/scheduler/a2a/jsonrpc", gw.base)
+    );
+
+    // JSON-RPC v1.0: the card is the result, the id is kept.
+    let (s, body) = gw
+        .post_json(
+            "orchestrator",
+            "/agents/scheduler/a2a/jsonrpc",
+            json!({"jsonrpc": "2.0", "id": 41, "method": "GetExtendedAgentCard", "params": {}}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(body["id"], 41);
+    check(&body["result"]);
+
+    // JSON-RPC v0.3: answered in the v0.3 form.
+    let (s, body) = gw
+        .post_json(
+            "orchestrator",
+            "/agents/scheduler/a2a/jsonrpc",
+            json!({"jsonrpc": "2.0", "id": "x", "method": "agent/getAuthenticatedExtendedCard"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(
+        body["result"]["url"],
+        format!("{}/agents/scheduler/a2a/jsonrpc", gw.base)
+    );
+    assert!(body["result"].get("supportedInterfaces").is_none());
+
+    // Callers not allowed this operation, or the agent at all: 403, and the
+    // upstream never sees the request.
+    let before = up.requests().len();
+    let (s, _) = gw
+        .get_json("notifier", "/agents/scheduler/extendedAgentCard")
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _) = gw
+        .get_json("intruder", "/agents/scheduler/extendedAgentCard")
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    assert_eq!(up.requests().len(), before);
+}
+
+#[tokio::test]
+async fn an_extended_card_that_fails_verification_is_not_served() {
+    // The public card is signed by the agent's key; the extended card is
+    // not, while card keys are configured: refused with 502.
+    let (agent_key, _) = SigningKey::generate(SigningAlgorithm::Es256).unwrap();
+    let up = upstream::start(Behaviour::ExtendedCard(upstream_extended_card())).await;
+    up.set_card(
+        200,
+        signed(&upstream_card(&up, "book"), &agent_key).to_string(),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let jwks_path = dir.path().join("keys.json");
+    std::fs::write(
+        &jwks_path,
+        json!({"keys": [agent_key.public_jwk()]}).to_string(),
+    )
+    .unwrap();
+    let gw = TestGateway::start(
+        Options::new()
+            .agent("scheduler", &up.url())
+            .fetched_card(
+                "scheduler",
+                &format!("card_signing_keys = \"{}\"", jwks_path.display()),
+            )
+            .allow("orchestrator", "scheduler", &[], true),
+    )
+    .await;
+    let (s, body) = gw
+        .get_json("orchestrator", "/agents/scheduler/extendedAgentCard")
+        .await;
+    assert_eq!(s, StatusCode::BAD_GATEWAY, "{body}");
+    assert_eq!(body["error"], "bad_extended_card");
+    assert!(!body.to_string().contains("admin-report"));
+}

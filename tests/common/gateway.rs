@@ -291,6 +291,23 @@ impl TestGateway {
         (s, serde_json::from_slice(&body).unwrap_or(Value::Null))
     }
 
+    /// POST `body` as JSON to `path` as `caller`; the answer parsed as JSON.
+    pub async fn post_json(&self, caller: &str, path: &str, body: Value) -> (StatusCode, Value) {
+        let mut h = HeaderMap::new();
+        h.insert("content-type", HeaderValue::from_static("application/json"));
+        let (s, _, b) = self
+            .client(caller)
+            .fetch(
+                Method::POST,
+                &format!("{}{path}", self.base),
+                &h,
+                Bytes::from(body.to_string()),
+            )
+            .await
+            .unwrap();
+        (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    }
+
     /// A client presenting a certificate and key given as PEM text.
     pub fn client_from_pem(
         &self,

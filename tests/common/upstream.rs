@@ -34,6 +34,10 @@ pub enum Behaviour {
     Echo,
     /// Never answer (to test the upstream timeout).
     Hang,
+    /// Answer every request with this extended Agent Card: as the body for
+    /// REST, as the `result` (echoing the request `id`) for JSON-RPC POSTs.
+    /// `http://UPSTREAM` in the card becomes this upstream's own address.
+    ExtendedCard(serde_json::Value),
     /// SSE: send `first`, wait until `release` is notified, then send `last`.
     GatedStream {
         first: String,
@@ -132,6 +136,25 @@ async fn answer(
             r.headers_mut()
                 .insert("content-type", "application/json".parse().unwrap());
             r
+        }
+        Behaviour::ExtendedCard(card) => {
+            let req_body = seen.lock().unwrap().last().map(|s| s.body.clone());
+            let body =
+                match req_body.and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()) {
+                    Some(req) if parts.method == http::Method::POST => {
+                        serde_json::json!({"jsonrpc": "2.0", "id": req["id"], "result": card})
+                    }
+                    _ => card,
+                };
+            let host = parts
+                .headers
+                .get("host")
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default();
+            let text = body
+                .to_string()
+                .replace("http://UPSTREAM", &format!("http://{host}"));
+            Response::new(Full::new(Bytes::from(text)).boxed())
         }
         Behaviour::Hang => {
             tokio::time::sleep(Duration::from_secs(3600)).await;
