@@ -339,36 +339,19 @@ fn the_configmap_config_passes_config_check_where_the_deployment_mounts_it() {
         work,
         &["ca", "init", "--trust-domain", "example.org", "--out", "ca"],
     );
-    let svid = "spiffe://example.org/ns/actgate/sa/actgate";
-    run_ok(
+    // The gateway's SVID as csi-driver-spiffe would issue it, and a listener
+    // certificate as the README's `kubectl create secret tls` step makes it.
+    issue(
         work,
-        &[
-            "cert",
-            "issue",
-            "--ca",
-            "ca",
-            "--spiffe-id",
-            svid,
-            "--out",
-            "svid",
-        ],
+        "spiffe://example.org/ns/actgate/sa/actgate",
+        &[],
+        "svid",
     );
-    run_ok(
+    issue(
         work,
-        &[
-            "cert",
-            "issue",
-            "--ca",
-            "ca",
-            "--spiffe-id",
-            "spiffe://example.org/actgate",
-            "--dns",
-            "actgate.actgate.svc",
-            "--ttl",
-            "24h",
-            "--out",
-            "server",
-        ],
+        "spiffe://example.org/actgate",
+        &["--dns", "actgate.actgate.svc", "--ttl", "24h"],
+        "server",
     );
     let fsroot = work.join("pod");
     let mut config_dir = None;
@@ -408,6 +391,14 @@ fn the_configmap_config_passes_config_check_where_the_deployment_mounts_it() {
         text(&o.stdout),
         text(&o.stderr)
     );
+}
+
+/// `actgate cert issue` from the CA in `work/ca`, written to `work/PREFIX.{pem,key}`.
+fn issue(work: &Path, spiffe_id: &str, extra: &[&str], prefix: &str) {
+    let mut args = vec!["cert", "issue", "--ca", "ca", "--spiffe-id", spiffe_id];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["--out", prefix]);
+    run_ok(work, &args);
 }
 
 /// tls.crt / tls.key / ca.crt from the PREFIX.pem, PREFIX.key and CA bundle
