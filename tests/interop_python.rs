@@ -15,51 +15,9 @@ use std::process::{Child, Command, Stdio};
 use common::gateway::{id, Options, TestGateway};
 use serde_json::{json, Value};
 
-const REQUIREMENTS: &str = include_str!("interop/requirements.txt");
-
 /// The venv's python, creating and filling the venv when its requirements changed.
 fn python() -> PathBuf {
-    let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("interop-venv");
-    let py = venv.join("bin/python");
-    let stamp = venv.join("requirements.installed");
-    if std::fs::read_to_string(&stamp).ok().as_deref() == Some(REQUIREMENTS) && py.exists() {
-        return py;
-    }
-    let host_python = std::env::var("ACTGATE_PYTHON").unwrap_or_else(|_| "python3".into());
-    let run = |cmd: &mut Command, what: &str| {
-        let out = cmd.output().unwrap_or_else(|e| {
-            panic!("interop setup: cannot run {what}: {e}. Install Python 3 with venv and pip.")
-        });
-        assert!(
-            out.status.success(),
-            "interop setup: {what} failed ({}).\nstdout:\n{}\nstderr:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    run(
-        Command::new(&host_python)
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv),
-        "python3 -m venv",
-    );
-    let req = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/requirements.txt");
-    run(
-        Command::new(&py)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--disable-pip-version-check",
-                "-q",
-                "-r",
-            ])
-            .arg(&req),
-        "pip install of the pinned interop packages (a2a-sdk, PyJWT, uvicorn, httpx)",
-    );
-    std::fs::write(&stamp, REQUIREMENTS).unwrap();
-    py
+    common::python::venv("interop-venv", "tests/interop/requirements.txt")
 }
 
 fn script(name: &str) -> PathBuf {

@@ -2,4 +2,5 @@
 pub mod certs;
 pub mod cli;
 pub mod gateway;
+pub mod python;
 pub mod upstream;
