@@ -313,11 +313,21 @@ pub fn exchange(
             "subject_token_type is id_token, but the subject token is an access token of this gateway",
         ));
     }
-    // No check of the subject token's `cnf` against the caller here: a
-    // gateway token reaches this point only when the caller is its audience,
-    // i.e. the resource server that received it from its certificate-bound
-    // holder. Exchanging it is how that agent obtains its own, re-bound
-    // token for the next hop.
+    // Certificate binding of the subject token (RFC 8705 §3):
+    // - another issuer's bound token (any caller may present those) must be
+    //   presented over its own certificate, or a stolen copy could be
+    //   laundered into a fresh token here;
+    // - a gateway token reaches this point only when the caller is its
+    //   audience, i.e. the resource server that received it from its
+    //   certificate-bound holder. Its `cnf` names that holder, not the
+    //   caller, and exchanging it is how the audience obtains its own token
+    //   for the next hop, re-bound to its own certificate (so the binding is
+    //   never dropped). The audience check is what keeps others out.
+    if !subject.own {
+        subject
+            .check_binding(&caller.thumbprint)
+            .map_err(|e| invalid_request(format!("subject_token: {e}")))?;
+    }
 
     // 3. Actor token.
     if let Some(t) = actor_token {
