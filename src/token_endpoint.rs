@@ -32,7 +32,8 @@ pub async fn token(
         Err(Refusal::Exchange(e)) => {
             tracing::info!(caller = %caller.spiffe_id, error = e.code.as_str(), reason = %e.description,
                 "token exchange refused");
-            if e.code != ErrorCode::ServerError {
+            // Policy refusals count as denied requests, like on the proxy route.
+            if matches!(e.code, ErrorCode::InvalidTarget | ErrorCode::InvalidScope) {
                 Metrics::inc(&gw.metrics.requests_denied);
             }
             json_response(e.code.status(), e.to_json())

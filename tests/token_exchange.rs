@@ -588,3 +588,25 @@ async fn discovery_documents() {
         assert_eq!(s, StatusCode::FORBIDDEN, "{path}");
     }
 }
+
+#[test]
+fn a_bad_jwt_bundle_is_a_config_problem_with_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    common::gateway::make_pki(dir.path());
+    let bundle = dir.path().join("jwt-bundle.json");
+    // Only an X.509 authority: nothing to verify a JWT-SVID with.
+    std::fs::write(&bundle, r#"{"keys": [{"use": "x509-svid", "kty": "EC"}]}"#).unwrap();
+    let o = Options::new().trust_domain(&format!("jwt_bundle = \"{}\"", bundle.display()));
+    let path = dir.path().join("actgate.toml");
+    let text = common::gateway::config_text(dir.path(), &o);
+    let cfg = actgate::config::ConfigFile::parse(&path, &text).unwrap();
+    let err = actgate::gateway::Gateway::build(&cfg, Default::default())
+        .err()
+        .expect("refused");
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("{}: trust_domain[0].jwt_bundle:", path.display())),
+        "{msg}"
+    );
+    assert!(msg.contains("no JWT authority"), "{msg}");
+}
