@@ -191,8 +191,12 @@ async fn agent_call(
                 .by_identity(&caller.spiffe_id)
                 .map(|a| a.resource.as_str());
             // RFC 8705 §3: a certificate-bound token (from the token
-            // endpoint) is usable only over a connection authenticated with
-            // that certificate; checked after the signature verified.
+            // endpoint, or an IdP's) is usable only over a connection
+            // authenticated with that certificate; checked after the
+            // signature verified. This also refuses a bound gateway token
+            // presented by its audience: the token minted here for the
+            // upstream is unbound, so accepting it would silently drop the
+            // binding (the token endpoint re-binds instead).
             match gw
                 .subject_tokens
                 .verify(tok, presenter, crate::unix_now())
