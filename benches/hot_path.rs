@@ -328,6 +328,7 @@ fn bench_token_cache(c: &mut Criterion) {
         may_act: Some(serde_json::json!({ "sub": CALLER })),
         own: false,
         aud: GW.into(),
+        cnf: None,
     };
     // Sorted, as the gateway keeps rule scopes; the unsorted variant below
     // shows the cost when a caller passes them in another order.

@@ -38,6 +38,7 @@ fn subject() -> SubjectToken {
         may_act: None,
         own: true,
         aud: "https://agents.example.org/b".into(),
+        cnf: None,
     }
 }
 

@@ -139,6 +139,13 @@ pub struct TrustDomainSection {
     /// Refuse client certificates valid for longer than this
     /// (`notAfter - notBefore`), e.g. `"24h"`. Default: no limit.
     pub max_certificate_lifetime: Option<String>,
+    /// JWT-SVID signing keys of this trust domain: a JWK set, or a SPIFFE
+    /// bundle (keys with `use: "jwt-svid"`; `x509-svid` keys are skipped).
+    /// Enables `actor_token` at the token endpoint for this domain's
+    /// workloads: a JWT-SVID whose `sub` is the client certificate's SPIFFE
+    /// ID and whose `aud` names the gateway's issuer or token endpoint.
+    /// Default: none, and actor tokens from this domain are refused.
+    pub jwt_bundle: Option<PathBuf>,
 }
 
 /// Reject or allow.

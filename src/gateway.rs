@@ -29,7 +29,9 @@ use crate::policy::{Policy, Rule};
 use crate::proxy::UpstreamClient;
 use crate::registry::{Agent, Registry};
 use crate::tls;
-use crate::token::{KeySet, Minter, SigningKey, SubjectTokenVerifier, TrustedIssuer};
+use crate::token::{
+    metadata, ActorTokenVerifier, KeySet, Minter, SigningKey, SubjectTokenVerifier, TrustedIssuer,
+};
 
 /// Timeouts and limits, resolved from the config.
 #[derive(Debug, Clone)]
@@ -51,6 +53,8 @@ pub struct Gateway {
     pub registry: Registry,
     pub policy: Policy,
     pub subject_tokens: SubjectTokenVerifier,
+    /// JWT-SVID keys per trust domain, for `actor_token` at the token endpoint.
+    pub actor_tokens: ActorTokenVerifier,
     pub minter: Minter,
     pub keys: Arc<KeySet>,
     /// `/.well-known/jwks.json`, serialised once.
@@ -165,6 +169,11 @@ impl Gateway {
         files.push(cfg.resolve(&g.server_cert));
         files.push(cfg.resolve(&g.server_key));
 
+        // JWT-SVID authorities (`jwt_bundle`); an actor token must name the
+        // gateway (its issuer or token endpoint) as audience.
+        let mut actor_tokens =
+            ActorTokenVerifier::new(vec![issuer.clone(), metadata::token_endpoint(&public_url)]);
+
         // [[trust_domain]]: one bundle per domain, never merged.
         let mut bundles: Vec<TrustDomainBundle> = Vec::new();
         let mut roots_by_td: HashMap<String, Vec<rustls::pki_types::CertificateDer<'static>>> =
@@ -200,6 +209,18 @@ impl Gateway {
                 if let Some(c) = p.take(format!("{field}.crls[{j}]"), loaded) {
                     crls.extend(c);
                 }
+            }
+            if let Some(path) = &td.jwt_bundle {
+                let full = cfg.resolve(path);
+                files.push(full.clone());
+                let added = std::fs::read_to_string(&full)
+                    .map_err(|e| format!("{}: cannot read: {e}", full.display()))
+                    .and_then(|text| {
+                        actor_tokens
+                            .add_trust_domain(name.as_str(), &text)
+                            .map_err(|e| format!("{}: {e}", full.display()))
+                    });
+                p.take(format!("{field}.jwt_bundle"), added);
             }
             let max_lifetime_secs = td.max_certificate_lifetime.as_ref().map(|s| {
                 p.duration(&format!("{field}.max_certificate_lifetime"), s)
@@ -624,16 +645,8 @@ impl Gateway {
             .map_err(|e| one(cfg, "[[subject_issuer]]", e.to_string()))?;
         let jwks_json = Bytes::from(keys.jwks().to_string());
         let metadata_json = Bytes::from(
-            serde_json::json!({
-                "issuer": issuer,
-                "jwks_uri": format!("{public_url}/.well-known/jwks.json"),
-                "response_types_supported": [],
-                "grant_types_supported": [],
-                "token_endpoint_auth_methods_supported": ["tls_client_auth"],
-                "tls_client_certificate_bound_access_tokens": false,
-                "scopes_supported": scopes_supported(&rules),
-            })
-            .to_string(),
+            metadata::authorization_server(&issuer, &public_url, &scopes_supported(&rules))
+                .to_string(),
         );
         let minter = Minter::new(keys.clone(), issuer.clone(), t.cache, metrics.clone());
         Ok(Gateway {
@@ -644,6 +657,7 @@ impl Gateway {
             registry: Registry::new(agents),
             policy: Policy::new(rules),
             subject_tokens,
+            actor_tokens,
             minter,
             keys,
             jwks_json,

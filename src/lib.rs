@@ -26,6 +26,7 @@ pub mod registry;
 pub mod server;
 pub mod tls;
 pub mod token;
+pub mod token_endpoint;
 
 /// Seconds since the Unix epoch, the unit of every JWT time claim.
 pub fn unix_now() -> i64 {

@@ -95,12 +95,26 @@ pub async fn handle(
         (&Method::GET, "/.well-known/oauth-authorization-server") => {
             json_response(StatusCode::OK, gw.metadata_json.clone())
         }
+        (_, crate::token::exchange::TOKEN_ENDPOINT_PATH) => {
+            crate::token_endpoint::token(&gw, &conn, req).await
+        }
+        // RFC 9728 §3.1 location for the resource {public_url}/agents/NAME.
+        (&Method::GET, _) if path.starts_with(PROTECTED_RESOURCE_PREFIX) => {
+            match gw.registry.get(&path[PROTECTED_RESOURCE_PREFIX.len()..]) {
+                Some(a) if gw.policy.may_reach(&conn.identity.spiffe_id, &a.name) => {
+                    crate::token_endpoint::protected_resource(&gw, a)
+                }
+                _ => forbidden(&gw),
+            }
+        }
         (&Method::GET, "/agents" | "/agents/") => agent_list(&gw, &conn),
         _ if path.starts_with("/agents/") => agent_call(&gw, &conn, req).await,
         _ => error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
     };
     Ok(resp)
 }
+
+const PROTECTED_RESOURCE_PREFIX: &str = "/.well-known/oauth-protected-resource/agents/";
 
 /// `GET /agents`: the cards of the agents this caller may call, and only
 /// those (the list reveals nothing about agents the caller cannot reach).
@@ -167,6 +181,12 @@ async fn agent_call(
             req.headers(),
         );
     }
+    if req.method() == Method::GET && rest == "/.well-known/oauth-protected-resource" {
+        if !gw.policy.may_reach(&caller.spiffe_id, &agent.name) {
+            return forbidden(gw);
+        }
+        return crate::token_endpoint::protected_resource(gw, &agent);
+    }
 
     // Subject token: a present but invalid one is an error, never ignored.
     let subject = match bearer_token(req.headers()) {
@@ -176,7 +196,18 @@ async fn agent_call(
                 .registry
                 .by_identity(&caller.spiffe_id)
                 .map(|a| a.resource.as_str());
-            match gw.subject_tokens.verify(tok, presenter, crate::unix_now()) {
+            // RFC 8705 §3: a certificate-bound token (from the token
+            // endpoint, or an IdP's) is usable only over a connection
+            // authenticated with that certificate; checked after the
+            // signature verified. This also refuses a bound gateway token
+            // presented by its audience: the token minted here for the
+            // upstream is unbound, so accepting it would silently drop the
+            // binding (the token endpoint re-binds instead).
+            match gw
+                .subject_tokens
+                .verify(tok, presenter, crate::unix_now())
+                .and_then(|s| s.check_binding(&caller.thumbprint).map(|()| s))
+            {
                 Ok(s) => Some(s),
                 Err(e) => {
                     tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, reason = %e, "subject token rejected");
@@ -400,7 +431,7 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
     Ok(Some(token))
 }
 
-async fn read_body(
+pub(crate) async fn read_body(
     body: Incoming,
     headers: &HeaderMap,
     limit: u64,

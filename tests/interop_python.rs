@@ -12,7 +12,9 @@ use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use common::gateway::{id, Options, TestGateway};
+use common::exchange::request;
+use common::gateway::{id, Options, TestGateway, ISSUER};
+use common::upstream::{self, Behaviour};
 use serde_json::{json, Value};
 
 /// The venv's python, creating and filling the venv when its requirements changed.
@@ -152,4 +154,64 @@ async fn a2a_sdk_client_and_upstream_through_the_gateway_and_pyjwt_verifies() {
         assert_eq!(c["client_id"], id("orchestrator"));
         assert_eq!(c["scope"], "calendar:read");
     }
+}
+
+/// PyJWT verifies a token from the token endpoint (signature with the
+/// published JWKS, iss, aud, required claims), and its `cnf` matches the
+/// caller's certificate thumbprint as `cryptography` computes it, and not
+/// another agent's.
+#[tokio::test(flavor = "multi_thread")]
+async fn pyjwt_verifies_an_exchanged_token_and_its_certificate_binding() {
+    let py = tokio::task::spawn_blocking(python).await.unwrap();
+    let up = upstream::start(Behaviour::Echo).await;
+    let gw = TestGateway::start(Options::new().agent("scheduler", &up.url()).allow(
+        "orchestrator",
+        "scheduler",
+        &["calendar:read", "calendar:write"],
+        false,
+    ))
+    .await;
+    let user = gw.user_token(json!({}));
+    let token = gw
+        .exchange(
+            "orchestrator",
+            &request(&user, "scheduler", &[("scope", "calendar:read")]),
+        )
+        .await
+        .token();
+    let (_, jwks) = gw.get_json("orchestrator", "/.well-known/jwks.json").await;
+    let tmp = tempfile::tempdir().unwrap();
+    let jwks_file = tmp.path().join("jwks.json");
+    std::fs::write(&jwks_file, jwks.to_string()).unwrap();
+    let agents = gw.certs().join("agents");
+    let audience = format!("{}/agents/scheduler", gw.base);
+    let out = tokio::process::Command::new(&py)
+        .arg(script("verify_bound_token.py"))
+        .arg(&token)
+        .arg(&jwks_file)
+        .arg(ISSUER)
+        .arg(&audience)
+        .arg(agents.join("orchestrator.pem"))
+        .arg(agents.join("scheduler.pem"))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "PyJWT verification failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["typ"], "at+jwt", "{report}");
+    assert_eq!(report["cnf_matches_caller"], true, "{report}");
+    assert_eq!(report["cnf_matches_other"], false, "{report}");
+    assert_eq!(report["tampered_valid"], false, "{report}");
+    assert_eq!(report["caller_thumbprint"], gw.thumbprint("orchestrator"));
+    let c = &report["claims"];
+    assert_eq!(c["sub"], "alice@example.com");
+    assert_eq!(c["aud"], audience);
+    assert_eq!(c["client_id"], id("orchestrator"));
+    assert_eq!(c["act"], json!({"sub": id("orchestrator")}));
+    assert_eq!(c["scope"], "calendar:read");
 }

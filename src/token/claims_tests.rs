@@ -27,6 +27,7 @@ fn user_token(scope: Option<&str>, exp: i64) -> SubjectToken {
         may_act: None,
         own: false,
         aud: "https://gw.example.org".into(),
+        cnf: None,
     }
 }
 
@@ -44,6 +45,7 @@ fn as_subject(c: &AccessTokenClaims) -> SubjectToken {
         may_act: None,
         own: true,
         aud: c.aud.clone(),
+        cnf: None,
     }
 }
 

@@ -14,7 +14,9 @@ use base64::Engine as _;
 use serde::Serialize;
 
 use super::claims::build_claims;
-use super::{Actor, ClaimsError, KeyError, KeySet, MintRequest, SigningKey};
+use super::{
+    AccessTokenClaims, Actor, ClaimsError, Cnf, KeyError, KeySet, MintRequest, SigningKey,
+};
 use crate::metrics::Metrics;
 
 /// Upper bound on cached tokens; on overflow stale entries are purged, and if
@@ -131,13 +133,7 @@ impl Minter {
         }
 
         let claims = build_claims(req, &self.issuer, now, new_jti()?)?;
-        let token: Arc<str> = sign_compact(&self.keys.current, &self.header_b64, &claims)?.into();
-        // A compact JWS is base64url and dots: always a valid header value.
-        let mut authorization =
-            http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| MintError::Sign)?;
-        authorization.set_sensitive(true);
-        self.minted.fetch_add(1, Ordering::Relaxed);
-        Metrics::inc(&self.metrics.tokens_minted);
+        let (token, authorization) = self.sign(&claims)?;
 
         let fresh_until = claims.exp - MIN_REMAINING_SECS.max(req.ttl_secs / 5);
         if let (Some(cache), Some(key)) = (&self.cache, key) {
@@ -166,6 +162,36 @@ impl Minter {
             exp: claims.exp,
             cache_hit: false,
         })
+    }
+
+    /// A certificate-bound token for `req` (RFC 8705 §3.1): the same claims
+    /// as [`Minter::token_for`] plus `cnf.x5t#S256` of the caller's
+    /// certificate, and never outliving that certificate (the token is
+    /// useless once it expires). Always freshly minted: the token endpoint
+    /// hands out each token once, so a cache would only hold copies.
+    pub fn token_bound(&self, req: &MintRequest<'_>, now: i64) -> Result<MintedToken, MintError> {
+        let mut claims = build_claims(req, &self.issuer, now, new_jti()?)?;
+        claims.exp = claims.exp.min(req.caller.not_after.max(now + 1));
+        claims.cnf = Some(Cnf::for_caller(req.caller));
+        let (token, authorization) = self.sign(&claims)?;
+        Ok(MintedToken {
+            token,
+            authorization,
+            exp: claims.exp,
+            cache_hit: false,
+        })
+    }
+
+    /// Sign `claims` with the current key; the token and its `Bearer` header.
+    fn sign(&self, claims: &AccessTokenClaims) -> Result<(Arc<str>, http::HeaderValue), MintError> {
+        let token: Arc<str> = sign_compact(&self.keys.current, &self.header_b64, claims)?.into();
+        // A compact JWS is base64url and dots: always a valid header value.
+        let mut authorization =
+            http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| MintError::Sign)?;
+        authorization.set_sensitive(true);
+        self.minted.fetch_add(1, Ordering::Relaxed);
+        Metrics::inc(&self.metrics.tokens_minted);
+        Ok((token, authorization))
     }
 
     /// `(cache hits, tokens minted)` by this minter.

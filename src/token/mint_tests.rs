@@ -138,6 +138,7 @@ fn cache_key_separates_every_input() {
         may_act: None,
         own: false,
         aud: ISS.into(),
+        cnf: None,
     };
     let mut other_issuer = subject.clone();
     other_issuer.issuer = "https://other-idp.example.com".into();
@@ -210,6 +211,7 @@ fn short_lived_subject_is_not_cached() {
         may_act: None,
         own: false,
         aud: ISS.into(),
+        cnf: None,
     };
     let r = MintRequest {
         subject: Some(&subject),

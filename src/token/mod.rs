@@ -1,12 +1,19 @@
-//! Tokens: signing keys and JWKS, claim building, minting with a cache, and
-//! verification of inbound subject tokens.
+//! Tokens: signing keys and JWKS, claim building, minting with a cache,
+//! verification of inbound subject tokens, and the RFC 8693 token exchange
+//! (actor tokens, form parsing, discovery metadata).
 
+pub mod actor;
 pub mod claims;
+pub mod exchange;
+pub mod form;
 pub mod keys;
+pub mod metadata;
 pub mod mint;
 pub mod verify;
 
+pub use actor::{ActorTokenError, ActorTokenVerifier};
 pub use claims::{build_claims, AccessTokenClaims, Actor, ClaimsError, Cnf, MintRequest};
+pub use exchange::{ErrorCode, ExchangeError, Issued};
 pub use keys::{KeyError, KeySet, SigningAlgorithm, SigningKey};
 pub use mint::{sign_jwt, MintError, MintedToken, Minter};
 pub use verify::{SubjectToken, SubjectTokenVerifier, TokenError, TrustedIssuer, LEEWAY_SECS};

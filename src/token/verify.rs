@@ -19,7 +19,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use super::{Actor, KeySet, SigningAlgorithm};
+use super::{Actor, Cnf, KeySet, SigningAlgorithm};
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat` (RFC 9068: "a few minutes"
 /// at most; kept well under the 60 s jsonwebtoken default).
@@ -69,6 +69,12 @@ pub enum TokenError {
     Jwks { issuer: String, reason: String },
     #[error("issuer {0} is configured twice")]
     DuplicateIssuer(String),
+    #[error(
+        "token cnf is not {{\"x5t#S256\": thumbprint}}; no other confirmation method is supported"
+    )]
+    UnsupportedConfirmation,
+    #[error("token is bound to another certificate (cnf x5t#S256 does not match the presenting connection's)")]
+    CertificateMismatch,
 }
 
 /// A verified inbound token, reduced to what claim building and policy use.
@@ -87,14 +93,27 @@ pub struct SubjectToken {
     pub own: bool,
     /// The audience the token was accepted for.
     pub aud: String,
+    /// RFC 8705 certificate binding, when the token carries one.
+    pub cnf: Option<Cnf>,
+}
+
+impl SubjectToken {
+    /// RFC 8705 §3: a certificate-bound token is usable only over a
+    /// connection authenticated with that certificate. Unbound tokens pass.
+    pub fn check_binding(&self, presenter_thumbprint: &str) -> Result<(), TokenError> {
+        match &self.cnf {
+            Some(c) if c.x5t_s256 != presenter_thumbprint => Err(TokenError::CertificateMismatch),
+            _ => Ok(()),
+        }
+    }
 }
 
 /// One verification key, its algorithm pinned at configuration time.
-struct VerifyKey {
-    kid: Option<String>,
-    alg: Algorithm,
-    key: DecodingKey,
-    validation: Validation,
+pub(super) struct VerifyKey {
+    pub(super) kid: Option<String>,
+    pub(super) alg: Algorithm,
+    pub(super) key: DecodingKey,
+    pub(super) validation: Validation,
 }
 
 /// An external issuer whose tokens are accepted as subject tokens.
@@ -162,7 +181,9 @@ impl TrustedIssuer {
 }
 
 /// `(kid, pinned algorithm, key)` for one JWK, or why it is refused.
-fn parse_jwk(jwk: &serde_json::Value) -> Result<(Option<String>, Algorithm, DecodingKey), String> {
+pub(super) fn parse_jwk(
+    jwk: &serde_json::Value,
+) -> Result<(Option<String>, Algorithm, DecodingKey), String> {
     let get = |name: &str| jwk.get(name).and_then(serde_json::Value::as_str);
     if jwk.get("d").is_some() {
         return Err("contains private key material (\"d\")".into());
@@ -307,20 +328,9 @@ impl SubjectTokenVerifier {
         presenter_resource: Option<&str>,
         now: i64,
     ) -> Result<SubjectToken, TokenError> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err(malformed("longer than 16 KiB"));
-        }
-        let mut parts = token.split('.');
-        let (Some(h64), Some(p64), Some(s64), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(malformed("not three dot-separated parts"));
-        };
-        let header = decode_json_object(h64, "header")?;
+        let (h64, p64, s64) = split_compact(token)?;
+        let header = checked_header(h64, s64)?;
         let header = check_header(&header)?;
-        if s64.is_empty() {
-            return Err(malformed("empty signature"));
-        }
 
         // Unverified `iss` used only to choose among configured issuers; the
         // verified `iss` must then equal the chosen one (jsonwebtoken checks).
@@ -339,20 +349,7 @@ impl SubjectTokenVerifier {
         };
         let own = std::ptr::eq(issuer, &self.own);
 
-        let key = match header.kid {
-            Some(kid) => issuer
-                .keys
-                .iter()
-                .find(|k| k.kid.as_deref() == Some(kid))
-                .ok_or_else(|| TokenError::UnknownKey(truncate(kid)))?,
-            None => match issuer.keys.as_slice() {
-                [only] => only,
-                _ => return Err(TokenError::MissingKid),
-            },
-        };
-        if format!("{:?}", key.alg) != header.alg {
-            return Err(TokenError::AlgorithmNotAllowed(truncate(header.alg)));
-        }
+        let key = select_key(&issuer.keys, &header)?;
 
         let claims = jsonwebtoken::decode::<RawClaims>(token, &key.key, &key.validation)
             .map_err(map_jwt_error)?
@@ -370,15 +367,8 @@ impl SubjectTokenVerifier {
             .aud
             .ok_or_else(|| TokenError::MissingClaim("aud".into()))?;
 
-        if now >= exp.saturating_add(LEEWAY_SECS) {
-            return Err(TokenError::Expired);
-        }
-        if nbf.is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECS)) {
-            return Err(TokenError::NotYetValid);
-        }
-        if iat > now.saturating_add(LEEWAY_SECS) {
-            return Err(TokenError::IssuedInFuture);
-        }
+        check_times(exp, nbf, Some(iat), now)?;
+        let cnf = confirmation(claims.cnf.as_ref())?;
 
         let aud = if own {
             // RFC 9068 §4 typ check, case-insensitive per the RFC's own example.
@@ -412,13 +402,99 @@ impl SubjectTokenVerifier {
             may_act: claims.may_act,
             own,
             aud,
+            cnf,
         })
+    }
+}
+
+/// Split a compact JWS into header, payload and signature (base64url), after
+/// the size limit and shape checks.
+pub(super) fn split_compact(token: &str) -> Result<(&str, &str, &str), TokenError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(malformed("longer than 16 KiB"));
+    }
+    let mut parts = token.split('.');
+    let (Some(h64), Some(p64), Some(s64), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed("not three dot-separated parts"));
+    };
+    Ok((h64, p64, s64))
+}
+
+/// The header, checked, of a token split by [`split_compact`]; an empty
+/// signature is refused after the header (so `alg: none` is named as such).
+pub(super) fn checked_header(
+    h64: &str,
+    s64: &str,
+) -> Result<serde_json::Map<String, serde_json::Value>, TokenError> {
+    let header = decode_json_object(h64, "header")?;
+    check_header(&header)?;
+    if s64.is_empty() {
+        return Err(malformed("empty signature"));
+    }
+    Ok(header)
+}
+
+/// The key for `header` among `keys` (one issuer's or one trust domain's,
+/// never a global pool): by `kid`, or the only key when there is no `kid`;
+/// the header's `alg` must be the algorithm pinned for that key.
+pub(super) fn select_key<'k>(
+    keys: &'k [VerifyKey],
+    header: &Header<'_>,
+) -> Result<&'k VerifyKey, TokenError> {
+    let key = match header.kid {
+        Some(kid) => keys
+            .iter()
+            .find(|k| k.kid.as_deref() == Some(kid))
+            .ok_or_else(|| TokenError::UnknownKey(truncate(kid)))?,
+        None => match keys {
+            [only] => only,
+            _ => return Err(TokenError::MissingKid),
+        },
+    };
+    if format!("{:?}", key.alg) != header.alg {
+        return Err(TokenError::AlgorithmNotAllowed(truncate(header.alg)));
+    }
+    Ok(key)
+}
+
+/// `exp`, `nbf` and `iat` against `now`, each with [`LEEWAY_SECS`].
+pub(super) fn check_times(
+    exp: i64,
+    nbf: Option<i64>,
+    iat: Option<i64>,
+    now: i64,
+) -> Result<(), TokenError> {
+    if now >= exp.saturating_add(LEEWAY_SECS) {
+        return Err(TokenError::Expired);
+    }
+    if nbf.is_some_and(|nbf| nbf > now.saturating_add(LEEWAY_SECS)) {
+        return Err(TokenError::NotYetValid);
+    }
+    if iat.is_some_and(|iat| iat > now.saturating_add(LEEWAY_SECS)) {
+        return Err(TokenError::IssuedInFuture);
+    }
+    Ok(())
+}
+
+/// The `cnf` claim: absent, or exactly an RFC 8705 `x5t#S256` binding. Any
+/// other confirmation (a DPoP `jkt`, a `jwk`) is refused rather than ignored:
+/// accepting it as a bearer token would silently drop its binding.
+fn confirmation(cnf: Option<&serde_json::Value>) -> Result<Option<Cnf>, TokenError> {
+    let Some(v) = cnf else { return Ok(None) };
+    let obj = v.as_object().ok_or(TokenError::UnsupportedConfirmation)?;
+    match (obj.len(), obj.get("x5t#S256")) {
+        (1, Some(serde_json::Value::String(t))) if !t.is_empty() => Ok(Some(Cnf {
+            x5t_s256: t.clone(),
+        })),
+        _ => Err(TokenError::UnsupportedConfirmation),
     }
 }
 
 #[derive(Deserialize)]
 #[serde(untagged)]
-enum Audience {
+pub(super) enum Audience {
     One(String),
     /// Accepted for trusted issuers (jsonwebtoken checked membership); never
     /// for own tokens, which always carry a single audience.
@@ -430,28 +506,33 @@ enum Audience {
 /// so that jsonwebtoken's required-claim check (which runs after this struct
 /// is deserialized) reports a missing claim by name; types are checked below.
 #[derive(Deserialize)]
-struct RawClaims {
+pub(super) struct RawClaims {
     #[serde(default)]
-    sub: Option<String>,
+    pub(super) sub: Option<String>,
     #[serde(default)]
-    aud: Option<Audience>,
+    pub(super) aud: Option<Audience>,
     #[serde(default)]
-    exp: Option<serde_json::Value>,
+    pub(super) exp: Option<serde_json::Value>,
     #[serde(default)]
-    nbf: Option<serde_json::Value>,
+    pub(super) nbf: Option<serde_json::Value>,
     #[serde(default)]
-    iat: Option<serde_json::Value>,
+    pub(super) iat: Option<serde_json::Value>,
     #[serde(default)]
     scope: Option<String>,
     #[serde(default)]
     act: Option<Actor>,
     #[serde(default)]
     may_act: Option<serde_json::Value>,
+    #[serde(default)]
+    cnf: Option<serde_json::Value>,
 }
 
 /// A NumericDate claim as whole seconds; absent is `None`, any other JSON
 /// type (string, float, negative overflow) is malformed.
-fn numeric_date(v: Option<&serde_json::Value>, name: &str) -> Result<Option<i64>, TokenError> {
+pub(super) fn numeric_date(
+    v: Option<&serde_json::Value>,
+    name: &str,
+) -> Result<Option<i64>, TokenError> {
     match v {
         None => Ok(None),
         Some(v) => v
@@ -461,13 +542,15 @@ fn numeric_date(v: Option<&serde_json::Value>, name: &str) -> Result<Option<i64>
     }
 }
 
-struct Header<'a> {
-    alg: &'a str,
-    kid: Option<&'a str>,
-    typ: Option<&'a str>,
+pub(super) struct Header<'a> {
+    pub(super) alg: &'a str,
+    pub(super) kid: Option<&'a str>,
+    pub(super) typ: Option<&'a str>,
 }
 
-fn check_header(h: &serde_json::Map<String, serde_json::Value>) -> Result<Header<'_>, TokenError> {
+pub(super) fn check_header(
+    h: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Header<'_>, TokenError> {
     // We understand no extension, so any `crit` must be refused (RFC 7515 §4.1.11).
     if h.contains_key("crit") {
         return Err(TokenError::Crit);
@@ -501,7 +584,7 @@ fn check_header(h: &serde_json::Map<String, serde_json::Value>) -> Result<Header
     })
 }
 
-fn decode_json_object(
+pub(super) fn decode_json_object(
     part: &str,
     what: &str,
 ) -> Result<serde_json::Map<String, serde_json::Value>, TokenError> {
@@ -514,7 +597,7 @@ fn decode_json_object(
     }
 }
 
-fn map_jwt_error(e: jsonwebtoken::errors::Error) -> TokenError {
+pub(super) fn map_jwt_error(e: jsonwebtoken::errors::Error) -> TokenError {
     match e.into_kind() {
         ErrorKind::InvalidSignature => TokenError::BadSignature,
         ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
@@ -535,7 +618,7 @@ fn map_jwt_error(e: jsonwebtoken::errors::Error) -> TokenError {
     }
 }
 
-fn malformed(why: &str) -> TokenError {
+pub(super) fn malformed(why: &str) -> TokenError {
     TokenError::Malformed(why.to_owned())
 }
 

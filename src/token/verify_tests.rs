@@ -507,3 +507,33 @@ fn trusted_issuer_cannot_shadow_the_gateway() {
         Err(TokenError::DuplicateIssuer(_))
     ));
 }
+
+#[test]
+fn certificate_binding_is_read_and_enforced() {
+    let f = fixture();
+    let mut c = user_claims();
+    c["cnf"] = json!({"x5t#S256": "abc"});
+    let t = verify(&f, &idp_token(&f, c)).unwrap();
+    assert_eq!(t.cnf.as_ref().map(|c| c.x5t_s256.as_str()), Some("abc"));
+    assert_eq!(t.check_binding("abc"), Ok(()));
+    assert_eq!(t.check_binding("xyz"), Err(TokenError::CertificateMismatch));
+    // Unbound tokens pass any connection.
+    let t = verify(&f, &idp_token(&f, user_claims())).unwrap();
+    assert_eq!(t.check_binding("xyz"), Ok(()));
+    // Confirmation methods we cannot check are refused, not ignored.
+    for cnf in [
+        json!({"jkt": "abc"}),
+        json!({"x5t#S256": "abc", "jkt": "abc"}),
+        json!({"x5t#S256": 1}),
+        json!({"x5t#S256": ""}),
+        json!("abc"),
+    ] {
+        let mut c = user_claims();
+        c["cnf"] = cnf.clone();
+        assert_eq!(
+            verify(&f, &idp_token(&f, c)),
+            Err(TokenError::UnsupportedConfirmation),
+            "{cnf}"
+        );
+    }
+}

@@ -1,0 +1,150 @@
+//! The OAuth endpoints on the mTLS listener, as HTTP: `POST /oauth2/token`
+//! (RFC 8693 token exchange, decided in [`crate::token::exchange`]) and each
+//! agent's RFC 9728 protected-resource metadata.
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+
+use crate::gateway::Gateway;
+use crate::identity::CallerIdentity;
+use crate::metrics::Metrics;
+use crate::proxy::{json_response, read_body, ConnContext, ResponseBody};
+use crate::registry::Agent;
+use crate::token::exchange::{self, ErrorCode, ExchangeError};
+use crate::token::metadata;
+
+/// `/oauth2/token`: every answer, success or error, carries `Cache-Control:
+/// no-store` and `Pragma: no-cache` (RFC 6749 §5.1): it may hold a token.
+pub async fn token(
+    gw: &Gateway,
+    conn: &ConnContext,
+    req: Request<Incoming>,
+) -> Response<ResponseBody> {
+    let caller = &conn.identity;
+    let mut resp = match answer(gw, caller, req).await {
+        Ok(issued) => {
+            tracing::info!(caller = %caller.spiffe_id, agent = %issued.agent, subject = %issued.sub,
+                issued_token_type = issued.issued_token_type, "token exchanged");
+            json_response(StatusCode::OK, issued.to_json())
+        }
+        Err(Refusal::Exchange(e)) => {
+            tracing::info!(caller = %caller.spiffe_id, error = e.code.as_str(), reason = %e.description,
+                "token exchange refused");
+            // Policy refusals count as denied requests, like on the proxy route.
+            if matches!(e.code, ErrorCode::InvalidTarget | ErrorCode::InvalidScope) {
+                Metrics::inc(&gw.metrics.requests_denied);
+            }
+            json_response(e.code.status(), e.to_json())
+        }
+        Err(Refusal::Http(r)) => r,
+    };
+    let h = resp.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    resp
+}
+
+enum Refusal {
+    Exchange(ExchangeError),
+    /// Answered before the grant was looked at (method, size).
+    Http(Response<ResponseBody>),
+}
+
+impl From<ExchangeError> for Refusal {
+    fn from(e: ExchangeError) -> Self {
+        Refusal::Exchange(e)
+    }
+}
+
+async fn answer(
+    gw: &Gateway,
+    caller: &CallerIdentity,
+    req: Request<Incoming>,
+) -> Result<exchange::Issued, Refusal> {
+    if req.method() != Method::POST {
+        let mut r = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            ErrorCode::InvalidRequest,
+            "the token endpoint accepts POST only",
+        );
+        r.headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return Err(Refusal::Http(r));
+    }
+    // A client that tries another authentication method in the header gets
+    // the 401 RFC 6749 §5.2 requires for it, challenging with its own scheme.
+    if let Some(auth) = req.headers().get(header::AUTHORIZATION) {
+        let mut r = error_response(
+            StatusCode::UNAUTHORIZED,
+            ErrorCode::InvalidClient,
+            "clients authenticate with their certificate only (tls_client_auth); send no Authorization header",
+        );
+        let scheme = auth
+            .to_str()
+            .ok()
+            .and_then(|v| v.split(' ').next())
+            .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric()));
+        let challenge = format!("{} error=\"invalid_client\"", scheme.unwrap_or("Bearer"));
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        return Err(Refusal::Http(r));
+    }
+    let form = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|m| {
+            m.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !form {
+        return Err(ExchangeError {
+            code: ErrorCode::InvalidRequest,
+            description: "the body must be application/x-www-form-urlencoded".into(),
+        }
+        .into());
+    }
+    let (parts, body) = req.into_parts();
+    let body = read_body(body, &parts.headers, gw.limits.max_request_body)
+        .await
+        .map_err(Refusal::Http)?;
+    Ok(exchange::exchange(gw, caller, &body, crate::unix_now())?)
+}
+
+fn error_response(
+    status: StatusCode,
+    code: ErrorCode,
+    description: &str,
+) -> Response<ResponseBody> {
+    let e = ExchangeError {
+        code,
+        description: description.into(),
+    };
+    json_response(status, e.to_json())
+}
+
+/// RFC 9728 metadata for `agent`, served to callers some rule lets reach it
+/// (others get the caller's usual 403, decided by the proxy before this).
+/// `scopes_supported` lists what the rules grant at this agent.
+pub fn protected_resource(gw: &Gateway, agent: &Agent) -> Response<ResponseBody> {
+    let mut scopes: Vec<String> = gw
+        .policy
+        .rules()
+        .iter()
+        .filter(|r| r.agent == agent.name)
+        .flat_map(|r| r.scopes.iter().cloned())
+        .collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    let doc = metadata::protected_resource(&agent.resource, &gw.issuer, &gw.public_url, &scopes);
+    let mut r = json_response(StatusCode::OK, Bytes::from(doc.to_string()));
+    r.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=300"),
+    );
+    r
+}
