@@ -16,7 +16,7 @@ use actgate::identity::{
 };
 use actgate::metrics::Metrics;
 use actgate::pki::DevCa;
-use actgate::policy::{Decision, Policy, Rule};
+use actgate::policy::{CallerMatch, Decision, Policy, Rule, Subject};
 use actgate::proxy::sanitize_request_headers;
 use actgate::registry::parse_route;
 use actgate::token::{
@@ -110,22 +110,31 @@ fn policy_fixture() -> Policy {
             _ if i % 3 == 1 => format!("spiffe://example.org/ns/a/sa/svc-{i}"),
             _ => format!("spiffe://partner{i}.org/**"),
         };
-        rules.push(Rule {
-            caller: SpiffePattern::parse(&caller).expect("pattern"),
-            agent: if i == 47 { "agent-7".into() } else { agent },
-            scopes: scopes(i).into(),
-            app_only: i % 2 == 0,
-            operations: None,
-        });
+        let agent = if i == 47 { "agent-7".into() } else { agent };
+        let scopes = scopes(i);
+        let scopes: Vec<&str> = scopes.iter().map(String::as_str).collect();
+        let mut rule = Rule::allow(
+            CallerMatch::Pattern(SpiffePattern::parse(&caller).expect("pattern")),
+            &agent,
+            &scopes,
+        );
+        rule.app_only = i % 2 == 0;
+        rules.push(rule);
     }
     Policy::new(rules)
 }
+
+/// The subject of the benchmarked delegated call.
+const USER: Subject<'static> = Subject {
+    issuer: IDP,
+    sub: "alice@example.com",
+};
 
 fn bench_policy(c: &mut Criterion) {
     let policy = policy_fixture();
     let caller = SpiffeId::parse(CALLER).expect("id");
     assert!(matches!(
-        policy.decide(&caller, "agent-7", "SendMessage", true),
+        policy.decide(&caller, "agent-7", "SendMessage", Some(USER)),
         Decision::Allow { rule: 47, .. }
     ));
     let mut g = c.benchmark_group("policy");
@@ -135,7 +144,7 @@ fn bench_policy(c: &mut Criterion) {
                 black_box(&caller),
                 black_box("agent-7"),
                 "SendMessage",
-                true,
+                Some(USER),
             )
         })
     });
@@ -145,7 +154,7 @@ fn bench_policy(c: &mut Criterion) {
                 black_box(&caller),
                 black_box("agent-3"),
                 "SendMessage",
-                true,
+                Some(USER),
             )
         })
     });

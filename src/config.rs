@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::policy::{Approval, Effect};
 use crate::token::SigningAlgorithm;
 
 /// One thing wrong with a configuration: where, and what.
@@ -50,7 +51,8 @@ pub struct RawConfig {
     /// The agents reachable through the gateway.
     #[serde(default)]
     pub agent: Vec<AgentSection>,
-    /// Allow rules. Anything no rule allows is denied.
+    /// Policy rules (or in the file `gateway.policy` names, not both).
+    /// Anything no rule allows is denied.
     #[serde(default)]
     pub rule: Vec<RuleSection>,
 }
@@ -106,6 +108,9 @@ pub struct GatewaySection {
     /// How often changed files are looked for. Default `"2s"`.
     #[serde(default = "default_watch_interval")]
     pub watch_interval: String,
+    /// A separate TOML file holding the `[[rule]]` entries (relative to this
+    /// file). With it, this file must not contain rules itself.
+    pub policy: Option<PathBuf>,
 }
 
 /// `[[trust_domain]]`
@@ -278,30 +283,102 @@ pub struct ApiKeySection {
     pub env: Option<String>,
 }
 
-/// `[[rule]]`: one allow rule.
+/// `[[rule]]`: one policy rule (in the config, or in the file
+/// `gateway.policy` names). A matching `deny` rule refuses the call whatever
+/// any allow rule says; otherwise the first matching `allow` rule, in file
+/// order, decides; no match is a deny.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSection {
-    /// Exact SPIFFE ID, or a pattern within one trust domain: `*` matches one
-    /// path segment, a trailing `**` one or more.
-    pub caller: String,
-    /// Agent name this rule opens.
-    pub agent: String,
-    /// Scopes granted; a minted token carries these, narrowed to the subject
-    /// token's scopes on delegated calls.
+    /// `"allow"` (default) or `"deny"`. A deny rule takes only `caller*`,
+    /// `agent`, `operations`, `subject_issuer` and `subject`.
+    #[serde(default)]
+    pub effect: Effect,
+    /// Who: an exact SPIFFE ID, or a pattern within one trust domain (`*`
+    /// matches one path segment, a trailing `**` one or more). Exactly one of
+    /// `caller`, `caller_trust_domain` and `caller_agent`.
+    pub caller: Option<String>,
+    /// Who: every workload of this trust domain (exact name; never a suffix).
+    pub caller_trust_domain: Option<String>,
+    /// Who: the registered `[[agent]]` of this name (its `spiffe_id`).
+    pub caller_agent: Option<String>,
+    /// Target agent(s): a name, a list of names, or `"*"` for every agent.
+    pub agent: AgentNames,
+    /// Scopes granted. The minted token carries those the agent's card (and
+    /// the rule's `skills`) require, narrowed to the subject token's scopes;
+    /// for a card without requirements, all of them (narrowed likewise).
     #[serde(default)]
     pub scopes: Vec<String>,
     /// Whether the caller may call with no subject token (then `sub` is the
     /// caller itself). Default `false`: only on behalf of a user.
     #[serde(default)]
     pub app_only: bool,
-    /// A2A operations this rule allows, by their v1.0 names (`SendMessage`,
+    /// Delegated calls only, and only with a subject token from this issuer
+    /// (a `[[subject_issuer]]`, or `gateway.issuer` for tokens the gateway
+    /// minted in an earlier hop).
+    pub subject_issuer: Option<String>,
+    /// Delegated calls only, and only for subjects (`sub`) matching this
+    /// pattern, where `*` matches any run of characters
+    /// (e.g. `"*@example.com"`).
+    pub subject: Option<String>,
+    /// A2A operations this rule covers, by their v1.0 names (`SendMessage`,
     /// `SendStreamingMessage`, `GetTask`, `ListTasks`, `CancelTask`,
     /// `SubscribeToTask`, the push-config operations, `GetExtendedAgentCard`);
     /// v0.3 method names and REST paths map to these. Default: every
     /// operation. With a list, requests that are not a recognised A2A
-    /// operation are refused.
+    /// operation are not covered.
     pub operations: Option<Vec<String>>,
+    /// Skills (ids on the agent's card) the caller may use: the minted token
+    /// must also meet each one's skill-level `securityRequirements` (a step-up
+    /// challenge otherwise). Default: none, so no skill-level scopes are
+    /// added (least privilege). Each must be declared on the card of every
+    /// agent the rule names.
+    pub skills: Option<Vec<String>>,
+    /// Cap on the lifetime of tokens minted under this rule (e.g. `"1m"`);
+    /// `tokens.ttl` applies when shorter. Default: `tokens.ttl`.
+    pub max_token_lifetime: Option<String>,
+    /// `"human"`: a call this rule allows is not forwarded until a person
+    /// approves it. Default `"none"`.
+    #[serde(default)]
+    pub approval: Approval,
+}
+
+/// `agent = "name"`, `agent = ["a", "b"]` or `agent = "*"`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentNames(pub Vec<String>);
+
+impl<'de> Deserialize<'de> for AgentNames {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = AgentNames;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an agent name, a list of agent names, or \"*\"")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<AgentNames, E> {
+                Ok(AgentNames(vec![v.to_string()]))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<AgentNames, A::Error> {
+                let mut v = Vec::new();
+                while let Some(s) = seq.next_element::<String>()? {
+                    v.push(s);
+                }
+                Ok(AgentNames(v))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A separate policy file (`gateway.policy`): only `[[rule]]` entries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolicyFileRaw {
+    #[serde(default)]
+    pub rule: Vec<RuleSection>,
 }
 
 fn default_handshake_timeout() -> String {
@@ -354,19 +431,7 @@ impl ConfigFile {
 
     /// Parse TOML text that came from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigErrors> {
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
-            let location = match e.span() {
-                Some(span) => {
-                    let line = text.get(..span.start).unwrap_or(text).matches('\n').count() + 1;
-                    format!("{}:{line}", path.display())
-                }
-                None => path.display().to_string(),
-            };
-            ConfigErrors(vec![ConfigProblem {
-                location,
-                message: e.message().to_string(),
-            }])
-        })?;
+        let raw: RawConfig = parse_toml(path, text).map_err(|p| ConfigErrors(vec![p]))?;
         Ok(ConfigFile {
             path: path.to_path_buf(),
             raw,
@@ -389,6 +454,26 @@ impl ConfigFile {
     pub fn at(&self, field: impl std::fmt::Display) -> String {
         format!("{}: {field}", self.path.display())
     }
+}
+
+/// Parse TOML text that came from `path`; an error names the file and line.
+pub fn parse_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ConfigProblem> {
+    toml::from_str(text).map_err(|e| {
+        let location = match e.span() {
+            Some(span) => {
+                let line = text.get(..span.start).unwrap_or(text).matches('\n').count() + 1;
+                format!("{}:{line}", path.display())
+            }
+            None => path.display().to_string(),
+        };
+        ConfigProblem {
+            location,
+            message: e.message().to_string(),
+        }
+    })
 }
 
 /// Parse a duration like `"300ms"`, `"30s"`, `"5m"`, `"1h"` or `"1d"`.

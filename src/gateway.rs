@@ -19,7 +19,6 @@ use crate::config::{
     parse_duration, valid_agent_name, ConfigErrors, ConfigFile, ConfigProblem, Disposition,
     RevocationScope,
 };
-use crate::identity::spiffe::SpiffePattern;
 use crate::identity::verifier::{
     crls_from_pem, RevocationPolicy, SpiffeClientVerifier, TrustDomainBundle,
 };
@@ -532,59 +531,49 @@ impl Gateway {
                 spiffe_id,
                 resource,
                 card: slot,
+                decisions: metrics.decision_counters(&a.name),
             });
         }
 
-        // [[rule]]
-        let mut rules = Vec::new();
-        for (i, r) in raw.rule.iter().enumerate() {
-            let field = format!("rule[{i}]");
-            let caller = p.take(format!("{field}.caller"), SpiffePattern::parse(&r.caller));
-            if !names.contains(&r.agent) {
-                p.add(
-                    format!("{field}.agent"),
-                    format!("no [[agent]] is named \"{}\"", r.agent),
-                );
-            }
-            for s in &r.scopes {
-                if s.is_empty()
-                    || s.chars()
-                        .any(|c| c == ' ' || c == '"' || c == '\\' || c.is_control())
-                {
-                    p.add(
-                        format!("{field}.scopes"),
-                        format!("\"{s}\" is not a valid OAuth scope token"),
-                    );
-                }
-            }
-            if let Some(ops) = &r.operations {
-                for op in ops {
-                    if !crate::a2a::OPERATIONS.contains(&op.as_str()) {
-                        p.add(
-                            format!("{field}.operations"),
-                            format!(
-                                "\"{op}\" is not an A2A operation (one of: {})",
-                                crate::a2a::OPERATIONS.join(", ")
-                            ),
-                        );
-                    }
-                }
-            }
-            if let Some(caller) = caller {
-                // Granted scopes are a set (claims sort and deduplicate them);
-                // kept normalised so the token-cache key needs no sorting copy.
-                let mut scopes = r.scopes.clone();
-                scopes.sort_unstable();
-                scopes.dedup();
-                rules.push(Rule {
-                    caller,
-                    agent: r.agent.clone(),
-                    scopes: scopes.into(),
-                    app_only: r.app_only,
-                    operations: r.operations.clone(),
-                });
-            }
-        }
+        // [[rule]], or the policy file gateway.policy names.
+        // Skills are checked against the card in service now; an agent whose
+        // card is still to be fetched has its skills checked per request.
+        let live_cards: Vec<_> = raw
+            .agent
+            .iter()
+            .map(|a| {
+                agents
+                    .iter()
+                    .find(|x| x.name == a.name)
+                    .and_then(|x| x.card.live())
+            })
+            .collect();
+        let agent_info: Vec<crate::policy::build::AgentInfo> = raw
+            .agent
+            .iter()
+            .zip(&live_cards)
+            .map(|(a, live)| crate::policy::build::AgentInfo {
+                name: &a.name,
+                spiffe_id: a.spiffe_id.as_deref().and_then(|s| SpiffeId::parse(s).ok()),
+                card: live.as_deref().map(|l| &l.served.card),
+            })
+            .collect();
+        let mut subject_issuers: Vec<&str> = raw
+            .subject_issuer
+            .iter()
+            .map(|s| s.issuer.as_str())
+            .collect();
+        subject_issuers.push(&issuer);
+        let rules = crate::policy::build::load(
+            cfg,
+            &crate::policy::build::Context {
+                agents: &agent_info,
+                subject_issuers: &subject_issuers,
+            },
+            &mut p.list,
+            &mut files,
+        );
+        drop(agent_info);
 
         // Verifier and TLS config, only once the inputs are sound.
         let client_verifier = if bundles.is_empty() {

@@ -3,8 +3,12 @@
 //! Plain atomics: every counter is a single relaxed `fetch_add`, cheap enough
 //! for the per-request path.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::policy::DecisionKind;
 
 /// Why a TLS handshake was refused; one counter per reason. The
 /// discriminant is the counter's index (in the order of `ALL`).
@@ -47,8 +51,27 @@ impl HandshakeRejection {
     }
 }
 
+/// One agent's request decisions, one counter per [`DecisionKind`]
+/// (indexed by its discriminant). Held by the agent, so counting is a single
+/// relaxed `fetch_add` with no lookup.
+#[derive(Debug, Default)]
+pub struct DecisionCounters([AtomicU64; DecisionKind::ALL.len()]);
+
+impl DecisionCounters {
+    pub fn count(&self, kind: DecisionKind) {
+        self.0[kind as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn get(&self, kind: DecisionKind) -> u64 {
+        self.0[kind as usize].load(Ordering::Relaxed)
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
+    /// Decision counters by agent name. Entries outlive reloads (and agents
+    /// removed by one), as Prometheus counters should.
+    decisions: Mutex<BTreeMap<String, Arc<DecisionCounters>>>,
     pub handshakes_accepted: AtomicU64,
     handshakes_rejected: [AtomicU64; HandshakeRejection::ALL.len()],
     pub requests_forwarded: AtomicU64,
@@ -72,6 +95,12 @@ impl Metrics {
 
     pub fn rejected(&self, why: HandshakeRejection) -> u64 {
         self.handshakes_rejected[why as usize].load(Ordering::Relaxed)
+    }
+
+    /// The decision counters of `agent`, created on first use (at load).
+    pub fn decision_counters(&self, agent: &str) -> Arc<DecisionCounters> {
+        let mut map = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(map.entry(agent.to_string()).or_default())
     }
 
     pub fn inc(counter: &AtomicU64) {
@@ -123,6 +152,22 @@ impl Metrics {
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", get(c));
         }
+        let _ = writeln!(out, "# TYPE actgate_decisions_total counter");
+        {
+            let map = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
+            // Agent names are validated at load ([A-Za-z0-9._-]): nothing
+            // to escape in a label value.
+            for (agent, c) in map.iter() {
+                for kind in DecisionKind::ALL {
+                    let _ = writeln!(
+                        out,
+                        "actgate_decisions_total{{agent=\"{agent}\",decision=\"{}\"}} {}",
+                        kind.as_str(),
+                        c.get(kind)
+                    );
+                }
+            }
+        }
         let hits = get(&self.token_cache_hits) as f64;
         let total = hits + get(&self.tokens_minted) as f64;
         let ratio = if total > 0.0 { hits / total } else { 0.0 };
@@ -151,6 +196,29 @@ mod tests {
             assert!(m
                 .render()
                 .contains(&format!("reason=\"{}\"}} 2", why.label())));
+        }
+    }
+
+    #[test]
+    fn decisions_are_counted_per_agent_and_kind() {
+        let m = Metrics::default();
+        for (i, kind) in DecisionKind::ALL.iter().enumerate() {
+            assert_eq!(*kind as usize, i, "ALL is in discriminant order");
+        }
+        let a = m.decision_counters("scheduler");
+        a.count(DecisionKind::Allow);
+        a.count(DecisionKind::Allow);
+        m.decision_counters("scheduler").count(DecisionKind::StepUp);
+        m.decision_counters("notifier")
+            .count(DecisionKind::ApprovalRequired);
+        let out = m.render();
+        for line in [
+            "actgate_decisions_total{agent=\"scheduler\",decision=\"allow\"} 2",
+            "actgate_decisions_total{agent=\"scheduler\",decision=\"step_up\"} 1",
+            "actgate_decisions_total{agent=\"scheduler\",decision=\"deny\"} 0",
+            "actgate_decisions_total{agent=\"notifier\",decision=\"approval_required\"} 1",
+        ] {
+            assert!(out.lines().any(|l| l == line), "missing {line} in\n{out}");
         }
     }
 }

@@ -20,12 +20,12 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::a2a;
-use crate::cards::requirements::{required_scopes, ScopeDecision};
 use crate::cards::serve::ServedCard;
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::metrics::Metrics;
-use crate::policy::Decision;
+use crate::policy::scopes::{token_scopes, TokenScopes};
+use crate::policy::{Approval, Decision, DecisionKind, Subject};
 use crate::registry::{parse_route, RouteError};
 use crate::token::{ClaimsError, MintError, MintRequest, SubjectToken};
 
@@ -228,16 +228,23 @@ async fn agent_call(
     };
     let op = a2a::classify(&parts.method, &rest, &body);
 
-    let scopes = match gw
-        .policy
-        .decide(&caller.spiffe_id, &agent.name, &op.name, subject.is_some())
-    {
-        Decision::Allow { rule, scopes } => {
-            tracing::debug!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, rule, "allowed");
-            scopes
-        }
+    let decision = gw.policy.decide(
+        &caller.spiffe_id,
+        &agent.name,
+        &op.name,
+        subject.as_ref().map(Subject::from),
+    );
+    let (rule, scopes, skills, max_ttl, approval) = match decision {
+        Decision::Allow {
+            rule,
+            scopes,
+            skills,
+            max_token_lifetime_secs,
+            approval,
+        } => (rule, scopes, skills, max_token_lifetime_secs, approval),
         Decision::Deny(reason) => {
-            tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, reason = reason.as_str(), "denied");
+            agent.decisions.count(DecisionKind::Deny);
+            tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, reason = reason.label(), rule = ?reason.rule(), "denied");
             return forbidden(gw);
         }
     };
@@ -249,36 +256,38 @@ async fn agent_call(
     };
     let card = &live.served;
 
-    // The card's requirements decide which scopes the token carries: those
-    // of the first alternative the caller's grants (narrowed to the subject
-    // token's scopes) cover. A card that declares nothing leaves it to policy.
-    // A scope is usable when policy grants it and, on a delegated call, the
-    // subject token carries it (checked in place: no per-request copy).
-    let usable = |s: &str| {
-        scopes.iter().any(|g| g == s)
-            && subject.as_ref().is_none_or(|st| {
-                st.scopes
-                    .as_ref()
-                    .is_some_and(|have| have.iter().any(|h| h == s))
-            })
-    };
-    let granted: &[String] = if card.card.security_requirements.is_empty() {
-        &scopes
-    } else if let Some(needed) = card.covered_alternative(usable) {
-        needed
-    } else {
-        // Not covered: work out the step-up challenge (the rare path).
-        let effective: Vec<String> = scopes.iter().filter(|s| usable(s)).cloned().collect();
-        match required_scopes(&card.card, &[], &effective) {
-            ScopeDecision::InsufficientScope { alternative, .. } => {
-                tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, needed = %alternative.join(" "), "insufficient scope");
-                return insufficient_scope(gw, &alternative);
-            }
-            ScopeDecision::Ok { .. }
-            | ScopeDecision::UnknownSkill(_)
-            | ScopeDecision::TooManyCombinations => return forbidden(gw),
+    // The card's requirements (and those of the skills the rule allows)
+    // decide which scopes the token carries, within what policy grants and,
+    // on a delegated call, what the subject token carries.
+    let token_scopes = token_scopes(card, &scopes, &skills, subject.as_ref());
+    let granted: &[String] = match &token_scopes {
+        TokenScopes::Borrowed(s) => s,
+        TokenScopes::Owned(s) => s,
+        TokenScopes::StepUp(needed) => {
+            agent.decisions.count(DecisionKind::StepUp);
+            tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, rule, needed = %needed.join(" "), "insufficient scope");
+            return insufficient_scope(gw, needed);
+        }
+        TokenScopes::Refused(why) => {
+            agent.decisions.count(DecisionKind::Deny);
+            tracing::warn!(caller = %caller.spiffe_id, agent = %agent.name, rule, reason = why, "denied");
+            return forbidden(gw);
         }
     };
+
+    // Human approval gate. Until the approval store exists, fail closed: a
+    // call a rule marks `approval = "human"` is never forwarded unapproved.
+    if approval == Approval::Human {
+        agent.decisions.count(DecisionKind::ApprovalRequired);
+        tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, rule, "approval required");
+        Metrics::inc(&gw.metrics.requests_denied);
+        return error(
+            StatusCode::FORBIDDEN,
+            "approval_required",
+            "this operation needs a person's approval before it is forwarded",
+        );
+    }
+    tracing::debug!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, rule, "allowed");
 
     let minted = match gw.minter.token_for(
         &MintRequest {
@@ -286,14 +295,22 @@ async fn agent_call(
             subject: subject.as_ref(),
             audience: &agent.resource,
             granted_scopes: granted,
-            ttl_secs: gw.limits.token_ttl_secs,
+            ttl_secs: max_ttl.map_or(gw.limits.token_ttl_secs, |cap| {
+                cap.min(gw.limits.token_ttl_secs)
+            }),
             max_chain_depth: gw.limits.max_chain_depth,
         },
         crate::unix_now(),
     ) {
         Ok(m) => m,
-        Err(e) => return mint_refusal(gw, caller, &agent.name, subject.as_ref(), e),
+        Err(e) => {
+            // Allowed by policy, refused by the token rules (chain depth,
+            // may_act, an expired subject): counted as a deny.
+            agent.decisions.count(DecisionKind::Deny);
+            return mint_refusal(gw, caller, &agent.name, subject.as_ref(), e);
+        }
     };
+    agent.decisions.count(DecisionKind::Allow);
 
     let Some(client) = gw.upstreams.get(&agent.name) else {
         return error(

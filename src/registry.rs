@@ -24,6 +24,9 @@ pub struct Agent {
     /// signed card served to callers; the upstream credentials it implies),
     /// swapped in place when a fetched card changes.
     pub card: crate::card_source::CardSlot,
+    /// This agent's decision counters (`actgate_decisions_total`), shared
+    /// across reloads so counts survive them.
+    pub decisions: Arc<crate::metrics::DecisionCounters>,
 }
 
 /// Name and identity lookups over the registered agents.

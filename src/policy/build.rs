@@ -1,0 +1,374 @@
+//! From `[[rule]]` sections (in the config, or in the policy file
+//! `gateway.policy` names) to [`Rule`]s. Every problem is reported with its
+//! file and field; a rule with any problem is never kept, so a mistake can
+//! only refuse calls, never allow them.
+
+use std::path::{Path, PathBuf};
+
+use super::{AgentMatch, Approval, CallerMatch, Effect, Rule, SubjectMatch, SubjectPattern};
+use crate::cards::AgentCard;
+use crate::config::RuleSection;
+use crate::config::{parse_duration, parse_toml, ConfigFile, ConfigProblem, PolicyFileRaw};
+use crate::identity::spiffe::SpiffePattern;
+use crate::identity::{SpiffeId, TrustDomain};
+
+/// What rules may refer to: one registered agent.
+pub struct AgentInfo<'a> {
+    pub name: &'a str,
+    /// Its workload identity (for `caller_agent`), if configured and valid.
+    pub spiffe_id: Option<SpiffeId>,
+    /// Its card (for `skills`), if it loaded.
+    pub card: Option<&'a AgentCard>,
+}
+
+/// What rules are checked against.
+pub struct Context<'a> {
+    pub agents: &'a [AgentInfo<'a>],
+    /// Issuers a `subject_issuer` may name: the configured subject issuers
+    /// and the gateway's own.
+    pub subject_issuers: &'a [&'a str],
+}
+
+/// The rules of `cfg`: its `[[rule]]` entries, or those of the file
+/// `gateway.policy` names (which is added to `files`, so edits reload).
+pub fn load(
+    cfg: &ConfigFile,
+    ctx: &Context<'_>,
+    problems: &mut Vec<ConfigProblem>,
+    files: &mut Vec<PathBuf>,
+) -> Vec<Rule> {
+    let Some(policy) = &cfg.raw.gateway.policy else {
+        return build_rules(&cfg.path, &cfg.raw.rule, ctx, problems);
+    };
+    let full = cfg.resolve(policy);
+    files.push(full.clone());
+    if !cfg.raw.rule.is_empty() {
+        // Two places for rules would make their order (first allow wins)
+        // depend on how the files are combined: refuse rather than guess.
+        problems.push(ConfigProblem {
+            location: cfg.at("[[rule]]"),
+            message: format!(
+                "rules are read from the policy file {} (gateway.policy); move these [[rule]] entries there",
+                full.display()
+            ),
+        });
+    }
+    let text = match std::fs::read_to_string(&full) {
+        Ok(t) => t,
+        Err(e) => {
+            problems.push(ConfigProblem {
+                location: cfg.at("gateway.policy"),
+                message: format!("{}: cannot read: {e}", full.display()),
+            });
+            return Vec::new();
+        }
+    };
+    match parse_toml::<PolicyFileRaw>(&full, &text) {
+        Ok(raw) => build_rules(&full, &raw.rule, ctx, problems),
+        Err(p) => {
+            problems.push(p);
+            Vec::new()
+        }
+    }
+}
+
+/// Validate and convert `sections`, written in `file`.
+pub fn build_rules(
+    file: &Path,
+    sections: &[RuleSection],
+    ctx: &Context<'_>,
+    problems: &mut Vec<ConfigProblem>,
+) -> Vec<Rule> {
+    let mut rules = Vec::new();
+    for (i, r) in sections.iter().enumerate() {
+        let origin = format!("{}: rule[{i}]", file.display());
+        let before = problems.len();
+        let mut bad = |field: &str, message: String| {
+            problems.push(ConfigProblem {
+                location: format!("{origin}.{field}"),
+                message,
+            })
+        };
+        let rule = build_one(r, ctx, &mut bad, origin.clone());
+        if problems.len() == before {
+            if let Some(rule) = rule {
+                rules.push(rule);
+            }
+        }
+    }
+    rules
+}
+
+fn build_one(
+    r: &RuleSection,
+    ctx: &Context<'_>,
+    bad: &mut impl FnMut(&str, String),
+    origin: String,
+) -> Option<Rule> {
+    let deny = r.effect == Effect::Deny;
+    let caller = caller(r, ctx, bad);
+    let agents = agents(r, ctx, bad);
+
+    for s in &r.scopes {
+        if s.is_empty()
+            || s.chars()
+                .any(|c| c == ' ' || c == '"' || c == '\\' || c.is_control())
+        {
+            bad(
+                "scopes",
+                format!("\"{s}\" is not a valid OAuth scope token"),
+            );
+        }
+    }
+    if let Some(ops) = &r.operations {
+        if ops.is_empty() {
+            bad(
+                "operations",
+                "an empty list covers no operation; list operations, or drop the key to cover all"
+                    .into(),
+            );
+        }
+        for op in ops {
+            if !crate::a2a::OPERATIONS.contains(&op.as_str()) {
+                bad(
+                    "operations",
+                    format!(
+                        "\"{op}\" is not an A2A operation (one of: {})",
+                        crate::a2a::OPERATIONS.join(", ")
+                    ),
+                );
+            }
+        }
+    }
+
+    let mut subject = SubjectMatch::default();
+    if let Some(iss) = &r.subject_issuer {
+        let iss = iss.trim_end_matches('/');
+        match ctx
+            .subject_issuers
+            .iter()
+            .find(|k| k.trim_end_matches('/') == iss)
+        {
+            // Kept as configured: the subject token's `iss` is compared exactly.
+            Some(known) => subject.issuer = Some(known.to_string()),
+            None => bad(
+                "subject_issuer",
+                format!(
+                    "\"{iss}\" is neither a [[subject_issuer]] nor the gateway's issuer (known: {})",
+                    ctx.subject_issuers.join(", ")
+                ),
+            ),
+        }
+    }
+    if let Some(p) = &r.subject {
+        if p.is_empty() || p.chars().any(char::is_control) {
+            bad(
+                "subject",
+                "must be a non-empty pattern without control characters".into(),
+            );
+        } else {
+            subject.sub = Some(SubjectPattern::new(p));
+        }
+    }
+
+    // Deny rules refuse; anything that grants is meaningless on them and
+    // would suggest a grant that does not exist.
+    if deny {
+        let grants = [
+            ("scopes", !r.scopes.is_empty()),
+            ("app_only", r.app_only),
+            ("skills", r.skills.is_some()),
+            ("max_token_lifetime", r.max_token_lifetime.is_some()),
+            ("approval", r.approval != Approval::None),
+        ];
+        for (field, set) in grants {
+            if set {
+                bad(
+                    field,
+                    "a deny rule grants nothing; remove this key (deny rules apply with and without a subject token)"
+                        .into(),
+                );
+            }
+        }
+    } else if r.app_only && !subject.is_empty() {
+        bad(
+            "app_only",
+            "subject_issuer/subject restrict the rule to delegated calls; app_only = true contradicts them (write a separate app-only rule)"
+                .into(),
+        );
+    }
+
+    let skills = skills(r, ctx, agents.as_ref(), bad);
+    let max_token_lifetime_secs = match &r.max_token_lifetime {
+        Some(s) => match parse_duration(s) {
+            Ok(d) => Some(d.as_secs().max(1) as i64),
+            Err(e) => {
+                bad("max_token_lifetime", e);
+                None
+            }
+        },
+        None => None,
+    };
+
+    // Granted scopes are a set (claims sort and deduplicate them); kept
+    // normalised so the token-cache key needs no sorting copy.
+    let mut scopes = r.scopes.clone();
+    scopes.sort_unstable();
+    scopes.dedup();
+    Some(Rule {
+        effect: r.effect,
+        caller: caller?,
+        agents: agents?,
+        scopes: scopes.into(),
+        app_only: r.app_only,
+        subject,
+        operations: r.operations.clone(),
+        skills: skills.into(),
+        max_token_lifetime_secs,
+        approval: r.approval,
+        origin,
+    })
+}
+
+fn caller(
+    r: &RuleSection,
+    ctx: &Context<'_>,
+    bad: &mut impl FnMut(&str, String),
+) -> Option<CallerMatch> {
+    match (&r.caller, &r.caller_trust_domain, &r.caller_agent) {
+        (Some(c), None, None) => match SpiffePattern::parse(c) {
+            Ok(p) => Some(CallerMatch::Pattern(p)),
+            Err(e) => {
+                bad("caller", format!("\"{c}\": {e}"));
+                None
+            }
+        },
+        (None, Some(td), None) => match TrustDomain::parse(td) {
+            Ok(td) => Some(CallerMatch::TrustDomain(td)),
+            Err(e) => {
+                bad("caller_trust_domain", format!("\"{td}\": {e}"));
+                None
+            }
+        },
+        (None, None, Some(name)) => match ctx.agents.iter().find(|a| a.name == name) {
+            Some(AgentInfo {
+                spiffe_id: Some(id),
+                ..
+            }) => Some(CallerMatch::Agent {
+                name: name.clone(),
+                id: id.clone(),
+            }),
+            Some(_) => {
+                bad(
+                    "caller_agent",
+                    format!("agent \"{name}\" has no (valid) spiffe_id to recognise it by"),
+                );
+                None
+            }
+            None => {
+                bad("caller_agent", format!("no [[agent]] is named \"{name}\""));
+                None
+            }
+        },
+        _ => {
+            bad(
+                "caller",
+                "give exactly one of caller, caller_trust_domain and caller_agent".into(),
+            );
+            None
+        }
+    }
+}
+
+fn agents(
+    r: &RuleSection,
+    ctx: &Context<'_>,
+    bad: &mut impl FnMut(&str, String),
+) -> Option<AgentMatch> {
+    let names = &r.agent.0;
+    if names.is_empty() {
+        bad("agent", "names no agent".into());
+        return None;
+    }
+    if names.iter().any(|n| n == "*") {
+        if names.len() > 1 {
+            bad("agent", "\"*\" (every agent) stands alone".into());
+            return None;
+        }
+        return Some(AgentMatch::Any);
+    }
+    let mut ok = true;
+    for n in names {
+        if !ctx.agents.iter().any(|a| a.name == n) {
+            bad("agent", format!("no [[agent]] is named \"{n}\""));
+            ok = false;
+        }
+    }
+    ok.then(|| AgentMatch::Named(names.clone()))
+}
+
+/// `skills`: each must be on the card of every agent the rule names, since
+/// its requirements decide the token's scopes.
+fn skills(
+    r: &RuleSection,
+    ctx: &Context<'_>,
+    agents: Option<&AgentMatch>,
+    bad: &mut impl FnMut(&str, String),
+) -> Vec<String> {
+    let Some(skills) = &r.skills else {
+        return Vec::new();
+    };
+    match agents {
+        Some(AgentMatch::Any) => {
+            bad(
+                "skills",
+                "skills are ids on one agent's card; name the agents (not \"*\")".into(),
+            );
+        }
+        Some(AgentMatch::Named(names)) => {
+            for name in names {
+                // An agent whose card failed to load has its own problem.
+                let Some(card) = ctx
+                    .agents
+                    .iter()
+                    .find(|a| a.name == name)
+                    .and_then(|a| a.card)
+                else {
+                    continue;
+                };
+                for s in skills {
+                    if card.skill(s).is_none() {
+                        let declared: Vec<&str> =
+                            card.skills.iter().map(|k| k.id.as_str()).collect();
+                        bad(
+                            "skills",
+                            format!(
+                                "the card of agent \"{name}\" declares no skill \"{s}\" (it declares: {})",
+                                if declared.is_empty() { "none".to_string() } else { declared.join(", ") }
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        None => {}
+    }
+    let mut v = skills.clone();
+    v.sort_unstable();
+    v.dedup();
+    v
+}
+
+/// Shared with tests: rules without a file (origin `rule[N]`).
+pub fn from_sections(
+    sections: &[RuleSection],
+    ctx: &Context<'_>,
+) -> Result<Vec<Rule>, Vec<ConfigProblem>> {
+    let mut problems = Vec::new();
+    let rules = build_rules(Path::new("policy"), sections, ctx, &mut problems);
+    if problems.is_empty() {
+        Ok(rules)
+    } else {
+        Err(problems)
+    }
+}

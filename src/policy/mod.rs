@@ -1,0 +1,573 @@
+//! Authorization: deny by default. Rules name who calls (SPIFFE ID, pattern,
+//! trust domain or registered agent), on whose behalf (app-only, delegated,
+//! subject issuer and pattern), which agents, operations and skills, what is
+//! granted (scopes, token lifetime) and whether a person must approve.
+//!
+//! Evaluation: a matching `deny` rule refuses the call whatever the allow
+//! rules say; otherwise the first matching `allow` rule, in file order,
+//! decides; nothing matching is a deny. Rules are indexed by agent at load so
+//! a decision scans only the rules that can apply, and allocates nothing.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::identity::spiffe::SpiffePattern;
+use crate::identity::{SpiffeId, TrustDomain};
+
+pub mod build;
+pub mod scopes;
+
+/// `effect` of a rule.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    #[default]
+    Allow,
+    Deny,
+}
+
+/// `approval` of a rule: whether a person must approve each call it allows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Approval {
+    #[default]
+    None,
+    Human,
+}
+
+/// Who a rule is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallerMatch {
+    /// An exact SPIFFE ID or a pattern; the trust domain is always literal.
+    Pattern(SpiffePattern),
+    /// Every workload of one trust domain (compared exactly, never as a
+    /// suffix or prefix: `example.org` does not cover `example.org.evil`).
+    TrustDomain(TrustDomain),
+    /// A registered agent, by name, resolved to its `spiffe_id` at load.
+    Agent { name: String, id: SpiffeId },
+}
+
+impl CallerMatch {
+    pub fn matches(&self, caller: &SpiffeId) -> bool {
+        match self {
+            CallerMatch::Pattern(p) => p.matches(caller),
+            CallerMatch::TrustDomain(td) => caller.trust_domain() == td.as_str(),
+            CallerMatch::Agent { id, .. } => id == caller,
+        }
+    }
+}
+
+impl fmt::Display for CallerMatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallerMatch::Pattern(p) => write!(f, "{p}"),
+            CallerMatch::TrustDomain(td) => write!(f, "any workload of trust domain {td}"),
+            CallerMatch::Agent { name, id } => write!(f, "agent {name} ({id})"),
+        }
+    }
+}
+
+/// Which agents a rule is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AgentMatch {
+    /// `agent = "*"`: every registered agent.
+    Any,
+    Named(Vec<String>),
+}
+
+impl AgentMatch {
+    pub fn matches(&self, agent: &str) -> bool {
+        match self {
+            AgentMatch::Any => true,
+            AgentMatch::Named(names) => names.iter().any(|n| n == agent),
+        }
+    }
+}
+
+/// A pattern over a subject token's `sub`: `*` matches any run of
+/// characters (including none); everything else is literal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SubjectPattern(String);
+
+impl SubjectPattern {
+    pub fn new(pattern: &str) -> Self {
+        SubjectPattern(pattern.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Glob match with backtracking to the last `*` (linear in practice, no
+    /// allocation).
+    pub fn matches(&self, sub: &str) -> bool {
+        let (p, s) = (self.0.as_bytes(), sub.as_bytes());
+        let (mut pi, mut si) = (0, 0);
+        let mut star: Option<(usize, usize)> = None;
+        while si < s.len() {
+            if pi < p.len() && p[pi] == b'*' {
+                star = Some((pi, si));
+                pi += 1;
+            } else if pi < p.len() && p[pi] == s[si] {
+                pi += 1;
+                si += 1;
+            } else if let Some((sp, ss)) = star {
+                pi = sp + 1;
+                si = ss + 1;
+                star = Some((sp, ss + 1));
+            } else {
+                return false;
+            }
+        }
+        p[pi..].iter().all(|&c| c == b'*')
+    }
+}
+
+/// Constraints on the subject of a delegated call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SubjectMatch {
+    /// The subject token's `iss` must be exactly this.
+    pub issuer: Option<String>,
+    /// The subject token's `sub` must match.
+    pub sub: Option<SubjectPattern>,
+}
+
+impl SubjectMatch {
+    pub fn is_empty(&self) -> bool {
+        self.issuer.is_none() && self.sub.is_none()
+    }
+
+    fn matches(&self, s: &Subject<'_>) -> bool {
+        self.issuer.as_deref().is_none_or(|i| i == s.issuer)
+            && self.sub.as_ref().is_none_or(|p| p.matches(s.sub))
+    }
+}
+
+/// The subject of a delegated call, as policy sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subject<'a> {
+    /// `iss` of the verified subject token.
+    pub issuer: &'a str,
+    /// `sub` of the verified subject token.
+    pub sub: &'a str,
+}
+
+impl<'a> From<&'a crate::token::SubjectToken> for Subject<'a> {
+    fn from(t: &'a crate::token::SubjectToken) -> Self {
+        Subject {
+            issuer: &t.issuer,
+            sub: &t.sub,
+        }
+    }
+}
+
+/// One rule, parsed and validated.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub effect: Effect,
+    pub caller: CallerMatch,
+    pub agents: AgentMatch,
+    /// Granted scopes, sorted and deduplicated. Shared with every
+    /// [`Decision`] this rule makes: allowing costs a reference-count
+    /// increment, not a copy.
+    pub scopes: Arc<[String]>,
+    /// Calls with no subject token (`sub` = the caller) match this rule.
+    /// Allow rules only; deny rules match with and without a subject.
+    pub app_only: bool,
+    /// Constraints on the subject; a rule with any matches delegated calls only.
+    pub subject: SubjectMatch,
+    /// A2A operations (v1.0 names, e.g. `GetTask`) this rule covers; `None`
+    /// covers every operation. Requests the gateway cannot classify as an
+    /// A2A operation (`"unknown"`) match only rules without a list.
+    pub operations: Option<Vec<String>>,
+    /// Skills (card skill ids) whose skill-level security requirements the
+    /// minted token must also meet. Empty: none (only card-level scopes).
+    pub skills: Arc<[String]>,
+    /// Cap on the minted token's lifetime, in seconds (`tokens.ttl` otherwise).
+    pub max_token_lifetime_secs: Option<i64>,
+    pub approval: Approval,
+    /// Where the rule was written: `FILE: rule[N]`.
+    pub origin: String,
+}
+
+impl Rule {
+    /// An allow rule for `caller` to `agent` with `scopes` and defaults
+    /// elsewhere (delegated calls only, every operation).
+    pub fn allow(caller: CallerMatch, agent: &str, scopes: &[&str]) -> Rule {
+        let mut scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        Rule {
+            effect: Effect::Allow,
+            caller,
+            agents: AgentMatch::Named(vec![agent.to_string()]),
+            scopes: scopes.into(),
+            app_only: false,
+            subject: SubjectMatch::default(),
+            operations: None,
+            skills: Arc::from([]),
+            max_token_lifetime_secs: None,
+            approval: Approval::None,
+            origin: String::new(),
+        }
+    }
+
+    /// Whether this rule's caller, agent, operation and subject conditions
+    /// cover the call.
+    fn covers(
+        &self,
+        caller: &SpiffeId,
+        operation: &str,
+        subject: Option<&Subject<'_>>,
+    ) -> Coverage {
+        if !self.caller.matches(caller) {
+            return Coverage::No;
+        }
+        if let Some(ops) = &self.operations {
+            if !ops.iter().any(|o| o == operation) {
+                return Coverage::WrongOperation;
+            }
+        }
+        match subject {
+            Some(s) if !self.subject.matches(s) => Coverage::WrongSubject,
+            Some(_) => Coverage::Yes,
+            // A rule constraining the subject never covers a call without one.
+            None if !self.subject.is_empty() => Coverage::WrongSubject,
+            None if self.effect == Effect::Deny || self.app_only => Coverage::Yes,
+            None => Coverage::AppOnlyRefused,
+        }
+    }
+}
+
+enum Coverage {
+    Yes,
+    No,
+    WrongOperation,
+    WrongSubject,
+    AppOnlyRefused,
+}
+
+/// The human description `policy check` and the logs print.
+impl fmt::Display for Rule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let effect = match self.effect {
+            Effect::Allow => "allow",
+            Effect::Deny => "deny",
+        };
+        write!(f, "{effect} {} to call ", self.caller)?;
+        match &self.agents {
+            AgentMatch::Any => write!(f, "any agent")?,
+            AgentMatch::Named(n) => write!(f, "{}", n.join(", "))?,
+        }
+        match &self.operations {
+            None => write!(f, ", any operation")?,
+            Some(ops) => write!(f, ", operations {}", ops.join(", "))?,
+        }
+        match (self.effect, self.app_only) {
+            (Effect::Deny, _) if self.subject.is_empty() => {}
+            (Effect::Deny, _) => write!(f, ", on behalf of")?,
+            (Effect::Allow, true) => write!(f, ", for itself or on behalf of")?,
+            (Effect::Allow, false) => write!(f, ", on behalf of")?,
+        }
+        if self.effect == Effect::Allow || !self.subject.is_empty() {
+            match &self.subject.sub {
+                Some(p) => write!(f, " subjects {}", p.as_str())?,
+                None => write!(f, " any user")?,
+            }
+            if let Some(i) = &self.subject.issuer {
+                write!(f, " from {i}")?;
+            }
+        }
+        if self.effect == Effect::Allow {
+            write!(f, "; grants [{}]", self.scopes.join(" "))?;
+            if !self.skills.is_empty() {
+                write!(f, "; skills {}", self.skills.join(", "))?;
+            }
+            if let Some(t) = self.max_token_lifetime_secs {
+                write!(f, "; tokens at most {t}s")?;
+            }
+            if self.approval == Approval::Human {
+                write!(f, "; needs human approval")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The outcome of [`Policy::decide`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Allowed by rule `rule` (index into [`Policy::rules`]).
+    Allow {
+        rule: usize,
+        /// Scopes the rule grants (before the card and the subject token
+        /// narrow them).
+        scopes: Arc<[String]>,
+        /// Skills whose skill-level requirements the token must also meet.
+        skills: Arc<[String]>,
+        /// Cap on the token lifetime, in seconds.
+        max_token_lifetime_secs: Option<i64>,
+        /// `Approval::Human`: not to be forwarded until a person approves.
+        approval: Approval,
+    },
+    Deny(DenyReason),
+}
+
+impl Decision {
+    /// The rule that decided, if one did (an allow, or an explicit deny).
+    pub fn rule(&self) -> Option<usize> {
+        match self {
+            Decision::Allow { rule, .. } => Some(*rule),
+            Decision::Deny(r) => r.rule(),
+        }
+    }
+
+    pub fn approval_required(&self) -> bool {
+        matches!(
+            self,
+            Decision::Allow {
+                approval: Approval::Human,
+                ..
+            }
+        )
+    }
+
+    /// The kind for metrics and audit, as far as policy knows it (a later
+    /// stage may still turn an allow into [`DecisionKind::StepUp`]).
+    pub fn kind(&self) -> DecisionKind {
+        match self {
+            _ if self.approval_required() => DecisionKind::ApprovalRequired,
+            Decision::Allow { .. } => DecisionKind::Allow,
+            Decision::Deny(_) => DecisionKind::Deny,
+        }
+    }
+}
+
+/// What happened to a request, as counted in metrics and recorded in the
+/// audit log. The discriminant is the metrics counter index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum DecisionKind {
+    Allow,
+    Deny,
+    /// Allowed by policy, but the caller's scopes do not meet the card's
+    /// requirements: 403 `insufficient_scope`.
+    StepUp,
+    /// Allowed by a rule with `approval = "human"`, and not (yet) approved.
+    ApprovalRequired,
+}
+
+impl DecisionKind {
+    pub const ALL: [DecisionKind; 4] = [
+        DecisionKind::Allow,
+        DecisionKind::Deny,
+        DecisionKind::StepUp,
+        DecisionKind::ApprovalRequired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::Allow => "allow",
+            DecisionKind::Deny => "deny",
+            DecisionKind::StepUp => "step_up",
+            DecisionKind::ApprovalRequired => "approval_required",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyReason {
+    /// No rule names this caller and agent (or the agent does not exist).
+    NoMatchingRule,
+    /// Rules match, but none allows calls without a subject token.
+    AppOnlyNotAllowed,
+    /// Rules match caller and agent, but none allows this operation.
+    OperationNotAllowed,
+    /// Rules match caller and agent, but none accepts this subject.
+    SubjectNotAllowed,
+    /// Deny rule `rule` covers the call (deny rules override allow rules).
+    ExplicitDeny { rule: usize },
+}
+
+impl DenyReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DenyReason::NoMatchingRule => "no rule allows this caller to call this agent",
+            DenyReason::AppOnlyNotAllowed => {
+                "this caller may call this agent only on behalf of a user (send a subject token)"
+            }
+            DenyReason::OperationNotAllowed => "this operation is not allowed for this caller",
+            DenyReason::SubjectNotAllowed => {
+                "no rule allows this caller to act for this subject (or its issuer)"
+            }
+            DenyReason::ExplicitDeny { .. } => "a deny rule forbids this call",
+        }
+    }
+
+    /// A stable machine label (logs, audit).
+    pub fn label(self) -> &'static str {
+        match self {
+            DenyReason::NoMatchingRule => "no_matching_rule",
+            DenyReason::AppOnlyNotAllowed => "app_only_not_allowed",
+            DenyReason::OperationNotAllowed => "operation_not_allowed",
+            DenyReason::SubjectNotAllowed => "subject_not_allowed",
+            DenyReason::ExplicitDeny { .. } => "explicit_deny",
+        }
+    }
+
+    pub fn rule(self) -> Option<usize> {
+        match self {
+            DenyReason::ExplicitDeny { rule } => Some(rule),
+            _ => None,
+        }
+    }
+}
+
+/// The rules that can apply to one agent, by effect, in file order.
+#[derive(Debug, Default)]
+struct AgentRules {
+    deny: Vec<usize>,
+    allow: Vec<usize>,
+}
+
+#[derive(Debug, Default)]
+pub struct Policy {
+    rules: Vec<Rule>,
+    /// Per agent named by some rule: the indices of the rules naming it or
+    /// `*`. Agents no rule names use `any_agent`.
+    by_agent: HashMap<String, AgentRules>,
+    any_agent: AgentRules,
+}
+
+impl Policy {
+    pub fn new(rules: Vec<Rule>) -> Self {
+        let mut by_agent: HashMap<String, AgentRules> = HashMap::new();
+        let mut any_agent = AgentRules::default();
+        for r in &rules {
+            if let AgentMatch::Named(names) = &r.agents {
+                for n in names {
+                    by_agent.entry(n.clone()).or_default();
+                }
+            }
+        }
+        for (i, r) in rules.iter().enumerate() {
+            let mut push = |a: &mut AgentRules| match r.effect {
+                Effect::Allow => a.allow.push(i),
+                Effect::Deny => a.deny.push(i),
+            };
+            match &r.agents {
+                AgentMatch::Any => {
+                    push(&mut any_agent);
+                    by_agent.values_mut().for_each(&mut push);
+                }
+                AgentMatch::Named(names) => {
+                    for n in names {
+                        if let Some(a) = by_agent.get_mut(n) {
+                            // A name listed twice in one rule is indexed once.
+                            if a.allow.last() != Some(&i) && a.deny.last() != Some(&i) {
+                                push(a);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Policy {
+            rules,
+            by_agent,
+            any_agent,
+        }
+    }
+
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The rule at `index` (as in a [`Decision`]).
+    pub fn rule(&self, index: usize) -> Option<&Rule> {
+        self.rules.get(index)
+    }
+
+    fn for_agent(&self, agent: &str) -> &AgentRules {
+        self.by_agent.get(agent).unwrap_or(&self.any_agent)
+    }
+
+    /// Decide whether `caller` may perform `operation` at `agent`, on behalf
+    /// of `subject` (the verified subject token) or, with `None`, for itself.
+    pub fn decide(
+        &self,
+        caller: &SpiffeId,
+        agent: &str,
+        operation: &str,
+        subject: Option<Subject<'_>>,
+    ) -> Decision {
+        let subject = subject.as_ref();
+        let idx = self.for_agent(agent);
+        // Deny rules first, whatever their position: an explicit deny must
+        // not be shadowed by an earlier, broader allow.
+        for &i in &idx.deny {
+            if let Some(r) = self.rules.get(i) {
+                if matches!(r.covers(caller, operation, subject), Coverage::Yes) {
+                    return Decision::Deny(DenyReason::ExplicitDeny { rule: i });
+                }
+            }
+        }
+        let mut reason = DenyReason::NoMatchingRule;
+        for &i in &idx.allow {
+            let Some(r) = self.rules.get(i) else { continue };
+            let why = match r.covers(caller, operation, subject) {
+                Coverage::Yes => {
+                    return Decision::Allow {
+                        rule: i,
+                        scopes: Arc::clone(&r.scopes),
+                        skills: Arc::clone(&r.skills),
+                        max_token_lifetime_secs: r.max_token_lifetime_secs,
+                        approval: r.approval,
+                    }
+                }
+                Coverage::No => continue,
+                Coverage::AppOnlyRefused => DenyReason::AppOnlyNotAllowed,
+                Coverage::WrongSubject => DenyReason::SubjectNotAllowed,
+                Coverage::WrongOperation => DenyReason::OperationNotAllowed,
+            };
+            // Report the most specific near miss.
+            if rank(why) > rank(reason) {
+                reason = why;
+            }
+        }
+        Decision::Deny(reason)
+    }
+
+    /// Whether `caller` can reach `agent` at all: some allow rule names the
+    /// pair and no unconditional deny rule (every operation, any subject)
+    /// shuts it out. Decides who may read the agent's card.
+    pub fn may_reach(&self, caller: &SpiffeId, agent: &str) -> bool {
+        let idx = self.for_agent(agent);
+        let shut_out =
+            idx.deny.iter().filter_map(|&i| self.rules.get(i)).any(|r| {
+                r.operations.is_none() && r.subject.is_empty() && r.caller.matches(caller)
+            });
+        !shut_out
+            && idx
+                .allow
+                .iter()
+                .filter_map(|&i| self.rules.get(i))
+                .any(|r| r.caller.matches(caller))
+    }
+}
+
+fn rank(r: DenyReason) -> u8 {
+    match r {
+        DenyReason::NoMatchingRule => 0,
+        DenyReason::OperationNotAllowed => 1,
+        DenyReason::SubjectNotAllowed => 2,
+        DenyReason::AppOnlyNotAllowed => 3,
+        DenyReason::ExplicitDeny { .. } => 4,
+    }
+}
+
+#[cfg(test)]
+mod tests;
