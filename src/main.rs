@@ -51,6 +51,11 @@ enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Policy tools.
+    Policy {
+        #[command(subcommand)]
+        command: PolicyCommand,
+    },
     /// Token tools.
     Token {
         #[command(subcommand)]
@@ -123,6 +128,14 @@ enum ConfigCommand {
 }
 
 #[derive(Subcommand)]
+enum PolicyCommand {
+    /// What the gateway would decide for one call: the decision, the rule
+    /// that decided it, and the scopes the minted token would carry
+    /// (exit 0: forwarded, 1: not forwarded, 2: bad question or config).
+    Check(cli::policy::CheckArgs),
+}
+
+#[derive(Subcommand)]
 enum TokenCommand {
     /// Print a JWT's header and claims; with --jwks, verify its signature.
     Decode(cli::token::DecodeArgs),
@@ -156,6 +169,9 @@ fn main() -> ExitCode {
         Command::Config {
             command: ConfigCommand::Check { config },
         } => cli::serve::check(&config),
+        Command::Policy {
+            command: PolicyCommand::Check(a),
+        } => cli::policy::check(a),
         Command::Token {
             command: TokenCommand::Decode(a),
         } => cli::token::decode(a),

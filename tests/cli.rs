@@ -55,7 +55,7 @@ fn example_config_checks_clean() {
         text(&o.stderr)
     );
     assert!(
-        text(&o.stdout).contains("ok (1 trust domain(s), 2 agent(s), 2 rule(s))"),
+        text(&o.stdout).contains("ok (1 trust domain(s), 2 agent(s), 4 rule(s))"),
         "{}",
         text(&o.stdout)
     );
@@ -291,4 +291,88 @@ fn an_agent_whose_card_cannot_be_satisfied_is_a_config_error() {
         "{err}"
     );
     assert!(err.contains("API key"), "{err}");
+}
+
+#[test]
+fn policy_check_against_the_example_config() {
+    let dir = project_copy();
+    let check = |extra: &[&str]| {
+        let mut args = vec!["policy", "check", "--config", "actgate.example.toml"];
+        args.extend_from_slice(extra);
+        let o = actgate(dir.path(), &args);
+        (o.status.code(), text(&o.stdout), text(&o.stderr))
+    };
+    const ORCH: &str = "spiffe://example.org/agent/orchestrator";
+    let user = |scopes: &[&'static str]| {
+        let mut v = vec!["--subject", "alice@example.com"];
+        for s in scopes {
+            v.extend_from_slice(&["--scope", s]);
+        }
+        v
+    };
+    let cases: Vec<(Vec<&str>, i32, Vec<&str>)> = vec![
+        // Allowed: the token carries what the scheduler's card requires.
+        (
+            [&["--caller", ORCH, "--agent", "scheduler", "--operation", "SendMessage"][..], &user(&["calendar:read", "calendar:write", "notify:send"])].concat(),
+            0,
+            vec!["decision: allow", "rule:     #0 (actgate.example.toml: rule[0]): allow spiffe://example.org/agent/orchestrator to call scheduler", "scopes:   calendar:write notify:send", "sub:      alice@example.com", "lifetime: 300s"],
+        ),
+        // The user token lacks a scope the card requires: step-up.
+        (
+            [&["--caller", ORCH, "--agent", "scheduler", "--operation", "GetTask"][..], &user(&["calendar:read"])].concat(),
+            1,
+            vec!["decision: step_up", "rule:     #0", "needed:   calendar:write notify:send"],
+        ),
+        // Cancelling needs a person's approval, with a 1-minute token.
+        (
+            [&["--caller", ORCH, "--agent", "scheduler", "--operation", "CancelTask"][..], &user(&["calendar:write", "notify:send"])].concat(),
+            1,
+            vec!["decision: approval_required", "rule:     #2 (actgate.example.toml: rule[2])", "needs human approval", "lifetime: 60s"],
+        ),
+        // The deny rule for suspended accounts overrides rule 0.
+        (
+            vec!["--caller", ORCH, "--agent", "scheduler", "--subject", "bob@suspended.example.com", "--scope", "calendar:write"],
+            1,
+            vec!["decision: deny (a deny rule forbids this call)", "rule:     #3 (actgate.example.toml: rule[3]): deny"],
+        ),
+        // App-only is not allowed for the orchestrator.
+        (
+            vec!["--caller", ORCH, "--agent", "scheduler"],
+            1,
+            vec!["decision: deny (this caller may call this agent only on behalf of a user", "rule:     none"],
+        ),
+        // Same path, look-alike trust domain: nothing matches.
+        (
+            vec!["--caller", "spiffe://example.org.evil/agent/orchestrator", "--agent", "scheduler", "--subject", "alice@example.com"],
+            1,
+            vec!["decision: deny (no rule allows this caller to call this agent)", "rule:     none (deny by default)"],
+        ),
+        // The scheduler, recognised as a registered agent, calls the notifier.
+        (
+            [&["--caller", "spiffe://example.org/agent/scheduler", "--agent", "notifier"][..], &user(&["notify:send"])].concat(),
+            0,
+            vec!["decision: allow", "rule:     #1", "allow agent scheduler (spiffe://example.org/agent/scheduler) to call notifier", "scopes:   notify:send"],
+        ),
+    ];
+    for (args, code, needles) in cases {
+        let (got, out, err) = check(&args);
+        assert_eq!(got, Some(code), "{args:?}\nstdout: {out}\nstderr: {err}");
+        for n in needles {
+            assert!(out.contains(n), "{args:?}: {n:?} not in\n{out}");
+        }
+    }
+    // A wrong question is exit 2 with a reason.
+    let (got, _, err) = check(&[
+        "--caller",
+        ORCH,
+        "--agent",
+        "scheduler",
+        "--operation",
+        "Teleport",
+    ]);
+    assert_eq!(got, Some(2));
+    assert!(err.contains("not an A2A operation"), "{err}");
+    let (got, _, err) = check(&["--caller", ORCH, "--agent", "scheduler", "--scope", "x"]);
+    assert_eq!(got, Some(2));
+    assert!(err.contains("give --subject too"), "{err}");
 }

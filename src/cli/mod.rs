@@ -5,6 +5,7 @@ pub mod ca;
 pub mod cert;
 pub mod certs;
 pub mod demo;
+pub mod policy;
 pub mod serve;
 pub mod token;
 

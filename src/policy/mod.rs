@@ -234,9 +234,12 @@ impl Rule {
         match subject {
             Some(s) if !self.subject.matches(s) => Coverage::WrongSubject,
             Some(_) => Coverage::Yes,
-            // A rule constraining the subject never covers a call without one.
-            None if !self.subject.is_empty() => Coverage::WrongSubject,
-            None if self.effect == Effect::Deny || self.app_only => Coverage::Yes,
+            // A deny rule about subjects does not touch calls without one.
+            None if self.effect == Effect::Deny && !self.subject.is_empty() => Coverage::No,
+            None if self.effect == Effect::Deny => Coverage::Yes,
+            // An allow rule constraining the subject is for delegated calls
+            // only (build refuses `app_only` next to it; checked again here).
+            None if self.app_only && self.subject.is_empty() => Coverage::Yes,
             None => Coverage::AppOnlyRefused,
         }
     }

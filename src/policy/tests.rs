@@ -283,6 +283,7 @@ fn on_whose_behalf() {
         "[[rule]]\ncaller = \"{ORCH}\"\nagent = \"scheduler\"\nsubject = \"*@example.com\"\n"
     );
     let bad_subject = Deny(DenyReason::SubjectNotAllowed);
+    let app_refused = Deny(DenyReason::AppOnlyNotAllowed);
     run(&[
         (delegated, ORCH, "scheduler", "SendMessage", ALICE, Allow(0)),
         (
@@ -304,7 +305,7 @@ fn on_whose_behalf() {
             Some((GATEWAY, "alice@example.com")),
             bad_subject,
         ),
-        (&issuer, ORCH, "scheduler", "SendMessage", APP, bad_subject),
+        (&issuer, ORCH, "scheduler", "SendMessage", APP, app_refused),
         (
             &own,
             ORCH,
@@ -339,7 +340,7 @@ fn on_whose_behalf() {
             Some((IDP, "alice@evil.com")),
             bad_subject,
         ),
-        (&pattern, ORCH, "scheduler", "SendMessage", APP, bad_subject),
+        (&pattern, ORCH, "scheduler", "SendMessage", APP, app_refused),
     ]);
 }
 

@@ -1,0 +1,218 @@
+//! `actgate policy check`: what the gateway would decide for one call, which
+//! rule decided it, and which scopes the minted token would carry, computed
+//! with the same steps as the request path (policy, then the agent's card and
+//! the rule's skills, then the subject token's scopes).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{bail, Context};
+use clap::Args;
+
+use actgate::config::ConfigFile;
+use actgate::gateway::Gateway;
+use actgate::identity::{CallerIdentity, SpiffeId};
+use actgate::metrics::Metrics;
+use actgate::policy::scopes::{token_scopes, TokenScopes};
+use actgate::policy::{Decision, Subject};
+use actgate::token::{build_claims, MintRequest, SubjectToken};
+
+#[derive(Args)]
+pub struct CheckArgs {
+    /// Path to the TOML config.
+    #[arg(long, short)]
+    pub config: PathBuf,
+    /// SPIFFE ID of the calling workload.
+    #[arg(long)]
+    pub caller: String,
+    /// Target agent name.
+    #[arg(long)]
+    pub agent: String,
+    /// A2A operation (v1.0 name).
+    #[arg(long, default_value = "SendMessage")]
+    pub operation: String,
+    /// `sub` of the subject (user) token; without it the call is app-only.
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// `iss` of the subject token (default: the only [[subject_issuer]]).
+    #[arg(long)]
+    pub issuer: Option<String>,
+    /// A scope the subject token carries (repeatable). With --subject and no
+    /// --scope, the subject token has no `scope` claim and grants none.
+    #[arg(long = "scope")]
+    pub scopes: Vec<String>,
+}
+
+/// Exit 0: the call would be forwarded; 1: it would not (deny, step-up,
+/// approval needed); 2: the question or the config is wrong.
+pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
+    let cfg = match ConfigFile::load(&a.config) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let gw = match Gateway::build(&cfg, Arc::new(Metrics::default())) {
+        Ok(gw) => gw,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    match run(&cfg, &gw, &a) {
+        Ok(forwarded) => Ok(if forwarded {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            Ok(ExitCode::from(2))
+        }
+    }
+}
+
+fn run(cfg: &ConfigFile, gw: &Gateway, a: &CheckArgs) -> anyhow::Result<bool> {
+    let caller = SpiffeId::parse(&a.caller).with_context(|| format!("--caller {}", a.caller))?;
+    if !actgate::a2a::OPERATIONS.contains(&a.operation.as_str()) {
+        bail!(
+            "--operation {}: not an A2A operation (one of: {})",
+            a.operation,
+            actgate::a2a::OPERATIONS.join(", ")
+        );
+    }
+    let subject = subject_token(cfg, gw, a)?;
+    let decision = gw.policy.decide(
+        &caller,
+        &a.agent,
+        &a.operation,
+        subject.as_ref().map(Subject::from),
+    );
+    let rule_line = |i: usize| match gw.policy.rule(i) {
+        Some(r) => format!("rule:     #{i} ({}): {r}", r.origin),
+        None => format!("rule:     #{i}"),
+    };
+    let (rule, scopes, skills, max_ttl, approval) = match decision {
+        Decision::Deny(reason) => {
+            println!("decision: deny ({})", reason.as_str());
+            match reason.rule() {
+                Some(i) => println!("{}", rule_line(i)),
+                None => println!("rule:     none (deny by default)"),
+            }
+            return Ok(false);
+        }
+        Decision::Allow {
+            rule,
+            ref scopes,
+            ref skills,
+            max_token_lifetime_secs,
+            approval,
+        } => (
+            rule,
+            scopes.clone(),
+            skills.clone(),
+            max_token_lifetime_secs,
+            approval,
+        ),
+    };
+    // An allow rule names only configured agents (or "*"), so the agent is
+    // registered; checked anyway rather than assumed.
+    let Some(agent) = gw.registry.get(&a.agent) else {
+        bail!("no [[agent]] is named {}", a.agent);
+    };
+    let granted: Vec<String> = match token_scopes(&agent.card, &scopes, &skills, subject.as_ref()) {
+        TokenScopes::Borrowed(s) => s.to_vec(),
+        TokenScopes::Owned(s) => s,
+        TokenScopes::StepUp(needed) => {
+            println!("decision: step_up (the scopes available do not meet the agent's card requirements: 403 insufficient_scope)");
+            println!("{}", rule_line(rule));
+            println!("needed:   {}", needed.join(" "));
+            return Ok(false);
+        }
+        TokenScopes::Refused(why) => {
+            println!("decision: deny ({why})");
+            println!("{}", rule_line(rule));
+            return Ok(false);
+        }
+    };
+    let ttl = max_ttl.map_or(gw.limits.token_ttl_secs, |c| {
+        c.min(gw.limits.token_ttl_secs)
+    });
+    let identity = CallerIdentity {
+        spiffe_id: caller,
+        thumbprint: String::new(),
+        not_after: i64::MAX,
+    };
+    let now = actgate::unix_now();
+    // The claims the minter would sign (same narrowing to the subject
+    // token's scopes), without signing anything.
+    let claims = build_claims(
+        &MintRequest {
+            caller: &identity,
+            subject: subject.as_ref(),
+            audience: &agent.resource,
+            granted_scopes: &granted,
+            ttl_secs: ttl,
+            max_chain_depth: gw.limits.max_chain_depth,
+        },
+        &gw.issuer,
+        now,
+        String::new(),
+    )
+    .context("the token could not be built")?;
+    let forwarded = approval == actgate::policy::Approval::None;
+    if forwarded {
+        println!("decision: allow");
+    } else {
+        println!("decision: approval_required (forwarded only after a person approves it)");
+    }
+    println!("{}", rule_line(rule));
+    println!("scopes:   {}", claims.scope.as_deref().unwrap_or("(none)"));
+    println!("aud:      {}", claims.aud);
+    println!("sub:      {}", claims.sub);
+    println!("lifetime: {}s", claims.exp - now);
+    Ok(forwarded)
+}
+
+/// The subject token the question describes, as the verifier would have
+/// produced it.
+fn subject_token(
+    cfg: &ConfigFile,
+    gw: &Gateway,
+    a: &CheckArgs,
+) -> anyhow::Result<Option<SubjectToken>> {
+    let Some(sub) = &a.subject else {
+        if a.issuer.is_some() || !a.scopes.is_empty() {
+            bail!("--issuer and --scope describe the subject token; give --subject too");
+        }
+        return Ok(None);
+    };
+    let known: Vec<&str> = cfg
+        .raw
+        .subject_issuer
+        .iter()
+        .map(|s| s.issuer.as_str())
+        .chain([gw.issuer.as_str()])
+        .collect();
+    let issuer = match &a.issuer {
+        Some(i) if known.contains(&i.as_str()) => i.clone(),
+        Some(i) => bail!(
+            "--issuer {i}: the gateway accepts subject tokens only from {}",
+            known.join(", ")
+        ),
+        None if cfg.raw.subject_issuer.len() == 1 => cfg.raw.subject_issuer[0].issuer.clone(),
+        None => bail!("give --issuer (one of: {})", known.join(", ")),
+    };
+    Ok(Some(SubjectToken {
+        own: issuer == gw.issuer,
+        issuer,
+        sub: sub.clone(),
+        scopes: (!a.scopes.is_empty()).then(|| a.scopes.clone()),
+        exp: i64::MAX,
+        act: None,
+        may_act: None,
+        aud: gw.issuer.clone(),
+    }))
+}
