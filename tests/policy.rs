@@ -516,3 +516,64 @@ fn the_exposition_reader_rejects_what_it_should() {
     assert_eq!(s[0].labels, vec![("a".to_string(), "q\"\\".to_string())]);
     assert_eq!(s[1].value, -1500.0);
 }
+
+#[tokio::test]
+async fn an_edited_policy_file_reloads_and_a_broken_one_keeps_the_rules_in_force() {
+    let up = upstream::start(Behaviour::Echo).await;
+    let dir = tempfile::tempdir().unwrap();
+    common::gateway::make_pki(dir.path());
+    let policy = dir.path().join("policy.toml");
+    let allow = |who: &str| {
+        format!(
+            "[[rule]]\ncaller = \"{}\"\nagent = \"scheduler\"\napp_only = true\n",
+            id(who)
+        )
+    };
+    std::fs::write(&policy, allow("orchestrator")).unwrap();
+    let gw = TestGateway::start_in(
+        dir.path(),
+        Options::new()
+            .agent("scheduler", &up.url())
+            .gateway(&format!("policy = \"{}\"", policy.display())),
+    )
+    .await;
+    assert!(gw.running.current().files.iter().any(|f| f == &policy));
+    assert_eq!(
+        gw.send_message("orchestrator", "scheduler", None).await.0,
+        StatusCode::OK
+    );
+
+    std::fs::write(&policy, allow("tool")).unwrap();
+    gw.reload().expect("reload");
+    assert_eq!(
+        gw.send_message("orchestrator", "scheduler", None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        gw.send_message("tool", "scheduler", None).await.0,
+        StatusCode::OK
+    );
+
+    // A broken policy is refused whole; the rules in force stay.
+    std::fs::write(
+        &policy,
+        format!("{}[[rule]]\ncaller = \"{}\"\nagent = \"scheduler\"\neffect = \"deny\"\nscopes = [\"x\"]\n", allow("orchestrator"), id("tool")),
+    )
+    .unwrap();
+    let err = gw
+        .reload()
+        .expect_err("a broken policy must not load")
+        .to_string();
+    assert!(
+        err.contains("rule[1].scopes: a deny rule grants nothing"),
+        "{err}"
+    );
+    assert_eq!(
+        gw.send_message("tool", "scheduler", None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        gw.send_message("orchestrator", "scheduler", None).await.0,
+        StatusCode::FORBIDDEN
+    );
+}
