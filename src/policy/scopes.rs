@@ -71,3 +71,175 @@ pub fn token_scopes<'a>(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cards::requirements::Capabilities;
+    use serde_json::json;
+
+    /// A card built the way the gateway builds it, with card-level
+    /// requirements `reqs` and skills `plain` (none) and `admin` (needs
+    /// `cal:admin`, or `cal:root`).
+    fn served(reqs: serde_json::Value) -> ServedCard {
+        let card = json!({
+            "name": "A", "description": "", "version": "1",
+            "supportedInterfaces": [{"url": "http://127.0.0.1:1/rpc", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}],
+            "capabilities": {},
+            "securitySchemes": {"gw": {"oauth2SecurityScheme": {"flows": {"clientCredentials": {
+                "tokenUrl": "https://gw.example/token", "scopes": {}}}}}},
+            "securityRequirements": reqs,
+            "defaultInputModes": [], "defaultOutputModes": [],
+            "skills": [
+                {"id": "plain", "name": "p", "description": "", "tags": []},
+                {"id": "admin", "name": "a", "description": "", "tags": [],
+                 "securityRequirements": [{"schemes": {"gw": {"list": ["cal:admin"]}}},
+                                          {"schemes": {"gw": {"list": ["cal:root"]}}}]}
+            ]
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("card.json");
+        std::fs::write(&path, card.to_string()).unwrap();
+        let caps = Capabilities {
+            gateway_token_issuers: vec!["https://gw.example".into()],
+            ..Default::default()
+        };
+        crate::cards::serve::build(
+            &path,
+            "a",
+            &caps,
+            "https://gw/agents/a",
+            "http://u",
+            &[],
+            None,
+        )
+        .unwrap()
+    }
+
+    fn user(scopes: Option<&[&str]>) -> SubjectToken {
+        SubjectToken {
+            issuer: "https://idp".into(),
+            sub: "alice".into(),
+            scopes: scopes.map(|s| s.iter().map(|x| x.to_string()).collect()),
+            exp: i64::MAX,
+            act: None,
+            may_act: None,
+            own: false,
+            aud: "x".into(),
+        }
+    }
+
+    fn v(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn card_and_skill_scopes_within_grants_and_subject() {
+        let write = served(json!([{"schemes": {"gw": {"list": ["cal:write"]}}}]));
+        let open = served(json!([]));
+        let all = v(&["cal:admin", "cal:read", "cal:write"]);
+        let everything = user(Some(&["cal:admin", "cal:read", "cal:write", "cal:root"]));
+        let no_admin = user(Some(&["cal:read", "cal:write"]));
+        let no_scope_claim = user(None);
+        let root = user(Some(&["cal:write", "cal:root"]));
+        type Row<'a> = (
+            &'a ServedCard,
+            &'a [String],
+            Vec<String>,
+            Option<&'a SubjectToken>,
+            TokenScopes<'a>,
+        );
+        let rows: Vec<Row> = vec![
+            // No skills: the card's alternative, not every grant.
+            (
+                &write,
+                &all,
+                v(&[]),
+                Some(&everything),
+                TokenScopes::Borrowed(&write.alternatives[0]),
+            ),
+            (
+                &write,
+                &all,
+                v(&[]),
+                None,
+                TokenScopes::Borrowed(&write.alternatives[0]),
+            ),
+            // A skill without requirements adds nothing.
+            (
+                &write,
+                &all,
+                v(&["plain"]),
+                Some(&everything),
+                TokenScopes::Owned(v(&["cal:write"])),
+            ),
+            // A skill's first covered alternative joins the card's.
+            (
+                &write,
+                &all,
+                v(&["admin"]),
+                Some(&everything),
+                TokenScopes::Owned(v(&["cal:admin", "cal:write"])),
+            ),
+            // The subject token lacks it: step-up naming card + skill scopes.
+            (
+                &write,
+                &all,
+                v(&["admin"]),
+                Some(&no_admin),
+                TokenScopes::StepUp(v(&["cal:admin", "cal:write"])),
+            ),
+            // A subject token without `scope` grants nothing.
+            (
+                &write,
+                &all,
+                v(&[]),
+                Some(&no_scope_claim),
+                TokenScopes::StepUp(v(&["cal:write"])),
+            ),
+            // Policy does not grant cal:root: the second skill alternative
+            // is no way around the first.
+            (
+                &write,
+                &all,
+                v(&["admin"]),
+                Some(&root),
+                TokenScopes::StepUp(v(&["cal:admin", "cal:write"])),
+            ),
+            // A card without requirements leaves the scopes to the rule...
+            (
+                &open,
+                &all,
+                v(&[]),
+                Some(&everything),
+                TokenScopes::Borrowed(&all),
+            ),
+            // ...but listed skills must still be met.
+            (
+                &open,
+                &all,
+                v(&["admin"]),
+                Some(&everything),
+                TokenScopes::Borrowed(&all),
+            ),
+            (
+                &open,
+                &all,
+                v(&["admin"]),
+                Some(&no_admin),
+                TokenScopes::StepUp(v(&["cal:admin"])),
+            ),
+            (
+                &write,
+                &all,
+                v(&["ghost"]),
+                None,
+                TokenScopes::Refused("the rule names a skill the agent's card does not declare"),
+            ),
+        ];
+        for (i, (card, grants, skills, subject, want)) in rows.iter().enumerate() {
+            let got = token_scopes(card, grants, skills, *subject);
+            assert_eq!(&got, want, "row {i}");
+        }
+    }
+}
