@@ -122,7 +122,15 @@ fn run(cfg: &ConfigFile, gw: &Gateway, a: &CheckArgs) -> anyhow::Result<bool> {
     let Some(agent) = gw.registry.get(&a.agent) else {
         bail!("no [[agent]] is named {}", a.agent);
     };
-    let granted: Vec<String> = match token_scopes(&agent.card, &scopes, &skills, subject.as_ref()) {
+    let Some(live) = agent.card.live() else {
+        // Only with fetch_card and no card file: the card exists once the
+        // running gateway has fetched it.
+        println!("decision: allow by the rules; the scopes depend on the agent's card, which is fetched from its upstream at run time");
+        println!("{}", rule_line(rule));
+        return Ok(false);
+    };
+    let granted: Vec<String> = match token_scopes(&live.served, &scopes, &skills, subject.as_ref())
+    {
         TokenScopes::Borrowed(s) => s.to_vec(),
         TokenScopes::Owned(s) => s,
         TokenScopes::StepUp(needed) => {

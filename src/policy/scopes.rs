@@ -97,20 +97,19 @@ mod tests {
                                           {"schemes": {"gw": {"list": ["cal:root"]}}}]}
             ]
         });
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("card.json");
-        std::fs::write(&path, card.to_string()).unwrap();
         let caps = Capabilities {
             gateway_token_issuers: vec!["https://gw.example".into()],
             ..Default::default()
         };
         crate::cards::serve::build(
-            &path,
+            card.to_string().as_bytes(),
+            "card.json",
             "a",
             &caps,
             "https://gw/agents/a",
             "http://u",
             &[],
+            None,
             None,
         )
         .unwrap()
