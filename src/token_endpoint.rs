@@ -135,7 +135,7 @@ pub fn protected_resource(gw: &Gateway, agent: &Agent) -> Response<ResponseBody>
         .policy
         .rules()
         .iter()
-        .filter(|r| r.agent == agent.name)
+        .filter(|r| r.effect == crate::policy::Effect::Allow && r.agents.matches(&agent.name))
         .flat_map(|r| r.scopes.iter().cloned())
         .collect();
     scopes.sort_unstable();

@@ -577,3 +577,59 @@ async fn an_edited_policy_file_reloads_and_a_broken_one_keeps_the_rules_in_force
         StatusCode::FORBIDDEN
     );
 }
+
+#[tokio::test]
+async fn the_token_exchange_honours_deny_rules_lifetime_caps_and_approval() {
+    use common::exchange::request;
+    let up = upstream::start(Behaviour::Echo).await;
+    let mut o = Options::new()
+        .agent("scheduler", &up.url())
+        .agent("notifier", &up.url())
+        .agent("tool", &up.url())
+        .tokens("ttl = \"10m\"");
+    o.rules.push(format!(
+        "[[rule]]\ncaller = \"{}\"\nagent = [\"scheduler\", \"notifier\", \"tool\"]\nscopes = [\"calendar:read\"]\nmax_token_lifetime = \"2m\"\n",
+        id("orchestrator")
+    ));
+    // A deny for one operation: the exchanged token could be used for it
+    // directly at the agent, so no token is issued.
+    o.rules.push(format!(
+        "[[rule]]\neffect = \"deny\"\ncaller = \"{}\"\nagent = \"notifier\"\noperations = [\"CancelTask\"]\n",
+        id("orchestrator")
+    ));
+    // Needs a person per call: never a token for direct use. Written first,
+    // so it is the allow rule that decides for the tool.
+    o.rules.insert(
+        0,
+        format!(
+            "[[rule]]\ncaller = \"{}\"\nagent = \"tool\"\nscopes = [\"calendar:read\"]\napproval = \"human\"\n",
+            id("orchestrator")
+        ),
+    );
+    let gw = TestGateway::start(o).await;
+    let user = gw.user_token(json!({}));
+
+    let a = gw
+        .exchange("orchestrator", &request(&user, "scheduler", &[]))
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(a.body["expires_in"], 120, "{}", a.body);
+    let c = claims(&a.token());
+    assert_eq!(c["exp"].as_i64().unwrap() - c["iat"].as_i64().unwrap(), 120);
+
+    let a = gw
+        .exchange("orchestrator", &request(&user, "notifier", &[]))
+        .await;
+    a.assert_error(400, "invalid_target");
+    // The proxy route still allows the operations the deny does not name.
+    let (s, _, body) = gw
+        .send_message("orchestrator", "notifier", Some(&user))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+
+    let a = gw
+        .exchange("orchestrator", &request(&user, "tool", &[]))
+        .await;
+    a.assert_error(400, "invalid_target");
+    assert!(a.description().contains("approval"), "{}", a.body);
+}

@@ -222,5 +222,6 @@ fn subject_token(
         act: None,
         may_act: None,
         aud: gw.issuer.clone(),
+        cnf: None,
     }))
 }

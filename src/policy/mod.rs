@@ -217,17 +217,25 @@ impl Rule {
 
     /// Whether this rule's caller, agent, operation and subject conditions
     /// cover the call.
+    ///
+    /// `operation` `None` asks about every operation at once (a token used
+    /// directly at the agent): an allow rule must then cover every
+    /// operation, and a deny rule covering any operation applies.
     fn covers(
         &self,
         caller: &SpiffeId,
-        operation: &str,
+        operation: Option<&str>,
         subject: Option<&Subject<'_>>,
     ) -> Coverage {
         if !self.caller.matches(caller) {
             return Coverage::No;
         }
         if let Some(ops) = &self.operations {
-            if !ops.iter().any(|o| o == operation) {
+            let covered = match operation {
+                Some(op) => ops.iter().any(|o| o == op),
+                None => self.effect == Effect::Deny,
+            };
+            if !covered {
                 return Coverage::WrongOperation;
             }
         }
@@ -505,6 +513,29 @@ impl Policy {
         caller: &SpiffeId,
         agent: &str,
         operation: &str,
+        subject: Option<Subject<'_>>,
+    ) -> Decision {
+        self.decide_for(caller, agent, Some(operation), subject)
+    }
+
+    /// Decide for a token the caller will use directly at `agent` (the
+    /// token exchange), where the gateway cannot hold it to a list of
+    /// operations: only an allow rule covering every operation allows it,
+    /// and a deny rule covering any operation refuses it.
+    pub fn decide_every_operation(
+        &self,
+        caller: &SpiffeId,
+        agent: &str,
+        subject: Option<Subject<'_>>,
+    ) -> Decision {
+        self.decide_for(caller, agent, None, subject)
+    }
+
+    fn decide_for(
+        &self,
+        caller: &SpiffeId,
+        agent: &str,
+        operation: Option<&str>,
         subject: Option<Subject<'_>>,
     ) -> Decision {
         let subject = subject.as_ref();

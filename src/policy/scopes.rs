@@ -125,6 +125,7 @@ mod tests {
             may_act: None,
             own: false,
             aud: "x".into(),
+            cnf: None,
         }
     }
 

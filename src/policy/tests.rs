@@ -502,6 +502,51 @@ operations = ["CancelTask"]
 }
 
 #[test]
+fn every_operation_needs_an_unrestricted_allow_and_yields_to_any_deny() {
+    let p = policy(&format!(
+        r#"
+[[rule]]
+caller = "{ORCH}"
+agent = "scheduler"
+operations = ["GetTask"]
+[[rule]]
+caller = "{ORCH}"
+agent = "notifier"
+[[rule]]
+caller = "{ORCH}"
+agent = "billing"
+[[rule]]
+effect = "deny"
+caller = "{ORCH}"
+agent = "billing"
+operations = ["CancelTask"]
+"#
+    ));
+    let alice = Some(Subject {
+        issuer: IDP,
+        sub: "alice@example.com",
+    });
+    let o = id(ORCH);
+    assert_eq!(
+        outcome(&p.decide_every_operation(&o, "scheduler", alice)),
+        Deny(DenyReason::OperationNotAllowed)
+    );
+    assert_eq!(
+        outcome(&p.decide_every_operation(&o, "notifier", alice)),
+        Allow(1)
+    );
+    // A deny for one operation refuses a token usable for all of them.
+    assert_eq!(
+        outcome(&p.decide_every_operation(&o, "billing", alice)),
+        Deny(DenyReason::ExplicitDeny { rule: 3 })
+    );
+    assert_eq!(
+        outcome(&p.decide(&o, "billing", "GetTask", alice)),
+        Allow(2)
+    );
+}
+
+#[test]
 fn deny_by_default() {
     let p = Policy::new(vec![]);
     assert_eq!(

@@ -30,7 +30,7 @@ use http::StatusCode;
 use super::{form, ClaimsError, MintError, MintRequest, SubjectToken};
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
-use crate::policy::Decision;
+use crate::policy::{Approval, Decision, Subject};
 use crate::registry::Agent;
 
 /// Path of the token endpoint on the mTLS listener.
@@ -40,16 +40,16 @@ pub const TOKEN_TYPE_ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:acce
 pub const TOKEN_TYPE_JWT: &str = "urn:ietf:params:oauth:token-type:jwt";
 pub const TOKEN_TYPE_ID_TOKEN: &str = "urn:ietf:params:oauth:token-type:id_token";
 
-/// The operation name the exchange asks policy about.
+/// How the exchange asks policy: [`crate::policy::Policy::decide_every_operation`].
 ///
-/// Chosen over `may_reach` because `decide` also yields the grant (the
-/// scopes), and because it is not an A2A operation: config validation
-/// refuses it in a rule's `operations`, so only rules that allow *every*
-/// operation of an agent allow exchanging for a token to it. That is the
-/// point: a token from this endpoint is used directly at the agent, where
-/// the gateway cannot hold it to a list of operations, so a rule that limits
-/// operations must not hand one out. The exchange always has a subject
-/// token, so it is a delegated decision (`app_only` plays no part).
+/// Not `may_reach`, because the decision also yields the grant (the scopes
+/// and the lifetime cap). A token from this endpoint is used directly at
+/// the agent, where the gateway cannot hold it to a list of operations, so
+/// only rules that allow *every* operation of an agent allow exchanging for
+/// a token to it, and a deny rule for *any* operation refuses it. The
+/// exchange always has a subject token, so it is a delegated decision
+/// (`app_only` plays no part). This name is not an A2A operation: config
+/// validation refuses it in a rule's `operations`.
 pub const POLICY_OPERATION: &str = "TokenExchange";
 
 /// RFC 6749 §5.2 / RFC 8693 §2.2.2 / RFC 8707 error codes.
@@ -341,11 +341,25 @@ pub fn exchange(
     let refused =
         || invalid_target("the target is unknown or this client may not obtain tokens for it");
     let agent = resolve_target(gw, &target).ok_or_else(refused)?;
-    let grant = match gw
-        .policy
-        .decide(&caller.spiffe_id, &agent.name, POLICY_OPERATION, true)
-    {
-        Decision::Allow { scopes, .. } => scopes,
+    let (grant, max_ttl) = match gw.policy.decide_every_operation(
+        &caller.spiffe_id,
+        &agent.name,
+        Some(Subject::from(&subject)),
+    ) {
+        // The token is used at the agent without the gateway in between,
+        // so no approval could be asked for: a rule that needs one never
+        // hands out a token.
+        Decision::Allow {
+            approval: Approval::Human,
+            ..
+        } => return Err(invalid_target(
+            "calls to this target need a person's approval each; no token is issued for direct use",
+        )),
+        Decision::Allow {
+            scopes,
+            max_token_lifetime_secs,
+            ..
+        } => (scopes, max_token_lifetime_secs),
         Decision::Deny(_) => return Err(refused()),
     };
 
@@ -367,7 +381,9 @@ pub fn exchange(
                 subject: Some(&subject),
                 audience: &agent.resource,
                 granted_scopes: &granted,
-                ttl_secs: gw.limits.token_ttl_secs,
+                ttl_secs: max_ttl.map_or(gw.limits.token_ttl_secs, |cap| {
+                    cap.min(gw.limits.token_ttl_secs)
+                }),
                 max_chain_depth: gw.limits.max_chain_depth,
             },
             now,
