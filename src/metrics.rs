@@ -59,6 +59,14 @@ pub struct Metrics {
     pub token_cache_hits: AtomicU64,
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
+    /// Requests answered 403 because a human approval is needed (a pending
+    /// approval was created or handed back).
+    pub approvals_required: AtomicU64,
+    /// Retries let through on an approval (each approval at most once).
+    pub approvals_used: AtomicU64,
+    /// Retries refused: approval unknown, pending, denied, expired, used or
+    /// for another request.
+    pub approvals_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -110,6 +118,9 @@ impl Metrics {
             ("actgate_token_cache_hits_total", &self.token_cache_hits),
             ("actgate_reloads_total", &self.reloads),
             ("actgate_reload_failures_total", &self.reload_failures),
+            ("actgate_approvals_required_total", &self.approvals_required),
+            ("actgate_approvals_used_total", &self.approvals_used),
+            ("actgate_approvals_refused_total", &self.approvals_refused),
         ] {
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", get(c));

@@ -20,12 +20,14 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::a2a;
+use crate::approval_gate::{self, GateOutcome};
 use crate::cards::requirements::{required_scopes, ScopeDecision};
 use crate::cards::serve::ServedCard;
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::metrics::Metrics;
-use crate::policy::Decision;
+use crate::policy::{Approval, Decision};
+use crate::recent::DecisionRecord;
 use crate::registry::{parse_route, RouteError};
 use crate::token::{ClaimsError, MintError, MintRequest, SubjectToken};
 
@@ -191,16 +193,29 @@ async fn agent_call(
     };
     let op = a2a::classify(&parts.method, &rest, &body);
 
-    let scopes = match gw
-        .policy
-        .decide(&caller.spiffe_id, &agent.name, &op.name, subject.is_some())
-    {
+    let (rule, scopes) = match gw.policy.decide(
+        &caller.spiffe_id,
+        &agent.name,
+        &op.name,
+        subject.is_some(),
+    ) {
         Decision::Allow { rule, scopes } => {
             tracing::debug!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, rule, "allowed");
-            scopes
+            (rule, scopes)
         }
         Decision::Deny(reason) => {
             tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, reason = reason.as_str(), "denied");
+            record(
+                gw,
+                caller,
+                subject.as_ref(),
+                &agent.name,
+                &op.name,
+                "deny",
+                None,
+                None,
+                None,
+            );
             return forbidden(gw);
         }
     };
@@ -269,6 +284,9 @@ async fn agent_call(
         }
     };
     let mut headers = parts.headers;
+    // The gate reads the caller's Actgate-Approval header; the upstream never
+    // sees it (sanitising removes it).
+    let headers_for_gate = approval_headers(&headers);
     sanitize_request_headers(&mut headers);
     if gw.limits.forward_client_address {
         if let Ok(v) = HeaderValue::from_str(&conn.remote.ip().to_string()) {
@@ -283,6 +301,45 @@ async fn agent_call(
     }
     for (name, value) in &agent.credentials {
         headers.append(name.clone(), value.clone());
+    }
+
+    // The human gate comes last, after every other refusal: an approval is
+    // created only for a request that would otherwise be forwarded, and
+    // consumed only when the forward is about to happen.
+    let mut approval_id: Option<String> = None;
+    if gw.policy.rules().get(rule).map(|r| r.approval) == Some(Approval::Human) {
+        let bound = approval_gate::approval_request(
+            caller,
+            subject.as_ref(),
+            &agent.name,
+            &op,
+            &parts.method,
+            &rest,
+            parts.uri.query(),
+            &body,
+            rule,
+        );
+        match approval_gate::check(gw, &headers_for_gate, bound, &op, &body).await {
+            GateOutcome::Pass(id) => approval_id = Some(id),
+            GateOutcome::Refuse {
+                response,
+                decision,
+                approval_id,
+            } => {
+                record(
+                    gw,
+                    caller,
+                    subject.as_ref(),
+                    &agent.name,
+                    &op.name,
+                    decision,
+                    Some(rule),
+                    approval_id,
+                    None,
+                );
+                return response;
+            }
+        }
     }
     let mut up = Request::new(Full::new(body));
     *up.method_mut() = parts.method;
@@ -312,6 +369,17 @@ async fn agent_call(
         Ok(Ok(r)) => r,
     };
     Metrics::inc(&gw.metrics.requests_forwarded);
+    record(
+        gw,
+        caller,
+        subject.as_ref(),
+        &agent.name,
+        &op.name,
+        "allow",
+        Some(rule),
+        approval_id.clone(),
+        Some(resp.status().as_u16()),
+    );
     tracing::info!(
         caller = %caller.spiffe_id,
         subject = subject.as_ref().map(|s| s.sub.as_str()).unwrap_or("-"),
@@ -319,6 +387,7 @@ async fn agent_call(
         operation = %op.name,
         status = resp.status().as_u16(),
         token_cached = minted.cache_hit,
+        approval = approval_id.as_deref().unwrap_or("-"),
         "forwarded"
     );
     let (mut parts, body) = resp.into_parts();
@@ -326,6 +395,43 @@ async fn agent_call(
     // The upstream body is passed through frame by frame: SSE events reach
     // the caller as the agent writes them.
     Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed())
+}
+
+/// Only the approval header, copied before the headers are sanitised
+/// (usually empty: no allocation).
+fn approval_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for v in headers.get_all(&approval_gate::APPROVAL_HEADER) {
+        h.append(approval_gate::APPROVAL_HEADER.clone(), v.clone());
+    }
+    h
+}
+
+/// Add a decision to the console's recent trail.
+#[allow(clippy::too_many_arguments)]
+fn record(
+    gw: &Gateway,
+    caller: &CallerIdentity,
+    subject: Option<&SubjectToken>,
+    agent: &str,
+    operation: &str,
+    decision: &'static str,
+    rule: Option<usize>,
+    approval_id: Option<String>,
+    status: Option<u16>,
+) {
+    gw.recent.push(DecisionRecord {
+        time: crate::unix_now(),
+        caller: caller.spiffe_id.to_string(),
+        subject: subject.map(|s| s.sub.clone()),
+        chain: approval_gate::chain(caller, subject),
+        agent: agent.to_string(),
+        operation: operation.to_string(),
+        decision,
+        rule,
+        approval_id,
+        status,
+    });
 }
 
 fn mint_refusal(
@@ -497,6 +603,7 @@ pub fn sanitize_request_headers(headers: &mut HeaderMap) {
         headers.remove(k);
     }
     headers.remove(header::HOST);
+    headers.remove(&crate::approval_gate::APPROVAL_HEADER);
 }
 
 fn full(b: impl Into<Bytes>) -> ResponseBody {
@@ -628,6 +735,7 @@ mod tests {
         h.append("x-custom", HeaderValue::from_static("1"));
         h.append("A2A-Version", HeaderValue::from_static("1.0"));
         h.append("A2A-Extensions", HeaderValue::from_static("urn:x"));
+        h.append("Actgate-Approval", HeaderValue::from_static("ap-1"));
         sanitize_request_headers(&mut h);
         let mut names: Vec<_> = h.keys().map(|k| k.as_str().to_string()).collect();
         names.sort();
