@@ -28,6 +28,11 @@ const STYLE: Asset = Asset {
     content_type: "text/css; charset=utf-8",
 };
 
+const ICON: Asset = Asset {
+    body: include_str!("console/favicon.svg"),
+    content_type: "image/svg+xml",
+};
+
 /// The policy every console response carries.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                    img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -37,6 +42,7 @@ pub fn asset(path: &str) -> Option<&'static Asset> {
         "/" | "/console" | "/console/" => Some(&PAGE),
         "/console/console.js" => Some(&SCRIPT),
         "/console/console.css" => Some(&STYLE),
+        "/console/favicon.svg" | "/favicon.ico" => Some(&ICON),
         _ => None,
     }
 }
