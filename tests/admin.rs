@@ -83,12 +83,53 @@ async fn plain_admin_is_for_local_operators_only() {
         lower.contains("content-security-policy: default-src 'none'; script-src 'self'"),
         "{page}"
     );
+    // Metrics: any Host (scrapers name it as they like), Prometheus text format.
+    let metrics = raw(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: prometheus.internal\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    let (_, body) = metrics.split_once("\r\n\r\n").unwrap();
+    assert_prometheus_text(body);
     // Without [approvals], the API says so.
     let (s, b) = gw.admin(Method::GET, "/api/approvals", None).await;
     assert_eq!(
         (s, b["error"].clone()),
         (StatusCode::NOT_FOUND, json!("approvals_not_configured"))
     );
+}
+
+/// Every sample line is `name{labels} value` with a float value, under a
+/// `# TYPE` line of its family.
+fn assert_prometheus_text(text: &str) {
+    let mut typed = std::collections::HashSet::new();
+    let mut samples = 0;
+    for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(["counter", "gauge"].contains(&kind), "{line}");
+            typed.insert(name.to_string());
+            continue;
+        }
+        assert!(!line.starts_with('#'), "{line}");
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        value.parse::<f64>().unwrap_or_else(|_| panic!("{line}"));
+        let name = series.split('{').next().unwrap();
+        assert!(
+            name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'),
+            "{line}"
+        );
+        if let Some(labels) = series.strip_prefix(name) {
+            assert!(
+                labels.is_empty() || (labels.starts_with('{') && labels.ends_with('}')),
+                "{line}"
+            );
+        }
+        assert!(typed.contains(name), "{name} has no # TYPE line");
+        samples += 1;
+    }
+    assert!(samples > 10, "{text}");
 }
 
 fn build(text: &str, dir: &std::path::Path) -> Result<Gateway, String> {
