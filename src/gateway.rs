@@ -502,7 +502,7 @@ impl Gateway {
         }
 
         // [approvals] and [admin]
-        let approvals = crate::admin::build::approvals(&mut p, cfg, prior);
+        let (approvals, approval_limits) = crate::admin::build::approvals(&mut p, cfg, prior);
         let admin_plan = crate::admin::build::plan(&mut p, cfg, &mut files);
 
         // Verifier and TLS config, only once the inputs are sound.
@@ -579,6 +579,10 @@ impl Gateway {
             .to_string(),
         );
         let minter = Minter::new(keys.clone(), issuer.clone(), t.cache, metrics.clone());
+        // Nothing can fail past this point: a kept store takes the new limits.
+        if let (Some(store), Some(limits)) = (&approvals, approval_limits) {
+            store.set_limits(limits);
+        }
         Ok(Gateway {
             listen: g.listen,
             admin_listen: g.admin_listen,

@@ -364,3 +364,33 @@ async fn approvals_survive_a_restart_and_stay_single_use() {
         .count();
     assert_eq!(files, 3);
 }
+
+#[tokio::test]
+async fn a_reload_keeps_the_store_and_a_refused_reload_changes_nothing() {
+    let (gw, up) = gateway("").await;
+    let (s, h, b) = pay(&gw, "orchestrator", "keep me", None).await;
+    let id = approval_id(s, &h, &b);
+    // A good reload: the same store (the pending approval is still there).
+    gw.reload().unwrap();
+    assert_eq!(decide(&gw, &id, "approve", "").await.0, StatusCode::OK);
+    // A refused reload (bad ttl) leaves the store and its expiry untouched.
+    let cfg = std::fs::read_to_string(gw.config_path()).unwrap();
+    std::fs::write(
+        gw.config_path(),
+        cfg.replace("dir = \"approvals\"", "dir = \"approvals\"\nttl = \"0s\""),
+    )
+    .unwrap();
+    assert!(gw.reload().is_err());
+    let (s, h, b) = pay(&gw, "orchestrator", "new one", None).await;
+    let fresh = approval_id(s, &h, &b);
+    let (_, a) = gw
+        .admin(Method::GET, &format!("/api/approvals/{fresh}"), None)
+        .await;
+    assert_eq!(
+        a["expires_at"].as_i64().unwrap() - a["created_at"].as_i64().unwrap(),
+        900
+    );
+    let (s, _, b) = pay(&gw, "orchestrator", "keep me", Some(&id)).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(up.requests().len(), 1);
+}

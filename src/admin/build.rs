@@ -6,7 +6,7 @@ use std::sync::Arc;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::AdminAccess;
-use crate::approvals::store::StoreLimits;
+pub(crate) use crate::approvals::store::StoreLimits;
 use crate::approvals::ApprovalStore;
 use crate::config::{ApprovalSetting, ConfigFile};
 use crate::gateway::{Gateway, Problems};
@@ -15,12 +15,13 @@ use crate::tls;
 
 /// The approval store the config asks for: the previous gateway's when the
 /// directory is unchanged (a reload must not fork the single-use state),
-/// else opened from disk.
+/// else opened from disk. The limits are returned, not applied: a shared
+/// store takes them only once the whole reload has succeeded.
 pub(crate) fn approvals(
     p: &mut Problems,
     cfg: &ConfigFile,
     prior: Option<&Gateway>,
-) -> Option<Arc<ApprovalStore>> {
+) -> (Option<Arc<ApprovalStore>>, Option<StoreLimits>) {
     let raw = &cfg.raw;
     let needing: Vec<usize> = raw
         .rule
@@ -36,7 +37,7 @@ pub(crate) fn approvals(
                 "\"human\" needs an [approvals] section with the directory approvals are kept in",
             );
         }
-        return None;
+        return (None, None);
     };
     if let (Some(i), None) = (needing.first(), raw.gateway.admin_listen) {
         p.add(
@@ -57,11 +58,10 @@ pub(crate) fn approvals(
         .and_then(|g| g.approvals.as_ref())
         .filter(|s| s.dir() == dir)
     {
-        store.set_limits(limits);
-        return Some(store.clone());
+        return (Some(store.clone()), Some(limits));
     }
-    p.take("approvals.dir", ApprovalStore::open(&dir, limits))
-        .map(Arc::new)
+    let opened = p.take("approvals.dir", ApprovalStore::open(&dir, limits));
+    (opened.map(Arc::new), None)
 }
 
 /// What `[admin]` asks for, checked; the TLS config is made in [`finish`]
