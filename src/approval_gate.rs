@@ -32,6 +32,16 @@ pub enum GateOutcome {
     },
 }
 
+/// Only the approval header(s), copied before the request's headers are
+/// sanitised (usually none: an empty `HeaderMap` does not allocate).
+pub fn presented(headers: &HeaderMap) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for v in headers.get_all(&APPROVAL_HEADER) {
+        h.append(APPROVAL_HEADER.clone(), v.clone());
+    }
+    h
+}
+
 /// The delegation chain as a person reads it: the user (if any), every
 /// earlier agent from the least recent, then the caller.
 pub fn chain(caller: &CallerIdentity, subject: Option<&SubjectToken>) -> Vec<String> {

@@ -27,7 +27,6 @@ use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::metrics::Metrics;
 use crate::policy::{Approval, Decision};
-use crate::recent::DecisionRecord;
 use crate::registry::{parse_route, RouteError};
 use crate::token::{ClaimsError, MintError, MintRequest, SubjectToken};
 
@@ -205,8 +204,7 @@ async fn agent_call(
         }
         Decision::Deny(reason) => {
             tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, reason = reason.as_str(), "denied");
-            record(
-                gw,
+            gw.recent.record(
                 caller,
                 subject.as_ref(),
                 &agent.name,
@@ -286,7 +284,7 @@ async fn agent_call(
     let mut headers = parts.headers;
     // The gate reads the caller's Actgate-Approval header; the upstream never
     // sees it (sanitising removes it).
-    let headers_for_gate = approval_headers(&headers);
+    let headers_for_gate = approval_gate::presented(&headers);
     sanitize_request_headers(&mut headers);
     if gw.limits.forward_client_address {
         if let Ok(v) = HeaderValue::from_str(&conn.remote.ip().to_string()) {
@@ -326,8 +324,7 @@ async fn agent_call(
                 decision,
                 approval_id,
             } => {
-                record(
-                    gw,
+                gw.recent.record(
                     caller,
                     subject.as_ref(),
                     &agent.name,
@@ -369,8 +366,7 @@ async fn agent_call(
         Ok(Ok(r)) => r,
     };
     Metrics::inc(&gw.metrics.requests_forwarded);
-    record(
-        gw,
+    gw.recent.record(
         caller,
         subject.as_ref(),
         &agent.name,
@@ -395,43 +391,6 @@ async fn agent_call(
     // The upstream body is passed through frame by frame: SSE events reach
     // the caller as the agent writes them.
     Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed())
-}
-
-/// Only the approval header, copied before the headers are sanitised
-/// (usually empty: no allocation).
-fn approval_headers(headers: &HeaderMap) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for v in headers.get_all(&approval_gate::APPROVAL_HEADER) {
-        h.append(approval_gate::APPROVAL_HEADER.clone(), v.clone());
-    }
-    h
-}
-
-/// Add a decision to the console's recent trail.
-#[allow(clippy::too_many_arguments)]
-fn record(
-    gw: &Gateway,
-    caller: &CallerIdentity,
-    subject: Option<&SubjectToken>,
-    agent: &str,
-    operation: &str,
-    decision: &'static str,
-    rule: Option<usize>,
-    approval_id: Option<String>,
-    status: Option<u16>,
-) {
-    gw.recent.push(DecisionRecord {
-        time: crate::unix_now(),
-        caller: caller.spiffe_id.to_string(),
-        subject: subject.map(|s| s.sub.clone()),
-        chain: approval_gate::chain(caller, subject),
-        agent: agent.to_string(),
-        operation: operation.to_string(),
-        decision,
-        rule,
-        approval_id,
-        status,
-    });
 }
 
 fn mint_refusal(

@@ -7,6 +7,9 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use crate::identity::CallerIdentity;
+use crate::token::SubjectToken;
+
 /// How many decisions the ring keeps.
 pub const CAPACITY: usize = 200;
 
@@ -42,6 +45,34 @@ impl RecentDecisions {
             ring.pop_front();
         }
         ring.push_back(r);
+    }
+
+    /// Record one decision about a call from `caller` (on behalf of
+    /// `subject`'s user, if any) to `agent`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &self,
+        caller: &CallerIdentity,
+        subject: Option<&SubjectToken>,
+        agent: &str,
+        operation: &str,
+        decision: &'static str,
+        rule: Option<usize>,
+        approval_id: Option<String>,
+        status: Option<u16>,
+    ) {
+        self.push(DecisionRecord {
+            time: crate::unix_now(),
+            caller: caller.spiffe_id.to_string(),
+            subject: subject.map(|s| s.sub.clone()),
+            chain: crate::approval_gate::chain(caller, subject),
+            agent: agent.to_string(),
+            operation: operation.to_string(),
+            decision,
+            rule,
+            approval_id,
+            status,
+        });
     }
 
     /// Newest first.

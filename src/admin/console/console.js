@@ -154,10 +154,14 @@ function renderAgents(r) {
   }));
 }
 
+// One refresh at a time; a request for another while one runs (say, right
+// after a decision) runs once it ends, so the page never stays stale.
 let refreshing = false;
+let again = false;
 async function refresh() {
-  if (refreshing) return;
+  if (refreshing) { again = true; return; }
   refreshing = true;
+  again = false;
   try {
     const [approvals, recent, agents] = await Promise.all([
       api("/api/approvals?status=pending"), api("/api/recent"), api("/api/agents"),
@@ -171,6 +175,7 @@ async function refresh() {
   } finally {
     refreshing = false;
   }
+  if (again) await refresh();
 }
 
 refresh();
