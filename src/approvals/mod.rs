@@ -46,12 +46,17 @@ pub struct ApprovalRequest {
 
 impl ApprovalRequest {
     /// The first part of `self` that differs from `other`, if any; named so
-    /// the caller learns why its approval does not fit.
+    /// the caller learns why its approval does not fit. (The deciding rule's
+    /// index is not compared: a reload may renumber rules.)
     pub fn mismatch(&self, other: &ApprovalRequest) -> Option<&'static str> {
         if self.caller != other.caller {
             Some("caller")
         } else if self.subject != other.subject || self.subject_issuer != other.subject_issuer {
             Some("subject")
+        } else if self.chain != other.chain {
+            // Same caller and user, but reached through other agents: the
+            // person approved one delegation path, not any.
+            Some("delegation chain")
         } else if self.agent != other.agent {
             Some("agent")
         } else if self.operation != other.operation {
@@ -222,6 +227,48 @@ mod tests {
         ] {
             assert!(!valid_id(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn every_bound_part_counts() {
+        let base = ApprovalRequest {
+            caller: "spiffe://example.org/a".into(),
+            subject: Some("alice".into()),
+            subject_issuer: Some("https://idp".into()),
+            chain: vec!["alice".into(), "spiffe://example.org/a".into()],
+            agent: "bank".into(),
+            operation: "SendMessage".into(),
+            method: "POST".into(),
+            path: "/a2a/jsonrpc".into(),
+            body_sha256: body_digest(b"x"),
+            rule: 0,
+        };
+        type Change = fn(&mut ApprovalRequest);
+        let cases: Vec<(Change, &str)> = vec![
+            (|r| r.caller = "spiffe://example.org/b".into(), "caller"),
+            (|r| r.subject = None, "subject"),
+            (
+                |r| r.subject_issuer = Some("https://other".into()),
+                "subject",
+            ),
+            (
+                |r| r.chain.insert(1, "spiffe://example.org/c".into()),
+                "delegation chain",
+            ),
+            (|r| r.agent = "mail".into(), "agent"),
+            (|r| r.operation = "CancelTask".into(), "operation"),
+            (|r| r.method = "PUT".into(), "request path"),
+            (|r| r.path = "/a2a/jsonrpc?x=1".into(), "request path"),
+            (|r| r.body_sha256 = body_digest(b"y"), "request body"),
+        ];
+        for (change, what) in cases {
+            let mut other = base.clone();
+            change(&mut other);
+            assert_eq!(base.mismatch(&other), Some(what));
+        }
+        let mut renumbered = base.clone();
+        renumbered.rule = 3;
+        assert_eq!(base.mismatch(&renumbered), None);
     }
 
     #[test]
