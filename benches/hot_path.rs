@@ -116,6 +116,7 @@ fn policy_fixture() -> Policy {
             scopes: scopes(i).into(),
             app_only: i % 2 == 0,
             operations: None,
+            approval: Default::default(),
         });
     }
     Policy::new(rules)

@@ -20,6 +20,18 @@ pub struct Rule {
     /// allows every operation. Requests the gateway cannot classify as an
     /// A2A operation match only rules without a list.
     pub operations: Option<Vec<String>>,
+    /// Whether an allowed call must also be approved by a person before it
+    /// is forwarded (`approval = "human"`).
+    pub approval: Approval,
+}
+
+/// What an allowed call needs besides the rule: nothing, or a person's
+/// approval of this exact request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Approval {
+    #[default]
+    None,
+    Human,
 }
 
 /// The outcome of [`Policy::decide`].
@@ -132,6 +144,7 @@ mod tests {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             app_only,
             operations: None,
+            approval: Approval::None,
         }
     }
 

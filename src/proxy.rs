@@ -20,12 +20,13 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::a2a;
+use crate::approval_gate::{self, GateOutcome};
 use crate::cards::requirements::{required_scopes, ScopeDecision};
 use crate::cards::serve::ServedCard;
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::metrics::Metrics;
-use crate::policy::Decision;
+use crate::policy::{Approval, Decision};
 use crate::registry::{parse_route, RouteError};
 use crate::token::{ClaimsError, MintError, MintRequest, SubjectToken};
 
@@ -228,16 +229,28 @@ async fn agent_call(
     };
     let op = a2a::classify(&parts.method, &rest, &body);
 
-    let scopes = match gw
-        .policy
-        .decide(&caller.spiffe_id, &agent.name, &op.name, subject.is_some())
-    {
+    let (rule, scopes) = match gw.policy.decide(
+        &caller.spiffe_id,
+        &agent.name,
+        &op.name,
+        subject.is_some(),
+    ) {
         Decision::Allow { rule, scopes } => {
             tracing::debug!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, rule, "allowed");
-            scopes
+            (rule, scopes)
         }
         Decision::Deny(reason) => {
             tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, reason = reason.as_str(), "denied");
+            gw.recent.record(
+                caller,
+                subject.as_ref(),
+                &agent.name,
+                &op.name,
+                "deny",
+                None,
+                None,
+                None,
+            );
             return forbidden(gw);
         }
     };
@@ -313,6 +326,9 @@ async fn agent_call(
         }
     };
     let mut headers = parts.headers;
+    // The gate reads the caller's Actgate-Approval header; the upstream never
+    // sees it (sanitising removes it).
+    let headers_for_gate = approval_gate::presented(&headers);
     sanitize_request_headers(&mut headers);
     if gw.limits.forward_client_address {
         if let Ok(v) = HeaderValue::from_str(&conn.remote.ip().to_string()) {
@@ -327,6 +343,44 @@ async fn agent_call(
     }
     for (name, value) in &live.credentials {
         headers.append(name.clone(), value.clone());
+    }
+
+    // The human gate comes last, after every other refusal: an approval is
+    // created only for a request that would otherwise be forwarded, and
+    // consumed only when the forward is about to happen.
+    let mut approval_id: Option<String> = None;
+    if gw.policy.rules().get(rule).map(|r| r.approval) == Some(Approval::Human) {
+        let bound = approval_gate::approval_request(
+            caller,
+            subject.as_ref(),
+            &agent.name,
+            &op,
+            &parts.method,
+            &rest,
+            parts.uri.query(),
+            &body,
+            rule,
+        );
+        match approval_gate::check(gw, &headers_for_gate, bound, &op, &body).await {
+            GateOutcome::Pass(id) => approval_id = Some(id),
+            GateOutcome::Refuse {
+                response,
+                decision,
+                approval_id,
+            } => {
+                gw.recent.record(
+                    caller,
+                    subject.as_ref(),
+                    &agent.name,
+                    &op.name,
+                    decision,
+                    Some(rule),
+                    approval_id,
+                    None,
+                );
+                return response;
+            }
+        }
     }
     let extended_card =
         (op.name == "GetExtendedAgentCard").then(|| crate::extended_card::wants_v03(&rest, &body));
@@ -358,6 +412,16 @@ async fn agent_call(
         Ok(Ok(r)) => r,
     };
     Metrics::inc(&gw.metrics.requests_forwarded);
+    gw.recent.record(
+        caller,
+        subject.as_ref(),
+        &agent.name,
+        &op.name,
+        "allow",
+        Some(rule),
+        approval_id.clone(),
+        Some(resp.status().as_u16()),
+    );
     tracing::info!(
         caller = %caller.spiffe_id,
         subject = subject.as_ref().map(|s| s.sub.as_str()).unwrap_or("-"),
@@ -365,6 +429,7 @@ async fn agent_call(
         operation = %op.name,
         status = resp.status().as_u16(),
         token_cached = minted.cache_hit,
+        approval = approval_id.as_deref().unwrap_or("-"),
         "forwarded"
     );
     if let Some(v03) = extended_card {
@@ -546,6 +611,7 @@ pub fn sanitize_request_headers(headers: &mut HeaderMap) {
         headers.remove(k);
     }
     headers.remove(header::HOST);
+    headers.remove(&crate::approval_gate::APPROVAL_HEADER);
 }
 
 fn full(b: impl Into<Bytes>) -> ResponseBody {
@@ -691,6 +757,7 @@ mod tests {
         h.append("x-custom", HeaderValue::from_static("1"));
         h.append("A2A-Version", HeaderValue::from_static("1.0"));
         h.append("A2A-Extensions", HeaderValue::from_static("urn:x"));
+        h.append("Actgate-Approval", HeaderValue::from_static("ap-1"));
         sanitize_request_headers(&mut h);
         let mut names: Vec<_> = h.keys().map(|k| k.as_str().to_string()).collect();
         names.sort();
