@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::policy::{Approval, Effect};
+use crate::policy::Effect;
 use crate::token::SigningAlgorithm;
 
 /// One thing wrong with a configuration: where, and what.
@@ -55,6 +55,54 @@ pub struct RawConfig {
     /// Anything no rule allows is denied.
     #[serde(default)]
     pub rule: Vec<RuleSection>,
+    /// The human approval store (needed when a rule says `approval = "human"`).
+    pub approvals: Option<ApprovalsSection>,
+    /// mTLS and admin identities for the admin listener (`gateway.admin_listen`).
+    pub admin: Option<AdminSection>,
+}
+
+/// `[approvals]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalsSection {
+    /// Directory the approvals are kept in, one JSON file per approval, each
+    /// written atomically (temporary file, fsync, rename). Created if missing.
+    /// Pending and approved approvals survive a restart; one gateway per
+    /// directory.
+    pub dir: PathBuf,
+    /// How long an approval stays usable after the request that created it,
+    /// whether or not it has been approved. Default `"15m"`.
+    #[serde(default = "default_approval_ttl")]
+    pub ttl: String,
+    /// How long finished approvals (used, denied, expired) are kept on disk
+    /// for `approvals show` before they are pruned. Default `"24h"`.
+    #[serde(default = "default_approval_retention")]
+    pub retention: String,
+    /// Most approvals that may be pending at once; further requests that need
+    /// approval get 503 until some are decided or expire. Default 1000.
+    #[serde(default = "default_max_pending")]
+    pub max_pending: usize,
+}
+
+/// `[admin]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSection {
+    /// Serve the admin listener over mTLS. Callers present an X509-SVID from
+    /// one of the `[[trust_domain]]`s; only `allowed_identities` may use
+    /// anything but `/healthz` and `/readyz`. Default `false`: plain HTTP,
+    /// allowed only on a loopback address (whoever can connect to it is an
+    /// operator).
+    #[serde(default)]
+    pub mtls: bool,
+    /// SPIFFE IDs or patterns (`*` one segment, trailing `**` one or more)
+    /// of the people/tools allowed to use the admin listener with `mtls`.
+    #[serde(default)]
+    pub allowed_identities: Vec<String>,
+    /// Certificate chain the admin listener presents. Default: `gateway.server_cert`.
+    pub server_cert: Option<PathBuf>,
+    /// Key of `server_cert`. Default: `gateway.server_key`.
+    pub server_key: Option<PathBuf>,
 }
 
 /// `[gateway]`
@@ -97,8 +145,9 @@ pub struct GatewaySection {
     /// header is removed, whatever the caller sent.
     #[serde(default)]
     pub forward_client_address: bool,
-    /// Optional plain-HTTP listener for `/metrics` and `/healthz`. Keep it on
-    /// loopback: it is unauthenticated.
+    /// Optional admin listener: `/metrics`, `/healthz`, `/readyz`, the
+    /// approvals API and the console. Plain HTTP only on a loopback address;
+    /// anywhere else it needs `[admin] mtls = true`.
     pub admin_listen: Option<SocketAddr>,
     /// Re-read the configuration and every file it names when one of them
     /// changes (checked every `watch_interval`). SIGHUP always reloads.
@@ -337,10 +386,11 @@ pub struct RuleSection {
     /// Cap on the lifetime of tokens minted under this rule (e.g. `"1m"`);
     /// `tokens.ttl` applies when shorter. Default: `tokens.ttl`.
     pub max_token_lifetime: Option<String>,
-    /// `"human"`: a call this rule allows is not forwarded until a person
-    /// approves it. Default `"none"`.
+    /// `"none"` (default) or `"human"`: an allowed call is forwarded only
+    /// after a person approved this exact request (see `[approvals]` and the
+    /// README's "Human approval").
     #[serde(default)]
-    pub approval: Approval,
+    pub approval: ApprovalSetting,
 }
 
 /// `agent = "name"`, `agent = ["a", "b"]` or `agent = "*"`.
@@ -381,6 +431,33 @@ pub struct PolicyFileRaw {
     pub rule: Vec<RuleSection>,
 }
 
+/// `approval = "none" | "human"` of a `[[rule]]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalSetting {
+    #[default]
+    None,
+    Human,
+}
+
+impl From<ApprovalSetting> for crate::policy::Approval {
+    fn from(a: ApprovalSetting) -> Self {
+        match a {
+            ApprovalSetting::None => crate::policy::Approval::None,
+            ApprovalSetting::Human => crate::policy::Approval::Human,
+        }
+    }
+}
+
+fn default_approval_ttl() -> String {
+    "15m".into()
+}
+fn default_approval_retention() -> String {
+    "24h".into()
+}
+fn default_max_pending() -> usize {
+    1000
+}
 fn default_handshake_timeout() -> String {
     "10s".into()
 }

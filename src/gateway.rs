@@ -13,6 +13,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Uri;
 
+use crate::admin::AdminAccess;
+use crate::approvals::ApprovalStore;
 use crate::card_source::{CardContext, CardSlot, FetchSpec};
 use crate::cards::requirements::Capabilities;
 use crate::config::{
@@ -26,6 +28,7 @@ use crate::identity::{SpiffeId, TrustDomain};
 use crate::metrics::Metrics;
 use crate::policy::{Policy, Rule};
 use crate::proxy::UpstreamClient;
+use crate::recent::RecentDecisions;
 use crate::registry::{Agent, Registry};
 use crate::tls;
 use crate::token::{
@@ -72,6 +75,13 @@ pub struct Gateway {
     pub server_cert_not_after: Option<i64>,
     /// When the signing key is due for rotation (`tokens.rotate_after`).
     pub signing_key_rotate_at: Option<i64>,
+    /// The human approval store; kept across reloads while its directory
+    /// stays the same.
+    pub approvals: Option<Arc<ApprovalStore>>,
+    /// Recent decisions for the console (kept across reloads).
+    pub recent: Arc<RecentDecisions>,
+    /// Who may use the admin listener, and its TLS config under mTLS.
+    pub admin: AdminAccess,
     /// Every file the config names (and the config itself): what a reload watches.
     pub files: Vec<std::path::PathBuf>,
     /// How often to look for changed files; `None` when watching is off.
@@ -79,13 +89,13 @@ pub struct Gateway {
 }
 
 /// Collects problems while building, so one run reports them all.
-struct Problems<'a> {
+pub(crate) struct Problems<'a> {
     cfg: &'a ConfigFile,
     list: Vec<ConfigProblem>,
 }
 
 impl Problems<'_> {
-    fn add(&mut self, field: impl std::fmt::Display, message: impl Into<String>) {
+    pub(crate) fn add(&mut self, field: impl std::fmt::Display, message: impl Into<String>) {
         self.list.push(ConfigProblem {
             location: self.cfg.at(field),
             message: message.into(),
@@ -93,7 +103,7 @@ impl Problems<'_> {
     }
 
     /// Record the error of `r` under `field`, returning the value if any.
-    fn take<T, E: std::fmt::Display>(
+    pub(crate) fn take<T, E: std::fmt::Display>(
         &mut self,
         field: impl std::fmt::Display,
         r: Result<T, E>,
@@ -107,7 +117,7 @@ impl Problems<'_> {
         }
     }
 
-    fn duration(&mut self, field: &str, s: &str) -> Duration {
+    pub(crate) fn duration(&mut self, field: &str, s: &str) -> Duration {
         self.take(field, parse_duration(s))
             .unwrap_or(Duration::from_secs(1))
     }
@@ -575,6 +585,10 @@ impl Gateway {
         );
         drop(agent_info);
 
+        // [approvals] and [admin]
+        let (approvals, approval_limits) = crate::admin::build::approvals(&mut p, cfg, prior);
+        let admin_plan = crate::admin::build::plan(&mut p, cfg, &mut files);
+
         // Verifier and TLS config, only once the inputs are sound.
         let client_verifier = if bundles.is_empty() {
             None
@@ -605,6 +619,9 @@ impl Gateway {
                 .ok()
                 .map(|(_, x)| x.validity().not_after.timestamp())
         });
+        let admin =
+            crate::admin::build::finish(admin_plan, &chain, &key, verifier.clone(), g.tls12)
+                .map_err(|e| one(cfg, "admin.server_key", e.to_string()))?;
         let server_tls = tls::server_config(chain, key, verifier, g.tls12)
             .map_err(|e| one(cfg, "gateway.server_key", e.to_string()))?;
         // Keys the previous material signed with stay verifiable for one token
@@ -638,6 +655,10 @@ impl Gateway {
                 .to_string(),
         );
         let minter = Minter::new(keys.clone(), issuer.clone(), t.cache, metrics.clone());
+        // Nothing can fail past this point: a kept store takes the new limits.
+        if let (Some(store), Some(limits)) = (&approvals, approval_limits) {
+            store.set_limits(limits);
+        }
         Ok(Gateway {
             listen: g.listen,
             admin_listen: g.admin_listen,
@@ -656,6 +677,9 @@ impl Gateway {
             limits,
             metrics,
             retired_keys: retired,
+            approvals,
+            recent: prior.map(|g| g.recent.clone()).unwrap_or_default(),
+            admin,
             server_cert_not_after,
             signing_key_rotate_at,
             files,

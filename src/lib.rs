@@ -9,6 +9,9 @@
 #![forbid(unsafe_code)]
 
 pub mod a2a;
+pub mod admin;
+pub mod approval_gate;
+pub mod approvals;
 pub mod card_source;
 pub mod cards;
 pub mod client;
@@ -22,6 +25,7 @@ pub mod metrics;
 pub mod pki;
 pub mod policy;
 pub mod proxy;
+pub mod recent;
 pub mod registry;
 pub mod server;
 pub mod tls;

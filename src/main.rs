@@ -83,6 +83,11 @@ enum Command {
     },
     /// Sign and write the CRL(s) of a CA directory's revoked serials.
     Crl(cli::ca::CrlArgs),
+    /// Human approvals: list, show, approve or deny, through the admin listener.
+    Approvals {
+        #[command(subcommand)]
+        command: cli::approvals::ApprovalsCommand,
+    },
     /// SPIFFE trust bundles.
     Bundle {
         #[command(subcommand)]
@@ -191,6 +196,7 @@ fn main() -> ExitCode {
             CertCommand::Renew(a) => cli::cert::renew(a),
         },
         Command::Crl(a) => cli::ca::crl(a),
+        Command::Approvals { command } => cli::approvals::run(command),
         Command::Bundle { command } => match command {
             BundleCommand::Export(a) => cli::bundle::export(a),
             BundleCommand::Import(a) => cli::bundle::import(a),

@@ -86,6 +86,14 @@ pub struct Metrics {
     /// (unreachable, bad status, unparsable, unverifiable, unsatisfiable).
     pub card_fetches: AtomicU64,
     pub card_fetch_failures: AtomicU64,
+    /// Requests answered 403 because a human approval is needed (a pending
+    /// approval was created or handed back).
+    pub approvals_required: AtomicU64,
+    /// Retries let through on an approval (each approval at most once).
+    pub approvals_used: AtomicU64,
+    /// Retries refused: approval unknown, pending, denied, expired, used or
+    /// for another request.
+    pub approvals_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -148,6 +156,9 @@ impl Metrics {
                 "actgate_card_fetch_failures_total",
                 &self.card_fetch_failures,
             ),
+            ("actgate_approvals_required_total", &self.approvals_required),
+            ("actgate_approvals_used_total", &self.approvals_used),
+            ("actgate_approvals_refused_total", &self.approvals_refused),
         ] {
             let _ = writeln!(out, "# TYPE {name} counter");
             let _ = writeln!(out, "{name} {}", get(c));

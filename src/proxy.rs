@@ -20,6 +20,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
 use crate::a2a;
+use crate::approval_gate::{self, GateOutcome};
 use crate::cards::serve::ServedCard;
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
@@ -245,6 +246,16 @@ async fn agent_call(
         Decision::Deny(reason) => {
             agent.decisions.count(DecisionKind::Deny);
             tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, reason = reason.label(), rule = ?reason.rule(), "denied");
+            gw.recent.record(
+                caller,
+                subject.as_ref(),
+                &agent.name,
+                &op.name,
+                "deny",
+                reason.rule(),
+                None,
+                None,
+            );
             return forbidden(gw);
         }
     };
@@ -275,18 +286,6 @@ async fn agent_call(
         }
     };
 
-    // Human approval gate. Until the approval store exists, fail closed: a
-    // call a rule marks `approval = "human"` is never forwarded unapproved.
-    if approval == Approval::Human {
-        agent.decisions.count(DecisionKind::ApprovalRequired);
-        tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, rule, "approval required");
-        Metrics::inc(&gw.metrics.requests_denied);
-        return error(
-            StatusCode::FORBIDDEN,
-            "approval_required",
-            "this operation needs a person's approval before it is forwarded",
-        );
-    }
     tracing::debug!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, rule, "allowed");
 
     let minted = match gw.minter.token_for(
@@ -310,7 +309,6 @@ async fn agent_call(
             return mint_refusal(gw, caller, &agent.name, subject.as_ref(), e);
         }
     };
-    agent.decisions.count(DecisionKind::Allow);
 
     let Some(client) = gw.upstreams.get(&agent.name) else {
         return error(
@@ -330,6 +328,9 @@ async fn agent_call(
         }
     };
     let mut headers = parts.headers;
+    // The gate reads the caller's Actgate-Approval header; the upstream never
+    // sees it (sanitising removes it).
+    let headers_for_gate = approval_gate::presented(&headers);
     sanitize_request_headers(&mut headers);
     if gw.limits.forward_client_address {
         if let Ok(v) = HeaderValue::from_str(&conn.remote.ip().to_string()) {
@@ -345,6 +346,52 @@ async fn agent_call(
     for (name, value) in &live.credentials {
         headers.append(name.clone(), value.clone());
     }
+
+    // The human gate comes last, after every other refusal: an approval is
+    // created only for a request that would otherwise be forwarded, and
+    // consumed only when the forward is about to happen.
+    let mut approval_id: Option<String> = None;
+    if approval == Approval::Human {
+        let bound = approval_gate::approval_request(
+            caller,
+            subject.as_ref(),
+            &agent.name,
+            &op,
+            &parts.method,
+            &rest,
+            parts.uri.query(),
+            &body,
+            rule,
+        );
+        match approval_gate::check(gw, &headers_for_gate, bound, &op, &body).await {
+            GateOutcome::Pass(id) => approval_id = Some(id),
+            GateOutcome::Refuse {
+                response,
+                decision,
+                approval_id,
+            } => {
+                // Waiting for a person is its own kind; a refused, expired
+                // or mismatched approval (or an unusable store) is a deny.
+                agent.decisions.count(if decision == "approval_required" {
+                    DecisionKind::ApprovalRequired
+                } else {
+                    DecisionKind::Deny
+                });
+                gw.recent.record(
+                    caller,
+                    subject.as_ref(),
+                    &agent.name,
+                    &op.name,
+                    decision,
+                    Some(rule),
+                    approval_id,
+                    None,
+                );
+                return response;
+            }
+        }
+    }
+    agent.decisions.count(DecisionKind::Allow);
     let extended_card =
         (op.name == "GetExtendedAgentCard").then(|| crate::extended_card::wants_v03(&rest, &body));
     let mut up = Request::new(Full::new(body));
@@ -375,6 +422,16 @@ async fn agent_call(
         Ok(Ok(r)) => r,
     };
     Metrics::inc(&gw.metrics.requests_forwarded);
+    gw.recent.record(
+        caller,
+        subject.as_ref(),
+        &agent.name,
+        &op.name,
+        "allow",
+        Some(rule),
+        approval_id.clone(),
+        Some(resp.status().as_u16()),
+    );
     tracing::info!(
         caller = %caller.spiffe_id,
         subject = subject.as_ref().map(|s| s.sub.as_str()).unwrap_or("-"),
@@ -382,6 +439,7 @@ async fn agent_call(
         operation = %op.name,
         status = resp.status().as_u16(),
         token_cached = minted.cache_hit,
+        approval = approval_id.as_deref().unwrap_or("-"),
         "forwarded"
     );
     if let Some(v03) = extended_card {
@@ -563,6 +621,7 @@ pub fn sanitize_request_headers(headers: &mut HeaderMap) {
         headers.remove(k);
     }
     headers.remove(header::HOST);
+    headers.remove(&crate::approval_gate::APPROVAL_HEADER);
 }
 
 fn full(b: impl Into<Bytes>) -> ResponseBody {
@@ -708,6 +767,7 @@ mod tests {
         h.append("x-custom", HeaderValue::from_static("1"));
         h.append("A2A-Version", HeaderValue::from_static("1.0"));
         h.append("A2A-Extensions", HeaderValue::from_static("urn:x"));
+        h.append("Actgate-Approval", HeaderValue::from_static("ap-1"));
         sanitize_request_headers(&mut h);
         let mut names: Vec<_> = h.keys().map(|k| k.as_str().to_string()).collect();
         names.sort();

@@ -1,6 +1,7 @@
 //! Listeners: the mTLS accept loop (handshake timeout, rejection logging and
 //! counting, identity attached once per connection), the optional admin
-//! listener (`/metrics`, `/healthz`), and hot reload.
+//! listener (`/metrics`, `/healthz`, plus the approvals API and console of
+//! [`crate::admin`], plain on loopback or mTLS), and hot reload.
 //!
 //! Reload: the live [`Gateway`] is one immutable snapshot behind an
 //! `ArcSwap`. A new connection takes the snapshot current at accept (its TLS
@@ -29,6 +30,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
 
+use crate::admin::{self, AdminPeer};
 use crate::config::{ConfigErrors, ConfigFile};
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
@@ -418,19 +420,87 @@ async fn admin_loop(
     listener: TcpListener,
     stopped: watch::Receiver<bool>,
 ) {
-    accept_until_stopped(listener, stopped, |tcp, _| {
-        let shared = shared.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req: Request<Incoming>| {
-                let gw = shared.load_full();
-                async move { Ok::<_, std::convert::Infallible>(admin_response(&gw, req.uri().path())) }
-            });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tcp), svc)
-                .await;
-        });
+    accept_until_stopped(listener, stopped, |tcp, remote| {
+        tokio::spawn(serve_admin_connection(shared.clone(), tcp, remote));
     })
     .await
+}
+
+/// One admin connection: plain HTTP, or (with `[admin] mtls`) a TLS
+/// handshake with a mandatory client SVID first. The mode is taken from the
+/// snapshot current at accept.
+async fn serve_admin_connection(shared: Arc<ArcSwap<Gateway>>, tcp: TcpStream, remote: SocketAddr) {
+    let gw = shared.load_full();
+    let (tls, handshake_timeout) = (gw.admin.tls.clone(), gw.limits.handshake_timeout);
+    drop(gw);
+    let Some(cfg) = tls else {
+        let peer = AdminPeer {
+            identity: None,
+            remote,
+        };
+        return serve_admin_http(shared, TokioIo::new(tcp), peer).await;
+    };
+    let stream =
+        match tokio::time::timeout(handshake_timeout, TlsAcceptor::from(cfg).accept(tcp)).await {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                tracing::info!(%remote, reason = %e, "admin TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::info!(%remote, "admin TLS handshake timed out");
+                return;
+            }
+        };
+    let identity = match stream
+        .get_ref()
+        .1
+        .peer_certificates()
+        .map(CallerIdentity::from_peer_chain)
+    {
+        Some(Ok(id)) => id.spiffe_id,
+        // Unreachable with a mandatory client verifier; fail closed anyway.
+        _ => return,
+    };
+    let peer = AdminPeer {
+        identity: Some(identity),
+        remote,
+    };
+    serve_admin_http(shared, TokioIo::new(stream), peer).await
+}
+
+async fn serve_admin_http<I>(shared: Arc<ArcSwap<Gateway>>, io: TokioIo<I>, peer: AdminPeer)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let peer = Arc::new(peer);
+    let svc = service_fn(move |req: Request<Incoming>| {
+        let (gw, peer) = (shared.load_full(), peer.clone());
+        async move { Ok::<_, std::convert::Infallible>(admin_request(gw, &peer, req).await) }
+    });
+    let _ = auto::Builder::new(TokioExecutor::new())
+        .serve_connection(io, svc)
+        .await;
+}
+
+/// Probes are open to whoever reaches the listener; everything else needs
+/// an operator ([`admin::authorize`]).
+async fn admin_request(
+    gw: Arc<Gateway>,
+    peer: &AdminPeer,
+    req: Request<Incoming>,
+) -> Response<http_body_util::Full<Bytes>> {
+    if admin::is_probe(req.uri().path()) {
+        return admin_response(&gw, req.uri().path());
+    }
+    let op = match admin::authorize(&gw, peer, &req) {
+        Ok(op) => op,
+        Err(r) => return r,
+    };
+    match admin::handle(gw.clone(), op, req).await {
+        Ok(r) => r,
+        Err(req) => admin_response(&gw, req.uri().path()),
+    }
 }
 
 /// Metrics of `gw`: the counters plus gauges derived from its material.
@@ -442,6 +512,9 @@ pub fn render_metrics(gw: &Gateway) -> String {
     }
     if let Some(t) = gw.signing_key_rotate_at {
         gauges.push(("actgate_token_signing_key_expiry_seconds", (t - now) as f64));
+    }
+    if let Some(store) = &gw.approvals {
+        gauges.push(("actgate_approvals_pending", store.pending_count(now) as f64));
     }
     let mut out = gw.metrics.render_with(&gauges);
     // 1 when the agent has a card in service, 0 when it answers 503.

@@ -55,7 +55,7 @@ fn example_config_checks_clean() {
         text(&o.stderr)
     );
     assert!(
-        text(&o.stdout).contains("ok (1 trust domain(s), 2 agent(s), 4 rule(s))"),
+        text(&o.stdout).contains("ok (1 trust domain(s), 2 agent(s), 5 rule(s))"),
         "{}",
         text(&o.stdout)
     );

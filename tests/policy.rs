@@ -168,22 +168,25 @@ async fn deny_rules_lifetime_caps_and_approval_at_the_gateway() {
 }
 
 #[tokio::test]
-async fn approval_required_is_never_forwarded_unapproved() {
+async fn a_call_waiting_for_approval_is_counted_and_not_forwarded() {
     let up = upstream::start(Behaviour::Echo).await;
-    let mut o = Options::new().agent("scheduler", &up.url());
+    let mut o = Options::new()
+        .agent("scheduler", &up.url())
+        .raw("[approvals]\ndir = \"approvals\"\n");
     o.rules.push(rule(
         "orchestrator",
         "app_only = true\napproval = \"human\"",
     ));
     let gw = TestGateway::start(o).await;
     let (s, _, body) = gw.send_message("orchestrator", "scheduler", None).await;
-    assert_eq!(s, StatusCode::FORBIDDEN);
-    assert_eq!(body["error"], "approval_required");
+    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
     assert!(up.requests().is_empty());
     gw.expect_metric(
         "actgate_decisions_total{agent=\"scheduler\",decision=\"approval_required\"} 1",
     )
     .await;
+    gw.expect_metric("actgate_decisions_total{agent=\"scheduler\",decision=\"allow\"} 0")
+        .await;
 }
 
 #[tokio::test]
@@ -586,7 +589,8 @@ async fn the_token_exchange_honours_deny_rules_lifetime_caps_and_approval() {
         .agent("scheduler", &up.url())
         .agent("notifier", &up.url())
         .agent("tool", &up.url())
-        .tokens("ttl = \"10m\"");
+        .tokens("ttl = \"10m\"")
+        .raw("[approvals]\ndir = \"approvals\"\n");
     o.rules.push(format!(
         "[[rule]]\ncaller = \"{}\"\nagent = [\"scheduler\", \"notifier\", \"tool\"]\nscopes = [\"calendar:read\"]\nmax_token_lifetime = \"2m\"\n",
         id("orchestrator")

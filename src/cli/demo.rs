@@ -199,6 +199,7 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("Public keys: {base}/.well-known/jwks.json (same certificate flags)");
     if let Some(admin) = running.admin_addr {
         println!("Metrics:     http://{admin}/metrics");
+        println!("Console:     http://{admin}/console");
     }
 
     if a.once {

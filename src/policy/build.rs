@@ -5,10 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{AgentMatch, Approval, CallerMatch, Effect, Rule, SubjectMatch, SubjectPattern};
+use super::{AgentMatch, CallerMatch, Effect, Rule, SubjectMatch, SubjectPattern};
 use crate::cards::AgentCard;
-use crate::config::RuleSection;
 use crate::config::{parse_duration, parse_toml, ConfigFile, ConfigProblem, PolicyFileRaw};
+use crate::config::{ApprovalSetting, RuleSection};
 use crate::identity::spiffe::SpiffePattern;
 use crate::identity::{SpiffeId, TrustDomain};
 
@@ -179,7 +179,7 @@ fn build_one(
             ("app_only", r.app_only),
             ("skills", r.skills.is_some()),
             ("max_token_lifetime", r.max_token_lifetime.is_some()),
-            ("approval", r.approval != Approval::None),
+            ("approval", r.approval != ApprovalSetting::None),
         ];
         for (field, set) in grants {
             if set {
@@ -225,7 +225,7 @@ fn build_one(
         operations: r.operations.clone(),
         skills: skills.into(),
         max_token_lifetime_secs,
-        approval: r.approval,
+        approval: r.approval.into(),
         origin,
     })
 }

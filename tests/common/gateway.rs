@@ -102,6 +102,11 @@ impl Options {
         self.raw.push('\n');
         self
     }
+    /// A raw `[[rule]]` block (for fields the helpers do not cover).
+    pub fn rule(mut self, block: &str) -> Self {
+        self.rules.push(format!("[[rule]]\n{block}\n"));
+        self
+    }
     pub fn tokens(mut self, extra: &str) -> Self {
         self.tokens_extra.push_str(extra);
         self.tokens_extra.push('\n');
@@ -408,6 +413,61 @@ impl TestGateway {
             .await
             .unwrap();
         (s, h, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    }
+
+    /// Stop this gateway and start a new one from the same config file and
+    /// directory (same listener port, same data directories).
+    pub async fn restart(self) -> TestGateway {
+        let TestGateway {
+            dir,
+            running,
+            base,
+            idp_key,
+        } = self;
+        running.shutdown().await;
+        let cfg = ConfigFile::load(&dir.path().join("actgate.toml")).unwrap();
+        let running = actgate::server::start(&cfg)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        TestGateway {
+            dir,
+            running,
+            base,
+            idp_key,
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` of the (plain) admin listener.
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.running.admin_addr.unwrap())
+    }
+
+    /// A request to the plain admin listener; status and JSON body.
+    pub async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let cfg = rustls::ClientConfig::builder_with_provider(actgate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth();
+        let client = MtlsClient::from_config(cfg, false);
+        let mut h = HeaderMap::new();
+        let bytes = match body {
+            Some(b) => {
+                h.insert("content-type", HeaderValue::from_static("application/json"));
+                Bytes::from(b.to_string())
+            }
+            None => Bytes::new(),
+        };
+        let (s, _, b) = client
+            .fetch(method, &format!("{}{path}", self.admin_url()), &h, bytes)
+            .await
+            .unwrap();
+        (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
     }
 
     /// Path of the config file this gateway was started from.

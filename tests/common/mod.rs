@@ -1,4 +1,5 @@
 #![allow(dead_code)]
+pub mod cdp;
 pub mod certs;
 pub mod cli;
 pub mod exchange;

@@ -1,0 +1,418 @@
+//! The admin listener's own endpoints: who may use them, the approvals API,
+//! the recent-decision and agent views, and the console's static assets.
+//! (`/metrics`, `/healthz`, `/readyz` are answered by `server`.)
+//!
+//! Two access models:
+//! - **mTLS** (`[admin] mtls = true`): the peer's X509-SVID was verified at
+//!   the handshake; only `allowed_identities` may use anything beyond the
+//!   health probes, and decisions are recorded under that SPIFFE ID.
+//! - **plain HTTP on loopback**: whoever can connect is a local operator
+//!   (`local-operator`). Browsers on the same machine can also connect, so
+//!   requests must name a loopback `Host` (no DNS rebinding) and state
+//!   changes must be same-origin JSON (no cross-site form posts).
+
+// Refusals are whole responses; the admin path is cold, so their size in a
+// `Result` costs nothing that matters.
+#![allow(clippy::result_large_err)]
+
+pub mod build;
+mod console;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use serde_json::{json, Value};
+
+use crate::approvals::{Approval, DecideError};
+use crate::gateway::Gateway;
+use crate::identity::{SpiffeId, SpiffePattern};
+
+pub type AdminResponse = Response<Full<Bytes>>;
+
+/// How the admin listener authenticates, from `[admin]`.
+#[derive(Debug, Clone, Default)]
+pub struct AdminAccess {
+    /// TLS config with a mandatory client certificate; `None`: plain HTTP.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Identities allowed beyond the health probes (mTLS only).
+    pub allowed: Vec<SpiffePattern>,
+}
+
+/// The peer of one admin connection.
+#[derive(Debug)]
+pub struct AdminPeer {
+    /// The verified SPIFFE ID under mTLS.
+    pub identity: Option<SpiffeId>,
+    pub remote: SocketAddr,
+}
+
+/// Who a request acts as, once [`authorize`] let it in.
+pub struct Operator(pub String);
+
+/// Paths anyone who reaches the listener may read (probes run without an
+/// operator identity).
+pub fn is_probe(path: &str) -> bool {
+    matches!(path, "/healthz" | "/readyz")
+}
+
+/// Decide whether the request may use admin endpoints other than the probes.
+pub fn authorize(
+    gw: &Gateway,
+    peer: &AdminPeer,
+    req: &Request<Incoming>,
+) -> Result<Operator, AdminResponse> {
+    if gw.admin.tls.is_some() {
+        return match &peer.identity {
+            Some(id) if gw.admin.allowed.iter().any(|p| p.matches(id)) => {
+                Ok(Operator(id.to_string()))
+            }
+            Some(id) => {
+                tracing::warn!(admin = %id, remote = %peer.remote, "admin request from an identity not in admin.allowed_identities");
+                Err(error(
+                    StatusCode::FORBIDDEN,
+                    "forbidden",
+                    "this identity is not an allowed admin identity",
+                ))
+            }
+            None => Err(error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "no client identity",
+            )),
+        };
+    }
+    // Plain HTTP is only ever bound to loopback (checked at load), so the
+    // peer is on this machine. A web page in a local browser could still
+    // aim requests here; a DNS-rebound name shows in Host. Metrics are
+    // exempt: scrapers name the host as they like, and the counters decide
+    // nothing.
+    if req.uri().path() != "/metrics" && !loopback_host(req) {
+        return Err(error(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "the admin listener answers only to a loopback Host (localhost, 127.0.0.1, [::1])",
+        ));
+    }
+    Ok(Operator("local-operator".into()))
+}
+
+fn loopback_host(req: &Request<Incoming>) -> bool {
+    let Some(host) = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
+    else {
+        return false;
+    };
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or(""),
+        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+    };
+    name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Answer `req` if it is one of this module's endpoints; `Err(req)` hands
+/// it back for `server`'s (metrics, probes, 404).
+pub async fn handle(
+    gw: Arc<Gateway>,
+    op: Operator,
+    req: Request<Incoming>,
+) -> Result<AdminResponse, Request<Incoming>> {
+    let path = req.uri().path().to_string();
+    let method = req.method().clone();
+    if let Some(asset) = console::asset(&path) {
+        return Ok(if method == Method::GET {
+            console::response(asset)
+        } else {
+            method_not_allowed()
+        });
+    }
+    let Some(api) = path.strip_prefix("/api/") else {
+        return Err(req);
+    };
+    let parts: Vec<&str> = api.split('/').collect();
+    Ok(match (&method, parts.as_slice()) {
+        (&Method::GET, ["approvals"]) => list_approvals(&gw, req.uri().query()),
+        (&Method::GET, ["approvals", id]) => match store(&gw).and_then(|s| {
+            s.get(id)
+                .ok_or_else(|| error(StatusCode::NOT_FOUND, "not_found", "no such approval"))
+        }) {
+            Ok(a) => json_response(StatusCode::OK, approval_json(&a, crate::unix_now())),
+            Err(r) => r,
+        },
+        (&Method::POST, ["approvals", id, verb @ ("approve" | "deny")]) => {
+            let (id, approve) = (id.to_string(), *verb == "approve");
+            decide(gw, op, req, id, approve).await
+        }
+        (&Method::GET, ["recent"]) => {
+            json_response(StatusCode::OK, json!({"decisions": gw.recent.snapshot()}))
+        }
+        (&Method::GET, ["agents"]) => json_response(StatusCode::OK, agents_json(&gw)),
+        (_, ["approvals", ..] | ["recent"] | ["agents"]) => method_not_allowed(),
+        _ => error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+    })
+}
+
+fn store(gw: &Gateway) -> Result<&Arc<crate::approvals::ApprovalStore>, AdminResponse> {
+    gw.approvals.as_ref().ok_or_else(|| {
+        error(
+            StatusCode::NOT_FOUND,
+            "approvals_not_configured",
+            "no [approvals] section in the configuration",
+        )
+    })
+}
+
+/// `GET /api/approvals[?status=pending]`, newest first.
+fn list_approvals(gw: &Gateway, query: Option<&str>) -> AdminResponse {
+    let store = match store(gw) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let want = query
+        .into_iter()
+        .flat_map(|q| q.split('&'))
+        .find_map(|kv| kv.strip_prefix("status="));
+    let now = crate::unix_now();
+    let list: Vec<Value> = store
+        .list()
+        .iter()
+        .filter(|a| want.is_none_or(|w| a.status(now).as_str() == w))
+        .map(|a| approval_json(a, now))
+        .collect();
+    json_response(StatusCode::OK, json!({"approvals": list}))
+}
+
+/// The stored record plus its effective status at `now`.
+pub fn approval_json(a: &Approval, now: i64) -> Value {
+    let mut v = serde_json::to_value(a).unwrap_or(Value::Null);
+    if let Some(o) = v.as_object_mut() {
+        o.insert("status".into(), json!(a.status(now).as_str()));
+    }
+    v
+}
+
+/// Largest approve/deny body read.
+const MAX_DECISION_BODY: usize = 16 * 1024;
+/// Longest reason kept.
+const MAX_REASON_CHARS: usize = 500;
+
+async fn decide(
+    gw: Arc<Gateway>,
+    op: Operator,
+    req: Request<Incoming>,
+    id: String,
+    approve: bool,
+) -> AdminResponse {
+    if let Err(r) = same_origin_json(&req) {
+        return r;
+    }
+    let store = match store(&gw) {
+        Ok(s) => s.clone(),
+        Err(r) => return r,
+    };
+    let body = match Limited::new(req.into_body(), MAX_DECISION_BODY)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => {
+            return error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "invalid_request",
+                "the body is too large",
+            )
+        }
+    };
+    let reason = if body.iter().all(|b| b.is_ascii_whitespace()) {
+        None
+    } else {
+        match serde_json::from_slice::<Value>(&body) {
+            Ok(Value::Object(o)) => match o.get("reason") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(clean_reason(s)).filter(|s| !s.is_empty()),
+                Some(_) => {
+                    return error(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_request",
+                        "reason must be a string",
+                    )
+                }
+            },
+            _ => {
+                return error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request",
+                    "the body must be a JSON object like {\"reason\": \"...\"}",
+                )
+            }
+        }
+    };
+    let by = op.0;
+    // The decision is fsynced before it is reported: off the async workers.
+    let result = tokio::task::spawn_blocking(move || {
+        store.decide(&id, approve, &by, reason, crate::unix_now())
+    })
+    .await;
+    let now = crate::unix_now();
+    match result {
+        Ok(Ok(a)) => {
+            tracing::info!(approval = %a.id, decision = a.state.as_str(), by = a.decided_by.as_deref().unwrap_or("-"), agent = %a.request.agent, caller = %a.request.caller, "approval decided");
+            json_response(StatusCode::OK, approval_json(&a, now))
+        }
+        Ok(Err(DecideError::Unknown)) => {
+            error(StatusCode::NOT_FOUND, "not_found", "no such approval")
+        }
+        Ok(Err(e @ DecideError::NotPending { .. })) => {
+            error(StatusCode::CONFLICT, "not_pending", &e.to_string())
+        }
+        Ok(Err(DecideError::Storage(e))) => {
+            tracing::error!(error = %e, "approval decision could not be stored");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the decision could not be stored",
+            )
+        }
+        Err(_) => error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "decision task failed",
+        ),
+    }
+}
+
+fn clean_reason(s: &str) -> String {
+    s.chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_REASON_CHARS)
+        .collect::<String>()
+        .trim()
+        .to_string()
+}
+
+/// State changes must be JSON (a cross-site HTML form cannot send it without
+/// a CORS preflight, which is never answered) and, when a browser says where
+/// it comes from, from this very origin.
+fn same_origin_json(req: &Request<Incoming>) -> Result<(), AdminResponse> {
+    let h = req.headers();
+    let json_ct = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
+    if !json_ct {
+        return Err(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "invalid_request",
+            "send Content-Type: application/json",
+        ));
+    }
+    if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
+        if site != "same-origin" && site != "none" {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "cross-site admin requests are refused",
+            ));
+        }
+    }
+    if let Some(origin) = h.get(header::ORIGIN) {
+        let host = h.get(header::HOST).and_then(|v| v.to_str().ok());
+        let ok = origin.to_str().ok().zip(host).is_some_and(|(o, host)| {
+            o.strip_prefix("http://")
+                .or_else(|| o.strip_prefix("https://"))
+                == Some(host)
+        });
+        if !ok {
+            return Err(error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "cross-origin admin requests are refused",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Registered agents, their cards, and the rules that let callers reach them.
+fn agents_json(gw: &Gateway) -> Value {
+    let mut agents: Vec<_> = gw.registry.agents().collect();
+    agents.sort_by(|a, b| a.name.cmp(&b.name));
+    let list: Vec<Value> = agents
+        .iter()
+        .map(|a| {
+            let callers: Vec<Value> = gw
+                .policy
+                .rules()
+                .iter()
+                .enumerate()
+                // Allow rules: who may reach the agent (deny rules narrow
+                // that further, per call; `policy check` explains a call).
+                .filter(|(_, r)| {
+                    r.effect == crate::policy::Effect::Allow && r.agents.matches(&a.name)
+                })
+                .map(|(i, r)| {
+                    json!({
+                        "rule": i,
+                        "caller": r.caller.to_string(),
+                        "scopes": &*r.scopes,
+                        "app_only": r.app_only,
+                        "operations": r.operations,
+                        "approval": match r.approval {
+                            crate::policy::Approval::None => "none",
+                            crate::policy::Approval::Human => "human",
+                        },
+                    })
+                })
+                .collect();
+            json!({
+                "name": a.name,
+                "upstream": a.upstream.to_string(),
+                "spiffe_id": a.spiffe_id.as_ref().map(|s| s.to_string()),
+                "card": a.card.live().map_or(Value::Null, |live| {
+                    serde_json::from_slice::<Value>(&live.served.json).unwrap_or(Value::Null)
+                }),
+                // Why the card failed to load, fetch or verify, while it stays
+                // failed (the agent answers 503 when there is no card at all).
+                "card_problem": a.card.problem(),
+                "card_source": a.card.fetch.as_ref().map(|f| f.uri.to_string()),
+                "callers": callers,
+            })
+        })
+        .collect();
+    json!({ "agents": list })
+}
+
+pub fn json_response(status: StatusCode, v: Value) -> AdminResponse {
+    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+pub fn error(status: StatusCode, code: &str, message: &str) -> AdminResponse {
+    json_response(status, json!({"error": code, "error_description": message}))
+}
+
+fn method_not_allowed() -> AdminResponse {
+    error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "method not allowed here",
+    )
+}

@@ -1,0 +1,281 @@
+//! The human approval gate: what an approval is bound to, its states, and
+//! the store that keeps approvals on disk ([`store::ApprovalStore`]).
+//!
+//! An approval is created by the first request a `approval = "human"` rule
+//! allows, decided by a person (approve or deny), and consumed by the
+//! caller's retry of the *identical* request. It is bound to everything that
+//! makes the request what it is — caller, subject, target agent, operation,
+//! method and path, and the SHA-256 of the body — so an approval for one
+//! request can never carry another, and it is single-use.
+//!
+//! Knows nothing about HTTP: the proxy builds an [`ApprovalRequest`] and maps
+//! each [`Refusal`] to its answer.
+
+pub mod store;
+
+use serde::{Deserialize, Serialize};
+
+pub use store::{ApprovalStore, DecideError, StoreError};
+
+/// The request an approval is for. Two requests with equal
+/// `ApprovalRequest`s are the same request for the gate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApprovalRequest {
+    /// The calling workload's SPIFFE ID (verified at the handshake).
+    pub caller: String,
+    /// `sub` of the subject token, if the call is on a user's behalf.
+    pub subject: Option<String>,
+    /// `iss` of the subject token.
+    pub subject_issuer: Option<String>,
+    /// The delegation chain as a person reads it: the user (if any), then
+    /// every earlier agent from the least recent, then the caller.
+    pub chain: Vec<String>,
+    /// Target agent (route name).
+    pub agent: String,
+    /// A2A operation (v1.0 name) the request was classified as.
+    pub operation: String,
+    /// HTTP method.
+    pub method: String,
+    /// Path after the agent route, with the query string.
+    pub path: String,
+    /// Hex SHA-256 of the request body.
+    pub body_sha256: String,
+    /// Index of the rule that allowed the call (config order).
+    pub rule: usize,
+}
+
+impl ApprovalRequest {
+    /// The first part of `self` that differs from `other`, if any; named so
+    /// the caller learns why its approval does not fit. (The deciding rule's
+    /// index is not compared: a reload may renumber rules.)
+    pub fn mismatch(&self, other: &ApprovalRequest) -> Option<&'static str> {
+        if self.caller != other.caller {
+            Some("caller")
+        } else if self.subject != other.subject || self.subject_issuer != other.subject_issuer {
+            Some("subject")
+        } else if self.chain != other.chain {
+            // Same caller and user, but reached through other agents: the
+            // person approved one delegation path, not any.
+            Some("delegation chain")
+        } else if self.agent != other.agent {
+            Some("agent")
+        } else if self.operation != other.operation {
+            Some("operation")
+        } else if self.method != other.method || self.path != other.path {
+            Some("request path")
+        } else if self.body_sha256 != other.body_sha256 {
+            Some("request body")
+        } else {
+            None
+        }
+    }
+}
+
+/// Hex SHA-256 of a request body.
+pub fn body_digest(body: &[u8]) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body);
+    let mut s = String::with_capacity(64);
+    for b in d.as_ref() {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    s
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Where an approval is in its life. `Expired` is never stored: it is what
+/// a pending or approved approval is once its `expires_at` has passed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    Pending,
+    Approved,
+    Denied,
+    Used,
+    Expired,
+}
+
+impl State {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Pending => "pending",
+            State::Approved => "approved",
+            State::Denied => "denied",
+            State::Used => "used",
+            State::Expired => "expired",
+        }
+    }
+}
+
+/// One approval as stored and as the admin API shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Approval {
+    pub id: String,
+    /// The stored state (see [`Approval::status`] for the effective one).
+    pub state: State,
+    pub request: ApprovalRequest,
+    /// Seconds since the epoch.
+    pub created_at: i64,
+    pub expires_at: i64,
+    #[serde(default)]
+    pub decided_at: Option<i64>,
+    /// The admin identity that decided (SPIFFE ID, or `local-operator`).
+    #[serde(default)]
+    pub decided_by: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub used_at: Option<i64>,
+}
+
+impl Approval {
+    /// The effective state at `now`: pending and approved approvals past
+    /// their expiry are expired.
+    pub fn status(&self, now: i64) -> State {
+        match self.state {
+            State::Pending | State::Approved if now >= self.expires_at => State::Expired,
+            s => s,
+        }
+    }
+
+    /// When the approval stopped mattering (for pruning), if it has.
+    fn finished_at(&self, now: i64) -> Option<i64> {
+        match self.status(now) {
+            State::Pending | State::Approved => None,
+            State::Expired => Some(self.expires_at),
+            State::Denied => Some(self.decided_at.unwrap_or(self.created_at)),
+            State::Used => Some(self.used_at.unwrap_or(self.created_at)),
+        }
+    }
+}
+
+/// Why a retry carrying `Actgate-Approval` is not let through. Each has its
+/// own code and message, so a caller can tell "wait" from "give up".
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("no such approval")]
+    Unknown,
+    #[error("approval {0} was granted for a different {1}")]
+    Mismatch(String, &'static str),
+    #[error("approval {0} has not been decided yet")]
+    Pending(String),
+    #[error("approval {id} was denied{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default())]
+    Denied { id: String, reason: Option<String> },
+    #[error("approval {0} has expired")]
+    Expired(String),
+    #[error("approval {0} has already been used")]
+    Used(String),
+    #[error("the approval store cannot record the use of this approval")]
+    Storage,
+}
+
+impl Refusal {
+    /// Stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Refusal::Unknown => "approval_unknown",
+            Refusal::Mismatch(..) => "approval_mismatch",
+            Refusal::Pending(_) => "approval_pending",
+            Refusal::Denied { .. } => "approval_denied",
+            Refusal::Expired(_) => "approval_expired",
+            Refusal::Used(_) => "approval_used",
+            Refusal::Storage => "approval_store_unavailable",
+        }
+    }
+}
+
+/// Approval IDs: `ap-` and 32 lowercase hex digits (128 random bits).
+pub fn valid_id(id: &str) -> bool {
+    id.len() == 35
+        && id.starts_with("ap-")
+        && id[3..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+fn new_id() -> Result<String, aws_lc_rs::error::Unspecified> {
+    use aws_lc_rs::rand::SecureRandom;
+    let mut bytes = [0u8; 16];
+    aws_lc_rs::rand::SystemRandom::new().fill(&mut bytes)?;
+    let mut s = String::with_capacity(35);
+    s.push_str("ap-");
+    for b in bytes {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_random_and_validated() {
+        let a = new_id().unwrap();
+        let b = new_id().unwrap();
+        assert_ne!(a, b);
+        assert!(valid_id(&a), "{a}");
+        for bad in [
+            "",
+            "ap-",
+            "../../etc/passwd",
+            "ap-0123456789abcdef0123456789abcdeF",
+            "ap-0123456789abcdef0123456789abcde/",
+            "xx-0123456789abcdef0123456789abcdef",
+        ] {
+            assert!(!valid_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn every_bound_part_counts() {
+        let base = ApprovalRequest {
+            caller: "spiffe://example.org/a".into(),
+            subject: Some("alice".into()),
+            subject_issuer: Some("https://idp".into()),
+            chain: vec!["alice".into(), "spiffe://example.org/a".into()],
+            agent: "bank".into(),
+            operation: "SendMessage".into(),
+            method: "POST".into(),
+            path: "/a2a/jsonrpc".into(),
+            body_sha256: body_digest(b"x"),
+            rule: 0,
+        };
+        type Change = fn(&mut ApprovalRequest);
+        let cases: Vec<(Change, &str)> = vec![
+            (|r| r.caller = "spiffe://example.org/b".into(), "caller"),
+            (|r| r.subject = None, "subject"),
+            (
+                |r| r.subject_issuer = Some("https://other".into()),
+                "subject",
+            ),
+            (
+                |r| r.chain.insert(1, "spiffe://example.org/c".into()),
+                "delegation chain",
+            ),
+            (|r| r.agent = "mail".into(), "agent"),
+            (|r| r.operation = "CancelTask".into(), "operation"),
+            (|r| r.method = "PUT".into(), "request path"),
+            (|r| r.path = "/a2a/jsonrpc?x=1".into(), "request path"),
+            (|r| r.body_sha256 = body_digest(b"y"), "request body"),
+        ];
+        for (change, what) in cases {
+            let mut other = base.clone();
+            change(&mut other);
+            assert_eq!(base.mismatch(&other), Some(what));
+        }
+        let mut renumbered = base.clone();
+        renumbered.rule = 3;
+        assert_eq!(base.mismatch(&renumbered), None);
+    }
+
+    #[test]
+    fn digest_is_hex_sha256() {
+        assert_eq!(
+            body_digest(b"abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
+}

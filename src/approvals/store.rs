@@ -1,0 +1,402 @@
+//! Approvals on disk: one JSON file per approval in the configured
+//! directory, each write atomic (temporary file, fsync, rename, fsync of the
+//! directory), all of them loaded at start.
+//!
+//! Every state change happens under one lock and is on disk before the lock
+//! is released and before anyone acts on it: an approval is never reported
+//! approved unless that is durable, and a retry is never forwarded unless the
+//! approval's consumption is durable — so a crash can lose a request, never
+//! let one approval through twice.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use super::{new_id, valid_id, Approval, ApprovalRequest, Refusal, State};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}: not a valid approval record: {reason}", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("too many approvals are pending ({0}); decide some first")]
+    Full(usize),
+    #[error("no randomness for an approval ID")]
+    Random,
+}
+
+/// Why an approve/deny was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    #[error("no such approval")]
+    Unknown,
+    #[error("approval {id} is {} and can no longer be decided", state.as_str())]
+    NotPending { id: String, state: State },
+    #[error(transparent)]
+    Storage(#[from] StoreError),
+}
+
+/// Limits that a reload may change on a live store.
+pub struct StoreLimits {
+    pub ttl_secs: i64,
+    pub retention_secs: i64,
+    pub max_pending: usize,
+}
+
+pub struct ApprovalStore {
+    dir: PathBuf,
+    ttl_secs: AtomicI64,
+    retention_secs: AtomicI64,
+    max_pending: AtomicUsize,
+    approvals: Mutex<HashMap<String, Approval>>,
+}
+
+impl ApprovalStore {
+    /// Open (creating if needed) the directory and load every approval in
+    /// it. A record that does not parse refuses the start: it was not
+    /// written by the gateway (writes are atomic), and guessing what it
+    /// meant could let a request through.
+    pub fn open(dir: &Path, limits: StoreLimits) -> Result<Self, StoreError> {
+        let io = |source| StoreError::Io {
+            path: dir.to_path_buf(),
+            source,
+        };
+        std::fs::create_dir_all(dir).map_err(io)?;
+        let mut approvals = HashMap::new();
+        for entry in std::fs::read_dir(dir).map_err(io)? {
+            let path = entry.map_err(io)?.path();
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
+            if name.starts_with('.') && name.ends_with(".tmp") {
+                // A write interrupted before its rename: never took effect.
+                let _ = std::fs::remove_file(&path);
+                continue;
+            }
+            let Some(id) = name.strip_suffix(".json") else {
+                continue;
+            };
+            let text = std::fs::read(&path).map_err(|source| StoreError::Io {
+                path: path.clone(),
+                source,
+            })?;
+            let a: Approval = serde_json::from_slice(&text).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?;
+            if a.id != id || !valid_id(id) || a.state == State::Expired {
+                return Err(StoreError::Corrupt {
+                    path,
+                    reason: "the file name, id or state is not one the gateway writes".into(),
+                });
+            }
+            approvals.insert(a.id.clone(), a);
+        }
+        let store = ApprovalStore {
+            dir: dir.to_path_buf(),
+            ttl_secs: AtomicI64::new(limits.ttl_secs),
+            retention_secs: AtomicI64::new(limits.retention_secs),
+            max_pending: AtomicUsize::new(limits.max_pending),
+            approvals: Mutex::new(approvals),
+        };
+        Ok(store)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Apply the limits of a reloaded configuration.
+    pub fn set_limits(&self, limits: StoreLimits) {
+        self.ttl_secs.store(limits.ttl_secs, Ordering::Relaxed);
+        self.retention_secs
+            .store(limits.retention_secs, Ordering::Relaxed);
+        self.max_pending
+            .store(limits.max_pending, Ordering::Relaxed);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Approval>> {
+        // A panic while holding the lock cannot leave a half-made change in
+        // the map (changes are made only after the disk write succeeded), so
+        // the data is still sound.
+        self.approvals
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The pending approval for `req`: an identical request that is still
+    /// pending gets the same approval (a caller retrying before the decision
+    /// does not pile up approvals); otherwise a new one.
+    pub fn request(&self, req: ApprovalRequest, now: i64) -> Result<Approval, StoreError> {
+        let mut map = self.lock();
+        self.prune(&mut map, now);
+        if let Some(a) = map
+            .values()
+            .find(|a| a.status(now) == State::Pending && a.request == req)
+        {
+            return Ok(a.clone());
+        }
+        let pending = map
+            .values()
+            .filter(|a| a.status(now) == State::Pending)
+            .count();
+        let max = self.max_pending.load(Ordering::Relaxed);
+        if pending >= max {
+            return Err(StoreError::Full(max));
+        }
+        let a = Approval {
+            id: new_id().map_err(|_| StoreError::Random)?,
+            state: State::Pending,
+            request: req,
+            created_at: now,
+            expires_at: now.saturating_add(self.ttl_secs.load(Ordering::Relaxed)),
+            decided_at: None,
+            decided_by: None,
+            reason: None,
+            used_at: None,
+        };
+        self.write(&a)?;
+        map.insert(a.id.clone(), a.clone());
+        Ok(a)
+    }
+
+    /// Let `req` through on approval `id`: it must exist, be for this very
+    /// request, approved, unexpired and unused. The use is on disk before
+    /// this returns `Ok`.
+    pub fn consume(&self, id: &str, req: &ApprovalRequest, now: i64) -> Result<Approval, Refusal> {
+        if !valid_id(id) {
+            return Err(Refusal::Unknown);
+        }
+        let mut map = self.lock();
+        let Some(a) = map.get(id) else {
+            return Err(Refusal::Unknown);
+        };
+        // The binding is checked before the state: someone else's approval
+        // ID tells this caller nothing about that approval.
+        if let Some(what) = a.request.mismatch(req) {
+            return Err(Refusal::Mismatch(id.to_string(), what));
+        }
+        match a.status(now) {
+            State::Approved => {}
+            State::Pending => return Err(Refusal::Pending(id.to_string())),
+            State::Denied => {
+                return Err(Refusal::Denied {
+                    id: id.to_string(),
+                    reason: a.reason.clone(),
+                })
+            }
+            State::Expired => return Err(Refusal::Expired(id.to_string())),
+            State::Used => return Err(Refusal::Used(id.to_string())),
+        }
+        let mut used = a.clone();
+        used.state = State::Used;
+        used.used_at = Some(now);
+        if let Err(e) = self.write(&used) {
+            tracing::error!(approval = id, error = %e, "cannot record the use of an approval; refusing the request");
+            return Err(Refusal::Storage);
+        }
+        map.insert(used.id.clone(), used.clone());
+        Ok(used)
+    }
+
+    /// Approve or deny a pending, unexpired approval.
+    pub fn decide(
+        &self,
+        id: &str,
+        approve: bool,
+        by: &str,
+        reason: Option<String>,
+        now: i64,
+    ) -> Result<Approval, DecideError> {
+        if !valid_id(id) {
+            return Err(DecideError::Unknown);
+        }
+        let mut map = self.lock();
+        let a = map.get(id).ok_or(DecideError::Unknown)?;
+        let state = a.status(now);
+        if state != State::Pending {
+            return Err(DecideError::NotPending {
+                id: id.to_string(),
+                state,
+            });
+        }
+        let mut decided = a.clone();
+        decided.state = if approve {
+            State::Approved
+        } else {
+            State::Denied
+        };
+        decided.decided_at = Some(now);
+        decided.decided_by = Some(by.to_string());
+        decided.reason = reason;
+        self.write(&decided)?;
+        map.insert(decided.id.clone(), decided.clone());
+        Ok(decided)
+    }
+
+    pub fn get(&self, id: &str) -> Option<Approval> {
+        if !valid_id(id) {
+            return None;
+        }
+        self.lock().get(id).cloned()
+    }
+
+    /// Every approval kept, newest first.
+    pub fn list(&self) -> Vec<Approval> {
+        let mut v: Vec<Approval> = self.lock().values().cloned().collect();
+        v.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(a.id.cmp(&b.id)));
+        v
+    }
+
+    /// Approvals waiting for a person (for the metrics gauge).
+    pub fn pending_count(&self, now: i64) -> usize {
+        self.lock()
+            .values()
+            .filter(|a| a.status(now) == State::Pending)
+            .count()
+    }
+
+    /// Forget finished approvals older than the retention. A pruned ID is
+    /// then unknown: still refused, only with a less specific message.
+    fn prune(&self, map: &mut HashMap<String, Approval>, now: i64) {
+        let retention = self.retention_secs.load(Ordering::Relaxed);
+        let old: Vec<String> = map
+            .values()
+            .filter(|a| {
+                a.finished_at(now)
+                    .is_some_and(|t| t.saturating_add(retention) < now)
+            })
+            .map(|a| a.id.clone())
+            .collect();
+        for id in old {
+            if std::fs::remove_file(self.dir.join(format!("{id}.json"))).is_ok() {
+                map.remove(&id);
+            }
+        }
+    }
+
+    /// Write `a` atomically: a reader (or a restart) sees the old record or
+    /// the new one, never a torn one.
+    fn write(&self, a: &Approval) -> Result<(), StoreError> {
+        let path = self.dir.join(format!("{}.json", a.id));
+        let tmp = self.dir.join(format!(".{}.tmp", a.id));
+        let io = |source| StoreError::Io {
+            path: path.clone(),
+            source,
+        };
+        let text = serde_json::to_vec_pretty(a).map_err(|e| StoreError::Corrupt {
+            path: path.clone(),
+            reason: e.to_string(),
+        })?;
+        let mut f = std::fs::File::create(&tmp).map_err(io)?;
+        f.write_all(&text).map_err(io)?;
+        f.sync_all().map_err(io)?;
+        drop(f);
+        std::fs::rename(&tmp, &path).map_err(io)?;
+        // The rename is durable only once the directory is synced.
+        std::fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> StoreLimits {
+        StoreLimits {
+            ttl_secs: 900,
+            retention_secs: 3600,
+            max_pending: 2,
+        }
+    }
+
+    fn req(body: &str) -> ApprovalRequest {
+        ApprovalRequest {
+            caller: "spiffe://example.org/a".into(),
+            subject: Some("alice".into()),
+            subject_issuer: Some("https://idp".into()),
+            chain: vec!["alice".into(), "spiffe://example.org/a".into()],
+            agent: "bank".into(),
+            operation: "SendMessage".into(),
+            method: "POST".into(),
+            path: "/a2a/jsonrpc".into(),
+            body_sha256: super::super::body_digest(body.as_bytes()),
+            rule: 0,
+        }
+    }
+
+    #[test]
+    fn lifecycle_survives_reopen_and_is_single_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ApprovalStore::open(dir.path(), limits()).unwrap();
+        let a = s.request(req("x"), 100).unwrap();
+        // The same request while pending: the same approval.
+        assert_eq!(s.request(req("x"), 101).unwrap().id, a.id);
+        assert_eq!(
+            s.consume(&a.id, &req("x"), 102),
+            Err(Refusal::Pending(a.id.clone()))
+        );
+        s.decide(&a.id, true, "op", Some("ok".into()), 103).unwrap();
+        drop(s);
+        let s = ApprovalStore::open(dir.path(), limits()).unwrap();
+        assert_eq!(s.get(&a.id).unwrap().state, State::Approved);
+        assert!(matches!(
+            s.consume(&a.id, &req("y"), 104),
+            Err(Refusal::Mismatch(_, "request body"))
+        ));
+        assert_eq!(s.consume(&a.id, &req("x"), 105).unwrap().used_at, Some(105));
+        drop(s);
+        let s = ApprovalStore::open(dir.path(), limits()).unwrap();
+        assert_eq!(
+            s.consume(&a.id, &req("x"), 106),
+            Err(Refusal::Used(a.id.clone()))
+        );
+        assert!(matches!(
+            s.decide(&a.id, false, "op", None, 107),
+            Err(DecideError::NotPending {
+                state: State::Used,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn expiry_cap_and_prune() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ApprovalStore::open(dir.path(), limits()).unwrap();
+        let a = s.request(req("1"), 0).unwrap();
+        s.request(req("2"), 0).unwrap();
+        assert!(matches!(s.request(req("3"), 1), Err(StoreError::Full(2))));
+        assert!(matches!(
+            s.decide(&a.id, true, "op", None, 900),
+            Err(DecideError::NotPending {
+                state: State::Expired,
+                ..
+            })
+        ));
+        assert_eq!(s.pending_count(900), 0);
+        // Past expiry + retention both are pruned from memory and disk.
+        s.request(req("4"), 900 + 3601).unwrap();
+        assert_eq!(s.list().len(), 1);
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn a_foreign_file_refuses_the_start() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ap-x.json"), "{}").unwrap();
+        assert!(matches!(
+            ApprovalStore::open(dir.path(), limits()),
+            Err(StoreError::Corrupt { .. })
+        ));
+    }
+}

@@ -1,0 +1,111 @@
+//! The most recent decisions, in memory, for the console's audit trail (the
+//! durable, hash-chained audit log is a separate file-based record). A fixed
+//! ring: old entries fall off, memory stays bounded whatever the traffic.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use crate::identity::CallerIdentity;
+use crate::token::SubjectToken;
+
+/// How many decisions the ring keeps.
+pub const CAPACITY: usize = 200;
+
+/// One decision as the console shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct DecisionRecord {
+    /// Seconds since the epoch.
+    pub time: i64,
+    pub caller: String,
+    pub subject: Option<String>,
+    /// User (if any) → earlier agents → caller.
+    pub chain: Vec<String>,
+    pub agent: String,
+    pub operation: String,
+    /// `allow`, `deny`, `approval_required` or an approval refusal code.
+    pub decision: &'static str,
+    /// The rule that decided (config order), when one did.
+    pub rule: Option<usize>,
+    pub approval_id: Option<String>,
+    /// Upstream status when the call was forwarded.
+    pub status: Option<u16>,
+}
+
+#[derive(Debug, Default)]
+pub struct RecentDecisions {
+    ring: Mutex<VecDeque<DecisionRecord>>,
+}
+
+impl RecentDecisions {
+    pub fn push(&self, r: DecisionRecord) {
+        let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        if ring.len() >= CAPACITY {
+            ring.pop_front();
+        }
+        ring.push_back(r);
+    }
+
+    /// Record one decision about a call from `caller` (on behalf of
+    /// `subject`'s user, if any) to `agent`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record(
+        &self,
+        caller: &CallerIdentity,
+        subject: Option<&SubjectToken>,
+        agent: &str,
+        operation: &str,
+        decision: &'static str,
+        rule: Option<usize>,
+        approval_id: Option<String>,
+        status: Option<u16>,
+    ) {
+        self.push(DecisionRecord {
+            time: crate::unix_now(),
+            caller: caller.spiffe_id.to_string(),
+            subject: subject.map(|s| s.sub.clone()),
+            chain: crate::approval_gate::chain(caller, subject),
+            agent: agent.to_string(),
+            operation: operation.to_string(),
+            decision,
+            rule,
+            approval_id,
+            status,
+        });
+    }
+
+    /// Newest first.
+    pub fn snapshot(&self) -> Vec<DecisionRecord> {
+        let ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
+        ring.iter().rev().cloned().collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_newest_capacity_records() {
+        let r = RecentDecisions::default();
+        for i in 0..(CAPACITY as i64 + 5) {
+            r.push(DecisionRecord {
+                time: i,
+                caller: String::new(),
+                subject: None,
+                chain: vec![],
+                agent: String::new(),
+                operation: String::new(),
+                decision: "allow",
+                rule: None,
+                approval_id: None,
+                status: None,
+            });
+        }
+        let s = r.snapshot();
+        assert_eq!(s.len(), CAPACITY);
+        assert_eq!(s[0].time, CAPACITY as i64 + 4);
+        assert_eq!(s[CAPACITY - 1].time, 5);
+    }
+}
