@@ -9,6 +9,7 @@
 #![forbid(unsafe_code)]
 
 pub mod a2a;
+pub mod audit;
 pub mod cards;
 pub mod client;
 pub mod config;

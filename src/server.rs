@@ -58,11 +58,15 @@ impl RunningGateway {
         reload(&self.shared, config)
     }
 
-    /// Stop accepting connections and wait for the listeners to close.
+    /// Stop accepting connections and wait for the listeners to close,
+    /// then write out the audit records still buffered.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
+        }
+        if let Err(e) = self.shared.load().audit.flush().await {
+            tracing::error!(error = %e, "audit log not flushed at shutdown");
         }
     }
 }
@@ -76,13 +80,19 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot open the audit log: {0}")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// Build the gateway from `cfg` and start its listeners, with SIGHUP and
 /// file-change reload from `cfg.path`.
 pub async fn start(cfg: &ConfigFile) -> Result<RunningGateway, StartError> {
     let metrics = Arc::new(Metrics::default());
-    let gw = Arc::new(Gateway::build(cfg, metrics)?);
+    let mut gw = Gateway::build(cfg, metrics)?;
+    // Opened here, not in `build`: building also serves `config check`,
+    // which must not create files. Reloads carry this handle over.
+    gw.audit = crate::audit::AuditLog::open(&gw.audit_settings)?;
+    let gw = Arc::new(gw);
     let mut running = start_gateway(gw).await?;
     let (stopped, shared) = (running.stop.subscribe(), running.shared.clone());
     running
@@ -99,6 +109,9 @@ pub fn reload(shared: &ArcSwap<Gateway>, path: &Path) -> Result<(), ConfigErrors
         .and_then(|cfg| Gateway::build_after(&cfg, old.metrics.clone(), Some(&old)));
     match result {
         Ok(new) => {
+            if new.audit_settings != old.audit_settings {
+                tracing::warn!("[audit] changed; the audit settings take effect only on restart");
+            }
             if new.listen != old.listen {
                 tracing::warn!(
                     old = %old.listen, new = %new.listen,

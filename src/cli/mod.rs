@@ -1,5 +1,6 @@
 //! One file per subcommand; each parses its own arguments and calls the library.
 
+pub mod audit;
 pub mod bundle;
 pub mod ca;
 pub mod cert;
