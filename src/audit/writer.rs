@@ -7,13 +7,16 @@
 //! hashing, no syscall); the thread serialises, chains, batches and writes.
 //!
 //! Durability (the choice the README documents):
-//! - A refusal ([`Decision::written_before_response`]) is *written* — handed
-//!   to the kernel with `write(2)` — before its response is released, so a
-//!   `kill -9` of the gateway cannot lose it. `fdatasync` follows right after
-//!   in the same batch, off the request path: waiting for the disk on every
-//!   denial would let a flood of denied calls throttle the gateway.
-//! - Everything else is buffered and written (then `fdatasync`ed) within
-//!   `flush_interval` of its arrival; `kill -9` loses at most that window.
+//! - A refusal ([`super::Decision::written_before_response`]) is *written* —
+//!   handed to the kernel with `write(2)` — before its response is released,
+//!   so a `kill -9` of the gateway cannot lose it. It is not `fdatasync`ed
+//!   first: waiting for the disk on every denial would let a flood of denied
+//!   calls throttle the gateway.
+//! - Everything else is buffered and written within `flush_interval` of its
+//!   arrival; `kill -9` loses at most that window.
+//! - `fdatasync` runs on the writer thread at most once per `flush_interval`
+//!   (group commit), so an OS crash or power loss loses at most about two
+//!   intervals.
 //! - One `write(2)` per batch of whole lines: a crash can only leave the last
 //!   line incomplete, which `verify` reports as a truncated tail.
 //!
@@ -147,6 +150,9 @@ impl AuditLog {
             ),
             fresh: head.is_none(),
             lines_in_file: 0,
+            unsynced: false,
+            force_sync: false,
+            last_sync: Instant::now(),
             buf: Vec::with_capacity(64 * 1024),
             waiters: Vec::new(),
             status: status.clone(),
@@ -346,6 +352,11 @@ struct Writer {
     fresh: bool,
     /// Lines in the current file, written or pending.
     lines_in_file: u64,
+    /// Lines written since the last `fdatasync`.
+    unsynced: bool,
+    /// A flush asked for the disk, not only the kernel.
+    force_sync: bool,
+    last_sync: Instant,
     buf: Vec<u8>,
     waiters: Vec<Ack>,
     status: Arc<Status>,
@@ -355,8 +366,16 @@ impl Writer {
     fn run(mut self, rx: mpsc::Receiver<Msg>, interval: Duration) {
         let mut pending_since: Option<Instant> = None;
         loop {
-            let first = match pending_since {
-                Some(t) => match rx.recv_timeout(interval.saturating_sub(t.elapsed())) {
+            // Wake for the oldest buffered record's deadline, or for the
+            // next `fdatasync` of written but unsynced lines.
+            let sync_due = self.unsynced.then(|| self.last_sync + interval);
+            let write_due = pending_since.map(|t| t + interval);
+            let due = match (write_due, sync_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let first = match due {
+                Some(t) => match rx.recv_timeout(t.saturating_duration_since(Instant::now())) {
                     Ok(m) => Some(m),
                     Err(RecvTimeoutError::Timeout) => None,
                     Err(RecvTimeoutError::Disconnected) => break,
@@ -379,16 +398,34 @@ impl Writer {
             }
             if self.buf.is_empty() && self.waiters.is_empty() {
                 pending_since = None;
-                continue;
+            } else {
+                let started = *pending_since.get_or_insert_with(Instant::now);
+                if urgent || started.elapsed() >= interval || self.buf.len() >= MAX_PENDING_BYTES {
+                    self.write_out();
+                    pending_since = None;
+                }
             }
-            let started = *pending_since.get_or_insert_with(Instant::now);
-            if urgent || started.elapsed() >= interval || self.buf.len() >= MAX_PENDING_BYTES {
-                self.write_out();
-                pending_since = None;
+            if self.unsynced && (self.force_sync || self.last_sync.elapsed() >= interval) {
+                self.sync();
             }
         }
         // Every handle is gone: write what is left.
         self.write_out();
+        self.sync();
+    }
+
+    /// `fdatasync` the current file: at most once per `flush_interval` (and
+    /// on flush requests), so a burst of refusals costs one disk sync, not
+    /// one each.
+    fn sync(&mut self) {
+        if let Some((file, path)) = &self.file {
+            if let Err(e) = file.sync_data() {
+                tracing::warn!(file = %path.display(), error = %e, "audit fdatasync failed");
+            }
+        }
+        self.unsynced = false;
+        self.force_sync = false;
+        self.last_sync = Instant::now();
     }
 
     /// Queue one message; true when it must be written now.
@@ -396,6 +433,7 @@ impl Writer {
         match m {
             Msg::Flush(ack) => {
                 self.waiters.push(ack);
+                self.force_sync = true;
                 true
             }
             Msg::Record(rec, ack) => {
@@ -473,6 +511,7 @@ impl Writer {
         self.lines_in_file = 0;
         self.push_line(line);
         self.write_out();
+        self.sync();
         if !self.status.healthy.load(Ordering::Relaxed) {
             // A file without its start line would read as tampered: write
             // nothing more anywhere (calls are refused) until a restart.
@@ -489,8 +528,8 @@ impl Writer {
         Ok(())
     }
 
-    /// Write the pending lines in one `write(2)`, release the waiters, then
-    /// `fdatasync`. On failure, cut the file back to its last good length so
+    /// Write the pending lines in one `write(2)` and release the waiters
+    /// (`fdatasync` follows in `run`). On failure, cut the file back to its last good length so
     /// no torn line stays in the middle of the log, and forget the batch
     /// (its records are counted as lost, the chain continues unbroken).
     fn write_out(&mut self) {
@@ -508,16 +547,12 @@ impl Writer {
                 self.written = (self.head.clone(), self.fresh);
                 self.status.written.fetch_add(lines, Ordering::Relaxed);
                 self.status.healthy.store(true, Ordering::Relaxed);
+                // Released after write(2): the kernel has the lines, a
+                // crash of this process can no longer lose them.
                 for w in self.waiters.drain(..) {
                     let _ = w.send(Ok(()));
                 }
-                if lines > 0 {
-                    if let Some((file, path)) = &self.file {
-                        if let Err(e) = file.sync_data() {
-                            tracing::warn!(file = %path.display(), error = %e, "audit fdatasync failed");
-                        }
-                    }
-                }
+                self.unsynced |= lines > 0;
             }
             Err(e) => {
                 let path = self.file.as_ref().map(|(_, p)| p.display().to_string());
