@@ -122,42 +122,11 @@ impl AuditLog {
             return Ok(Self::disabled());
         }
         let dir = settings.directory.clone();
-        create_private_dir(&dir).map_err(|source| AuditError::Directory {
-            path: dir.clone(),
-            source,
-        })?;
-        let (last_no, head) = newest_head(&dir)?;
         let status = Arc::new(Status {
             healthy: AtomicBool::new(true),
             ..Status::default()
         });
-        let mut w = Writer {
-            dir: dir.clone(),
-            max_file_size: settings.max_file_size,
-            file: None,
-            file_no: last_no,
-            size: 0,
-            head: head.clone().unwrap_or(ChainHead {
-                seq: 0,
-                hash: GENESIS.into(),
-            }),
-            written: (
-                head.clone().unwrap_or(ChainHead {
-                    seq: 0,
-                    hash: GENESIS.into(),
-                }),
-                head.is_none(),
-            ),
-            fresh: head.is_none(),
-            lines_in_file: 0,
-            unsynced: false,
-            force_sync: false,
-            last_sync: Instant::now(),
-            buf: Vec::with_capacity(64 * 1024),
-            waiters: Vec::new(),
-            status: status.clone(),
-        };
-        w.new_file("start")?;
+        let w = Writer::start(settings, status.clone())?;
         let (tx, rx) = mpsc::sync_channel(CHANNEL_CAPACITY);
         let interval = settings.flush_interval;
         std::thread::Builder::new()
@@ -363,6 +332,41 @@ struct Writer {
 }
 
 impl Writer {
+    /// Find where the chain stands in `settings.directory` and begin a new
+    /// file continuing it.
+    fn start(settings: &AuditSettings, status: Arc<Status>) -> Result<Writer, AuditError> {
+        let dir = settings.directory.clone();
+        create_private_dir(&dir).map_err(|source| AuditError::Directory {
+            path: dir.clone(),
+            source,
+        })?;
+        let (last_no, head) = newest_head(&dir)?;
+        let fresh = head.is_none();
+        let head = head.unwrap_or(ChainHead {
+            seq: 0,
+            hash: GENESIS.into(),
+        });
+        let mut w = Writer {
+            dir,
+            max_file_size: settings.max_file_size,
+            file: None,
+            file_no: last_no,
+            size: 0,
+            written: (head.clone(), fresh),
+            head,
+            fresh,
+            lines_in_file: 0,
+            unsynced: false,
+            force_sync: false,
+            last_sync: Instant::now(),
+            buf: Vec::with_capacity(64 * 1024),
+            waiters: Vec::new(),
+            status,
+        };
+        w.new_file("start")?;
+        Ok(w)
+    }
+
     fn run(mut self, rx: mpsc::Receiver<Msg>, interval: Duration) {
         let mut pending_since: Option<Instant> = None;
         loop {

@@ -168,3 +168,37 @@ fn file_names_sort_by_number() {
         assert_eq!(file_number(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn a_failed_write_loses_its_batch_but_never_breaks_the_chain() {
+    let d = tempfile::tempdir().unwrap();
+    let s = settings(d.path(), 1 << 20, 10);
+    let status = Arc::new(Status {
+        healthy: AtomicBool::new(true),
+        ..Status::default()
+    });
+    let mut w = Writer::start(&s, status.clone()).unwrap();
+    w.take(Msg::Record(Box::new(record(1, Decision::Allow)), None));
+    w.write_out();
+    // The file goes away under the writer (as a full disk would refuse it).
+    let file = w.file.take().unwrap();
+    let (tx, mut rx) = oneshot::channel();
+    w.take(Msg::Record(Box::new(record(2, Decision::Deny)), Some(tx)));
+    w.write_out();
+    assert!(!status.healthy.load(Ordering::Relaxed));
+    assert_eq!(status.lost.load(Ordering::Relaxed), 1);
+    assert!(
+        matches!(rx.try_recv(), Ok(Err(_))),
+        "the waiter learns it failed"
+    );
+    // The disk comes back: the next record chains onto the last written one.
+    w.file = Some(file);
+    w.take(Msg::Record(Box::new(record(3, Decision::Deny)), None));
+    w.write_out();
+    assert!(status.healthy.load(Ordering::Relaxed));
+    let r = verify_files(&log_files(&s.directory).unwrap()).unwrap();
+    assert!(r.ok(), "{:?}", r.broken);
+    let text = std::fs::read_to_string(&log_files(&s.directory).unwrap()[0]).unwrap();
+    assert!(text.contains("agent/a1") && !text.contains("agent/a2") && text.contains("agent/a3"));
+    assert_eq!(r.head.unwrap().seq, 2);
+}

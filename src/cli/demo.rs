@@ -200,6 +200,11 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
     if let Some(admin) = running.admin_addr {
         println!("Metrics:     http://{admin}/metrics");
     }
+    if let Some(dir) = running.current().audit.directory() {
+        let d = dir.display();
+        println!("Audit log:   actgate audit verify {d}");
+        println!("             actgate audit query {d} --subject alice@example.com");
+    }
 
     if a.once {
         running.shutdown().await;
