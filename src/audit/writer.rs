@@ -323,8 +323,8 @@ struct Writer {
     lines_in_file: u64,
     /// Lines written since the last `fdatasync`.
     unsynced: bool,
-    /// A flush asked for the disk, not only the kernel.
-    force_sync: bool,
+    /// `flush()` callers, answered after the `fdatasync`.
+    flush_waiters: Vec<Ack>,
     last_sync: Instant,
     buf: Vec<u8>,
     waiters: Vec<Ack>,
@@ -357,7 +357,7 @@ impl Writer {
             fresh,
             lines_in_file: 0,
             unsynced: false,
-            force_sync: false,
+            flush_waiters: Vec::new(),
             last_sync: Instant::now(),
             buf: Vec::with_capacity(64 * 1024),
             waiters: Vec::new(),
@@ -400,7 +400,7 @@ impl Writer {
                     }
                 }
             }
-            if self.buf.is_empty() && self.waiters.is_empty() {
+            if self.buf.is_empty() && self.waiters.is_empty() && self.flush_waiters.is_empty() {
                 pending_since = None;
             } else {
                 let started = *pending_since.get_or_insert_with(Instant::now);
@@ -409,8 +409,19 @@ impl Writer {
                     pending_since = None;
                 }
             }
-            if self.unsynced && (self.force_sync || self.last_sync.elapsed() >= interval) {
+            if self.unsynced
+                && (!self.flush_waiters.is_empty() || self.last_sync.elapsed() >= interval)
+            {
                 self.sync();
+            }
+            // A flush answers once its records are on disk, not only in the kernel.
+            let healthy = self.status.healthy.load(Ordering::Relaxed);
+            for w in self.flush_waiters.drain(..) {
+                let _ = w.send(if healthy {
+                    Ok(())
+                } else {
+                    Err("the last audit write failed".into())
+                });
             }
         }
         // Every handle is gone: write what is left.
@@ -428,7 +439,6 @@ impl Writer {
             }
         }
         self.unsynced = false;
-        self.force_sync = false;
         self.last_sync = Instant::now();
     }
 
@@ -436,8 +446,7 @@ impl Writer {
     fn take(&mut self, m: Msg) -> bool {
         match m {
             Msg::Flush(ack) => {
-                self.waiters.push(ack);
-                self.force_sync = true;
+                self.flush_waiters.push(ack);
                 true
             }
             Msg::Record(rec, ack) => {
