@@ -546,3 +546,38 @@ async fn wait_listening(port: u16) {
     }
     panic!("the gateway never listened on {port}");
 }
+
+#[test]
+fn bad_audit_settings_are_config_errors_naming_the_field() {
+    let dir = tempfile::tempdir().unwrap();
+    common::gateway::make_pki(dir.path());
+    let opts = Options::new().raw("[audit]\nflush_interval = \"1m\"\nmax_file_size = 100\n");
+    let cfg = common::gateway::config_text(dir.path(), &opts);
+    std::fs::write(dir.path().join("gw.toml"), cfg).unwrap();
+    let o = actgate(dir.path(), &["config", "check", "--config", "gw.toml"]);
+    let err = text(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("gw.toml: audit.flush_interval: at most \"10s\""),
+        "{err}"
+    );
+    assert!(
+        err.contains("gw.toml: audit.max_file_size: must be at least 4096 bytes"),
+        "{err}"
+    );
+    // `config check` creates nothing.
+    assert!(!dir.path().join("audit").exists());
+
+    // An audit directory that cannot be created stops `serve` with a clear message.
+    std::fs::write(dir.path().join("blocker"), "a file, not a directory").unwrap();
+    let opts = Options::new().raw("[audit]\ndirectory = \"blocker/audit\"\n");
+    let cfg = common::gateway::config_text(dir.path(), &opts);
+    std::fs::write(dir.path().join("gw.toml"), cfg).unwrap();
+    let o = actgate(dir.path(), &["serve", "--config", "gw.toml"]);
+    let err = text(&o.stderr);
+    assert!(!o.status.success());
+    assert!(
+        err.contains("cannot open the audit log: audit directory") && err.contains("blocker/audit"),
+        "{err}"
+    );
+}
