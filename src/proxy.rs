@@ -130,12 +130,6 @@ pub async fn handle(
     Ok(resp)
 }
 
-/// Record a refusal's decision and reason (the caller sets the status).
-fn refused(rec: &mut AuditRecord, decision: AuditDecision, reason: impl Into<String>) {
-    rec.decision = decision;
-    rec.reason = Some(reason.into());
-}
-
 /// `GET /agents`: the cards of the agents this caller may call, and only
 /// those (the list reveals nothing about agents the caller cannot reach).
 fn agent_list(gw: &Gateway, conn: &ConnContext) -> Response<ResponseBody> {
@@ -172,11 +166,11 @@ async fn agent_call(
     let route = match parse_route(req.uri().path()) {
         Ok(r) => r,
         Err(e @ RouteError::UnsafePath) => {
-            refused(rec, AuditDecision::Invalid, e.to_string());
+            rec.refuse(AuditDecision::Invalid, e.to_string());
             return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
         }
         Err(RouteError::NotAgentRoute) => {
-            refused(rec, AuditDecision::Deny, "not an agent route");
+            rec.refuse(AuditDecision::Deny, "not an agent route");
             return forbidden(gw);
         }
     };
@@ -186,7 +180,7 @@ async fn agent_call(
     // never reveals which agents exist.
     let Some(agent) = gw.registry.get(route.agent).cloned() else {
         tracing::info!(caller = %caller.spiffe_id, agent = route.agent, "denied: unknown agent");
-        refused(rec, AuditDecision::Deny, "unknown agent");
+        rec.refuse(AuditDecision::Deny, "unknown agent");
         return forbidden(gw);
     };
     let rest = route.rest.to_string();
@@ -196,8 +190,7 @@ async fn agent_call(
     {
         rec.operation = Some("GetAgentCard".into());
         if !gw.policy.may_reach(&caller.spiffe_id, &agent.name) {
-            refused(
-                rec,
+            rec.refuse(
                 AuditDecision::Deny,
                 "no rule allows this caller to reach this agent",
             );
@@ -223,8 +216,7 @@ async fn agent_call(
                 Ok(s) => Some(s),
                 Err(e) => {
                     tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, reason = %e, "subject token rejected");
-                    refused(
-                        rec,
+                    rec.refuse(
                         AuditDecision::Unauthenticated,
                         format!("subject token: {e}"),
                     );
@@ -233,18 +225,12 @@ async fn agent_call(
             }
         }
         Err(msg) => {
-            refused(rec, AuditDecision::Unauthenticated, msg);
+            rec.refuse(AuditDecision::Unauthenticated, msg);
             return unauthorized(gw, msg);
         }
     };
     if let Some(s) = &subject {
-        rec.subject = Some(s.sub.clone());
-        rec.subject_issuer = Some(s.issuer.clone());
-        // The chain the minted token carries: this caller, then the subject
-        // token's actors (current first, as nested `act` claims read).
-        rec.act.push(caller.spiffe_id.as_str().to_owned());
-        rec.act
-            .extend(s.act.iter().flat_map(|a| a.chain()).map(|a| a.sub.clone()));
+        rec.set_delegation(caller.spiffe_id.as_str(), s);
     }
 
     // The body is read (up to the limit) and classified before the decision:
@@ -254,7 +240,7 @@ async fn agent_call(
     let body = match read_body(body, &parts.headers, gw.limits.max_request_body).await {
         Ok(b) => b,
         Err(resp) => {
-            refused(rec, AuditDecision::Invalid, "request body refused");
+            rec.refuse(AuditDecision::Invalid, "request body refused");
             return resp;
         }
     };
@@ -272,14 +258,14 @@ async fn agent_call(
         }
         Decision::Deny(reason) => {
             tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, reason = reason.as_str(), "denied");
-            refused(rec, AuditDecision::Deny, reason.as_str());
+            rec.refuse(AuditDecision::Deny, reason.as_str());
             return forbidden(gw);
         }
     };
     // Fail closed: while the audit log cannot be written, nothing is
     // forwarded (an action nobody could trace must not happen).
     if !gw.audit.is_healthy() {
-        refused(rec, AuditDecision::Error, "audit log unavailable");
+        rec.refuse(AuditDecision::Error, "audit log unavailable");
         return error(
             StatusCode::SERVICE_UNAVAILABLE,
             "audit_unavailable",
@@ -310,8 +296,7 @@ async fn agent_call(
         match required_scopes(&agent.card.card, &[], &effective) {
             ScopeDecision::InsufficientScope { alternative, .. } => {
                 tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, needed = %alternative.join(" "), "insufficient scope");
-                refused(
-                    rec,
+                rec.refuse(
                     AuditDecision::StepUp,
                     format!("needs scopes: {}", alternative.join(" ")),
                 );
@@ -320,11 +305,7 @@ async fn agent_call(
             ScopeDecision::Ok { .. }
             | ScopeDecision::UnknownSkill(_)
             | ScopeDecision::TooManyCombinations => {
-                refused(
-                    rec,
-                    AuditDecision::Deny,
-                    "the card's requirements cannot be met",
-                );
+                rec.refuse(AuditDecision::Deny, "the card's requirements cannot be met");
                 return forbidden(gw);
             }
         }
@@ -344,19 +325,12 @@ async fn agent_call(
         Ok(m) => m,
         Err(e) => return mint_refusal(gw, caller, &agent.name, subject.as_ref(), e, rec),
     };
-    rec.jti = Some(minted.jti.to_string());
-    if let Some(scope) = &minted.scope {
-        rec.scopes = scope.split(' ').map(str::to_owned).collect();
-    }
+    rec.set_minted(&minted);
     // From here on the call is allowed; a failure below is an `error`.
     rec.decision = AuditDecision::Allow;
 
     let Some(client) = gw.upstreams.get(&agent.name) else {
-        refused(
-            rec,
-            AuditDecision::Error,
-            "no upstream client for this agent",
-        );
+        rec.refuse(AuditDecision::Error, "no upstream client for this agent");
         return error(
             StatusCode::BAD_GATEWAY,
             "bad_gateway",
@@ -366,11 +340,7 @@ async fn agent_call(
     let uri = match upstream_uri(&agent.upstream, &rest, parts.uri.query()) {
         Ok(u) => u,
         Err(_) => {
-            refused(
-                rec,
-                AuditDecision::Invalid,
-                "request path cannot be forwarded",
-            );
+            rec.refuse(AuditDecision::Invalid, "request path cannot be forwarded");
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
@@ -404,7 +374,7 @@ async fn agent_call(
         Err(_) => {
             Metrics::inc(&gw.metrics.upstream_errors);
             tracing::warn!(agent = %agent.name, "upstream timed out");
-            refused(rec, AuditDecision::Error, "upstream timed out");
+            rec.refuse(AuditDecision::Error, "upstream timed out");
             return error(
                 StatusCode::GATEWAY_TIMEOUT,
                 "upstream_timeout",
@@ -414,7 +384,7 @@ async fn agent_call(
         Ok(Err(e)) => {
             Metrics::inc(&gw.metrics.upstream_errors);
             tracing::warn!(agent = %agent.name, error = %e, "upstream unreachable");
-            refused(rec, AuditDecision::Error, "upstream unreachable");
+            rec.refuse(AuditDecision::Error, "upstream unreachable");
             return error(
                 StatusCode::BAD_GATEWAY,
                 "upstream_unreachable",
@@ -459,7 +429,7 @@ fn mint_refusal(
         MintError::Claims(_) => AuditDecision::Deny,
         _ => AuditDecision::Error,
     };
-    refused(rec, decision, format!("token not minted: {e}"));
+    rec.refuse(decision, format!("token not minted: {e}"));
     match e {
         // The subject token is unusable for this caller: a credential
         // problem (401), not a policy one.

@@ -35,6 +35,8 @@ use std::time::{Instant, SystemTime};
 
 use serde::{Deserialize, Serialize};
 
+use crate::token::{MintedToken, SubjectToken};
+
 pub use writer::{AuditError, AuditLog, AuditSettings};
 
 /// What a record is about.
@@ -193,6 +195,39 @@ impl AuditRecord {
     /// Set `latency_us` to the time since `started`.
     pub fn finish(&mut self, started: Instant) {
         self.latency_us = Some(started.elapsed().as_micros().min(u64::MAX as u128) as u64);
+    }
+
+    /// Record a refusal (or failure) and why.
+    pub fn refuse(&mut self, decision: Decision, reason: impl Into<String>) {
+        self.decision = decision;
+        self.reason = Some(reason.into());
+    }
+
+    /// The user and the delegation chain of a call by `caller` on behalf of
+    /// `subject`: the chain a token minted for it carries (the caller, then
+    /// the subject token's actors, current first).
+    pub fn set_delegation(&mut self, caller: &str, subject: &SubjectToken) {
+        self.subject = Some(subject.sub.clone());
+        self.subject_issuer = Some(subject.issuer.clone());
+        self.act.clear();
+        self.act.push(caller.to_owned());
+        self.act.extend(
+            subject
+                .act
+                .iter()
+                .flat_map(|a| a.chain())
+                .map(|a| a.sub.clone()),
+        );
+    }
+
+    /// The `jti` and scopes of the token minted for this call (never the token).
+    pub fn set_minted(&mut self, minted: &MintedToken) {
+        self.jti = Some(minted.jti.to_string());
+        self.scopes = minted
+            .scope
+            .as_deref()
+            .map(|s| s.split(' ').map(str::to_owned).collect())
+            .unwrap_or_default();
     }
 }
 
