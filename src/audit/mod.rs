@@ -16,14 +16,20 @@
 //! # async fn f(log: &actgate::audit::AuditLog) {
 //! use actgate::audit::{AuditRecord, Decision, RecordKind};
 //! let mut rec = AuditRecord::new(RecordKind::TokenExchange);
+//! rec.request_id = "req-from-a-header".into(); // or keep the generated one
 //! rec.caller = Some("spiffe://example.org/agent/a".into());
-//! rec.decision = Decision::Deny;
-//! rec.reason = Some("invalid_grant".into());
+//! rec.refuse(Decision::Deny, "invalid_grant");
 //! // Written (handed to the OS) before this returns, because it is a refusal;
 //! // an `Allow` would be buffered and written within `flush_interval`.
 //! log.submit(rec).await;
 //! # }
 //! ```
+//!
+//! In the proxy, `proxy::handle` creates one record per request and passes
+//! `&mut AuditRecord` down the pipeline; a stage sets what it decided
+//! (`rec.refuse(Decision::ApprovalRequired, ..)` and `rec.approval_id`,
+//! `rec.request_id`, ...) and `handle` submits it once the response is
+//! built. Do not submit a second record for the same request.
 
 pub mod chain;
 pub mod query;
