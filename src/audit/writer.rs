@@ -570,8 +570,14 @@ impl Writer {
             Err(e) => {
                 let path = self.file.as_ref().map(|(_, p)| p.display().to_string());
                 tracing::error!(file = ?path, error = %e, records = lines, "audit write failed; records lost, calls refused until a write succeeds");
+                // A torn line left mid-file would read as tampering: if it
+                // cannot be cut off, stop writing to this file altogether
+                // (calls stay refused until a restart starts a new file).
                 if let Some((file, _)) = &self.file {
-                    let _ = file.set_len(self.size);
+                    if file.set_len(self.size).is_err() {
+                        tracing::error!("audit file could not be cut back after a failed write; audit stopped until restart");
+                        self.file = None;
+                    }
                 }
                 (self.head, self.fresh) = self.written.clone();
                 self.status.healthy.store(false, Ordering::Relaxed);
