@@ -405,6 +405,12 @@ pub fn render_metrics(gw: &Gateway) -> String {
     if let Some(t) = gw.signing_key_rotate_at {
         gauges.push(("actgate_token_signing_key_expiry_seconds", (t - now) as f64));
     }
+    if gw.audit.is_enabled() {
+        // 0 while audit writes fail (agent calls are refused meanwhile).
+        let healthy = if gw.audit.is_healthy() { 1.0 } else { 0.0 };
+        gauges.push(("actgate_audit_healthy", healthy));
+        gauges.push(("actgate_audit_records_lost", gw.audit.stats().1 as f64));
+    }
     gw.metrics.render_with(&gauges)
 }
 

@@ -149,6 +149,11 @@ async fn a_real_gateway_writes_a_verifiable_log_of_who_acted_for_whom() {
     // Chained: each record names the hash of the line before it.
     let seqs: Vec<u64> = r.iter().map(|v| v["seq"].as_u64().unwrap()).collect();
     assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
+    let m = gw.metrics();
+    assert!(
+        m.contains("actgate_audit_healthy 1") && m.contains("actgate_audit_records_lost 0"),
+        "{m}"
+    );
 }
 
 #[tokio::test]
