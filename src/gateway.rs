@@ -15,8 +15,8 @@ use http::Uri;
 
 use crate::admin::AdminAccess;
 use crate::approvals::ApprovalStore;
-use crate::card_source::{CardContext, CardSlot, FetchSpec};
 use crate::audit::{AuditLog, AuditSettings};
+use crate::card_source::{CardContext, CardSlot, FetchSpec};
 use crate::cards::requirements::Capabilities;
 use crate::config::{
     parse_duration, valid_agent_name, ConfigErrors, ConfigFile, ConfigProblem, Disposition,

@@ -115,15 +115,22 @@ pub async fn handle(
             json_response(StatusCode::OK, gw.metadata_json.clone())
         }
         (_, crate::token::exchange::TOKEN_ENDPOINT_PATH) => {
-            crate::token_endpoint::token(&gw, &conn, req).await
+            crate::token_endpoint::token(&gw, &conn, req, &mut rec).await
         }
         // RFC 9728 §3.1 location for the resource {public_url}/agents/NAME.
         (&Method::GET, _) if path.starts_with(PROTECTED_RESOURCE_PREFIX) => {
             match gw.registry.get(&path[PROTECTED_RESOURCE_PREFIX.len()..]) {
                 Some(a) if gw.policy.may_reach(&conn.identity.spiffe_id, &a.name) => {
+                    endpoint(&mut rec, "GetProtectedResourceMetadata");
                     crate::token_endpoint::protected_resource(&gw, a)
                 }
-                _ => forbidden(&gw),
+                _ => {
+                    rec.refuse(
+                        AuditDecision::Deny,
+                        "no rule lets this caller reach the agent",
+                    );
+                    forbidden(&gw)
+                }
             }
         }
         (&Method::GET, "/agents" | "/agents/") => {
@@ -455,7 +462,10 @@ async fn agent_call(
                 // (denied, expired, used, mismatched) is a deny, with its code.
                 rec.approval_id = approval_id.clone();
                 if decision == "approval_required" {
-                    rec.refuse(AuditDecision::ApprovalRequired, "waiting for a human approval");
+                    rec.refuse(
+                        AuditDecision::ApprovalRequired,
+                        "waiting for a human approval",
+                    );
                 } else {
                     rec.refuse(AuditDecision::Deny, decision);
                 }

@@ -586,3 +586,67 @@ fn bad_audit_settings_are_config_errors_naming_the_field() {
         "{err}"
     );
 }
+
+/// Token exchanges are audited like proxy calls: who exchanged what for
+/// whom, the chain the issued token carries, its `jti` and scopes (never the
+/// token), and refusals with the standard error code.
+#[tokio::test]
+async fn token_exchanges_are_audited_with_chain_and_jti_but_never_the_token() {
+    use common::exchange::request;
+    let up = upstream::start(Behaviour::Echo).await;
+    let gw = TestGateway::start(Options::new().agent("scheduler", &up.url()).allow(
+        "orchestrator",
+        "scheduler",
+        &["calendar:write"],
+        false,
+    ))
+    .await;
+    let user = gw.user_token(json!({"scope": "calendar:write"}));
+    let token = gw
+        .exchange("orchestrator", &request(&user, "scheduler", &[]))
+        .await
+        .token();
+    let refused = gw
+        .exchange(
+            "orchestrator",
+            &request(&user, "scheduler", &[("scope", "calendar:admin")]),
+        )
+        .await;
+    refused.assert_error(400, "invalid_scope");
+    flush(&gw).await;
+
+    let recs: Vec<Value> = records(&audit_dir(&gw))
+        .into_iter()
+        .filter(|r| r["kind"] == "token_exchange")
+        .collect();
+    assert_eq!(recs.len(), 2, "{recs:?}");
+    let ok = &recs[0];
+    assert_eq!(ok["decision"], "allow");
+    assert_eq!(ok["operation"], "TokenExchange");
+    assert_eq!(ok["caller"], id("orchestrator"));
+    assert_eq!(ok["agent"], "scheduler");
+    assert_eq!(ok["subject"], claims(&user)["sub"]);
+    assert_eq!(ok["act"], json!([id("orchestrator")]));
+    assert_eq!(ok["jti"], claims(&token)["jti"]);
+    assert_eq!(ok["scopes"], json!(["calendar:write"]));
+    assert_eq!(ok["status"], 200);
+    let no = &recs[1];
+    assert_eq!(no["decision"], "deny");
+    assert!(
+        no["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid_scope: "),
+        "{no}"
+    );
+    let text: String = log_files(&audit_dir(&gw))
+        .iter()
+        .map(|f| std::fs::read_to_string(f).unwrap())
+        .collect();
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(
+        !text.contains(signature),
+        "the issued token is never logged"
+    );
+    assert!(!text.contains(user.rsplit('.').next().unwrap()));
+}
