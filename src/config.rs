@@ -59,6 +59,10 @@ pub struct RawConfig {
     pub approvals: Option<ApprovalsSection>,
     /// mTLS and admin identities for the admin listener (`gateway.admin_listen`).
     pub admin: Option<AdminSection>,
+    /// The audit log. Without the section it is on, in `audit/` next to
+    /// the config file.
+    #[serde(default)]
+    pub audit: AuditSection,
 }
 
 /// `[approvals]`
@@ -449,6 +453,49 @@ impl From<ApprovalSetting> for crate::policy::Approval {
     }
 }
 
+/// `[audit]`: the tamper-evident audit log (one hash-chained JSON line per
+/// request and per token exchange; `actgate audit verify` checks it).
+///
+/// On by default, so every action is traceable unless an operator decides
+/// otherwise. If the directory cannot be created or written at start, the
+/// gateway does not start; if writes fail later, agent calls are refused
+/// (503) until a write succeeds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditSection {
+    /// Write the audit log. Default `true`.
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Directory of the log files (`audit-000001.jsonl`, `audit-000002.jsonl`,
+    /// ...), created with mode 0700 if missing; files are created 0600. Every
+    /// gateway start begins a new file. Default `"audit"` (relative paths are
+    /// resolved against the config file's directory).
+    #[serde(default = "default_audit_directory")]
+    pub directory: PathBuf,
+    /// Start a new file before the current one would grow past this many
+    /// bytes; the new file continues the hash chain. At least 4096. Default
+    /// 64 MiB.
+    #[serde(default = "default_audit_max_file_size")]
+    pub max_file_size: u64,
+    /// Longest time the record of an allowed call waits in memory before it
+    /// is written: a `kill -9` loses at most this window. Refusals (deny,
+    /// step-up, approval required, bad credentials) are written before their
+    /// response is sent, whatever this says. At most `"10s"`. Default `"100ms"`.
+    #[serde(default = "default_audit_flush_interval")]
+    pub flush_interval: String,
+}
+
+impl Default for AuditSection {
+    fn default() -> Self {
+        AuditSection {
+            enabled: true,
+            directory: default_audit_directory(),
+            max_file_size: default_audit_max_file_size(),
+            flush_interval: default_audit_flush_interval(),
+        }
+    }
+}
+
 fn default_approval_ttl() -> String {
     "15m".into()
 }
@@ -457,6 +504,15 @@ fn default_approval_retention() -> String {
 }
 fn default_max_pending() -> usize {
     1000
+}
+fn default_audit_directory() -> PathBuf {
+    PathBuf::from("audit")
+}
+fn default_audit_max_file_size() -> u64 {
+    64 * 1024 * 1024
+}
+fn default_audit_flush_interval() -> String {
+    "100ms".into()
 }
 fn default_handshake_timeout() -> String {
     "10s".into()

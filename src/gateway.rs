@@ -15,6 +15,7 @@ use http::Uri;
 
 use crate::admin::AdminAccess;
 use crate::approvals::ApprovalStore;
+use crate::audit::{AuditLog, AuditSettings};
 use crate::card_source::{CardContext, CardSlot, FetchSpec};
 use crate::cards::requirements::Capabilities;
 use crate::config::{
@@ -86,6 +87,12 @@ pub struct Gateway {
     pub files: Vec<std::path::PathBuf>,
     /// How often to look for changed files; `None` when watching is off.
     pub watch_interval: Option<Duration>,
+    /// The resolved `[audit]` section.
+    pub audit_settings: AuditSettings,
+    /// Where request records go. Opened once by `server::start` and carried
+    /// over by reloads (it owns the files); disabled in a gateway that was
+    /// only built, e.g. by `config check`.
+    pub audit: AuditLog,
 }
 
 /// Collects problems while building, so one run reports them all.
@@ -162,6 +169,7 @@ impl Gateway {
             &g.upstream_connect_timeout,
         );
         let watch_interval = p.duration("gateway.watch_interval", &g.watch_interval);
+        let audit_settings = audit_settings(&mut p, cfg);
         if raw.tokens.max_chain_depth == 0 {
             p.add("tokens.max_chain_depth", "must be at least 1");
         }
@@ -688,7 +696,33 @@ impl Gateway {
             } else {
                 None
             },
+            audit_settings,
+            audit: prior.map(|p| p.audit.clone()).unwrap_or_default(),
         })
+    }
+}
+
+/// `[audit]`, checked; the directory resolved against the config file.
+fn audit_settings(p: &mut Problems, cfg: &ConfigFile) -> AuditSettings {
+    let a = &cfg.raw.audit;
+    let flush_interval = p.duration("audit.flush_interval", &a.flush_interval);
+    if flush_interval > Duration::from_secs(10) {
+        p.add(
+            "audit.flush_interval",
+            "at most \"10s\": a crash loses up to this much of the log",
+        );
+    }
+    if a.max_file_size < 4096 {
+        p.add("audit.max_file_size", "must be at least 4096 bytes");
+    }
+    if a.directory.as_os_str().is_empty() {
+        p.add("audit.directory", "must not be empty");
+    }
+    AuditSettings {
+        enabled: a.enabled,
+        directory: cfg.resolve(&a.directory),
+        max_file_size: a.max_file_size,
+        flush_interval,
     }
 }
 

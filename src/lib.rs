@@ -12,6 +12,7 @@ pub mod a2a;
 pub mod admin;
 pub mod approval_gate;
 pub mod approvals;
+pub mod audit;
 pub mod card_source;
 pub mod cards;
 pub mod client;

@@ -93,6 +93,20 @@ enum Command {
         #[command(subcommand)]
         command: BundleCommand,
     },
+    /// The tamper-evident audit log: verify its hash chain, query it.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain across files (oldest first); name the first record
+    /// that was changed, removed, reordered or truncated (exit 1).
+    Verify(cli::audit::VerifyArgs),
+    /// Records by caller, actor, agent, subject, decision and time.
+    Query(cli::audit::QueryArgs),
 }
 
 #[derive(Subcommand)]
@@ -200,6 +214,10 @@ fn main() -> ExitCode {
         Command::Bundle { command } => match command {
             BundleCommand::Export(a) => cli::bundle::export(a),
             BundleCommand::Import(a) => cli::bundle::import(a),
+        },
+        Command::Audit { command } => match command {
+            AuditCommand::Verify(a) => cli::audit::verify(a),
+            AuditCommand::Query(a) => cli::audit::query(a),
         },
     };
     match result {

@@ -21,6 +21,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::a2a;
 use crate::approval_gate::{self, GateOutcome};
+use crate::audit::{AuditRecord, Decision as AuditDecision, RecordKind};
 use crate::cards::serve::ServedCard;
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
@@ -83,35 +84,69 @@ impl UpstreamClient {
 
 /// Handle one request on an authenticated connection. Never fails: every
 /// refusal is an HTTP answer.
+///
+/// Every request leaves one audit record. Refusals are written before the
+/// response is returned; the rest is buffered by the audit writer (see
+/// `audit::writer` for the durability choice).
 pub async fn handle(
     gw: Arc<Gateway>,
     conn: Arc<ConnContext>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
+    let started = std::time::Instant::now();
+    let mut rec = AuditRecord::new(RecordKind::Proxy);
+    rec.caller = Some(conn.identity.spiffe_id.as_str().to_owned());
+    rec.thumbprint = Some(conn.identity.thumbprint.clone());
+    rec.method = Some(req.method().as_str().to_owned());
+    // The path only: a query string may carry secrets.
+    rec.path = Some(req.uri().path().to_owned());
     let path = req.uri().path();
+    let endpoint = |rec: &mut AuditRecord, op: &str| {
+        rec.operation = Some(op.to_owned());
+        rec.decision = AuditDecision::Allow;
+    };
     let resp = match (req.method(), path) {
         (&Method::GET, "/.well-known/jwks.json") => {
+            endpoint(&mut rec, "GetJwks");
             json_response(StatusCode::OK, gw.jwks_json.clone())
         }
         (&Method::GET, "/.well-known/oauth-authorization-server") => {
+            endpoint(&mut rec, "GetServerMetadata");
             json_response(StatusCode::OK, gw.metadata_json.clone())
         }
         (_, crate::token::exchange::TOKEN_ENDPOINT_PATH) => {
-            crate::token_endpoint::token(&gw, &conn, req).await
+            crate::token_endpoint::token(&gw, &conn, req, &mut rec).await
         }
         // RFC 9728 §3.1 location for the resource {public_url}/agents/NAME.
         (&Method::GET, _) if path.starts_with(PROTECTED_RESOURCE_PREFIX) => {
             match gw.registry.get(&path[PROTECTED_RESOURCE_PREFIX.len()..]) {
                 Some(a) if gw.policy.may_reach(&conn.identity.spiffe_id, &a.name) => {
+                    endpoint(&mut rec, "GetProtectedResourceMetadata");
                     crate::token_endpoint::protected_resource(&gw, a)
                 }
-                _ => forbidden(&gw),
+                _ => {
+                    rec.refuse(
+                        AuditDecision::Deny,
+                        "no rule lets this caller reach the agent",
+                    );
+                    forbidden(&gw)
+                }
             }
         }
-        (&Method::GET, "/agents" | "/agents/") => agent_list(&gw, &conn),
-        _ if path.starts_with("/agents/") => agent_call(&gw, &conn, req).await,
-        _ => error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
+        (&Method::GET, "/agents" | "/agents/") => {
+            endpoint(&mut rec, "ListAgents");
+            agent_list(&gw, &conn)
+        }
+        _ if path.starts_with("/agents/") => agent_call(&gw, &conn, req, &mut rec).await,
+        _ => {
+            rec.decision = AuditDecision::Invalid;
+            rec.reason = Some("no such endpoint".into());
+            error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
+        }
     };
+    rec.status = Some(resp.status().as_u16());
+    rec.finish(started);
+    gw.audit.submit(rec).await;
     Ok(resp)
 }
 
@@ -150,19 +185,27 @@ async fn agent_call(
     gw: &Gateway,
     conn: &ConnContext,
     req: Request<Incoming>,
+    rec: &mut AuditRecord,
 ) -> Response<ResponseBody> {
     let caller = &conn.identity;
     let route = match parse_route(req.uri().path()) {
         Ok(r) => r,
         Err(e @ RouteError::UnsafePath) => {
-            return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string())
+            rec.refuse(AuditDecision::Invalid, e.to_string());
+            return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
         }
-        Err(RouteError::NotAgentRoute) => return forbidden(gw),
+        Err(RouteError::NotAgentRoute) => {
+            rec.refuse(AuditDecision::Deny, "not an agent route");
+            return forbidden(gw);
+        }
     };
+    // The name as asked for (an unknown agent is evidence too).
+    rec.agent = Some(route.agent.to_owned());
     // Unknown agents and denied agents get the same answer, so the gateway
     // never reveals which agents exist.
     let Some(agent) = gw.registry.get(route.agent).cloned() else {
         tracing::info!(caller = %caller.spiffe_id, agent = route.agent, "denied: unknown agent");
+        rec.refuse(AuditDecision::Deny, "unknown agent");
         return forbidden(gw);
     };
     let rest = route.rest.to_string();
@@ -170,12 +213,18 @@ async fn agent_call(
     if req.method() == Method::GET
         && (rest == "/.well-known/agent-card.json" || rest == "/.well-known/agent.json")
     {
+        rec.operation = Some("GetAgentCard".into());
         if !gw.policy.may_reach(&caller.spiffe_id, &agent.name) {
+            rec.refuse(
+                AuditDecision::Deny,
+                "no rule allows this caller to reach this agent",
+            );
             return forbidden(gw);
         }
         let Some(live) = agent.card.live() else {
             return unavailable(&agent.name);
         };
+        rec.decision = AuditDecision::Allow;
         return card_response(
             &live.served,
             rest == "/.well-known/agent.json",
@@ -212,12 +261,22 @@ async fn agent_call(
                 Ok(s) => Some(s),
                 Err(e) => {
                     tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, reason = %e, "subject token rejected");
+                    rec.refuse(
+                        AuditDecision::Unauthenticated,
+                        format!("subject token: {e}"),
+                    );
                     return unauthorized(gw, &e.to_string());
                 }
             }
         }
-        Err(msg) => return unauthorized(gw, msg),
+        Err(msg) => {
+            rec.refuse(AuditDecision::Unauthenticated, msg);
+            return unauthorized(gw, msg);
+        }
     };
+    if let Some(s) = &subject {
+        rec.set_delegation(caller.spiffe_id.as_str(), s);
+    }
 
     // The body is read (up to the limit) and classified before the decision:
     // rules may allow some operations and not others, and nothing may reach
@@ -225,9 +284,13 @@ async fn agent_call(
     let (parts, body) = req.into_parts();
     let body = match read_body(body, &parts.headers, gw.limits.max_request_body).await {
         Ok(b) => b,
-        Err(resp) => return resp,
+        Err(resp) => {
+            rec.refuse(AuditDecision::Invalid, "request body refused");
+            return resp;
+        }
     };
     let op = a2a::classify(&parts.method, &rest, &body);
+    rec.operation = Some(op.name.to_string());
 
     let decision = gw.policy.decide(
         &caller.spiffe_id,
@@ -242,10 +305,15 @@ async fn agent_call(
             skills,
             max_token_lifetime_secs,
             approval,
-        } => (rule, scopes, skills, max_token_lifetime_secs, approval),
+        } => {
+            rec.rule = Some(format!("rule[{rule}]"));
+            (rule, scopes, skills, max_token_lifetime_secs, approval)
+        }
         Decision::Deny(reason) => {
             agent.decisions.count(DecisionKind::Deny);
             tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, reason = reason.label(), rule = ?reason.rule(), "denied");
+            rec.rule = reason.rule().map(|i| format!("rule[{i}]"));
+            rec.refuse(AuditDecision::Deny, reason.as_str());
             gw.recent.record(
                 caller,
                 subject.as_ref(),
@@ -259,6 +327,16 @@ async fn agent_call(
             return forbidden(gw);
         }
     };
+    // Fail closed: while the audit log cannot be written, nothing is
+    // forwarded (an action nobody could trace must not happen).
+    if !gw.audit.is_healthy() {
+        rec.refuse(AuditDecision::Error, "audit log unavailable");
+        return error(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "audit_unavailable",
+            "the gateway cannot record this call right now",
+        );
+    }
 
     // Only a verified card may decide how the agent is called: without one
     // the agent is unavailable, never called on an unchecked contract.
@@ -277,11 +355,16 @@ async fn agent_call(
         TokenScopes::StepUp(needed) => {
             agent.decisions.count(DecisionKind::StepUp);
             tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, operation = %op.name, rule, needed = %needed.join(" "), "insufficient scope");
+            rec.refuse(
+                AuditDecision::StepUp,
+                format!("needs scopes: {}", needed.join(" ")),
+            );
             return insufficient_scope(gw, needed);
         }
         TokenScopes::Refused(why) => {
             agent.decisions.count(DecisionKind::Deny);
             tracing::warn!(caller = %caller.spiffe_id, agent = %agent.name, rule, reason = why, "denied");
+            rec.refuse(AuditDecision::Deny, *why);
             return forbidden(gw);
         }
     };
@@ -306,11 +389,15 @@ async fn agent_call(
             // Allowed by policy, refused by the token rules (chain depth,
             // may_act, an expired subject): counted as a deny.
             agent.decisions.count(DecisionKind::Deny);
-            return mint_refusal(gw, caller, &agent.name, subject.as_ref(), e);
+            return mint_refusal(gw, caller, &agent.name, subject.as_ref(), e, rec);
         }
     };
+    rec.set_minted(&minted);
+    // From here on the call is allowed; a failure below is an `error`.
+    rec.decision = AuditDecision::Allow;
 
     let Some(client) = gw.upstreams.get(&agent.name) else {
+        rec.refuse(AuditDecision::Error, "no upstream client for this agent");
         return error(
             StatusCode::BAD_GATEWAY,
             "bad_gateway",
@@ -320,11 +407,12 @@ async fn agent_call(
     let uri = match upstream_uri(&agent.upstream, &rest, parts.uri.query()) {
         Ok(u) => u,
         Err(_) => {
+            rec.refuse(AuditDecision::Invalid, "request path cannot be forwarded");
             return error(
                 StatusCode::BAD_REQUEST,
                 "invalid_request",
                 "request path cannot be forwarded",
-            )
+            );
         }
     };
     let mut headers = parts.headers;
@@ -364,7 +452,10 @@ async fn agent_call(
             rule,
         );
         match approval_gate::check(gw, &headers_for_gate, bound, &op, &body).await {
-            GateOutcome::Pass(id) => approval_id = Some(id),
+            GateOutcome::Pass(id) => {
+                rec.approval_id = Some(id.clone());
+                approval_id = Some(id);
+            }
             GateOutcome::Refuse {
                 response,
                 decision,
@@ -377,6 +468,17 @@ async fn agent_call(
                 } else {
                     DecisionKind::Deny
                 });
+                // Held (pending) is `approval_required`; a refused approval
+                // (denied, expired, used, mismatched) is a deny, with its code.
+                rec.approval_id = approval_id.clone();
+                if decision == "approval_required" {
+                    rec.refuse(
+                        AuditDecision::ApprovalRequired,
+                        "waiting for a human approval",
+                    );
+                } else {
+                    rec.refuse(AuditDecision::Deny, decision);
+                }
                 gw.recent.record(
                     caller,
                     subject.as_ref(),
@@ -404,6 +506,7 @@ async fn agent_call(
         Err(_) => {
             Metrics::inc(&gw.metrics.upstream_errors);
             tracing::warn!(agent = %agent.name, "upstream timed out");
+            rec.refuse(AuditDecision::Error, "upstream timed out");
             return error(
                 StatusCode::GATEWAY_TIMEOUT,
                 "upstream_timeout",
@@ -413,6 +516,7 @@ async fn agent_call(
         Ok(Err(e)) => {
             Metrics::inc(&gw.metrics.upstream_errors);
             tracing::warn!(agent = %agent.name, error = %e, "upstream unreachable");
+            rec.refuse(AuditDecision::Error, "upstream unreachable");
             return error(
                 StatusCode::BAD_GATEWAY,
                 "upstream_unreachable",
@@ -432,6 +536,7 @@ async fn agent_call(
         approval_id.clone(),
         Some(resp.status().as_u16()),
     );
+    rec.upstream_status = Some(resp.status().as_u16());
     tracing::info!(
         caller = %caller.spiffe_id,
         subject = subject.as_ref().map(|s| s.sub.as_str()).unwrap_or("-"),
@@ -458,8 +563,19 @@ fn mint_refusal(
     agent: &str,
     subject: Option<&SubjectToken>,
     e: MintError,
+    rec: &mut AuditRecord,
 ) -> Response<ResponseBody> {
     tracing::info!(caller = %caller.spiffe_id, agent, subject = subject.map(|s| s.sub.as_str()).unwrap_or("-"), reason = %e, "token not minted");
+    let decision = match &e {
+        MintError::Claims(
+            ClaimsError::SubjectExpired { .. }
+            | ClaimsError::MayActMismatch { .. }
+            | ClaimsError::MayActMalformed,
+        ) => AuditDecision::Unauthenticated,
+        MintError::Claims(_) => AuditDecision::Deny,
+        _ => AuditDecision::Error,
+    };
+    rec.refuse(decision, format!("token not minted: {e}"));
     match e {
         // The subject token is unusable for this caller: a credential
         // problem (401), not a policy one.

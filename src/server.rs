@@ -60,11 +60,15 @@ impl RunningGateway {
         reload(&self.shared, config)
     }
 
-    /// Stop accepting connections and wait for the listeners to close.
+    /// Stop accepting connections and wait for the listeners to close,
+    /// then write out the audit records still buffered.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
+        }
+        if let Err(e) = self.shared.load().audit.flush().await {
+            tracing::error!(error = %e, "audit log not flushed at shutdown");
         }
     }
 }
@@ -78,13 +82,19 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot open the audit log: {0}")]
+    Audit(#[from] crate::audit::AuditError),
 }
 
 /// Build the gateway from `cfg` and start its listeners, with SIGHUP and
 /// file-change reload from `cfg.path`.
 pub async fn start(cfg: &ConfigFile) -> Result<RunningGateway, StartError> {
     let metrics = Arc::new(Metrics::default());
-    let gw = Arc::new(Gateway::build(cfg, metrics)?);
+    let mut gw = Gateway::build(cfg, metrics)?;
+    // Opened here, not in `build`: building also serves `config check`,
+    // which must not create files. Reloads carry this handle over.
+    gw.audit = crate::audit::AuditLog::open(&gw.audit_settings)?;
+    let gw = Arc::new(gw);
     let mut running = start_gateway(gw).await?;
     let (stopped, shared) = (running.stop.subscribe(), running.shared.clone());
     running
@@ -101,6 +111,9 @@ pub fn reload(shared: &ArcSwap<Gateway>, path: &Path) -> Result<(), ConfigErrors
         .and_then(|cfg| Gateway::build_after(&cfg, old.metrics.clone(), Some(&old)));
     match result {
         Ok(new) => {
+            if new.audit_settings != old.audit_settings {
+                tracing::warn!("[audit] changed; the audit settings take effect only on restart");
+            }
             if new.listen != old.listen {
                 tracing::warn!(
                     old = %old.listen, new = %new.listen,
@@ -512,6 +525,12 @@ pub fn render_metrics(gw: &Gateway) -> String {
     }
     if let Some(t) = gw.signing_key_rotate_at {
         gauges.push(("actgate_token_signing_key_expiry_seconds", (t - now) as f64));
+    }
+    if gw.audit.is_enabled() {
+        // 0 while audit writes fail (agent calls are refused meanwhile).
+        let healthy = if gw.audit.is_healthy() { 1.0 } else { 0.0 };
+        gauges.push(("actgate_audit_healthy", healthy));
+        gauges.push(("actgate_audit_records_lost", gw.audit.stats().1 as f64));
     }
     if let Some(store) = &gw.approvals {
         gauges.push(("actgate_approvals_pending", store.pending_count(now) as f64));

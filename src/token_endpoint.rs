@@ -7,6 +7,7 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use crate::audit::{AuditRecord, Decision as AuditDecision, RecordKind};
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::metrics::Metrics;
@@ -21,24 +22,49 @@ pub async fn token(
     gw: &Gateway,
     conn: &ConnContext,
     req: Request<Incoming>,
+    rec: &mut AuditRecord,
 ) -> Response<ResponseBody> {
     let caller = &conn.identity;
+    rec.kind = RecordKind::TokenExchange;
+    rec.operation = Some("TokenExchange".into());
     let mut resp = match answer(gw, caller, req).await {
         Ok(issued) => {
-            tracing::info!(caller = %caller.spiffe_id, agent = %issued.agent, subject = %issued.sub,
+            tracing::info!(caller = %caller.spiffe_id, agent = %issued.agent, subject = %issued.subject.sub,
                 issued_token_type = issued.issued_token_type, "token exchanged");
+            // The audit record gets the chain, `jti` and scopes; never the token.
+            rec.decision = AuditDecision::Allow;
+            rec.agent = Some(issued.agent.clone());
+            rec.set_delegation(caller.spiffe_id.as_str(), &issued.subject);
+            rec.jti = Some(issued.jti.to_string());
+            rec.scopes = issued
+                .token_scope
+                .as_deref()
+                .map(|s| s.split(' ').map(str::to_owned).collect())
+                .unwrap_or_default();
             json_response(StatusCode::OK, issued.to_json())
         }
         Err(Refusal::Exchange(e)) => {
             tracing::info!(caller = %caller.spiffe_id, error = e.code.as_str(), reason = %e.description,
                 "token exchange refused");
             // Policy refusals count as denied requests, like on the proxy route.
-            if matches!(e.code, ErrorCode::InvalidTarget | ErrorCode::InvalidScope) {
-                Metrics::inc(&gw.metrics.requests_denied);
-            }
+            let decision = match e.code {
+                ErrorCode::InvalidTarget | ErrorCode::InvalidScope => {
+                    Metrics::inc(&gw.metrics.requests_denied);
+                    AuditDecision::Deny
+                }
+                ErrorCode::InvalidClient => AuditDecision::Unauthenticated,
+                ErrorCode::ServerError => AuditDecision::Error,
+                ErrorCode::InvalidRequest | ErrorCode::UnsupportedGrantType => {
+                    AuditDecision::Invalid
+                }
+            };
+            rec.refuse(decision, format!("{}: {}", e.code.as_str(), e.description));
             json_response(e.code.status(), e.to_json())
         }
-        Err(Refusal::Http(r)) => r,
+        Err(Refusal::Http(r)) => {
+            rec.refuse(AuditDecision::Invalid, "not a token exchange request");
+            r
+        }
     };
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

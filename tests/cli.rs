@@ -179,6 +179,19 @@ fn demo_once_runs_the_whole_flow() {
     assert!(out.contains("decision    denied (HTTP 403)"), "{out}");
     assert!(out.contains("curl --cacert"), "{out}");
     assert!(dir.path().join("certs/example.org/ca.key").exists());
+    // The demo's calls are in its audit log, chained and queryable.
+    assert!(out.contains("actgate audit verify audit"), "{out}");
+    let v = actgate(dir.path(), &["audit", "verify", "audit"]);
+    assert!(v.status.success(), "{}", text(&v.stdout));
+    let q = actgate(
+        dir.path(),
+        &["audit", "query", "audit", "--subject", "alice@example.com"],
+    );
+    let q = text(&q.stdout);
+    assert!(
+        q.contains(" → scheduler") && q.contains(" → notifier"),
+        "{q}"
+    );
 }
 
 #[test]

@@ -201,6 +201,11 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
         println!("Metrics:     http://{admin}/metrics");
         println!("Console:     http://{admin}/console");
     }
+    if let Some(dir) = running.current().audit.directory() {
+        let d = dir.display();
+        println!("Audit log:   actgate audit verify {d}");
+        println!("             actgate audit query {d} --subject alice@example.com");
+    }
 
     if a.once {
         running.shutdown().await;

@@ -1,6 +1,7 @@
 //! One file per subcommand; each parses its own arguments and calls the library.
 
 pub mod approvals;
+pub mod audit;
 pub mod bundle;
 pub mod ca;
 pub mod cert;

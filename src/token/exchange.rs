@@ -133,8 +133,12 @@ pub struct Issued {
     pub scope: Option<String>,
     /// The agent the token is for (for the log line).
     pub agent: String,
-    /// `sub` of the issued token (for the log line).
-    pub sub: String,
+    /// The verified subject token the exchange was for (its `sub` is the
+    /// issued token's; its chain is nested in the issued `act`).
+    pub subject: SubjectToken,
+    /// `jti` and `scope` of the issued token, for the audit record.
+    pub jti: Arc<str>,
+    pub token_scope: Option<Arc<str>>,
 }
 
 impl Issued {
@@ -410,7 +414,9 @@ pub fn exchange(
         expires_in: (minted.exp - now).max(0),
         scope,
         agent: agent.name.clone(),
-        sub: subject.sub,
+        subject,
+        jti: minted.jti,
+        token_scope: minted.scope,
     })
 }
 

@@ -56,6 +56,10 @@ pub struct MintedToken {
     /// hit clones it: no per-request formatting of a ~600-byte header).
     pub authorization: http::HeaderValue,
     pub exp: i64,
+    /// The token's `jti` and `scope` claims, kept for the audit log (which
+    /// records them, never the token itself).
+    pub jti: Arc<str>,
+    pub scope: Option<Arc<str>>,
     pub cache_hit: bool,
 }
 
@@ -63,6 +67,8 @@ struct CachedToken {
     token: Arc<str>,
     authorization: http::HeaderValue,
     exp: i64,
+    jti: Arc<str>,
+    scope: Option<Arc<str>>,
     /// Serve while `now < fresh_until`.
     fresh_until: i64,
 }
@@ -127,6 +133,8 @@ impl Minter {
                     token: Arc::clone(&hit.token),
                     authorization: hit.authorization.clone(),
                     exp: hit.exp,
+                    jti: Arc::clone(&hit.jti),
+                    scope: hit.scope.clone(),
                     cache_hit: true,
                 });
             }
@@ -134,6 +142,8 @@ impl Minter {
 
         let claims = build_claims(req, &self.issuer, now, new_jti()?)?;
         let (token, authorization) = self.sign(&claims)?;
+        let jti: Arc<str> = claims.jti.as_str().into();
+        let scope: Option<Arc<str>> = claims.scope.as_deref().map(Arc::from);
 
         let fresh_until = claims.exp - MIN_REMAINING_SECS.max(req.ttl_secs / 5);
         if let (Some(cache), Some(key)) = (&self.cache, key) {
@@ -151,6 +161,8 @@ impl Minter {
                         token: Arc::clone(&token),
                         authorization: authorization.clone(),
                         exp: claims.exp,
+                        jti: Arc::clone(&jti),
+                        scope: scope.clone(),
                         fresh_until,
                     },
                 );
@@ -160,6 +172,8 @@ impl Minter {
             token,
             authorization,
             exp: claims.exp,
+            jti,
+            scope,
             cache_hit: false,
         })
     }
@@ -178,6 +192,8 @@ impl Minter {
             token,
             authorization,
             exp: claims.exp,
+            jti: claims.jti.as_str().into(),
+            scope: claims.scope.as_deref().map(Arc::from),
             cache_hit: false,
         })
     }

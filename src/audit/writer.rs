@@ -1,0 +1,596 @@
+//! The append path: a cloneable [`AuditLog`] handle feeding one writer
+//! thread that owns the files.
+//!
+//! Why a thread and not a task: file writes and `fdatasync` block, and must
+//! never stall the async workers that serve requests. The request path only
+//! moves an [`AuditRecord`] into a bounded channel (no serialisation, no
+//! hashing, no syscall); the thread serialises, chains, batches and writes.
+//!
+//! Durability (the choice the README documents):
+//! - A refusal ([`super::Decision::written_before_response`]) is *written* —
+//!   handed to the kernel with `write(2)` — before its response is released,
+//!   so a `kill -9` of the gateway cannot lose it. It is not `fdatasync`ed
+//!   first: waiting for the disk on every denial would let a flood of denied
+//!   calls throttle the gateway.
+//! - Everything else is buffered and written within `flush_interval` of its
+//!   arrival; `kill -9` loses at most that window.
+//! - `fdatasync` runs on the writer thread at most once per `flush_interval`
+//!   (group commit), so an OS crash or power loss loses at most about two
+//!   intervals.
+//! - One `write(2)` per batch of whole lines: a crash can only leave the last
+//!   line incomplete, which `verify` reports as a truncated tail.
+//!
+//! Every start begins a new file (never appending after bytes this process
+//! did not write, which might end in a torn line), continuing the chain from
+//! the last complete line of the newest existing file.
+
+use std::fs::{File, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use tokio::sync::oneshot;
+
+use super::chain::{self, ChainHead, GENESIS};
+use super::AuditRecord;
+
+/// Records that may wait in the channel before appenders feel backpressure.
+const CHANNEL_CAPACITY: usize = 65_536;
+/// Pending bytes that trigger a write without waiting for the interval.
+const MAX_PENDING_BYTES: usize = 1 << 20;
+
+/// The resolved `[audit]` section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditSettings {
+    pub enabled: bool,
+    pub directory: PathBuf,
+    pub max_file_size: u64,
+    pub flush_interval: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AuditError {
+    #[error("audit directory {}: {source}", path.display())]
+    Directory {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("audit file {}: {source}", path.display())]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("audit file {}: {message}", path.display())]
+    Damaged { path: PathBuf, message: String },
+    #[error("the audit record could not be written: {0}")]
+    Write(String),
+    #[error("the audit writer has stopped")]
+    Stopped,
+}
+
+type Ack = oneshot::Sender<Result<(), String>>;
+
+enum Msg {
+    Record(Box<AuditRecord>, Option<Ack>),
+    Flush(Ack),
+}
+
+/// State both sides see.
+#[derive(Debug, Default)]
+struct Status {
+    /// False after a failed write, true again after the next good one.
+    healthy: AtomicBool,
+    written: AtomicU64,
+    lost: AtomicU64,
+}
+
+struct Handle {
+    tx: SyncSender<Msg>,
+    status: Arc<Status>,
+    directory: PathBuf,
+}
+
+/// Where records are appended. Cheap to clone; a disabled log accepts and
+/// drops everything.
+#[derive(Clone, Default)]
+pub struct AuditLog {
+    inner: Option<Arc<Handle>>,
+}
+
+impl std::fmt::Debug for AuditLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner {
+            None => write!(f, "AuditLog(disabled)"),
+            Some(h) => write!(f, "AuditLog({})", h.directory.display()),
+        }
+    }
+}
+
+impl AuditLog {
+    /// A log that records nothing (`[audit] enabled = false`).
+    pub fn disabled() -> Self {
+        AuditLog { inner: None }
+    }
+
+    /// Open the log in `settings.directory`: create the directory (mode 0700)
+    /// if needed, start a new file continuing the chain, start the writer.
+    pub fn open(settings: &AuditSettings) -> Result<Self, AuditError> {
+        if !settings.enabled {
+            return Ok(Self::disabled());
+        }
+        let dir = settings.directory.clone();
+        let status = Arc::new(Status {
+            healthy: AtomicBool::new(true),
+            ..Status::default()
+        });
+        let w = Writer::start(settings, status.clone())?;
+        let (tx, rx) = mpsc::sync_channel(CHANNEL_CAPACITY);
+        let interval = settings.flush_interval;
+        std::thread::Builder::new()
+            .name("actgate-audit".into())
+            .spawn(move || w.run(rx, interval))
+            .map_err(|source| AuditError::File {
+                path: dir.clone(),
+                source,
+            })?;
+        Ok(AuditLog {
+            inner: Some(Arc::new(Handle {
+                tx,
+                status,
+                directory: dir,
+            })),
+        })
+    }
+
+    pub fn is_enabled(&self) -> bool {
+        self.inner.is_some()
+    }
+
+    /// False while writes are failing (disk full, I/O error). The proxy
+    /// refuses calls meanwhile: an action nobody can trace must not happen.
+    pub fn is_healthy(&self) -> bool {
+        self.inner
+            .as_ref()
+            .is_none_or(|h| h.status.healthy.load(Ordering::Relaxed))
+    }
+
+    /// The directory the files are in.
+    pub fn directory(&self) -> Option<&Path> {
+        self.inner.as_ref().map(|h| h.directory.as_path())
+    }
+
+    /// `(records written, records lost to write errors)` since open.
+    pub fn stats(&self) -> (u64, u64) {
+        self.inner.as_ref().map_or((0, 0), |h| {
+            (
+                h.status.written.load(Ordering::Relaxed),
+                h.status.lost.load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    /// Append `rec` with the durability its decision calls for: refusals are
+    /// written before this returns, the rest is buffered. Errors are logged,
+    /// not returned: the caller's answer does not change.
+    pub async fn submit(&self, rec: AuditRecord) {
+        if rec.decision.written_before_response() {
+            if let Err(e) = self.append_durable(rec).await {
+                tracing::error!(error = %e, "audit record not written");
+            }
+        } else {
+            self.append(rec).await;
+        }
+    }
+
+    /// Buffered append: written within `flush_interval`. Returns at once
+    /// unless the writer is far behind (then it waits for room).
+    pub async fn append(&self, rec: AuditRecord) {
+        self.send(Msg::Record(Box::new(rec), None)).await;
+    }
+
+    /// Append and wait until the record has been written to the file.
+    pub async fn append_durable(&self, rec: AuditRecord) -> Result<(), AuditError> {
+        let (tx, rx) = oneshot::channel();
+        if !self.send(Msg::Record(Box::new(rec), Some(tx))).await {
+            return Ok(());
+        }
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(AuditError::Write(e)),
+            Err(_) => Err(AuditError::Stopped),
+        }
+    }
+
+    /// Write everything buffered so far (shutdown, tests).
+    pub async fn flush(&self) -> Result<(), AuditError> {
+        let (tx, rx) = oneshot::channel();
+        if !self.send(Msg::Flush(tx)).await {
+            return Ok(());
+        }
+        match rx.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(AuditError::Write(e)),
+            Err(_) => Err(AuditError::Stopped),
+        }
+    }
+
+    /// False when disabled (nothing sent).
+    async fn send(&self, msg: Msg) -> bool {
+        let Some(h) = &self.inner else {
+            return false;
+        };
+        match h.tx.try_send(msg) {
+            Ok(()) => {}
+            Err(TrySendError::Full(msg)) => {
+                // Backpressure without blocking an async worker.
+                let tx = h.tx.clone();
+                if !matches!(
+                    tokio::task::spawn_blocking(move || tx.send(msg)).await,
+                    Ok(Ok(()))
+                ) {
+                    tracing::error!("audit writer stopped; record dropped");
+                }
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                tracing::error!("audit writer stopped; record dropped");
+            }
+        }
+        true
+    }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+    b.create(dir)
+}
+
+/// `audit-000042.jsonl` → 42.
+pub fn file_number(name: &str) -> Option<u32> {
+    let n = name.strip_prefix("audit-")?.strip_suffix(".jsonl")?;
+    (n.len() == 6 && n.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| n.parse().ok())
+        .flatten()
+}
+
+pub fn file_name(no: u32) -> String {
+    format!("audit-{no:06}.jsonl")
+}
+
+/// The log files in `dir`, oldest first.
+pub fn log_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
+    let mut v: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let no = file_number(e.file_name().to_str()?)?;
+            Some((no, e.path()))
+        })
+        .collect();
+    v.sort();
+    Ok(v.into_iter().map(|(_, p)| p).collect())
+}
+
+/// Highest file number in `dir` and the chain head of the newest file with
+/// a complete line (empty files, left by a crash right after creation, are
+/// skipped).
+fn newest_head(dir: &Path) -> Result<(u32, Option<ChainHead>), AuditError> {
+    let files = log_files(dir).map_err(|source| AuditError::Directory {
+        path: dir.to_path_buf(),
+        source,
+    })?;
+    let last_no = files
+        .last()
+        .and_then(|p| file_number(p.file_name()?.to_str()?))
+        .unwrap_or(0);
+    for path in files.iter().rev() {
+        let bytes = std::fs::read(path).map_err(|source| AuditError::File {
+            path: path.clone(),
+            source,
+        })?;
+        match chain::file_head(&bytes) {
+            Ok(Some(h)) => return Ok((last_no, Some(h))),
+            Ok(None) => continue,
+            Err(message) => {
+                return Err(AuditError::Damaged {
+                    path: path.clone(),
+                    message,
+                })
+            }
+        }
+    }
+    Ok((last_no, None))
+}
+
+struct Writer {
+    dir: PathBuf,
+    max_file_size: u64,
+    file: Option<(File, PathBuf)>,
+    file_no: u32,
+    /// Bytes in the current file.
+    size: u64,
+    /// Head including lines still in `buf`.
+    head: ChainHead,
+    /// `(head, fresh)` as of the last successful write.
+    written: (ChainHead, bool),
+    /// No line written yet anywhere: the next line is seq 0 after GENESIS.
+    fresh: bool,
+    /// Lines in the current file, written or pending.
+    lines_in_file: u64,
+    /// Lines written since the last `fdatasync`.
+    unsynced: bool,
+    /// `flush()` callers, answered after the `fdatasync`.
+    flush_waiters: Vec<Ack>,
+    last_sync: Instant,
+    buf: Vec<u8>,
+    waiters: Vec<Ack>,
+    status: Arc<Status>,
+}
+
+impl Writer {
+    /// Find where the chain stands in `settings.directory` and begin a new
+    /// file continuing it.
+    fn start(settings: &AuditSettings, status: Arc<Status>) -> Result<Writer, AuditError> {
+        let dir = settings.directory.clone();
+        create_private_dir(&dir).map_err(|source| AuditError::Directory {
+            path: dir.clone(),
+            source,
+        })?;
+        let (last_no, head) = newest_head(&dir)?;
+        let fresh = head.is_none();
+        let head = head.unwrap_or(ChainHead {
+            seq: 0,
+            hash: GENESIS.into(),
+        });
+        let mut w = Writer {
+            dir,
+            max_file_size: settings.max_file_size,
+            file: None,
+            file_no: last_no,
+            size: 0,
+            written: (head.clone(), fresh),
+            head,
+            fresh,
+            lines_in_file: 0,
+            unsynced: false,
+            flush_waiters: Vec::new(),
+            last_sync: Instant::now(),
+            buf: Vec::with_capacity(64 * 1024),
+            waiters: Vec::new(),
+            status,
+        };
+        w.new_file("start")?;
+        Ok(w)
+    }
+
+    fn run(mut self, rx: mpsc::Receiver<Msg>, interval: Duration) {
+        let mut pending_since: Option<Instant> = None;
+        loop {
+            // Wake for the oldest buffered record's deadline, or for the
+            // next `fdatasync` of written but unsynced lines.
+            let sync_due = self.unsynced.then(|| self.last_sync + interval);
+            let write_due = pending_since.map(|t| t + interval);
+            let due = match (write_due, sync_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let first = match due {
+                Some(t) => match rx.recv_timeout(t.saturating_duration_since(Instant::now())) {
+                    Ok(m) => Some(m),
+                    Err(RecvTimeoutError::Timeout) => None,
+                    Err(RecvTimeoutError::Disconnected) => break,
+                },
+                None => match rx.recv() {
+                    Ok(m) => Some(m),
+                    Err(_) => break,
+                },
+            };
+            let mut urgent = false;
+            if let Some(m) = first {
+                urgent |= self.take(m);
+                // Drain what is queued: one write for the whole batch.
+                while self.buf.len() < MAX_PENDING_BYTES {
+                    match rx.try_recv() {
+                        Ok(m) => urgent |= self.take(m),
+                        Err(_) => break,
+                    }
+                }
+            }
+            if self.buf.is_empty() && self.waiters.is_empty() && self.flush_waiters.is_empty() {
+                pending_since = None;
+            } else {
+                let started = *pending_since.get_or_insert_with(Instant::now);
+                if urgent || started.elapsed() >= interval || self.buf.len() >= MAX_PENDING_BYTES {
+                    self.write_out();
+                    pending_since = None;
+                }
+            }
+            if self.unsynced
+                && (!self.flush_waiters.is_empty() || self.last_sync.elapsed() >= interval)
+            {
+                self.sync();
+            }
+            // A flush answers once its records are on disk, not only in the kernel.
+            let healthy = self.status.healthy.load(Ordering::Relaxed);
+            for w in self.flush_waiters.drain(..) {
+                let _ = w.send(if healthy {
+                    Ok(())
+                } else {
+                    Err("the last audit write failed".into())
+                });
+            }
+        }
+        // Every handle is gone: write what is left.
+        self.write_out();
+        self.sync();
+    }
+
+    /// `fdatasync` the current file: at most once per `flush_interval` (and
+    /// on flush requests), so a burst of refusals costs one disk sync, not
+    /// one each.
+    fn sync(&mut self) {
+        if let Some((file, path)) = &self.file {
+            if let Err(e) = file.sync_data() {
+                tracing::warn!(file = %path.display(), error = %e, "audit fdatasync failed");
+            }
+        }
+        self.unsynced = false;
+        self.last_sync = Instant::now();
+    }
+
+    /// Queue one message; true when it must be written now.
+    fn take(&mut self, m: Msg) -> bool {
+        match m {
+            Msg::Flush(ack) => {
+                self.flush_waiters.push(ack);
+                true
+            }
+            Msg::Record(rec, ack) => {
+                let urgent = ack.is_some() || rec.decision.written_before_response();
+                if let Err(e) = self.queue(&rec) {
+                    // Unreachable for the types involved, but never silent.
+                    tracing::error!(error = %e, "audit record could not be serialised");
+                    self.status.lost.fetch_add(1, Ordering::Relaxed);
+                }
+                if let Some(ack) = ack {
+                    self.waiters.push(ack);
+                }
+                urgent
+            }
+        }
+    }
+
+    fn next(&self) -> (u64, &str) {
+        if self.fresh {
+            (0, GENESIS)
+        } else {
+            (self.head.seq + 1, &self.head.hash)
+        }
+    }
+
+    fn queue(&mut self, rec: &AuditRecord) -> Result<(), String> {
+        let (seq, prev) = self.next();
+        let mut line = chain::encode_record(seq, prev, rec)?;
+        let full = self.size + (self.buf.len() + line.len() + 1) as u64 > self.max_file_size;
+        // A file always takes at least one record after its start line, so an
+        // oversized record cannot make rotation loop.
+        if full && self.lines_in_file > 1 {
+            self.write_out();
+            if let Err(e) = self.new_file("rotate") {
+                tracing::error!(error = %e, "audit rotation failed; continuing in the current file");
+            }
+            let (seq, prev) = self.next();
+            line = chain::encode_record(seq, prev, rec)?;
+        }
+        self.push_line(line);
+        Ok(())
+    }
+
+    fn push_line(&mut self, line: Vec<u8>) {
+        let (seq, _) = self.next();
+        self.head = ChainHead {
+            seq,
+            hash: chain::line_hash(&line),
+        };
+        self.fresh = false;
+        self.lines_in_file += 1;
+        self.buf.extend_from_slice(&line);
+        self.buf.push(b'\n');
+    }
+
+    /// Create the next file and write its `log_start` line synchronously.
+    fn new_file(&mut self, reason: &str) -> Result<(), AuditError> {
+        let no = self.file_no + 1;
+        let name = file_name(no);
+        let path = self.dir.join(&name);
+        let mut opts = OpenOptions::new();
+        opts.append(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let file = opts.open(&path).map_err(|source| AuditError::File {
+            path: path.clone(),
+            source,
+        })?;
+        let (seq, prev) = self.next();
+        let line = chain::encode_start(seq, prev, reason, &name, SystemTime::now())
+            .map_err(AuditError::Write)?;
+        self.file_no = no;
+        self.file = Some((file, path.clone()));
+        self.size = 0;
+        self.lines_in_file = 0;
+        self.push_line(line);
+        self.write_out();
+        self.sync();
+        if !self.status.healthy.load(Ordering::Relaxed) {
+            // A file without its start line would read as tampered: write
+            // nothing more anywhere (calls are refused) until a restart.
+            self.file = None;
+            return Err(AuditError::Damaged {
+                path,
+                message: "could not write the start line".into(),
+            });
+        }
+        // The new name must survive a power loss too.
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+
+    /// Write the pending lines in one `write(2)` and release the waiters
+    /// (`fdatasync` follows in `run`). On failure, cut the file back to its last good length so
+    /// no torn line stays in the middle of the log, and forget the batch
+    /// (its records are counted as lost, the chain continues unbroken).
+    fn write_out(&mut self) {
+        let result = if self.buf.is_empty() {
+            Ok(())
+        } else if let Some((file, _)) = self.file.as_mut() {
+            file.write_all(&self.buf)
+        } else {
+            Err(std::io::Error::other("no audit file open"))
+        };
+        let lines = self.buf.iter().filter(|&&b| b == b'\n').count() as u64;
+        match result {
+            Ok(()) => {
+                self.size += self.buf.len() as u64;
+                self.written = (self.head.clone(), self.fresh);
+                self.status.written.fetch_add(lines, Ordering::Relaxed);
+                self.status.healthy.store(true, Ordering::Relaxed);
+                // Released after write(2): the kernel has the lines, a
+                // crash of this process can no longer lose them.
+                for w in self.waiters.drain(..) {
+                    let _ = w.send(Ok(()));
+                }
+                self.unsynced |= lines > 0;
+            }
+            Err(e) => {
+                let path = self.file.as_ref().map(|(_, p)| p.display().to_string());
+                tracing::error!(file = ?path, error = %e, records = lines, "audit write failed; records lost, calls refused until a write succeeds");
+                // A torn line left mid-file would read as tampering: if it
+                // cannot be cut off, stop writing to this file altogether
+                // (calls stay refused until a restart starts a new file).
+                if let Some((file, _)) = &self.file {
+                    if file.set_len(self.size).is_err() {
+                        tracing::error!("audit file could not be cut back after a failed write; audit stopped until restart");
+                        self.file = None;
+                    }
+                }
+                (self.head, self.fresh) = self.written.clone();
+                self.status.healthy.store(false, Ordering::Relaxed);
+                self.status.lost.fetch_add(lines, Ordering::Relaxed);
+                for w in self.waiters.drain(..) {
+                    let _ = w.send(Err(e.to_string()));
+                }
+            }
+        }
+        self.buf.clear();
+    }
+}
+
+#[cfg(test)]
+#[path = "writer_tests.rs"]
+mod tests;
