@@ -165,6 +165,30 @@ async fn deny_rules_lifetime_caps_and_approval_at_the_gateway() {
         .await;
     gw.expect_metric("actgate_decisions_total{agent=\"notifier\",decision=\"allow\"} 1")
         .await;
+
+    // The audit log names the deny rule that decided.
+    gw.running.current().audit.flush().await.unwrap();
+    let log = actgate::audit::query::log_files(&gw.dir.path().join("audit")).unwrap();
+    let records: Vec<Value> = log
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str::<Value>(l).unwrap())
+                .collect::<Vec<_>>()
+        })
+        .filter(|r| r["decision"] == "deny")
+        .map(|r| json!([r["caller"], r["rule"]]))
+        .collect();
+    assert!(
+        records.contains(&json!([id("intruder"), "rule[1]"])),
+        "{records:?}"
+    );
+    assert!(
+        records.contains(&json!([id("orchestrator"), "rule[2]"])),
+        "{records:?}"
+    );
 }
 
 #[tokio::test]
