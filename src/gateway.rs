@@ -72,6 +72,8 @@ pub struct Gateway {
     pub files: Vec<std::path::PathBuf>,
     /// How often to look for changed files; `None` when watching is off.
     pub watch_interval: Option<Duration>,
+    /// `[server]`: connection limits, idle and drain timeouts (used at start).
+    pub conn_limits: crate::listener::ConnLimits,
 }
 
 /// Collects problems while building, so one run reports them all.
@@ -148,6 +150,17 @@ impl Gateway {
             &g.upstream_connect_timeout,
         );
         let watch_interval = p.duration("gateway.watch_interval", &g.watch_interval);
+        let conn_limits =
+            match crate::listener::ConnLimits::from_section(&raw.server, |f| cfg.at(f)) {
+                Ok(l) => l,
+                Err(problems) => {
+                    p.list.extend(problems);
+                    crate::listener::ConnLimits::default()
+                }
+            };
+        if let Err(e) = crate::logging::check(&raw.log) {
+            p.add("log.level", e);
+        }
         if raw.tokens.max_chain_depth == 0 {
             p.add("tokens.max_chain_depth", "must be at least 1");
         }
@@ -586,6 +599,7 @@ impl Gateway {
             } else {
                 None
             },
+            conn_limits,
         })
     }
 }

@@ -12,10 +12,13 @@ pub mod a2a;
 pub mod cards;
 pub mod client;
 pub mod config;
+pub mod egress;
 pub mod example_agent;
 pub mod gateway;
 pub mod identity;
+pub mod listener;
 pub mod load;
+pub mod logging;
 pub mod metrics;
 pub mod pki;
 pub mod policy;
@@ -24,6 +27,7 @@ pub mod registry;
 pub mod server;
 pub mod tls;
 pub mod token;
+pub mod trace;
 
 /// Seconds since the Unix epoch, the unit of every JWT time claim.
 pub fn unix_now() -> i64 {

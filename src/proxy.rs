@@ -28,6 +28,8 @@ use crate::metrics::Metrics;
 use crate::policy::Decision;
 use crate::registry::{parse_route, RouteError};
 use crate::token::{ClaimsError, MintError, MintRequest, SubjectToken};
+use crate::trace::RequestMeta;
+use tracing::Instrument;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Response body: either a small gateway-made body or the upstream's stream.
@@ -69,7 +71,7 @@ impl UpstreamClient {
         UpstreamClient::Tls(Client::builder(TokioExecutor::new()).build(https))
     }
 
-    async fn send(
+    pub(crate) async fn send(
         &self,
         req: Request<Full<Bytes>>,
     ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
@@ -81,25 +83,41 @@ impl UpstreamClient {
 }
 
 /// Handle one request on an authenticated connection. Never fails: every
-/// refusal is an HTTP answer.
+/// refusal is an HTTP answer. Every request gets a [`RequestMeta`] (request
+/// id, trace context): its log lines are recorded in its span, the upstream
+/// receives the id and the continued trace, and the caller gets the id back
+/// in `X-Request-Id`.
 pub async fn handle(
     gw: Arc<Gateway>,
     conn: Arc<ConnContext>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
+    let meta = RequestMeta::from_headers(req.headers());
+    let span = meta.span();
+    let mut resp = route(&gw, &conn, req, &meta).instrument(span).await;
+    resp.headers_mut()
+        .insert(crate::trace::REQUEST_ID.clone(), meta.id.header_value());
+    Ok(resp)
+}
+
+async fn route(
+    gw: &Gateway,
+    conn: &ConnContext,
+    req: Request<Incoming>,
+    meta: &RequestMeta,
+) -> Response<ResponseBody> {
     let path = req.uri().path();
-    let resp = match (req.method(), path) {
+    match (req.method(), path) {
         (&Method::GET, "/.well-known/jwks.json") => {
             json_response(StatusCode::OK, gw.jwks_json.clone())
         }
         (&Method::GET, "/.well-known/oauth-authorization-server") => {
             json_response(StatusCode::OK, gw.metadata_json.clone())
         }
-        (&Method::GET, "/agents" | "/agents/") => agent_list(&gw, &conn),
-        _ if path.starts_with("/agents/") => agent_call(&gw, &conn, req).await,
+        (&Method::GET, "/agents" | "/agents/") => agent_list(gw, conn),
+        _ if path.starts_with("/agents/") => agent_call(gw, conn, req, meta).await,
         _ => error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
-    };
-    Ok(resp)
+    }
 }
 
 /// `GET /agents`: the cards of the agents this caller may call, and only
@@ -132,6 +150,7 @@ async fn agent_call(
     gw: &Gateway,
     conn: &ConnContext,
     req: Request<Incoming>,
+    meta: &RequestMeta,
 ) -> Response<ResponseBody> {
     let caller = &conn.identity;
     let route = match parse_route(req.uri().path()) {
@@ -276,6 +295,7 @@ async fn agent_call(
         }
     }
     headers.insert(header::AUTHORIZATION, minted.authorization);
+    meta.apply(&mut headers);
     // Upstream credentials from the config replace anything the caller sent
     // under the same name.
     for (name, _) in &agent.credentials {
@@ -358,7 +378,7 @@ fn mint_refusal(
 
 /// The single `Authorization: Bearer` value, if any. Several Authorization
 /// headers, or another scheme, are refused rather than guessed at.
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(v) = values.next() else {
         return Ok(None);
@@ -382,7 +402,7 @@ fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
     Ok(Some(token))
 }
 
-async fn read_body(
+pub(crate) async fn read_body(
     body: Incoming,
     headers: &HeaderMap,
     limit: u64,
@@ -463,7 +483,7 @@ static IDENTITY_HEADERS: [HeaderName; 12] = [
     HeaderName::from_static("x-ssl-client-cert"),
 ];
 
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Headers named in Connection are hop-by-hop too.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)

@@ -22,9 +22,6 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -32,6 +29,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::{ConfigErrors, ConfigFile};
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
+use crate::listener::{self, ConnLimits, ConnSlots};
 use crate::metrics::{HandshakeRejection, Metrics};
 use crate::proxy::{self, ConnContext};
 
@@ -43,8 +41,22 @@ pub struct RunningGateway {
     pub admin_addr: Option<SocketAddr>,
     /// The live material; replaced whole on reload.
     pub shared: Arc<ArcSwap<Gateway>>,
+    /// Stops the admin listener and the reload loop (the very end).
     stop: watch::Sender<bool>,
+    /// Draining: `/readyz` fails, the mTLS listener stops accepting and its
+    /// connections shut down gracefully.
+    drain: watch::Sender<bool>,
+    /// The mTLS listener's connection slots.
+    slots: ConnSlots,
+    limits: ConnLimits,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// How a drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainOutcome {
+    /// Connections still open at the drain deadline (cut off); 0 is a clean drain.
+    pub connections_cut: usize,
 }
 
 impl RunningGateway {
@@ -58,12 +70,39 @@ impl RunningGateway {
         reload(&self.shared, config)
     }
 
-    /// Stop accepting connections and wait for the listeners to close.
-    pub async fn shutdown(self) {
+    /// Drain and stop (what SIGTERM does): report not-ready at once, stop
+    /// accepting, let requests and streams in progress finish for up to
+    /// `server.drain_timeout`, then stop the admin listener. `/healthz`
+    /// answers until the end.
+    pub async fn shutdown(self) -> DrainOutcome {
+        let _ = self.drain.send(true);
+        let open = self.slots.open();
+        tracing::info!(
+            connections = open,
+            deadline_ms = self.limits.drain_timeout.as_millis() as u64,
+            "draining: not ready, no new connections, waiting for requests in progress"
+        );
+        let cut = self.slots.wait_all_closed(self.limits.drain_timeout).await;
+        if cut > 0 {
+            tracing::warn!(
+                connections = cut,
+                "drain deadline reached; closing the remaining connections"
+            );
+        } else {
+            tracing::info!("drained");
+        }
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
         }
+        DrainOutcome {
+            connections_cut: cut,
+        }
+    }
+
+    /// Whether the gateway is draining (not ready).
+    pub fn is_draining(&self) -> bool {
+        *self.drain.borrow()
     }
 }
 
@@ -214,6 +253,9 @@ async fn reload_loop(shared: Arc<ArcSwap<Gateway>>, path: PathBuf, stopped: watc
 /// Start listeners for an already built gateway (no reload).
 pub async fn start_gateway(gw: Arc<Gateway>) -> Result<RunningGateway, StartError> {
     let (stop, stopped) = watch::channel(false);
+    let (drain, draining) = watch::channel(false);
+    let limits = gw.conn_limits.clone();
+    let slots = ConnSlots::new(limits.max_connections);
     let listener = TcpListener::bind(gw.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -228,7 +270,9 @@ pub async fn start_gateway(gw: Arc<Gateway>) -> Result<RunningGateway, StartErro
     let mut tasks = vec![tokio::spawn(accept_loop(
         shared.clone(),
         listener,
-        stopped.clone(),
+        draining.clone(),
+        slots.clone(),
+        limits.clone(),
     ))];
     let mut admin_addr = None;
     if let Some(a) = gw.admin_listen {
@@ -236,14 +280,24 @@ pub async fn start_gateway(gw: Arc<Gateway>) -> Result<RunningGateway, StartErro
             .await
             .map_err(|source| StartError::Bind { addr: a, source })?;
         admin_addr = l.local_addr().ok();
-        tasks.push(tokio::spawn(admin_loop(shared.clone(), l, stopped)));
+        tasks.push(tokio::spawn(admin_loop(
+            shared.clone(),
+            l,
+            stopped,
+            draining,
+            limits.clone(),
+        )));
     }
-    tracing::info!(%addr, admin = ?admin_addr, agents = gw.registry.agents().count(), "gateway listening");
+    let admin = admin_addr.map_or_else(|| "-".to_string(), |a| a.to_string());
+    tracing::info!(%addr, %admin, agents = gw.registry.agents().count(), "gateway listening");
     Ok(RunningGateway {
         addr,
         admin_addr,
         shared,
         stop,
+        drain,
+        slots,
+        limits,
         tasks,
     })
 }
@@ -256,21 +310,28 @@ async fn wait_stop(mut rx: watch::Receiver<bool>) {
     }
 }
 
-/// Accept connections until `stopped`, handing each to `on_conn`. Accept
-/// errors (out of file descriptors and the like) back off briefly rather than
-/// spin.
+/// Accept connections until `stopped`, handing each to `on_conn` with its
+/// connection slot (taken before accepting: with every slot in use, new
+/// connections wait in the kernel's queue). Accept errors (out of file
+/// descriptors and the like) back off briefly rather than spin. The listener
+/// is closed on return.
 async fn accept_until_stopped(
     listener: TcpListener,
     stopped: watch::Receiver<bool>,
-    mut on_conn: impl FnMut(TcpStream, SocketAddr),
+    slots: ConnSlots,
+    mut on_conn: impl FnMut(TcpStream, SocketAddr, Option<tokio::sync::OwnedSemaphorePermit>),
 ) {
     let stop = wait_stop(stopped);
     tokio::pin!(stop);
     loop {
+        let slot = tokio::select! {
+            _ = &mut stop => return,
+            s = slots.acquire() => s,
+        };
         tokio::select! {
             _ = &mut stop => return,
             r = listener.accept() => match r {
-                Ok((tcp, remote)) => on_conn(tcp, remote),
+                Ok((tcp, remote)) => on_conn(tcp, remote, slot),
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -283,16 +344,33 @@ async fn accept_until_stopped(
 async fn accept_loop(
     shared: Arc<ArcSwap<Gateway>>,
     listener: TcpListener,
-    stopped: watch::Receiver<bool>,
+    draining: watch::Receiver<bool>,
+    slots: ConnSlots,
+    limits: ConnLimits,
 ) {
-    accept_until_stopped(listener, stopped, |tcp, remote| {
+    let conn_draining = draining.clone();
+    accept_until_stopped(listener, draining, slots, |tcp, remote, slot| {
         let _ = tcp.set_nodelay(true);
-        tokio::spawn(serve_connection(shared.clone(), tcp, remote));
+        tokio::spawn(serve_connection(
+            shared.clone(),
+            tcp,
+            remote,
+            limits.clone(),
+            conn_draining.clone(),
+            slot,
+        ));
     })
     .await
 }
 
-async fn serve_connection(shared: Arc<ArcSwap<Gateway>>, tcp: TcpStream, remote: SocketAddr) {
+async fn serve_connection(
+    shared: Arc<ArcSwap<Gateway>>,
+    tcp: TcpStream,
+    remote: SocketAddr,
+    limits: ConnLimits,
+    draining: watch::Receiver<bool>,
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+) {
     // The handshake uses the material current at accept time.
     let gw = shared.load_full();
     let acceptor = TlsAcceptor::from(gw.tls.clone());
@@ -328,15 +406,9 @@ async fn serve_connection(shared: Arc<ArcSwap<Gateway>>, tcp: TcpStream, remote:
     let ctx = Arc::new(ConnContext { identity, remote });
     drop(gw);
     // Each request takes the snapshot current when it starts.
-    let svc = service_fn(move |req: Request<Incoming>| {
-        proxy::handle(shared.load_full(), ctx.clone(), req)
-    });
-    if let Err(e) = auto::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(tls), svc)
-        .await
-    {
-        tracing::debug!(%remote, error = %e, "connection ended with an error");
-    }
+    let handler =
+        move |req: Request<Incoming>| proxy::handle(shared.load_full(), ctx.clone(), req);
+    listener::serve(tls, handler, &limits, draining, slot).await;
 }
 
 /// Log and count a failed handshake. Certificate failures were already
@@ -362,24 +434,48 @@ fn record_handshake_failure(metrics: &Metrics, remote: SocketAddr, e: &std::io::
     }
 }
 
+/// The admin listener keeps serving while the gateway drains (`/healthz`
+/// up, `/readyz` 503) and stops with `stopped`.
 async fn admin_loop(
     shared: Arc<ArcSwap<Gateway>>,
     listener: TcpListener,
     stopped: watch::Receiver<bool>,
+    draining: watch::Receiver<bool>,
+    limits: ConnLimits,
 ) {
-    accept_until_stopped(listener, stopped, |tcp, _| {
+    let slots = ConnSlots::new(limits.max_connections);
+    let conn_stopped = stopped.clone();
+    accept_until_stopped(listener, stopped, slots, |tcp, _, slot| {
         let shared = shared.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req: Request<Incoming>| {
-                let gw = shared.load_full();
-                async move { Ok::<_, std::convert::Infallible>(admin_response(&gw, req.uri().path())) }
-            });
-            let _ = auto::Builder::new(TokioExecutor::new())
-                .serve_connection(TokioIo::new(tcp), svc)
-                .await;
-        });
+        let draining = draining.clone();
+        let handler = move |req: Request<Incoming>| {
+            let gw = shared.load_full();
+            let draining = *draining.borrow();
+            async move {
+                Ok::<_, std::convert::Infallible>(admin_response(&gw, draining, req.uri().path()))
+            }
+        };
+        let (limits, stopped) = (limits.clone(), conn_stopped.clone());
+        tokio::spawn(async move { listener::serve(tcp, handler, &limits, stopped, slot).await });
     })
     .await
+}
+
+/// Ready: not draining, and the material serving is complete and current.
+/// A gateway only exists once every certificate, key, card and rule loaded
+/// and validated (a failed reload keeps the previous, valid material), so
+/// what can still go wrong is time: the listener certificate expiring.
+pub fn readiness(gw: &Gateway, draining: bool) -> Result<(), &'static str> {
+    if draining {
+        return Err("draining");
+    }
+    if gw
+        .server_cert_not_after
+        .is_some_and(|t| t <= crate::unix_now())
+    {
+        return Err("the server certificate has expired");
+    }
+    Ok(())
 }
 
 /// Metrics of `gw`: the counters plus gauges derived from its material.
@@ -395,14 +491,27 @@ pub fn render_metrics(gw: &Gateway) -> String {
     gw.metrics.render_with(&gauges)
 }
 
-fn admin_response(gw: &Gateway, path: &str) -> Response<http_body_util::Full<Bytes>> {
+fn admin_response(
+    gw: &Gateway,
+    draining: bool,
+    path: &str,
+) -> Response<http_body_util::Full<Bytes>> {
     let (status, body, ctype) = match path {
         "/metrics" => (
             StatusCode::OK,
             render_metrics(gw),
             "text/plain; version=0.0.4",
         ),
-        "/healthz" | "/readyz" => (StatusCode::OK, "ok\n".to_string(), "text/plain"),
+        // Alive as long as the process serves; draining is not a failure.
+        "/healthz" => (StatusCode::OK, "ok\n".to_string(), "text/plain"),
+        "/readyz" => match readiness(gw, draining) {
+            Ok(()) => (StatusCode::OK, "ready\n".to_string(), "text/plain"),
+            Err(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {why}\n"),
+                "text/plain",
+            ),
+        },
         _ => (
             StatusCode::NOT_FOUND,
             "not found\n".to_string(),

@@ -34,6 +34,8 @@ pub enum Behaviour {
     Echo,
     /// Never answer (to test the upstream timeout).
     Hang,
+    /// Echo, after a pause (a request still in flight a while).
+    Delayed(Duration),
     /// SSE: send `first`, wait until `release` is notified, then send `last`.
     GatedStream {
         first: String,
@@ -105,7 +107,15 @@ async fn answer(
         headers: parts.headers.clone(),
         body,
     });
+    let b = match b {
+        Behaviour::Delayed(d) => {
+            tokio::time::sleep(d).await;
+            Behaviour::Echo
+        }
+        other => other,
+    };
     match b {
+        Behaviour::Delayed(_) => unreachable!(),
         Behaviour::Echo => {
             let v = serde_json::json!({"method": parts.method.as_str(), "path": parts.uri.path(),
                 "query": parts.uri.query(), "authorization": auth});
