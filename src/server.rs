@@ -406,8 +406,7 @@ async fn serve_connection(
     let ctx = Arc::new(ConnContext { identity, remote });
     drop(gw);
     // Each request takes the snapshot current when it starts.
-    let handler =
-        move |req: Request<Incoming>| proxy::handle(shared.load_full(), ctx.clone(), req);
+    let handler = move |req: Request<Incoming>| proxy::handle(shared.load_full(), ctx.clone(), req);
     listener::serve(tls, handler, &limits, draining, slot).await;
 }
 

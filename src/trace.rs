@@ -53,8 +53,12 @@ pub struct RequestId([u8; 32]);
 
 impl RequestId {
     pub fn generate() -> Self {
+        Self::from_random(&random::<16>())
+    }
+
+    fn from_random(rnd: &[u8]) -> Self {
         let mut out = [0u8; 32];
-        hex_into(&random::<16>(), &mut out);
+        hex_into(rnd, &mut out);
         RequestId(out)
     }
 
@@ -111,10 +115,15 @@ impl TraceContext {
 
     /// Continue the trace in `headers`, or start a new one.
     pub fn from_headers(headers: &HeaderMap) -> Self {
+        Self::from_headers_with(headers, &random::<24>())
+    }
+
+    /// `rnd`: 8 bytes for the span id, 16 for a new trace id.
+    fn from_headers_with(headers: &HeaderMap, rnd: &[u8; 24]) -> Self {
         let mut span_id = [0u8; 16];
-        hex_into(&random::<8>(), &mut span_id);
-        if let Some((trace_id, parent, flags)) = single(headers, &TRACEPARENT)
-            .and_then(|v| parse_traceparent(v.as_bytes()))
+        hex_into(&rnd[..8], &mut span_id);
+        if let Some((trace_id, parent, flags)) =
+            single(headers, &TRACEPARENT).and_then(|v| parse_traceparent(v.as_bytes()))
         {
             return TraceContext {
                 trace_id,
@@ -125,7 +134,7 @@ impl TraceContext {
             };
         }
         let mut trace_id = [0u8; 32];
-        hex_into(&random::<16>(), &mut trace_id);
+        hex_into(&rnd[8..], &mut trace_id);
         TraceContext {
             trace_id,
             span_id,
@@ -209,8 +218,7 @@ fn well_formed_client_id(v: &HeaderValue) -> bool {
     let b = v.as_bytes();
     !b.is_empty()
         && b.len() <= 128
-        && b
-            .iter()
+        && b.iter()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'.' | b'_' | b':' | b'-'))
 }
 
@@ -227,12 +235,17 @@ pub struct RequestMeta {
 
 impl RequestMeta {
     pub fn from_headers(headers: &HeaderMap) -> Self {
+        // One call to the system RNG per request: 16 bytes of request id,
+        // 8 of span id, 16 of trace id (used when a trace starts here).
+        let rnd = random::<40>();
+        let mut trace_rnd = [0u8; 24];
+        trace_rnd.copy_from_slice(&rnd[16..]);
         RequestMeta {
-            id: RequestId::generate(),
+            id: RequestId::from_random(&rnd[..16]),
             client_request_id: single(headers, &REQUEST_ID)
                 .filter(|v| well_formed_client_id(v))
                 .cloned(),
-            trace: TraceContext::from_headers(headers),
+            trace: TraceContext::from_headers_with(headers, &trace_rnd),
         }
     }
 
@@ -298,17 +311,18 @@ mod tests {
 
     #[test]
     fn a_valid_traceparent_is_continued_with_a_new_span() {
-        let m = RequestMeta::from_headers(&headers(&[
-            ("traceparent", TP),
-            ("tracestate", "vendor=x"),
-        ]));
+        let m =
+            RequestMeta::from_headers(&headers(&[("traceparent", TP), ("tracestate", "vendor=x")]));
         assert_eq!(m.trace.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736");
         assert_eq!(m.trace.parent_id(), Some("00f067aa0ba902b7"));
         assert_ne!(m.trace.span_id(), "00f067aa0ba902b7");
         let mut out = HeaderMap::new();
         m.apply(&mut out);
         let tp = out["traceparent"].to_str().unwrap();
-        assert!(tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{tp}");
+        assert!(
+            tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{tp}"
+        );
         assert!(tp.ends_with("-01"), "{tp}");
         assert_eq!(&tp[36..52], m.trace.span_id());
         assert_eq!(out["tracestate"], "vendor=x");
@@ -330,7 +344,11 @@ mod tests {
                 ("traceparent", bad),
                 ("tracestate", "vendor=x"),
             ]));
-            assert_ne!(m.trace.trace_id(), "4bf92f3577b34da6a3ce929d0e0e4736", "{bad}");
+            assert_ne!(
+                m.trace.trace_id(),
+                "4bf92f3577b34da6a3ce929d0e0e4736",
+                "{bad}"
+            );
             assert_eq!(m.trace.parent_id(), None, "{bad}");
             let mut out = headers(&[("tracestate", "vendor=x")]);
             m.apply(&mut out);

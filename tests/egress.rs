@@ -18,11 +18,12 @@ use common::upstream::{self, Behaviour};
 const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
 async fn gateway_with(upstream: &str) -> TestGateway {
-    TestGateway::start(
-        Options::new()
-            .agent("target", upstream)
-            .allow("orchestrator", "target", &["calendar:read"], true),
-    )
+    TestGateway::start(Options::new().agent("target", upstream).allow(
+        "orchestrator",
+        "target",
+        &["calendar:read"],
+        true,
+    ))
     .await
 }
 
@@ -40,8 +41,14 @@ async fn the_agent_calls_with_its_workload_identity_and_only_its_bearer_token() 
         HeaderValue::from_str(&format!("Bearer {user}")).unwrap(),
     );
     // Identity claims the local agent must not be able to make.
-    h.insert("x-forwarded-client-cert", HeaderValue::from_static("URI=spiffe://example.org/agent/tool"));
-    h.insert("x-actgate-caller", HeaderValue::from_static("spiffe://example.org/agent/tool"));
+    h.insert(
+        "x-forwarded-client-cert",
+        HeaderValue::from_static("URI=spiffe://example.org/agent/tool"),
+    );
+    h.insert(
+        "x-actgate-caller",
+        HeaderValue::from_static("spiffe://example.org/agent/tool"),
+    );
     h.insert("l5d-client-id", HeaderValue::from_static("tool"));
     h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
     h.insert("x-request-id", HeaderValue::from_static("agent-req-1"));
@@ -68,7 +75,12 @@ async fn the_agent_calls_with_its_workload_identity_and_only_its_bearer_token() 
     assert_eq!(c["sub"], "alice@example.com");
     assert_eq!(c["client_id"], id("orchestrator"));
     assert_eq!(c["act"], json!({"sub": id("orchestrator")}));
-    for h in ["x-forwarded-client-cert", "x-actgate-caller", "l5d-client-id", "x-forwarded-for"] {
+    for h in [
+        "x-forwarded-client-cert",
+        "x-actgate-caller",
+        "l5d-client-id",
+        "x-forwarded-for",
+    ] {
         assert!(s.headers.get(h).is_none(), "{h} reached the upstream");
     }
     // A request id of the gateway's own (not the agent's), returned to the agent.
@@ -78,7 +90,10 @@ async fn the_agent_calls_with_its_workload_identity_and_only_its_bearer_token() 
     assert_eq!(rh["x-request-id"], rid);
     // The trace continues: same trace id, a new parent id at each hop.
     let tp = s.headers["traceparent"].to_str().unwrap();
-    assert!(tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{tp}");
+    assert!(
+        tp.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+        "{tp}"
+    );
     assert!(!tp.contains("00f067aa0ba902b7"), "{tp}");
     assert!(tp.ends_with("-01"), "{tp}");
     assert_eq!(s.headers["tracestate"], "vendor=1");
@@ -98,14 +113,23 @@ async fn app_only_calls_and_refusals_come_from_the_gateway() {
     // App-only (no bearer): sub is the workload itself.
     let (s, _, _) = post("/agents/target/a2a/jsonrpc", HeaderMap::new()).await;
     assert_eq!(s, StatusCode::OK);
-    let auth = up.requests()[0].headers["authorization"].to_str().unwrap().to_string();
-    assert_eq!(claims(auth.strip_prefix("Bearer ").unwrap())["sub"], id("orchestrator"));
+    let auth = up.requests()[0].headers["authorization"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        claims(auth.strip_prefix("Bearer ").unwrap())["sub"],
+        id("orchestrator")
+    );
     // An agent no rule opens: the gateway's 403.
     let (s, _, b) = post("/agents/nosuch/a2a/jsonrpc", HeaderMap::new()).await;
     assert_eq!(s, StatusCode::FORBIDDEN, "{}", String::from_utf8_lossy(&b));
     // A bad bearer token: the gateway's 401.
     let mut h = HeaderMap::new();
-    h.insert("authorization", HeaderValue::from_static("Bearer not.a.jwt"));
+    h.insert(
+        "authorization",
+        HeaderValue::from_static("Bearer not.a.jwt"),
+    );
     let (s, _, _) = post("/agents/target/a2a/jsonrpc", h).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // Another scheme is refused by the sidecar itself.
@@ -113,13 +137,21 @@ async fn app_only_calls_and_refusals_come_from_the_gateway() {
     h.insert("authorization", HeaderValue::from_static("Basic YTpi"));
     let (s, _, b) = post("/agents/target/a2a/jsonrpc", h).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
-    assert!(String::from_utf8_lossy(&b).contains("Bearer"), "{}", String::from_utf8_lossy(&b));
+    assert!(
+        String::from_utf8_lossy(&b).contains("Bearer"),
+        "{}",
+        String::from_utf8_lossy(&b)
+    );
     // Only /agents routes are forwarded.
     let (s, _, _) = post("/.well-known/jwks.json", HeaderMap::new()).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     let (s, _, _) = post("/agents/target/../x", HeaderMap::new()).await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
-    assert_eq!(up.requests().len(), 1, "no refused call reached the upstream");
+    assert_eq!(
+        up.requests().len(),
+        1,
+        "no refused call reached the upstream"
+    );
 }
 
 #[tokio::test]
@@ -128,8 +160,10 @@ async fn the_gateway_must_present_the_configured_spiffe_id() {
     let gw = gateway_with(&up.url()).await;
     // Same CA, right DNS name, wrong SPIFFE ID expected: refused.
     let dir = tempfile::tempdir().unwrap();
-    let text = common::egress::egress_config(dir.path(), &gw, "orchestrator", "", "")
-        .replace(&format!("spiffe://{TD}/gateway"), &format!("spiffe://{TD}/agent/scheduler"));
+    let text = common::egress::egress_config(dir.path(), &gw, "orchestrator", "", "").replace(
+        &format!("spiffe://{TD}/gateway"),
+        &format!("spiffe://{TD}/agent/scheduler"),
+    );
     let path = dir.path().join("egress.toml");
     std::fs::write(&path, &text).unwrap();
     let cfg = actgate::config::EgressConfigFile::parse(&path, &text).unwrap();
@@ -142,7 +176,12 @@ async fn the_gateway_must_present_the_configured_spiffe_id() {
         &send_message_body(),
     )
     .await;
-    assert_eq!(s, StatusCode::BAD_GATEWAY, "{}", String::from_utf8_lossy(&b));
+    assert_eq!(
+        s,
+        StatusCode::BAD_GATEWAY,
+        "{}",
+        String::from_utf8_lossy(&b)
+    );
     assert!(up.requests().is_empty());
 }
 
@@ -175,8 +214,14 @@ async fn cards_point_at_the_sidecar_and_need_no_client_certificate() {
             format!("{}/agents/target/a2a/rest", eg.base)
         ]
     );
-    assert!(card["securitySchemes"].get("gateway-mtls").is_none(), "{card}");
-    assert!(card["securitySchemes"].get("gateway-token").is_some(), "{card}");
+    assert!(
+        card["securitySchemes"].get("gateway-mtls").is_none(),
+        "{card}"
+    );
+    assert!(
+        card["securitySchemes"].get("gateway-token").is_some(),
+        "{card}"
+    );
     assert!(!card.to_string().contains("gateway-mtls"), "{card}");
     assert!(card.get("signatures").is_none());
     // v0.3 form too.
@@ -237,8 +282,14 @@ async fn unix_socket_listener() {
     assert_eq!(resp.status(), StatusCode::OK);
     let _ = resp.into_body().collect().await;
     assert_eq!(up.requests().len(), 1);
-    let auth = up.requests()[0].headers["authorization"].to_str().unwrap().to_string();
-    assert_eq!(claims(auth.strip_prefix("Bearer ").unwrap())["client_id"], id("orchestrator"));
+    let auth = up.requests()[0].headers["authorization"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        claims(auth.strip_prefix("Bearer ").unwrap())["client_id"],
+        id("orchestrator")
+    );
     drop(eg);
 }
 
@@ -262,7 +313,14 @@ async fn no_request_fails_across_certificate_rotations() {
             let c = plain_client();
             let mut failures = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                let (s, _, b) = plain(&c, Method::POST, &url, &HeaderMap::new(), &send_message_body()).await;
+                let (s, _, b) = plain(
+                    &c,
+                    Method::POST,
+                    &url,
+                    &HeaderMap::new(),
+                    &send_message_body(),
+                )
+                .await;
                 if s == StatusCode::OK {
                     ok.fetch_add(1, Ordering::Relaxed);
                 } else {
@@ -281,7 +339,9 @@ async fn no_request_fails_across_certificate_rotations() {
     let (cert_path, key_path) = eg.svid_paths();
     for i in 0..5 {
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let issued = ca.issue_svid(&sid, Duration::from_secs(3600), &[], &[]).unwrap();
+        let issued = ca
+            .issue_svid(&sid, Duration::from_secs(3600), &[], &[])
+            .unwrap();
         // Like `cert renew`: key first, then certificate, each replaced
         // atomically; in between the pair does not match.
         let tmp = eg.dir.path().join(format!("tmp{i}"));
@@ -297,8 +357,17 @@ async fn no_request_fails_across_certificate_rotations() {
     for w in workers {
         failures.extend(w.await.unwrap());
     }
-    assert!(failures.is_empty(), "{} failed: {:?}", failures.len(), &failures[..failures.len().min(5)]);
-    assert!(ok.load(Ordering::Relaxed) > 20, "too few requests ran: {}", ok.load(Ordering::Relaxed));
+    assert!(
+        failures.is_empty(),
+        "{} failed: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(
+        ok.load(Ordering::Relaxed) > 20,
+        "too few requests ran: {}",
+        ok.load(Ordering::Relaxed)
+    );
     // The gateway caches a token per caller certificate: each certificate
     // the sidecar presented shows up as its own token at the upstream.
     let tokens: std::collections::HashSet<String> = up
@@ -306,7 +375,11 @@ async fn no_request_fails_across_certificate_rotations() {
         .iter()
         .map(|s| s.headers["authorization"].to_str().unwrap().to_string())
         .collect();
-    assert!(tokens.len() >= 6, "only {} distinct caller certificates were seen", tokens.len());
+    assert!(
+        tokens.len() >= 6,
+        "only {} distinct caller certificates were seen",
+        tokens.len()
+    );
     // The last certificate is the one in use.
     let now_serving = eg.running.state.material.load();
     assert!(now_serving.not_after > actgate::unix_now() + 3000);
@@ -349,7 +422,10 @@ fn egress_configs_are_checked() {
     let bad = example
         .replace("https://localhost:8443", "http://localhost:8443")
         .replace("spiffe://example.org/gateway", "spiffe://example.org")
-        .replace("certs/agents/orchestrator.key", "certs/agents/scheduler.key")
+        .replace(
+            "certs/agents/orchestrator.key",
+            "certs/agents/scheduler.key",
+        )
         .replace("drain_timeout = \"30s\"", "drain_timeout = \"soon\"");
     let o = check(&bad);
     assert!(!o.status.success());
@@ -362,13 +438,84 @@ fn egress_configs_are_checked() {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");
     }
     // A key that does not match the certificate.
-    let o = check(&example.replace("certs/agents/orchestrator.key", "certs/agents/scheduler.key"));
+    let o = check(&example.replace(
+        "certs/agents/orchestrator.key",
+        "certs/agents/scheduler.key",
+    ));
     assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("e.toml: egress.key:"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("e.toml: egress.key:"),
+        "{}",
+        text(&o.stderr)
+    );
     // Unknown keys are errors; serve refuses an egress config with a pointer.
     let o = check(&example.replace("watch_interval", "watch_intervall"));
-    assert!(text(&o.stderr).contains("watch_intervall"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("watch_intervall"),
+        "{}",
+        text(&o.stderr)
+    );
     let o = actgate(dir.path(), &["serve", "--config", "egress.toml"]);
     assert!(!o.status.success());
-    assert!(text(&o.stderr).contains("actgate egress --config"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("actgate egress --config"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+/// The egress config in the Kubernetes sidecar example's ConfigMap passes
+/// `actgate config check`, with the files csi-driver-spiffe mounts in place.
+#[test]
+fn the_kubernetes_sidecar_example_config_checks_clean() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let yaml = std::fs::read_to_string(
+        root.join("deploy/kubernetes/examples/egress-sidecar/configmap.yaml"),
+    )
+    .unwrap();
+    // The block scalar under `egress.toml: |`, dedented.
+    let mut lines = yaml
+        .lines()
+        .skip_while(|l| !l.trim_end().ends_with("egress.toml: |"));
+    lines
+        .next()
+        .expect("configmap.yaml has an egress.toml entry");
+    let body: Vec<&str> = lines
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .collect();
+    let toml: String = body
+        .iter()
+        .map(|l| l.get(4..).unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(toml.contains("[egress]"), "{toml}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let o = actgate(dir.path(), &["certs", "init", "--out", "certs"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    // What csi-driver-spiffe mounts: tls.crt, tls.key, ca.crt. The example's
+    // gateway ID is in example.org, the dev PKI's trust domain.
+    let mount = dir.path().join("spiffe.io");
+    std::fs::create_dir_all(&mount).unwrap();
+    let c = dir.path().join("certs");
+    std::fs::copy(c.join("agents/scheduler.pem"), mount.join("tls.crt")).unwrap();
+    std::fs::copy(c.join("agents/scheduler.key"), mount.join("tls.key")).unwrap();
+    std::fs::copy(c.join("example.org/bundle.pem"), mount.join("ca.crt")).unwrap();
+    let toml = toml.replace(
+        "/var/run/secrets/spiffe.io/",
+        &format!("{}/", mount.display()),
+    );
+    std::fs::write(dir.path().join("egress.toml"), toml).unwrap();
+    let o = actgate(dir.path(), &["config", "check", "--config", "egress.toml"]);
+    assert!(
+        o.status.success(),
+        "stdout: {}\nstderr: {}",
+        text(&o.stdout),
+        text(&o.stderr)
+    );
+    assert!(
+        text(&o.stdout).contains("ok (egress sidecar for spiffe://example.org/agent/scheduler"),
+        "{}",
+        text(&o.stdout)
+    );
 }

@@ -81,7 +81,9 @@ impl Served {
             .lock()
             .unwrap()
             .iter()
-            .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}")))
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"))
+            })
             .collect()
     }
 }
@@ -215,15 +217,27 @@ async fn sigterm_drains_streams_and_requests_then_exits_0() {
     // No new connections.
     let refused = s
         .client()
-        .fetch(Method::GET, &format!("{}/agents", s.base), &HeaderMap::new(), Bytes::new())
+        .fetch(
+            Method::GET,
+            &format!("{}/agents", s.base),
+            &HeaderMap::new(),
+            Bytes::new(),
+        )
         .await;
-    assert!(refused.is_err(), "a new connection was served while draining");
+    assert!(
+        refused.is_err(),
+        "a new connection was served while draining"
+    );
 
     // The request in flight completes.
     let (status, _, _) = slow.await.unwrap().unwrap();
     assert_eq!(status, StatusCode::OK);
     // The stream is still open and gets its last event.
-    assert_eq!(s.wait_exit(Duration::from_millis(200)), None, "exited with a stream open");
+    assert_eq!(
+        s.wait_exit(Duration::from_millis(200)),
+        None,
+        "exited with a stream open"
+    );
     release.notify_one();
     let last = stream.frame().await.unwrap().unwrap().into_data().unwrap();
     assert_eq!(last, Bytes::from("data: last\n\n"));
@@ -243,9 +257,15 @@ async fn sigterm_drains_streams_and_requests_then_exits_0() {
         .unwrap_or_else(|| panic!("no forwarded line for slow in {logs:#?}"));
     assert_eq!(line["span"]["request_id"], sent_id.as_str(), "{line}");
     assert_eq!(line["level"], "INFO");
-    let tp = slow_up.requests()[0].headers["traceparent"].to_str().unwrap().to_string();
+    let tp = slow_up.requests()[0].headers["traceparent"]
+        .to_str()
+        .unwrap()
+        .to_string();
     assert_eq!(line["span"]["trace_id"], &tp[3..35], "{line}");
-    assert!(logs.iter().any(|l| l["fields"]["message"] == "drained"), "{logs:#?}");
+    assert!(
+        logs.iter().any(|l| l["fields"]["message"] == "drained"),
+        "{logs:#?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -36,7 +36,8 @@ async fn tls_connect(
     }
     let agents = gw.certs().join("agents");
     let chain = actgate::tls::load_certs(&agents.join("orchestrator.pem")).unwrap();
-    let key = rustls::pki_types::PrivateKeyDer::from_pem_file(agents.join("orchestrator.key")).unwrap();
+    let key =
+        rustls::pki_types::PrivateKeyDer::from_pem_file(agents.join("orchestrator.key")).unwrap();
     let cfg = rustls::ClientConfig::builder_with_provider(actgate::tls::provider())
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -50,7 +51,8 @@ async fn tls_connect(
         .await?;
     // TLS 1.3: the server's verdict on the client certificate arrives with
     // its first application data; a request proves the connection is served.
-    s.write_all(b"GET /agents HTTP/1.1\r\nhost: localhost\r\n\r\n").await?;
+    s.write_all(b"GET /agents HTTP/1.1\r\nhost: localhost\r\n\r\n")
+        .await?;
     let mut buf = [0u8; 12];
     s.read_exact(&mut buf).await?;
     assert_eq!(&buf, b"HTTP/1.1 200");
@@ -63,7 +65,10 @@ async fn connections_beyond_the_limit_wait_for_a_free_slot() {
     let first = tls_connect(&gw).await.unwrap();
     // The second is not served while the first is open...
     let second = tokio::time::timeout(Duration::from_millis(700), tls_connect(&gw)).await;
-    assert!(second.is_err(), "a second connection was served past max_connections = 1");
+    assert!(
+        second.is_err(),
+        "a second connection was served past max_connections = 1"
+    );
     // ...and is, once the first closes.
     drop(first);
     let second = tokio::time::timeout(Duration::from_secs(5), tls_connect(&gw)).await;
@@ -85,7 +90,8 @@ async fn a_connection_closes_after_its_request_limit() {
     assert_eq!(closes, 2, "every second response closes its connection");
     assert_eq!(up.requests().len(), 4);
     // Four requests over one pooled client took two connections.
-    gw.expect_metric("actgate_handshakes_accepted_total 2\n").await;
+    gw.expect_metric("actgate_handshakes_accepted_total 2\n")
+        .await;
 }
 
 #[tokio::test]
@@ -93,7 +99,10 @@ async fn oversized_request_headers_get_431() {
     let (gw, up) = gateway("max_header_bytes = 8192").await;
     let client = gw.client("orchestrator");
     let mut h = HeaderMap::new();
-    h.insert("x-big", HeaderValue::from_str(&"a".repeat(16 * 1024)).unwrap());
+    h.insert(
+        "x-big",
+        HeaderValue::from_str(&"a".repeat(16 * 1024)).unwrap(),
+    );
     let (s, _, _) = client
         .fetch(
             Method::POST,
@@ -106,7 +115,9 @@ async fn oversized_request_headers_get_431() {
     assert_eq!(s, StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE);
     assert!(up.requests().is_empty());
     // A normal request still fits.
-    let (s, _, _) = gw.send_message_via(&gw.client("orchestrator"), "target").await;
+    let (s, _, _) = gw
+        .send_message_via(&gw.client("orchestrator"), "target")
+        .await;
     assert_eq!(s, StatusCode::OK);
 }
 
@@ -136,7 +147,9 @@ async fn idle_connections_are_closed() {
             .raw("[server]\nidle_timeout = \"300ms\""),
     )
     .await;
-    let (s, _, _) = gw2.send_message_via(&gw2.client("orchestrator"), "slow").await;
+    let (s, _, _) = gw2
+        .send_message_via(&gw2.client("orchestrator"), "slow")
+        .await;
     assert_eq!(s, StatusCode::OK);
 }
 

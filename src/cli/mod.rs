@@ -62,7 +62,10 @@ impl Signals {
     pub fn exit_on_next(mut self) {
         tokio::spawn(async move {
             let which = self.next().await;
-            tracing::warn!(signal = which, "second signal: exiting without finishing the drain");
+            tracing::warn!(
+                signal = which,
+                "second signal: exiting without finishing the drain"
+            );
             std::process::exit(130);
         });
     }

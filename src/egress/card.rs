@@ -56,7 +56,9 @@ pub fn for_local(card: &mut Value, agent: &str, local_url: &str, v03: bool) {
     } else {
         rewrite_interfaces(obj.get_mut("supportedInterfaces"), &local);
         if let Some(reqs) = obj.get_mut("securityRequirements") {
-            drop_mtls_terms(reqs, |r| r.get_mut("schemes").and_then(Value::as_object_mut));
+            drop_mtls_terms(reqs, |r| {
+                r.get_mut("schemes").and_then(Value::as_object_mut)
+            });
         }
     }
     if let Some(schemes) = obj
@@ -73,7 +75,10 @@ pub fn for_local(card: &mut Value, agent: &str, local_url: &str, v03: bool) {
             }
         });
         if let Some(t) = token {
-            t.insert("description".into(), Value::String(TOKEN_DESCRIPTION.into()));
+            t.insert(
+                "description".into(),
+                Value::String(TOKEN_DESCRIPTION.into()),
+            );
         }
     }
     obj.remove("signatures");
@@ -128,10 +133,7 @@ fn local_interface_url(url: &str, agent: &str, local_url: &str) -> Option<String
     if !(rest.is_empty() || rest.starts_with('/') || rest.starts_with('?')) {
         return None;
     }
-    Some(format!(
-        "{}{marker}{rest}",
-        local_url.trim_end_matches('/')
-    ))
+    Some(format!("{}{marker}{rest}", local_url.trim_end_matches('/')))
 }
 
 #[cfg(test)]

@@ -69,8 +69,7 @@ async fn forward(
         Err(why) => return error(StatusCode::UNAUTHORIZED, "invalid_request", why),
     };
     let (parts, body) = req.into_parts();
-    let body = match proxy::read_body(body, &parts.headers, state.settings.max_request_body).await
-    {
+    let body = match proxy::read_body(body, &parts.headers, state.settings.max_request_body).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };
@@ -121,11 +120,8 @@ async fn forward(
     // The material current now; a rotation during the request does not
     // change it (the old client finishes what it started).
     let material = state.material.load_full();
-    let sent = tokio::time::timeout(
-        state.settings.response_timeout,
-        material.client.send(up),
-    )
-    .await;
+    let sent =
+        tokio::time::timeout(state.settings.response_timeout, material.client.send(up)).await;
     let resp = match sent {
         Err(_) => {
             tracing::warn!("gateway timed out");
@@ -162,10 +158,7 @@ async fn forward(
         }
     }
     // Streamed frame by frame (SSE events as the agent writes them).
-    Response::from_parts(
-        rparts,
-        rbody.map_err(|e| Box::new(e) as BoxError).boxed(),
-    )
+    Response::from_parts(rparts, rbody.map_err(|e| Box::new(e) as BoxError).boxed())
 }
 
 /// The gateway's card, rewritten for the local agent.
@@ -176,7 +169,10 @@ async fn card_response(
     v03: bool,
     local_url: &str,
 ) -> Response<ResponseBody> {
-    let bytes = match http_body_util::Limited::new(body, MAX_CARD_BYTES).collect().await {
+    let bytes = match http_body_util::Limited::new(body, MAX_CARD_BYTES)
+        .collect()
+        .await
+    {
         Ok(c) => c.to_bytes(),
         Err(_) => {
             return error(

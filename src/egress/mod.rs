@@ -334,7 +334,10 @@ fn admin_response(
         "/readyz" => {
             let m = state.material.load();
             if draining {
-                (StatusCode::SERVICE_UNAVAILABLE, "not ready: draining\n".into())
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "not ready: draining\n".into(),
+                )
             } else if m.not_after <= now {
                 (
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -163,10 +163,7 @@ pub fn build(cfg: &EgressConfigFile) -> Result<(EgressSettings, Material), Confi
     match gateway_base.parse::<Uri>() {
         Ok(u) if u.scheme_str() == Some("https") && u.host().is_some() => {
             if u.query().is_some() {
-                add(
-                    "egress.gateway_url",
-                    "must not carry a query string".into(),
-                );
+                add("egress.gateway_url", "must not carry a query string".into());
             }
         }
         _ => add(

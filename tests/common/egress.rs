@@ -25,7 +25,13 @@ pub struct TestEgress {
 
 /// The `[egress]` config for `workload` calling `gw`; `extra` is appended
 /// inside `[egress]`, `raw` after it.
-pub fn egress_config(dir: &Path, gw: &TestGateway, workload: &str, extra: &str, raw: &str) -> String {
+pub fn egress_config(
+    dir: &Path,
+    gw: &TestGateway,
+    workload: &str,
+    extra: &str,
+    raw: &str,
+) -> String {
     let agents = gw.certs().join("agents");
     std::fs::copy(agents.join(format!("{workload}.pem")), dir.join("svid.pem")).unwrap();
     std::fs::copy(agents.join(format!("{workload}.key")), dir.join("svid.key")).unwrap();
@@ -68,7 +74,10 @@ impl TestEgress {
     }
 
     pub fn svid_paths(&self) -> (PathBuf, PathBuf) {
-        (self.dir.path().join("svid.pem"), self.dir.path().join("svid.key"))
+        (
+            self.dir.path().join("svid.pem"),
+            self.dir.path().join("svid.key"),
+        )
     }
 }
 
