@@ -519,3 +519,73 @@ fn the_kubernetes_sidecar_example_config_checks_clean() {
         text(&o.stdout)
     );
 }
+
+/// The sidecar drains like the gateway: not ready at once (its /healthz
+/// stays up), an SSE stream in progress through it finishes, then it stops.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sidecar_drains_a_stream_in_progress() {
+    use http_body_util::BodyExt;
+    let release = Arc::new(tokio::sync::Notify::new());
+    let up = upstream::start(Behaviour::GatedStream {
+        first: "first".into(),
+        last: "last".into(),
+        release: release.clone(),
+    })
+    .await;
+    let gw = gateway_with(&up.url()).await;
+    let eg = TestEgress::start(&gw, "orchestrator", "admin_listen = \"127.0.0.1:0\"").await;
+    let admin = format!("http://{}", eg.running.admin_addr.unwrap());
+    let c = plain_client();
+    let status = |path: &'static str| {
+        let (c, url) = (c.clone(), format!("{admin}{path}"));
+        async move { plain(&c, Method::GET, &url, &HeaderMap::new(), "").await.0 }
+    };
+    assert_eq!(status("/readyz").await, StatusCode::OK);
+
+    let req = http::Request::post(format!("{}/agents/target/a2a/jsonrpc", eg.base))
+        .header("content-type", "application/json")
+        .body(http_body_util::Full::new(bytes::Bytes::from(
+            send_message_body(),
+        )))
+        .unwrap();
+    let resp = plain_client().request(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    let mut body = resp.into_body();
+    let first = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(first, bytes::Bytes::from("data: first\n\n"));
+
+    let TestEgress {
+        dir: _dir,
+        running,
+        base,
+    } = eg;
+    let shutdown = tokio::spawn(running.shutdown());
+    let mut ready = StatusCode::OK;
+    for _ in 0..100 {
+        ready = status("/readyz").await;
+        if ready != StatusCode::OK {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(ready, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(status("/healthz").await, StatusCode::OK);
+    // No new connections on the egress listener.
+    let fresh = plain_client();
+    let req = http::Request::get(format!("{base}/agents"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    assert!(
+        fresh.request(req).await.is_err(),
+        "a new connection was served while draining"
+    );
+    assert!(!shutdown.is_finished());
+    release.notify_one();
+    let last = body.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(last, bytes::Bytes::from("data: last\n\n"));
+    let cut = tokio::time::timeout(Duration::from_secs(10), shutdown)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(cut, 0, "every connection finished before the deadline");
+}
