@@ -185,7 +185,7 @@ fn warn_expiry(gw: &Gateway) {
 }
 
 /// (modification time, length) of each watched file; a missing file counts.
-fn fingerprints(files: &[PathBuf]) -> HashMap<PathBuf, Option<(SystemTime, u64)>> {
+pub(crate) fn fingerprints(files: &[PathBuf]) -> HashMap<PathBuf, Option<(SystemTime, u64)>> {
     files
         .iter()
         .map(|f| {

@@ -20,11 +20,9 @@ pub mod card;
 pub mod forward;
 pub mod settings;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
@@ -362,30 +360,17 @@ fn admin_response(
     r
 }
 
-/// (modification time, length) of each file; a missing file counts.
-fn fingerprints(files: &[PathBuf]) -> HashMap<PathBuf, Option<(SystemTime, u64)>> {
-    files
-        .iter()
-        .map(|f| {
-            let fp = std::fs::metadata(f)
-                .ok()
-                .and_then(|m| Some((m.modified().ok()?, m.len())));
-            (f.clone(), fp)
-        })
-        .collect()
-}
-
 /// Poll the certificate, key and bundle; on a change load a new client.
 async fn watch_files(state: Arc<EgressState>, mut stop: watch::Receiver<bool>) {
     let files = state.settings.watched_files();
-    let mut seen = fingerprints(&files);
+    let mut seen = crate::server::fingerprints(&files);
     let interval = state.settings.watch_interval;
     loop {
         tokio::select! {
             _ = listener::wait_true(&mut stop) => return,
             _ = tokio::time::sleep(interval) => {}
         }
-        let now = fingerprints(&files);
+        let now = crate::server::fingerprints(&files);
         if now == seen {
             continue;
         }
