@@ -23,6 +23,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
+use futures_util::FutureExt;
 use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -212,14 +213,19 @@ impl<B: Body + Unpin> Body for TrackedBody<B> {
 
 /// Serve one HTTP/1.1 or HTTP/2 connection with `handler` under `limits`
 /// until it ends, shutting it down gracefully when `shutdown` turns true.
-/// `_slot` is released when the connection ends.
-pub async fn serve<I, H, F, B>(
+/// `slot` is released when the connection ends.
+///
+/// Not an `async fn`: the connection (and the I/O moved into it) goes onto
+/// the heap here, so the returned future holds a pointer, not reserved
+/// space for `io` as well. That keeps an idle connection's memory down.
+pub fn serve<I, H, F, B>(
     io: I,
     handler: H,
     limits: &ConnLimits,
-    mut shutdown: watch::Receiver<bool>,
-    _slot: Option<OwnedSemaphorePermit>,
-) where
+    shutdown: watch::Receiver<bool>,
+    slot: Option<OwnedSemaphorePermit>,
+) -> impl Future<Output = ()> + Send + 'static
+where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
     F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
@@ -244,14 +250,17 @@ pub async fn serve<I, H, F, B>(
         st.in_flight.fetch_add(1, Ordering::Relaxed);
         st.touch();
         let guard = InFlight(st.clone());
-        let fut = handler(req);
-        async move {
-            let resp = fut.await?;
-            Ok::<_, Infallible>(resp.map(|inner| TrackedBody {
-                inner,
-                _in_flight: guard,
-            }))
-        }
+        // `map`, not an async block awaiting the handler's future: an async
+        // block keeps the captured future and the awaited one in separate
+        // slots (twice the size), and hyper reserves that size per connection.
+        handler(req).map(move |r| {
+            r.map(|resp| {
+                resp.map(|inner| TrackedBody {
+                    inner,
+                    _in_flight: guard,
+                })
+            })
+        })
     });
 
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -264,36 +273,42 @@ pub async fn serve<I, H, F, B>(
         .http2()
         .timer(TokioTimer::new())
         .max_header_list_size(limits.max_header_bytes.min(u32::MAX as usize) as u32);
-    let conn = builder.serve_connection(TokioIo::new(io), svc);
-    tokio::pin!(conn);
-
-    let mut closing = false;
-    let mut idle_check = state.start + limits.idle_timeout;
-    loop {
-        tokio::select! {
-            r = conn.as_mut() => {
-                if let Err(e) = r {
-                    tracing::debug!(error = %e, "connection ended with an error");
+    let conn = Box::pin(builder.serve_connection(TokioIo::new(io), svc).into_owned());
+    let idle_timeout = limits.idle_timeout;
+    let mut shutdown = shutdown;
+    // The driver: run the connection to its end, starting a graceful
+    // shutdown on drain, at the request limit, or when idle.
+    async move {
+        let _slot = slot;
+        let mut conn = conn;
+        let mut closing = false;
+        let mut idle_check = state.start + idle_timeout;
+        loop {
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                    return;
                 }
-                return;
-            }
-            _ = wait_true(&mut shutdown), if !closing => {
-                conn.as_mut().graceful_shutdown();
-                closing = true;
-            }
-            _ = state.close.notified(), if !closing => {
-                conn.as_mut().graceful_shutdown();
-                closing = true;
-            }
-            _ = tokio::time::sleep_until(idle_check), if !closing => {
-                let now = Instant::now();
-                if state.in_flight.load(Ordering::Relaxed) > 0 {
-                    idle_check = now + limits.idle_timeout;
-                } else if state.last_active() + limits.idle_timeout <= now {
+                _ = wait_true(&mut shutdown), if !closing => {
                     conn.as_mut().graceful_shutdown();
                     closing = true;
-                } else {
-                    idle_check = state.last_active() + limits.idle_timeout;
+                }
+                _ = state.close.notified(), if !closing => {
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+                _ = tokio::time::sleep_until(idle_check), if !closing => {
+                    let now = Instant::now();
+                    if state.in_flight.load(Ordering::Relaxed) > 0 {
+                        idle_check = now + idle_timeout;
+                    } else if state.last_active() + idle_timeout <= now {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                    } else {
+                        idle_check = state.last_active() + idle_timeout;
+                    }
                 }
             }
         }

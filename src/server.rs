@@ -455,7 +455,7 @@ async fn admin_loop(
             }
         };
         let (limits, stopped) = (limits.clone(), conn_stopped.clone());
-        tokio::spawn(async move { listener::serve(tcp, handler, &limits, stopped, slot).await });
+        tokio::spawn(listener::serve(tcp, handler, &limits, stopped, slot));
     })
     .await
 }

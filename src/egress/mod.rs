@@ -314,7 +314,7 @@ fn spawn_conn<I, H, F>(
         + 'static,
 {
     let limits = state.settings.conn_limits.clone();
-    tokio::spawn(async move { listener::serve(io, handler, &limits, stop, slot).await });
+    tokio::spawn(listener::serve(io, handler, &limits, stop, slot));
 }
 
 /// `/healthz`: up while the process serves (also while draining).
