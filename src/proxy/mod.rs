@@ -8,21 +8,16 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
-use http::{Method, Request, Response, StatusCode, Uri};
-use http_body_util::{combinators::BoxBody, BodyExt, Full, Limited};
+use http::header::{self, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 
 use crate::a2a;
 use crate::approval_gate::{self, GateOutcome};
 use crate::audit::{AuditRecord, Decision as AuditDecision, RecordKind};
-use crate::cards::serve::ServedCard;
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::metrics::Metrics;
@@ -33,6 +28,17 @@ use crate::token::{ClaimsError, MintError, MintRequest, SubjectToken};
 use crate::trace::RequestMeta;
 use tracing::Instrument;
 
+mod headers;
+mod respond;
+mod upstream;
+
+pub use headers::sanitize_request_headers;
+pub(crate) use headers::{bearer_token, read_body, strip_hop_by_hop};
+use respond::{card_response, forbidden, insufficient_scope, unauthorized, unavailable};
+pub use respond::{error, json_response};
+use upstream::upstream_uri;
+pub use upstream::UpstreamClient;
+
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Response body: either a small gateway-made body or the upstream's stream.
 pub type ResponseBody = BoxBody<Bytes, BoxError>;
@@ -42,46 +48,6 @@ pub type ResponseBody = BoxBody<Bytes, BoxError>;
 pub struct ConnContext {
     pub identity: CallerIdentity,
     pub remote: std::net::SocketAddr,
-}
-
-/// A pooled HTTP client for one upstream (or all plain-HTTP upstreams).
-#[derive(Clone)]
-pub enum UpstreamClient {
-    Plain(Client<HttpConnector, Full<Bytes>>),
-    Tls(Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>),
-}
-
-impl UpstreamClient {
-    pub fn plain(connect_timeout: Duration) -> Self {
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(connect_timeout));
-        http.set_nodelay(true);
-        UpstreamClient::Plain(Client::builder(TokioExecutor::new()).build(http))
-    }
-
-    pub fn tls(cfg: rustls::ClientConfig, connect_timeout: Duration) -> Self {
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(connect_timeout));
-        http.set_nodelay(true);
-        http.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(cfg)
-            .https_only()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        UpstreamClient::Tls(Client::builder(TokioExecutor::new()).build(https))
-    }
-
-    pub(crate) async fn send(
-        &self,
-        req: Request<Full<Bytes>>,
-    ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
-        match self {
-            UpstreamClient::Plain(c) => c.request(req).await,
-            UpstreamClient::Tls(c) => c.request(req).await,
-        }
-    }
 }
 
 /// Handle one request on an authenticated connection. Never fails: every
@@ -620,268 +586,10 @@ fn mint_refusal(
     }
 }
 
-/// The single `Authorization: Bearer` value, if any. Several Authorization
-/// headers, or another scheme, are refused rather than guessed at.
-pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
-    let mut values = headers.get_all(header::AUTHORIZATION).iter();
-    let Some(v) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err("more than one Authorization header");
-    }
-    let s = v
-        .to_str()
-        .map_err(|_| "Authorization header is not ASCII")?;
-    let (scheme, token) = s
-        .split_once(' ')
-        .ok_or("Authorization header is not 'Bearer TOKEN'")?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err("only Bearer subject tokens are accepted");
-    }
-    let token = token.trim();
-    if token.is_empty() {
-        return Err("empty bearer token");
-    }
-    Ok(Some(token))
-}
-
-pub(crate) async fn read_body(
-    body: Incoming,
-    headers: &HeaderMap,
-    limit: u64,
-) -> Result<Bytes, Response<ResponseBody>> {
-    let too_large = || {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            &format!("request body exceeds {limit} bytes"),
-        )
-    };
-    if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > limit {
-            return Err(too_large());
-        }
-    }
-    // The body is read whole (up to the limit) before anything is forwarded:
-    // the operation, and so the decision, depends on the JSON-RPC method, and
-    // nothing may reach the upstream before the decision.
-    match Limited::new(body, limit as usize).collect().await {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(_) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "request body could not be read",
-        )),
-    }
-}
-
-fn upstream_uri(base: &Uri, rest: &str, query: Option<&str>) -> Result<Uri, http::Error> {
-    let base_path = base.path().trim_end_matches('/');
-    let mut pq =
-        String::with_capacity(base_path.len() + rest.len() + query.map_or(0, |q| q.len() + 1));
-    pq.push_str(base_path);
-    pq.push_str(rest);
-    if let Some(q) = query {
-        pq.push('?');
-        pq.push_str(q);
-    }
-    let mut parts = base.clone().into_parts();
-    parts.path_and_query = Some(pq.parse()?);
-    Ok(Uri::from_parts(parts)?)
-}
-
-/// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
-/// Parsed `HeaderName`s, so removing them neither parses nor lower-cases a
-/// name per request.
-static HOP_BY_HOP: [HeaderName; 9] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    HeaderName::from_static("proxy-connection"),
-    header::PROXY_AUTHENTICATE,
-    header::PROXY_AUTHORIZATION,
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
-
-/// Headers through which a caller could claim an identity or an origin.
-static IDENTITY_HEADERS: [HeaderName; 12] = [
-    header::AUTHORIZATION,
-    HeaderName::from_static("x-forwarded-client-cert"),
-    HeaderName::from_static("client-cert"),
-    HeaderName::from_static("client-cert-chain"),
-    HeaderName::from_static("l5d-client-id"),
-    HeaderName::from_static("x-forwarded-for"),
-    HeaderName::from_static("x-real-ip"),
-    header::FORWARDED,
-    HeaderName::from_static("x-forwarded-host"),
-    HeaderName::from_static("x-forwarded-proto"),
-    HeaderName::from_static("x-client-cert"),
-    HeaderName::from_static("x-ssl-client-cert"),
-];
-
-pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    // Headers named in Connection are hop-by-hop too.
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
-        .collect();
-    for n in named {
-        headers.remove(n);
-    }
-    for h in &HOP_BY_HOP {
-        headers.remove(h);
-    }
-}
-
-/// Remove hop-by-hop and every identity-bearing header (all copies, any case:
-/// `HeaderMap` names are case-insensitive) and the `Host` (the client sets the
-/// upstream's). `A2A-Version`, `A2A-Extensions` and the rest pass through.
-pub fn sanitize_request_headers(headers: &mut HeaderMap) {
-    strip_hop_by_hop(headers);
-    for h in &IDENTITY_HEADERS {
-        headers.remove(h);
-    }
-    let actgate: Vec<HeaderName> = headers
-        .keys()
-        .filter(|k| k.as_str().starts_with("x-actgate-"))
-        .cloned()
-        .collect();
-    for k in actgate {
-        headers.remove(k);
-    }
-    headers.remove(header::HOST);
-    headers.remove(&crate::approval_gate::APPROVAL_HEADER);
-}
-
-fn full(b: impl Into<Bytes>) -> ResponseBody {
-    Full::new(b.into()).map_err(|never| match never {}).boxed()
-}
-
-pub fn json_response(status: StatusCode, body: Bytes) -> Response<ResponseBody> {
-    let mut r = Response::new(full(body));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r
-}
-
-pub fn error(status: StatusCode, code: &str, message: &str) -> Response<ResponseBody> {
-    let body = serde_json::json!({"error": code, "error_description": message}).to_string();
-    json_response(status, Bytes::from(body))
-}
-
-fn forbidden(gw: &Gateway) -> Response<ResponseBody> {
-    Metrics::inc(&gw.metrics.requests_denied);
-    error(
-        StatusCode::FORBIDDEN,
-        "forbidden",
-        "the caller may not call this agent, or it does not exist",
-    )
-}
-
-/// 403 with the RFC 6750 step-up challenge: the scopes that would let the
-/// call through, so the caller can return with a user token carrying them.
-fn insufficient_scope(gw: &Gateway, needed: &[String]) -> Response<ResponseBody> {
-    Metrics::inc(&gw.metrics.requests_denied);
-    let scope = needed.join(" ");
-    let mut r = error(
-        StatusCode::FORBIDDEN,
-        "insufficient_scope",
-        &format!("this call needs the scopes: {scope}"),
-    );
-    let scope: String = scope
-        .chars()
-        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
-        .collect();
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "Bearer error=\"insufficient_scope\", scope=\"{scope}\""
-    )) {
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    r
-}
-
-/// 503 for an agent with no card in service (its card failed to load,
-/// fetch or verify, and no good one came before). Logged where it failed.
-fn unavailable(agent: &str) -> Response<ResponseBody> {
-    tracing::debug!(agent, "agent unavailable: no card in service");
-    let mut resp = error(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "agent_unavailable",
-        "the agent's card could not be loaded or verified; try again later",
-    );
-    resp.headers_mut()
-        .insert(header::RETRY_AFTER, HeaderValue::from_static("30"));
-    resp
-}
-
-/// A served card, with `ETag`/`Cache-Control` and `If-None-Match` support.
-fn card_response(card: &ServedCard, v03: bool, headers: &HeaderMap) -> Response<ResponseBody> {
-    let etag = if v03 {
-        format!("W/{}", card.etag)
-    } else {
-        card.etag.clone()
-    };
-    let not_modified = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    let mut r = if not_modified {
-        let mut r = Response::new(full(Bytes::new()));
-        *r.status_mut() = StatusCode::NOT_MODIFIED;
-        r
-    } else {
-        json_response(
-            StatusCode::OK,
-            if v03 {
-                card.json_v03.clone()
-            } else {
-                card.json.clone()
-            },
-        )
-    };
-    if let Ok(v) = HeaderValue::from_str(&etag) {
-        r.headers_mut().insert(header::ETAG, v);
-    }
-    // Only callers allowed to reach the agent see its card: no shared caches.
-    r.headers_mut().insert(
-        header::CACHE_CONTROL,
-        HeaderValue::from_static("private, max-age=300"),
-    );
-    r
-}
-
-fn unauthorized(gw: &Gateway, why: &str) -> Response<ResponseBody> {
-    Metrics::inc(&gw.metrics.requests_unauthenticated);
-    let mut r = error(StatusCode::UNAUTHORIZED, "invalid_token", why);
-    let desc: String = why
-        .chars()
-        .filter(|c| *c != '"' && *c != '\\' && !c.is_control())
-        .collect();
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "Bearer error=\"invalid_token\", error_description=\"{desc}\""
-    )) {
-        r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-    }
-    r
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use http::{HeaderMap, Uri};
 
     #[test]
     fn identity_headers_are_removed_in_every_spelling() {

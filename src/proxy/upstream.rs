@@ -1,0 +1,71 @@
+//! Pooled HTTP clients to upstream agents (plain, or mTLS with the
+//! gateway's workload certificate) and the upstream URL of a routed request.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, Response, Uri};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+/// A pooled HTTP client for one upstream (or all plain-HTTP upstreams).
+#[derive(Clone)]
+pub enum UpstreamClient {
+    Plain(Client<HttpConnector, Full<Bytes>>),
+    Tls(Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>),
+}
+
+impl UpstreamClient {
+    pub fn plain(connect_timeout: Duration) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        UpstreamClient::Plain(Client::builder(TokioExecutor::new()).build(http))
+    }
+
+    pub fn tls(cfg: rustls::ClientConfig, connect_timeout: Duration) -> Self {
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(connect_timeout));
+        http.set_nodelay(true);
+        http.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(cfg)
+            .https_only()
+            .enable_http1()
+            .enable_http2()
+            .wrap_connector(http);
+        UpstreamClient::Tls(Client::builder(TokioExecutor::new()).build(https))
+    }
+
+    pub(crate) async fn send(
+        &self,
+        req: Request<Full<Bytes>>,
+    ) -> Result<Response<Incoming>, hyper_util::client::legacy::Error> {
+        match self {
+            UpstreamClient::Plain(c) => c.request(req).await,
+            UpstreamClient::Tls(c) => c.request(req).await,
+        }
+    }
+}
+
+pub(super) fn upstream_uri(
+    base: &Uri,
+    rest: &str,
+    query: Option<&str>,
+) -> Result<Uri, http::Error> {
+    let base_path = base.path().trim_end_matches('/');
+    let mut pq =
+        String::with_capacity(base_path.len() + rest.len() + query.map_or(0, |q| q.len() + 1));
+    pq.push_str(base_path);
+    pq.push_str(rest);
+    if let Some(q) = query {
+        pq.push('?');
+        pq.push_str(q);
+    }
+    let mut parts = base.clone().into_parts();
+    parts.path_and_query = Some(pq.parse()?);
+    Ok(Uri::from_parts(parts)?)
+}
