@@ -205,6 +205,7 @@ fn bench_subject_tokens(c: &mut Criterion) {
                 granted_scopes: &granted,
                 ttl_secs: 300,
                 max_chain_depth: 4,
+                allow_reentry: false,
             },
             NOW,
         )
@@ -358,6 +359,7 @@ fn bench_token_cache(c: &mut Criterion) {
         granted_scopes: &granted,
         ttl_secs: 300,
         max_chain_depth: 4,
+        allow_reentry: false,
     };
     let delegated = MintRequest {
         subject: Some(&subject),

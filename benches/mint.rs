@@ -65,6 +65,7 @@ fn bench_mint(c: &mut Criterion) {
         granted_scopes: &granted,
         ttl_secs: 300,
         max_chain_depth: 4,
+        allow_reentry: false,
     };
 
     let (es, es_pem) = minter(SigningAlgorithm::Es256, false);

@@ -373,6 +373,49 @@ async fn circular_delegation_is_refused() {
     assert!(a.description().contains("cycle"), "{}", a.body);
 }
 
+/// Policy may allow one caller to act again in a chain it is in
+/// (`allow_reentry`, e.g. an orchestrator called back by its sub-agent):
+/// the chain then records both of its hops; the depth limit still holds.
+#[tokio::test]
+async fn reentry_is_allowed_only_where_a_rule_says_so() {
+    let up = upstream::start(Behaviour::Echo).await;
+    let gw = TestGateway::start(
+        Options::new()
+            .agent("orchestrator", &up.url())
+            .agent("scheduler", &up.url())
+            .raw(&format!(
+                "[[rule]]\ncaller = \"{}\"\nagent = \"scheduler\"\nscopes = [\"calendar:read\"]\nallow_reentry = true\n",
+                id("orchestrator")
+            ))
+            .allow("scheduler", "orchestrator", &["calendar:read"], false)
+            .tokens("max_chain_depth = 4"),
+    )
+    .await;
+    let user = gw.user_token(json!({"scope": "calendar:read"}));
+    let t1 = gw
+        .exchange("orchestrator", &request(&user, "scheduler", &[]))
+        .await
+        .token();
+    let t2 = gw
+        .exchange("scheduler", &request(&t1, "orchestrator", &[]))
+        .await
+        .token();
+    let t3 = gw
+        .exchange("orchestrator", &request(&t2, "scheduler", &[]))
+        .await
+        .token();
+    assert_eq!(
+        claims(&t3)["act"],
+        json!({"sub": id("orchestrator"), "act": {"sub": id("scheduler"), "act": {"sub": id("orchestrator")}}})
+    );
+    // The scheduler's rule has no allow_reentry: its second turn is a cycle.
+    let a = gw
+        .exchange("scheduler", &request(&t3, "orchestrator", &[]))
+        .await;
+    a.assert_error(400, "invalid_request");
+    assert!(a.description().contains("cycle"), "{}", a.body);
+}
+
 #[tokio::test]
 async fn chain_depth_overflow_is_refused() {
     let (_up, gw) = start_with(|o| o.tokens("max_chain_depth = 2")).await;

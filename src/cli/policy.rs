@@ -94,7 +94,7 @@ fn run(cfg: &ConfigFile, gw: &Gateway, a: &CheckArgs) -> anyhow::Result<bool> {
         Some(r) => format!("rule:     #{i} ({}): {r}", r.origin),
         None => format!("rule:     #{i}"),
     };
-    let (rule, scopes, skills, max_ttl, approval) = match decision {
+    let (rule, scopes, skills, max_ttl, approval, allow_reentry) = match decision {
         Decision::Deny(reason) => {
             println!("decision: deny ({})", reason.as_str());
             match reason.rule() {
@@ -109,12 +109,14 @@ fn run(cfg: &ConfigFile, gw: &Gateway, a: &CheckArgs) -> anyhow::Result<bool> {
             ref skills,
             max_token_lifetime_secs,
             approval,
+            allow_reentry,
         } => (
             rule,
             scopes.clone(),
             skills.clone(),
             max_token_lifetime_secs,
             approval,
+            allow_reentry,
         ),
     };
     // An allow rule names only configured agents (or "*"), so the agent is
@@ -164,6 +166,7 @@ fn run(cfg: &ConfigFile, gw: &Gateway, a: &CheckArgs) -> anyhow::Result<bool> {
             granted_scopes: &granted,
             ttl_secs: ttl,
             max_chain_depth: gw.limits.max_chain_depth,
+            allow_reentry,
         },
         &gw.issuer,
         now,

@@ -110,6 +110,13 @@ pub struct RuleSection {
     /// README's "Human approval").
     #[serde(default)]
     pub approval: ApprovalSetting,
+    /// Let the caller act again in a delegation chain it already appears in
+    /// (A → B → A: an orchestrator called back by a sub-agent it spawned).
+    /// Default `false`: such a chain is refused as a delegation cycle, since
+    /// loops only launder authority or burn the depth budget. The chain
+    /// depth limit (`tokens.max_chain_depth`) applies either way.
+    #[serde(default)]
+    pub allow_reentry: bool,
 }
 
 /// `agent = "name"`, `agent = ["a", "b"]` or `agent = "*"`.

@@ -180,6 +180,7 @@ fn build_one(
             ("skills", r.skills.is_some()),
             ("max_token_lifetime", r.max_token_lifetime.is_some()),
             ("approval", r.approval != ApprovalSetting::None),
+            ("allow_reentry", r.allow_reentry),
         ];
         for (field, set) in grants {
             if set {
@@ -226,6 +227,7 @@ fn build_one(
         skills: skills.into(),
         max_token_lifetime_secs,
         approval: r.approval.into(),
+        allow_reentry: r.allow_reentry,
         origin,
     })
 }

@@ -189,6 +189,8 @@ pub struct Rule {
     /// Cap on the minted token's lifetime, in seconds (`tokens.ttl` otherwise).
     pub max_token_lifetime_secs: Option<i64>,
     pub approval: Approval,
+    /// The caller may reappear in the delegation chain (no cycle check).
+    pub allow_reentry: bool,
     /// Where the rule was written: `FILE: rule[N]`.
     pub origin: String,
 }
@@ -211,6 +213,7 @@ impl Rule {
             skills: Arc::from([]),
             max_token_lifetime_secs: None,
             approval: Approval::None,
+            allow_reentry: false,
             origin: String::new(),
         }
     }
@@ -303,6 +306,9 @@ impl fmt::Display for Rule {
             if self.approval == Approval::Human {
                 write!(f, "; needs human approval")?;
             }
+            if self.allow_reentry {
+                write!(f, "; may act again in a chain it is already in")?;
+            }
         }
         Ok(())
     }
@@ -323,6 +329,8 @@ pub enum Decision {
         max_token_lifetime_secs: Option<i64>,
         /// `Approval::Human`: not to be forwarded until a person approves.
         approval: Approval,
+        /// The caller may reappear in the delegation chain.
+        allow_reentry: bool,
     },
     Deny(DenyReason),
 }
@@ -560,6 +568,7 @@ impl Policy {
                         skills: Arc::clone(&r.skills),
                         max_token_lifetime_secs: r.max_token_lifetime_secs,
                         approval: r.approval,
+                        allow_reentry: r.allow_reentry,
                     }
                 }
                 Coverage::No => continue,

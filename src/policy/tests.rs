@@ -440,6 +440,7 @@ app_only = true
             skills: vec!["cancel-meeting".to_string()].into(),
             max_token_lifetime_secs: Some(60),
             approval: Approval::Human,
+            allow_reentry: false,
         }
     );
     assert!(d.approval_required());
@@ -454,6 +455,7 @@ app_only = true
             skills: Arc::from([]),
             max_token_lifetime_secs: None,
             approval: Approval::None,
+            allow_reentry: false,
         }
     );
     assert_eq!((d.kind(), d.rule()), (DecisionKind::Allow, Some(1)));

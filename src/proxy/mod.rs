@@ -287,16 +287,24 @@ async fn agent_call(
         &op.name,
         subject.as_ref().map(Subject::from),
     );
-    let (rule, scopes, skills, max_ttl, approval) = match decision {
+    let (rule, scopes, skills, max_ttl, approval, allow_reentry) = match decision {
         Decision::Allow {
             rule,
             scopes,
             skills,
             max_token_lifetime_secs,
             approval,
+            allow_reentry,
         } => {
             rec.rule = Some(format!("rule[{rule}]"));
-            (rule, scopes, skills, max_token_lifetime_secs, approval)
+            (
+                rule,
+                scopes,
+                skills,
+                max_token_lifetime_secs,
+                approval,
+                allow_reentry,
+            )
         }
         Decision::Deny(reason) => {
             agent.decisions.count(DecisionKind::Deny);
@@ -370,6 +378,7 @@ async fn agent_call(
                 cap.min(gw.limits.token_ttl_secs)
             }),
             max_chain_depth: gw.limits.max_chain_depth,
+            allow_reentry,
         },
         crate::unix_now(),
     ) {

@@ -100,6 +100,9 @@ pub struct MintRequest<'a> {
     pub granted_scopes: &'a [String],
     pub ttl_secs: i64,
     pub max_chain_depth: usize,
+    /// Policy lets the caller appear in the chain again (`allow_reentry`):
+    /// the cycle check is skipped; the depth limit still applies.
+    pub allow_reentry: bool,
 }
 
 /// Build the claim set for `req`, issued by `issuer` at `now`.
@@ -126,7 +129,7 @@ pub fn build_claims(
             normalize(req.granted_scopes.iter()),
         ),
         Some(subject) => {
-            check_chain(subject, caller, req.max_chain_depth)?;
+            check_chain(subject, caller, req.max_chain_depth, req.allow_reentry)?;
             check_may_act(subject, req.caller, issuer)?;
             // A token carries no more authority than the one it was exchanged
             // for: a subject without a `scope` claim grants nothing (fail
@@ -167,7 +170,12 @@ pub fn build_claims(
 }
 
 /// Depth limit and cycle rejection for the chain the new token would carry.
-fn check_chain(subject: &SubjectToken, caller: &str, max: usize) -> Result<(), ClaimsError> {
+fn check_chain(
+    subject: &SubjectToken,
+    caller: &str,
+    max: usize,
+    allow_reentry: bool,
+) -> Result<(), ClaimsError> {
     let prior = subject.act.as_ref().map_or(0, Actor::depth);
     let depth = prior + 1;
     if depth > max {
@@ -181,7 +189,7 @@ fn check_chain(subject: &SubjectToken, caller: &str, max: usize) -> Result<(), C
         .act
         .as_ref()
         .is_some_and(|a| a.chain().any(|a| a.sub == caller));
-    if in_chain || subject.sub == caller {
+    if (in_chain || subject.sub == caller) && !allow_reentry {
         return Err(ClaimsError::ActorCycle {
             caller: caller.to_owned(),
         });

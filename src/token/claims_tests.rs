@@ -66,6 +66,7 @@ fn mint(
         granted_scopes: granted,
         ttl_secs: 300,
         max_chain_depth: max_depth,
+        allow_reentry: false,
     };
     build_claims(&req, ISS, NOW, "jti-1".into())
 }
@@ -180,6 +181,7 @@ fn non_positive_ttl_is_refused() {
         granted_scopes: &[],
         ttl_secs: 0,
         max_chain_depth: 4,
+        allow_reentry: false,
     };
     assert_eq!(
         build_claims(&req, ISS, NOW, "j".into()),
@@ -263,6 +265,45 @@ fn cycles_are_rejected() {
         mint(&caller(ORCH), Some(&as_subject(&back)), &g, 8),
         Err(ClaimsError::ActorCycle { .. })
     ));
+}
+
+#[test]
+fn reentry_skips_only_the_cycle_check() {
+    let user = user_token(Some("read"), NOW + 3600);
+    let g = scopes(&["read"]);
+    let t1 = mint(&caller(ORCH), Some(&user), &g, 8).unwrap();
+    let t2 = mint(&caller(SUBAGENT), Some(&as_subject(&t1)), &g, 8).unwrap();
+    let again = |max| {
+        let orch = caller(ORCH);
+        let subject = as_subject(&t2);
+        build_claims(
+            &MintRequest {
+                caller: &orch,
+                subject: Some(&subject),
+                audience: "https://agents.example.org/next",
+                granted_scopes: &g,
+                ttl_secs: 300,
+                max_chain_depth: max,
+                allow_reentry: true,
+            },
+            ISS,
+            NOW,
+            "jti-2".into(),
+        )
+    };
+    let t3 = again(8).unwrap();
+    let chain: Vec<&str> = t3
+        .act
+        .as_ref()
+        .unwrap()
+        .chain()
+        .map(|a| a.sub.as_str())
+        .collect();
+    assert_eq!(chain, [ORCH, SUBAGENT, ORCH]);
+    assert_eq!(
+        again(2),
+        Err(ClaimsError::ChainTooDeep { depth: 3, max: 2 })
+    );
 }
 
 #[test]

@@ -345,7 +345,7 @@ pub fn exchange(
     let refused =
         || invalid_target("the target is unknown or this client may not obtain tokens for it");
     let agent = resolve_target(gw, &target).ok_or_else(refused)?;
-    let (grant, max_ttl) = match gw.policy.decide_every_operation(
+    let (grant, max_ttl, allow_reentry) = match gw.policy.decide_every_operation(
         &caller.spiffe_id,
         &agent.name,
         Some(Subject::from(&subject)),
@@ -362,8 +362,9 @@ pub fn exchange(
         Decision::Allow {
             scopes,
             max_token_lifetime_secs,
+            allow_reentry,
             ..
-        } => (scopes, max_token_lifetime_secs),
+        } => (scopes, max_token_lifetime_secs, allow_reentry),
         Decision::Deny(_) => return Err(refused()),
     };
 
@@ -389,6 +390,7 @@ pub fn exchange(
                     cap.min(gw.limits.token_ttl_secs)
                 }),
                 max_chain_depth: gw.limits.max_chain_depth,
+                allow_reentry,
             },
             now,
         )

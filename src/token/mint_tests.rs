@@ -42,6 +42,7 @@ fn req<'a>(c: &'a CallerIdentity, granted: &'a [String]) -> MintRequest<'a> {
         granted_scopes: granted,
         ttl_secs: 300,
         max_chain_depth: 4,
+        allow_reentry: false,
     }
 }
 

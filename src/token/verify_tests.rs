@@ -369,6 +369,7 @@ fn own_token(f: &Fixture, subject: Option<&SubjectToken>, aud: &str) -> String {
         granted_scopes: &granted,
         ttl_secs: 300,
         max_chain_depth: 4,
+        allow_reentry: false,
     };
     m.token_for(&req, NOW).unwrap().token.to_string()
 }
