@@ -175,7 +175,10 @@ enum CertsCommand {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    cli::init_logging();
+    match args.command {
+        Command::Demo(_) => cli::init_logging_with_default(cli::demo::LOG_LEVEL),
+        _ => cli::init_logging(),
+    }
     let result = match args.command {
         Command::Demo(a) => cli::demo::run(a),
         Command::Serve { config, threads } => cli::serve::serve(&config, threads),

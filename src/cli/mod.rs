@@ -14,9 +14,16 @@ pub mod token;
 /// Logs: human-readable on a terminal, JSON otherwise; level from `RUST_LOG`
 /// (default `info`).
 pub fn init_logging() {
+    init_logging_with_default("info")
+}
+
+/// As [`init_logging`], with `default` as the level when `RUST_LOG` is unset
+/// (the demo uses `warn`: its narrative is on stdout, and per-request info
+/// lines would drown it).
+pub fn init_logging_with_default(default: &str) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
