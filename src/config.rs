@@ -63,6 +63,12 @@ pub struct RawConfig {
     /// the config file.
     #[serde(default)]
     pub audit: AuditSection,
+    /// Connection limits, timeouts and draining of every listener.
+    #[serde(default)]
+    pub server: ServerSection,
+    /// Log level and format.
+    #[serde(default)]
+    pub log: LogSection,
 }
 
 /// `[approvals]`
@@ -564,6 +570,14 @@ impl ConfigFile {
 
     /// Parse TOML text that came from `path`.
     pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigErrors> {
+        if is_egress_config(text) {
+            return Err(ConfigErrors(vec![ConfigProblem {
+                location: path.display().to_string(),
+                message: "this is an egress sidecar configuration ([egress]); run it with \
+                          `actgate egress --config FILE`"
+                    .into(),
+            }]));
+        }
         let raw: RawConfig = parse_toml(path, text).map_err(|p| ConfigErrors(vec![p]))?;
         Ok(ConfigFile {
             path: path.to_path_buf(),
@@ -609,6 +623,12 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
     })
 }
 
+/// Whether a config file's text is an egress sidecar configuration (it has
+/// an `[egress]` table) rather than a gateway's.
+pub fn is_egress_config(text: &str) -> bool {
+    toml::from_str::<toml::Table>(text).is_ok_and(|t| t.contains_key("egress"))
+}
+
 /// Parse a duration like `"300ms"`, `"30s"`, `"5m"`, `"1h"` or `"1d"`.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
@@ -635,6 +655,207 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         return Err(format!("\"{s}\" is zero"));
     }
     Ok(d)
+}
+
+/// `[server]`: how every listener (the gateway's mTLS listener, the admin
+/// listener, the egress listeners) accepts, limits and drains connections.
+/// Read at start; changes take effect on restart.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServerSection {
+    /// Most connections open at once on each listener; beyond it new
+    /// connections wait in the kernel's accept queue until one closes.
+    /// Default 10000.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    /// Requests served on one connection before the server closes it
+    /// gracefully (HTTP/1.1 `Connection: close`, HTTP/2 `GOAWAY`), so
+    /// long-lived clients spread over replicas. `0`: no limit. Default 10000.
+    #[serde(default = "default_max_requests_per_connection")]
+    pub max_requests_per_connection: u64,
+    /// Largest request head in bytes (request line and headers; HTTP/2: the
+    /// decoded header list). Larger gets 431 (HTTP/1.1) or a stream reset
+    /// (HTTP/2). At least 8192. Default 65536.
+    #[serde(default = "default_max_header_bytes")]
+    pub max_header_bytes: usize,
+    /// A connection with no request in progress for this long is closed.
+    /// On HTTP/1.1 it also bounds the time a client may take to send a
+    /// request's headers (slow-header clients). Default `"60s"`.
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout: String,
+    /// On SIGTERM/SIGINT: how long in-flight requests and streams may run
+    /// before the process exits anyway. Default `"30s"`.
+    #[serde(default = "default_drain_timeout")]
+    pub drain_timeout: String,
+}
+
+impl Default for ServerSection {
+    fn default() -> Self {
+        ServerSection {
+            max_connections: default_max_connections(),
+            max_requests_per_connection: default_max_requests_per_connection(),
+            max_header_bytes: default_max_header_bytes(),
+            idle_timeout: default_idle_timeout(),
+            drain_timeout: default_drain_timeout(),
+        }
+    }
+}
+
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_max_requests_per_connection() -> u64 {
+    10_000
+}
+fn default_max_header_bytes() -> usize {
+    64 * 1024
+}
+fn default_idle_timeout() -> String {
+    "60s".into()
+}
+fn default_drain_timeout() -> String {
+    "30s".into()
+}
+
+/// `[log]`. Logs go to standard error, one line per event.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSection {
+    /// Level filter, e.g. `"info"`, `"debug"`, `"warn,actgate=debug"`
+    /// (tracing `EnvFilter` syntax). `RUST_LOG`, when set, wins. Default
+    /// `"info"`.
+    pub level: Option<String>,
+    /// `"auto"` (default: JSON when standard error is not a terminal,
+    /// human-readable when it is), `"json"` or `"text"`.
+    #[serde(default)]
+    pub format: LogFormat,
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Auto,
+    Json,
+    Text,
+}
+
+/// An egress sidecar's configuration file (`actgate egress --config FILE`):
+/// `[egress]`, and optionally `[server]` and `[log]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawEgressConfig {
+    pub egress: EgressSection,
+    #[serde(default)]
+    pub server: ServerSection,
+    #[serde(default)]
+    pub log: LogSection,
+}
+
+/// `[egress]`: a local agent calls peers through this sidecar over plain
+/// HTTP on loopback; the sidecar calls the remote gateway over mTLS with the
+/// agent's workload certificate.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressSection {
+    /// Plain-HTTP listener the local agent calls, e.g. `"127.0.0.1:15001"`.
+    /// Must be a loopback address unless `allow_non_loopback`. At least one
+    /// of `listen` and `unix_socket`.
+    pub listen: Option<SocketAddr>,
+    /// Unix socket path to listen on as well (or instead); a stale socket
+    /// file is replaced.
+    pub unix_socket: Option<PathBuf>,
+    /// Permissions of the socket file, octal. Default `"0600"`; `"0660"`
+    /// when the agent runs as another user of the same group.
+    #[serde(default = "default_socket_mode")]
+    pub unix_socket_mode: String,
+    /// Accept a non-loopback `listen` address. Default `false`: anyone who
+    /// can reach the listener calls with this workload's identity, so it
+    /// stays on loopback unless you mean otherwise (a warning is logged).
+    #[serde(default)]
+    pub allow_non_loopback: bool,
+    /// Base URL written into the cards served to the local agent. Default
+    /// `http://{listen}` (`http://localhost` with only a Unix socket).
+    pub local_url: Option<String>,
+    /// The remote gateway, e.g. `"https://gateway.example.org:8443"`:
+    /// `/agents/NAME/...` on the listener goes to `{gateway_url}/agents/NAME/...`.
+    pub gateway_url: String,
+    /// The SPIFFE ID the gateway must present. The gateway is authenticated
+    /// by this ID (X509-SVID URI SAN), not by the DNS name in `gateway_url`.
+    pub gateway_spiffe_id: String,
+    /// Roots of the gateway's trust domain: PEM or a SPIFFE bundle (JSON).
+    pub gateway_bundle: PathBuf,
+    /// The local agent's workload certificate chain (PEM, leaf first), an
+    /// X509-SVID; re-read when it changes.
+    pub cert: PathBuf,
+    /// Its private key (PEM); re-read with `cert`.
+    pub key: PathBuf,
+    /// How often `cert`, `key` and `gateway_bundle` are checked for changes.
+    /// Default `"2s"`.
+    #[serde(default = "default_watch_interval")]
+    pub watch_interval: String,
+    /// Time to connect to the gateway. Default `"5s"`.
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout: String,
+    /// Time for the gateway to answer with response headers (504 after it);
+    /// streams may run longer once started. Default `"30s"`.
+    #[serde(default = "default_upstream_timeout")]
+    pub response_timeout: String,
+    /// Largest request body accepted from the agent, in bytes (413 beyond).
+    /// Default 1 MiB.
+    #[serde(default = "default_max_body")]
+    pub max_request_body: u64,
+    /// Plain-HTTP listener for `/healthz` and `/readyz` (kubelet probes reach
+    /// it on the pod IP, so it may be non-loopback; it serves nothing else).
+    pub admin_listen: Option<SocketAddr>,
+}
+
+fn default_socket_mode() -> String {
+    "0600".into()
+}
+
+/// An egress config file read from disk.
+#[derive(Debug, Clone)]
+pub struct EgressConfigFile {
+    pub path: PathBuf,
+    pub raw: RawEgressConfig,
+}
+
+impl EgressConfigFile {
+    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            ConfigErrors(vec![ConfigProblem {
+                location: path.display().to_string(),
+                message: format!("cannot read the config file: {e}"),
+            }])
+        })?;
+        Self::parse(path, &text)
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigErrors> {
+        Ok(EgressConfigFile {
+            path: path.to_path_buf(),
+            raw: parse_toml(path, text).map_err(|p| ConfigErrors(vec![p]))?,
+        })
+    }
+
+    /// Resolve a path named in the config against the config file's directory.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.path
+                .parent()
+                .map(|d| d.join(p))
+                .unwrap_or_else(|| p.to_path_buf())
+        }
+    }
+
+    /// `FILE: field` location string.
+    pub fn at(&self, field: impl std::fmt::Display) -> String {
+        format!("{}: {field}", self.path.display())
+    }
 }
 
 /// Agent names appear in URLs; keep them to a safe, unambiguous alphabet.

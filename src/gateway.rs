@@ -93,6 +93,8 @@ pub struct Gateway {
     /// over by reloads (it owns the files); disabled in a gateway that was
     /// only built, e.g. by `config check`.
     pub audit: AuditLog,
+    /// `[server]`: connection limits, idle and drain timeouts (used at start).
+    pub conn_limits: crate::listener::ConnLimits,
 }
 
 /// Collects problems while building, so one run reports them all.
@@ -170,6 +172,17 @@ impl Gateway {
         );
         let watch_interval = p.duration("gateway.watch_interval", &g.watch_interval);
         let audit_settings = audit_settings(&mut p, cfg);
+        let conn_limits =
+            match crate::listener::ConnLimits::from_section(&raw.server, |f| cfg.at(f)) {
+                Ok(l) => l,
+                Err(problems) => {
+                    p.list.extend(problems);
+                    crate::listener::ConnLimits::default()
+                }
+            };
+        if let Err(e) = crate::logging::check(&raw.log) {
+            p.add("log.level", e);
+        }
         if raw.tokens.max_chain_depth == 0 {
             p.add("tokens.max_chain_depth", "must be at least 1");
         }
@@ -698,6 +711,7 @@ impl Gateway {
             },
             audit_settings,
             audit: prior.map(|p| p.audit.clone()).unwrap_or_default(),
+            conn_limits,
         })
     }
 }

@@ -17,11 +17,14 @@ pub mod card_source;
 pub mod cards;
 pub mod client;
 pub mod config;
+pub mod egress;
 pub mod example_agent;
 pub mod extended_card;
 pub mod gateway;
 pub mod identity;
+pub mod listener;
 pub mod load;
+pub mod logging;
 pub mod metrics;
 pub mod pki;
 pub mod policy;
@@ -32,6 +35,7 @@ pub mod server;
 pub mod tls;
 pub mod token;
 pub mod token_endpoint;
+pub mod trace;
 
 /// Seconds since the Unix epoch, the unit of every JWT time claim.
 pub fn unix_now() -> i64 {

@@ -31,6 +31,17 @@ enum Command {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Run the egress sidecar: a local agent calls peers over plain HTTP on
+    /// loopback; actgate calls the remote gateway over mTLS with the agent's
+    /// workload certificate.
+    Egress {
+        /// Path to the TOML config (with an [egress] section).
+        #[arg(long, short)]
+        config: PathBuf,
+        /// Worker threads (default: one per CPU core).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
     /// Run the built-in example A2A agent alone (an upstream for benchmarks and experiments).
     ExampleAgent {
         /// Listen address.
@@ -175,13 +186,18 @@ enum CertsCommand {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    match args.command {
-        Command::Demo(_) => cli::init_logging_with_default(cli::demo::LOG_LEVEL),
-        _ => cli::init_logging(),
+    // serve and egress set up logging from their config file, demo with its
+    // own default level.
+    if !matches!(
+        args.command,
+        Command::Serve { .. } | Command::Egress { .. } | Command::Demo(_)
+    ) {
+        cli::init_logging();
     }
     let result = match args.command {
         Command::Demo(a) => cli::demo::run(a),
         Command::Serve { config, threads } => cli::serve::serve(&config, threads),
+        Command::Egress { config, threads } => cli::egress::run(&config, threads),
         Command::ExampleAgent {
             listen,
             card,

@@ -30,6 +30,8 @@ use crate::policy::scopes::{token_scopes, TokenScopes};
 use crate::policy::{Approval, Decision, DecisionKind, Subject};
 use crate::registry::{parse_route, RouteError};
 use crate::token::{ClaimsError, MintError, MintRequest, SubjectToken};
+use crate::trace::RequestMeta;
+use tracing::Instrument;
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// Response body: either a small gateway-made body or the upstream's stream.
@@ -83,18 +85,38 @@ impl UpstreamClient {
 }
 
 /// Handle one request on an authenticated connection. Never fails: every
-/// refusal is an HTTP answer.
+/// refusal is an HTTP answer. Every request gets a [`RequestMeta`] (request
+/// id, trace context): its log lines are recorded in its span, the upstream
+/// receives the id and the continued trace, and the caller gets the id back
+/// in `X-Request-Id`.
 ///
-/// Every request leaves one audit record. Refusals are written before the
-/// response is returned; the rest is buffered by the audit writer (see
-/// `audit::writer` for the durability choice).
+/// Every request leaves one audit record, under the same request id.
+/// Refusals are written before the response is returned; the rest is
+/// buffered by the audit writer (see `audit::writer` for the durability
+/// choice).
 pub async fn handle(
     gw: Arc<Gateway>,
     conn: Arc<ConnContext>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
+    let meta = RequestMeta::from_headers(req.headers());
+    let span = meta.span();
+    let mut resp = route(&gw, &conn, req, &meta).instrument(span).await;
+    resp.headers_mut()
+        .insert(crate::trace::REQUEST_ID.clone(), meta.id.header_value());
+    Ok(resp)
+}
+
+async fn route(
+    gw: &Gateway,
+    conn: &ConnContext,
+    req: Request<Incoming>,
+    meta: &RequestMeta,
+) -> Response<ResponseBody> {
     let started = std::time::Instant::now();
     let mut rec = AuditRecord::new(RecordKind::Proxy);
+    // One id for the log line, the upstream's X-Request-Id and the record.
+    rec.request_id = meta.id.as_str().to_owned();
     rec.caller = Some(conn.identity.spiffe_id.as_str().to_owned());
     rec.thumbprint = Some(conn.identity.thumbprint.clone());
     rec.method = Some(req.method().as_str().to_owned());
@@ -115,29 +137,29 @@ pub async fn handle(
             json_response(StatusCode::OK, gw.metadata_json.clone())
         }
         (_, crate::token::exchange::TOKEN_ENDPOINT_PATH) => {
-            crate::token_endpoint::token(&gw, &conn, req, &mut rec).await
+            crate::token_endpoint::token(gw, conn, req, &mut rec).await
         }
         // RFC 9728 §3.1 location for the resource {public_url}/agents/NAME.
         (&Method::GET, _) if path.starts_with(PROTECTED_RESOURCE_PREFIX) => {
             match gw.registry.get(&path[PROTECTED_RESOURCE_PREFIX.len()..]) {
                 Some(a) if gw.policy.may_reach(&conn.identity.spiffe_id, &a.name) => {
                     endpoint(&mut rec, "GetProtectedResourceMetadata");
-                    crate::token_endpoint::protected_resource(&gw, a)
+                    crate::token_endpoint::protected_resource(gw, a)
                 }
                 _ => {
                     rec.refuse(
                         AuditDecision::Deny,
                         "no rule lets this caller reach the agent",
                     );
-                    forbidden(&gw)
+                    forbidden(gw)
                 }
             }
         }
         (&Method::GET, "/agents" | "/agents/") => {
             endpoint(&mut rec, "ListAgents");
-            agent_list(&gw, &conn)
+            agent_list(gw, conn)
         }
-        _ if path.starts_with("/agents/") => agent_call(&gw, &conn, req, &mut rec).await,
+        _ if path.starts_with("/agents/") => agent_call(gw, conn, req, &mut rec, meta).await,
         _ => {
             rec.decision = AuditDecision::Invalid;
             rec.reason = Some("no such endpoint".into());
@@ -147,7 +169,7 @@ pub async fn handle(
     rec.status = Some(resp.status().as_u16());
     rec.finish(started);
     gw.audit.submit(rec).await;
-    Ok(resp)
+    resp
 }
 
 const PROTECTED_RESOURCE_PREFIX: &str = "/.well-known/oauth-protected-resource/agents/";
@@ -186,6 +208,7 @@ async fn agent_call(
     conn: &ConnContext,
     req: Request<Incoming>,
     rec: &mut AuditRecord,
+    meta: &RequestMeta,
 ) -> Response<ResponseBody> {
     let caller = &conn.identity;
     let route = match parse_route(req.uri().path()) {
@@ -426,6 +449,7 @@ async fn agent_call(
         }
     }
     headers.insert(header::AUTHORIZATION, minted.authorization);
+    meta.apply(&mut headers);
     // Upstream credentials from the config replace anything the caller sent
     // under the same name.
     for (name, _) in &live.credentials {
@@ -598,7 +622,7 @@ fn mint_refusal(
 
 /// The single `Authorization: Bearer` value, if any. Several Authorization
 /// headers, or another scheme, are refused rather than guessed at.
-fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
+pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, &'static str> {
     let mut values = headers.get_all(header::AUTHORIZATION).iter();
     let Some(v) = values.next() else {
         return Ok(None);
@@ -703,7 +727,7 @@ static IDENTITY_HEADERS: [HeaderName; 12] = [
     HeaderName::from_static("x-ssl-client-cert"),
 ];
 
-fn strip_hop_by_hop(headers: &mut HeaderMap) {
+pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Headers named in Connection are hop-by-hop too.
     let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)

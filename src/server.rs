@@ -23,9 +23,6 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio_rustls::TlsAcceptor;
@@ -34,6 +31,7 @@ use crate::admin::{self, AdminPeer};
 use crate::config::{ConfigErrors, ConfigFile};
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
+use crate::listener::{self, ConnLimits, ConnSlots};
 use crate::metrics::{HandshakeRejection, Metrics};
 use crate::proxy::{self, ConnContext};
 
@@ -45,8 +43,22 @@ pub struct RunningGateway {
     pub admin_addr: Option<SocketAddr>,
     /// The live material; replaced whole on reload.
     pub shared: Arc<ArcSwap<Gateway>>,
+    /// Stops the admin listener and the reload loop (the very end).
     stop: watch::Sender<bool>,
+    /// Draining: `/readyz` fails, the mTLS listener stops accepting and its
+    /// connections shut down gracefully.
+    drain: watch::Sender<bool>,
+    /// The mTLS listener's connection slots.
+    slots: ConnSlots,
+    limits: ConnLimits,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// How a drain ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DrainOutcome {
+    /// Connections still open at the drain deadline (cut off); 0 is a clean drain.
+    pub connections_cut: usize,
 }
 
 impl RunningGateway {
@@ -60,9 +72,27 @@ impl RunningGateway {
         reload(&self.shared, config)
     }
 
-    /// Stop accepting connections and wait for the listeners to close,
-    /// then write out the audit records still buffered.
-    pub async fn shutdown(self) {
+    /// Drain and stop (what SIGTERM does): report not-ready at once, stop
+    /// accepting, let requests and streams in progress finish for up to
+    /// `server.drain_timeout`, then stop the admin listener and write out the audit records still
+    /// buffered. `/healthz` answers until the end.
+    pub async fn shutdown(self) -> DrainOutcome {
+        let _ = self.drain.send(true);
+        let open = self.slots.open();
+        tracing::info!(
+            connections = open,
+            deadline_ms = self.limits.drain_timeout.as_millis() as u64,
+            "draining: not ready, no new connections, waiting for requests in progress"
+        );
+        let cut = self.slots.wait_all_closed(self.limits.drain_timeout).await;
+        if cut > 0 {
+            tracing::warn!(
+                connections = cut,
+                "drain deadline reached; closing the remaining connections"
+            );
+        } else {
+            tracing::info!("drained");
+        }
         let _ = self.stop.send(true);
         for t in self.tasks {
             let _ = t.await;
@@ -70,6 +100,14 @@ impl RunningGateway {
         if let Err(e) = self.shared.load().audit.flush().await {
             tracing::error!(error = %e, "audit log not flushed at shutdown");
         }
+        DrainOutcome {
+            connections_cut: cut,
+        }
+    }
+
+    /// Whether the gateway is draining (not ready).
+    pub fn is_draining(&self) -> bool {
+        *self.drain.borrow()
     }
 }
 
@@ -161,7 +199,7 @@ fn warn_expiry(gw: &Gateway) {
 }
 
 /// (modification time, length) of each watched file; a missing file counts.
-fn fingerprints(files: &[PathBuf]) -> HashMap<PathBuf, Option<(SystemTime, u64)>> {
+pub(crate) fn fingerprints(files: &[PathBuf]) -> HashMap<PathBuf, Option<(SystemTime, u64)>> {
     files
         .iter()
         .map(|f| {
@@ -229,6 +267,9 @@ async fn reload_loop(shared: Arc<ArcSwap<Gateway>>, path: PathBuf, stopped: watc
 /// Start listeners for an already built gateway (no reload).
 pub async fn start_gateway(gw: Arc<Gateway>) -> Result<RunningGateway, StartError> {
     let (stop, stopped) = watch::channel(false);
+    let (drain, draining) = watch::channel(false);
+    let limits = gw.conn_limits.clone();
+    let slots = ConnSlots::new(limits.max_connections);
     let listener = TcpListener::bind(gw.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -245,7 +286,13 @@ pub async fn start_gateway(gw: Arc<Gateway>) -> Result<RunningGateway, StartErro
     refresh_due_cards(&gw).await;
     let shared = Arc::new(ArcSwap::new(gw.clone()));
     let mut tasks = vec![
-        tokio::spawn(accept_loop(shared.clone(), listener, stopped.clone())),
+        tokio::spawn(accept_loop(
+            shared.clone(),
+            listener,
+            draining.clone(),
+            slots.clone(),
+            limits.clone(),
+        )),
         tokio::spawn(card_refresh_loop(shared.clone(), stopped.clone())),
     ];
     let mut admin_addr = None;
@@ -254,14 +301,24 @@ pub async fn start_gateway(gw: Arc<Gateway>) -> Result<RunningGateway, StartErro
             .await
             .map_err(|source| StartError::Bind { addr: a, source })?;
         admin_addr = l.local_addr().ok();
-        tasks.push(tokio::spawn(admin_loop(shared.clone(), l, stopped)));
+        tasks.push(tokio::spawn(admin_loop(
+            shared.clone(),
+            l,
+            stopped,
+            draining,
+            limits.clone(),
+        )));
     }
-    tracing::info!(%addr, admin = ?admin_addr, agents = gw.registry.agents().count(), "gateway listening");
+    let admin = admin_addr.map_or_else(|| "-".to_string(), |a| a.to_string());
+    tracing::info!(%addr, %admin, agents = gw.registry.agents().count(), "gateway listening");
     Ok(RunningGateway {
         addr,
         admin_addr,
         shared,
         stop,
+        drain,
+        slots,
+        limits,
         tasks,
     })
 }
@@ -322,21 +379,28 @@ async fn wait_stop(mut rx: watch::Receiver<bool>) {
     }
 }
 
-/// Accept connections until `stopped`, handing each to `on_conn`. Accept
-/// errors (out of file descriptors and the like) back off briefly rather than
-/// spin.
+/// Accept connections until `stopped`, handing each to `on_conn` with its
+/// connection slot (taken before accepting: with every slot in use, new
+/// connections wait in the kernel's queue). Accept errors (out of file
+/// descriptors and the like) back off briefly rather than spin. The listener
+/// is closed on return.
 async fn accept_until_stopped(
     listener: TcpListener,
     stopped: watch::Receiver<bool>,
-    mut on_conn: impl FnMut(TcpStream, SocketAddr),
+    slots: ConnSlots,
+    mut on_conn: impl FnMut(TcpStream, SocketAddr, Option<tokio::sync::OwnedSemaphorePermit>),
 ) {
     let stop = wait_stop(stopped);
     tokio::pin!(stop);
     loop {
+        let slot = tokio::select! {
+            _ = &mut stop => return,
+            s = slots.acquire() => s,
+        };
         tokio::select! {
             _ = &mut stop => return,
             r = listener.accept() => match r {
-                Ok((tcp, remote)) => on_conn(tcp, remote),
+                Ok((tcp, remote)) => on_conn(tcp, remote, slot),
                 Err(e) => {
                     tracing::warn!(error = %e, "accept failed");
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -349,16 +413,33 @@ async fn accept_until_stopped(
 async fn accept_loop(
     shared: Arc<ArcSwap<Gateway>>,
     listener: TcpListener,
-    stopped: watch::Receiver<bool>,
+    draining: watch::Receiver<bool>,
+    slots: ConnSlots,
+    limits: ConnLimits,
 ) {
-    accept_until_stopped(listener, stopped, |tcp, remote| {
+    let conn_draining = draining.clone();
+    accept_until_stopped(listener, draining, slots, |tcp, remote, slot| {
         let _ = tcp.set_nodelay(true);
-        tokio::spawn(serve_connection(shared.clone(), tcp, remote));
+        tokio::spawn(serve_connection(
+            shared.clone(),
+            tcp,
+            remote,
+            limits.clone(),
+            conn_draining.clone(),
+            slot,
+        ));
     })
     .await
 }
 
-async fn serve_connection(shared: Arc<ArcSwap<Gateway>>, tcp: TcpStream, remote: SocketAddr) {
+async fn serve_connection(
+    shared: Arc<ArcSwap<Gateway>>,
+    tcp: TcpStream,
+    remote: SocketAddr,
+    limits: ConnLimits,
+    draining: watch::Receiver<bool>,
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+) {
     // The handshake uses the material current at accept time.
     let gw = shared.load_full();
     let acceptor = TlsAcceptor::from(gw.tls.clone());
@@ -394,15 +475,8 @@ async fn serve_connection(shared: Arc<ArcSwap<Gateway>>, tcp: TcpStream, remote:
     let ctx = Arc::new(ConnContext { identity, remote });
     drop(gw);
     // Each request takes the snapshot current when it starts.
-    let svc = service_fn(move |req: Request<Incoming>| {
-        proxy::handle(shared.load_full(), ctx.clone(), req)
-    });
-    if let Err(e) = auto::Builder::new(TokioExecutor::new())
-        .serve_connection(TokioIo::new(tls), svc)
-        .await
-    {
-        tracing::debug!(%remote, error = %e, "connection ended with an error");
-    }
+    let handler = move |req: Request<Incoming>| proxy::handle(shared.load_full(), ctx.clone(), req);
+    listener::serve(tls, handler, &limits, draining, slot).await;
 }
 
 /// Log and count a failed handshake. Certificate failures were already
@@ -428,22 +502,44 @@ fn record_handshake_failure(metrics: &Metrics, remote: SocketAddr, e: &std::io::
     }
 }
 
+/// The admin listener keeps serving while the gateway drains (`/healthz`
+/// up, `/readyz` 503) and stops with `stopped`.
 async fn admin_loop(
     shared: Arc<ArcSwap<Gateway>>,
     listener: TcpListener,
     stopped: watch::Receiver<bool>,
+    draining: watch::Receiver<bool>,
+    limits: ConnLimits,
 ) {
-    accept_until_stopped(listener, stopped, |tcp, remote| {
-        tokio::spawn(serve_admin_connection(shared.clone(), tcp, remote));
+    let slots = ConnSlots::new(limits.max_connections);
+    let conn_stopped = stopped.clone();
+    accept_until_stopped(listener, stopped, slots, |tcp, remote, slot| {
+        let conn = AdminConn {
+            shared: shared.clone(),
+            draining: draining.clone(),
+            limits: limits.clone(),
+            stopped: conn_stopped.clone(),
+            slot,
+        };
+        tokio::spawn(serve_admin_connection(conn, tcp, remote));
     })
     .await
+}
+
+/// What an admin connection needs besides its socket.
+struct AdminConn {
+    shared: Arc<ArcSwap<Gateway>>,
+    draining: watch::Receiver<bool>,
+    limits: ConnLimits,
+    stopped: watch::Receiver<bool>,
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
 }
 
 /// One admin connection: plain HTTP, or (with `[admin] mtls`) a TLS
 /// handshake with a mandatory client SVID first. The mode is taken from the
 /// snapshot current at accept.
-async fn serve_admin_connection(shared: Arc<ArcSwap<Gateway>>, tcp: TcpStream, remote: SocketAddr) {
-    let gw = shared.load_full();
+async fn serve_admin_connection(conn: AdminConn, tcp: TcpStream, remote: SocketAddr) {
+    let gw = conn.shared.load_full();
     let (tls, handshake_timeout) = (gw.admin.tls.clone(), gw.limits.handshake_timeout);
     drop(gw);
     let Some(cfg) = tls else {
@@ -451,7 +547,7 @@ async fn serve_admin_connection(shared: Arc<ArcSwap<Gateway>>, tcp: TcpStream, r
             identity: None,
             remote,
         };
-        return serve_admin_http(shared, TokioIo::new(tcp), peer).await;
+        return serve_admin_http(conn, tcp, peer).await;
     };
     let stream =
         match tokio::time::timeout(handshake_timeout, TlsAcceptor::from(cfg).accept(tcp)).await {
@@ -479,21 +575,26 @@ async fn serve_admin_connection(shared: Arc<ArcSwap<Gateway>>, tcp: TcpStream, r
         identity: Some(identity),
         remote,
     };
-    serve_admin_http(shared, TokioIo::new(stream), peer).await
+    serve_admin_http(conn, stream, peer).await
 }
 
-async fn serve_admin_http<I>(shared: Arc<ArcSwap<Gateway>>, io: TokioIo<I>, peer: AdminPeer)
+async fn serve_admin_http<I>(conn: AdminConn, io: I, peer: AdminPeer)
 where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let peer = Arc::new(peer);
-    let svc = service_fn(move |req: Request<Incoming>| {
-        let (gw, peer) = (shared.load_full(), peer.clone());
-        async move { Ok::<_, std::convert::Infallible>(admin_request(gw, &peer, req).await) }
-    });
-    let _ = auto::Builder::new(TokioExecutor::new())
-        .serve_connection(io, svc)
-        .await;
+    let AdminConn {
+        shared,
+        draining,
+        limits,
+        stopped,
+        slot,
+    } = conn;
+    let handler = move |req: Request<Incoming>| {
+        let (gw, peer, draining) = (shared.load_full(), peer.clone(), *draining.borrow());
+        async move { Ok::<_, std::convert::Infallible>(admin_request(gw, &peer, draining, req).await) }
+    };
+    listener::serve(io, handler, &limits, stopped, slot).await
 }
 
 /// Probes are open to whoever reaches the listener; everything else needs
@@ -501,10 +602,11 @@ where
 async fn admin_request(
     gw: Arc<Gateway>,
     peer: &AdminPeer,
+    draining: bool,
     req: Request<Incoming>,
 ) -> Response<http_body_util::Full<Bytes>> {
     if admin::is_probe(req.uri().path()) {
-        return admin_response(&gw, req.uri().path());
+        return admin_response(&gw, draining, req.uri().path());
     }
     let op = match admin::authorize(&gw, peer, &req) {
         Ok(op) => op,
@@ -512,8 +614,25 @@ async fn admin_request(
     };
     match admin::handle(gw.clone(), op, req).await {
         Ok(r) => r,
-        Err(req) => admin_response(&gw, req.uri().path()),
+        Err(req) => admin_response(&gw, draining, req.uri().path()),
     }
+}
+
+/// Ready: not draining, and the material serving is complete and current.
+/// A gateway only exists once every certificate, key, card and rule loaded
+/// and validated (a failed reload keeps the previous, valid material), so
+/// what can still go wrong is time: the listener certificate expiring.
+pub fn readiness(gw: &Gateway, draining: bool) -> Result<(), &'static str> {
+    if draining {
+        return Err("draining");
+    }
+    if gw
+        .server_cert_not_after
+        .is_some_and(|t| t <= crate::unix_now())
+    {
+        return Err("the server certificate has expired");
+    }
+    Ok(())
 }
 
 /// Metrics of `gw`: the counters plus gauges derived from its material.
@@ -550,14 +669,27 @@ pub fn render_metrics(gw: &Gateway) -> String {
     out
 }
 
-fn admin_response(gw: &Gateway, path: &str) -> Response<http_body_util::Full<Bytes>> {
+fn admin_response(
+    gw: &Gateway,
+    draining: bool,
+    path: &str,
+) -> Response<http_body_util::Full<Bytes>> {
     let (status, body, ctype) = match path {
         "/metrics" => (
             StatusCode::OK,
             render_metrics(gw),
             "text/plain; version=0.0.4",
         ),
-        "/healthz" | "/readyz" => (StatusCode::OK, "ok\n".to_string(), "text/plain"),
+        // Alive as long as the process serves; draining is not a failure.
+        "/healthz" => (StatusCode::OK, "ok\n".to_string(), "text/plain"),
+        "/readyz" => match readiness(gw, draining) {
+            Ok(()) => (StatusCode::OK, "ready\n".to_string(), "text/plain"),
+            Err(why) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not ready: {why}\n"),
+                "text/plain",
+            ),
+        },
         _ => (
             StatusCode::NOT_FOUND,
             "not found\n".to_string(),

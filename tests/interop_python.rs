@@ -215,3 +215,88 @@ async fn pyjwt_verifies_an_exchanged_token_and_its_certificate_binding() {
     assert_eq!(c["act"], json!({"sub": id("orchestrator")}));
     assert_eq!(c["scope"], "calendar:read");
 }
+
+/// Egress mode: an a2a-sdk client with no TLS code calls the a2a-sdk
+/// upstream through its sidecar (plain HTTP) and the gateway (mTLS). The
+/// client is the scheduler, presenting the token it received when the
+/// orchestrator called it on alice's behalf; the upstream sees the whole
+/// chain: sub alice, act scheduler, inside it orchestrator.
+#[tokio::test(flavor = "multi_thread")]
+async fn a2a_sdk_client_without_tls_through_the_egress_sidecar() {
+    use common::egress::{claims, TestEgress};
+    use common::upstream::{self, Behaviour};
+
+    let py = tokio::task::spawn_blocking(python).await.unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let (_agent, port) = start_python_agent(&py, tmp.path());
+    wait_listening(port).await;
+    let scheduler = upstream::start(Behaviour::Echo).await;
+    let gw = TestGateway::start(
+        Options::new()
+            .agent("scheduler", &scheduler.url())
+            .agent("pyagent", &format!("http://127.0.0.1:{port}"))
+            .allow("orchestrator", "scheduler", &["calendar:read"], false)
+            .allow("scheduler", "pyagent", &["calendar:read"], false),
+    )
+    .await;
+
+    // Hop 1: the orchestrator calls the scheduler on alice's behalf; the
+    // scheduler receives a gateway token.
+    let user = gw.user_token(json!({"scope": "calendar:read"}));
+    let (s, _, _) = gw
+        .send_message("orchestrator", "scheduler", Some(&user))
+        .await;
+    assert_eq!(s, http::StatusCode::OK);
+    let inbound = scheduler.requests()[0].headers["authorization"]
+        .to_str()
+        .unwrap()
+        .strip_prefix("Bearer ")
+        .unwrap()
+        .to_string();
+
+    // Hop 2: the scheduler, through its sidecar, with no TLS code.
+    let eg = TestEgress::start(&gw, "scheduler", "").await;
+    let out = tokio::process::Command::new(&py)
+        .arg(script("egress_client.py"))
+        .arg(&eg.base)
+        .arg("pyagent")
+        .arg(&inbound)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "a2a-sdk client failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["card_urls"],
+        json!([
+            format!("{}/agents/pyagent/a2a/jsonrpc", eg.base),
+            format!("{}/agents/pyagent/a2a/rest", eg.base)
+        ]),
+        "{report}"
+    );
+    assert_eq!(report["card_schemes"], json!(["gateway-token"]), "{report}");
+    let calls = report["calls"].as_array().unwrap();
+    assert_eq!(calls.len(), 4, "{report}");
+    for c in calls {
+        let min_events = if c["streaming"] == true { 2 } else { 1 };
+        assert!(c["events"].as_u64().unwrap() >= min_events, "{c}");
+        let tokens = c["tokens"].as_array().unwrap();
+        assert!(!tokens.is_empty(), "upstream saw no token: {c}");
+        for t in tokens {
+            let cl = claims(t.as_str().unwrap());
+            assert_eq!(cl["sub"], "alice@example.com", "{cl}");
+            assert_eq!(cl["client_id"], id("scheduler"), "{cl}");
+            assert_eq!(
+                cl["act"],
+                json!({"sub": id("scheduler"), "act": {"sub": id("orchestrator")}}),
+                "{cl}"
+            );
+            assert_eq!(cl["aud"], format!("{}/agents/pyagent", gw.base));
+        }
+    }
+}

@@ -7,30 +7,70 @@ pub mod ca;
 pub mod cert;
 pub mod certs;
 pub mod demo;
+pub mod egress;
 pub mod policy;
 pub mod serve;
 pub mod token;
 
-/// Logs: human-readable on a terminal, JSON otherwise; level from `RUST_LOG`
-/// (default `info`).
+/// Logs with the default settings (commands without a config file):
+/// human-readable on a terminal, JSON otherwise; level from `RUST_LOG`.
 pub fn init_logging() {
-    init_logging_with_default("info")
+    actgate::logging::init(&actgate::config::LogSection::default());
 }
 
-/// As [`init_logging`], with `default` as the level when `RUST_LOG` is unset
-/// (the demo uses `warn`: its narrative is on stdout, and per-request info
-/// lines would drown it).
-pub fn init_logging_with_default(default: &str) {
-    use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if std::io::stderr().is_terminal() {
-        builder.init();
-    } else {
-        builder.json().init();
+/// SIGTERM and SIGINT. The first starts a drain; [`Signals::exit_on_next`]
+/// makes a second one exit at once.
+pub struct Signals {
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    /// Register the handlers (inside a runtime), before the listeners start,
+    /// so a signal arriving during start-up is not lost.
+    pub fn new() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            Ok(Signals {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(Signals {})
+    }
+
+    /// The next SIGTERM or SIGINT; its name.
+    pub async fn next(&mut self) -> &'static str {
+        #[cfg(unix)]
+        {
+            tokio::select! {
+                _ = self.term.recv() => "SIGTERM",
+                _ = self.int.recv() => "SIGINT",
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = tokio::signal::ctrl_c().await;
+            "ctrl-c"
+        }
+    }
+
+    /// After the first signal: a second one ends the process at once, with
+    /// the shell's status for a signal death (128 + SIGINT), whatever is
+    /// still draining.
+    pub fn exit_on_next(mut self) {
+        tokio::spawn(async move {
+            let which = self.next().await;
+            tracing::warn!(
+                signal = which,
+                "second signal: exiting without finishing the drain"
+            );
+            std::process::exit(130);
+        });
     }
 }
 

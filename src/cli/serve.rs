@@ -16,23 +16,37 @@ pub fn serve(config: &Path, threads: Option<usize>) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::FAILURE);
         }
     };
+    actgate::logging::init(&cfg.raw.log);
     let rt = super::runtime_with(threads)?;
     rt.block_on(async {
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        match actgate::server::run_until(&cfg, shutdown).await {
-            Ok(()) => Ok(ExitCode::SUCCESS),
+        let mut signals = super::Signals::new()?;
+        let running = match actgate::server::start(&cfg).await {
+            Ok(r) => r,
             Err(e) => {
                 eprintln!("{e}");
-                Ok(ExitCode::FAILURE)
+                return Ok(ExitCode::FAILURE);
             }
-        }
+        };
+        let which = signals.next().await;
+        tracing::info!(signal = which, "shutting down");
+        signals.exit_on_next();
+        running.shutdown().await;
+        Ok(ExitCode::SUCCESS)
     })
 }
 
 pub fn check(config: &Path) -> anyhow::Result<ExitCode> {
-    let cfg = match ConfigFile::load(config) {
+    let text = match std::fs::read_to_string(config) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("{}: cannot read the config file: {e}", config.display());
+            return Ok(ExitCode::FAILURE);
+        }
+    };
+    if actgate::config::is_egress_config(&text) {
+        return super::egress::check(config, &text);
+    }
+    let cfg = match ConfigFile::parse(config, &text) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("{e}");

@@ -2,6 +2,7 @@
 pub mod cdp;
 pub mod certs;
 pub mod cli;
+pub mod egress;
 pub mod exchange;
 pub mod gateway;
 pub mod python;

@@ -38,6 +38,8 @@ pub enum Behaviour {
     /// REST, as the `result` (echoing the request `id`) for JSON-RPC POSTs.
     /// `http://UPSTREAM` in the card becomes this upstream's own address.
     ExtendedCard(serde_json::Value),
+    /// Echo, after a pause (a request still in flight a while).
+    Delayed(Duration),
     /// SSE: send `first`, wait until `release` is notified, then send `last`.
     GatedStream {
         first: String,
@@ -128,7 +130,15 @@ async fn answer(
         headers: parts.headers.clone(),
         body,
     });
+    let b = match b {
+        Behaviour::Delayed(d) => {
+            tokio::time::sleep(d).await;
+            Behaviour::Echo
+        }
+        other => other,
+    };
     match b {
+        Behaviour::Delayed(_) => unreachable!(),
         Behaviour::Echo => {
             let v = serde_json::json!({"method": parts.method.as_str(), "path": parts.uri.path(),
                 "query": parts.uri.query(), "authorization": auth});

@@ -63,6 +63,11 @@ const SIGN_IN_SCOPE: &str = "calendar:read";
 const FULL_SCOPE: &str = "calendar:read calendar:write notify:send";
 
 pub fn run(a: DemoArgs) -> anyhow::Result<ExitCode> {
+    // `RUST_LOG`, when set, still wins.
+    actgate::logging::init(&actgate::config::LogSection {
+        level: Some(LOG_LEVEL.to_string()),
+        ..Default::default()
+    });
     super::runtime()?.block_on(run_async(a))
 }
 

@@ -1,0 +1,217 @@
+//! One request from the local agent, forwarded to the remote gateway.
+//!
+//! Identity: the gateway learns who is calling from the mTLS handshake (the
+//! workload certificate), and on whose behalf from the agent's own
+//! `Authorization: Bearer` token, passed on unchanged as the subject token.
+//! Every other header through which identity or origin could be claimed is
+//! removed (the gateway's own hygiene, [`crate::proxy::sanitize_request_headers`]),
+//! so the local agent cannot make the sidecar say anything it did not verify.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{self, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use tracing::Instrument;
+
+use super::{card, EgressState};
+use crate::proxy::{self, error, BoxError, ResponseBody};
+use crate::registry::{parse_route, RouteError};
+use crate::trace::{RequestMeta, REQUEST_ID};
+
+/// Largest card the sidecar rewrites.
+const MAX_CARD_BYTES: usize = 1024 * 1024;
+
+/// Handle one request on the egress listener. Never fails: every refusal is
+/// an HTTP answer (the gateway's error format).
+pub async fn handle(
+    state: Arc<EgressState>,
+    req: Request<Incoming>,
+) -> Result<Response<ResponseBody>, Infallible> {
+    let meta = RequestMeta::from_headers(req.headers());
+    let span = meta.span();
+    let mut resp = forward(&state, req, &meta).instrument(span).await;
+    // The gateway's answer carries the gateway's id; our own refusals ours.
+    if !resp.headers().contains_key(&REQUEST_ID) {
+        resp.headers_mut()
+            .insert(REQUEST_ID.clone(), meta.id.header_value());
+    }
+    Ok(resp)
+}
+
+async fn forward(
+    state: &EgressState,
+    req: Request<Incoming>,
+    meta: &RequestMeta,
+) -> Response<ResponseBody> {
+    let path = req.uri().path();
+    let agent = if path == "/agents" || path == "/agents/" {
+        None
+    } else if path.starts_with("/agents/") {
+        match parse_route(path) {
+            Ok(r) => Some((r.agent.to_string(), r.rest.to_string())),
+            Err(e @ RouteError::UnsafePath) => {
+                return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string())
+            }
+            Err(RouteError::NotAgentRoute) => return not_found(),
+        }
+    } else {
+        return not_found();
+    };
+
+    // The agent's own bearer token is the subject token; anything else in
+    // Authorization is refused here rather than silently dropped.
+    let bearer = match proxy::bearer_token(req.headers()) {
+        Ok(t) => t.map(str::to_string),
+        Err(why) => return error(StatusCode::UNAUTHORIZED, "invalid_request", why),
+    };
+    let (parts, body) = req.into_parts();
+    let body = match proxy::read_body(body, &parts.headers, state.settings.max_request_body).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let mut headers = parts.headers;
+    proxy::sanitize_request_headers(&mut headers);
+    if let Some(tok) = &bearer {
+        match HeaderValue::from_str(&format!("Bearer {tok}")) {
+            Ok(v) => {
+                headers.insert(header::AUTHORIZATION, v);
+            }
+            Err(_) => {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_request",
+                    "bearer token is not a valid header value",
+                )
+            }
+        }
+    }
+    meta.apply(&mut headers);
+
+    let path_and_query = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let uri: Uri = match format!("{}{path_and_query}", state.settings.gateway_base).parse() {
+        Ok(u) => u,
+        Err(_) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "request path cannot be forwarded",
+            )
+        }
+    };
+    let card_request = match &agent {
+        Some((name, rest)) if parts.method == Method::GET => {
+            card::is_card_path(rest).map(|v03| (name.clone(), v03))
+        }
+        _ => None,
+    };
+    let mut up = Request::new(Full::new(body));
+    *up.method_mut() = parts.method.clone();
+    *up.uri_mut() = uri;
+    *up.headers_mut() = headers;
+
+    // The material current now; a rotation during the request does not
+    // change it (the old client finishes what it started).
+    let material = state.material.load_full();
+    let sent =
+        tokio::time::timeout(state.settings.response_timeout, material.client.send(up)).await;
+    let resp = match sent {
+        Err(_) => {
+            tracing::warn!("gateway timed out");
+            return error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                "the gateway did not answer in time",
+            );
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, error_source = ?std::error::Error::source(&e), "gateway unreachable");
+            return error(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unreachable",
+                "the gateway could not be reached (or did not present the expected SPIFFE ID)",
+            );
+        }
+        Ok(Ok(r)) => r,
+    };
+    let agent_name = agent.as_ref().map(|(n, _)| n.as_str()).unwrap_or("-");
+    tracing::info!(
+        workload = %material.spiffe_id,
+        agent = agent_name,
+        method = %parts.method,
+        status = resp.status().as_u16(),
+        delegated = bearer.is_some(),
+        "forwarded to the gateway"
+    );
+    let (mut rparts, rbody) = resp.into_parts();
+    proxy::strip_hop_by_hop(&mut rparts.headers);
+    if let Some((name, v03)) = card_request {
+        if rparts.status == StatusCode::OK {
+            return card_response(rparts, rbody, &name, v03, &state.local_url).await;
+        }
+    }
+    // Streamed frame by frame (SSE events as the agent writes them).
+    Response::from_parts(rparts, rbody.map_err(|e| Box::new(e) as BoxError).boxed())
+}
+
+/// The gateway's card, rewritten for the local agent.
+async fn card_response(
+    mut parts: http::response::Parts,
+    body: Incoming,
+    agent: &str,
+    v03: bool,
+    local_url: &str,
+) -> Response<ResponseBody> {
+    let bytes = match http_body_util::Limited::new(body, MAX_CARD_BYTES)
+        .collect()
+        .await
+    {
+        Ok(c) => c.to_bytes(),
+        Err(_) => {
+            return error(
+                StatusCode::BAD_GATEWAY,
+                "bad_gateway",
+                "the gateway's agent card could not be read",
+            )
+        }
+    };
+    let Ok(mut card) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return error(
+            StatusCode::BAD_GATEWAY,
+            "bad_gateway",
+            "the gateway's agent card is not JSON",
+        );
+    };
+    card::for_local(&mut card, agent, local_url, v03);
+    let body = Bytes::from(card.to_string());
+    // Validators of the gateway's bytes no longer describe these.
+    parts.headers.remove(header::ETAG);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, no-cache"),
+    );
+    Response::from_parts(
+        parts,
+        Full::new(body).map_err(|never| match never {}).boxed(),
+    )
+}
+
+fn not_found() -> Response<ResponseBody> {
+    error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "the egress listener forwards /agents and /agents/NAME/... only",
+    )
+}

@@ -1,0 +1,316 @@
+//! Serving HTTP connections under limits, and draining them: what every
+//! listener (gateway mTLS, admin, egress) shares.
+//!
+//! - **Connection limit**: a listener takes a slot before it accepts; with
+//!   every slot taken, new connections wait in the kernel's accept queue.
+//! - **Per-connection request limit**: after that many requests the
+//!   connection is shut down gracefully (the current response completes).
+//! - **Header size**: HTTP/1.1 read buffer and HTTP/2 header-list limits.
+//! - **Idle timeout**: no request in progress for that long closes the
+//!   connection; on HTTP/1.1 hyper's header-read timer, set to the same
+//!   value, also bounds how long a client may take to send its headers.
+//! - **Drain**: when the listener's drain signal turns true, every
+//!   connection is shut down gracefully (HTTP/1.1: after the response in
+//!   progress, including a streaming one; HTTP/2: `GOAWAY`, open streams
+//!   finish); [`ConnSlots::wait_all_closed`] waits for them up to a deadline.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::FutureExt;
+use http::{Request, Response};
+use http_body::{Body, Frame, SizeHint};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
+
+use crate::config::{parse_duration, ConfigProblem, ServerSection};
+
+/// `[server]`, resolved.
+#[derive(Debug, Clone)]
+pub struct ConnLimits {
+    pub max_connections: usize,
+    /// 0: no limit.
+    pub max_requests_per_connection: u64,
+    pub max_header_bytes: usize,
+    pub idle_timeout: Duration,
+    pub drain_timeout: Duration,
+}
+
+/// hyper's HTTP/1.1 read buffer cannot be smaller.
+const MIN_HEADER_BYTES: usize = 8192;
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        Self::from_section(&ServerSection::default(), |f| f.to_string())
+            .unwrap_or_else(|_| unreachable_defaults())
+    }
+}
+
+/// The defaults, should parsing the default strings ever fail (it cannot).
+fn unreachable_defaults() -> ConnLimits {
+    ConnLimits {
+        max_connections: 10_000,
+        max_requests_per_connection: 10_000,
+        max_header_bytes: 64 * 1024,
+        idle_timeout: Duration::from_secs(60),
+        drain_timeout: Duration::from_secs(30),
+    }
+}
+
+impl ConnLimits {
+    /// Check and resolve `[server]`; `at(field)` gives a problem's location.
+    pub fn from_section(
+        s: &ServerSection,
+        at: impl Fn(&str) -> String,
+    ) -> Result<ConnLimits, Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let mut problem = |field: &str, message: String| {
+            problems.push(ConfigProblem {
+                location: at(field),
+                message,
+            })
+        };
+        if s.max_connections == 0 || s.max_connections > u32::MAX as usize {
+            problem(
+                "server.max_connections",
+                format!("must be between 1 and {}", u32::MAX),
+            );
+        }
+        if s.max_header_bytes < MIN_HEADER_BYTES || s.max_header_bytes > u32::MAX as usize {
+            problem(
+                "server.max_header_bytes",
+                format!("must be at least {MIN_HEADER_BYTES} (and fit in 32 bits)"),
+            );
+        }
+        let mut duration = |field: &str, v: &str| match parse_duration(v) {
+            Ok(d) => d,
+            Err(e) => {
+                problem(field, e);
+                Duration::from_secs(1)
+            }
+        };
+        let idle_timeout = duration("server.idle_timeout", &s.idle_timeout);
+        let drain_timeout = duration("server.drain_timeout", &s.drain_timeout);
+        if !problems.is_empty() {
+            return Err(problems);
+        }
+        Ok(ConnLimits {
+            max_connections: s.max_connections,
+            max_requests_per_connection: s.max_requests_per_connection,
+            max_header_bytes: s.max_header_bytes,
+            idle_timeout,
+            drain_timeout,
+        })
+    }
+}
+
+/// A listener's connection slots.
+#[derive(Clone)]
+pub struct ConnSlots {
+    sem: Arc<Semaphore>,
+    max: u32,
+}
+
+impl ConnSlots {
+    pub fn new(max: usize) -> Self {
+        let max = max.clamp(1, u32::MAX as usize) as u32;
+        ConnSlots {
+            sem: Arc::new(Semaphore::new(max as usize)),
+            max,
+        }
+    }
+
+    /// Wait for a free slot; held for the connection's lifetime.
+    pub async fn acquire(&self) -> Option<OwnedSemaphorePermit> {
+        self.sem.clone().acquire_owned().await.ok()
+    }
+
+    /// Connections open now.
+    pub fn open(&self) -> usize {
+        self.max as usize - self.sem.available_permits()
+    }
+
+    /// Wait until every connection has closed, at most `deadline`. Returns
+    /// the number still open when it gave up (0: all closed).
+    pub async fn wait_all_closed(&self, deadline: Duration) -> usize {
+        match tokio::time::timeout(deadline, self.sem.acquire_many(self.max)).await {
+            Ok(_) => 0,
+            Err(_) => self.open(),
+        }
+    }
+}
+
+/// Resolves once `rx` holds `true` (or its sender is gone: the owner stopped).
+pub async fn wait_true(rx: &mut watch::Receiver<bool>) {
+    let _ = rx.wait_for(|v| *v).await;
+}
+
+/// Per-connection bookkeeping shared with the service and response bodies.
+struct ConnState {
+    in_flight: AtomicUsize,
+    requests: AtomicU64,
+    /// Milliseconds since `start` of the last request start or end.
+    last_active_ms: AtomicU64,
+    start: Instant,
+    close: Notify,
+}
+
+impl ConnState {
+    fn touch(&self) {
+        self.last_active_ms
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+    fn last_active(&self) -> Instant {
+        self.start + Duration::from_millis(self.last_active_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// Held by a response body: the request is in progress until it is dropped
+/// (an SSE stream counts until its last event is sent).
+struct InFlight(Arc<ConnState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// A response body that keeps its request counted as in flight.
+pub struct TrackedBody<B> {
+    inner: B,
+    _in_flight: InFlight,
+}
+
+impl<B: Body + Unpin> Body for TrackedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
+    }
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// Serve one HTTP/1.1 or HTTP/2 connection with `handler` under `limits`
+/// until it ends, shutting it down gracefully when `shutdown` turns true.
+/// `slot` is released when the connection ends.
+///
+/// Not an `async fn`: the connection (and the I/O moved into it) goes onto
+/// the heap here, so the returned future holds a pointer, not reserved
+/// space for `io` as well. That keeps an idle connection's memory down.
+pub fn serve<I, H, F, B>(
+    io: I,
+    handler: H,
+    limits: &ConnLimits,
+    shutdown: watch::Receiver<bool>,
+    slot: Option<OwnedSemaphorePermit>,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let state = Arc::new(ConnState {
+        in_flight: AtomicUsize::new(0),
+        requests: AtomicU64::new(0),
+        last_active_ms: AtomicU64::new(0),
+        start: Instant::now(),
+        close: Notify::new(),
+    });
+    let max_requests = limits.max_requests_per_connection;
+    let st = state.clone();
+    let svc = service_fn(move |req: Request<Incoming>| {
+        let n = st.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        if max_requests > 0 && n >= max_requests {
+            // This one is served; the connection then closes.
+            st.close.notify_one();
+        }
+        st.in_flight.fetch_add(1, Ordering::Relaxed);
+        st.touch();
+        let guard = InFlight(st.clone());
+        // `map`, not an async block awaiting the handler's future: an async
+        // block keeps the captured future and the awaited one in separate
+        // slots (twice the size), and hyper reserves that size per connection.
+        handler(req).map(move |r| {
+            r.map(|resp| {
+                resp.map(|inner| TrackedBody {
+                    inner,
+                    _in_flight: guard,
+                })
+            })
+        })
+    });
+
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.idle_timeout)
+        .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(limits.max_header_bytes.min(u32::MAX as usize) as u32);
+    let conn = Box::pin(builder.serve_connection(TokioIo::new(io), svc).into_owned());
+    let idle_timeout = limits.idle_timeout;
+    let mut shutdown = shutdown;
+    // The driver: run the connection to its end, starting a graceful
+    // shutdown on drain, at the request limit, or when idle.
+    async move {
+        let _slot = slot;
+        let mut conn = conn;
+        let mut closing = false;
+        let mut idle_check = state.start + idle_timeout;
+        loop {
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                    return;
+                }
+                _ = wait_true(&mut shutdown), if !closing => {
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+                _ = state.close.notified(), if !closing => {
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                }
+                _ = tokio::time::sleep_until(idle_check), if !closing => {
+                    let now = Instant::now();
+                    if state.in_flight.load(Ordering::Relaxed) > 0 {
+                        idle_check = now + idle_timeout;
+                    } else if state.last_active() + idle_timeout <= now {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                    } else {
+                        idle_check = state.last_active() + idle_timeout;
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Log setup: level from `RUST_LOG` or `[log] level`, JSON or human-readable
+//! lines on standard error.
+//!
+//! Logs go to standard error so that a command's own output on standard
+//! output (`config check`, `demo`, `cert inspect --json`) stays clean.
+//! `format = "auto"` writes JSON when standard error is not a terminal (a
+//! container runtime, a file, a pipe) and human-readable lines on a terminal.
+//! Each request's lines carry its `request_id` (and `trace_id`) as fields of
+//! the `request` span: under `span` in JSON.
+
+use std::io::IsTerminal;
+
+use tracing_subscriber::EnvFilter;
+
+use crate::config::{LogFormat, LogSection};
+
+/// The level used when neither `RUST_LOG` nor `[log] level` says.
+pub const DEFAULT_LEVEL: &str = "info";
+
+/// Check `[log] level` (tracing `EnvFilter` directives).
+pub fn check(log: &LogSection) -> Result<(), String> {
+    match &log.level {
+        Some(l) => EnvFilter::try_new(l)
+            .map(|_| ())
+            .map_err(|e| format!("\"{l}\" is not a log level or filter: {e}")),
+        None => Ok(()),
+    }
+}
+
+/// JSON or not, for `format` when the output is (or is not) a terminal.
+pub fn use_json(format: LogFormat, is_terminal: bool) -> bool {
+    match format {
+        LogFormat::Json => true,
+        LogFormat::Text => false,
+        LogFormat::Auto => !is_terminal,
+    }
+}
+
+/// The filter: `RUST_LOG` when set (an operator's override wins over the
+/// file), else `[log] level`, else `info`.
+fn filter(log: &LogSection) -> EnvFilter {
+    if let Ok(f) = EnvFilter::try_from_default_env() {
+        return f;
+    }
+    let level = log.level.as_deref().unwrap_or(DEFAULT_LEVEL);
+    EnvFilter::try_new(level).unwrap_or_else(|_| EnvFilter::new(DEFAULT_LEVEL))
+}
+
+/// Install the global subscriber. A second call does nothing (the first
+/// setup stays), so tests and commands may call it freely.
+pub fn init(log: &LogSection) {
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter(log))
+        .with_writer(std::io::stderr);
+    let _ = if use_json(log.format, std::io::stderr().is_terminal()) {
+        builder
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn format_follows_the_terminal_in_auto_mode() {
+        assert!(use_json(LogFormat::Auto, false));
+        assert!(!use_json(LogFormat::Auto, true));
+        assert!(use_json(LogFormat::Json, true));
+        assert!(!use_json(LogFormat::Text, false));
+    }
+
+    #[test]
+    fn levels_are_checked() {
+        let ok = |l: &str| {
+            check(&LogSection {
+                level: Some(l.into()),
+                format: LogFormat::Auto,
+            })
+        };
+        assert!(ok("debug").is_ok());
+        assert!(ok("warn,actgate=debug").is_ok());
+        assert!(ok("loud=").is_err() || ok("=[").is_err());
+        assert!(ok("actgate=verbose").is_err());
+    }
+}

@@ -1,0 +1,124 @@
+//! Start a real egress sidecar next to a [`TestGateway`]: its own directory
+//! with a copy of one workload's certificate and key (so a test can rotate
+//! them), listening on 127.0.0.1:0.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+
+use actgate::config::EgressConfigFile;
+use actgate::egress::RunningEgress;
+
+use super::gateway::{TestGateway, TD};
+
+pub struct TestEgress {
+    pub dir: tempfile::TempDir,
+    pub running: RunningEgress,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+}
+
+/// The `[egress]` config for `workload` calling `gw`; `extra` is appended
+/// inside `[egress]`, `raw` after it.
+pub fn egress_config(
+    dir: &Path,
+    gw: &TestGateway,
+    workload: &str,
+    extra: &str,
+    raw: &str,
+) -> String {
+    let agents = gw.certs().join("agents");
+    std::fs::copy(agents.join(format!("{workload}.pem")), dir.join("svid.pem")).unwrap();
+    std::fs::copy(agents.join(format!("{workload}.key")), dir.join("svid.key")).unwrap();
+    format!(
+        r#"
+[egress]
+listen = "127.0.0.1:0"
+gateway_url = "{base}"
+gateway_spiffe_id = "spiffe://{TD}/gateway"
+gateway_bundle = "{bundle}"
+cert = "svid.pem"
+key = "svid.key"
+{extra}
+{raw}
+"#,
+        base = gw.base,
+        bundle = gw.ca().display(),
+    )
+}
+
+impl TestEgress {
+    pub async fn start(gw: &TestGateway, workload: &str, extra: &str) -> TestEgress {
+        Self::start_raw(gw, workload, extra, "").await
+    }
+
+    pub async fn start_raw(gw: &TestGateway, workload: &str, extra: &str, raw: &str) -> TestEgress {
+        let dir = tempfile::tempdir().unwrap();
+        let text = egress_config(dir.path(), gw, workload, extra, raw);
+        let path = dir.path().join("egress.toml");
+        std::fs::write(&path, &text).unwrap();
+        let cfg = EgressConfigFile::parse(&path, &text).unwrap();
+        let running = actgate::egress::start(&cfg)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let base = match running.addr {
+            Some(a) => format!("http://{a}"),
+            None => "http://localhost".into(),
+        };
+        TestEgress { dir, running, base }
+    }
+
+    pub fn svid_paths(&self) -> (PathBuf, PathBuf) {
+        (
+            self.dir.path().join("svid.pem"),
+            self.dir.path().join("svid.key"),
+        )
+    }
+}
+
+/// A plain-HTTP client, as an agent without TLS code has.
+pub fn plain_client() -> Client<HttpConnector, Full<Bytes>> {
+    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
+}
+
+/// One request over plain HTTP; status, headers, body.
+pub async fn plain(
+    client: &Client<HttpConnector, Full<Bytes>>,
+    method: Method,
+    url: &str,
+    headers: &HeaderMap,
+    body: &str,
+) -> (StatusCode, HeaderMap, Bytes) {
+    let mut req = Request::builder()
+        .method(method)
+        .uri(url)
+        .body(Full::new(Bytes::from(body.to_string())))
+        .unwrap();
+    req.headers_mut().extend(headers.clone());
+    let resp = client.request(req).await.unwrap();
+    let (parts, body) = resp.into_parts();
+    let bytes = body.collect().await.unwrap().to_bytes();
+    (parts.status, parts.headers, bytes)
+}
+
+/// The claims of a JWT (no verification: the gateway's tests cover that).
+pub fn claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine;
+    let payload = jwt.split('.').nth(1).unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .unwrap();
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// A JSON-RPC SendMessage body.
+pub fn send_message_body() -> String {
+    serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "SendMessage",
+        "params": {"message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": "hi"}]}}})
+    .to_string()
+}
