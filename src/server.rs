@@ -592,7 +592,9 @@ where
     } = conn;
     let handler = move |req: Request<Incoming>| {
         let (gw, peer, draining) = (shared.load_full(), peer.clone(), *draining.borrow());
-        async move { Ok::<_, std::convert::Infallible>(admin_request(gw, &peer, draining, req).await) }
+        async move {
+            Ok::<_, std::convert::Infallible>(admin_request(gw, &peer, draining, req).await)
+        }
     };
     listener::serve(io, handler, &limits, stopped, slot).await
 }
