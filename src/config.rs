@@ -159,6 +159,12 @@ pub struct GatewaySection {
     /// approvals API and the console. Plain HTTP only on a loopback address;
     /// anywhere else it needs `[admin] mtls = true`.
     pub admin_listen: Option<SocketAddr>,
+    /// Optional plain-HTTP listener for `/healthz`, `/readyz` and `/metrics`
+    /// only (never the approvals API or the console), on any address: what
+    /// kubelet probes and a Prometheus scraper reach from outside the pod
+    /// while `admin_listen` stays on loopback. Metrics name agents and
+    /// counts, so restrict who reaches it (a NetworkPolicy).
+    pub health_listen: Option<SocketAddr>,
     /// Re-read the configuration and every file it names when one of them
     /// changes (checked every `watch_interval`). SIGHUP always reloads.
     /// Default `true`.

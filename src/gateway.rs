@@ -51,6 +51,8 @@ pub struct Limits {
 pub struct Gateway {
     pub listen: SocketAddr,
     pub admin_listen: Option<SocketAddr>,
+    /// Probes-and-metrics-only listener (`gateway.health_listen`).
+    pub health_listen: Option<SocketAddr>,
     pub issuer: String,
     pub public_url: String,
     pub registry: Registry,
@@ -683,6 +685,7 @@ impl Gateway {
         Ok(Gateway {
             listen: g.listen,
             admin_listen: g.admin_listen,
+            health_listen: g.health_listen,
             issuer,
             public_url,
             registry: Registry::new(agents),

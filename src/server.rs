@@ -41,6 +41,8 @@ pub struct RunningGateway {
     /// Where the mTLS listener is bound (useful with port 0).
     pub addr: SocketAddr,
     pub admin_addr: Option<SocketAddr>,
+    /// Where the probes-and-metrics listener is bound (`gateway.health_listen`).
+    pub health_addr: Option<SocketAddr>,
     /// The live material; replaced whole on reload.
     pub shared: Arc<ArcSwap<Gateway>>,
     /// Stops the admin listener and the reload loop (the very end).
@@ -304,16 +306,34 @@ pub async fn start_gateway(gw: Arc<Gateway>) -> Result<RunningGateway, StartErro
         tasks.push(tokio::spawn(admin_loop(
             shared.clone(),
             l,
-            stopped,
-            draining,
+            stopped.clone(),
+            draining.clone(),
             limits.clone(),
+            AdminScope::Full,
+        )));
+    }
+    let mut health_addr = None;
+    if let Some(a) = gw.health_listen {
+        let l = TcpListener::bind(a)
+            .await
+            .map_err(|source| StartError::Bind { addr: a, source })?;
+        health_addr = l.local_addr().ok();
+        tasks.push(tokio::spawn(admin_loop(
+            shared.clone(),
+            l,
+            stopped.clone(),
+            draining.clone(),
+            limits.clone(),
+            AdminScope::ProbesOnly,
         )));
     }
     let admin = admin_addr.map_or_else(|| "-".to_string(), |a| a.to_string());
-    tracing::info!(%addr, %admin, agents = gw.registry.agents().count(), "gateway listening");
+    let health = health_addr.map_or_else(|| "-".to_string(), |a| a.to_string());
+    tracing::info!(%addr, %admin, %health, agents = gw.registry.agents().count(), "gateway listening");
     Ok(RunningGateway {
         addr,
         admin_addr,
+        health_addr,
         shared,
         stop,
         drain,
@@ -510,6 +530,7 @@ async fn admin_loop(
     stopped: watch::Receiver<bool>,
     draining: watch::Receiver<bool>,
     limits: ConnLimits,
+    scope: AdminScope,
 ) {
     let slots = ConnSlots::new(limits.max_connections);
     let conn_stopped = stopped.clone();
@@ -520,14 +541,26 @@ async fn admin_loop(
             limits: limits.clone(),
             stopped: conn_stopped.clone(),
             slot,
+            scope,
         };
         tokio::spawn(serve_admin_connection(conn, tcp, remote));
     })
     .await
 }
 
+/// What a listener of the admin kind serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AdminScope {
+    /// `admin_listen`: probes, metrics, approvals API, console.
+    Full,
+    /// `health_listen`: probes and metrics only, plain HTTP on any address.
+    /// Nothing here can change state, so it needs no operator check.
+    ProbesOnly,
+}
+
 /// What an admin connection needs besides its socket.
 struct AdminConn {
+    scope: AdminScope,
     shared: Arc<ArcSwap<Gateway>>,
     draining: watch::Receiver<bool>,
     limits: ConnLimits,
@@ -542,6 +575,8 @@ async fn serve_admin_connection(conn: AdminConn, tcp: TcpStream, remote: SocketA
     let gw = conn.shared.load_full();
     let (tls, handshake_timeout) = (gw.admin.tls.clone(), gw.limits.handshake_timeout);
     drop(gw);
+    // The probes listener is always plain: kubelet presents no certificate.
+    let tls = tls.filter(|_| conn.scope == AdminScope::Full);
     let Some(cfg) = tls else {
         let peer = AdminPeer {
             identity: None,
@@ -589,11 +624,16 @@ where
         limits,
         stopped,
         slot,
+        scope,
     } = conn;
     let handler = move |req: Request<Incoming>| {
         let (gw, peer, draining) = (shared.load_full(), peer.clone(), *draining.borrow());
         async move {
-            Ok::<_, std::convert::Infallible>(admin_request(gw, &peer, draining, req).await)
+            let resp = match scope {
+                AdminScope::Full => admin_request(gw, &peer, draining, req).await,
+                AdminScope::ProbesOnly => admin_response(&gw, draining, req.uri().path()),
+            };
+            Ok::<_, std::convert::Infallible>(resp)
         }
     };
     listener::serve(io, handler, &limits, stopped, slot).await

@@ -505,3 +505,40 @@ async fn cli_speaks_mtls_to_the_admin_listener() {
         text(&out.stderr)
     );
 }
+
+/// `health_listen`: probes and metrics for kubelet and Prometheus on any
+/// address, while the approvals API and the console stay on the admin
+/// listener. Nothing on it can change state.
+#[tokio::test]
+async fn health_listener_serves_probes_and_metrics_and_nothing_else() {
+    let gw = TestGateway::start(Options::new().gateway("health_listen = \"127.0.0.1:0\"")).await;
+    let addr = gw.running.health_addr.expect("health listener");
+    let get = |path: &'static str| async move {
+        let req =
+            format!("GET {path} HTTP/1.1\r\nHost: 10.1.2.3:9902\r\nConnection: close\r\n\r\n");
+        raw(addr, &req).await
+    };
+    for path in ["/healthz", "/readyz"] {
+        let r = get(path).await;
+        assert!(r.starts_with("HTTP/1.1 200"), "{path}: {r}");
+    }
+    let metrics = get("/metrics").await;
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    assert!(metrics.contains("actgate_handshakes_accepted_total"));
+    for path in ["/api/approvals", "/api/agents", "/console", "/"] {
+        let r = get(path).await;
+        assert!(r.starts_with("HTTP/1.1 404"), "{path}: {r}");
+    }
+    let post = raw(addr, "POST /api/approvals/ap-00000000000000000000000000000000/approve HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}").await;
+    assert!(post.starts_with("HTTP/1.1 404"), "{post}");
+
+    // Unlike a plain admin listener, it may listen on any address.
+    let dir = tempfile::tempdir().unwrap();
+    make_pki(dir.path());
+    let text = config_text(
+        dir.path(),
+        &Options::new().gateway("health_listen = \"0.0.0.0:9902\""),
+    );
+    let cfg = ConfigFile::parse(&dir.path().join("actgate.toml"), &text).unwrap();
+    Gateway::build(&cfg, Arc::new(Metrics::default())).expect("health_listen on 0.0.0.0 is fine");
+}

@@ -508,9 +508,15 @@ fn the_gateway_deployment_keeps_its_security_and_availability_properties() {
     );
     assert_eq!(pod["hostNetwork"], Value::Null);
 
-    // Probes on the admin listener of the config this container runs.
+    // Probes on the health listener of the config this container runs; the
+    // admin listener (approvals, console) stays on loopback.
     let config = base.config_toml();
-    let admin = port_of(config["gateway"]["admin_listen"].as_str().unwrap());
+    let admin_listen = config["gateway"]["admin_listen"].as_str().unwrap();
+    assert!(
+        admin_listen.starts_with("127.0.0.1:"),
+        "the plain admin listener must stay on loopback: {admin_listen}"
+    );
+    let admin = port_of(config["gateway"]["health_listen"].as_str().unwrap());
     let listen = port_of(config["gateway"]["listen"].as_str().unwrap());
     assert_ne!(admin, listen);
     for (probe, path) in [("readinessProbe", "/readyz"), ("livenessProbe", "/healthz")] {
@@ -541,12 +547,12 @@ fn the_gateway_deployment_keeps_its_security_and_availability_properties() {
         "terminationGracePeriodSeconds {grace} <= preStop {sleep} + drain {MAX_DRAIN_SECONDS}"
     );
 
-    // The Service exposes the mTLS listener, never the unauthenticated admin port.
+    // The Service exposes the mTLS listener, never the unauthenticated health port.
     let svc = base.get("Service", "actgate");
     let ports = svc["spec"]["ports"].as_array().unwrap();
     for p in ports {
         let target = resolve_port(c, &p["targetPort"]);
-        assert_ne!(target, admin, "the Service exposes the admin port");
+        assert_ne!(target, admin, "the Service exposes the health port");
         assert_eq!(target, listen);
     }
     let labels = &d["spec"]["template"]["metadata"]["labels"];

@@ -7,8 +7,8 @@ pub mod ca;
 pub mod cert;
 pub mod certs;
 pub mod demo;
-pub mod policy;
 pub mod egress;
+pub mod policy;
 pub mod serve;
 pub mod token;
 

@@ -2,8 +2,8 @@
 pub mod cdp;
 pub mod certs;
 pub mod cli;
-pub mod exchange;
 pub mod egress;
+pub mod exchange;
 pub mod gateway;
 pub mod python;
 pub mod upstream;
