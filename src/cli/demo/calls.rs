@@ -204,6 +204,11 @@ impl Demo {
         let admin = self
             .admin
             .ok_or_else(|| anyhow!("the demo gateway has no admin listener"))?;
+        // The ID came back in a response and goes into a URL path: accept
+        // only an ID's alphabet rather than escape it (as the CLI does).
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+            anyhow::bail!("\"{id}\" is not an approval ID");
+        }
         // Plain HTTP on loopback: the client needs no roots.
         let cfg = rustls::ClientConfig::builder_with_provider(actgate::tls::provider())
             .with_safe_default_protocol_versions()?
