@@ -186,8 +186,12 @@ enum CertsCommand {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    // serve and egress set up logging from their config file.
-    if !matches!(args.command, Command::Serve { .. } | Command::Egress { .. }) {
+    // serve and egress set up logging from their config file, demo with its
+    // own default level.
+    if !matches!(
+        args.command,
+        Command::Serve { .. } | Command::Egress { .. } | Command::Demo(_)
+    ) {
         cli::init_logging();
     }
     let result = match args.command {

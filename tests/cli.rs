@@ -163,23 +163,118 @@ fn demo_once_runs_the_whole_flow() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let dir = tempfile::tempdir().unwrap();
     copy_dir(&root.join("agent-cards"), &dir.path().join("agent-cards"));
-    let o = actgate(dir.path(), &["demo", "--once", "--listen", "127.0.0.1:0"]);
+    // Without RUST_LOG, as a user first runs it: the narrative on stdout is
+    // not interleaved with a log line per request.
+    let o = Command::new(env!("CARGO_BIN_EXE_actgate"))
+        .current_dir(dir.path())
+        .args(["demo", "--once", "--listen", "127.0.0.1:0"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
     let out = text(&o.stdout);
-    assert!(
-        o.status.success(),
-        "stdout:\n{out}\nstderr:\n{}",
-        text(&o.stderr)
-    );
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "stdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("demo: all steps succeeded"), "{out}");
-    assert!(out.contains("\"sub\": \"alice@example.com\""), "{out}");
+    assert!(!out.contains('✗'), "a check failed:\n{out}");
     assert!(
-        out.contains("spiffe://example.org/agent/orchestrator"),
-        "{out}"
+        !err.contains("INFO") && !err.contains("forwarded"),
+        "the demo logs at warn by default:\n{err}"
     );
-    assert!(out.contains("decision    denied (HTTP 403)"), "{out}");
+    // Every step ran and each of its checks passed.
+    for n in 1..=6 {
+        assert!(
+            out.contains(&format!("[{n}/6] ")),
+            "step {n} missing:\n{out}"
+        );
+    }
+    let section = |from: &str, to: &str| -> String {
+        let start = out.find(from).unwrap_or_else(|| panic!("{from}:\n{out}"));
+        let end = out[start..].find(to).map_or(out.len(), |e| start + e);
+        out[start..end].to_string()
+    };
+    let passed = |s: &str| {
+        s.lines()
+            .filter(|l| l.trim_start().starts_with('✓'))
+            .count()
+    };
+
+    // 1. Step-up, then the delegated call.
+    let s1 = section("[1/6]", "[2/6]");
+    assert!(
+        s1.contains("WWW-Authenticate  Bearer error=\"insufficient_scope\", scope=\"calendar:write notify:send\""),
+        "{s1}"
+    );
+    assert!(
+        s1.contains("refused (HTTP 403)") && s1.contains("allowed (HTTP 200)"),
+        "{s1}"
+    );
+    assert!(s1.contains("\"sub\": \"alice@example.com\""), "{s1}");
+    assert_eq!(passed(&s1), 2, "{s1}");
+
+    // 2. The chain: the orchestrator nested inside the scheduler's act.
+    let s2 = section("[2/6]", "[3/6]");
+    assert!(s2.contains("allowed (HTTP 200)"), "{s2}");
+    assert!(
+        s2.contains("\"sub\": \"spiffe://example.org/agent/scheduler\"")
+            && s2.contains("\"sub\": \"spiffe://example.org/agent/orchestrator\""),
+        "{s2}"
+    );
+    assert_eq!(passed(&s2), 1, "{s2}");
+
+    // 3. Deny by default.
+    let s3 = section("[3/6]", "[4/6]");
+    assert!(
+        s3.contains("refused (HTTP 403)") && s3.contains("forbidden"),
+        "{s3}"
+    );
+    assert_eq!(passed(&s3), 1, "{s3}");
+
+    // 4. Token exchange: bound to the orchestrator's certificate (computed
+    //    here from its file), refused from the scheduler's.
+    let s4 = section("[4/6]", "[5/6]");
+    let pem = std::fs::read_to_string(dir.path().join("certs/agents/orchestrator.pem")).unwrap();
+    let thumbprint = common::exchange::thumbprint_of_pem(&pem);
+    assert!(
+        s4.contains(&format!("cnf.x5t#S256      {thumbprint}")),
+        "{thumbprint}:\n{s4}"
+    );
+    assert!(s4.contains("scope             calendar:read"), "{s4}");
+    assert!(
+        s4.contains("act               {\"sub\":\"spiffe://example.org/agent/orchestrator\"}"),
+        "{s4}"
+    );
+    assert!(
+        s4.contains("refused (HTTP 401)") && s4.contains("invalid_token"),
+        "{s4}"
+    );
+    assert_eq!(passed(&s4), 2, "{s4}");
+
+    // 5. Human approval: held, approved, let through once, replay refused.
+    let s5 = section("[5/6]", "[6/6]");
+    assert!(s5.contains("approval_required"), "{s5}");
+    assert!(s5.contains("actgate approvals approve ap-"), "{s5}");
+    assert!(s5.contains("HTTP 200: approved by local-operator"), "{s5}");
+    assert!(s5.contains("allowed (HTTP 200)"), "{s5}");
+    assert!(s5.contains("error             approval_used"), "{s5}");
+    assert_eq!(passed(&s5), 4, "{s5}");
+
+    // 6. Audit: verified in-process, and who acted for alice.
+    let s6 = section("[6/6]", "Repeat the delegated call");
+    assert!(
+        s6.contains("chain intact") && s6.contains("head              seq "),
+        "{s6}"
+    );
+    assert!(
+        s6.contains("alice@example.com → orchestrator → scheduler → notifier"),
+        "{s6}"
+    );
+    assert!(s6.contains("token exchange"), "{s6}");
+    assert_eq!(passed(&s6), 2, "{s6}");
+
     assert!(out.contains("curl --cacert"), "{out}");
     assert!(dir.path().join("certs/example.org/ca.key").exists());
-    // The demo's calls are in its audit log, chained and queryable.
+    // The same log, checked by the CLI a user would run: chained, and
+    // holding each kind of decision the demo made.
     assert!(out.contains("actgate audit verify audit"), "{out}");
     let v = actgate(dir.path(), &["audit", "verify", "audit"]);
     assert!(v.status.success(), "{}", text(&v.stdout));
@@ -191,6 +286,23 @@ fn demo_once_runs_the_whole_flow() {
     assert!(
         q.contains(" → scheduler") && q.contains(" → notifier"),
         "{q}"
+    );
+    for decision in ["step_up", "deny", "approval_required"] {
+        let q = actgate(
+            dir.path(),
+            &["audit", "query", "audit", "--decision", decision, "--json"],
+        );
+        assert!(
+            text(&q.stdout).contains(&format!("\"decision\":\"{decision}\"")),
+            "{decision}: {}",
+            text(&q.stdout)
+        );
+    }
+    let q = actgate(dir.path(), &["audit", "query", "audit", "--json"]);
+    assert!(
+        text(&q.stdout).contains("\"kind\":\"token_exchange\""),
+        "{}",
+        text(&q.stdout)
     );
 }
 

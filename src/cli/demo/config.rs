@@ -1,0 +1,110 @@
+//! The demo's gateway configuration: the shape of `actgate.example.toml`
+//! (same cards, same kinds of rules), with the ports the example agents and
+//! the listener actually got.
+
+use std::net::SocketAddr;
+use std::path::Path;
+
+use super::{IDP, ISSUER, TD};
+
+/// Where the demo's gateway listens and finds its agents.
+pub struct Addresses {
+    pub listen: SocketAddr,
+    pub scheduler: SocketAddr,
+    pub notifier: SocketAddr,
+}
+
+/// The config text. Paths are as given (relative ones resolve against the
+/// working directory, where the config notionally lives), so the audit log
+/// lands in `audit/` and approvals in `data/approvals/`, as with the example
+/// config.
+pub fn demo_config(certs: &Path, cards: &Path, at: &Addresses) -> String {
+    let c = |p: &str| certs.join(p).display().to_string();
+    let card = |p: &str| cards.join(p).display().to_string();
+    format!(
+        r#"
+[gateway]
+listen = "{listen}"
+issuer = "{ISSUER}"
+public_url = "https://localhost:{port}"
+server_cert = "{gw_cert}"
+server_key = "{gw_key}"
+admin_listen = "127.0.0.1:0"
+
+[[trust_domain]]
+name = "{TD}"
+bundle = "{bundle}"
+
+[tokens]
+signing_key = "{signing}"
+algorithm = "ES256"
+ttl = "5m"
+
+[[subject_issuer]]
+issuer = "{IDP}"
+jwks = "{idp_jwks}"
+audience = "{ISSUER}"
+
+[[agent]]
+name = "scheduler"
+card = "{sched_card}"
+upstream = "http://{scheduler}"
+spiffe_id = "spiffe://{TD}/agent/scheduler"
+
+[[agent]]
+name = "notifier"
+card = "{notif_card}"
+upstream = "http://{notifier}"
+spiffe_id = "spiffe://{TD}/agent/notifier"
+
+# No operations list: the orchestrator may also exchange a user's token for
+# the scheduler at /oauth2/token (an exchanged token cannot be held to a list
+# of operations, so only rules without one allow an exchange).
+[[rule]]
+caller = "spiffe://{TD}/agent/orchestrator"
+agent = "scheduler"
+subject_issuer = "{IDP}"
+skills = ["book-meeting"]
+scopes = ["calendar:read", "calendar:write", "notify:send"]
+
+[[rule]]
+caller_agent = "scheduler"
+agent = "notifier"
+scopes = ["notify:send"]
+
+# Sending mail outside the company cannot be undone: a person approves each
+# such call from the orchestrator.
+[[rule]]
+caller = "spiffe://{TD}/agent/orchestrator"
+agent = "notifier"
+scopes = ["notify:send"]
+approval = "human"
+
+# Whatever else allows it: nobody acts for suspended accounts.
+[[rule]]
+effect = "deny"
+caller_trust_domain = "{TD}"
+agent = "*"
+subject = "*@suspended.example.com"
+
+[approvals]
+dir = "data/approvals"
+ttl = "15m"
+
+[audit]
+enabled = true
+directory = "audit"
+"#,
+        listen = at.listen,
+        port = at.listen.port(),
+        scheduler = at.scheduler,
+        notifier = at.notifier,
+        gw_cert = c("gateway.pem"),
+        gw_key = c("gateway.key"),
+        bundle = c(&format!("{TD}/bundle.pem")),
+        signing = c("token-signing.key"),
+        idp_jwks = c("idp-jwks.json"),
+        sched_card = card("scheduler.json"),
+        notif_card = card("notifier.json"),
+    )
+}
