@@ -109,6 +109,7 @@ pub async fn rewrite(
 }
 
 fn passthrough(mut parts: http::response::Parts, bytes: Bytes) -> Response<ResponseBody> {
+    crate::proxy::strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::TRANSFER_ENCODING);
     Response::from_parts(

@@ -27,7 +27,17 @@ pub async fn token(
     let caller = &conn.identity;
     rec.kind = RecordKind::TokenExchange;
     rec.operation = Some("TokenExchange".into());
-    let mut resp = match answer(gw, caller, req).await {
+    // Fail closed, as on the proxy route: no token is issued while the
+    // audit log cannot record it.
+    let result = if gw.audit.is_healthy() {
+        answer(gw, caller, req).await
+    } else {
+        Err(Refusal::Exchange(ExchangeError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the gateway cannot record token exchanges right now; try again later",
+        )))
+    };
+    let mut resp = match result {
         Ok(issued) => {
             tracing::info!(caller = %caller.spiffe_id, agent = %issued.agent, subject = %issued.subject.sub,
                 issued_token_type = issued.issued_token_type, "token exchanged");
@@ -53,7 +63,7 @@ pub async fn token(
                     AuditDecision::Deny
                 }
                 ErrorCode::InvalidClient => AuditDecision::Unauthenticated,
-                ErrorCode::ServerError => AuditDecision::Error,
+                ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => AuditDecision::Error,
                 ErrorCode::InvalidRequest | ErrorCode::UnsupportedGrantType => {
                     AuditDecision::Invalid
                 }

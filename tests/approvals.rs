@@ -150,6 +150,21 @@ async fn approved_request_passes_exactly_once_and_the_header_stays_here() {
     assert_eq!(decided["status"], "approved");
     assert_eq!(decided["decided_by"], "local-operator");
     gw.expect_metric("actgate_approvals_pending 0").await;
+    // The decision is in the hash-chained audit log, written before the
+    // answer: who decided, what, for whom, through which chain.
+    let log: Vec<Value> = common::audit::records(&gw.dir.path().join("audit"))
+        .into_iter()
+        .filter(|r| r["kind"] == "approval_decision")
+        .collect();
+    assert_eq!(log.len(), 1, "{log:?}");
+    let r = &log[0];
+    assert_eq!(r["caller"], "local-operator");
+    assert_eq!(r["decision"], "allow");
+    assert_eq!(r["approval_id"], id.as_str());
+    assert_eq!(r["agent"], "bank");
+    assert_eq!(r["subject"], "alice@example.com");
+    assert_eq!(r["act"], json!([id_of("orchestrator")]));
+    assert_eq!(r["reason"], "invoice 17 checked");
 
     // Another body under the approved ID: refused, and the approval stays usable.
     let (s, _, b) = pay(&gw, "orchestrator", "pay 9999 EUR to mallory", Some(&id)).await;

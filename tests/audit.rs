@@ -25,17 +25,7 @@ fn log_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Every record (not `log_start`) in the log at `dir`, in order.
 fn records(dir: &Path) -> Vec<Value> {
-    log_files(dir)
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap())
-                .collect::<Vec<_>>()
-        })
-        .filter(|v| v["kind"] != "log_start")
-        .collect()
+    common::audit::records(dir)
 }
 
 async fn flush(gw: &TestGateway) {

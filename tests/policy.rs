@@ -168,16 +168,8 @@ async fn deny_rules_lifetime_caps_and_approval_at_the_gateway() {
 
     // The audit log names the deny rule that decided.
     gw.running.current().audit.flush().await.unwrap();
-    let log = actgate::audit::query::log_files(&gw.dir.path().join("audit")).unwrap();
-    let records: Vec<Value> = log
-        .iter()
-        .flat_map(|f| {
-            std::fs::read_to_string(f)
-                .unwrap()
-                .lines()
-                .map(|l| serde_json::from_str::<Value>(l).unwrap())
-                .collect::<Vec<_>>()
-        })
+    let records: Vec<Value> = common::audit::records(&gw.dir.path().join("audit"))
+        .into_iter()
         .filter(|r| r["decision"] == "deny")
         .map(|r| json!([r["caller"], r["rule"]]))
         .collect();

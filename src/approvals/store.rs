@@ -38,6 +38,10 @@ pub enum DecideError {
     Unknown,
     #[error("approval {id} is {} and can no longer be decided", state.as_str())]
     NotPending { id: String, state: State },
+    /// The decider is the caller of the request, or acts in its delegation
+    /// chain: an agent must never approve its own irreversible action.
+    #[error("{by} is the caller of this request or in its delegation chain and may not decide it")]
+    SelfDecision { by: String },
     #[error(transparent)]
     Storage(#[from] StoreError),
 }
@@ -219,6 +223,9 @@ impl ApprovalStore {
         }
         let mut map = self.lock();
         let a = map.get(id).ok_or(DecideError::Unknown)?;
+        if a.request.caller == by || a.request.chain.iter().any(|c| c == by) {
+            return Err(DecideError::SelfDecision { by: by.to_string() });
+        }
         let state = a.status(now);
         if state != State::Pending {
             return Err(DecideError::NotPending {
@@ -332,6 +339,22 @@ mod tests {
             body_sha256: super::super::body_digest(body.as_bytes()),
             rule: 0,
         }
+    }
+
+    #[test]
+    fn nobody_in_the_request_may_decide_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ApprovalStore::open(dir.path(), limits()).unwrap();
+        let a = s.request(req("x"), 100).unwrap();
+        for by in ["spiffe://example.org/a", "alice"] {
+            assert!(matches!(
+                s.decide(&a.id, true, by, None, 101),
+                Err(DecideError::SelfDecision { .. })
+            ));
+        }
+        assert_eq!(s.get(&a.id).unwrap().state, State::Pending);
+        s.decide(&a.id, true, "spiffe://example.org/operator/bob", None, 102)
+            .unwrap();
     }
 
     #[test]

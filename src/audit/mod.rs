@@ -53,6 +53,9 @@ pub enum RecordKind {
     Proxy,
     /// An RFC 8693 token exchange.
     TokenExchange,
+    /// A person (or admin tool) approved or denied a pending approval:
+    /// `caller` is the decider, `act` the chain of the request decided.
+    ApprovalDecision,
     /// Written by the log itself as the first line of every file: the chain
     /// continues here from the previous file (or starts, for the first one).
     LogStart,

@@ -176,7 +176,10 @@ impl AuditLog {
     /// written before this returns, the rest is buffered. Errors are logged,
     /// not returned: the caller's answer does not change.
     pub async fn submit(&self, rec: AuditRecord) {
-        if rec.decision.written_before_response() {
+        // An issued token is used at the agent with no gateway in between:
+        // its record is the only trace, so it is written before the token
+        // leaves, like a refusal.
+        if rec.decision.written_before_response() || rec.kind == super::RecordKind::TokenExchange {
             if let Err(e) = self.append_durable(rec).await {
                 tracing::error!(error = %e, "audit record not written");
             }

@@ -74,7 +74,13 @@ async fn forward(
         Err(resp) => return resp,
     };
     let mut headers = parts.headers;
+    // The approval id is not identity: it names a decision the gateway
+    // checks against this very request, so it passes (hygiene strips it).
+    let approval = crate::approval_gate::presented(&headers);
     proxy::sanitize_request_headers(&mut headers);
+    for (name, value) in &approval {
+        headers.append(name.clone(), value.clone());
+    }
     if let Some(tok) = &bearer {
         match HeaderValue::from_str(&format!("Bearer {tok}")) {
             Ok(v) => {

@@ -211,6 +211,7 @@ async fn agent_call(
             return forbidden(gw);
         }
         let Some(live) = agent.card.live() else {
+            rec.refuse(AuditDecision::Error, "no card in service");
             return unavailable(&agent.name);
         };
         rec.decision = AuditDecision::Allow;
@@ -221,9 +222,15 @@ async fn agent_call(
         );
     }
     if req.method() == Method::GET && rest == "/.well-known/oauth-protected-resource" {
+        rec.operation = Some("GetProtectedResourceMetadata".into());
         if !gw.policy.may_reach(&caller.spiffe_id, &agent.name) {
+            rec.refuse(
+                AuditDecision::Deny,
+                "no rule allows this caller to reach this agent",
+            );
             return forbidden(gw);
         }
+        rec.decision = AuditDecision::Allow;
         return crate::token_endpoint::protected_resource(gw, &agent);
     }
 
@@ -338,6 +345,7 @@ async fn agent_call(
     // Only a verified card may decide how the agent is called: without one
     // the agent is unavailable, never called on an unchecked contract.
     let Some(live) = agent.card.live() else {
+        rec.refuse(AuditDecision::Error, "no card in service");
         return unavailable(&agent.name);
     };
     let card = &live.served;

@@ -61,6 +61,10 @@ pub enum ErrorCode {
     InvalidScope,
     UnsupportedGrantType,
     ServerError,
+    /// 503: the gateway cannot issue right now (its audit log is down);
+    /// the RFC 6749 §4.1.2.1 code, as OAuth servers use it at the token
+    /// endpoint too.
+    TemporarilyUnavailable,
 }
 
 impl ErrorCode {
@@ -72,6 +76,7 @@ impl ErrorCode {
             ErrorCode::InvalidScope => "invalid_scope",
             ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
             ErrorCode::ServerError => "server_error",
+            ErrorCode::TemporarilyUnavailable => "temporarily_unavailable",
         }
     }
 
@@ -82,6 +87,7 @@ impl ErrorCode {
     pub fn status(self) -> StatusCode {
         match self {
             ErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::BAD_REQUEST,
         }
     }
@@ -97,7 +103,7 @@ pub struct ExchangeError {
 }
 
 impl ExchangeError {
-    fn new(code: ErrorCode, description: impl Into<String>) -> Self {
+    pub fn new(code: ErrorCode, description: impl Into<String>) -> Self {
         ExchangeError {
             code,
             description: description.into(),

@@ -283,6 +283,9 @@ fn cache_key(req: &MintRequest<'_>) -> Vec<u8> {
     k.str(req.audience);
     k.num(req.ttl_secs);
     k.num(req.max_chain_depth as i64);
+    // A token minted where re-entry was allowed must not be handed out
+    // (from the cache, past the cycle check) where it is not.
+    k.tag(u8::from(req.allow_reentry));
     // Granted scopes as a set: sorted and deduplicated. Policy keeps rule
     // scopes that way already, so the common case needs no sorting copy.
     let granted = req.granted_scopes;

@@ -166,6 +166,10 @@ fn cache_key_separates_every_input() {
             subject: Some(&with_may_act),
             ..req(&c, &g)
         },
+        MintRequest {
+            allow_reentry: true,
+            ..req(&c, &g)
+        },
     ];
     for (i, r) in variants.iter().enumerate() {
         let t = m.token_for(r, 1_000).unwrap();

@@ -1,4 +1,5 @@
 #![allow(dead_code)]
+pub mod audit;
 pub mod cdp;
 pub mod certs;
 pub mod cli;
