@@ -610,3 +610,54 @@ fn a_bad_jwt_bundle_is_a_config_problem_with_file_and_field() {
     );
     assert!(msg.contains("no JWT authority"), "{msg}");
 }
+
+/// The target's card decides the default scopes, as on the proxy route:
+/// exactly the requirement alternative the grant and the subject token
+/// cover; a subject token lacking it gets `invalid_scope` naming the
+/// scopes; an agent without a verified card gets no token.
+#[tokio::test]
+async fn the_targets_card_decides_the_scopes_of_an_exchanged_token() {
+    let up = upstream::start(Behaviour::Echo).await;
+    let card = json!({
+        "securitySchemes": {
+            "corp-oauth": {"oauth2SecurityScheme": {"flows": {"clientCredentials": {
+                "tokenUrl": format!("{ISSUER}/oauth2/token"),
+                "scopes": {"calendar:write": "write"}}}}}
+        },
+        "securityRequirements": [{"schemes": {"corp-oauth": {"list": ["calendar:write"]}}}]
+    });
+    let gw = TestGateway::start(
+        Options::new()
+            .agent("scheduler", &up.url())
+            .card("scheduler", card)
+            .allow(
+                "orchestrator",
+                "scheduler",
+                &["calendar:read", "calendar:write"],
+                false,
+            )
+            .agent("dark", &up.url())
+            .fetched_card("dark", "")
+            .allow("orchestrator", "dark", &["calendar:read"], false),
+    )
+    .await;
+    // Granted read and write, the user holds both: the card needs write only.
+    let user = gw.user_token(json!({"scope": "calendar:read calendar:write"}));
+    let t = gw
+        .exchange("orchestrator", &request(&user, "scheduler", &[]))
+        .await
+        .token();
+    assert_eq!(claims(&t)["scope"], "calendar:write");
+    // The user token lacks write: no token, and the answer names the scope.
+    let reader = gw.user_token(json!({"scope": "calendar:read"}));
+    let a = gw
+        .exchange("orchestrator", &request(&reader, "scheduler", &[]))
+        .await;
+    a.assert_error(400, "invalid_scope");
+    assert!(a.description().contains("calendar:write"), "{}", a.body);
+    // No verified card (the upstream publishes none): no token.
+    let a = gw
+        .exchange("orchestrator", &request(&user, "dark", &[]))
+        .await;
+    a.assert_error(503, "temporarily_unavailable");
+}

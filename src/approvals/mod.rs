@@ -71,18 +71,10 @@ impl ApprovalRequest {
     }
 }
 
-/// Hex SHA-256 of a request body.
+/// Hex SHA-256 of a request body (the audit chain's hex SHA-256).
 pub fn body_digest(body: &[u8]) -> String {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, body);
-    let mut s = String::with_capacity(64);
-    for b in d.as_ref() {
-        s.push(char::from(HEX[usize::from(b >> 4)]));
-        s.push(char::from(HEX[usize::from(b & 0xf)]));
-    }
-    s
+    crate::audit::chain::line_hash(body)
 }
-
-const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// Where an approval is in its life. `Expired` is never stored: it is what
 /// a pending or approved approval is once its `expires_at` has passed.
@@ -198,6 +190,7 @@ fn new_id() -> Result<String, aws_lc_rs::error::Unspecified> {
     use aws_lc_rs::rand::SecureRandom;
     let mut bytes = [0u8; 16];
     aws_lc_rs::rand::SystemRandom::new().fill(&mut bytes)?;
+    const HEX: &[u8; 16] = b"0123456789abcdef";
     let mut s = String::with_capacity(35);
     s.push_str("ap-");
     for b in bytes {

@@ -234,15 +234,23 @@ impl AuditLog {
                     tokio::task::spawn_blocking(move || tx.send(msg)).await,
                     Ok(Ok(()))
                 ) {
-                    tracing::error!("audit writer stopped; record dropped");
+                    return writer_gone(h);
                 }
             }
-            Err(TrySendError::Disconnected(_)) => {
-                tracing::error!("audit writer stopped; record dropped");
-            }
+            Err(TrySendError::Disconnected(_)) => return writer_gone(h),
         }
         true
     }
+}
+
+/// The writer thread is gone: nothing more can be recorded, so the log is
+/// unhealthy from now on and agent calls are refused (fail closed). The
+/// caller is told the message was sent so a durable append waiting on it
+/// reports the writer as stopped.
+fn writer_gone(h: &Handle) -> bool {
+    h.status.healthy.store(false, Ordering::Relaxed);
+    tracing::error!("audit writer stopped; record dropped; agent calls are refused until restart");
+    true
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {

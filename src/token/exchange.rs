@@ -30,6 +30,7 @@ use http::StatusCode;
 use super::{form, ClaimsError, MintError, MintRequest, SubjectToken};
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
+use crate::policy::scopes::{token_scopes, TokenScopes};
 use crate::policy::{Approval, Decision, Subject};
 use crate::registry::Agent;
 
@@ -351,7 +352,7 @@ pub fn exchange(
     let refused =
         || invalid_target("the target is unknown or this client may not obtain tokens for it");
     let agent = resolve_target(gw, &target).ok_or_else(refused)?;
-    let (grant, max_ttl, allow_reentry) = match gw.policy.decide_every_operation(
+    let (grant, skills, max_ttl, allow_reentry) = match gw.policy.decide_every_operation(
         &caller.spiffe_id,
         &agent.name,
         Some(Subject::from(&subject)),
@@ -367,23 +368,50 @@ pub fn exchange(
         )),
         Decision::Allow {
             scopes,
+            skills,
             max_token_lifetime_secs,
             allow_reentry,
             ..
-        } => (scopes, max_token_lifetime_secs, allow_reentry),
+        } => (scopes, skills, max_token_lifetime_secs, allow_reentry),
         Decision::Deny(_) => return Err(refused()),
     };
 
-    // 5. Scopes: never wider than policy grants or the subject token holds.
+    // 5. The agent's card decides, as on the proxy route: no token for an
+    // agent without a verified card, and by default exactly the scopes its
+    // requirements (card and the rule's skills) name within the grant.
+    let Some(live) = agent.card.live() else {
+        return Err(ExchangeError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the target's Agent Card could not be loaded or verified; try again later",
+        ));
+    };
+    let card_scopes: Vec<String> = match token_scopes(&live.served, &grant, &skills, Some(&subject))
+    {
+        TokenScopes::Borrowed(s) => s.to_vec(),
+        TokenScopes::Owned(s) => s,
+        TokenScopes::StepUp(needed) => {
+            return Err(ExchangeError::new(
+                ErrorCode::InvalidScope,
+                format!(
+                    "the target's card requires scopes the subject token or the grant lacks: {}",
+                    needed.join(" ")
+                ),
+            ))
+        }
+        TokenScopes::Refused(why) => return Err(invalid_target(why)),
+    };
+
+    // 6. Scopes: never wider than policy grants or the subject token holds;
+    // a caller may ask for fewer than the card's.
     let granted: Vec<String> = match &requested_scopes {
-        None => grant.to_vec(),
+        None => card_scopes,
         Some(req) => {
             check_scopes(req, &grant, &subject)?;
             req.clone()
         }
     };
 
-    // 6. Mint with the proxy's core, bound to the caller's certificate.
+    // 7. Mint with the proxy's core, bound to the caller's certificate.
     let minted = gw
         .minter
         .token_bound(
