@@ -589,3 +589,55 @@ async fn the_sidecar_drains_a_stream_in_progress() {
         .unwrap();
     assert_eq!(cut, 0, "every connection finished before the deadline");
 }
+
+/// A call that needs a person's approval works through the sidecar: the
+/// `Actgate-Approval` header reaches the gateway (it names a decision the
+/// gateway checks against this very request, not an identity).
+#[tokio::test]
+async fn approvals_work_through_the_sidecar() {
+    let up = upstream::start(Behaviour::Echo).await;
+    let gw = TestGateway::start(
+        Options::new()
+            .agent("bank", &up.url())
+            .rule(&format!(
+                "caller = \"{}\"\nagent = \"bank\"\nscopes = [\"pay\"]\napp_only = true\napproval = \"human\"",
+                id("orchestrator")
+            ))
+            .raw("[approvals]\ndir = \"approvals\"\n"),
+    )
+    .await;
+    let eg = TestEgress::start(&gw, "orchestrator", "").await;
+    let c = plain_client();
+    let url = format!("{}/agents/bank/a2a/jsonrpc", eg.base);
+    let (s, _, b) = plain(
+        &c,
+        Method::POST,
+        &url,
+        &HeaderMap::new(),
+        &send_message_body(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let b: serde_json::Value = serde_json::from_slice(&b).unwrap();
+    let approval = b["error"]["data"]["approval_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, _) = gw
+        .admin(
+            Method::POST,
+            &format!("/api/approvals/{approval}/approve"),
+            Some(serde_json::json!({"reason": "ok"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let mut h = HeaderMap::new();
+    h.insert("actgate-approval", approval.parse().unwrap());
+    let (s, _, b) = plain(&c, Method::POST, &url, &h, &send_message_body()).await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    assert_eq!(up.requests().len(), 1, "forwarded once, after the approval");
+    assert!(
+        up.requests()[0].headers.get("actgate-approval").is_none(),
+        "the approval header stops at the gateway"
+    );
+}
