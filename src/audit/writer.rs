@@ -28,7 +28,7 @@ use std::fs::{File, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::mpsc::{self, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::mpsc::{self, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -89,6 +89,12 @@ struct Status {
 
 struct Handle {
     tx: SyncSender<Msg>,
+    /// The writer thread, unparked for messages that must not wait (a
+    /// durable append, a flush) and when the channel is full. Buffered
+    /// records do not wake it: it collects them for up to `flush_interval`
+    /// and takes them as one batch, so an allowed call costs no thread
+    /// wake-up (a context switch per request on a one-core gateway).
+    writer: std::thread::Thread,
     status: Arc<Status>,
     directory: PathBuf,
 }
@@ -129,7 +135,7 @@ impl AuditLog {
         let w = Writer::start(settings, status.clone())?;
         let (tx, rx) = mpsc::sync_channel(CHANNEL_CAPACITY);
         let interval = settings.flush_interval;
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("actgate-audit".into())
             .spawn(move || w.run(rx, interval))
             .map_err(|source| AuditError::File {
@@ -139,6 +145,7 @@ impl AuditLog {
         Ok(AuditLog {
             inner: Some(Arc::new(Handle {
                 tx,
+                writer: writer.thread().clone(),
                 status,
                 directory: dir,
             })),
@@ -225,10 +232,20 @@ impl AuditLog {
         let Some(h) = &self.inner else {
             return false;
         };
+        let urgent = match &msg {
+            Msg::Flush(_) => true,
+            Msg::Record(rec, ack) => ack.is_some() || rec.decision.written_before_response(),
+        };
         match h.tx.try_send(msg) {
-            Ok(()) => {}
+            Ok(()) => {
+                if urgent {
+                    h.writer.unpark();
+                }
+            }
             Err(TrySendError::Full(msg)) => {
-                // Backpressure without blocking an async worker.
+                // Backpressure without blocking an async worker; the writer
+                // is woken to make room.
+                h.writer.unpark();
                 let tx = h.tx.clone();
                 if !matches!(
                     tokio::task::spawn_blocking(move || tx.send(msg)).await,
@@ -390,11 +407,17 @@ impl Writer {
                 (a, b) => a.or(b),
             };
             let first = match due {
-                Some(t) => match rx.recv_timeout(t.saturating_duration_since(Instant::now())) {
-                    Ok(m) => Some(m),
-                    Err(RecvTimeoutError::Timeout) => None,
-                    Err(RecvTimeoutError::Disconnected) => break,
-                },
+                // Something is pending: sleep until it is due, unless a
+                // sender unparks us for a message that must not wait.
+                // Records sent meanwhile queue without waking this thread.
+                Some(t) => {
+                    std::thread::park_timeout(t.saturating_duration_since(Instant::now()));
+                    match rx.try_recv() {
+                        Ok(m) => Some(m),
+                        Err(TryRecvError::Empty) => None,
+                        Err(TryRecvError::Disconnected) => break,
+                    }
+                }
                 None => match rx.recv() {
                     Ok(m) => Some(m),
                     Err(_) => break,
