@@ -14,22 +14,7 @@ pub fn run(config: &Path, threads: Option<usize>) -> anyhow::Result<ExitCode> {
         }
     };
     actgate::logging::init(&cfg.raw.log);
-    let rt = super::runtime_with(threads)?;
-    rt.block_on(async {
-        let mut signals = super::Signals::new()?;
-        let running = match actgate::egress::start(&cfg).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("{e}");
-                return Ok(ExitCode::FAILURE);
-            }
-        };
-        let which = signals.next().await;
-        tracing::info!(signal = which, "shutting down");
-        signals.exit_on_next();
-        running.shutdown().await;
-        Ok(ExitCode::SUCCESS)
-    })
+    super::run_until_signal(threads, actgate::egress::start(&cfg), |r| r.shutdown())
 }
 
 /// Check an egress config: every field, and that the certificate, key and

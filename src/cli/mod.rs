@@ -79,6 +79,38 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     runtime_with(None)
 }
 
+/// Run a server (`serve`, `egress`): start it under the signal handlers,
+/// wait for SIGTERM/SIGINT, then drain it with `stop`; a second signal
+/// exits at once. A start failure is printed and exits 1.
+pub fn run_until_signal<R, E, Stop, StopFut>(
+    threads: Option<usize>,
+    start: impl std::future::Future<Output = Result<R, E>>,
+    stop: Stop,
+) -> anyhow::Result<std::process::ExitCode>
+where
+    E: std::fmt::Display,
+    Stop: FnOnce(R) -> StopFut,
+    StopFut: std::future::Future,
+{
+    let rt = runtime_with(threads)?;
+    rt.block_on(async {
+        // Registered before the listeners start (the start future is lazy).
+        let mut signals = Signals::new()?;
+        let running = match start.await {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(std::process::ExitCode::FAILURE);
+            }
+        };
+        let which = signals.next().await;
+        tracing::info!(signal = which, "shutting down");
+        signals.exit_on_next();
+        stop(running).await;
+        Ok(std::process::ExitCode::SUCCESS)
+    })
+}
+
 /// A runtime with `threads` workers (default: one per core).
 pub fn runtime_with(threads: Option<usize>) -> anyhow::Result<tokio::runtime::Runtime> {
     let mut b = match threads {

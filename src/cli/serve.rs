@@ -17,22 +17,7 @@ pub fn serve(config: &Path, threads: Option<usize>) -> anyhow::Result<ExitCode> 
         }
     };
     actgate::logging::init(&cfg.raw.log);
-    let rt = super::runtime_with(threads)?;
-    rt.block_on(async {
-        let mut signals = super::Signals::new()?;
-        let running = match actgate::server::start(&cfg).await {
-            Ok(r) => r,
-            Err(e) => {
-                eprintln!("{e}");
-                return Ok(ExitCode::FAILURE);
-            }
-        };
-        let which = signals.next().await;
-        tracing::info!(signal = which, "shutting down");
-        signals.exit_on_next();
-        running.shutdown().await;
-        Ok(ExitCode::SUCCESS)
-    })
+    super::run_until_signal(threads, actgate::server::start(&cfg), |r| r.shutdown())
 }
 
 pub fn check(config: &Path) -> anyhow::Result<ExitCode> {
