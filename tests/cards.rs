@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::gateway::{claims, echoed_token, Options, TestGateway, ISSUER};
+use common::gateway::{Options, TestGateway, ISSUER};
 use common::upstream::{self, Behaviour};
 use http::{HeaderMap, Method, StatusCode};
 use serde_json::{json, Value};
@@ -40,24 +40,20 @@ async fn minted_scopes_are_what_the_card_requires_and_missing_ones_get_a_step_up
     )
     .await;
     // The user token lacks calendar:write: 403 naming what would be needed.
-    let weak = gw.user_token(json!({"scope": "calendar:read"}));
-    let (s, h, body) = gw
-        .send_message("orchestrator", "scheduler", Some(&weak))
-        .await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
-    assert_eq!(
-        h["www-authenticate"],
-        "Bearer error=\"insufficient_scope\", scope=\"calendar:write\""
-    );
-    assert_eq!(body["error"], "insufficient_scope");
+    gw.expect_step_up(
+        "orchestrator",
+        "scheduler",
+        "calendar:read",
+        "calendar:write",
+    )
+    .await;
     assert!(up.requests().is_empty());
     // Stepped up: the token carries exactly the card's scope, not every grant.
-    let strong = gw.user_token(json!({"scope": "calendar:read calendar:write"}));
-    let (s, _, body) = gw
-        .send_message("orchestrator", "scheduler", Some(&strong))
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    assert_eq!(claims(&echoed_token(&body))["scope"], "calendar:write");
+    assert_eq!(
+        gw.forwarded_scope("orchestrator", "scheduler", "calendar:read calendar:write")
+            .await,
+        "calendar:write"
+    );
 }
 
 #[tokio::test]

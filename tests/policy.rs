@@ -56,34 +56,33 @@ async fn allowed_skills_add_their_scopes_with_step_up_and_absent_skills_add_none
 
     // The user token lacks the skill's scope: 403 naming the whole set the
     // call needs (card + skill), and nothing reaches the agent.
-    let weak = gw.user_token(json!({"scope": "calendar:write"}));
-    let (s, h, body) = gw
-        .send_message("orchestrator", "scheduler", Some(&weak))
-        .await;
-    assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
-    assert_eq!(
-        h["www-authenticate"],
-        "Bearer error=\"insufficient_scope\", scope=\"calendar:admin calendar:write\""
-    );
-    assert_eq!(body["error"], "insufficient_scope");
+    gw.expect_step_up(
+        "orchestrator",
+        "scheduler",
+        "calendar:write",
+        "calendar:admin calendar:write",
+    )
+    .await;
     assert!(up.requests().is_empty());
 
     // Stepped up: the token carries the card scope and the skill scope.
-    let strong = gw.user_token(json!({"scope": "calendar:write calendar:admin profile"}));
-    let (s, _, body) = gw
-        .send_message("orchestrator", "scheduler", Some(&strong))
-        .await;
-    assert_eq!(s, StatusCode::OK, "{body}");
     assert_eq!(
-        claims(&echoed_token(&body))["scope"],
+        gw.forwarded_scope(
+            "orchestrator",
+            "scheduler",
+            "calendar:write calendar:admin profile"
+        )
+        .await,
         "calendar:admin calendar:write"
     );
 
     // No skills in the rule: calendar:admin is granted and carried by the
     // user token, but no skill asks for it, so it is not minted.
-    let (s, _, body) = gw.send_message("tool", "scheduler", Some(&strong)).await;
-    assert_eq!(s, StatusCode::OK, "{body}");
-    assert_eq!(claims(&echoed_token(&body))["scope"], "calendar:write");
+    assert_eq!(
+        gw.forwarded_scope("tool", "scheduler", "calendar:write calendar:admin profile")
+            .await,
+        "calendar:write"
+    );
 
     gw.expect_metric("actgate_decisions_total{agent=\"scheduler\",decision=\"step_up\"} 1")
         .await;

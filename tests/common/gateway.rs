@@ -470,6 +470,28 @@ impl TestGateway {
         (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
     }
 
+    /// A call by `caller` to `agent` for a user whose token carries
+    /// `user_scopes` is refused with the step-up challenge naming `needed`.
+    pub async fn expect_step_up(&self, caller: &str, agent: &str, user_scopes: &str, needed: &str) {
+        let user = self.user_token(json!({ "scope": user_scopes }));
+        let (s, h, body) = self.send_message(caller, agent, Some(&user)).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
+        assert_eq!(
+            h["www-authenticate"],
+            format!("Bearer error=\"insufficient_scope\", scope=\"{needed}\"").as_str()
+        );
+        assert_eq!(body["error"], "insufficient_scope");
+    }
+
+    /// A call by `caller` to `agent` for a user whose token carries
+    /// `user_scopes` is forwarded; the `scope` of the token the agent got.
+    pub async fn forwarded_scope(&self, caller: &str, agent: &str, user_scopes: &str) -> Value {
+        let user = self.user_token(json!({ "scope": user_scopes }));
+        let (s, _, body) = self.send_message(caller, agent, Some(&user)).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        claims(&echoed_token(&body))["scope"].clone()
+    }
+
     /// Path of the config file this gateway was started from.
     pub fn config_path(&self) -> PathBuf {
         self.dir.path().join("actgate.toml")
