@@ -702,7 +702,14 @@ impl Gateway {
             metrics,
             retired_keys: retired,
             approvals,
-            recent: prior.map(|g| g.recent.clone()).unwrap_or_default(),
+            // The ring feeds the console on the admin listener only.
+            recent: prior.map(|g| g.recent.clone()).unwrap_or_else(|| {
+                Arc::new(if g.admin_listen.is_some() {
+                    RecentDecisions::default()
+                } else {
+                    RecentDecisions::disabled()
+                })
+            }),
             admin,
             server_cert_not_after,
             signing_key_rotate_at,

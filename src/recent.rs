@@ -36,9 +36,20 @@ pub struct DecisionRecord {
 #[derive(Debug, Default)]
 pub struct RecentDecisions {
     ring: Mutex<VecDeque<DecisionRecord>>,
+    /// Nothing to show it to (no admin listener): `record` does nothing,
+    /// so a gateway without a console pays no lock or copies per request.
+    off: bool,
 }
 
 impl RecentDecisions {
+    /// A ring that keeps nothing (no admin listener, so no console).
+    pub fn disabled() -> Self {
+        RecentDecisions {
+            off: true,
+            ..Self::default()
+        }
+    }
+
     pub fn push(&self, r: DecisionRecord) {
         let mut ring = self.ring.lock().unwrap_or_else(|p| p.into_inner());
         if ring.len() >= CAPACITY {
@@ -61,6 +72,9 @@ impl RecentDecisions {
         approval_id: Option<String>,
         status: Option<u16>,
     ) {
+        if self.off {
+            return;
+        }
         self.push(DecisionRecord {
             time: crate::unix_now(),
             caller: caller.spiffe_id.to_string(),
