@@ -7,8 +7,19 @@
 //!   connection is shut down gracefully (the current response completes).
 //! - **Header size**: HTTP/1.1 read buffer and HTTP/2 header-list limits.
 //! - **Idle timeout**: no request in progress for that long closes the
-//!   connection; on HTTP/1.1 hyper's header-read timer, set to the same
-//!   value, also bounds how long a client may take to send its headers.
+//!   connection.
+//! - **Header timeout**: on HTTP/1.1 hyper's header-read timer bounds how
+//!   long a client may take to send a request's headers (it runs from the
+//!   moment the connection waits for a request, so it also bounds the wait
+//!   between requests).
+//! - **Body deadline**: every request carries a [`BodyDeadline`]
+//!   (`body_timeout` after its headers were read); the body reader refuses
+//!   a body not complete by then with 408, however it was trickled.
+//! - **HTTP/2 streams**: at most `max_concurrent_streams` per connection, so
+//!   with the body deadline one connection holds a bounded amount, briefly.
+//! - **Close on demand**: a response carrying [`CloseConnection`] (a
+//!   certificate that lapsed, a body that timed out) shuts its connection
+//!   down gracefully once it has been sent.
 //! - **Drain**: when the listener's drain signal turns true, every
 //!   connection is shut down gracefully (HTTP/1.1: after the response in
 //!   progress, including a streaming one; HTTP/2: `GOAWAY`, open streams
@@ -45,6 +56,11 @@ pub struct ConnLimits {
     pub max_header_bytes: usize,
     pub idle_timeout: Duration,
     pub drain_timeout: Duration,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_handshakes: usize,
+    pub max_concurrent_streams: u32,
+    pub max_in_flight_per_caller: usize,
 }
 
 /// hyper's HTTP/1.1 read buffer cannot be smaller.
@@ -65,6 +81,11 @@ fn unreachable_defaults() -> ConnLimits {
         max_header_bytes: 64 * 1024,
         idle_timeout: Duration::from_secs(60),
         drain_timeout: Duration::from_secs(30),
+        header_timeout: Duration::from_secs(10),
+        body_timeout: Duration::from_secs(30),
+        max_handshakes: 1024,
+        max_concurrent_streams: 100,
+        max_in_flight_per_caller: 256,
     }
 }
 
@@ -93,6 +114,21 @@ impl ConnLimits {
                 format!("must be at least {MIN_HEADER_BYTES} (and fit in 32 bits)"),
             );
         }
+        if s.max_handshakes == 0 || s.max_handshakes > u32::MAX as usize {
+            problem(
+                "server.max_handshakes",
+                format!("must be between 1 and {}", u32::MAX),
+            );
+        }
+        if s.max_concurrent_streams == 0 {
+            problem("server.max_concurrent_streams", "must be at least 1".into());
+        }
+        if s.max_in_flight_per_caller == 0 {
+            problem(
+                "server.max_in_flight_per_caller",
+                "must be at least 1".into(),
+            );
+        }
         let mut duration = |field: &str, v: &str| match parse_duration(v) {
             Ok(d) => d,
             Err(e) => {
@@ -102,6 +138,18 @@ impl ConnLimits {
         };
         let idle_timeout = duration("server.idle_timeout", &s.idle_timeout);
         let drain_timeout = duration("server.drain_timeout", &s.drain_timeout);
+        let header_timeout = duration("server.header_timeout", &s.header_timeout);
+        let body_timeout = duration("server.body_timeout", &s.body_timeout);
+        // A zero deadline would refuse every request (or close every
+        // connection at once): certainly a mistake, so say so.
+        for (field, d) in [
+            ("server.header_timeout", header_timeout),
+            ("server.body_timeout", body_timeout),
+        ] {
+            if d.is_zero() {
+                problem(field, "must be longer than 0".into());
+            }
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
@@ -111,6 +159,11 @@ impl ConnLimits {
             max_header_bytes: s.max_header_bytes,
             idle_timeout,
             drain_timeout,
+            header_timeout,
+            body_timeout,
+            max_handshakes: s.max_handshakes,
+            max_concurrent_streams: s.max_concurrent_streams,
+            max_in_flight_per_caller: s.max_in_flight_per_caller,
         })
     }
 }
@@ -150,6 +203,29 @@ impl ConnSlots {
         }
     }
 }
+
+/// When the body of a request must have arrived completely: set by
+/// [`serve`] on every request's extensions, enforced by the body reader.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub Instant);
+
+impl BodyDeadline {
+    /// The deadline of a request served by [`serve`]; a request from
+    /// elsewhere (none today) gets the default `body_timeout` from now, so
+    /// no body read is ever unbounded.
+    pub fn of(extensions: &http::Extensions) -> Instant {
+        match extensions.get::<BodyDeadline>() {
+            Some(d) => d.0,
+            None => Instant::now() + unreachable_defaults().body_timeout,
+        }
+    }
+}
+
+/// Put in a response's extensions to close its connection gracefully once
+/// the response has been sent (HTTP/1.1: no keep-alive; HTTP/2: `GOAWAY`,
+/// streams already open finish). Never sent on the wire.
+#[derive(Debug, Clone, Copy)]
+pub struct CloseConnection;
 
 /// Resolves once `rx` holds `true` (or its sender is gone: the owner stopped).
 pub async fn wait_true(rx: &mut watch::Receiver<bool>) {
@@ -240,8 +316,12 @@ where
         close: Notify::new(),
     });
     let max_requests = limits.max_requests_per_connection;
+    let body_timeout = limits.body_timeout;
     let st = state.clone();
-    let svc = service_fn(move |req: Request<Incoming>| {
+    let svc = service_fn(move |mut req: Request<Incoming>| {
+        // The body deadline runs from here: the headers are in.
+        req.extensions_mut()
+            .insert(BodyDeadline(Instant::now() + body_timeout));
         let n = st.requests.fetch_add(1, Ordering::Relaxed) + 1;
         if max_requests > 0 && n >= max_requests {
             // This one is served; the connection then closes.
@@ -253,8 +333,12 @@ where
         // `map`, not an async block awaiting the handler's future: an async
         // block keeps the captured future and the awaited one in separate
         // slots (twice the size), and hyper reserves that size per connection.
+        let st = st.clone();
         handler(req).map(move |r| {
             r.map(|resp| {
+                if resp.extensions().get::<CloseConnection>().is_some() {
+                    st.close.notify_one();
+                }
                 resp.map(|inner| TrackedBody {
                     inner,
                     _in_flight: guard,
@@ -267,12 +351,13 @@ where
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.idle_timeout)
+        .header_read_timeout(limits.header_timeout.min(limits.idle_timeout))
         .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
     builder
         .http2()
         .timer(TokioTimer::new())
-        .max_header_list_size(limits.max_header_bytes.min(u32::MAX as usize) as u32);
+        .max_header_list_size(limits.max_header_bytes.min(u32::MAX as usize) as u32)
+        .max_concurrent_streams(limits.max_concurrent_streams);
     let conn = Box::pin(builder.serve_connection(TokioIo::new(io), svc).into_owned());
     let idle_timeout = limits.idle_timeout;
     let mut shutdown = shutdown;

@@ -145,7 +145,7 @@ async fn answer(
         .into());
     }
     let (parts, body) = req.into_parts();
-    let body = read_body(body, &parts.headers, gw.limits.max_request_body)
+    let body = read_body(body, &parts, gw.limits.max_request_body)
         .await
         .map_err(Refusal::Http)?;
     Ok(exchange::exchange(gw, caller, &body, crate::unix_now())?)

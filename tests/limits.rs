@@ -158,7 +158,10 @@ fn server_settings_are_checked() {
     let dir = tempfile::tempdir().unwrap();
     common::gateway::make_pki(dir.path());
     let text = common::gateway::config_text(dir.path(), &Options::new())
-        + "[server]\nmax_connections = 0\nmax_header_bytes = 100\nidle_timeout = \"never\"\n[log]\nlevel = \"actgate=loud\"\n";
+        + "[server]\nmax_connections = 0\nmax_header_bytes = 100\nidle_timeout = \"never\"\n"
+        + "header_timeout = \"0s\"\nbody_timeout = \"soon\"\nmax_handshakes = 0\n"
+        + "max_concurrent_streams = 0\nmax_in_flight_per_caller = 0\n"
+        + "[log]\nlevel = \"actgate=loud\"\n";
     let path = dir.path().join("a.toml");
     std::fs::write(&path, &text).unwrap();
     let o = common::cli::actgate(dir.path(), &["config", "check", "--config", "a.toml"]);
@@ -168,6 +171,11 @@ fn server_settings_are_checked() {
         "a.toml: server.max_connections: must be between 1",
         "a.toml: server.max_header_bytes: must be at least 8192",
         "a.toml: server.idle_timeout:",
+        "a.toml: server.header_timeout: must be longer than 0",
+        "a.toml: server.body_timeout:",
+        "a.toml: server.max_handshakes: must be between 1",
+        "a.toml: server.max_concurrent_streams: must be at least 1",
+        "a.toml: server.max_in_flight_per_caller: must be at least 1",
         "a.toml: log.level:",
     ] {
         assert!(err.contains(needle), "missing {needle:?} in:\n{err}");

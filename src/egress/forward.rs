@@ -69,7 +69,7 @@ async fn forward(
         Err(why) => return error(StatusCode::UNAUTHORIZED, "invalid_request", why),
     };
     let (parts, body) = req.into_parts();
-    let body = match proxy::read_body(body, &parts.headers, state.settings.max_request_body).await {
+    let body = match proxy::read_body(body, &parts, state.settings.max_request_body).await {
         Ok(b) => b,
         Err(resp) => return resp,
     };

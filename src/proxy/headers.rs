@@ -68,11 +68,14 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, &'static
     Ok(Some(token))
 }
 
+/// Read the whole body, up to `limit` bytes, by the request's
+/// [`BodyDeadline`](crate::listener::BodyDeadline) (from its `parts`).
 pub(crate) async fn read_body(
     body: Incoming,
-    headers: &HeaderMap,
+    parts: &http::request::Parts,
     limit: u64,
 ) -> Result<Bytes, Response<ResponseBody>> {
+    let headers = &parts.headers;
     let too_large = || {
         error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -92,7 +95,22 @@ pub(crate) async fn read_body(
     // The body is read whole (up to the limit) before anything is forwarded:
     // the operation, and so the decision, depends on the JSON-RPC method, and
     // nothing may reach the upstream before the decision.
-    match Limited::new(body, limit as usize).collect().await {
+    // The deadline is absolute, not per read: a body trickled a byte at a
+    // time would reset any per-read timer forever.
+    let deadline = crate::listener::BodyDeadline::of(&parts.extensions);
+    let read = Limited::new(body, limit as usize).collect();
+    let Ok(collected) = tokio::time::timeout_at(deadline, read).await else {
+        let mut r = error(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            "the request body did not arrive in time (server.body_timeout)",
+        );
+        // HTTP/1.1: the rest of the body may still be on its way; the
+        // connection cannot carry another request.
+        r.extensions_mut().insert(crate::listener::CloseConnection);
+        return Err(r);
+    };
+    match collected {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
         Err(_) => Err(error(

@@ -278,7 +278,7 @@ async fn agent_call(
     // rules may allow some operations and not others, and nothing may reach
     // the upstream before the decision.
     let (parts, body) = req.into_parts();
-    let body = match read_body(body, &parts.headers, gw.limits.max_request_body).await {
+    let body = match read_body(body, &parts, gw.limits.max_request_body).await {
         Ok(b) => b,
         Err(resp) => {
             rec.refuse(AuditDecision::Invalid, "request body refused");
