@@ -67,6 +67,9 @@ pub struct Gateway {
     /// `/.well-known/oauth-authorization-server`, serialised once.
     pub metadata_json: Bytes,
     pub tls: Arc<rustls::ServerConfig>,
+    /// The client verifier inside `tls`: open connections re-check their
+    /// certificate against it when a reload replaced it (CRLs, bundles).
+    pub client_verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
     pub upstreams: HashMap<String, UpstreamClient>,
     pub limits: Limits,
     pub metrics: Arc<Metrics>,
@@ -645,7 +648,7 @@ impl Gateway {
         let admin =
             crate::admin::build::finish(admin_plan, &chain, &key, verifier.clone(), g.tls12)
                 .map_err(|e| one(cfg, "admin.server_key", e.to_string()))?;
-        let server_tls = tls::server_config(chain, key, verifier, g.tls12)
+        let server_tls = tls::server_config(chain, key, verifier.clone(), g.tls12)
             .map_err(|e| one(cfg, "gateway.server_key", e.to_string()))?;
         // Keys the previous material signed with stay verifiable for one token
         // lifetime (plus leeway) after they stop signing.
@@ -697,6 +700,7 @@ impl Gateway {
             jwks_json,
             metadata_json,
             tls: Arc::new(server_tls),
+            client_verifier: verifier,
             upstreams,
             limits,
             metrics,

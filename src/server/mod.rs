@@ -1,5 +1,6 @@
-//! Listeners: the mTLS accept loop (handshake timeout, rejection logging and
-//! counting, identity attached once per connection), the optional admin
+//! Listeners: the mTLS accept loop (handshake slots apart from connection
+//! slots; one connection, its handshake and per-request checks, in
+//! [`conn`]), the optional admin
 //! listener (`/metrics`, `/healthz`, plus the approvals API and console of
 //! [`crate::admin`], plain on loopback or mTLS), and hot reload.
 //!
@@ -32,8 +33,9 @@ use crate::config::{ConfigErrors, ConfigFile};
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::listener::{self, ConnLimits, ConnSlots};
-use crate::metrics::{HandshakeRejection, Metrics};
-use crate::proxy::{self, ConnContext};
+use crate::metrics::Metrics;
+
+mod conn;
 
 /// A gateway running on its own tasks; dropping it does not stop it, call
 /// [`RunningGateway::shutdown`].
@@ -430,6 +432,10 @@ async fn accept_until_stopped(
     }
 }
 
+/// The mTLS accept loop. What gates `accept` is a *handshake* slot, not a
+/// connection slot: a socket takes a connection slot only once its
+/// handshake succeeded ([`conn::serve_connection`]), so sockets that never
+/// finish a handshake cannot hold the slots of callers with certificates.
 async fn accept_loop(
     shared: Arc<ArcSwap<Gateway>>,
     listener: TcpListener,
@@ -437,89 +443,23 @@ async fn accept_loop(
     slots: ConnSlots,
     limits: ConnLimits,
 ) {
+    let handshakes = ConnSlots::new(limits.max_handshakes);
+    let callers = Arc::new(conn::CallerLoad::new());
     let conn_draining = draining.clone();
-    accept_until_stopped(listener, draining, slots, |tcp, remote, slot| {
+    accept_until_stopped(listener, draining, handshakes, |tcp, remote, handshake| {
         let _ = tcp.set_nodelay(true);
-        tokio::spawn(serve_connection(
-            shared.clone(),
+        tokio::spawn(conn::serve_connection(conn::NewConn {
+            shared: shared.clone(),
             tcp,
             remote,
-            limits.clone(),
-            conn_draining.clone(),
-            slot,
-        ));
+            limits: limits.clone(),
+            draining: conn_draining.clone(),
+            handshake,
+            slots: slots.clone(),
+            callers: callers.clone(),
+        }));
     })
     .await
-}
-
-async fn serve_connection(
-    shared: Arc<ArcSwap<Gateway>>,
-    tcp: TcpStream,
-    remote: SocketAddr,
-    limits: ConnLimits,
-    draining: watch::Receiver<bool>,
-    slot: Option<tokio::sync::OwnedSemaphorePermit>,
-) {
-    // The handshake uses the material current at accept time.
-    let gw = shared.load_full();
-    let acceptor = TlsAcceptor::from(gw.tls.clone());
-    let tls = match tokio::time::timeout(gw.limits.handshake_timeout, acceptor.accept(tcp)).await {
-        Err(_) => {
-            gw.metrics.handshake_rejected(HandshakeRejection::Timeout);
-            tracing::warn!(%remote, "TLS handshake timed out");
-            return;
-        }
-        Ok(Err(e)) => {
-            record_handshake_failure(&gw.metrics, remote, &e);
-            return;
-        }
-        Ok(Ok(s)) => s,
-    };
-    let identity = {
-        let (_, conn) = tls.get_ref();
-        match conn
-            .peer_certificates()
-            .map(CallerIdentity::from_peer_chain)
-        {
-            Some(Ok(id)) => id,
-            // Unreachable with a mandatory client verifier; fail closed anyway.
-            _ => {
-                gw.metrics
-                    .handshake_rejected(HandshakeRejection::NoCertificate);
-                return;
-            }
-        }
-    };
-    Metrics::inc(&gw.metrics.handshakes_accepted);
-    tracing::debug!(%remote, caller = %identity.spiffe_id, "mTLS connection");
-    let ctx = Arc::new(ConnContext { identity, remote });
-    drop(gw);
-    // Each request takes the snapshot current when it starts.
-    let handler = move |req: Request<Incoming>| proxy::handle(shared.load_full(), ctx.clone(), req);
-    listener::serve(tls, handler, &limits, draining, slot).await;
-}
-
-/// Log and count a failed handshake. Certificate failures were already
-/// counted (with their precise reason) by the client verifier.
-fn record_handshake_failure(metrics: &Metrics, remote: SocketAddr, e: &std::io::Error) {
-    let rustls_err = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    match rustls_err {
-        Some(rustls::Error::NoCertificatesPresented) => {
-            metrics.handshake_rejected(HandshakeRejection::NoCertificate);
-            tracing::warn!(%remote, "TLS handshake rejected: no client certificate");
-        }
-        Some(rustls::Error::InvalidCertificate(_)) => {
-            // The verifier already logged this at warn, with the SPIFFE ID and
-            // serial; here only the peer address is new.
-            tracing::debug!(%remote, reason = %e, "TLS handshake rejected");
-        }
-        _ => {
-            metrics.handshake_rejected(HandshakeRejection::Other);
-            tracing::info!(%remote, reason = %e, "TLS handshake failed");
-        }
-    }
 }
 
 /// The admin listener keeps serving while the gateway drains (`/healthz`
