@@ -140,16 +140,6 @@ impl ConnLimits {
         let drain_timeout = duration("server.drain_timeout", &s.drain_timeout);
         let header_timeout = duration("server.header_timeout", &s.header_timeout);
         let body_timeout = duration("server.body_timeout", &s.body_timeout);
-        // A zero deadline would refuse every request (or close every
-        // connection at once): certainly a mistake, so say so.
-        for (field, d) in [
-            ("server.header_timeout", header_timeout),
-            ("server.body_timeout", body_timeout),
-        ] {
-            if d.is_zero() {
-                problem(field, "must be longer than 0".into());
-            }
-        }
         if !problems.is_empty() {
             return Err(problems);
         }

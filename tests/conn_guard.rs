@@ -310,6 +310,50 @@ async fn idle_sockets_without_a_handshake_do_not_take_verified_slots() {
 }
 
 #[tokio::test]
+async fn idle_sockets_do_not_take_the_mtls_admin_listeners_slots() {
+    let up = upstream::start(Behaviour::Echo).await;
+    let gw = TestGateway::start(
+        Options::new()
+            .agent("target", &up.url())
+            .gateway("handshake_timeout = \"20s\"")
+            .raw("[server]\nmax_connections = 2")
+            .raw(&format!(
+                "[admin]\nmtls = true\nallowed_identities = [\"{}\"]",
+                common::gateway::id("notifier")
+            )),
+    )
+    .await;
+    let admin = gw.running.admin_addr.unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..2 {
+        idle.push(tokio::net::TcpStream::connect(admin).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let url = format!("https://localhost:{}/api/approvals", admin.port());
+    let client = gw.client("notifier");
+    // Hang guard past the handshake timeout, as above.
+    let r = tokio::time::timeout(
+        Duration::from_secs(40),
+        client.fetch(
+            http::Method::GET,
+            &url,
+            &http::HeaderMap::new(),
+            bytes::Bytes::new(),
+        ),
+    )
+    .await
+    .expect("the operator was never served");
+    assert!(r.is_ok(), "{r:?}");
+    for s in &idle {
+        let mut b = [0u8; 1];
+        assert!(
+            matches!(s.try_read(&mut b), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+            "an idle socket was closed before the operator was served"
+        );
+    }
+}
+
+#[tokio::test]
 async fn a_caller_over_its_in_flight_cap_gets_429_and_others_are_unaffected() {
     let up = upstream::start(Behaviour::Delayed(Duration::from_secs(3))).await;
     let gw = Arc::new(

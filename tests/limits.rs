@@ -171,7 +171,7 @@ fn server_settings_are_checked() {
         "a.toml: server.max_connections: must be between 1",
         "a.toml: server.max_header_bytes: must be at least 8192",
         "a.toml: server.idle_timeout:",
-        "a.toml: server.header_timeout: must be longer than 0",
+        "a.toml: server.header_timeout: \"0s\" is zero",
         "a.toml: server.body_timeout:",
         "a.toml: server.max_handshakes: must be between 1",
         "a.toml: server.max_concurrent_streams: must be at least 1",

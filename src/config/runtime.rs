@@ -51,8 +51,8 @@ pub struct ServerSection {
     /// read (agent calls, the token endpoint). Default `"30s"`.
     #[serde(default = "default_body_timeout")]
     pub body_timeout: String,
-    /// Most sockets at once on the gateway's mTLS listener that have no
-    /// verified connection slot yet (handshake in progress, or done and
+    /// Most sockets at once on the gateway's mTLS listener (and on the
+    /// admin listener) that have no connection slot yet (handshake in progress, or done and
     /// waiting for a slot). Kept apart from `max_connections`: a socket that
     /// has not completed its handshake never holds a verified connection's
     /// slot, so idle or slow sockets cannot lock callers with certificates

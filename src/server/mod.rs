@@ -401,11 +401,12 @@ async fn wait_stop(mut rx: watch::Receiver<bool>) {
     }
 }
 
-/// Accept connections until `stopped`, handing each to `on_conn` with its
-/// connection slot (taken before accepting: with every slot in use, new
-/// connections wait in the kernel's queue). Accept errors (out of file
-/// descriptors and the like) back off briefly rather than spin. The listener
-/// is closed on return.
+/// Accept connections until `stopped`, handing each to `on_conn` with a
+/// permit of `slots` (taken before accepting: with every permit in use, new
+/// connections wait in the kernel's queue). Both listeners pass handshake
+/// slots here and take the connection slot after the handshake. Accept
+/// errors (out of file descriptors and the like) back off briefly rather
+/// than spin. The listener is closed on return.
 async fn accept_until_stopped(
     listener: TcpListener,
     stopped: watch::Receiver<bool>,
@@ -473,14 +474,18 @@ async fn admin_loop(
     scope: AdminScope,
 ) {
     let slots = ConnSlots::new(limits.max_connections);
+    // As on the mTLS listener: accept under a handshake slot, take the
+    // connection slot once the peer is verified (or at once when plain).
+    let handshakes = ConnSlots::new(limits.max_handshakes);
     let conn_stopped = stopped.clone();
-    accept_until_stopped(listener, stopped, slots, |tcp, remote, slot| {
+    accept_until_stopped(listener, stopped, handshakes, |tcp, remote, handshake| {
         let conn = AdminConn {
             shared: shared.clone(),
             draining: draining.clone(),
             limits: limits.clone(),
             stopped: conn_stopped.clone(),
-            slot,
+            handshake,
+            slots: slots.clone(),
             scope,
         };
         tokio::spawn(serve_admin_connection(conn, tcp, remote));
@@ -505,13 +510,15 @@ struct AdminConn {
     draining: watch::Receiver<bool>,
     limits: ConnLimits,
     stopped: watch::Receiver<bool>,
-    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Held until the connection has its slot.
+    handshake: Option<tokio::sync::OwnedSemaphorePermit>,
+    slots: ConnSlots,
 }
 
 /// One admin connection: plain HTTP, or (with `[admin] mtls`) a TLS
 /// handshake with a mandatory client SVID first. The mode is taken from the
 /// snapshot current at accept.
-async fn serve_admin_connection(conn: AdminConn, tcp: TcpStream, remote: SocketAddr) {
+async fn serve_admin_connection(mut conn: AdminConn, tcp: TcpStream, remote: SocketAddr) {
     let gw = conn.shared.load_full();
     let (tls, handshake_timeout) = (gw.admin.tls.clone(), gw.limits.handshake_timeout);
     drop(gw);
@@ -522,7 +529,9 @@ async fn serve_admin_connection(conn: AdminConn, tcp: TcpStream, remote: SocketA
             identity: None,
             remote,
         };
-        return serve_admin_http(conn, tcp, peer).await;
+        let slot = conn.slots.acquire().await;
+        drop(conn.handshake.take());
+        return serve_admin_http(conn, tcp, peer, slot).await;
     };
     let stream =
         match tokio::time::timeout(handshake_timeout, TlsAcceptor::from(cfg).accept(tcp)).await {
@@ -550,11 +559,17 @@ async fn serve_admin_connection(conn: AdminConn, tcp: TcpStream, remote: SocketA
         identity: Some(identity),
         remote,
     };
-    serve_admin_http(conn, stream, peer).await
+    let slot = conn.slots.acquire().await;
+    drop(conn.handshake.take());
+    serve_admin_http(conn, stream, peer, slot).await
 }
 
-async fn serve_admin_http<I>(conn: AdminConn, io: I, peer: AdminPeer)
-where
+async fn serve_admin_http<I>(
+    conn: AdminConn,
+    io: I,
+    peer: AdminPeer,
+    slot: Option<tokio::sync::OwnedSemaphorePermit>,
+) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let peer = Arc::new(peer);
@@ -563,8 +578,8 @@ where
         draining,
         limits,
         stopped,
-        slot,
         scope,
+        ..
     } = conn;
     let handler = move |req: Request<Incoming>| {
         let (gw, peer, draining) = (shared.load_full(), peer.clone(), *draining.borrow());
