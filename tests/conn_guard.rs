@@ -404,7 +404,7 @@ async fn a_connection_stops_serving_when_its_certificate_expires() {
     let ca = dev_ca(&gw.certs());
     let id = SpiffeId::parse(&common::gateway::id("orchestrator")).unwrap();
     let leaf = ca
-        .issue_svid(&id, Duration::from_secs(3), &[], &[])
+        .issue_svid(&id, Duration::from_secs(5), &[], &[])
         .unwrap();
     let not_after = {
         let der = CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
