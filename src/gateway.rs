@@ -62,8 +62,14 @@ pub struct Gateway {
     pub actor_tokens: ActorTokenVerifier,
     pub minter: Minter,
     pub keys: Arc<KeySet>,
-    /// `/.well-known/jwks.json`, serialised once.
+    /// `/.well-known/jwks.json`, serialised once: token keys only.
     pub jwks_json: Bytes,
+    /// The keys that sign served cards (`[cards]`), never a token key.
+    pub card_keys: Arc<KeySet>,
+    /// [`crate::cards::sign::CARD_JWKS_PATH`], serialised once: card keys only.
+    pub card_jwks_json: Bytes,
+    /// Card keys replaced by a reload, published until the time given.
+    pub retired_card_keys: Vec<(SigningKey, i64)>,
     /// `/.well-known/oauth-authorization-server`, serialised once.
     pub metadata_json: Bytes,
     pub tls: Arc<rustls::ServerConfig>,
@@ -278,30 +284,41 @@ impl Gateway {
             }
         }
 
-        // [tokens]
+        // [tokens] and [cards]: one key each, never the same one.
         let t = &raw.tokens;
-        let load_key = |p: &mut Problems, field: String, path: &std::path::Path| {
-            let full = cfg.resolve(path);
-            let pem = p.take(
-                &field,
-                std::fs::read_to_string(&full)
-                    .map_err(|e| format!("{}: cannot read: {e}", full.display())),
-            )?;
-            p.take(
-                &field,
-                SigningKey::from_pkcs8_pem(&pem, t.algorithm)
-                    .map_err(|e| format!("{}: {e}", full.display())),
-            )
-        };
-        let current = load_key(&mut p, "tokens.signing_key".into(), &t.signing_key);
-        files.push(cfg.resolve(&t.signing_key));
-        let mut previous = Vec::new();
-        for (i, path) in t.previous_keys.iter().enumerate() {
-            files.push(cfg.resolve(path));
-            if let Some(k) = load_key(&mut p, format!("tokens.previous_keys[{i}]"), path) {
-                previous.push(k);
+        let token_keys = crate::signing_keys::load(
+            &mut p,
+            cfg,
+            &mut files,
+            "tokens",
+            (&t.signing_key, &t.previous_keys),
+            t.algorithm,
+        );
+        let (current, previous) = (token_keys.current, token_keys.previous);
+        let own_card_keys = match &raw.cards {
+            Some(c) => crate::signing_keys::load(
+                &mut p,
+                cfg,
+                &mut files,
+                "cards",
+                (&c.signing_key, &c.previous_keys),
+                c.algorithm,
+            ),
+            None => {
+                p.add("cards.signing_key", crate::signing_keys::MISSING_CARD_KEY);
+                crate::signing_keys::Configured {
+                    current: None,
+                    previous: Vec::new(),
+                }
             }
-        }
+        };
+        // Cards point verifiers at their own key set (A2A v1.0 §8.4.2 `jku`).
+        let card_signer = own_card_keys.current.clone().map(|key| {
+            crate::cards::sign::CardSigner::new(
+                key,
+                format!("{public_url}{}", crate::cards::sign::CARD_JWKS_PATH),
+            )
+        });
         let signing_key_rotate_at = t.rotate_after.as_ref().and_then(|s| {
             let d = p.duration("tokens.rotate_after", s);
             let modified = std::fs::metadata(cfg.resolve(&t.signing_key))
@@ -485,7 +502,7 @@ impl Gateway {
                     upstream_base: upstream.to_string(),
                     trust_domains: td_names.clone(),
                     card_keys,
-                    signer: current.clone(),
+                    signer: card_signer.clone(),
                     api_keys,
                 },
                 fetch,
@@ -628,9 +645,13 @@ impl Gateway {
         // Every `take` above that returned None recorded a problem, so these
         // are all present here; the `else` arms are unreachable but keep the
         // code panic-free.
-        let (Some(chain), Some(key), Some(current), Some(verifier)) =
-            (server_chain, server_key, current, client_verifier)
-        else {
+        let (Some(chain), Some(key), Some(current), Some(card_current), Some(verifier)) = (
+            server_chain,
+            server_key,
+            current,
+            own_card_keys.current,
+            client_verifier,
+        ) else {
             return Err(ConfigErrors(vec![ConfigProblem {
                 location: cfg.path.display().to_string(),
                 message: "incomplete configuration".into(),
@@ -650,29 +671,34 @@ impl Gateway {
         // Keys the previous material signed with stay verifiable for one token
         // lifetime (plus leeway) after they stop signing.
         let now = crate::unix_now();
-        let mut retired: Vec<(SigningKey, i64)> = Vec::new();
-        if let Some(prev) = prior {
-            let named = |kid: &str| current.kid() == kid || previous.iter().any(|k| k.kid() == kid);
-            for (k, until) in &prev.retired_keys {
-                if *until > now && !named(k.kid()) {
-                    retired.push((k.clone(), *until));
-                }
-            }
-            for k in prev.keys.iter() {
-                if !named(k.kid()) && !retired.iter().any(|(r, _)| r.kid() == k.kid()) {
-                    retired.push((
-                        k.clone(),
-                        now + prev.limits.token_ttl_secs + RETIRED_KEY_LEEWAY_SECS,
-                    ));
-                }
-            }
+        let (keys, retired) = crate::signing_keys::with_retired(
+            current,
+            previous,
+            prior.map(|g| (&*g.keys, g.retired_keys.as_slice())),
+            now,
+            now + prior.map_or(0, |g| g.limits.token_ttl_secs) + RETIRED_KEY_LEEWAY_SECS,
+        );
+        let (card_keys, retired_card_keys) = crate::signing_keys::with_retired(
+            card_current,
+            own_card_keys.previous,
+            prior.map(|g| (&*g.card_keys, g.retired_card_keys.as_slice())),
+            now,
+            now + crate::signing_keys::RETIRED_CARD_KEY_SECS,
+        );
+        if let Some(kid) = crate::signing_keys::shared_key(&keys, &card_keys) {
+            return Err(one(
+                cfg,
+                "cards.signing_key",
+                format!(
+                    "key {kid} also signs tokens ([tokens]); the card key must be a separate key \
+                     (`actgate keys generate --out certs/card-signing.key`)"
+                ),
+            ));
         }
-        let mut previous = previous;
-        previous.extend(retired.iter().map(|(k, _)| k.clone()));
-        let keys = Arc::new(KeySet { current, previous });
         let subject_tokens = SubjectTokenVerifier::new(issuer.clone(), &keys, trusted)
             .map_err(|e| one(cfg, "[[subject_issuer]]", e.to_string()))?;
         let jwks_json = Bytes::from(keys.jwks().to_string());
+        let card_jwks_json = Bytes::from(card_keys.jwks().to_string());
         let metadata_json = Bytes::from(
             metadata::authorization_server(&issuer, &public_url, &scopes_supported(&rules))
                 .to_string(),
@@ -695,6 +721,9 @@ impl Gateway {
             minter,
             keys,
             jwks_json,
+            card_keys,
+            card_jwks_json,
+            retired_card_keys,
             metadata_json,
             tls: Arc::new(server_tls),
             upstreams,
