@@ -285,49 +285,8 @@ impl Gateway {
         }
 
         // [tokens] and [cards]: one key each, never the same one.
-        let t = &raw.tokens;
-        let token_keys = crate::signing_keys::load(
-            &mut p,
-            cfg,
-            &mut files,
-            "tokens",
-            (&t.signing_key, &t.previous_keys),
-            t.algorithm,
-        );
-        let (current, previous) = (token_keys.current, token_keys.previous);
-        let own_card_keys = match &raw.cards {
-            Some(c) => crate::signing_keys::load(
-                &mut p,
-                cfg,
-                &mut files,
-                "cards",
-                (&c.signing_key, &c.previous_keys),
-                c.algorithm,
-            ),
-            None => {
-                p.add("cards.signing_key", crate::signing_keys::MISSING_CARD_KEY);
-                crate::signing_keys::Configured {
-                    current: None,
-                    previous: Vec::new(),
-                }
-            }
-        };
-        // Cards point verifiers at their own key set (A2A v1.0 §8.4.2 `jku`).
-        let card_signer = own_card_keys.current.clone().map(|key| {
-            crate::cards::sign::CardSigner::new(
-                key,
-                format!("{public_url}{}", crate::cards::sign::CARD_JWKS_PATH),
-            )
-        });
-        let signing_key_rotate_at = t.rotate_after.as_ref().and_then(|s| {
-            let d = p.duration("tokens.rotate_after", s);
-            let modified = std::fs::metadata(cfg.resolve(&t.signing_key))
-                .and_then(|m| m.modified())
-                .ok()?
-                .duration_since(std::time::UNIX_EPOCH)
-                .ok()?;
-            Some((modified + d).as_secs() as i64)
-        });
+        let own = crate::signing_keys::load_own(&mut p, cfg, &mut files, &public_url);
+        let card_signer = own.card_signer.clone();
 
         // [[subject_issuer]]
         let mut trusted = Vec::new();
@@ -648,8 +607,8 @@ impl Gateway {
         let (Some(chain), Some(key), Some(current), Some(card_current), Some(verifier)) = (
             server_chain,
             server_key,
-            current,
-            own_card_keys.current,
+            own.tokens.current,
+            own.cards.current,
             client_verifier,
         ) else {
             return Err(ConfigErrors(vec![ConfigProblem {
@@ -670,31 +629,15 @@ impl Gateway {
             .map_err(|e| one(cfg, "gateway.server_key", e.to_string()))?;
         // Keys the previous material signed with stay verifiable for one token
         // lifetime (plus leeway) after they stop signing.
-        let now = crate::unix_now();
-        let (keys, retired) = crate::signing_keys::with_retired(
-            current,
-            previous,
-            prior.map(|g| (&*g.keys, g.retired_keys.as_slice())),
-            now,
-            now + prior.map_or(0, |g| g.limits.token_ttl_secs) + RETIRED_KEY_LEEWAY_SECS,
-        );
-        let (card_keys, retired_card_keys) = crate::signing_keys::with_retired(
-            card_current,
-            own_card_keys.previous,
-            prior.map(|g| (&*g.card_keys, g.retired_card_keys.as_slice())),
-            now,
-            now + crate::signing_keys::RETIRED_CARD_KEY_SECS,
-        );
-        if let Some(kid) = crate::signing_keys::shared_key(&keys, &card_keys) {
-            return Err(one(
-                cfg,
-                "cards.signing_key",
-                format!(
-                    "key {kid} also signs tokens ([tokens]); the card key must be a separate key \
-                     (`actgate keys generate --out certs/card-signing.key`)"
-                ),
-            ));
-        }
+        let published = crate::signing_keys::publish(
+            (current, own.tokens.previous),
+            (card_current, own.cards.previous),
+            prior,
+            crate::unix_now(),
+        )
+        .map_err(|e| one(cfg, "cards.signing_key", e.to_string()))?;
+        let keys = published.tokens;
+        let card_keys = published.cards;
         let subject_tokens = SubjectTokenVerifier::new(issuer.clone(), &keys, trusted)
             .map_err(|e| one(cfg, "[[subject_issuer]]", e.to_string()))?;
         let jwks_json = Bytes::from(keys.jwks().to_string());
@@ -703,7 +646,12 @@ impl Gateway {
             metadata::authorization_server(&issuer, &public_url, &scopes_supported(&rules))
                 .to_string(),
         );
-        let minter = Minter::new(keys.clone(), issuer.clone(), t.cache, metrics.clone());
+        let minter = Minter::new(
+            keys.clone(),
+            issuer.clone(),
+            raw.tokens.cache,
+            metrics.clone(),
+        );
         // Nothing can fail past this point: a kept store takes the new limits.
         if let (Some(store), Some(limits)) = (&approvals, approval_limits) {
             store.set_limits(limits);
@@ -723,13 +671,13 @@ impl Gateway {
             jwks_json,
             card_keys,
             card_jwks_json,
-            retired_card_keys,
+            retired_card_keys: published.retired_cards,
             metadata_json,
             tls: Arc::new(server_tls),
             upstreams,
             limits,
             metrics,
-            retired_keys: retired,
+            retired_keys: published.retired_tokens,
             approvals,
             // The ring feeds the console on the admin listener only.
             recent: prior.map(|g| g.recent.clone()).unwrap_or_else(|| {
@@ -741,7 +689,7 @@ impl Gateway {
             }),
             admin,
             server_cert_not_after,
-            signing_key_rotate_at,
+            signing_key_rotate_at: own.token_rotate_at,
             files,
             watch_interval: if g.watch_files {
                 Some(watch_interval)
@@ -778,9 +726,6 @@ fn audit_settings(p: &mut Problems, cfg: &ConfigFile) -> AuditSettings {
         flush_interval,
     }
 }
-
-/// How long past one token lifetime a retired signing key stays published.
-const RETIRED_KEY_LEEWAY_SECS: i64 = 60;
 
 fn one(cfg: &ConfigFile, field: &str, message: String) -> ConfigErrors {
     ConfigErrors(vec![ConfigProblem {

@@ -11,15 +11,140 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::cards::sign::{CardSigner, CARD_JWKS_PATH};
 use crate::config::ConfigFile;
-use crate::gateway::Problems;
+use crate::gateway::{Gateway, Problems};
 use crate::token::{KeyError, KeySet, SigningAlgorithm, SigningKey};
+
+/// How long past one token lifetime a retired token key stays published.
+pub const RETIRED_KEY_LEEWAY_SECS: i64 = 60;
 
 /// How long a card key replaced in place stays in the card JWKS after a
 /// reload: well past the `max-age` (300 s) of a served card, so a caller
 /// that cached a card and fetches the key set later still verifies it.
 /// Operators who need longer list the old key in `cards.previous_keys`.
 pub const RETIRED_CARD_KEY_SECS: i64 = 3600;
+
+/// `[tokens]` and `[cards]` as configured.
+pub(crate) struct OwnKeys {
+    pub tokens: Configured,
+    pub cards: Configured,
+    /// The card key with the card JWKS URL its signatures name (`jku`).
+    pub card_signer: Option<CardSigner>,
+    /// When the token key is due for rotation (`tokens.rotate_after`).
+    pub token_rotate_at: Option<i64>,
+}
+
+/// Load the token keys and the card keys; a missing `[cards]` is a problem.
+pub(crate) fn load_own(
+    p: &mut Problems,
+    cfg: &ConfigFile,
+    files: &mut Vec<PathBuf>,
+    public_url: &str,
+) -> OwnKeys {
+    let t = &cfg.raw.tokens;
+    let tokens = load(
+        p,
+        cfg,
+        files,
+        "tokens",
+        (&t.signing_key, &t.previous_keys),
+        t.algorithm,
+    );
+    let cards = match &cfg.raw.cards {
+        Some(c) => load(
+            p,
+            cfg,
+            files,
+            "cards",
+            (&c.signing_key, &c.previous_keys),
+            c.algorithm,
+        ),
+        None => {
+            p.add("cards.signing_key", MISSING_CARD_KEY);
+            Configured {
+                current: None,
+                previous: Vec::new(),
+            }
+        }
+    };
+    // Cards point verifiers at their own key set (A2A v1.0 §8.4.2 `jku`).
+    let card_signer = cards
+        .current
+        .clone()
+        .map(|key| CardSigner::new(key, format!("{public_url}{CARD_JWKS_PATH}")));
+    let token_rotate_at = t.rotate_after.as_ref().and_then(|s| {
+        let d = p.duration("tokens.rotate_after", s);
+        let modified = std::fs::metadata(cfg.resolve(&t.signing_key))
+            .and_then(|m| m.modified())
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?;
+        Some((modified + d).as_secs() as i64)
+    });
+    OwnKeys {
+        tokens,
+        cards,
+        card_signer,
+        token_rotate_at,
+    }
+}
+
+/// The key sets a snapshot publishes, with the keys a reload retired.
+pub(crate) struct Published {
+    pub tokens: Arc<KeySet>,
+    pub retired_tokens: Vec<(SigningKey, i64)>,
+    pub cards: Arc<KeySet>,
+    pub retired_cards: Vec<(SigningKey, i64)>,
+}
+
+/// Why the configured keys cannot be published.
+#[derive(Debug, thiserror::Error)]
+pub enum OwnKeyError {
+    #[error(
+        "key {kid} also signs tokens ([tokens]); the card key must be a separate key \
+         (`actgate keys generate --out certs/card-signing.key`)"
+    )]
+    SharedKey { kid: String },
+}
+
+/// Assemble both published sets at `now`: configured keys first, then the
+/// ones `prior` published and the config no longer names (token keys for
+/// one token lifetime of `prior` plus [`RETIRED_KEY_LEEWAY_SECS`], card keys for
+/// [`RETIRED_CARD_KEY_SECS`]). Refused when any key is in both sets.
+pub(crate) fn publish(
+    tokens: (SigningKey, Vec<SigningKey>),
+    cards: (SigningKey, Vec<SigningKey>),
+    prior: Option<&Gateway>,
+    now: i64,
+) -> Result<Published, OwnKeyError> {
+    let token_until = now + prior.map_or(0, |g| g.limits.token_ttl_secs) + RETIRED_KEY_LEEWAY_SECS;
+    let (tokens, retired_tokens) = with_retired(
+        tokens.0,
+        tokens.1,
+        prior.map(|g| (&*g.keys, g.retired_keys.as_slice())),
+        now,
+        token_until,
+    );
+    let (cards, retired_cards) = with_retired(
+        cards.0,
+        cards.1,
+        prior.map(|g| (&*g.card_keys, g.retired_card_keys.as_slice())),
+        now,
+        now + RETIRED_CARD_KEY_SECS,
+    );
+    if let Some(kid) = shared_key(&tokens, &cards) {
+        return Err(OwnKeyError::SharedKey {
+            kid: kid.to_owned(),
+        });
+    }
+    Ok(Published {
+        tokens,
+        retired_tokens,
+        cards,
+        retired_cards,
+    })
+}
 
 /// The keys one config section names; `current` is `None` when it failed
 /// to load (the problem is recorded).

@@ -273,3 +273,54 @@ async fn tokens_never_outlive_the_callers_certificate() {
         "expires_in {expires_in} vs exp {exp}"
     );
 }
+
+/// `Gateway::build` of `text` (written to `dir/actgate.toml`): the error text.
+fn build_error(dir: &std::path::Path, text: &str) -> String {
+    let path = dir.join("actgate.toml");
+    std::fs::write(&path, text).unwrap();
+    let cfg = actgate::config::ConfigFile::parse(&path, text).unwrap();
+    let metrics = std::sync::Arc::new(actgate::metrics::Metrics::default());
+    match actgate::gateway::Gateway::build(&cfg, metrics) {
+        Ok(_) => panic!("built without a usable card key:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+#[test]
+fn a_config_without_its_own_card_key_is_refused_with_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    common::gateway::make_pki(dir.path());
+    let text = common::gateway::config_text(dir.path(), &Options::new());
+    let section = format!(
+        "[cards]\nsigning_key = \"{}/card-signing.key\"\n",
+        dir.path().join("certs").display()
+    );
+    assert!(text.contains(&section));
+    // No [cards]: never a key made up on the spot, never the token key.
+    let err = build_error(dir.path(), &text.replace(&section, ""));
+    assert!(
+        err.contains("cards.signing_key") && err.contains("actgate certs init"),
+        "{err}"
+    );
+    // The token key as card key: refused, naming the field.
+    let err = build_error(
+        dir.path(),
+        &text.replace("card-signing.key", "token-signing.key"),
+    );
+    assert!(
+        err.contains("cards.signing_key") && err.contains("also signs tokens"),
+        "{err}"
+    );
+    // A token key listed among the card's previous keys: the same.
+    let err = build_error(
+        dir.path(),
+        &text.replace(
+            &section,
+            &format!(
+                "{section}previous_keys = [\"{}/token-signing.key\"]\n",
+                dir.path().join("certs").display()
+            ),
+        ),
+    );
+    assert!(err.contains("also signs tokens"), "{err}");
+}
