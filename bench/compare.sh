@@ -185,6 +185,9 @@ signing_key = "$3"
 algorithm = "$4"
 cache = $5
 
+[cards]
+signing_key = "$C/card-signing.key"
+
 [[agent]]
 name = "scheduler"
 card = "$ROOT/agent-cards/scheduler.json"

@@ -45,6 +45,8 @@ name = "example.org"
 bundle = "{c_}/example.org/bundle.pem"
 [tokens]
 signing_key = "{c_}/token-signing.key"
+[cards]
+signing_key = "{c_}/card-signing.key"
 [[subject_issuer]]
 issuer = "https://idp.example.com"
 jwks = "{c_}/idp-jwks.json"

@@ -18,11 +18,10 @@ use http_body_util::{BodyExt, Full, Limited};
 
 use crate::cards::requirements::Capabilities;
 use crate::cards::serve::ServedCard;
-use crate::cards::sign::VerificationKey;
+use crate::cards::sign::{CardSigner, VerificationKey};
 use crate::cards::{AgentCard, SecurityScheme};
 use crate::metrics::Metrics;
 use crate::proxy::UpstreamClient;
-use crate::token::SigningKey;
 
 /// Largest card body accepted from an upstream. Real cards are a few KiB;
 /// the bound keeps a misbehaving upstream from making the gateway buffer
@@ -43,8 +42,9 @@ pub struct CardContext {
     pub trust_domains: Vec<String>,
     /// Keys the agent's card must be signed with (`card_signing_keys`).
     pub card_keys: Option<Vec<VerificationKey>>,
-    /// The gateway's key, to re-sign the served card.
-    pub signer: Option<SigningKey>,
+    /// The gateway's card key (`[cards]`, never the token key), to re-sign
+    /// the served card.
+    pub signer: Option<CardSigner>,
     /// Configured API keys by scheme name (never from the card).
     pub api_keys: Vec<(String, HeaderValue)>,
 }

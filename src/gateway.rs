@@ -62,8 +62,14 @@ pub struct Gateway {
     pub actor_tokens: ActorTokenVerifier,
     pub minter: Minter,
     pub keys: Arc<KeySet>,
-    /// `/.well-known/jwks.json`, serialised once.
+    /// `/.well-known/jwks.json`, serialised once: token keys only.
     pub jwks_json: Bytes,
+    /// The keys that sign served cards (`[cards]`), never a token key.
+    pub card_keys: Arc<KeySet>,
+    /// [`crate::cards::sign::CARD_JWKS_PATH`], serialised once: card keys only.
+    pub card_jwks_json: Bytes,
+    /// Card keys replaced by a reload, published until the time given.
+    pub retired_card_keys: Vec<(SigningKey, i64)>,
     /// `/.well-known/oauth-authorization-server`, serialised once.
     pub metadata_json: Bytes,
     pub tls: Arc<rustls::ServerConfig>,
@@ -281,39 +287,9 @@ impl Gateway {
             }
         }
 
-        // [tokens]
-        let t = &raw.tokens;
-        let load_key = |p: &mut Problems, field: String, path: &std::path::Path| {
-            let full = cfg.resolve(path);
-            let pem = p.take(
-                &field,
-                std::fs::read_to_string(&full)
-                    .map_err(|e| format!("{}: cannot read: {e}", full.display())),
-            )?;
-            p.take(
-                &field,
-                SigningKey::from_pkcs8_pem(&pem, t.algorithm)
-                    .map_err(|e| format!("{}: {e}", full.display())),
-            )
-        };
-        let current = load_key(&mut p, "tokens.signing_key".into(), &t.signing_key);
-        files.push(cfg.resolve(&t.signing_key));
-        let mut previous = Vec::new();
-        for (i, path) in t.previous_keys.iter().enumerate() {
-            files.push(cfg.resolve(path));
-            if let Some(k) = load_key(&mut p, format!("tokens.previous_keys[{i}]"), path) {
-                previous.push(k);
-            }
-        }
-        let signing_key_rotate_at = t.rotate_after.as_ref().and_then(|s| {
-            let d = p.duration("tokens.rotate_after", s);
-            let modified = std::fs::metadata(cfg.resolve(&t.signing_key))
-                .and_then(|m| m.modified())
-                .ok()?
-                .duration_since(std::time::UNIX_EPOCH)
-                .ok()?;
-            Some((modified + d).as_secs() as i64)
-        });
+        // [tokens] and [cards]: one key each, never the same one.
+        let own = crate::signing_keys::load_own(&mut p, cfg, &mut files, &public_url);
+        let card_signer = own.card_signer.clone();
 
         // [[subject_issuer]]
         let mut trusted = Vec::new();
@@ -488,7 +464,7 @@ impl Gateway {
                     upstream_base: upstream.to_string(),
                     trust_domains: td_names.clone(),
                     card_keys,
-                    signer: current.clone(),
+                    signer: card_signer.clone(),
                     api_keys,
                 },
                 fetch,
@@ -631,9 +607,13 @@ impl Gateway {
         // Every `take` above that returned None recorded a problem, so these
         // are all present here; the `else` arms are unreachable but keep the
         // code panic-free.
-        let (Some(chain), Some(key), Some(current), Some(verifier)) =
-            (server_chain, server_key, current, client_verifier)
-        else {
+        let (Some(chain), Some(key), Some(current), Some(card_current), Some(verifier)) = (
+            server_chain,
+            server_key,
+            own.tokens.current,
+            own.cards.current,
+            client_verifier,
+        ) else {
             return Err(ConfigErrors(vec![ConfigProblem {
                 location: cfg.path.display().to_string(),
                 message: "incomplete configuration".into(),
@@ -652,35 +632,29 @@ impl Gateway {
             .map_err(|e| one(cfg, "gateway.server_key", e.to_string()))?;
         // Keys the previous material signed with stay verifiable for one token
         // lifetime (plus leeway) after they stop signing.
-        let now = crate::unix_now();
-        let mut retired: Vec<(SigningKey, i64)> = Vec::new();
-        if let Some(prev) = prior {
-            let named = |kid: &str| current.kid() == kid || previous.iter().any(|k| k.kid() == kid);
-            for (k, until) in &prev.retired_keys {
-                if *until > now && !named(k.kid()) {
-                    retired.push((k.clone(), *until));
-                }
-            }
-            for k in prev.keys.iter() {
-                if !named(k.kid()) && !retired.iter().any(|(r, _)| r.kid() == k.kid()) {
-                    retired.push((
-                        k.clone(),
-                        now + prev.limits.token_ttl_secs + RETIRED_KEY_LEEWAY_SECS,
-                    ));
-                }
-            }
-        }
-        let mut previous = previous;
-        previous.extend(retired.iter().map(|(k, _)| k.clone()));
-        let keys = Arc::new(KeySet { current, previous });
+        let published = crate::signing_keys::publish(
+            (current, own.tokens.previous),
+            (card_current, own.cards.previous),
+            prior,
+            crate::unix_now(),
+        )
+        .map_err(|e| one(cfg, "cards.signing_key", e.to_string()))?;
+        let keys = published.tokens;
+        let card_keys = published.cards;
         let subject_tokens = SubjectTokenVerifier::new(issuer.clone(), &keys, trusted)
             .map_err(|e| one(cfg, "[[subject_issuer]]", e.to_string()))?;
         let jwks_json = Bytes::from(keys.jwks().to_string());
+        let card_jwks_json = Bytes::from(card_keys.jwks().to_string());
         let metadata_json = Bytes::from(
             metadata::authorization_server(&issuer, &public_url, &scopes_supported(&rules))
                 .to_string(),
         );
-        let minter = Minter::new(keys.clone(), issuer.clone(), t.cache, metrics.clone());
+        let minter = Minter::new(
+            keys.clone(),
+            issuer.clone(),
+            raw.tokens.cache,
+            metrics.clone(),
+        );
         // Nothing can fail past this point: a kept store takes the new limits.
         if let (Some(store), Some(limits)) = (&approvals, approval_limits) {
             store.set_limits(limits);
@@ -698,13 +672,16 @@ impl Gateway {
             minter,
             keys,
             jwks_json,
+            card_keys,
+            card_jwks_json,
+            retired_card_keys: published.retired_cards,
             metadata_json,
             tls: Arc::new(server_tls),
             client_verifier: verifier,
             upstreams,
             limits,
             metrics,
-            retired_keys: retired,
+            retired_keys: published.retired_tokens,
             approvals,
             // The ring feeds the console on the admin listener only.
             recent: prior.map(|g| g.recent.clone()).unwrap_or_else(|| {
@@ -716,7 +693,7 @@ impl Gateway {
             }),
             admin,
             server_cert_not_after,
-            signing_key_rotate_at,
+            signing_key_rotate_at: own.token_rotate_at,
             files,
             watch_interval: if g.watch_files {
                 Some(watch_interval)
@@ -753,9 +730,6 @@ fn audit_settings(p: &mut Problems, cfg: &ConfigFile) -> AuditSettings {
         flush_interval,
     }
 }
-
-/// How long past one token lifetime a retired signing key stays published.
-const RETIRED_KEY_LEEWAY_SECS: i64 = 60;
 
 fn one(cfg: &ConfigFile, field: &str, message: String) -> ConfigErrors {
     ConfigErrors(vec![ConfigProblem {

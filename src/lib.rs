@@ -32,6 +32,7 @@ pub mod proxy;
 pub mod recent;
 pub mod registry;
 pub mod server;
+pub mod signing_keys;
 pub mod tls;
 pub mod token;
 pub mod token_endpoint;

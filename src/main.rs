@@ -72,7 +72,7 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
-    /// Token signing keys.
+    /// Signing keys (token and card keys).
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
@@ -173,14 +173,16 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Generate a token signing key (PKCS#8 PEM).
+    /// Generate a signing key (PKCS#8 PEM): for `[tokens]` or `[cards]`,
+    /// never the same file for both.
     Generate(cli::certs::KeyArgs),
 }
 
 #[derive(Subcommand)]
 enum CertsCommand {
     /// Write a development PKI: CA, gateway certificate, token signing key,
-    /// demo identity-provider key, and workload certificates for the example agents.
+    /// card signing key, demo identity-provider key, and workload certificates
+    /// for the example agents.
     Init(cli::certs::InitArgs),
 }
 

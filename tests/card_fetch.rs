@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use actgate::cards::sign::{keys_from_jwks, sign_card, verify_card};
+use actgate::cards::sign::{keys_from_jwks, sign_card, verify_card, CardSigner};
 use actgate::token::{SigningAlgorithm, SigningKey};
 use common::gateway::{Options, TestGateway};
 use common::upstream::{self, Behaviour, TestUpstream};
@@ -40,7 +40,9 @@ fn skill_ids(card: &Value) -> Vec<String> {
 }
 
 fn signed(card: &Value, key: &SigningKey) -> Value {
-    let sig = sign_card(card, key).unwrap();
+    // The agent's own signature; its `jku` is never fetched by the gateway.
+    let signer = CardSigner::new(key.clone(), "https://agent.example/jwks.json".into());
+    let sig = sign_card(card, &signer).unwrap();
     let mut out = card.clone();
     out["signatures"] = json!([serde_json::to_value(sig).unwrap()]);
     out
@@ -87,7 +89,9 @@ async fn fetched_card_is_refreshed_and_the_last_good_one_survives_failures_and_r
         card["supportedInterfaces"][0]["url"],
         format!("{}/agents/scheduler/a2a/jsonrpc", gw.base)
     );
-    let (_, jwks) = gw.get_json("orchestrator", "/.well-known/jwks.json").await;
+    let (_, jwks) = gw
+        .get_json("orchestrator", "/.well-known/agent-card-jwks.json")
+        .await;
     verify_card(&card, &keys_from_jwks(&jwks).unwrap()).expect("gateway-signed");
     assert!(gw
         .metrics()
@@ -226,7 +230,9 @@ async fn upstream_card_signatures_are_verified_with_the_configured_keys() {
     wait_for_card(&gw, "available", |s, _| s == StatusCode::OK).await;
     let (_, served) = gw.get_json("orchestrator", CARD).await;
     assert_eq!(skill_ids(&served), ["book"]);
-    let (_, jwks) = gw.get_json("orchestrator", "/.well-known/jwks.json").await;
+    let (_, jwks) = gw
+        .get_json("orchestrator", "/.well-known/agent-card-jwks.json")
+        .await;
     verify_card(&served, &keys_from_jwks(&jwks).unwrap()).expect("gateway signature");
     let agent_keys = keys_from_jwks(&json!({"keys": [agent_key.public_jwk()]})).unwrap();
     assert!(verify_card(&served, &agent_keys).is_err());
@@ -324,7 +330,9 @@ async fn extended_card_is_forwarded_only_to_allowed_callers_and_comes_back_rewri
             )),
     )
     .await;
-    let (_, jwks) = gw.get_json("orchestrator", "/.well-known/jwks.json").await;
+    let (_, jwks) = gw
+        .get_json("orchestrator", "/.well-known/agent-card-jwks.json")
+        .await;
     let keys = keys_from_jwks(&jwks).unwrap();
     let check = |card: &Value| {
         verify_card(card, &keys).expect("signed by the gateway");

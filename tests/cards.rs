@@ -73,10 +73,12 @@ async fn served_card_is_signed_by_the_gateway_and_tampering_breaks_it() {
         )
         .await;
     assert_eq!(s, StatusCode::OK);
-    let (_, jwks) = gw.get_json("orchestrator", "/.well-known/jwks.json").await;
+    let (_, jwks) = gw
+        .get_json("orchestrator", "/.well-known/agent-card-jwks.json")
+        .await;
     let keys = actgate::cards::sign::keys_from_jwks(&jwks).unwrap();
     actgate::cards::sign::verify_card(&card, &keys)
-        .expect("the served card verifies with the JWKS");
+        .expect("the served card verifies with the card JWKS");
     // What callers are told: mTLS from the accepted trust domain, and the
     // gateway token for delegated calls; interfaces point at the gateway.
     assert!(

@@ -141,9 +141,13 @@ async fn a2a_sdk_client_and_upstream_through_the_gateway_and_pyjwt_verifies() {
         }
     }
     // The served card's signature verifies under an independent RFC 8785
-    // canonicaliser with the gateway's JWKS key; without its mTLS
-    // requirement it does not.
+    // canonicaliser with the gateway's card JWKS, never with the token
+    // JWKS; without its mTLS requirement it does not.
     assert_eq!(report["card_signature_valid"], true, "{report}");
+    assert_eq!(
+        report["card_signature_valid_with_token_keys"], false,
+        "{report}"
+    );
     assert_eq!(report["tampered_card_signature_valid"], false, "{report}");
     // PyJWT verified every token (signature, iss, aud, exp, required claims).
     let verified = report["verified_claims"].as_array().unwrap();

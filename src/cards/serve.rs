@@ -6,9 +6,8 @@ use bytes::Bytes;
 
 use super::requirements::{satisfiable_alternatives, Capabilities};
 use super::rewrite::{for_callers, to_v03};
-use super::sign::{sign_card, verify_card, VerificationKey};
+use super::sign::{sign_card, verify_card, CardSigner, VerificationKey};
 use super::{parse_card, AgentCard};
-use crate::token::SigningKey;
 
 /// One agent's card material, built at load time.
 #[derive(Debug, Clone)]
@@ -41,7 +40,7 @@ impl ServedCard {
 
 /// Parse and check the card of agent `name` (`bytes`, from `origin`: a file
 /// path or URL, for messages); verify its signatures when `card_keys` are
-/// configured; rewrite it for callers and sign it with `key` (when given: a
+/// configured; rewrite it for callers and sign it with the card key `key` (when given: a
 /// config whose key failed to load has already recorded that problem).
 #[allow(clippy::too_many_arguments)]
 pub fn build(
@@ -53,7 +52,7 @@ pub fn build(
     upstream_base: &str,
     trust_domains: &[String],
     card_keys: Option<&[VerificationKey]>,
-    key: Option<&SigningKey>,
+    key: Option<&CardSigner>,
 ) -> Result<ServedCard, String> {
     let card = parse_card(bytes).map_err(|e| format!("{origin}: {e}"))?;
     // Verified before anything of the card is used: a card that claims to

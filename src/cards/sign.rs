@@ -26,6 +26,38 @@ use crate::token::keys::{KeyError, SigningKey};
 /// A key trusted to sign cards: its `kid`, the public key and its algorithm.
 pub type VerificationKey = (String, DecodingKey, Algorithm);
 
+/// Where the mTLS listener publishes the card keys: a JWKS of its own, never
+/// the token JWKS (`/.well-known/jwks.json`), so a verifier that holds the
+/// token keys can never accept a card signature.
+pub const CARD_JWKS_PATH: &str = "/.well-known/agent-card-jwks.json";
+
+/// The JWS `typ` of the gateway's card signatures. A2A v1.0 §8.4.2 suggests
+/// (SHOULD) `JOSE`, but that is RFC 7515's type for any compact JWS, JWTs
+/// included, so it tells a verifier nothing. An explicit type (RFC 8725
+/// §3.11) that is neither `JWT` nor `at+jwt` nor ends in `+jwt` is refused by
+/// every verifier that checks `typ` as RFC 9068 §4 requires; verifiers that
+/// do not check it are stopped by the separate key. Card verifiers are not
+/// affected: A2A verification takes the key by `kid`/`jku`, not by `typ`.
+pub const CARD_JWS_TYP: &str = "agent-card+jws";
+
+/// The gateway's card-signing key (`[cards]`) and the URL of the card JWKS
+/// it is published in, named by `jku` in every signature.
+#[derive(Debug, Clone)]
+pub struct CardSigner {
+    key: SigningKey,
+    jku: String,
+}
+
+impl CardSigner {
+    pub fn new(key: SigningKey, jku: String) -> Self {
+        CardSigner { key, jku }
+    }
+
+    pub fn key(&self) -> &SigningKey {
+        &self.key
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum SignatureError {
     #[error("the card is not a JSON object")]
@@ -50,14 +82,18 @@ fn canonical(card: &Value) -> Result<Vec<u8>, SignatureError> {
     canonicalize(card).map_err(|e| SignatureError::Canonical(e.to_string()))
 }
 
-/// Sign a card (v1.0 ProtoJSON) with the gateway's key. Existing
+/// Sign a card (v1.0 ProtoJSON) with the gateway's card key. Existing
 /// `signatures` are not covered (§8.4.1) and are left to the caller.
-pub fn sign_card(card: &Value, key: &SigningKey) -> Result<AgentCardSignature, SignatureError> {
+pub fn sign_card(card: &Value, signer: &CardSigner) -> Result<AgentCardSignature, SignatureError> {
     let payload = canonical(card)?;
+    let key = &signer.key;
+    // `jku` names the gateway's own card JWKS; it is inside the protected
+    // header, so it cannot be swapped without breaking the signature.
     let header = serde_json::json!({
         "alg": key.algorithm().jose_name(),
         "kid": key.kid(),
-        "typ": "JOSE",
+        "typ": CARD_JWS_TYP,
+        "jku": signer.jku,
     });
     let protected = URL_SAFE_NO_PAD.encode(header.to_string());
     let input = format!("{protected}.{}", URL_SAFE_NO_PAD.encode(payload));

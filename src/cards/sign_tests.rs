@@ -11,8 +11,15 @@ fn key(alg: SigningAlgorithm) -> (SigningKey, Vec<VerificationKey>) {
     (k, keys)
 }
 
+fn signer(k: &SigningKey) -> CardSigner {
+    CardSigner::new(
+        k.clone(),
+        "https://gw.example/.well-known/agent-card-jwks.json".into(),
+    )
+}
+
 fn signed(card: &Value, k: &SigningKey) -> Value {
-    let sig = sign_card(card, k).unwrap();
+    let sig = sign_card(card, &signer(k)).unwrap();
     let mut out = card.clone();
     out["signatures"] = json!([sig]);
     out
@@ -34,7 +41,8 @@ fn round_trip_es256_and_eddsa() {
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&sig.protected).unwrap()).unwrap();
         assert_eq!(
             header,
-            json!({"alg": alg.jose_name(), "kid": k.kid(), "typ": "JOSE"})
+            json!({"alg": alg.jose_name(), "kid": k.kid(), "typ": CARD_JWS_TYP,
+                   "jku": "https://gw.example/.well-known/agent-card-jwks.json"})
         );
         if alg == SigningAlgorithm::Es256 {
             assert_eq!(URL_SAFE_NO_PAD.decode(&sig.signature).unwrap().len(), 64);
@@ -131,8 +139,8 @@ fn one_good_signature_among_several_suffices() {
     let card = reference();
     let mut both = card.clone();
     both["signatures"] = json!([
-        sign_card(&card, &old).unwrap(),
-        sign_card(&card, &new).unwrap()
+        sign_card(&card, &signer(&old)).unwrap(),
+        sign_card(&card, &signer(&new)).unwrap()
     ]);
     verify_card(&both, &new_keys).unwrap();
 }
@@ -158,4 +166,21 @@ fn canonical_form_keeps_required_empties_and_scopeless_terms() {
     assert!(bytes.contains(r#""workload-mtls":{}"#), "{bytes}");
     let (k, keys) = key(SigningAlgorithm::Es256);
     verify_card(&signed(&card, &k), &keys).unwrap();
+}
+
+#[test]
+fn protected_header_is_typed_as_a_card_and_names_the_card_jwks() {
+    let (k, _) = key(SigningAlgorithm::Es256);
+    let card = signed(&reference(), &k);
+    let protected = card["signatures"][0]["protected"].as_str().unwrap();
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(protected).unwrap()).unwrap();
+    assert_eq!(
+        header,
+        json!({"alg": "ES256", "kid": k.kid(), "typ": CARD_JWS_TYP,
+               "jku": "https://gw.example/.well-known/agent-card-jwks.json"})
+    );
+    // Not a token type any RFC 9068 / RFC 7519 verifier accepts.
+    let typ = CARD_JWS_TYP.to_ascii_lowercase();
+    assert!(typ != "jwt" && typ != "at+jwt" && !typ.ends_with("+jwt") && typ != "jose");
 }

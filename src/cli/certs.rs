@@ -50,7 +50,7 @@ pub struct KeyArgs {
     pub out: PathBuf,
 }
 
-/// `actgate keys generate`: a token signing key.
+/// `actgate keys generate`: a signing key (token or card key).
 pub fn generate_key(a: KeyArgs) -> anyhow::Result<ExitCode> {
     use actgate::token::{SigningAlgorithm, SigningKey};
     use std::io::Write;

@@ -53,6 +53,9 @@ pub struct RawConfig {
     #[serde(default)]
     pub trust_domain: Vec<TrustDomainSection>,
     pub tokens: TokensSection,
+    /// The key that signs the Agent Cards the gateway serves. Required; a
+    /// config without it is refused (see [`CardsSection`]).
+    pub cards: Option<CardsSection>,
     /// Identity providers whose user tokens the gateway accepts as subject tokens.
     #[serde(default)]
     pub subject_issuer: Vec<SubjectIssuerSection>,
@@ -231,6 +234,29 @@ pub struct TokensSection {
     /// `actgate_token_signing_key_expiry_seconds` and warned about 7 days
     /// ahead. Default: none.
     pub rotate_after: Option<String>,
+}
+
+/// `[cards]`: the gateway's card-signing key, separate from the token key.
+///
+/// A served card carries members its upstream chose; signed with the token
+/// key, a card holding `iss`, `sub`, `aud`, `exp` would verify as an access
+/// token. So cards get a key of their own, published only at
+/// `/.well-known/agent-card-jwks.json`, never in the token JWKS.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CardsSection {
+    /// PKCS#8 PEM private key that signs served cards (`actgate certs init`
+    /// writes `certs/card-signing.key`; `actgate keys generate --out FILE`
+    /// makes one). Must not be a token key.
+    pub signing_key: PathBuf,
+    /// `"ES256"` (default) or `"EdDSA"`.
+    #[serde(default = "default_algorithm")]
+    pub algorithm: SigningAlgorithm,
+    /// Older card keys still published in the card JWKS, so cards callers
+    /// cached keep verifying. Same algorithm as `algorithm`. A key replaced
+    /// in place stays published for an hour after a reload anyway.
+    #[serde(default)]
+    pub previous_keys: Vec<PathBuf>,
 }
 
 /// `[[subject_issuer]]`

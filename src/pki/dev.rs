@@ -33,6 +33,8 @@ pub struct DevPki {
     pub gateway_cert: PathBuf,
     pub gateway_key: PathBuf,
     pub token_signing_key: PathBuf,
+    /// Signs the served Agent Cards only (never a token: see `[cards]`).
+    pub card_signing_key: PathBuf,
     pub idp_key: PathBuf,
     pub idp_jwks: PathBuf,
     pub workloads: Vec<WorkloadFiles>,
@@ -45,7 +47,8 @@ pub struct DevPki {
 /// ```text
 /// <out>/<td>/ca.pem, ca.key (0600), bundle.pem
 /// <out>/gateway.pem, gateway.key     SVID spiffe://<td>/gateway, DNS localhost, IP 127.0.0.1
-/// <out>/token-signing.key            PKCS#8 P-256 (0600)
+/// <out>/token-signing.key            PKCS#8 P-256 (0600), signs access tokens only
+/// <out>/card-signing.key             PKCS#8 P-256 (0600), signs served Agent Cards only
 /// <out>/idp.key, idp-jwks.json       demo identity provider ES256 key and its public JWKS
 /// <out>/agents/<stem>.pem, .key      one SVID per workload
 /// ```
@@ -149,6 +152,13 @@ pub fn init_dev_pki(
         let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen("token key"))?;
         write_new(&token_signing_key, &key.serialize_pem(), true, &mut created)?;
     }
+    // A key of its own: a card carries content the upstream chose, so a
+    // signature by the token key over it could pass for an access token.
+    let card_signing_key = out_dir.join("card-signing.key");
+    if !card_signing_key.exists() {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen("card key"))?;
+        write_new(&card_signing_key, &key.serialize_pem(), true, &mut created)?;
+    }
 
     let idp_key = out_dir.join("idp.key");
     let idp_jwks = out_dir.join("idp-jwks.json");
@@ -167,6 +177,7 @@ pub fn init_dev_pki(
         gateway_cert,
         gateway_key,
         token_signing_key,
+        card_signing_key,
         idp_key,
         idp_jwks,
         workloads: files,
@@ -214,11 +225,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = SpiffeId::parse("spiffe://example.org/agent/a").unwrap();
         let pki = init_dev_pki(dir.path(), &td(), &[("a", a.clone())]).unwrap();
-        assert_eq!(pki.created.len(), 10, "{:?}", pki.created);
+        assert_eq!(pki.created.len(), 11, "{:?}", pki.created);
         for p in [
             &pki.ca_key,
             &pki.gateway_key,
             &pki.token_signing_key,
+            &pki.card_signing_key,
             &pki.idp_key,
             &pki.workloads[0].key,
         ] {

@@ -230,13 +230,25 @@ impl Rule {
         operation: Option<&str>,
         subject: Option<&Subject<'_>>,
     ) -> Coverage {
+        self.covers_as(self.effect, caller, operation, subject)
+    }
+
+    /// [`Rule::covers`] as if the rule's effect were `effect`: an approval
+    /// rule asked about every operation is read as a deny rule.
+    fn covers_as(
+        &self,
+        effect: Effect,
+        caller: &SpiffeId,
+        operation: Option<&str>,
+        subject: Option<&Subject<'_>>,
+    ) -> Coverage {
         if !self.caller.matches(caller) {
             return Coverage::No;
         }
         if let Some(ops) = &self.operations {
             let covered = match operation {
                 Some(op) => ops.iter().any(|o| o == op),
-                None => self.effect == Effect::Deny,
+                None => effect == Effect::Deny,
             };
             if !covered {
                 return Coverage::WrongOperation;
@@ -246,8 +258,8 @@ impl Rule {
             Some(s) if !self.subject.matches(s) => Coverage::WrongSubject,
             Some(_) => Coverage::Yes,
             // A deny rule about subjects does not touch calls without one.
-            None if self.effect == Effect::Deny && !self.subject.is_empty() => Coverage::No,
-            None if self.effect == Effect::Deny => Coverage::Yes,
+            None if effect == Effect::Deny && !self.subject.is_empty() => Coverage::No,
+            None if effect == Effect::Deny => Coverage::Yes,
             // An allow rule constraining the subject is for delegated calls
             // only (build refuses `app_only` next to it; checked again here).
             None if self.app_only && self.subject.is_empty() => Coverage::Yes,
@@ -409,6 +421,10 @@ pub enum DenyReason {
     SubjectNotAllowed,
     /// Deny rule `rule` covers the call (deny rules override allow rules).
     ExplicitDeny { rule: usize },
+    /// Asked about every operation (a token for direct use), rule `rule`
+    /// needs a person's approval for some operation: the gate would be
+    /// skipped, so it refuses like a deny rule.
+    ApprovalRequired { rule: usize },
 }
 
 impl DenyReason {
@@ -423,6 +439,9 @@ impl DenyReason {
                 "no rule allows this caller to act for this subject (or its issuer)"
             }
             DenyReason::ExplicitDeny { .. } => "a deny rule forbids this call",
+            DenyReason::ApprovalRequired { .. } => {
+                "calls to this agent need a person's approval; no token is issued for direct use"
+            }
         }
     }
 
@@ -434,12 +453,13 @@ impl DenyReason {
             DenyReason::OperationNotAllowed => "operation_not_allowed",
             DenyReason::SubjectNotAllowed => "subject_not_allowed",
             DenyReason::ExplicitDeny { .. } => "explicit_deny",
+            DenyReason::ApprovalRequired { .. } => "approval_required",
         }
     }
 
     pub fn rule(self) -> Option<usize> {
         match self {
-            DenyReason::ExplicitDeny { rule } => Some(rule),
+            DenyReason::ExplicitDeny { rule } | DenyReason::ApprovalRequired { rule } => Some(rule),
             _ => None,
         }
     }
@@ -557,6 +577,23 @@ impl Policy {
                 }
             }
         }
+        // A token used directly at the agent never passes the approval
+        // gate, so an approval rule for any of its operations refuses it,
+        // exactly like a deny rule: whatever its position, and whatever
+        // broader allow rule would otherwise grant the token.
+        if operation.is_none() {
+            for &i in &idx.allow {
+                let Some(r) = self.rules.get(i) else { continue };
+                if r.approval != Approval::None
+                    && matches!(
+                        r.covers_as(Effect::Deny, caller, None, subject),
+                        Coverage::Yes
+                    )
+                {
+                    return Decision::Deny(DenyReason::ApprovalRequired { rule: i });
+                }
+            }
+        }
         let mut reason = DenyReason::NoMatchingRule;
         for &i in &idx.allow {
             let Some(r) = self.rules.get(i) else { continue };
@@ -609,6 +646,7 @@ fn rank(r: DenyReason) -> u8 {
         DenyReason::SubjectNotAllowed => 2,
         DenyReason::AppOnlyNotAllowed => 3,
         DenyReason::ExplicitDeny { .. } => 4,
+        DenyReason::ApprovalRequired { .. } => 4,
     }
 }
 

@@ -549,6 +549,63 @@ operations = ["CancelTask"]
 }
 
 #[test]
+fn every_operation_refuses_where_an_approval_rule_covers_any_operation() {
+    let p = policy(&format!(
+        r#"
+[[rule]]
+caller = "{ORCH}"
+agent = "notifier"
+[[rule]]
+caller = "{ORCH}"
+agent = "notifier"
+operations = ["CancelTask"]
+approval = "human"
+[[rule]]
+caller = "{ORCH}"
+agent = "scheduler"
+[[rule]]
+caller = "{ORCH}"
+agent = "scheduler"
+subject = "bob@*"
+approval = "human"
+"#
+    ));
+    let alice = Some(Subject {
+        issuer: IDP,
+        sub: "alice@example.com",
+    });
+    let bob = Some(Subject {
+        issuer: IDP,
+        sub: "bob@example.com",
+    });
+    let o = id(ORCH);
+    // Listed after the allow-all rule, the approval rule still refuses a
+    // token usable for CancelTask without the gate.
+    assert_eq!(
+        outcome(&p.decide_every_operation(&o, "notifier", alice)),
+        Deny(DenyReason::ApprovalRequired { rule: 1 })
+    );
+    assert_eq!(
+        DenyReason::ApprovalRequired { rule: 1 }.label(),
+        "approval_required"
+    );
+    // Per operation, nothing changes.
+    assert_eq!(
+        outcome(&p.decide(&o, "notifier", "SendMessage", alice)),
+        Allow(0)
+    );
+    // An approval rule for another subject does not touch this one.
+    assert_eq!(
+        outcome(&p.decide_every_operation(&o, "scheduler", alice)),
+        Allow(2)
+    );
+    assert_eq!(
+        outcome(&p.decide_every_operation(&o, "scheduler", bob)),
+        Deny(DenyReason::ApprovalRequired { rule: 3 })
+    );
+}
+
+#[test]
 fn deny_by_default() {
     let p = Policy::new(vec![]);
     assert_eq!(

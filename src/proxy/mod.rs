@@ -98,6 +98,11 @@ async fn route(
             endpoint(&mut rec, "GetJwks");
             json_response(StatusCode::OK, gw.jwks_json.clone())
         }
+        // The card keys, apart from the token keys (one key, one purpose).
+        (&Method::GET, crate::cards::sign::CARD_JWKS_PATH) => {
+            endpoint(&mut rec, "GetCardJwks");
+            json_response(StatusCode::OK, gw.card_jwks_json.clone())
+        }
         (&Method::GET, "/.well-known/oauth-authorization-server") => {
             endpoint(&mut rec, "GetServerMetadata");
             json_response(StatusCode::OK, gw.metadata_json.clone())
@@ -576,6 +581,7 @@ fn mint_refusal(
     let decision = match &e {
         MintError::Claims(
             ClaimsError::SubjectExpired { .. }
+            | ClaimsError::CallerCertificateExpired { .. }
             | ClaimsError::MayActMismatch { .. }
             | ClaimsError::MayActMalformed,
         ) => AuditDecision::Unauthenticated,
@@ -588,6 +594,7 @@ fn mint_refusal(
         // problem (401), not a policy one.
         MintError::Claims(
             ClaimsError::SubjectExpired { .. }
+            | ClaimsError::CallerCertificateExpired { .. }
             | ClaimsError::MayActMismatch { .. }
             | ClaimsError::MayActMalformed,
         ) => unauthorized(gw, &e.to_string()),

@@ -89,6 +89,8 @@ pub enum ClaimsError {
     SubjectExpired { exp: i64, now: i64 },
     #[error("token lifetime must be positive, got {0} s")]
     InvalidTtl(i64),
+    #[error("the caller's certificate expired (notAfter {not_after}, now {now})")]
+    CallerCertificateExpired { not_after: i64, now: i64 },
 }
 
 /// Everything that decides the content of one minted token.
@@ -110,6 +112,7 @@ pub struct MintRequest<'a> {
 /// - App-only (no subject): `sub` = caller, no `act`, scope = granted scopes.
 /// - Delegated: `sub` = subject's `sub`; `act` = caller wrapping the subject's
 ///   chain; scope = granted ∩ subject scopes; `exp` capped by the subject's.
+/// - Either way `exp` is capped by the caller certificate's `notAfter`.
 pub fn build_claims(
     req: &MintRequest<'_>,
     issuer: &str,
@@ -154,6 +157,16 @@ pub fn build_claims(
     if exp <= now {
         return Err(ClaimsError::SubjectExpired { exp, now });
     }
+    // Never outlive the certificate the token was issued on: past notAfter
+    // the caller could not present it again, so a token outliving it would
+    // be authority nobody can hold to that certificate any more.
+    if req.caller.not_after <= now {
+        return Err(ClaimsError::CallerCertificateExpired {
+            not_after: req.caller.not_after,
+            now,
+        });
+    }
+    let exp = exp.min(req.caller.not_after);
 
     Ok(AccessTokenClaims {
         iss: issuer.to_owned(),

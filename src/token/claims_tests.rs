@@ -366,3 +366,26 @@ fn act_deserialization_drops_non_identity_members() {
         serde_json::json!({"sub": ORCH, "act": {"sub": SUBAGENT}})
     );
 }
+
+#[test]
+fn exp_never_passes_the_callers_certificate() {
+    let granted = scopes(&["read"]);
+    let user = user_token(Some("read"), NOW + 3_600);
+    // (notAfter, subject) → exp, or refused.
+    let cases: [(i64, Option<&SubjectToken>, Option<i64>); 5] = [
+        (NOW + 60, None, Some(NOW + 60)),
+        (NOW + 60, Some(&user), Some(NOW + 60)),
+        (NOW + 10_000, Some(&user), Some(NOW + 300)),
+        (NOW, None, None),
+        (NOW - 1, Some(&user), None),
+    ];
+    for (not_after, subject, want) in cases {
+        let mut c = caller(ORCH);
+        c.not_after = not_after;
+        match (mint(&c, subject, &granted, 4), want) {
+            (Ok(t), Some(exp)) => assert_eq!(t.exp, exp, "notAfter {not_after}"),
+            (Err(ClaimsError::CallerCertificateExpired { .. }), None) => {}
+            (got, want) => panic!("notAfter {not_after}: {got:?}, wanted {want:?}"),
+        }
+    }
+}

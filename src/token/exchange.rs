@@ -31,7 +31,7 @@ use super::{form, ClaimsError, MintError, MintRequest, SubjectToken};
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::policy::scopes::{token_scopes, TokenScopes};
-use crate::policy::{Approval, Decision, Subject};
+use crate::policy::{Approval, Decision, DenyReason, Subject};
 use crate::registry::Agent;
 
 /// Path of the token endpoint on the mTLS listener.
@@ -352,29 +352,31 @@ pub fn exchange(
     let refused =
         || invalid_target("the target is unknown or this client may not obtain tokens for it");
     let agent = resolve_target(gw, &target).ok_or_else(refused)?;
-    let (grant, skills, max_ttl, allow_reentry) = match gw.policy.decide_every_operation(
-        &caller.spiffe_id,
-        &agent.name,
-        Some(Subject::from(&subject)),
-    ) {
-        // The token is used at the agent without the gateway in between,
-        // so no approval could be asked for: a rule that needs one never
-        // hands out a token.
-        Decision::Allow {
-            approval: Approval::Human,
-            ..
-        } => return Err(invalid_target(
-            "calls to this target need a person's approval each; no token is issued for direct use",
-        )),
-        Decision::Allow {
-            scopes,
-            skills,
-            max_token_lifetime_secs,
-            allow_reentry,
-            ..
-        } => (scopes, skills, max_token_lifetime_secs, allow_reentry),
-        Decision::Deny(_) => return Err(refused()),
-    };
+    let (grant, skills, max_ttl, allow_reentry) =
+        match gw.policy.decide_every_operation(
+            &caller.spiffe_id,
+            &agent.name,
+            Some(Subject::from(&subject)),
+        ) {
+            // The token is used at the agent without the gateway in between,
+            // so no approval could be asked for: a rule that needs one, for any
+            // operation, never hands out a token (policy reads it as a deny).
+            Decision::Allow {
+                approval: Approval::Human,
+                ..
+            }
+            | Decision::Deny(DenyReason::ApprovalRequired { .. }) => return Err(invalid_target(
+                "calls to this target need a person's approval; no token is issued for direct use",
+            )),
+            Decision::Allow {
+                scopes,
+                skills,
+                max_token_lifetime_secs,
+                allow_reentry,
+                ..
+            } => (scopes, skills, max_token_lifetime_secs, allow_reentry),
+            Decision::Deny(_) => return Err(refused()),
+        };
 
     // 5. The agent's card decides, as on the proxy route: no token for an
     // agent without a verified card, and by default exactly the scopes its
@@ -433,6 +435,11 @@ pub fn exchange(
             // `may_act` or lifetime rules it out.
             MintError::Claims(ClaimsError::InvalidTtl(_)) => {
                 ExchangeError::new(ErrorCode::ServerError, "token could not be issued")
+            }
+            // Client authentication is the certificate: past its notAfter
+            // there is no client to issue to.
+            MintError::Claims(c @ ClaimsError::CallerCertificateExpired { .. }) => {
+                ExchangeError::new(ErrorCode::InvalidClient, c.to_string())
             }
             MintError::Claims(c) => invalid_request(format!("subject_token: {c}")),
             _ => ExchangeError::new(ErrorCode::ServerError, "token could not be issued"),

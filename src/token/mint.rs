@@ -126,7 +126,13 @@ impl Minter {
         let key = self.cache.as_ref().map(|_| cache_key(req));
         if let (Some(cache), Some(key)) = (&self.cache, &key) {
             let map = cache.read().unwrap_or_else(|p| p.into_inner());
-            if let Some(hit) = map.get(key.as_slice()).filter(|e| now < e.fresh_until) {
+            // The key holds the certificate's thumbprint, so a hit was minted
+            // for this very certificate and ends by its notAfter; checked
+            // again so no cache path can serve a token outliving it.
+            if let Some(hit) = map
+                .get(key.as_slice())
+                .filter(|e| now < e.fresh_until && e.exp <= req.caller.not_after)
+            {
                 self.hits.fetch_add(1, Ordering::Relaxed);
                 Metrics::inc(&self.metrics.token_cache_hits);
                 return Ok(MintedToken {
@@ -184,8 +190,8 @@ impl Minter {
     /// useless once it expires). Always freshly minted: the token endpoint
     /// hands out each token once, so a cache would only hold copies.
     pub fn token_bound(&self, req: &MintRequest<'_>, now: i64) -> Result<MintedToken, MintError> {
+        // `build_claims` already ends the token by the certificate's notAfter.
         let mut claims = build_claims(req, &self.issuer, now, new_jti()?)?;
-        claims.exp = claims.exp.min(req.caller.not_after.max(now + 1));
         claims.cnf = Some(Cnf::for_caller(req.caller));
         let (token, authorization) = self.sign(&claims)?;
         Ok(MintedToken {

@@ -276,3 +276,23 @@ fn sign_jwt_sets_typ_and_kid() {
     );
     assert_eq!(part_json(&t, 1)["sub"], "alice");
 }
+
+#[test]
+fn cache_never_serves_a_token_outliving_the_presented_certificate() {
+    let (m, _) = minter(SigningAlgorithm::Es256, true);
+    let granted = vec!["read".to_string()];
+    let now = crate::unix_now();
+    let mut long = caller("same-thumb");
+    long.not_after = now + 10_000;
+    let first = m.token_for(&req(&long, &granted), now).unwrap();
+    assert_eq!(first.exp, now + 300);
+    assert!(m.token_for(&req(&long, &granted), now).unwrap().cache_hit);
+    // Same cache key, a certificate ending sooner: never the cached token.
+    let mut short = caller("same-thumb");
+    short.not_after = now + 100;
+    let t = m.token_for(&req(&short, &granted), now).unwrap();
+    assert!(!t.cache_hit);
+    assert_eq!(t.exp, now + 100);
+    let bound = m.token_bound(&req(&short, &granted), now).unwrap();
+    assert_eq!(bound.exp, now + 100);
+}

@@ -426,7 +426,14 @@ fn own_token_needs_at_jwt_typ() {
         "iss": GW, "sub": ORCH, "aud": AGENT_B, "client_id": ORCH,
         "iat": NOW, "exp": NOW + 60, "jti": "j"
     });
-    for typ in ["JWT", "id_token+jwt"] {
+    // Card signatures (typ "agent-card+jws", formerly "JOSE") are never tokens,
+    // even when signed by a token key.
+    for typ in [
+        "JWT",
+        "id_token+jwt",
+        "JOSE",
+        crate::cards::sign::CARD_JWS_TYP,
+    ] {
         let token = sign_jwt(&f.gw_keys.current, typ, &claims).unwrap();
         assert_eq!(
             f.verifier.verify(&token, Some(AGENT_B), NOW),

@@ -192,6 +192,9 @@ bundle = "{c}/{TD}/bundle.pem"
 signing_key = "{c}/token-signing.key"
 {tx}
 
+[cards]
+signing_key = "{c}/card-signing.key"
+
 [[subject_issuer]]
 issuer = "{IDP}"
 jwks = "{c}/idp-jwks.json"

@@ -73,13 +73,18 @@ async def main():
         resp.raise_for_status()
         jwks = jwt.PyJWKSet.from_dict(resp.json())
         # The served card's signature, checked with an independent RFC 8785
-        # canonicaliser (not the SDK's helper, which drops empty values).
+        # canonicaliser (not the SDK's helper, which drops empty values),
+        # against the card keys: the token keys never sign a card.
+        resp = await http.get(f"{base}/.well-known/agent-card-jwks.json")
+        resp.raise_for_status()
+        card_jwks = jwt.PyJWKSet.from_dict(resp.json())
         raw = (await http.get(f"{base}/agents/{agent}/.well-known/agent-card.json")).json()
-        out["card_signature_valid"] = verify_card(raw, jwks)
+        out["card_signature_valid"] = verify_card(raw, card_jwks)
+        out["card_signature_valid_with_token_keys"] = verify_card(raw, jwks)
         tampered = json.loads(json.dumps(raw))
         tampered["securityRequirements"] = [
             r for r in tampered["securityRequirements"] if "gateway-mtls" not in r["schemes"]]
-        out["tampered_card_signature_valid"] = verify_card(tampered, jwks)
+        out["tampered_card_signature_valid"] = verify_card(tampered, card_jwks)
     verified = []
     for call in out["calls"]:
         for tok in call["tokens"]:

@@ -40,6 +40,9 @@ signing_key = "{signing}"
 algorithm = "ES256"
 ttl = "5m"
 
+[cards]
+signing_key = "{card_signing}"
+
 [[subject_issuer]]
 issuer = "{IDP}"
 jwks = "{idp_jwks}"
@@ -103,6 +106,7 @@ directory = "audit"
         gw_key = c("gateway.key"),
         bundle = c(&format!("{TD}/bundle.pem")),
         signing = c("token-signing.key"),
+        card_signing = c("card-signing.key"),
         idp_jwks = c("idp-jwks.json"),
         sched_card = card("scheduler.json"),
         notif_card = card("notifier.json"),

@@ -240,7 +240,7 @@ fn hints(
         hdr = header_file.display(),
         body = calls::send_message_body("Book a meeting with Bob on Friday"),
     );
-    println!("Public keys: {base}/.well-known/jwks.json (same certificate flags)");
+    println!("Public keys: {base}/.well-known/jwks.json (tokens), {base}/.well-known/agent-card-jwks.json (cards; same certificate flags)");
     if let Some(admin) = running.admin_addr {
         let admin = calls::admin_url(admin);
         println!("Approvals:   actgate approvals list --all --admin {admin}");
