@@ -77,7 +77,7 @@ async fn forward(
     // The approval id is not identity: it names a decision the gateway
     // checks against this very request, so it passes (hygiene strips it).
     let approval = crate::approval_gate::presented(&headers);
-    proxy::sanitize_request_headers(&mut headers);
+    proxy::sanitize_request_headers(&mut headers, &[]);
     for (name, value) in &approval {
         headers.append(name.clone(), value.clone());
     }
