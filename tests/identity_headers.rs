@@ -1,12 +1,14 @@
 //! Identity, forwarding and method-override headers a caller sends never
 //! reach the upstream: those of the common proxies and identity-aware
 //! proxies (which upstreams behind such a proxy trust), plus the
-//! site-specific ones of `strip_headers`, through the gateway. The upstream records every header it received.
+//! site-specific ones of `strip_headers`, through the gateway and through
+//! the egress sidecar. The upstream records every header it received.
 
 mod common;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 
+use common::egress::{plain, plain_client, send_message_body, TestEgress};
 use common::gateway::{Options, TestGateway};
 use common::upstream::{self, Behaviour};
 
@@ -182,6 +184,27 @@ async fn strip_headers_removes_site_specific_ones() {
         .await;
     assert_eq!(s, StatusCode::OK, "{b}");
     assert_none_reached(&up.requests()[0].headers, &["x-site-user"]);
+}
+
+#[tokio::test]
+async fn the_sidecar_strips_them_too() {
+    let up = upstream::start(Behaviour::Echo).await;
+    let gw = gateway(&up, "").await;
+    // The gateway does not know this one; the sidecar's own list removes it.
+    let eg = TestEgress::start(&gw, "orchestrator", "strip_headers = [\"x-pod-user\"]").await;
+    let (s, _, b) = plain(
+        &plain_client(),
+        Method::POST,
+        &format!("{}/agents/target/a2a/jsonrpc", eg.base),
+        &spoofing_headers(&["x-pod-user"]),
+        &send_message_body(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{}", String::from_utf8_lossy(&b));
+    let seen = up.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].method, Method::POST);
+    assert_none_reached(&seen[0].headers, &["x-pod-user"]);
 }
 
 #[test]
