@@ -325,3 +325,73 @@ async fn configured_hosts_are_accepted_and_checked() {
         assert!(err.contains(says), "{entry:?}: {err}");
     }
 }
+
+/// The Unix socket needs no `Host` rule (no browser can open a socket
+/// file), but what a browser marks as cross-site, and bodies not declared
+/// JSON, are refused there as well: the rules do not depend on the way in.
+#[tokio::test]
+async fn the_unix_socket_keeps_the_origin_and_json_rules() {
+    use http_body_util::{BodyExt, Full};
+    use hyper_util::rt::TokioIo;
+    let up = upstream::start(Behaviour::Echo).await;
+    let gw = gateway_with(&up.url()).await;
+    let sock_dir = tempfile::tempdir().unwrap();
+    let sock = sock_dir.path().join("egress.sock");
+    let _eg = TestEgress::start(
+        &gw,
+        "orchestrator",
+        &format!("unix_socket = \"{}\"", sock.display()),
+    )
+    .await;
+    let send = |headers: Vec<(&'static str, &'static str)>| {
+        let sock = sock.clone();
+        async move {
+            let stream = tokio::net::UnixStream::connect(&sock).await.unwrap();
+            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            let mut req = http::Request::post(JSONRPC);
+            for (k, v) in headers {
+                req = req.header(k, v);
+            }
+            let req = req
+                .body(Full::new(bytes::Bytes::from(send_message_body())))
+                .unwrap();
+            let resp = send.send_request(req).await.unwrap();
+            let status = resp.status().as_u16();
+            let _ = resp.into_body().collect().await;
+            status
+        }
+    };
+    let json = ("content-type", "application/json");
+    // Any Host on the socket (curl --unix-socket sends "localhost").
+    assert_eq!(send(vec![("host", "agent.local"), json]).await, 200);
+    assert_eq!(
+        send(vec![
+            ("host", "localhost"),
+            ("sec-fetch-site", "cross-site"),
+            json
+        ])
+        .await,
+        403
+    );
+    assert_eq!(
+        send(vec![
+            ("host", "localhost"),
+            ("origin", "https://attacker.example"),
+            json
+        ])
+        .await,
+        403
+    );
+    assert_eq!(
+        send(vec![("host", "localhost"), ("content-type", "text/plain")]).await,
+        415
+    );
+    assert_eq!(
+        up.requests().len(),
+        1,
+        "only the agent's call was forwarded"
+    );
+}
