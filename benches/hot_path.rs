@@ -307,7 +307,7 @@ fn bench_request(c: &mut Criterion) {
         b.iter_batched(
             || headers.clone(),
             |mut h| {
-                sanitize_request_headers(&mut h);
+                sanitize_request_headers(&mut h, &[]);
                 h
             },
             BatchSize::SmallInput,

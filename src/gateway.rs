@@ -45,6 +45,8 @@ pub struct Limits {
     pub token_ttl_secs: i64,
     pub max_chain_depth: usize,
     pub forward_client_address: bool,
+    /// `gateway.strip_headers`, parsed once.
+    pub strip_headers: Vec<http::HeaderName>,
 }
 
 /// Everything a request needs, immutable once built.
@@ -176,6 +178,12 @@ impl Gateway {
             token_ttl_secs: p.duration("tokens.ttl", &raw.tokens.ttl).as_secs().max(1) as i64,
             max_chain_depth: raw.tokens.max_chain_depth,
             forward_client_address: g.forward_client_address,
+            strip_headers: p
+                .take(
+                    "gateway.strip_headers",
+                    crate::proxy::parse_header_names(&g.strip_headers),
+                )
+                .unwrap_or_default(),
         };
         let connect_timeout = p.duration(
             "gateway.upstream_connect_timeout",

@@ -13,6 +13,7 @@ pub mod admin;
 pub mod approval_gate;
 pub mod approvals;
 pub mod audit;
+pub mod browser_guard;
 pub mod card_source;
 pub mod cards;
 pub mod client;

@@ -83,10 +83,22 @@ async fn plain_admin_is_for_local_operators_only() {
         lower.contains("content-security-policy: default-src 'none'; script-src 'self'"),
         "{page}"
     );
-    // Metrics: any Host (scrapers name it as they like), Prometheus text format.
+    // Metrics name every agent: a DNS-rebound page must not read them
+    // (scrapers that name the host as they like use health_listen).
+    let rebound = raw(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: attacker.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(rebound.starts_with("HTTP/1.1 403"), "{rebound}");
+    assert!(!rebound.contains("actgate_"), "{rebound}");
+    // A loopback Host: Prometheus text format.
     let metrics = raw(
         addr,
-        "GET /metrics HTTP/1.1\r\nHost: prometheus.internal\r\nConnection: close\r\n\r\n",
+        &format!(
+            "GET /metrics HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nConnection: close\r\n\r\n",
+            addr.port()
+        ),
     )
     .await;
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
@@ -525,6 +537,13 @@ async fn health_listener_serves_probes_and_metrics_and_nothing_else() {
     let metrics = get("/metrics").await;
     assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
     assert!(metrics.contains("actgate_handshakes_accepted_total"));
+    // Any Host: scrapers name it as they like (no Host rule here).
+    let named = raw(
+        addr,
+        "GET /metrics HTTP/1.1\r\nHost: attacker.example\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(named.starts_with("HTTP/1.1 200"), "{named}");
     for path in ["/api/approvals", "/api/agents", "/console", "/"] {
         let r = get(path).await;
         assert!(r.starts_with("HTTP/1.1 404"), "{path}: {r}");

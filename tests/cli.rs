@@ -339,7 +339,7 @@ fn serve_reloads_on_sighup_and_exports_expiry() {
     let metrics = || -> Option<String> {
         use std::io::{Read, Write};
         let mut s = std::net::TcpStream::connect(admin).ok()?;
-        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
             .ok()?;
         let mut out = String::new();
         s.read_to_string(&mut out).ok()?;

@@ -29,6 +29,7 @@ use hyper::body::Incoming;
 use serde_json::{json, Value};
 
 use crate::approvals::{Approval, DecideError};
+use crate::browser_guard::HostRule;
 use crate::gateway::Gateway;
 use crate::identity::{SpiffeId, SpiffePattern};
 
@@ -88,36 +89,22 @@ pub fn authorize(
     }
     // Plain HTTP is only ever bound to loopback (checked at load), so the
     // peer is on this machine. A web page in a local browser could still
-    // aim requests here; a DNS-rebound name shows in Host. Metrics are
-    // exempt: scrapers name the host as they like, and the counters decide
-    // nothing.
-    if req.uri().path() != "/metrics" && !loopback_host(req) {
-        return Err(error(
-            StatusCode::FORBIDDEN,
-            "forbidden",
-            "the admin listener answers only to a loopback Host (localhost, 127.0.0.1, [::1])",
-        ));
+    // aim requests here; a DNS-rebound name shows in Host. That holds for
+    // `/metrics` too: it names every agent, and a rebound page could read
+    // it. Scrapers that name the host as they like use `health_listen`.
+    if let Err(r) = crate::browser_guard::check_host(req.headers(), req.uri(), &HostRule::default())
+    {
+        tracing::warn!(remote = %peer.remote, host = ?req.headers().get(header::HOST), path = req.uri().path(), "admin request refused: not a loopback Host");
+        let message = match r {
+            crate::browser_guard::Refusal::ForeignHost => {
+                "the admin listener answers only to a loopback Host (localhost, 127.0.0.1, [::1])"
+                    .to_string()
+            }
+            other => other.to_string(),
+        };
+        return Err(error(r.status(), r.code(), &message));
     }
     Ok(Operator("local-operator".into()))
-}
-
-fn loopback_host(req: &Request<Incoming>) -> bool {
-    let Some(host) = req
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
-    else {
-        return false;
-    };
-    let name = match host.strip_prefix('[') {
-        Some(v6) => v6.split(']').next().unwrap_or(""),
-        None => host.rsplit_once(':').map_or(host, |(h, _)| h),
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Answer `req` if it is one of this module's endpoints; `Err(req)` hands
@@ -330,46 +317,18 @@ fn clean_reason(s: &str) -> String {
 
 /// State changes must be JSON (a cross-site HTML form cannot send it without
 /// a CORS preflight, which is never answered) and, when a browser says where
-/// it comes from, from this very origin.
+/// it comes from, from this very origin ([`crate::browser_guard`]).
 fn same_origin_json(req: &Request<Incoming>) -> Result<(), AdminResponse> {
-    let h = req.headers();
-    let json_ct = h
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .is_some_and(|v| v.trim().eq_ignore_ascii_case("application/json"));
-    if !json_ct {
-        return Err(error(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "invalid_request",
-            "send Content-Type: application/json",
-        ));
-    }
-    if let Some(site) = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()) {
-        if site != "same-origin" && site != "none" {
-            return Err(error(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "cross-site admin requests are refused",
-            ));
-        }
-    }
-    if let Some(origin) = h.get(header::ORIGIN) {
-        let host = h.get(header::HOST).and_then(|v| v.to_str().ok());
-        let ok = origin.to_str().ok().zip(host).is_some_and(|(o, host)| {
-            o.strip_prefix("http://")
-                .or_else(|| o.strip_prefix("https://"))
-                == Some(host)
-        });
-        if !ok {
-            return Err(error(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "cross-origin admin requests are refused",
-            ));
-        }
-    }
-    Ok(())
+    crate::browser_guard::check_json(req.headers())
+        .and_then(|()| crate::browser_guard::check_same_origin(req.headers()))
+        .map_err(|r| {
+            tracing::warn!(
+                reason = r.label(),
+                path = req.uri().path(),
+                "admin request refused: {r}"
+            );
+            error(r.status(), r.code(), &r.to_string())
+        })
 }
 
 /// Registered agents, their cards, and the rules that let callers reach them.

@@ -48,6 +48,20 @@ pub struct EgressSection {
     /// stays on loopback unless you mean otherwise (a warning is logged).
     #[serde(default)]
     pub allow_non_loopback: bool,
+    /// Names (or `name:port`) the local agent may use in `Host` besides the
+    /// loopback ones (`localhost`, `127.0.0.1`, `[::1]`), e.g.
+    /// `["egress.agent.svc"]`. A name without a port needs the listener's
+    /// port. Every other `Host` is refused (403): it is what a web page that
+    /// re-pointed its own DNS name at 127.0.0.1 sends. The host of
+    /// `local_url` is always allowed. Default none.
+    #[serde(default)]
+    pub allowed_hosts: Vec<String>,
+    /// Extra request headers the sidecar removes before calling the gateway,
+    /// on top of the built-in identity and forwarding headers (the gateway's
+    /// own rule, README "Identity headers"). Each a valid header name.
+    /// Default none.
+    #[serde(default)]
+    pub strip_headers: Vec<String>,
     /// Base URL written into the cards served to the local agent. Default
     /// `http://{listen}` (`http://localhost` with only a Unix socket).
     pub local_url: Option<String>,
@@ -79,8 +93,9 @@ pub struct EgressSection {
     /// Default 1 MiB.
     #[serde(default = "default_max_body")]
     pub max_request_body: u64,
-    /// Plain-HTTP listener for `/healthz` and `/readyz` (kubelet probes reach
-    /// it on the pod IP, so it may be non-loopback; it serves nothing else).
+    /// Plain-HTTP listener for `/healthz`, `/readyz` and `/metrics` (kubelet
+    /// probes reach it on the pod IP, so it may be non-loopback; it serves
+    /// nothing else, and the metrics are counters only).
     pub admin_listen: Option<SocketAddr>,
 }
 

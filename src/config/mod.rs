@@ -122,6 +122,12 @@ pub struct GatewaySection {
     /// header is removed, whatever the caller sent.
     #[serde(default)]
     pub forward_client_address: bool,
+    /// Extra request headers removed before forwarding, on top of the
+    /// built-in identity and forwarding headers (README, "Identity headers"):
+    /// names your own proxies or upstreams trust, e.g. `["x-site-user"]`.
+    /// Case-insensitive; each must be a valid header name. Default none.
+    #[serde(default)]
+    pub strip_headers: Vec<String>,
     /// Optional admin listener: `/metrics`, `/healthz`, `/readyz`, the
     /// approvals API and the console. Plain HTTP only on a loopback address;
     /// anywhere else it needs `[admin] mtls = true`.

@@ -6,6 +6,10 @@
 //! Every other header through which identity or origin could be claimed is
 //! removed (the gateway's own hygiene, [`crate::proxy::sanitize_request_headers`]),
 //! so the local agent cannot make the sidecar say anything it did not verify.
+//!
+//! Before any of that, the browser protections ([`crate::browser_guard`]):
+//! the listener is plain HTTP on loopback, which every web page open in a
+//! browser on this machine can also reach.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -17,7 +21,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tracing::Instrument;
 
-use super::{card, EgressState};
+use super::{card, EgressState, Via};
+use crate::browser_guard::{self, Refusal};
 use crate::proxy::{self, error, BoxError, ResponseBody};
 use crate::registry::{parse_route, RouteError};
 use crate::trace::{RequestMeta, REQUEST_ID};
@@ -30,10 +35,11 @@ const MAX_CARD_BYTES: usize = 1024 * 1024;
 pub async fn handle(
     state: Arc<EgressState>,
     req: Request<Incoming>,
+    via: Via,
 ) -> Result<Response<ResponseBody>, Infallible> {
     let meta = RequestMeta::from_headers(req.headers());
     let span = meta.span();
-    let mut resp = forward(&state, req, &meta).instrument(span).await;
+    let mut resp = forward(&state, req, &meta, via).instrument(span).await;
     // The gateway's answer carries the gateway's id; our own refusals ours.
     if !resp.headers().contains_key(&REQUEST_ID) {
         resp.headers_mut()
@@ -42,11 +48,48 @@ pub async fn handle(
     Ok(resp)
 }
 
+/// The browser protections, before anything else: a request a web page
+/// could have made never reaches the gateway (it would carry this
+/// workload's identity). See [`crate::browser_guard`].
+fn browser_check(state: &EgressState, req: &Request<Incoming>, via: Via) -> Result<(), Refusal> {
+    if via == Via::Tcp {
+        browser_guard::check_host(req.headers(), req.uri(), &state.host_rule)?;
+    }
+    browser_guard::check_same_origin(req.headers())
+}
+
+/// Methods whose body the upstream acts on: the body must be declared JSON
+/// (JSON-RPC, and the A2A HTTP+JSON binding), which a cross-site page cannot
+/// send without a preflight.
+fn needs_json(method: &Method) -> bool {
+    matches!(*method, Method::POST | Method::PUT | Method::PATCH)
+}
+
+fn refused(state: &EgressState, req: &Request<Incoming>, r: Refusal) -> Response<ResponseBody> {
+    state.refusals.count(r);
+    let h = req.headers();
+    // Debug formatting escapes control characters in these input values.
+    tracing::warn!(
+        reason = r.label(),
+        host = ?h.get(http::header::HOST),
+        origin = ?h.get(http::header::ORIGIN),
+        sec_fetch_site = ?h.get("sec-fetch-site"),
+        content_type = ?h.get(http::header::CONTENT_TYPE),
+        method = %req.method(),
+        "egress request refused: it could come from a web page in a local browser"
+    );
+    error(r.status(), r.code(), &r.to_string())
+}
+
 async fn forward(
     state: &EgressState,
     req: Request<Incoming>,
     meta: &RequestMeta,
+    via: Via,
 ) -> Response<ResponseBody> {
+    if let Err(r) = browser_check(state, &req, via) {
+        return refused(state, &req, r);
+    }
     let path = req.uri().path();
     let agent = if path == "/agents" || path == "/agents/" {
         None
@@ -61,6 +104,11 @@ async fn forward(
     } else {
         return not_found();
     };
+    if needs_json(req.method()) {
+        if let Err(r) = browser_guard::check_json(req.headers()) {
+            return refused(state, &req, r);
+        }
+    }
 
     // The agent's own bearer token is the subject token; anything else in
     // Authorization is refused here rather than silently dropped.
@@ -77,7 +125,7 @@ async fn forward(
     // The approval id is not identity: it names a decision the gateway
     // checks against this very request, so it passes (hygiene strips it).
     let approval = crate::approval_gate::presented(&headers);
-    proxy::sanitize_request_headers(&mut headers);
+    proxy::sanitize_request_headers(&mut headers, &state.settings.strip_headers);
     for (name, value) in &approval {
         headers.append(name.clone(), value.clone());
     }

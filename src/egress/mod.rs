@@ -6,8 +6,9 @@
 //!
 //! - [`settings`]: `[egress]` checked and resolved, the rotating material
 //!   (certificate, key, gateway bundle) loaded into a client.
-//! - [`forward`]: one request: header hygiene, the agent's bearer token as
-//!   the subject token, forwarding, streaming back.
+//! - [`forward`]: one request: the browser protections (a web page cannot
+//!   make this listener call with the workload's identity), header hygiene,
+//!   the agent's bearer token as the subject token, forwarding, streaming back.
 //! - [`card`]: cards rewritten so their interfaces point at this listener.
 //!
 //! The workload certificate rotates (`actgate cert renew`, SPIRE, cert-manager
@@ -31,6 +32,7 @@ use hyper::body::Incoming;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{watch, OwnedSemaphorePermit};
 
+use crate::browser_guard::{HostRule, RefusalCounters};
 use crate::config::{ConfigErrors, EgressConfigFile};
 use crate::listener::{self, ConnSlots};
 pub use settings::{EgressSettings, Material, MaterialError};
@@ -41,6 +43,19 @@ pub struct EgressState {
     pub material: ArcSwap<Material>,
     /// Base URL of the interfaces in cards served to the local agent.
     pub local_url: String,
+    /// The `Host` values the TCP listener answers to (its own port).
+    pub host_rule: HostRule,
+    /// Requests refused as browser-driven, by reason (`/metrics`).
+    pub refusals: RefusalCounters,
+}
+
+/// Which of the sidecar's listeners a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    Tcp,
+    /// A browser cannot open a Unix socket (the file mode decides who
+    /// connects), so there is no rebound `Host` to refuse there.
+    Unix,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -137,10 +152,16 @@ pub async fn start(cfg: &EgressConfigFile) -> Result<RunningEgress, EgressStartE
         gateway_url = %settings.gateway_base,
         "egress: calls go to the gateway with this workload's certificate"
     );
+    let host_rule = HostRule {
+        port: addr.map(|a| a.port()),
+        extra: settings.allowed_hosts.clone(),
+    };
     let state = Arc::new(EgressState {
         settings,
         material: ArcSwap::from_pointee(material),
         local_url,
+        host_rule,
+        refusals: RefusalCounters::default(),
     });
 
     let mut tasks = Vec::new();
@@ -153,7 +174,7 @@ pub async fn start(cfg: &EgressConfigFile) -> Result<RunningEgress, EgressStartE
             s,
             draining.clone(),
             move |st: Arc<EgressState>| {
-                move |req: Request<Incoming>| forward::handle(st.clone(), req)
+                move |req: Request<Incoming>| forward::handle(st.clone(), req, Via::Tcp)
             },
             state.clone(),
         )));
@@ -287,7 +308,8 @@ async fn accept_unix(
             r = listener.accept() => match r {
                 Ok((stream, _)) => {
                     let st = state.clone();
-                    let handler = move |req: Request<Incoming>| forward::handle(st.clone(), req);
+                    let handler =
+                        move |req: Request<Incoming>| forward::handle(st.clone(), req, Via::Unix);
                     spawn_conn(stream, handler, &state, stop.clone(), slot);
                 }
                 Err(e) => {
@@ -320,6 +342,8 @@ fn spawn_conn<I, H, F>(
 /// `/healthz`: up while the process serves (also while draining).
 /// `/readyz`: not draining, and the workload certificate currently loaded is
 /// within its validity (a sidecar with an expired certificate cannot call).
+/// `/metrics`: the refusal counters (no names, no identities: open to any
+/// scraper that reaches this listener, like the probes).
 fn admin_response(
     state: &EgressState,
     draining: bool,
@@ -345,6 +369,12 @@ fn admin_response(
                 (StatusCode::OK, "ready\n".into())
             }
         }
+        "/metrics" => (
+            StatusCode::OK,
+            state
+                .refusals
+                .render("actgate_egress_requests_refused_total"),
+        ),
         _ => (StatusCode::NOT_FOUND, "not found\n".into()),
     };
     let mut r = Response::new(

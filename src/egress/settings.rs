@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use http::Uri;
+use http::{HeaderName, Uri};
 
-use crate::config::{parse_duration, ConfigErrors, ConfigProblem, EgressConfigFile};
+use crate::browser_guard::AllowedHost;
+use crate::config::{parse_duration, ConfigErrors, ConfigProblem, EgressConfigFile, EgressSection};
 use crate::identity::{svid, SpiffeId};
 use crate::listener::ConnLimits;
 use crate::proxy::UpstreamClient;
@@ -32,6 +33,10 @@ pub struct EgressSettings {
     pub max_request_body: u64,
     pub admin_listen: Option<SocketAddr>,
     pub conn_limits: ConnLimits,
+    /// `allowed_hosts` plus the host of `local_url`.
+    pub allowed_hosts: Vec<AllowedHost>,
+    /// `strip_headers`, parsed once.
+    pub strip_headers: Vec<HeaderName>,
 }
 
 /// The material that rotates: a client presenting the current workload
@@ -150,15 +155,7 @@ pub fn build(cfg: &EgressConfigFile) -> Result<(EgressSettings, Material), Confi
             0o600
         }
     };
-    if let Some(u) = &e.local_url {
-        match u.parse::<Uri>() {
-            Ok(p) if p.scheme_str() == Some("http") && p.host().is_some() => {}
-            _ => add(
-                "egress.local_url",
-                format!("\"{u}\" is not an absolute http:// URL"),
-            ),
-        }
-    }
+    let (allowed_hosts, strip_headers) = local_side(e, &mut add);
     let gateway_base = e.gateway_url.trim_end_matches('/').to_string();
     match gateway_base.parse::<Uri>() {
         Ok(u) if u.scheme_str() == Some("https") && u.host().is_some() => {
@@ -226,6 +223,8 @@ pub fn build(cfg: &EgressConfigFile) -> Result<(EgressSettings, Material), Confi
         max_request_body: e.max_request_body,
         admin_listen: e.admin_listen,
         conn_limits,
+        allowed_hosts,
+        strip_headers,
     };
     let material = match settings.load_material() {
         Ok(m) => Some(m),
@@ -252,4 +251,44 @@ pub fn build(cfg: &EgressConfigFile) -> Result<(EgressSettings, Material), Confi
         Some(m) if problems.is_empty() => Ok((settings, m)),
         _ => Err(ConfigErrors(problems)),
     }
+}
+
+/// `allowed_hosts`, `local_url` and `strip_headers`: what the local agent
+/// may name and send. Problems go to `add` (field, message).
+fn local_side(
+    e: &EgressSection,
+    add: &mut impl FnMut(&str, String),
+) -> (Vec<AllowedHost>, Vec<HeaderName>) {
+    let mut allowed_hosts = Vec::new();
+    for h in &e.allowed_hosts {
+        match AllowedHost::parse(h) {
+            Ok(h) => allowed_hosts.push(h),
+            Err(err) => add("egress.allowed_hosts", err.to_string()),
+        }
+    }
+    if let Some(u) = &e.local_url {
+        match u.parse::<Uri>() {
+            Ok(p) if p.scheme_str() == Some("http") && p.host().is_some() => {
+                // The cards the sidecar serves send the agent there, so
+                // that name is one the agent legitimately uses.
+                let authority = p.authority().map(|a| a.as_str()).unwrap_or("");
+                match AllowedHost::parse(authority) {
+                    Ok(h) => allowed_hosts.push(h.with_default_port(80)),
+                    Err(err) => add("egress.local_url", err.to_string()),
+                }
+            }
+            _ => add(
+                "egress.local_url",
+                format!("\"{u}\" is not an absolute http:// URL"),
+            ),
+        }
+    }
+    let strip_headers = match crate::proxy::parse_header_names(&e.strip_headers) {
+        Ok(v) => v,
+        Err(err) => {
+            add("egress.strip_headers", err.to_string());
+            Vec::new()
+        }
+    };
+    (allowed_hosts, strip_headers)
 }

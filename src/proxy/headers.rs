@@ -2,6 +2,8 @@
 //! size-limited body, hop-by-hop headers, and the identity-header rule
 //! (every inbound header that could carry identity is removed).
 
+use std::sync::LazyLock;
+
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName};
 use http::{Response, StatusCode};
@@ -26,21 +28,160 @@ static HOP_BY_HOP: [HeaderName; 9] = [
     header::UPGRADE,
 ];
 
-/// Headers through which a caller could claim an identity or an origin.
-static IDENTITY_HEADERS: [HeaderName; 12] = [
-    header::AUTHORIZATION,
-    HeaderName::from_static("x-forwarded-client-cert"),
-    HeaderName::from_static("client-cert"),
-    HeaderName::from_static("client-cert-chain"),
-    HeaderName::from_static("l5d-client-id"),
-    HeaderName::from_static("x-forwarded-for"),
-    HeaderName::from_static("x-real-ip"),
-    header::FORWARDED,
-    HeaderName::from_static("x-forwarded-host"),
-    HeaderName::from_static("x-forwarded-proto"),
-    HeaderName::from_static("x-client-cert"),
-    HeaderName::from_static("x-ssl-client-cert"),
+/// Headers through which a caller could claim an identity, an origin, or
+/// what the request "really" is (the URL or method before a proxy rewrote
+/// it): what common proxies, load balancers and identity-aware proxies set
+/// for the service behind them, which trusts them because that proxy
+/// removes them from its own clients' requests. actgate is that proxy for
+/// its upstreams, so it removes them too. Grouped by who sets them; the
+/// README has the table. Exact names; families with a reserved prefix are
+/// in [`STRIPPED_PREFIXES`].
+const STRIPPED_NAMES: &[&str] = &[
+    // RFC 7239, the de-facto client address headers, RFC 9440 client
+    // certificates (Cloudflare, Envoy, HAProxy, nginx can all set them).
+    "authorization",
+    "forwarded",
+    "x-real-ip",
+    "x-client-ip",
+    "x-client-port",
+    "x-cluster-client-ip",
+    "true-client-ip",
+    "client-cert",
+    "client-cert-chain",
+    // The URL, host or method a proxy rewrote (ARR, ingress-nginx,
+    // nginx auth_request, IIS).
+    "x-original-url",
+    "x-original-uri",
+    "x-original-host",
+    "x-original-method",
+    "x-original-forwarded-for",
+    "x-rewrite-url",
+    "front-end-https",
+    "x-url-scheme",
+    // Method override: frameworks honour these over the request line, so
+    // the upstream would execute another method than the one decided on.
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+    // nginx, HAProxy, Apache mod_ssl (usual names; `x-ssl-*` by prefix).
+    "x-ssl",
+    "x-client-cert",
+    "x-client-verify",
+    "x-client-dn",
+    "x-client-s-dn",
+    "x-client-i-dn",
+    "remote-user",
+    "remote-groups",
+    "remote-email",
+    "remote-name",
+    // SPIFFE-aware proxies and sidecars.
+    "x-spiffe-id",
+    // Istio (Envoy's own are `x-envoy-*`).
+    "x-istio-attributes",
+    // Azure App Service / Application Gateway / Front Door.
+    "x-arr-clientcert",
+    "x-arr-ssl",
+    "x-waws-unencoded-url",
+    "x-azure-clientip",
+    "x-azure-socketip",
+    "x-azure-fdid",
+    // GCP IAP and Cloud Run.
+    "x-goog-iap-jwt-assertion",
+    "x-serverless-authorization",
+    // Cloudflare.
+    "cf-connecting-ip",
+    "cf-connecting-ipv6",
+    "cf-ipcountry",
+    "cf-visitor",
+    // oauth2-proxy's signature headers.
+    "gap-auth",
+    "gap-signature",
+    // Kong, after its authentication plugins.
+    "x-consumer-id",
+    "x-consumer-custom-id",
+    "x-consumer-username",
+    "x-consumer-groups",
+    "x-credential-identifier",
+    "x-anonymous-consumer",
+    "x-authenticated-userid",
+    "x-authenticated-scope",
 ];
+
+/// Header families reserved by the proxy that sets them; every member is
+/// removed. Each is narrow enough that nothing an agent legitimately sends
+/// shares it.
+const STRIPPED_PREFIXES: &[&str] = &[
+    // X-Forwarded-For/-Host/-Proto/-Port/-Prefix/-Uri/-Method/-Server,
+    // Envoy's -Client-Cert, Traefik's -Tls-Client-Cert(-Info),
+    // oauth2-proxy's -User/-Email/-Groups/-Access-Token/-Preferred-Username.
+    "x-forwarded-",
+    // Envoy: -Internal, -External-Address, -Original-Path, -Peer-Metadata
+    // (Istio), -Downstream-Service-Cluster, ...
+    "x-envoy-",
+    // Linkerd: l5d-client-id, l5d-server-id, l5d-dst-override, ...
+    "l5d-",
+    // nginx/HAProxy conventions: X-SSL-Client-Cert/-DN/-S-DN/-Verify, ...
+    "x-ssl-",
+    // ingress-nginx client certificate auth: ssl-client-cert/-verify/-subject-dn.
+    "ssl-client-",
+    // GCP load balancer mTLS headers (X-Client-Cert-Present/-Chain-Verified/
+    // -Spiffe/-Hash, ...).
+    "x-client-cert-",
+    // Kubernetes authenticating proxy and Traefik forwardAuth setups:
+    // X-Remote-User/-Group/-Extra-*.
+    "x-remote-",
+    // AWS ALB authentication: -Accesstoken, -Identity, -Data.
+    "x-amzn-oidc-",
+    // AWS ALB mTLS: X-Amzn-Mtls-Clientcert(-Serial-Number/-Issuer/-Subject/-Leaf).
+    "x-amzn-mtls-",
+    // CloudFront: -Viewer-Address, -Viewer-Cert-*, -Viewer-Country, ...
+    "cloudfront-viewer-",
+    // Azure App Service authentication (Easy Auth): principal and tokens.
+    "x-ms-client-principal",
+    "x-ms-token-",
+    // GCP IAP: X-Goog-Authenticated-User-Email/-Id.
+    "x-goog-authenticated-",
+    // App Engine: -User-Email, -Inbound-Appid, -Cron, -Taskname, ...
+    "x-appengine-",
+    // Cloudflare Access: -Jwt-Assertion, -Authenticated-User-Email, -Client-Id/-Secret.
+    "cf-access-",
+    // oauth2-proxy: X-Auth-Request-User/-Email/-Groups/-Access-Token, ...
+    "x-auth-request-",
+    // Pomerium: -Jwt-Assertion, -Claim-*.
+    "x-pomerium-",
+    // authentik proxy outpost: -Username, -Email, -Groups, -Jwt, ...
+    "x-authentik-",
+    // actgate's own namespace: never taken from a caller.
+    "x-actgate-",
+];
+
+/// [`STRIPPED_NAMES`] sorted once, so a lookup is a binary search (the list
+/// above stays grouped by source, for its readers).
+static SORTED_NAMES: LazyLock<Box<[&'static str]>> = LazyLock::new(|| {
+    let mut v = STRIPPED_NAMES.to_vec();
+    v.sort_unstable();
+    v.into_boxed_slice()
+});
+
+/// Whether a (lower-case, as `HeaderName`s are) name is stripped by the
+/// built-in rule.
+pub fn is_identity_header(name: &str) -> bool {
+    SORTED_NAMES.binary_search(&name).is_ok()
+        || STRIPPED_PREFIXES.iter().any(|p| name.starts_with(p))
+}
+
+/// `strip_headers` entries that are not header names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("\"{0}\" is not an HTTP header name")]
+pub struct BadHeaderName(pub String);
+
+/// Parse configured `strip_headers` into `HeaderName`s once, at load.
+pub fn parse_header_names(names: &[String]) -> Result<Vec<HeaderName>, BadHeaderName> {
+    names
+        .iter()
+        .map(|n| HeaderName::from_bytes(n.trim().as_bytes()).map_err(|_| BadHeaderName(n.clone())))
+        .collect()
+}
 
 /// The single `Authorization: Bearer` value, if any. Several Authorization
 /// headers, or another scheme, are refused rather than guessed at.
@@ -139,21 +280,90 @@ pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// Remove hop-by-hop and every identity-bearing header (all copies, any case:
-/// `HeaderMap` names are case-insensitive) and the `Host` (the client sets the
+/// `HeaderMap` names are case-insensitive), the site-specific `extra` ones
+/// (`strip_headers`), the approval header and the `Host` (the client sets the
 /// upstream's). `A2A-Version`, `A2A-Extensions` and the rest pass through.
-pub fn sanitize_request_headers(headers: &mut HeaderMap) {
+///
+/// One pass over the request's own headers (a dozen, typically) rather than
+/// a lookup per listed name; nothing is allocated unless something matches.
+pub fn sanitize_request_headers(headers: &mut HeaderMap, extra: &[HeaderName]) {
     strip_hop_by_hop(headers);
-    for h in &IDENTITY_HEADERS {
-        headers.remove(h);
-    }
-    let actgate: Vec<HeaderName> = headers
+    let doomed: Vec<HeaderName> = headers
         .keys()
-        .filter(|k| k.as_str().starts_with("x-actgate-"))
+        .filter(|k| is_identity_header(k.as_str()) || extra.contains(k))
         .cloned()
         .collect();
-    for k in actgate {
+    for k in doomed {
         headers.remove(k);
     }
     headers.remove(header::HOST);
     headers.remove(&crate::approval_gate::APPROVAL_HEADER);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn the_built_in_list_is_lower_case_header_names() {
+        for n in STRIPPED_NAMES.iter().chain(STRIPPED_PREFIXES) {
+            assert_eq!(n.to_ascii_lowercase(), *n);
+            assert!(HeaderName::from_bytes(n.as_bytes()).is_ok(), "{n}");
+        }
+        for n in STRIPPED_NAMES {
+            assert!(is_identity_header(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn what_agents_send_passes() {
+        for n in [
+            "content-type",
+            "content-length",
+            "accept",
+            "accept-encoding",
+            "user-agent",
+            "a2a-version",
+            "a2a-extensions",
+            "traceparent",
+            "tracestate",
+            "x-request-id",
+            "mcp-session-id",
+            "x-forwarded",
+            "x-ms-client-request-id",
+            "cf-ray",
+            "x-amzn-trace-id",
+        ] {
+            assert!(!is_identity_header(n), "{n}");
+        }
+    }
+
+    #[test]
+    fn extra_names_and_prefixes_are_stripped() {
+        let extra = parse_header_names(&["X-Site-User".into()]).unwrap();
+        let mut h = HeaderMap::new();
+        for n in [
+            "x-site-user",
+            "X-Forwarded-Tls-Client-Cert-Info",
+            "x-envoy-peer-metadata",
+            "X-HTTP-Method-Override",
+            "x-ms-client-principal-name",
+            "cf-access-jwt-assertion",
+            "content-type",
+        ] {
+            h.append(
+                HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                HeaderValue::from_static("v"),
+            );
+        }
+        sanitize_request_headers(&mut h, &extra);
+        let names: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        assert_eq!(names, ["content-type"]);
+        assert_eq!(
+            parse_header_names(&["bad name".into()]),
+            Err(BadHeaderName("bad name".into()))
+        );
+        assert!(parse_header_names(&["".into()]).is_err());
+    }
 }

@@ -32,8 +32,10 @@ mod headers;
 mod respond;
 mod upstream;
 
-pub use headers::sanitize_request_headers;
 pub(crate) use headers::{bearer_token, read_body, strip_hop_by_hop};
+pub use headers::{
+    is_identity_header, parse_header_names, sanitize_request_headers, BadHeaderName,
+};
 use respond::{card_response, forbidden, insufficient_scope, unauthorized, unavailable};
 pub use respond::{error, json_response};
 use upstream::upstream_uri;
@@ -430,7 +432,7 @@ async fn agent_call(
     // The gate reads the caller's Actgate-Approval header; the upstream never
     // sees it (sanitising removes it).
     let headers_for_gate = approval_gate::presented(&headers);
-    sanitize_request_headers(&mut headers);
+    sanitize_request_headers(&mut headers, &gw.limits.strip_headers);
     if gw.limits.forward_client_address {
         if let Ok(v) = HeaderValue::from_str(&conn.remote.ip().to_string()) {
             headers.insert(HeaderName::from_static("x-forwarded-for"), v);
@@ -640,7 +642,7 @@ mod tests {
         h.append("A2A-Version", HeaderValue::from_static("1.0"));
         h.append("A2A-Extensions", HeaderValue::from_static("urn:x"));
         h.append("Actgate-Approval", HeaderValue::from_static("ap-1"));
-        sanitize_request_headers(&mut h);
+        sanitize_request_headers(&mut h, &[]);
         let mut names: Vec<_> = h.keys().map(|k| k.as_str().to_string()).collect();
         names.sort();
         assert_eq!(names, vec!["a2a-extensions", "a2a-version"]);

@@ -86,7 +86,9 @@ pub fn plain_client() -> Client<HttpConnector, Full<Bytes>> {
     Client::builder(TokioExecutor::new()).build(HttpConnector::new())
 }
 
-/// One request over plain HTTP; status, headers, body.
+/// One request over plain HTTP; status, headers, body. A POST without a
+/// `Content-Type` gets `application/json`, as an agent's JSON-RPC client
+/// sends (the sidecar refuses a POST that does not declare JSON).
 pub async fn plain(
     client: &Client<HttpConnector, Full<Bytes>>,
     method: Method,
@@ -100,6 +102,10 @@ pub async fn plain(
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap();
     req.headers_mut().extend(headers.clone());
+    if req.method() == Method::POST && !req.headers().contains_key("content-type") {
+        req.headers_mut()
+            .insert("content-type", "application/json".parse().unwrap());
+    }
     let resp = client.request(req).await.unwrap();
     let (parts, body) = resp.into_parts();
     let bytes = body.collect().await.unwrap().to_bytes();
