@@ -291,8 +291,66 @@ const SEGMENTS: &[&str] = &[
 
 const HTTP_METHODS: &[&str] = &["GET", "POST", "DELETE", "PUT", "HEAD"];
 
+/// Concrete prefixes and route shapes, so that near-misses of real routes
+/// (a tenant that is a keyword, an id with a colon, a wrong method) come up
+/// often; plus paths of arbitrary segments.
+const PREFIX_FORMS: &[&str] = &[
+    "",
+    "/a2a/rest",
+    "/v1",
+    "/a2a/rest/v1",
+    "/t1",
+    "/tasks",
+    "/v1/t1",
+    "/a2a/rest/t1",
+    "/t1/a2a/rest",
+    "/x/y",
+    "/a2a",
+    "/a2a/jsonrpc",
+];
+const ROUTE_FORMS: &[&str] = &[
+    "/message:send",
+    "/message:stream",
+    "/tasks",
+    "/tasks/{}",
+    "/tasks/{}:cancel",
+    "/tasks/{}:subscribe",
+    "/tasks/{}/pushNotificationConfigs",
+    "/tasks/{}/pushNotificationConfigs/{}",
+    "/extendedAgentCard",
+    "/card",
+    "/a2a/jsonrpc",
+    "",
+];
+const IDS: &[&str] = &[
+    "t1",
+    "tasks",
+    "a:b",
+    "v1",
+    "card",
+    "Tasks",
+    "pushNotificationConfigs",
+];
+
 fn path_strategy() -> impl Strategy<Value = String> {
-    (
+    let structured = (
+        proptest::sample::select(PREFIX_FORMS),
+        proptest::sample::select(ROUTE_FORMS),
+        proptest::sample::select(IDS),
+        proptest::sample::select(IDS),
+    )
+        .prop_map(|(prefix, route, a, b)| {
+            let p = format!(
+                "{prefix}{}",
+                route.replacen("{}", a, 1).replacen("{}", b, 1)
+            );
+            if p.is_empty() {
+                "/".to_string()
+            } else {
+                p
+            }
+        });
+    let random = (
         proptest::collection::vec(proptest::sample::select(SEGMENTS), 1..6),
         any::<bool>(),
     )
@@ -302,7 +360,8 @@ fn path_strategy() -> impl Strategy<Value = String> {
                 p.push('/');
             }
             p
-        })
+        });
+    prop_oneof![3 => structured, 1 => random]
 }
 
 fn body_strategy() -> impl Strategy<Value = Members> {
