@@ -287,16 +287,27 @@ fn bench_request(c: &mut Criterion) {
     let body = jsonrpc_body();
     assert!((900..1300).contains(&body.len()), "body is {}", body.len());
     let mut g = c.benchmark_group("request");
+    let endpoints = a2a::Endpoints::new([("JSONRPC", "/a2a/jsonrpc"), ("HTTP+JSON", "/a2a/rest")]);
+    let json = HeaderValue::from_static("application/json");
     g.bench_function("classify_jsonrpc_1k", |b| {
-        b.iter(|| a2a::classify(&http::Method::POST, black_box("/a2a/jsonrpc"), &body))
+        b.iter(|| {
+            a2a::classify(
+                &http::Method::POST,
+                black_box("/a2a/jsonrpc"),
+                Some(&json),
+                &body,
+                &endpoints,
+            )
+            .expect("classified")
+        })
     });
     g.bench_function("classify_rest_path", |b| {
         b.iter(|| {
-            a2a::classify(
-                &http::Method::GET,
-                black_box("/tenant1/v1/tasks/5d2e-4f0a/pushNotificationConfigs/c1"),
-                b"",
-            )
+            let path = a2a::canonical_path(black_box(
+                "/a2a/rest/tenant1/tasks/5d2e-4f0a/pushNotificationConfigs/c1",
+            ))
+            .expect("canonical");
+            a2a::classify(&http::Method::GET, &path, None, b"", &endpoints).expect("classified")
         })
     });
     g.bench_function("parse_route", |b| {

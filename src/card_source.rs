@@ -69,6 +69,9 @@ pub struct LiveCard {
     /// The upstream's bytes, when the card was fetched: compared to skip
     /// identical refreshes, and rebuilt after a reload.
     pub fetched: Option<Bytes>,
+    /// Where this card's JSON-RPC and REST interfaces are served below the
+    /// agent route: the only places a call is classified and forwarded to.
+    pub endpoints: crate::a2a::Endpoints,
 }
 
 impl CardContext {
@@ -87,9 +90,22 @@ impl CardContext {
         )?;
         let credentials = api_key_credentials(&served.card, &self.api_keys)
             .map_err(|e| format!("{origin}: {e}"))?;
+        let paths: Vec<(&str, String)> = served
+            .card
+            .supported_interfaces
+            .iter()
+            .map(|i| {
+                (
+                    i.protocol_binding.as_str(),
+                    crate::cards::rewrite::route_path(&i.url, &self.upstream_base),
+                )
+            })
+            .collect();
+        let endpoints = crate::a2a::Endpoints::new(paths.iter().map(|(b, p)| (*b, p.as_str())));
         Ok(LiveCard {
             served,
             credentials,
+            endpoints,
             fetched: fetched.then(|| Bytes::copy_from_slice(bytes)),
         })
     }

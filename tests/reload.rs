@@ -60,12 +60,18 @@ async fn post_json(
     client: &MtlsClient,
     url: &str,
 ) -> Result<(StatusCode, HeaderMap, Bytes), actgate::client::ClientError> {
+    // A well-formed call: the gateway refuses what it cannot classify.
+    let mut h = HeaderMap::new();
+    h.insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
     client
         .fetch(
             Method::POST,
             url,
-            &HeaderMap::new(),
-            Bytes::from_static(b"{}"),
+            &h,
+            Bytes::from_static(br#"{"jsonrpc":"2.0","id":1,"method":"SendMessage","params":{}}"#),
         )
         .await
 }

@@ -85,6 +85,12 @@ pub fn for_callers(
 }
 
 /// Map an upstream interface URL onto the gateway route.
+/// The path (and query) below the agent's gateway route where callers reach
+/// the interface at `url`: what [`for_callers`] appends to the route base.
+pub(crate) fn route_path(url: &str, upstream_base: &str) -> String {
+    gateway_url(url, "", upstream_base)
+}
+
 fn gateway_url(url: &str, route_base: &str, upstream_base: &str) -> String {
     let route = route_base.trim_end_matches('/');
     let upstream = upstream_base.trim_end_matches('/');

@@ -93,8 +93,8 @@ pub struct RuleSection {
     /// `SendStreamingMessage`, `GetTask`, `ListTasks`, `CancelTask`,
     /// `SubscribeToTask`, the push-config operations, `GetExtendedAgentCard`);
     /// v0.3 method names and REST paths map to these. Default: every
-    /// operation. With a list, requests that are not a recognised A2A
-    /// operation are not covered.
+    /// operation. Requests the gateway cannot name as one operation are
+    /// refused before any rule is consulted, so a list can never be bypassed.
     pub operations: Option<Vec<String>>,
     /// Skills (ids on the agent's card) the caller may use: the minted token
     /// must also meet each one's skill-level `securityRequirements` (a step-up

@@ -95,10 +95,14 @@ async fn forward(
         None
     } else if path.starts_with("/agents/") {
         match parse_route(path) {
-            Ok(r) => Some((r.agent.to_string(), r.rest.to_string())),
-            Err(e @ RouteError::UnsafePath) => {
-                return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string())
-            }
+            // Refused here as the gateway would (card paths excepted: the
+            // gateway answers every spelling of those itself).
+            Ok(r) => match crate::a2a::canonical_path(r.rest) {
+                Err(e) if crate::a2a::card_path(r.rest).is_none() => {
+                    return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string())
+                }
+                _ => Some((r.agent.to_string(), r.rest.to_string())),
+            },
             Err(RouteError::NotAgentRoute) => return not_found(),
         }
     } else {

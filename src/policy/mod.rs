@@ -180,8 +180,8 @@ pub struct Rule {
     /// Constraints on the subject; a rule with any matches delegated calls only.
     pub subject: SubjectMatch,
     /// A2A operations (v1.0 names, e.g. `GetTask`) this rule covers; `None`
-    /// covers every operation. Requests the gateway cannot classify as an
-    /// A2A operation (`"unknown"`) match only rules without a list.
+    /// covers every operation. Requests the gateway cannot classify never
+    /// get here: they are refused before the decision.
     pub operations: Option<Vec<String>>,
     /// Skills (card skill ids) whose skill-level security requirements the
     /// minted token must also meet. Empty: none (only card-level scopes).

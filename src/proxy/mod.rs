@@ -36,7 +36,10 @@ pub(crate) use headers::{bearer_token, read_body, strip_hop_by_hop};
 pub use headers::{
     is_identity_header, parse_header_names, sanitize_request_headers, BadHeaderName,
 };
-use respond::{card_response, forbidden, insufficient_scope, unauthorized, unavailable};
+use respond::{
+    card_response, forbidden, insufficient_scope, jsonrpc_error, method_not_allowed, unauthorized,
+    unavailable,
+};
 pub use respond::{error, json_response};
 use upstream::upstream_uri;
 pub use upstream::UpstreamClient;
@@ -186,10 +189,6 @@ async fn agent_call(
     let caller = &conn.identity;
     let route = match parse_route(req.uri().path()) {
         Ok(r) => r,
-        Err(e @ RouteError::UnsafePath) => {
-            rec.refuse(AuditDecision::Invalid, e.to_string());
-            return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string());
-        }
         Err(RouteError::NotAgentRoute) => {
             rec.refuse(AuditDecision::Deny, "not an agent route");
             return forbidden(gw);
@@ -204,31 +203,12 @@ async fn agent_call(
         rec.refuse(AuditDecision::Deny, "unknown agent");
         return forbidden(gw);
     };
-    let rest = route.rest.to_string();
-
-    if req.method() == Method::GET
-        && (rest == "/.well-known/agent-card.json" || rest == "/.well-known/agent.json")
-    {
-        rec.operation = Some("GetAgentCard".into());
-        if !gw.policy.may_reach(&caller.spiffe_id, &agent.name) {
-            rec.refuse(
-                AuditDecision::Deny,
-                "no rule allows this caller to reach this agent",
-            );
-            return forbidden(gw);
-        }
-        let Some(live) = agent.card.live() else {
-            rec.refuse(AuditDecision::Error, "no card in service");
-            return unavailable(&agent.name);
-        };
-        rec.decision = AuditDecision::Allow;
-        return card_response(
-            &live.served,
-            rest == "/.well-known/agent.json",
-            req.headers(),
-        );
+    // Every spelling of the card paths, whatever the method, is answered
+    // here: the upstream's own card never reaches a caller.
+    if let Some(which) = a2a::card_path(route.rest) {
+        return agent_card(gw, caller, &agent, &req, which, rec);
     }
-    if req.method() == Method::GET && rest == "/.well-known/oauth-protected-resource" {
+    if req.method() == Method::GET && route.rest == "/.well-known/oauth-protected-resource" {
         rec.operation = Some("GetProtectedResourceMetadata".into());
         if !gw.policy.may_reach(&caller.spiffe_id, &agent.name) {
             rec.refuse(
@@ -240,6 +220,12 @@ async fn agent_call(
         rec.decision = AuditDecision::Allow;
         return crate::token_endpoint::protected_resource(gw, &agent);
     }
+    // Decoded and normalised once: this form is classified, shown to an
+    // approver and forwarded; any other spelling is refused.
+    let rest = match a2a::canonical_path(route.rest) {
+        Ok(p) => p.into_owned(),
+        Err(e) => return classification_refused(gw, caller, &agent, &e.into(), rec),
+    };
 
     // Subject token: a present but invalid one is an error, never ignored.
     let subject = match bearer_token(req.headers()) {
@@ -292,7 +278,25 @@ async fn agent_call(
             return resp;
         }
     };
-    let op = a2a::classify(&parts.method, &rest, &body);
+    // Only a verified card may decide how the agent is called (and where
+    // its interfaces are): without one the agent is unavailable, never
+    // called on an unchecked contract.
+    let Some(live) = agent.card.live() else {
+        if !gw.policy.may_reach(&caller.spiffe_id, &agent.name) {
+            rec.refuse(
+                AuditDecision::Deny,
+                "no rule lets this caller reach the agent",
+            );
+            return forbidden(gw);
+        }
+        rec.refuse(AuditDecision::Error, "no card in service");
+        return unavailable(&agent.name);
+    };
+    let content_type = single_header(&parts.headers, &header::CONTENT_TYPE);
+    let op = match a2a::classify(&parts.method, &rest, content_type, &body, &live.endpoints) {
+        Ok(op) => op,
+        Err(e) => return classification_refused(gw, caller, &agent, &e, rec),
+    };
     rec.operation = Some(op.name.to_string());
 
     let decision = gw.policy.decide(
@@ -349,12 +353,6 @@ async fn agent_call(
         );
     }
 
-    // Only a verified card may decide how the agent is called: without one
-    // the agent is unavailable, never called on an unchecked contract.
-    let Some(live) = agent.card.live() else {
-        rec.refuse(AuditDecision::Error, "no card in service");
-        return unavailable(&agent.name);
-    };
     let card = &live.served;
 
     // The card's requirements (and those of the skills the rule allows)
@@ -569,6 +567,79 @@ async fn agent_call(
     // The upstream body is passed through frame by frame: SSE events reach
     // the caller as the agent writes them.
     Response::from_parts(parts, body.map_err(|e| Box::new(e) as BoxError).boxed())
+}
+
+/// The value of `name` when it is sent exactly once.
+fn single_header<'a>(headers: &'a http::HeaderMap, name: &HeaderName) -> Option<&'a HeaderValue> {
+    let mut all = headers.get_all(name).iter();
+    match (all.next(), all.next()) {
+        (Some(v), None) => Some(v),
+        _ => None,
+    }
+}
+
+/// Any method on any spelling of the card paths: GET and HEAD get the
+/// gateway's card, every other method 405 from the gateway.
+fn agent_card(
+    gw: &Gateway,
+    caller: &CallerIdentity,
+    agent: &crate::registry::Agent,
+    req: &Request<Incoming>,
+    which: a2a::CardPath,
+    rec: &mut AuditRecord,
+) -> Response<ResponseBody> {
+    rec.operation = Some("GetAgentCard".into());
+    if !gw.policy.may_reach(&caller.spiffe_id, &agent.name) {
+        rec.refuse(
+            AuditDecision::Deny,
+            "no rule allows this caller to reach this agent",
+        );
+        return forbidden(gw);
+    }
+    if req.method() != Method::GET && req.method() != Method::HEAD {
+        rec.refuse(
+            AuditDecision::Invalid,
+            "method not allowed on the agent card",
+        );
+        return method_not_allowed("GET, HEAD", "the agent card is read with GET or HEAD");
+    }
+    let Some(live) = agent.card.live() else {
+        rec.refuse(AuditDecision::Error, "no card in service");
+        return unavailable(&agent.name);
+    };
+    rec.decision = AuditDecision::Allow;
+    card_response(&live.served, which == a2a::CardPath::Legacy, req.headers())
+}
+
+/// A request the gateway could not name as one A2A operation: refused with
+/// a specific error, audited as `invalid` with what could be read.
+fn classification_refused(
+    gw: &Gateway,
+    caller: &CallerIdentity,
+    agent: &crate::registry::Agent,
+    e: &a2a::Refused,
+    rec: &mut AuditRecord,
+) -> Response<ResponseBody> {
+    // A caller that may not reach the agent learns no more than it would
+    // about an agent that does not exist.
+    if !gw.policy.may_reach(&caller.spiffe_id, &agent.name) {
+        rec.refuse(
+            AuditDecision::Deny,
+            "no rule lets this caller reach the agent",
+        );
+        return forbidden(gw);
+    }
+    tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, reason = %e, "refused: request not classified");
+    rec.operation = e.operation().map(str::to_owned);
+    rec.refuse(AuditDecision::Invalid, e.to_string());
+    match e {
+        a2a::Refused::JsonRpc {
+            code, reason, id, ..
+        } => jsonrpc_error(e.status(), *code, reason, id),
+        a2a::Refused::NoRoute => error(e.status(), "not_found", &e.to_string()),
+        a2a::Refused::NotPost => method_not_allowed("POST", &e.to_string()),
+        _ => error(e.status(), "invalid_request", &e.to_string()),
+    }
 }
 
 fn mint_refusal(

@@ -30,6 +30,33 @@ pub fn error(status: StatusCode, code: &str, message: &str) -> Response<Response
     json_response(status, Bytes::from(body))
 }
 
+/// A JSON-RPC error object answered by the gateway itself.
+pub(super) fn jsonrpc_error(
+    status: StatusCode,
+    code: i64,
+    message: &str,
+    id: &serde_json::Value,
+) -> Response<ResponseBody> {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": id,
+        "error": {"code": code, "message": message},
+    });
+    json_response(status, Bytes::from(body.to_string()))
+}
+
+/// 405 with the methods the resource accepts.
+pub(super) fn method_not_allowed(allow: &'static str, message: &str) -> Response<ResponseBody> {
+    let mut r = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        message,
+    );
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static(allow));
+    r
+}
+
 pub(super) fn forbidden(gw: &Gateway) -> Response<ResponseBody> {
     Metrics::inc(&gw.metrics.requests_denied);
     error(

@@ -101,6 +101,14 @@ pub async fn plain(
         .uri(url)
         .body(Full::new(Bytes::from(body.to_string())))
         .unwrap();
+    // A JSON body is sent with its media type (the gateway refuses a
+    // JSON-RPC call without one), unless the test chose its own.
+    if !body.is_empty() {
+        req.headers_mut().insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+    }
     req.headers_mut().extend(headers.clone());
     if req.method() == Method::POST && !req.headers().contains_key("content-type") {
         req.headers_mut()
