@@ -44,6 +44,10 @@ pub enum DecideError {
     SelfDecision { by: String },
     #[error(transparent)]
     Storage(#[from] StoreError),
+    /// The decision's audit record could not be written: the decision did
+    /// not take effect.
+    #[error("the decision could not be recorded in the audit log: {0}")]
+    NotRecorded(crate::audit::AuditError),
 }
 
 /// Limits that a reload may change on a live store.
@@ -209,7 +213,11 @@ impl ApprovalStore {
         Ok(used)
     }
 
-    /// Approve or deny a pending, unexpired approval.
+    /// Approve or deny a pending, unexpired approval. `record` is called
+    /// with the decided approval under the store's lock, before anything is
+    /// stored: the decision takes effect only if it returns `Ok` (durable
+    /// first — an approval never changes state without its audit record),
+    /// and no other decision can slip in between the record and the change.
     pub fn decide(
         &self,
         id: &str,
@@ -217,6 +225,7 @@ impl ApprovalStore {
         by: &str,
         reason: Option<String>,
         now: i64,
+        record: impl FnOnce(&Approval) -> Result<(), crate::audit::AuditError>,
     ) -> Result<Approval, DecideError> {
         if !valid_id(id) {
             return Err(DecideError::Unknown);
@@ -242,6 +251,7 @@ impl ApprovalStore {
         decided.decided_at = Some(now);
         decided.decided_by = Some(by.to_string());
         decided.reason = reason;
+        record(&decided).map_err(DecideError::NotRecorded)?;
         self.write(&decided)?;
         map.insert(decided.id.clone(), decided.clone());
         Ok(decided)
@@ -348,13 +358,20 @@ mod tests {
         let a = s.request(req("x"), 100).unwrap();
         for by in ["spiffe://example.org/a", "alice"] {
             assert!(matches!(
-                s.decide(&a.id, true, by, None, 101),
+                s.decide(&a.id, true, by, None, 101, |_| Ok(())),
                 Err(DecideError::SelfDecision { .. })
             ));
         }
         assert_eq!(s.get(&a.id).unwrap().state, State::Pending);
-        s.decide(&a.id, true, "spiffe://example.org/operator/bob", None, 102)
-            .unwrap();
+        s.decide(
+            &a.id,
+            true,
+            "spiffe://example.org/operator/bob",
+            None,
+            102,
+            |_| Ok(()),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -368,7 +385,8 @@ mod tests {
             s.consume(&a.id, &req("x"), 102),
             Err(Refusal::Pending(a.id.clone()))
         );
-        s.decide(&a.id, true, "op", Some("ok".into()), 103).unwrap();
+        s.decide(&a.id, true, "op", Some("ok".into()), 103, |_| Ok(()))
+            .unwrap();
         drop(s);
         let s = ApprovalStore::open(dir.path(), limits()).unwrap();
         assert_eq!(s.get(&a.id).unwrap().state, State::Approved);
@@ -384,7 +402,7 @@ mod tests {
             Err(Refusal::Used(a.id.clone()))
         );
         assert!(matches!(
-            s.decide(&a.id, false, "op", None, 107),
+            s.decide(&a.id, false, "op", None, 107, |_| Ok(())),
             Err(DecideError::NotPending {
                 state: State::Used,
                 ..
@@ -400,7 +418,7 @@ mod tests {
         s.request(req("2"), 0).unwrap();
         assert!(matches!(s.request(req("3"), 1), Err(StoreError::Full(2))));
         assert!(matches!(
-            s.decide(&a.id, true, "op", None, 900),
+            s.decide(&a.id, true, "op", None, 900, |_| Ok(())),
             Err(DecideError::NotPending {
                 state: State::Expired,
                 ..

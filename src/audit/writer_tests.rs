@@ -183,7 +183,13 @@ fn a_failed_write_loses_its_batch_but_never_breaks_the_chain() {
     // The file goes away under the writer (as a full disk would refuse it).
     let file = w.file.take().unwrap();
     let (tx, mut rx) = oneshot::channel();
-    w.take(Msg::Record(Box::new(record(2, Decision::Deny)), Some(tx)));
+    w.take(Msg::Record(
+        Box::new(record(2, Decision::Deny)),
+        Some(Waiter {
+            ack: tx,
+            synced: false,
+        }),
+    ));
     w.write_out();
     assert!(!status.healthy.load(Ordering::Relaxed));
     assert_eq!(status.lost.load(Ordering::Relaxed), 1);
