@@ -32,6 +32,7 @@ pub mod proxy;
 pub mod recent;
 pub mod registry;
 pub mod server;
+pub mod terminal;
 pub mod tls;
 pub mod token;
 pub mod token_endpoint;

@@ -261,6 +261,19 @@ async fn a_token_exchange_whose_record_cannot_be_written_issues_no_token() {
         common::gateway::claims(&token)["jti"],
         "the record names the issued token"
     );
+    // The record that could not be written left its mark: `verify` does not
+    // call this log complete.
+    let dir = disk.path().join("audit");
+    let out =
+        tokio::task::spawn_blocking(move || common::cli::actgate(&dir, &["audit", "verify", "."]))
+            .await
+            .unwrap();
+    let said = common::cli::text(&out.stdout);
+    assert!(!out.status.success(), "{said}");
+    assert!(
+        said.contains("INCOMPLETE") && said.contains("1 record(s) could not be written"),
+        "{said}"
+    );
 }
 
 /// A user whose records are larger than a page: a full tmpfs cannot take

@@ -27,6 +27,8 @@ pub enum StoreError {
     Corrupt { path: PathBuf, reason: String },
     #[error("too many approvals are pending ({0}); decide some first")]
     Full(usize),
+    #[error("this caller has too many approvals pending ({0}); decide some first")]
+    CallerFull(usize),
     #[error("no randomness for an approval ID")]
     Random,
 }
@@ -55,6 +57,7 @@ pub struct StoreLimits {
     pub ttl_secs: i64,
     pub retention_secs: i64,
     pub max_pending: usize,
+    pub max_pending_per_caller: usize,
 }
 
 pub struct ApprovalStore {
@@ -62,6 +65,7 @@ pub struct ApprovalStore {
     ttl_secs: AtomicI64,
     retention_secs: AtomicI64,
     max_pending: AtomicUsize,
+    max_pending_per_caller: AtomicUsize,
     approvals: Mutex<HashMap<String, Approval>>,
 }
 
@@ -111,6 +115,7 @@ impl ApprovalStore {
             ttl_secs: AtomicI64::new(limits.ttl_secs),
             retention_secs: AtomicI64::new(limits.retention_secs),
             max_pending: AtomicUsize::new(limits.max_pending),
+            max_pending_per_caller: AtomicUsize::new(limits.max_pending_per_caller),
             approvals: Mutex::new(approvals),
         };
         Ok(store)
@@ -127,6 +132,8 @@ impl ApprovalStore {
             .store(limits.retention_secs, Ordering::Relaxed);
         self.max_pending
             .store(limits.max_pending, Ordering::Relaxed);
+        self.max_pending_per_caller
+            .store(limits.max_pending_per_caller, Ordering::Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Approval>> {
@@ -150,10 +157,17 @@ impl ApprovalStore {
         {
             return Ok(a.clone());
         }
-        let pending = map
-            .values()
-            .filter(|a| a.status(now) == State::Pending)
-            .count();
+        let (mut pending, mut mine) = (0, 0);
+        for a in map.values().filter(|a| a.status(now) == State::Pending) {
+            pending += 1;
+            mine += usize::from(a.request.caller == req.caller);
+        }
+        // The caller's own cap first: one agent's backlog must not use up
+        // the room every other caller needs.
+        let per_caller = self.max_pending_per_caller.load(Ordering::Relaxed);
+        if mine >= per_caller {
+            return Err(StoreError::CallerFull(per_caller));
+        }
         let max = self.max_pending.load(Ordering::Relaxed);
         if pending >= max {
             return Err(StoreError::Full(max));
@@ -333,6 +347,7 @@ mod tests {
             ttl_secs: 900,
             retention_secs: 3600,
             max_pending: 2,
+            max_pending_per_caller: 10,
         }
     }
 
@@ -348,6 +363,11 @@ mod tests {
             path: "/a2a/jsonrpc".into(),
             body_sha256: super::super::body_digest(body.as_bytes()),
             rule: 0,
+            subject_scopes: None,
+            content_type: None,
+            a2a_extensions: vec![],
+            method_override: vec![],
+            body: super::super::BodyPreview::of(body.as_bytes()),
         }
     }
 
@@ -429,6 +449,28 @@ mod tests {
         s.request(req("4"), 900 + 3601).unwrap();
         assert_eq!(s.list().len(), 1);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn one_caller_cannot_take_every_pending_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ApprovalStore::open(
+            dir.path(),
+            StoreLimits {
+                max_pending: 3,
+                max_pending_per_caller: 1,
+                ..limits()
+            },
+        )
+        .unwrap();
+        s.request(req("1"), 0).unwrap();
+        assert!(matches!(
+            s.request(req("2"), 0),
+            Err(StoreError::CallerFull(1))
+        ));
+        let mut other = req("2");
+        other.caller = "spiffe://example.org/b".into();
+        s.request(other, 0).unwrap();
     }
 
     #[test]

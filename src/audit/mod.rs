@@ -63,6 +63,11 @@ pub enum RecordKind {
     /// Written by the log itself as the first line of every file: the chain
     /// continues here from the previous file (or starts, for the first one).
     LogStart,
+    /// Written by the log itself after write failures: records were lost
+    /// just before this line (`reason` says how many). The chain stays
+    /// intact across the gap, so without this line the loss would be
+    /// invisible; `audit verify` reports the log as incomplete.
+    RecordsLost,
 }
 
 /// The outcome recorded for a request.

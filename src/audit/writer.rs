@@ -432,6 +432,12 @@ struct Writer {
     sync_waiters: Vec<Ack>,
     last_sync: Instant,
     buf: Vec<u8>,
+    /// Records (not log lines of the log's own) in `buf`.
+    buf_records: u64,
+    /// Records lost to write failures and not yet reported in the log.
+    unrecorded: u64,
+    /// Of `unrecorded`, those a `records_lost` line in `buf` reports.
+    reporting: u64,
     waiters: Vec<Waiter>,
     status: Arc<Status>,
 }
@@ -466,6 +472,9 @@ impl Writer {
             sync_waiters: Vec::new(),
             last_sync: Instant::now(),
             buf: Vec::with_capacity(64 * 1024),
+            buf_records: 0,
+            unrecorded: 0,
+            reporting: 0,
             waiters: Vec::new(),
             status,
         };
@@ -573,16 +582,36 @@ impl Writer {
             }
             Msg::Record(rec, ack) => {
                 let urgent = ack.is_some() || rec.decision.written_before_response();
+                self.report_lost();
                 if let Err(e) = self.queue(&rec) {
                     // Unreachable for the types involved, but never silent.
                     tracing::error!(error = %e, "audit record could not be serialised");
                     self.status.lost.fetch_add(1, Ordering::Relaxed);
+                    self.unrecorded += 1;
+                } else {
+                    self.buf_records += 1;
                 }
                 if let Some(w) = ack {
                     self.waiters.push(w);
                 }
                 urgent
             }
+        }
+    }
+
+    /// Before the next record after a loss: a `records_lost` line saying how
+    /// many records are missing here, so the gap is in the chain itself.
+    fn report_lost(&mut self) {
+        if self.unrecorded == 0 || self.reporting != 0 {
+            return;
+        }
+        let mut rec = AuditRecord::new(super::RecordKind::RecordsLost);
+        rec.reason = Some(format!(
+            "{} record(s) could not be written (audit write failures) and are missing before this line",
+            self.unrecorded
+        ));
+        if self.queue(&rec).is_ok() {
+            self.reporting = self.unrecorded;
         }
     }
 
@@ -682,6 +711,8 @@ impl Writer {
                 self.written = (self.head.clone(), self.fresh);
                 self.status.written.fetch_add(lines, Ordering::Relaxed);
                 self.status.healthy.store(true, Ordering::Relaxed);
+                self.unrecorded -= self.reporting;
+                self.reporting = 0;
                 // Released after write(2): the kernel has the lines, a
                 // crash of this process can no longer lose them.
                 for w in self.waiters.drain(..) {
@@ -708,12 +739,15 @@ impl Writer {
                 (self.head, self.fresh) = self.written.clone();
                 self.status.healthy.store(false, Ordering::Relaxed);
                 self.status.lost.fetch_add(lines, Ordering::Relaxed);
+                self.unrecorded += self.buf_records;
+                self.reporting = 0;
                 for w in self.waiters.drain(..) {
                     let _ = w.ack.send(Err(e.to_string()));
                 }
             }
         }
         self.buf.clear();
+        self.buf_records = 0;
     }
 }
 

@@ -464,6 +464,7 @@ async fn agent_call(
             &parts.method,
             &rest,
             parts.uri.query(),
+            &headers,
             &body,
             rule,
         );
