@@ -100,3 +100,64 @@ impl Drop for RecordGuard {
         self.log.submit_detached(rec);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::audit::{query, AuditSettings, Decision, RecordKind};
+
+    fn open(dir: &std::path::Path) -> AuditLog {
+        AuditLog::open(&AuditSettings {
+            enabled: true,
+            directory: dir.join("audit"),
+            max_file_size: 1 << 20,
+            flush_interval: Duration::from_millis(10),
+        })
+        .unwrap()
+    }
+
+    fn records(dir: &std::path::Path) -> Vec<crate::audit::AuditRecord> {
+        let files = query::log_files(&dir.join("audit")).unwrap();
+        query::query_files(&files, &query::Filter::default())
+            .unwrap()
+            .0
+            .into_iter()
+            .map(|m| m.record)
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_dropped_guard_records_once_and_a_submitted_one_never_again() {
+        let d = tempfile::tempdir().unwrap();
+        let log = open(d.path());
+        let mut dropped =
+            RecordGuard::new(&log, AuditRecord::new(RecordKind::Proxy), Instant::now());
+        dropped.decision = Decision::Allow;
+        dropped.agent = Some("dropped".into());
+        drop(dropped);
+        let mut submitted =
+            RecordGuard::new(&log, AuditRecord::new(RecordKind::Proxy), Instant::now());
+        submitted.refuse(Decision::Deny, "no rule");
+        submitted.agent = Some("submitted".into());
+        submitted.submit(403).await;
+        log.flush().await.unwrap();
+        let recs = records(d.path());
+        assert_eq!(recs.len(), 2, "{recs:?}");
+        let gone = recs
+            .iter()
+            .find(|r| r.agent.as_deref() == Some("dropped"))
+            .unwrap();
+        assert_eq!(gone.status, Some(CLIENT_CLOSED_STATUS));
+        assert_eq!(gone.decision, Decision::Allow, "what was decided is kept");
+        assert_eq!(gone.reason.as_deref(), Some(CLIENT_CLOSED_REASON));
+        assert!(gone.latency_us.is_some());
+        let answered = recs
+            .iter()
+            .find(|r| r.agent.as_deref() == Some("submitted"))
+            .unwrap();
+        assert_eq!(answered.status, Some(403));
+        assert_eq!(answered.reason.as_deref(), Some("no rule"));
+    }
+}
