@@ -10,7 +10,7 @@ use http::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
 use crate::a2a::{Binding, Operation};
-use crate::approvals::{body_digest, Approval, ApprovalRequest, Refusal, StoreError};
+use crate::approvals::{body_digest, Approval, ApprovalRequest, BodyPreview, Refusal, StoreError};
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::metrics::Metrics;
@@ -58,7 +58,39 @@ pub fn chain(caller: &CallerIdentity, subject: Option<&SubjectToken>) -> Vec<Str
     v
 }
 
-/// Everything the approval is bound to.
+/// Headers some servers take as the method to execute instead of the
+/// request's own.
+const METHOD_OVERRIDE_HEADERS: [&str; 3] = [
+    "x-http-method-override",
+    "x-http-method",
+    "x-method-override",
+];
+
+/// Every value of `name` in `headers`, as text that tells every byte
+/// string apart: visible ASCII as is, a backslash doubled, any other byte
+/// as `\xNN` (a header value may hold obs-text; two different values must
+/// never bind alike).
+fn values(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(name)
+        .iter()
+        .map(|v| {
+            let mut out = String::with_capacity(v.len());
+            for &b in v.as_bytes() {
+                match b {
+                    b'\\' => out.push_str("\\\\"),
+                    b' '..=b'~' => out.push(char::from(b)),
+                    _ => out.push_str(&format!("\\x{b:02x}")),
+                }
+            }
+            out
+        })
+        .collect()
+}
+
+/// Everything the approval is bound to. `forwarded` are the headers exactly
+/// as the upstream will receive them (after sanitising), so the binding is
+/// on what the upstream will execute, not on what the caller sent.
 #[allow(clippy::too_many_arguments)]
 pub fn approval_request(
     caller: &CallerIdentity,
@@ -68,6 +100,7 @@ pub fn approval_request(
     method: &Method,
     rest: &str,
     query: Option<&str>,
+    forwarded: &HeaderMap,
     body: &[u8],
     rule: usize,
 ) -> ApprovalRequest {
@@ -76,6 +109,20 @@ pub fn approval_request(
         path.push('?');
         path.push_str(q);
     }
+    let content_type = values(forwarded, "content-type");
+    let method_override = METHOD_OVERRIDE_HEADERS
+        .iter()
+        .flat_map(|name| {
+            values(forwarded, name)
+                .into_iter()
+                .map(move |v| format!("{name}: {v}"))
+        })
+        .collect();
+    let subject_scopes = subject.and_then(|s| s.scopes.clone()).map(|mut v| {
+        v.sort_unstable();
+        v.dedup();
+        v
+    });
     ApprovalRequest {
         caller: caller.spiffe_id.to_string(),
         subject: subject.map(|s| s.sub.clone()),
@@ -87,6 +134,11 @@ pub fn approval_request(
         path,
         body_sha256: body_digest(body),
         rule,
+        subject_scopes,
+        content_type: (!content_type.is_empty()).then(|| content_type.join(", ")),
+        a2a_extensions: values(forwarded, "a2a-extensions"),
+        method_override,
+        body: BodyPreview::of(body),
     }
 }
 
@@ -154,7 +206,7 @@ pub async fn check(
                     approval_id: Some(a.id),
                 }
             }
-            Ok(Err(e @ StoreError::Full(_))) => {
+            Ok(Err(e @ (StoreError::Full(_) | StoreError::CallerFull(_)))) => {
                 refuse(unavailable(op, body, &e.to_string()), "approval_store_full")
             }
             Ok(Err(e)) => {

@@ -34,6 +34,7 @@ pub mod recent;
 pub mod registry;
 pub mod server;
 pub mod signing_keys;
+pub mod terminal;
 pub mod tls;
 pub mod token;
 pub mod token_endpoint;

@@ -76,10 +76,29 @@ pub async fn token(
             r
         }
     };
+    no_store(&mut resp);
+    resp
+}
+
+/// The answer to an exchange whose token was issued but whose audit record
+/// could not be written: the token is withheld (it would be usable with no
+/// trace of it), and the caller is told to retry later (RFC 6749 §5.2
+/// `temporarily_unavailable`, 503).
+pub fn not_recorded(e: &crate::audit::AuditError) -> Response<ResponseBody> {
+    tracing::error!(error = %e, "token exchange not recorded; token withheld");
+    let mut r = error_response(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::TemporarilyUnavailable,
+        "the gateway could not record this token exchange; no token was issued; try again later",
+    );
+    no_store(&mut r);
+    r
+}
+
+fn no_store(resp: &mut Response<ResponseBody>) {
     let h = resp.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    resp
 }
 
 enum Refusal {

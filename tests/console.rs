@@ -66,6 +66,12 @@ async fn operator_approves_in_the_browser_and_the_retry_succeeds() {
     assert!(shown.contains("SendMessage on bank"), "{shown}");
     assert!(shown.contains("alice@example.com"), "{shown}");
     assert!(shown.contains(&id("orchestrator")), "{shown}");
+    // The approver reads the body itself, not only its digest.
+    assert!(shown.contains("transfer 250 EUR to bob"), "{shown}");
+    assert!(
+        shown.contains("application/json"),
+        "the content type: {shown}"
+    );
     // The chain is drawn user → agent.
     let chain = page
         .eval(&format!("[...{card}.querySelectorAll('ol.chain li')].map(li => li.className + ':' + li.textContent)"))

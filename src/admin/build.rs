@@ -49,9 +49,19 @@ pub(crate) fn approvals(
         ttl_secs: p.duration("approvals.ttl", &a.ttl).as_secs() as i64,
         retention_secs: p.duration("approvals.retention", &a.retention).as_secs() as i64,
         max_pending: a.max_pending,
+        max_pending_per_caller: a.max_pending_per_caller,
     };
     if a.max_pending == 0 {
         p.add("approvals.max_pending", "must be at least 1");
+    }
+    if a.max_pending_per_caller == 0 || a.max_pending_per_caller > a.max_pending {
+        p.add(
+            "approvals.max_pending_per_caller",
+            format!(
+                "must be at least 1 and at most approvals.max_pending ({})",
+                a.max_pending
+            ),
+        );
     }
     let dir = cfg.resolve(&a.dir);
     if let Some(store) = prior

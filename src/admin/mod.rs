@@ -245,41 +245,28 @@ async fn decide(
         }
     };
     let by = op.0;
-    // The decision is fsynced before it is reported: off the async workers.
+    let audit = gw.audit.clone();
+    // The decision's record is on disk before the decision is stored, and
+    // both happen under the store's lock (fsyncs: off the async workers).
     let result = tokio::task::spawn_blocking(move || {
-        store.decide(&id, approve, &by, reason, crate::unix_now())
+        store.decide(&id, approve, &by, reason, crate::unix_now(), |a| {
+            audit.append_synced_blocking(decision_record(a))
+        })
     })
     .await;
     let now = crate::unix_now();
     match result {
         Ok(Ok(a)) => {
             tracing::info!(approval = %a.id, decision = a.state.as_str(), by = a.decided_by.as_deref().unwrap_or("-"), agent = %a.request.agent, caller = %a.request.caller, "approval decided");
-            // Who approved what goes into the hash-chained log too (the
-            // approval file is pruned after `retention` and is not chained),
-            // written before the decision is reported.
-            let mut rec =
-                crate::audit::AuditRecord::new(crate::audit::RecordKind::ApprovalDecision);
-            rec.caller = a.decided_by.clone();
-            rec.subject = a.request.subject.clone();
-            rec.subject_issuer = a.request.subject_issuer.clone();
-            // The approval's chain reads user → … → caller; the record's
-            // `act` is the actors only, current first.
-            let skip = usize::from(a.request.subject.is_some());
-            rec.act = a.request.chain.iter().skip(skip).rev().cloned().collect();
-            rec.agent = Some(a.request.agent.clone());
-            rec.operation = Some(a.request.operation.clone());
-            rec.path = Some(a.request.path.clone());
-            rec.approval_id = Some(a.id.clone());
-            rec.reason = a.reason.clone();
-            rec.decision = if a.state == crate::approvals::State::Approved {
-                crate::audit::Decision::Allow
-            } else {
-                crate::audit::Decision::Deny
-            };
-            if let Err(e) = gw.audit.append_durable(rec).await {
-                tracing::error!(error = %e, approval = %a.id, "approval decision not written to the audit log");
-            }
             json_response(StatusCode::OK, approval_json(&a, now))
+        }
+        Ok(Err(e @ DecideError::NotRecorded(_))) => {
+            tracing::error!(error = %e, "approval decision refused: not recorded");
+            error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "audit_unavailable",
+                "the decision could not be recorded in the audit log; nothing was changed",
+            )
         }
         Ok(Err(e @ DecideError::SelfDecision { .. })) => {
             error(StatusCode::FORBIDDEN, "self_decision", &e.to_string())
@@ -304,6 +291,31 @@ async fn decide(
             "decision task failed",
         ),
     }
+}
+
+/// Who decided what, for the hash-chained log (the approval file is pruned
+/// after `retention` and is not chained).
+fn decision_record(a: &Approval) -> crate::audit::AuditRecord {
+    let mut rec = crate::audit::AuditRecord::new(crate::audit::RecordKind::ApprovalDecision);
+    rec.caller = a.decided_by.clone();
+    rec.subject = a.request.subject.clone();
+    rec.subject_issuer = a.request.subject_issuer.clone();
+    // The approval's chain reads user → … → caller; the record's `act` is
+    // the actors only, current first.
+    let skip = usize::from(a.request.subject.is_some());
+    rec.act = a.request.chain.iter().skip(skip).rev().cloned().collect();
+    rec.agent = Some(a.request.agent.clone());
+    rec.operation = Some(a.request.operation.clone());
+    rec.method = Some(a.request.method.clone());
+    rec.path = Some(a.request.path.clone());
+    rec.approval_id = Some(a.id.clone());
+    rec.reason = a.reason.clone();
+    rec.decision = if a.state == crate::approvals::State::Approved {
+        crate::audit::Decision::Allow
+    } else {
+        crate::audit::Decision::Deny
+    };
+    rec
 }
 
 fn clean_reason(s: &str) -> String {

@@ -4,17 +4,22 @@
 //! An approval is created by the first request a `approval = "human"` rule
 //! allows, decided by a person (approve or deny), and consumed by the
 //! caller's retry of the *identical* request. It is bound to everything that
-//! makes the request what it is — caller, subject, target agent, operation,
-//! method and path, and the SHA-256 of the body — so an approval for one
-//! request can never carry another, and it is single-use.
+//! makes the request what it is for the upstream — caller, subject and the
+//! subject token's scopes, delegation chain, target agent, deciding rule,
+//! operation, method and path, method-override headers, `Content-Type`,
+//! `A2A-Extensions`, and the SHA-256 of the body — so an approval for one
+//! request can never carry another, and it is single-use. The person is
+//! shown the body itself ([`preview::BodyPreview`]), not only its digest.
 //!
 //! Knows nothing about HTTP: the proxy builds an [`ApprovalRequest`] and maps
 //! each [`Refusal`] to its answer.
 
+pub mod preview;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
 
+pub use preview::BodyPreview;
 pub use store::{ApprovalStore, DecideError, StoreError};
 
 /// The request an approval is for. Two requests with equal
@@ -42,27 +47,57 @@ pub struct ApprovalRequest {
     pub body_sha256: String,
     /// Index of the rule that allowed the call (config order).
     pub rule: usize,
+    /// The subject token's scopes, sorted (`None`: no token, or no `scope`).
+    /// A token with other scopes is another grant from the user.
+    #[serde(default)]
+    pub subject_scopes: Option<Vec<String>>,
+    /// `Content-Type` as forwarded: the upstream parses the body by it.
+    #[serde(default)]
+    pub content_type: Option<String>,
+    /// `A2A-Extensions` values as forwarded: extensions change what a call
+    /// means to the agent.
+    #[serde(default)]
+    pub a2a_extensions: Vec<String>,
+    /// Method-override headers as forwarded (`name: value`): some servers
+    /// execute those instead of the request method.
+    #[serde(default)]
+    pub method_override: Vec<String>,
+    /// What the person deciding is shown of the body. Not compared:
+    /// `body_sha256` binds the whole body.
+    #[serde(default)]
+    pub body: BodyPreview,
 }
 
 impl ApprovalRequest {
     /// The first part of `self` that differs from `other`, if any; named so
-    /// the caller learns why its approval does not fit. (The deciding rule's
-    /// index is not compared: a reload may renumber rules.)
+    /// the caller learns why its approval does not fit. The deciding rule is
+    /// compared too: the person approved a call under that rule's grant, and
+    /// a reload that renumbers rules fails closed (a new approval is needed).
     pub fn mismatch(&self, other: &ApprovalRequest) -> Option<&'static str> {
         if self.caller != other.caller {
             Some("caller")
         } else if self.subject != other.subject || self.subject_issuer != other.subject_issuer {
             Some("subject")
+        } else if self.subject_scopes != other.subject_scopes {
+            Some("subject token scopes")
         } else if self.chain != other.chain {
             // Same caller and user, but reached through other agents: the
             // person approved one delegation path, not any.
             Some("delegation chain")
         } else if self.agent != other.agent {
             Some("agent")
+        } else if self.rule != other.rule {
+            Some("deciding rule")
         } else if self.operation != other.operation {
             Some("operation")
         } else if self.method != other.method || self.path != other.path {
             Some("request path")
+        } else if self.method_override != other.method_override {
+            Some("method override")
+        } else if self.content_type != other.content_type {
+            Some("content type")
+        } else if self.a2a_extensions != other.a2a_extensions {
+            Some("A2A extensions")
         } else if self.body_sha256 != other.body_sha256 {
             Some("request body")
         } else {
@@ -235,6 +270,11 @@ mod tests {
             path: "/a2a/jsonrpc".into(),
             body_sha256: body_digest(b"x"),
             rule: 0,
+            subject_scopes: Some(vec!["pay".into()]),
+            content_type: Some("application/json".into()),
+            a2a_extensions: vec![],
+            method_override: vec![],
+            body: BodyPreview::of(b"x"),
         };
         type Change = fn(&mut ApprovalRequest);
         let cases: Vec<(Change, &str)> = vec![
@@ -253,15 +293,33 @@ mod tests {
             (|r| r.method = "PUT".into(), "request path"),
             (|r| r.path = "/a2a/jsonrpc?x=1".into(), "request path"),
             (|r| r.body_sha256 = body_digest(b"y"), "request body"),
+            (
+                |r| r.subject_scopes = Some(vec!["pay".into(), "admin".into()]),
+                "subject token scopes",
+            ),
+            (|r| r.rule = 3, "deciding rule"),
+            (
+                |r| r.method_override = vec!["x-http-method-override: DELETE".into()],
+                "method override",
+            ),
+            (
+                |r| r.content_type = Some("text/plain".into()),
+                "content type",
+            ),
+            (
+                |r| r.a2a_extensions = vec!["urn:x".into()],
+                "A2A extensions",
+            ),
         ];
         for (change, what) in cases {
             let mut other = base.clone();
             change(&mut other);
             assert_eq!(base.mismatch(&other), Some(what));
         }
-        let mut renumbered = base.clone();
-        renumbered.rule = 3;
-        assert_eq!(base.mismatch(&renumbered), None);
+        // What is only shown is not compared (the digest binds the body).
+        let mut shown = base.clone();
+        shown.body = BodyPreview::of(b"something else");
+        assert_eq!(base.mismatch(&shown), None);
     }
 
     #[test]

@@ -27,6 +27,8 @@ pub enum StoreError {
     Corrupt { path: PathBuf, reason: String },
     #[error("too many approvals are pending ({0}); decide some first")]
     Full(usize),
+    #[error("this caller has too many approvals pending ({0}); decide some first")]
+    CallerFull(usize),
     #[error("no randomness for an approval ID")]
     Random,
 }
@@ -44,6 +46,10 @@ pub enum DecideError {
     SelfDecision { by: String },
     #[error(transparent)]
     Storage(#[from] StoreError),
+    /// The decision's audit record could not be written: the decision did
+    /// not take effect.
+    #[error("the decision could not be recorded in the audit log: {0}")]
+    NotRecorded(crate::audit::AuditError),
 }
 
 /// Limits that a reload may change on a live store.
@@ -51,6 +57,7 @@ pub struct StoreLimits {
     pub ttl_secs: i64,
     pub retention_secs: i64,
     pub max_pending: usize,
+    pub max_pending_per_caller: usize,
 }
 
 pub struct ApprovalStore {
@@ -58,6 +65,7 @@ pub struct ApprovalStore {
     ttl_secs: AtomicI64,
     retention_secs: AtomicI64,
     max_pending: AtomicUsize,
+    max_pending_per_caller: AtomicUsize,
     approvals: Mutex<HashMap<String, Approval>>,
 }
 
@@ -107,6 +115,7 @@ impl ApprovalStore {
             ttl_secs: AtomicI64::new(limits.ttl_secs),
             retention_secs: AtomicI64::new(limits.retention_secs),
             max_pending: AtomicUsize::new(limits.max_pending),
+            max_pending_per_caller: AtomicUsize::new(limits.max_pending_per_caller),
             approvals: Mutex::new(approvals),
         };
         Ok(store)
@@ -123,6 +132,8 @@ impl ApprovalStore {
             .store(limits.retention_secs, Ordering::Relaxed);
         self.max_pending
             .store(limits.max_pending, Ordering::Relaxed);
+        self.max_pending_per_caller
+            .store(limits.max_pending_per_caller, Ordering::Relaxed);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Approval>> {
@@ -146,10 +157,17 @@ impl ApprovalStore {
         {
             return Ok(a.clone());
         }
-        let pending = map
-            .values()
-            .filter(|a| a.status(now) == State::Pending)
-            .count();
+        let (mut pending, mut mine) = (0, 0);
+        for a in map.values().filter(|a| a.status(now) == State::Pending) {
+            pending += 1;
+            mine += usize::from(a.request.caller == req.caller);
+        }
+        // The caller's own cap first: one agent's backlog must not use up
+        // the room every other caller needs.
+        let per_caller = self.max_pending_per_caller.load(Ordering::Relaxed);
+        if mine >= per_caller {
+            return Err(StoreError::CallerFull(per_caller));
+        }
         let max = self.max_pending.load(Ordering::Relaxed);
         if pending >= max {
             return Err(StoreError::Full(max));
@@ -209,7 +227,11 @@ impl ApprovalStore {
         Ok(used)
     }
 
-    /// Approve or deny a pending, unexpired approval.
+    /// Approve or deny a pending, unexpired approval. `record` is called
+    /// with the decided approval under the store's lock, before anything is
+    /// stored: the decision takes effect only if it returns `Ok` (durable
+    /// first — an approval never changes state without its audit record),
+    /// and no other decision can slip in between the record and the change.
     pub fn decide(
         &self,
         id: &str,
@@ -217,6 +239,7 @@ impl ApprovalStore {
         by: &str,
         reason: Option<String>,
         now: i64,
+        record: impl FnOnce(&Approval) -> Result<(), crate::audit::AuditError>,
     ) -> Result<Approval, DecideError> {
         if !valid_id(id) {
             return Err(DecideError::Unknown);
@@ -242,6 +265,7 @@ impl ApprovalStore {
         decided.decided_at = Some(now);
         decided.decided_by = Some(by.to_string());
         decided.reason = reason;
+        record(&decided).map_err(DecideError::NotRecorded)?;
         self.write(&decided)?;
         map.insert(decided.id.clone(), decided.clone());
         Ok(decided)
@@ -323,6 +347,7 @@ mod tests {
             ttl_secs: 900,
             retention_secs: 3600,
             max_pending: 2,
+            max_pending_per_caller: 10,
         }
     }
 
@@ -338,6 +363,11 @@ mod tests {
             path: "/a2a/jsonrpc".into(),
             body_sha256: super::super::body_digest(body.as_bytes()),
             rule: 0,
+            subject_scopes: None,
+            content_type: None,
+            a2a_extensions: vec![],
+            method_override: vec![],
+            body: super::super::BodyPreview::of(body.as_bytes()),
         }
     }
 
@@ -348,13 +378,20 @@ mod tests {
         let a = s.request(req("x"), 100).unwrap();
         for by in ["spiffe://example.org/a", "alice"] {
             assert!(matches!(
-                s.decide(&a.id, true, by, None, 101),
+                s.decide(&a.id, true, by, None, 101, |_| Ok(())),
                 Err(DecideError::SelfDecision { .. })
             ));
         }
         assert_eq!(s.get(&a.id).unwrap().state, State::Pending);
-        s.decide(&a.id, true, "spiffe://example.org/operator/bob", None, 102)
-            .unwrap();
+        s.decide(
+            &a.id,
+            true,
+            "spiffe://example.org/operator/bob",
+            None,
+            102,
+            |_| Ok(()),
+        )
+        .unwrap();
     }
 
     #[test]
@@ -368,7 +405,8 @@ mod tests {
             s.consume(&a.id, &req("x"), 102),
             Err(Refusal::Pending(a.id.clone()))
         );
-        s.decide(&a.id, true, "op", Some("ok".into()), 103).unwrap();
+        s.decide(&a.id, true, "op", Some("ok".into()), 103, |_| Ok(()))
+            .unwrap();
         drop(s);
         let s = ApprovalStore::open(dir.path(), limits()).unwrap();
         assert_eq!(s.get(&a.id).unwrap().state, State::Approved);
@@ -384,7 +422,7 @@ mod tests {
             Err(Refusal::Used(a.id.clone()))
         );
         assert!(matches!(
-            s.decide(&a.id, false, "op", None, 107),
+            s.decide(&a.id, false, "op", None, 107, |_| Ok(())),
             Err(DecideError::NotPending {
                 state: State::Used,
                 ..
@@ -400,7 +438,7 @@ mod tests {
         s.request(req("2"), 0).unwrap();
         assert!(matches!(s.request(req("3"), 1), Err(StoreError::Full(2))));
         assert!(matches!(
-            s.decide(&a.id, true, "op", None, 900),
+            s.decide(&a.id, true, "op", None, 900, |_| Ok(())),
             Err(DecideError::NotPending {
                 state: State::Expired,
                 ..
@@ -411,6 +449,28 @@ mod tests {
         s.request(req("4"), 900 + 3601).unwrap();
         assert_eq!(s.list().len(), 1);
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn one_caller_cannot_take_every_pending_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = ApprovalStore::open(
+            dir.path(),
+            StoreLimits {
+                max_pending: 3,
+                max_pending_per_caller: 1,
+                ..limits()
+            },
+        )
+        .unwrap();
+        s.request(req("1"), 0).unwrap();
+        assert!(matches!(
+            s.request(req("2"), 0),
+            Err(StoreError::CallerFull(1))
+        ));
+        let mut other = req("2");
+        other.caller = "spiffe://example.org/b".into();
+        s.request(other, 0).unwrap();
     }
 
     #[test]

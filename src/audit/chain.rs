@@ -102,7 +102,7 @@ pub struct ChainFields {
     pub seq: u64,
     pub prev: String,
     pub kind: RecordKind,
-    /// `log_start` only.
+    /// `log_start` and `records_lost` (and refusals, unused here).
     #[serde(default)]
     pub reason: Option<String>,
 }

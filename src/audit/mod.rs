@@ -25,13 +25,16 @@
 //! # }
 //! ```
 //!
-//! In the proxy, `proxy::handle` creates one record per request and passes
-//! `&mut AuditRecord` down the pipeline; a stage sets what it decided
-//! (`rec.refuse(Decision::ApprovalRequired, ..)` and `rec.approval_id`,
-//! `rec.request_id`, ...) and `handle` submits it once the response is
-//! built. Do not submit a second record for the same request.
+//! In the proxy, `proxy::handle` creates one record per request in a
+//! [`RecordGuard`] and passes `&mut AuditRecord` down the pipeline; a stage
+//! sets what it decided (`rec.refuse(Decision::ApprovalRequired, ..)` and
+//! `rec.approval_id`, `rec.request_id`, ...) and `handle` submits it once
+//! the response is built. If the request's future is dropped first (the
+//! caller hung up, a drain), the guard submits it from `Drop` with status
+//! 499. Do not submit a second record for the same request.
 
 pub mod chain;
+mod guard;
 pub mod query;
 pub mod verify;
 mod writer;
@@ -43,6 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::token::{MintedToken, SubjectToken};
 
+pub use guard::{RecordGuard, CLIENT_CLOSED_REASON, CLIENT_CLOSED_STATUS};
 pub use writer::{AuditError, AuditLog, AuditSettings};
 
 /// What a record is about.
@@ -59,6 +63,11 @@ pub enum RecordKind {
     /// Written by the log itself as the first line of every file: the chain
     /// continues here from the previous file (or starts, for the first one).
     LogStart,
+    /// Written by the log itself after write failures: records were lost
+    /// just before this line (`reason` says how many). The chain stays
+    /// intact across the gap, so without this line the loss would be
+    /// invisible; `audit verify` reports the log as incomplete.
+    RecordsLost,
 }
 
 /// The outcome recorded for a request.
@@ -176,10 +185,17 @@ impl AuditRecord {
     /// starts as [`Decision::Error`] so a path that forgets to set it is
     /// visible rather than reported as allowed.
     pub fn new(kind: RecordKind) -> Self {
+        let mut r = Self::blank(kind);
+        r.request_id = new_request_id();
+        r
+    }
+
+    /// A record with no request id yet (allocates nothing).
+    fn blank(kind: RecordKind) -> Self {
         AuditRecord {
             time: SystemTime::now(),
             kind,
-            request_id: new_request_id(),
+            request_id: String::new(),
             caller: None,
             thumbprint: None,
             subject: None,

@@ -118,8 +118,13 @@ pub fn parse_time(s: &str, now: SystemTime) -> Result<SystemTime, String> {
 }
 
 /// One line for a person: time, decision, operation, the delegation path
-/// drawn user → agent → … → target, statuses and ids.
+/// drawn user → agent → … → target, statuses and ids. Terminal controls in
+/// the stored values are escaped (see [`crate::terminal`]).
 pub fn describe(r: &AuditRecord) -> String {
+    crate::terminal::escape(&describe_raw(r)).into_owned()
+}
+
+fn describe_raw(r: &AuditRecord) -> String {
     let mut path: Vec<&str> = Vec::new();
     if let Some(s) = &r.subject {
         path.push(s);

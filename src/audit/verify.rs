@@ -101,12 +101,44 @@ pub struct VerifyReport {
     /// files not given; that first link is unchecked).
     pub starts_at: Option<u64>,
     pub truncated_tails: Vec<TruncatedTail>,
+    /// `records_lost` lines: the gateway itself recorded that records are
+    /// missing there (write failures). The chain is intact, the log is not
+    /// complete.
+    pub lost: Vec<LostRecords>,
     pub broken: Option<ChainBreak>,
 }
 
+/// Where the log says records are missing, and its own words on how many.
+#[derive(Debug, Clone)]
+pub struct LostRecords {
+    pub path: PathBuf,
+    pub line: usize,
+    pub seq: u64,
+    pub reason: String,
+}
+
+impl fmt::Display for LostRecords {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: line {} (seq {}): records lost: {}",
+            self.path.display(),
+            self.line,
+            self.seq,
+            self.reason
+        )
+    }
+}
+
 impl VerifyReport {
+    /// The chain is intact (no edit, removal, reordering or cut).
     pub fn ok(&self) -> bool {
         self.broken.is_none()
+    }
+
+    /// Intact and nothing reported lost: every record written is there.
+    pub fn complete(&self) -> bool {
+        self.ok() && self.lost.is_empty()
     }
 }
 
@@ -194,6 +226,14 @@ pub fn verify_bytes(files: &[(&Path, &[u8])]) -> VerifyReport {
             ));
             return report;
         };
+        if f.kind == RecordKind::RecordsLost {
+            report.lost.push(LostRecords {
+                path: files[line.file].0.to_path_buf(),
+                line: line.no,
+                seq: f.seq,
+                reason: f.reason.clone().unwrap_or_default(),
+            });
+        }
         if line.no == 1 && f.kind != RecordKind::LogStart {
             report.broken = Some(at(
                 line,

@@ -73,8 +73,15 @@ pub enum AuditError {
 
 type Ack = oneshot::Sender<Result<(), String>>;
 
+/// Someone waiting for a record: released once it is written (`write(2)`),
+/// or, when `synced`, once it is also `fdatasync`ed (the group commit).
+struct Waiter {
+    ack: Ack,
+    synced: bool,
+}
+
 enum Msg {
-    Record(Box<AuditRecord>, Option<Ack>),
+    Record(Box<AuditRecord>, Option<Waiter>),
     Flush(Ack),
 }
 
@@ -203,14 +210,78 @@ impl AuditLog {
 
     /// Append and wait until the record has been written to the file.
     pub async fn append_durable(&self, rec: AuditRecord) -> Result<(), AuditError> {
+        self.append_waiting(rec, false).await
+    }
+
+    /// Append and wait until the record is on disk (`fdatasync`ed, grouped
+    /// with whatever else is pending). For state changes that must not take
+    /// effect without their record: issued tokens, approval decisions.
+    pub async fn append_synced(&self, rec: AuditRecord) -> Result<(), AuditError> {
+        self.append_waiting(rec, true).await
+    }
+
+    /// [`AuditLog::append_synced`] for a blocking thread (never an async
+    /// worker): lets a store write the record under its own lock, so the
+    /// record and the state change it allows cannot be separated by a race.
+    pub fn append_synced_blocking(&self, rec: AuditRecord) -> Result<(), AuditError> {
+        let Some(h) = &self.inner else {
+            return Ok(());
+        };
         let (tx, rx) = oneshot::channel();
-        if !self.send(Msg::Record(Box::new(rec), Some(tx))).await {
+        let waiter = Waiter {
+            ack: tx,
+            synced: true,
+        };
+        if h.tx.send(Msg::Record(Box::new(rec), Some(waiter))).is_err() {
+            writer_gone(h);
+            return Err(AuditError::Stopped);
+        }
+        h.writer.unpark();
+        ack_result(rx.blocking_recv())
+    }
+
+    async fn append_waiting(&self, rec: AuditRecord, synced: bool) -> Result<(), AuditError> {
+        let (tx, rx) = oneshot::channel();
+        let waiter = Waiter { ack: tx, synced };
+        if !self.send(Msg::Record(Box::new(rec), Some(waiter))).await {
             return Ok(());
         }
-        match rx.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(AuditError::Write(e)),
-            Err(_) => Err(AuditError::Stopped),
+        ack_result(rx.await)
+    }
+
+    /// Hand `rec` to the writer without waiting (from a `Drop`, where
+    /// nothing can be awaited). Never blocks: when the channel is full the
+    /// send continues on a task (inside a runtime); outside one the record
+    /// is counted lost and the log turns unhealthy, which refuses calls.
+    pub fn submit_detached(&self, rec: AuditRecord) {
+        let Some(h) = &self.inner else {
+            return;
+        };
+        let urgent = rec.decision.written_before_response();
+        match h.tx.try_send(Msg::Record(Box::new(rec), None)) {
+            Ok(()) => {
+                if urgent {
+                    h.writer.unpark();
+                }
+            }
+            Err(TrySendError::Full(Msg::Record(rec, _))) => {
+                h.writer.unpark();
+                match tokio::runtime::Handle::try_current() {
+                    Ok(rt) => {
+                        let log = self.clone();
+                        rt.spawn(async move { log.append(*rec).await });
+                    }
+                    Err(_) => {
+                        h.status.lost.fetch_add(1, Ordering::Relaxed);
+                        h.status.healthy.store(false, Ordering::Relaxed);
+                        tracing::error!("audit channel full outside the runtime; record lost");
+                    }
+                }
+            }
+            Err(TrySendError::Full(Msg::Flush(_))) => {}
+            Err(TrySendError::Disconnected(_)) => {
+                writer_gone(h);
+            }
         }
     }
 
@@ -220,11 +291,7 @@ impl AuditLog {
         if !self.send(Msg::Flush(tx)).await {
             return Ok(());
         }
-        match rx.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(AuditError::Write(e)),
-            Err(_) => Err(AuditError::Stopped),
-        }
+        ack_result(rx.await)
     }
 
     /// False when disabled (nothing sent).
@@ -257,6 +324,14 @@ impl AuditLog {
             Err(TrySendError::Disconnected(_)) => return writer_gone(h),
         }
         true
+    }
+}
+
+fn ack_result(r: Result<Result<(), String>, oneshot::error::RecvError>) -> Result<(), AuditError> {
+    match r {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(AuditError::Write(e)),
+        Err(_) => Err(AuditError::Stopped),
     }
 }
 
@@ -353,9 +428,17 @@ struct Writer {
     unsynced: bool,
     /// `flush()` callers, answered after the `fdatasync`.
     flush_waiters: Vec<Ack>,
+    /// Written records whose waiters want them `fdatasync`ed first.
+    sync_waiters: Vec<Ack>,
     last_sync: Instant,
     buf: Vec<u8>,
-    waiters: Vec<Ack>,
+    /// Records (not log lines of the log's own) in `buf`.
+    buf_records: u64,
+    /// Records lost to write failures and not yet reported in the log.
+    unrecorded: u64,
+    /// Of `unrecorded`, those a `records_lost` line in `buf` reports.
+    reporting: u64,
+    waiters: Vec<Waiter>,
     status: Arc<Status>,
 }
 
@@ -386,8 +469,12 @@ impl Writer {
             lines_in_file: 0,
             unsynced: false,
             flush_waiters: Vec::new(),
+            sync_waiters: Vec::new(),
             last_sync: Instant::now(),
             buf: Vec::with_capacity(64 * 1024),
+            buf_records: 0,
+            unrecorded: 0,
+            reporting: 0,
             waiters: Vec::new(),
             status,
         };
@@ -444,13 +531,19 @@ impl Writer {
                 }
             }
             if self.unsynced
-                && (!self.flush_waiters.is_empty() || self.last_sync.elapsed() >= interval)
+                && (!self.flush_waiters.is_empty()
+                    || !self.sync_waiters.is_empty()
+                    || self.last_sync.elapsed() >= interval)
             {
                 self.sync();
             }
             // A flush answers once its records are on disk, not only in the kernel.
             let healthy = self.status.healthy.load(Ordering::Relaxed);
-            for w in self.flush_waiters.drain(..) {
+            for w in self
+                .flush_waiters
+                .drain(..)
+                .chain(self.sync_waiters.drain(..))
+            {
                 let _ = w.send(if healthy {
                     Ok(())
                 } else {
@@ -469,7 +562,11 @@ impl Writer {
     fn sync(&mut self) {
         if let Some((file, path)) = &self.file {
             if let Err(e) = file.sync_data() {
-                tracing::warn!(file = %path.display(), error = %e, "audit fdatasync failed");
+                // Written lines may not reach the disk: fail closed until a
+                // later write succeeds (and records waiting for the sync are
+                // reported as not durable).
+                tracing::error!(file = %path.display(), error = %e, "audit fdatasync failed");
+                self.status.healthy.store(false, Ordering::Relaxed);
             }
         }
         self.unsynced = false;
@@ -485,16 +582,36 @@ impl Writer {
             }
             Msg::Record(rec, ack) => {
                 let urgent = ack.is_some() || rec.decision.written_before_response();
+                self.report_lost();
                 if let Err(e) = self.queue(&rec) {
                     // Unreachable for the types involved, but never silent.
                     tracing::error!(error = %e, "audit record could not be serialised");
                     self.status.lost.fetch_add(1, Ordering::Relaxed);
+                    self.unrecorded += 1;
+                } else {
+                    self.buf_records += 1;
                 }
-                if let Some(ack) = ack {
-                    self.waiters.push(ack);
+                if let Some(w) = ack {
+                    self.waiters.push(w);
                 }
                 urgent
             }
+        }
+    }
+
+    /// Before the next record after a loss: a `records_lost` line saying how
+    /// many records are missing here, so the gap is in the chain itself.
+    fn report_lost(&mut self) {
+        if self.unrecorded == 0 || self.reporting != 0 {
+            return;
+        }
+        let mut rec = AuditRecord::new(super::RecordKind::RecordsLost);
+        rec.reason = Some(format!(
+            "{} record(s) could not be written (audit write failures) and are missing before this line",
+            self.unrecorded
+        ));
+        if self.queue(&rec).is_ok() {
+            self.reporting = self.unrecorded;
         }
     }
 
@@ -594,10 +711,16 @@ impl Writer {
                 self.written = (self.head.clone(), self.fresh);
                 self.status.written.fetch_add(lines, Ordering::Relaxed);
                 self.status.healthy.store(true, Ordering::Relaxed);
+                self.unrecorded -= self.reporting;
+                self.reporting = 0;
                 // Released after write(2): the kernel has the lines, a
                 // crash of this process can no longer lose them.
                 for w in self.waiters.drain(..) {
-                    let _ = w.send(Ok(()));
+                    if w.synced {
+                        self.sync_waiters.push(w.ack);
+                    } else {
+                        let _ = w.ack.send(Ok(()));
+                    }
                 }
                 self.unsynced |= lines > 0;
             }
@@ -616,12 +739,15 @@ impl Writer {
                 (self.head, self.fresh) = self.written.clone();
                 self.status.healthy.store(false, Ordering::Relaxed);
                 self.status.lost.fetch_add(lines, Ordering::Relaxed);
+                self.unrecorded += self.buf_records;
+                self.reporting = 0;
                 for w in self.waiters.drain(..) {
-                    let _ = w.send(Err(e.to_string()));
+                    let _ = w.ack.send(Err(e.to_string()));
                 }
             }
         }
         self.buf.clear();
+        self.buf_records = 0;
     }
 }
 

@@ -183,7 +183,13 @@ fn a_failed_write_loses_its_batch_but_never_breaks_the_chain() {
     // The file goes away under the writer (as a full disk would refuse it).
     let file = w.file.take().unwrap();
     let (tx, mut rx) = oneshot::channel();
-    w.take(Msg::Record(Box::new(record(2, Decision::Deny)), Some(tx)));
+    w.take(Msg::Record(
+        Box::new(record(2, Decision::Deny)),
+        Some(Waiter {
+            ack: tx,
+            synced: false,
+        }),
+    ));
     w.write_out();
     assert!(!status.healthy.load(Ordering::Relaxed));
     assert_eq!(status.lost.load(Ordering::Relaxed), 1);
@@ -200,5 +206,16 @@ fn a_failed_write_loses_its_batch_but_never_breaks_the_chain() {
     assert!(r.ok(), "{:?}", r.broken);
     let text = std::fs::read_to_string(&log_files(&s.directory).unwrap()[0]).unwrap();
     assert!(text.contains("agent/a1") && !text.contains("agent/a2") && text.contains("agent/a3"));
-    assert_eq!(r.head.unwrap().seq, 2);
+    // The loss is in the chain itself, just before the next record: the
+    // log verifies as intact but not complete.
+    assert_eq!(r.lost.len(), 1, "{:?}", r.lost);
+    assert_eq!(r.lost[0].seq, 2);
+    assert!(r.lost[0].reason.starts_with("1 record(s)"), "{:?}", r.lost);
+    assert!(!r.complete());
+    assert_eq!(r.head.unwrap().seq, 3);
+    // Reported once: the next record needs no second gap line.
+    w.take(Msg::Record(Box::new(record(4, Decision::Deny)), None));
+    w.write_out();
+    let r = verify_files(&log_files(&s.directory).unwrap()).unwrap();
+    assert_eq!((r.lost.len(), r.head.unwrap().seq), (1, 4));
 }

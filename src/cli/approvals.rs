@@ -12,6 +12,7 @@ use http::{HeaderMap, HeaderValue, Method};
 use serde_json::{json, Value};
 
 use actgate::client::MtlsClient;
+use actgate::terminal::{escape, escape_json};
 
 /// Where the admin listener is and how to authenticate to it.
 #[derive(Args)]
@@ -85,7 +86,9 @@ pub fn run(cmd: ApprovalsCommand) -> anyhow::Result<ExitCode> {
                     None,
                 )
                 .await?;
-                println!("{}", serde_json::to_string_pretty(&v)?);
+                // JSON (scripts read it), with the body in `request.body`;
+                // caller-chosen strings made terminal-safe.
+                println!("{}", escape_json(&serde_json::to_string_pretty(&v)?));
             }
             ApprovalsCommand::Approve { id, reason, admin } => {
                 decide(&admin, &id, "approve", reason).await?;
@@ -123,13 +126,18 @@ async fn decide(
     .await?;
     println!(
         "{} {} ({} → {}, {})",
-        v["status"].as_str().unwrap_or("?"),
-        v["id"].as_str().unwrap_or(id),
-        v["request"]["caller"].as_str().unwrap_or("?"),
-        v["request"]["agent"].as_str().unwrap_or("?"),
-        v["request"]["operation"].as_str().unwrap_or("?"),
+        field(&v["status"]),
+        escape(v["id"].as_str().unwrap_or(id)),
+        field(&v["request"]["caller"]),
+        field(&v["request"]["agent"]),
+        field(&v["request"]["operation"]),
     );
     Ok(())
+}
+
+/// A stored string for the terminal: escaped, `?` when absent.
+fn field(v: &Value) -> std::borrow::Cow<'_, str> {
+    escape(v.as_str().unwrap_or("?"))
 }
 
 async fn call(
@@ -179,7 +187,7 @@ async fn call(
     if !status.is_success() {
         bail!(
             "{status}: {}",
-            v["error_description"].as_str().unwrap_or("request refused")
+            escape(v["error_description"].as_str().unwrap_or("request refused"))
         );
     }
     Ok(v)
@@ -194,7 +202,7 @@ fn print_list(v: &Value) {
     }
     let now = actgate::unix_now();
     println!(
-        "{:<35}  {:<8}  {:<8}  {:<16}  {:<20}  CHAIN",
+        "{:<35}  {:<8}  {:<8}  {:<16}  {:<20}  CHAIN  BODY",
         "ID", "STATUS", "EXPIRES", "AGENT", "OPERATION"
     );
     for a in list {
@@ -210,13 +218,25 @@ fn print_list(v: &Value) {
             .map(|c| c.iter().filter_map(|x| x.as_str()).collect())
             .unwrap_or_default();
         println!(
-            "{:<35}  {:<8}  {:<8}  {:<16}  {:<20}  {}",
-            a["id"].as_str().unwrap_or("?"),
-            a["status"].as_str().unwrap_or("?"),
+            "{:<35}  {:<8}  {:<8}  {:<16}  {:<20}  {}  {}",
+            field(&a["id"]),
+            field(&a["status"]),
             expires,
-            r["agent"].as_str().unwrap_or("?"),
-            r["operation"].as_str().unwrap_or("?"),
-            chain.join(" → "),
+            field(&r["agent"]),
+            field(&r["operation"]),
+            escape(&chain.join(" → ")),
+            body_line(&r["body"]),
         );
     }
+}
+
+/// The start of the body on one line, for the list (`show` prints it all).
+fn body_line(body: &Value) -> String {
+    const SHOWN: usize = 160;
+    let text = body["text"].as_str().unwrap_or("");
+    let mut line: String = text.chars().take(SHOWN).collect();
+    if text.chars().nth(SHOWN).is_some() || body["truncated"].as_bool() == Some(true) {
+        line.push('…');
+    }
+    format!("body={}", escape(&line))
 }

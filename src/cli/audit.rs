@@ -52,8 +52,9 @@ pub struct QueryArgs {
     pub json: bool,
 }
 
-/// Exit 0: chain intact (a torn final line is reported, not a break);
-/// 1: a break, named at the first record it affects.
+/// Exit 0: chain intact and complete (a torn final line is reported, not a
+/// break); 1: a break, named at the first record it affects, or a gap the
+/// gateway recorded itself (`records_lost`: the log is not complete).
 pub fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     let files = expand_paths(&a.files)?;
     if files.is_empty() {
@@ -78,9 +79,22 @@ pub fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
     if let Some(s) = r.starts_at {
         println!("note: the log starts at seq {s}; the files before it were not given, so its first link is unchecked");
     }
+    for l in &r.lost {
+        println!("INCOMPLETE: {}", actgate::terminal::escape(&l.to_string()));
+    }
     match (&r.broken, &r.head) {
+        (None, Some(h)) if !r.lost.is_empty() => {
+            println!(
+                "NOT COMPLETE: {} line(s), chain intact, but the gateway recorded {} gap(s) of lost records; head seq {} sha256 {}",
+                r.lines,
+                r.lost.len(),
+                h.seq,
+                h.hash
+            );
+            Ok(ExitCode::FAILURE)
+        }
         (Some(b), _) => {
-            println!("BROKEN: {b}");
+            println!("BROKEN: {}", actgate::terminal::escape(&b.to_string()));
             Ok(ExitCode::FAILURE)
         }
         (None, Some(h)) => {
@@ -129,7 +143,8 @@ pub fn query(a: QueryArgs) -> anyhow::Result<ExitCode> {
     let (matches, unreadable) = query_files(&files, &filter).context("reading the audit log")?;
     for m in &matches {
         if a.json {
-            println!("{}", m.raw);
+            // Valid JSON, but its strings may hold bidi or C1 controls.
+            println!("{}", actgate::terminal::escape_json(&m.raw));
         } else {
             println!("{}", describe(&m.record));
         }

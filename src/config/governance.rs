@@ -28,6 +28,12 @@ pub struct ApprovalsSection {
     /// approval get 503 until some are decided or expire. Default 1000.
     #[serde(default = "default_max_pending")]
     pub max_pending: usize,
+    /// Most approvals one caller (SPIFFE ID) may have pending at once, so one
+    /// agent cannot fill `max_pending` and starve everyone else; its further
+    /// requests that need approval get 503 (`approval_store_full`). At least
+    /// 1, at most `max_pending`. Default 20.
+    #[serde(default = "default_max_pending_per_caller")]
+    pub max_pending_per_caller: usize,
 }
 
 /// `[admin]`
@@ -226,6 +232,9 @@ fn default_approval_retention() -> String {
 }
 fn default_max_pending() -> usize {
     1000
+}
+fn default_max_pending_per_caller() -> usize {
+    20
 }
 fn default_audit_directory() -> PathBuf {
     PathBuf::from("audit")

@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 
 use crate::a2a;
 use crate::approval_gate::{self, GateOutcome};
-use crate::audit::{AuditRecord, Decision as AuditDecision, RecordKind};
+use crate::audit::{AuditRecord, Decision as AuditDecision, RecordGuard, RecordKind};
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::metrics::Metrics;
@@ -85,7 +85,9 @@ async fn route(
     meta: &RequestMeta,
 ) -> Response<ResponseBody> {
     let started = std::time::Instant::now();
-    let mut rec = AuditRecord::new(RecordKind::Proxy);
+    // From here on the request has its record, even if this future is
+    // dropped before it answers (the guard submits it then, as 499).
+    let mut rec = RecordGuard::new(&gw.audit, AuditRecord::new(RecordKind::Proxy), started);
     // One id for the log line, the upstream's X-Request-Id and the record.
     rec.request_id = meta.id.as_str().to_owned();
     rec.caller = Some(conn.identity.spiffe_id.as_str().to_owned());
@@ -142,9 +144,16 @@ async fn route(
             error(StatusCode::NOT_FOUND, "not_found", "no such endpoint")
         }
     };
-    rec.status = Some(resp.status().as_u16());
-    rec.finish(started);
-    gw.audit.submit(rec).await;
+    let status = resp.status().as_u16();
+    if rec.kind == RecordKind::TokenExchange && rec.decision == AuditDecision::Allow {
+        // Durable first: an issued token is used at the agent with no
+        // gateway in between, so it leaves only once its record is on disk.
+        return match rec.submit_synced(status).await {
+            Ok(()) => resp,
+            Err(e) => crate::token_endpoint::not_recorded(&e),
+        };
+    }
+    rec.submit(status).await;
     resp
 }
 
@@ -460,6 +469,7 @@ async fn agent_call(
             &parts.method,
             &rest,
             parts.uri.query(),
+            &headers,
             &body,
             rule,
         );

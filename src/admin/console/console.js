@@ -28,6 +28,22 @@ function left(secs) {
   return Math.floor(s / 60) + "m " + String(s % 60).padStart(2, "0") + "s";
 }
 
+// Caller-chosen text shown as text is inert in the page, but bidi controls
+// still reorder what the approver reads, and other controls are invisible:
+// show them as escapes (as the CLI does).
+function visible(s) {
+  return String(s).replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069]/g,
+    (c) => "\\u{" + c.charCodeAt(0).toString(16).padStart(4, "0") + "}");
+}
+
+function bodyView(b) {
+  if (!b) return "–";
+  const note = b.truncated ? " (first part of " + b.bytes + " bytes)" : " (" + b.bytes + " bytes)";
+  // Line breaks and tabs are kept (a JSON body stays readable); the rest escaped.
+  const text = String(b.text).split("\n").map((l) => l.split("\t").map(visible).join("\t")).join("\n");
+  return el("div", {}, el("pre", { class: "body" }, text), note);
+}
+
 // user → agent → agent: the first element is the user when the call is on
 // someone's behalf (it is not a SPIFFE ID).
 function chain(ids) {
@@ -96,12 +112,18 @@ function renderApprovals(r) {
     approve.addEventListener("click", () => decide(a.id, "approve", reason, [approve, deny]));
     deny.addEventListener("click", () => decide(a.id, "deny", reason, [approve, deny]));
     return el("article", { class: "approval", "data-approval-id": a.id },
-      el("strong", {}, q.operation + " on " + q.agent),
+      el("strong", {}, visible(q.operation + " on " + q.agent)),
       el("dl", {},
         el("dt", {}, "Chain"), el("dd", {}, chain(q.chain)),
-        el("dt", {}, "Caller"), el("dd", {}, q.caller),
-        el("dt", {}, "On behalf of"), el("dd", {}, q.subject ? q.subject + " (" + q.subject_issuer + ")" : "nobody (app-only)"),
-        el("dt", {}, "Request"), el("dd", {}, el("code", {}, q.method + " " + q.path)),
+        el("dt", {}, "Caller"), el("dd", {}, visible(q.caller)),
+        el("dt", {}, "On behalf of"), el("dd", {}, q.subject ? visible(q.subject + " (" + q.subject_issuer + ")") : "nobody (app-only)"),
+        el("dt", {}, "Request"), el("dd", {}, el("code", {}, visible(q.method + " " + q.path))),
+        el("dt", {}, "Content-Type"), el("dd", {}, visible(q.content_type || "–")),
+        el("dt", {}, "A2A extensions"), el("dd", {}, visible((q.a2a_extensions || []).join(", ") || "–")),
+        (q.method_override || []).length ? el("dt", {}, "Method override") : null,
+        (q.method_override || []).length ? el("dd", {}, visible(q.method_override.join(", "))) : null,
+        el("dt", {}, "User's scopes"), el("dd", {}, visible((q.subject_scopes || []).join(" ") || "–")),
+        el("dt", {}, "Body"), el("dd", {}, bodyView(q.body)),
         el("dt", {}, "Body SHA-256"), el("dd", {}, el("code", {}, q.body_sha256)),
         el("dt", {}, "Rule"), el("dd", {}, "#" + q.rule),
         el("dt", {}, "Requested"), el("dd", {}, time(a.created_at)),
