@@ -24,6 +24,10 @@
 //!   connection is shut down gracefully (HTTP/1.1: after the response in
 //!   progress, including a streaming one; HTTP/2: `GOAWAY`, open streams
 //!   finish); [`ConnSlots::wait_all_closed`] waits for them up to a deadline.
+//!   At that deadline (`drain_timeout` after the drain signal) each
+//!   connection still open is dropped: the requests in progress end there,
+//!   and each leaves its audit record (see `audit::guard`), before the
+//!   process flushes the log and exits.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -350,14 +354,22 @@ where
         .max_concurrent_streams(limits.max_concurrent_streams);
     let conn = Box::pin(builder.serve_connection(TokioIo::new(io), svc).into_owned());
     let idle_timeout = limits.idle_timeout;
+    let drain_timeout = limits.drain_timeout;
     let mut shutdown = shutdown;
     // The driver: run the connection to its end, starting a graceful
     // shutdown on drain, at the request limit, or when idle.
     async move {
+        // Declared before `conn`, so dropped after it: the requests cut
+        // below have submitted their audit records (their guards run when
+        // `conn` drops) before the slot tells the drain this one is gone.
         let _slot = slot;
         let mut conn = conn;
         let mut closing = false;
         let mut idle_check = state.start + idle_timeout;
+        // Set on drain: past it the connection is dropped, not waited for,
+        // so a request still in progress is ended here (and leaves its
+        // record) rather than vanishing when the process exits.
+        let mut cut_at: Option<Instant> = None;
         loop {
             tokio::select! {
                 r = conn.as_mut() => {
@@ -366,9 +378,18 @@ where
                     }
                     return;
                 }
-                _ = wait_true(&mut shutdown), if !closing => {
-                    conn.as_mut().graceful_shutdown();
-                    closing = true;
+                _ = async { tokio::time::sleep_until(cut_at.unwrap_or_else(Instant::now)).await }, if cut_at.is_some() => {
+                    tracing::debug!("drain deadline reached; connection cut");
+                    return;
+                }
+                // Also for a connection already closing (request limit,
+                // idle): its request in progress must end by the deadline too.
+                _ = wait_true(&mut shutdown), if cut_at.is_none() => {
+                    if !closing {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                    }
+                    cut_at = Some(Instant::now() + drain_timeout);
                 }
                 _ = state.close.notified(), if !closing => {
                     conn.as_mut().graceful_shutdown();

@@ -303,3 +303,58 @@ async fn a_second_signal_exits_at_once_and_the_deadline_ends_a_drain() {
         "{logs:#?}"
     );
 }
+
+/// A unary request still in progress at the drain deadline is ended there
+/// and leaves its one audit record before the process exits (it used to be
+/// dropped with the process, after the final flush: no record at all).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_cut_at_the_drain_deadline_leaves_its_record() {
+    let release = Arc::new(Notify::new());
+    let stream_up = upstream::start(Behaviour::GatedStream {
+        first: "first".into(),
+        last: "last".into(),
+        release,
+    })
+    .await;
+    let slow_up = upstream::start(Behaviour::Delayed(Duration::from_secs(6))).await;
+    let mut s = serve(&stream_up.url(), &slow_up.url(), "drain_timeout = \"1s\"").await;
+    let slow_client = s.client();
+    let slow_url = format!("{}/agents/slow/a2a/jsonrpc", s.base);
+    let slow = tokio::spawn(async move {
+        slow_client
+            .fetch(Method::POST, &slow_url, &headers(), jsonrpc("SendMessage"))
+            .await
+    });
+    // The call has reached the upstream (which holds it for 6 s).
+    for _ in 0..200 {
+        if !slow_up.requests().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        slow_up.requests().len(),
+        1,
+        "the call never reached the upstream"
+    );
+    s.signal("-TERM");
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0));
+    assert!(
+        !matches!(slow.await.unwrap(), Ok((StatusCode::OK, _, _))),
+        "the cut call was answered"
+    );
+    let recs: Vec<Value> = common::audit::records(&s.dir.path().join("audit"))
+        .into_iter()
+        .filter(|r| r["agent"] == "slow")
+        .collect();
+    assert_eq!(recs.len(), 1, "{recs:#?}");
+    assert_eq!(recs[0]["decision"], "allow", "{:#}", recs[0]);
+    assert_eq!(recs[0]["status"], 499, "{:#}", recs[0]);
+    assert!(
+        recs[0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("closed_while_draining")),
+        "{:#}",
+        recs[0]
+    );
+}

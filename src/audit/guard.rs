@@ -13,6 +13,8 @@
 use std::ops::{Deref, DerefMut};
 use std::time::Instant;
 
+use tokio::sync::watch;
+
 use super::{AuditError, AuditLog, AuditRecord};
 
 /// The status recorded for a request whose answer nobody received (nginx's
@@ -20,6 +22,10 @@ use super::{AuditError, AuditLog, AuditRecord};
 pub const CLIENT_CLOSED_STATUS: u16 = 499;
 /// The reason recorded with [`CLIENT_CLOSED_STATUS`].
 pub const CLIENT_CLOSED_REASON: &str = "client_closed_request";
+/// The reason recorded with [`CLIENT_CLOSED_STATUS`] for a request dropped
+/// while its listener drains: cut at the drain deadline, or a caller that
+/// hung up during the drain (the guard cannot tell which, so it names both).
+pub const CLOSED_WHILE_DRAINING_REASON: &str = "closed_while_draining";
 
 /// The one record of a request in progress; derefs to the record so the
 /// pipeline's stages fill it in as before.
@@ -29,6 +35,7 @@ pub struct RecordGuard {
     armed: bool,
     log: AuditLog,
     started: Instant,
+    draining: Option<watch::Receiver<bool>>,
 }
 
 impl RecordGuard {
@@ -38,7 +45,15 @@ impl RecordGuard {
             armed: true,
             log: log.clone(),
             started,
+            draining: None,
         }
+    }
+
+    /// Name the drain in the record if the request is dropped while the
+    /// listener drains.
+    pub fn with_drain_signal(mut self, draining: Option<watch::Receiver<bool>>) -> Self {
+        self.draining = draining;
+        self
     }
 
     /// The record, stamped with `status` and latency; `None` once taken.
@@ -93,9 +108,13 @@ impl Drop for RecordGuard {
         // Keep what was decided (an allowed call may have reached the
         // upstream: that is exactly what the record must show) and say why
         // the answer was never given.
+        let why = match &self.draining {
+            Some(d) if *d.borrow() => CLOSED_WHILE_DRAINING_REASON,
+            _ => CLIENT_CLOSED_REASON,
+        };
         rec.reason = Some(match rec.reason.take() {
-            Some(r) => format!("{r}; {CLIENT_CLOSED_REASON}"),
-            None => CLIENT_CLOSED_REASON.to_owned(),
+            Some(r) => format!("{r}; {why}"),
+            None => why.to_owned(),
         });
         self.log.submit_detached(rec);
     }

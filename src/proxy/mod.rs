@@ -53,6 +53,9 @@ pub type ResponseBody = BoxBody<Bytes, BoxError>;
 pub struct ConnContext {
     pub identity: CallerIdentity,
     pub remote: std::net::SocketAddr,
+    /// The listener's drain signal: a request dropped while it is on was
+    /// (most likely) cut at the drain deadline, and its record says so.
+    pub draining: Option<tokio::sync::watch::Receiver<bool>>,
 }
 
 /// Handle one request on an authenticated connection. Never fails: every
@@ -87,7 +90,8 @@ async fn route(
     let started = std::time::Instant::now();
     // From here on the request has its record, even if this future is
     // dropped before it answers (the guard submits it then, as 499).
-    let mut rec = RecordGuard::new(&gw.audit, AuditRecord::new(RecordKind::Proxy), started);
+    let mut rec = RecordGuard::new(&gw.audit, AuditRecord::new(RecordKind::Proxy), started)
+        .with_drain_signal(conn.draining.clone());
     // One id for the log line, the upstream's X-Request-Id and the record.
     rec.request_id = meta.id.as_str().to_owned();
     rec.caller = Some(conn.identity.spiffe_id.as_str().to_owned());

@@ -102,7 +102,11 @@ pub(super) async fn serve_connection(c: NewConn) {
         load: c.callers.counter(identity.spiffe_id.as_str()),
         max_in_flight: c.limits.max_in_flight_per_caller,
     });
-    let ctx = Arc::new(ConnContext { identity, remote });
+    let ctx = Arc::new(ConnContext {
+        identity,
+        remote,
+        draining: Some(c.draining.clone()),
+    });
     drop(gw);
     let shared = c.shared;
     // Each request takes the snapshot current when it starts.

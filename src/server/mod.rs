@@ -58,6 +58,9 @@ pub struct RunningGateway {
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
+/// How long after the drain deadline the cut connections may take to go.
+const CUT_GRACE: Duration = Duration::from_secs(2);
+
 /// How a drain ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DrainOutcome {
@@ -94,6 +97,13 @@ impl RunningGateway {
                 connections = cut,
                 "drain deadline reached; closing the remaining connections"
             );
+            // Each connection cuts itself at the same deadline (counted
+            // from when it saw the drain); wait for that, so the records of
+            // the requests it ends are submitted before the final flush.
+            let left = self.slots.wait_all_closed(CUT_GRACE).await;
+            if left > 0 {
+                tracing::warn!(connections = left, "connections still open after the cut");
+            }
         } else {
             tracing::info!("drained");
         }
