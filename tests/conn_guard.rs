@@ -491,3 +491,69 @@ async fn a_connection_stops_serving_when_a_reloaded_crl_revokes_its_certificate(
     let (s, _, _) = gw.send_message("notifier", "target", None).await;
     assert_eq!(s, StatusCode::OK);
 }
+
+/// An SSE stream opened before the caller's certificate expired carries no
+/// event after it: the gateway ends the stream at the next frame.
+#[tokio::test]
+async fn a_stream_stops_when_its_callers_certificate_expires() {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let up = upstream::start(Behaviour::GatedStream {
+        first: "first".into(),
+        last: "after-expiry".into(),
+        release: release.clone(),
+    })
+    .await;
+    let gw = TestGateway::start(Options::new().agent("stream", &up.url()).allow(
+        "orchestrator",
+        "stream",
+        &[],
+        true,
+    ))
+    .await;
+    let ca = dev_ca(&gw.certs());
+    let id = SpiffeId::parse(&common::gateway::id("orchestrator")).unwrap();
+    let leaf = ca
+        .issue_svid(&id, Duration::from_secs(5), &[], &[])
+        .unwrap();
+    let not_after = {
+        let der = CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        let (_, x) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
+        x.validity().not_after.timestamp()
+    };
+    let (_d, client) = gw.client_from_pem(&leaf.cert_pem, &leaf.key_pem);
+    let mut h = http::HeaderMap::new();
+    h.insert(
+        "content-type",
+        http::HeaderValue::from_static("application/json"),
+    );
+    let body = r#"{"jsonrpc":"2.0","id":1,"method":"SendStreamingMessage","params":{"message":{"messageId":"m1","role":"ROLE_USER","parts":[{"text":"hi"}]}}}"#;
+    let resp = client
+        .send(
+            http::Method::POST,
+            &format!("{}/agents/stream/a2a/jsonrpc", gw.base),
+            &h,
+            bytes::Bytes::from(body),
+        )
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    use http_body_util::BodyExt;
+    let mut stream = resp.into_body();
+    let first = stream.frame().await.unwrap().unwrap().into_data().unwrap();
+    assert_eq!(first, bytes::Bytes::from("data: first\n\n"));
+    while actgate::unix_now() <= not_after {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The upstream now sends its next event; it must not reach the caller.
+    release.notify_one();
+    let next = tokio::time::timeout(Duration::from_secs(10), stream.frame())
+        .await
+        .expect("the stream neither ended nor sent");
+    assert!(
+        !matches!(&next, Some(Ok(f)) if f.data_ref().is_some_and(|d| d.as_ref() == b"data: after-expiry\n\n")),
+        "an event reached the caller after its certificate expired: {next:?}"
+    );
+}

@@ -113,9 +113,16 @@ pub(super) async fn serve_connection(c: NewConn) {
     let handler = move |req: Request<Incoming>| {
         let gw = shared.load_full();
         match guard.admit(&gw) {
-            Ok(held) => Either::Left(
-                proxy::handle(gw, ctx.clone(), req).map(move |r| r.map(|resp| held.wrap(resp))),
-            ),
+            Ok(held) => {
+                let watch = ProofWatch {
+                    guard: guard.clone(),
+                    shared: shared.clone(),
+                };
+                Either::Left(
+                    proxy::handle(gw, ctx.clone(), req)
+                        .map(move |r| r.map(|resp| held.wrap(resp, watch))),
+                )
+            }
             Err(refusal) => Either::Right(refused(gw, ctx.clone(), req, refusal)),
         }
     };
@@ -270,18 +277,34 @@ impl Drop for Held {
 }
 
 impl Held {
-    fn wrap(self, resp: Response<ResponseBody>) -> Response<Counted> {
+    fn wrap(self, resp: Response<ResponseBody>, watch: ProofWatch) -> Response<Counted> {
         resp.map(|inner| Counted {
             inner,
             _held: Some(self),
+            watch: Some(watch),
         })
     }
 }
+
+/// What a response body re-checks before each frame it passes on: a stream
+/// (SSE) outlives the request that opened it, and its events must stop when
+/// the caller's certificate expires or a reload revokes it, just as the
+/// connection's next request would be refused.
+struct ProofWatch {
+    guard: Arc<ConnGuard>,
+    shared: Arc<ArcSwap<Gateway>>,
+}
+
+/// The error a stream ends with when its caller's proof lapsed.
+#[derive(Debug, thiserror::Error)]
+#[error("response stream ended: {0}")]
+struct ProofLapsed(Refusal);
 
 /// A response body that keeps its request counted against the caller.
 pub(super) struct Counted {
     inner: ResponseBody,
     _held: Option<Held>,
+    watch: Option<ProofWatch>,
 }
 
 impl Body for Counted {
@@ -292,7 +315,18 @@ impl Body for Counted {
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        Pin::new(&mut self.inner).poll_frame(cx)
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let (Poll::Ready(Some(Ok(_))), Some(w)) = (&polled, &self.watch) {
+            // Per frame: a clock read and a pointer compare (see Proof::check).
+            if let Err(why) = w.guard.proof.check(&w.shared.load()) {
+                tracing::info!(reason = %why, "response stream cut: the caller's certificate lapsed");
+                // Dropping the frame and failing the body resets the stream
+                // (HTTP/2) or closes the connection (HTTP/1.1).
+                self.watch = None;
+                return Poll::Ready(Some(Err(Box::new(ProofLapsed(why)))));
+            }
+        }
+        polled
     }
     fn is_end_stream(&self) -> bool {
         self.inner.is_end_stream()
@@ -352,7 +386,11 @@ async fn refused(
     rec.status = Some(status.as_u16());
     rec.finish(started);
     gw.audit.submit(rec).await;
-    Ok(resp.map(|inner| Counted { inner, _held: None }))
+    Ok(resp.map(|inner| Counted {
+        inner,
+        _held: None,
+        watch: None,
+    }))
 }
 
 /// In-flight counters per caller (SPIFFE ID), shared by all of a caller's
