@@ -561,3 +561,54 @@ async fn health_listener_serves_probes_and_metrics_and_nothing_else() {
     let cfg = ConfigFile::parse(&dir.path().join("actgate.toml"), &text).unwrap();
     Gateway::build(&cfg, Arc::new(Metrics::default())).expect("health_listen on 0.0.0.0 is fine");
 }
+
+/// An operator's mTLS connection serves nothing once the operator's
+/// certificate has expired: the next request on it gets 401.
+#[tokio::test]
+async fn an_operator_connection_stops_serving_when_its_certificate_expires() {
+    let (gw, _up) = mtls_gateway().await;
+    let ca = actgate::pki::DevCa::from_pem(
+        &std::fs::read_to_string(gw.certs().join(common::gateway::TD).join("ca.pem")).unwrap(),
+        &std::fs::read_to_string(gw.certs().join(common::gateway::TD).join("ca.key")).unwrap(),
+    )
+    .unwrap();
+    let spiffe = actgate::identity::SpiffeId::parse(&id("notifier")).unwrap();
+    let leaf = ca
+        .issue_svid(&spiffe, std::time::Duration::from_secs(4), &[], &[])
+        .unwrap();
+    let not_after = {
+        use rustls_pki_types::pem::PemObject;
+        let der = rustls_pki_types::CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        let (_, x) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
+        x.validity().not_after.timestamp()
+    };
+    let (_d, client) = gw.client_from_pem(&leaf.cert_pem, &leaf.key_pem);
+    let (s, _) = admin_get(&client, &gw, "/api/approvals").await;
+    assert_eq!(s, StatusCode::OK);
+    while actgate::unix_now() <= not_after {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // The pooled connection is reused; a new handshake would be refused too.
+    let url = format!(
+        "https://localhost:{}/api/approvals",
+        gw.running.admin_addr.unwrap().port()
+    );
+    let answer = client
+        .fetch(Method::GET, &url, &HeaderMap::new(), Bytes::new())
+        .await;
+    match answer {
+        Ok((s, _, b)) => {
+            assert_eq!(
+                s,
+                StatusCode::UNAUTHORIZED,
+                "{}",
+                String::from_utf8_lossy(&b)
+            );
+            assert!(String::from_utf8_lossy(&b).contains("expired"));
+        }
+        Err(e) => panic!("expected a 401 on the open connection, got {e}"),
+    }
+}

@@ -538,6 +538,7 @@ async fn serve_admin_connection(mut conn: AdminConn, tcp: TcpStream, remote: Soc
         let peer = AdminPeer {
             identity: None,
             remote,
+            not_after: None,
         };
         let slot = conn.slots.acquire().await;
         drop(conn.handshake.take());
@@ -561,13 +562,14 @@ async fn serve_admin_connection(mut conn: AdminConn, tcp: TcpStream, remote: Soc
         .peer_certificates()
         .map(CallerIdentity::from_peer_chain)
     {
-        Some(Ok(id)) => id.spiffe_id,
+        Some(Ok(id)) => id,
         // Unreachable with a mandatory client verifier; fail closed anyway.
         _ => return,
     };
     let peer = AdminPeer {
-        identity: Some(identity),
+        identity: Some(identity.spiffe_id),
         remote,
+        not_after: Some(identity.not_after),
     };
     let slot = conn.slots.acquire().await;
     drop(conn.handshake.take());
@@ -614,6 +616,18 @@ async fn admin_request(
 ) -> Response<http_body_util::Full<Bytes>> {
     if admin::is_probe(req.uri().path()) {
         return admin_response(&gw, draining, req.uri().path());
+    }
+    // An operator's identity lives as long as its certificate, as a
+    // caller's does on the mTLS listener: past notAfter (inclusive, RFC 5280
+    // §4.1.2.5) the open connection answers 401 once and closes.
+    if peer.not_after.is_some_and(|t| crate::unix_now() > t) {
+        let mut r = admin::error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "the client certificate expired; reconnect with a current certificate",
+        );
+        r.extensions_mut().insert(listener::CloseConnection);
+        return r;
     }
     let op = match admin::authorize(&gw, peer, &req) {
         Ok(op) => op,
