@@ -67,6 +67,11 @@ pub struct ConnLimits {
     pub max_in_flight_per_caller: usize,
 }
 
+/// A draining connection cuts itself this long after `drain_timeout`: the
+/// owner's drain (which waits `drain_timeout`, then reports and waits for
+/// the cut) decides first, the connection's own deadline is the backstop.
+const CUT_MARGIN: Duration = Duration::from_millis(250);
+
 /// hyper's HTTP/1.1 read buffer cannot be smaller.
 const MIN_HEADER_BYTES: usize = 8192;
 
@@ -389,7 +394,7 @@ where
                         conn.as_mut().graceful_shutdown();
                         closing = true;
                     }
-                    cut_at = Some(Instant::now() + drain_timeout);
+                    cut_at = Some(Instant::now() + drain_timeout + CUT_MARGIN);
                 }
                 _ = state.close.notified(), if !closing => {
                     conn.as_mut().graceful_shutdown();

@@ -97,9 +97,9 @@ impl RunningGateway {
                 connections = cut,
                 "drain deadline reached; closing the remaining connections"
             );
-            // Each connection cuts itself at the same deadline (counted
-            // from when it saw the drain); wait for that, so the records of
-            // the requests it ends are submitted before the final flush.
+            // Each connection cuts itself just after this deadline (see
+            // `listener::serve`); wait for that, so the records of the
+            // requests it ends are submitted before the final flush.
             let left = self.slots.wait_all_closed(CUT_GRACE).await;
             if left > 0 {
                 tracing::warn!(connections = left, "connections still open after the cut");
