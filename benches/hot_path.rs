@@ -128,6 +128,7 @@ fn policy_fixture() -> Policy {
 const USER: Subject<'static> = Subject {
     issuer: IDP,
     sub: "alice@example.com",
+    own: false,
 };
 
 fn bench_policy(c: &mut Criterion) {

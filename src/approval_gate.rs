@@ -136,10 +136,25 @@ pub fn approval_request(
         rule,
         subject_scopes,
         content_type: (!content_type.is_empty()).then(|| content_type.join(", ")),
-        a2a_extensions: values(forwarded, "a2a-extensions"),
+        a2a_extensions: a2a_headers(forwarded),
         method_override,
         body: BodyPreview::of(body),
     }
+}
+
+/// The A2A protocol headers as forwarded, each `name: value`: the
+/// extensions a call activates change what it means to the agent, and
+/// a2a-sdk also honours v0.3's `X-A2A-Extensions`; the protocol version
+/// changes how the agent reads the body.
+fn a2a_headers(forwarded: &HeaderMap) -> Vec<String> {
+    ["a2a-extensions", "x-a2a-extensions", "a2a-version"]
+        .iter()
+        .flat_map(|name| {
+            values(forwarded, name)
+                .into_iter()
+                .map(move |v| format!("{name}: {v}"))
+        })
+        .collect()
 }
 
 /// Run the gate for `req`, whose rule requires a human approval.

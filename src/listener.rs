@@ -360,6 +360,8 @@ where
     let conn = Box::pin(builder.serve_connection(TokioIo::new(io), svc).into_owned());
     let idle_timeout = limits.idle_timeout;
     let drain_timeout = limits.drain_timeout;
+    // How long a closing connection may stay with nothing in flight.
+    let linger = limits.header_timeout.min(limits.idle_timeout);
     let mut shutdown = shutdown;
     // The driver: run the connection to its end, starting a graceful
     // shutdown on drain, at the request limit, or when idle.
@@ -393,20 +395,35 @@ where
                     if !closing {
                         conn.as_mut().graceful_shutdown();
                         closing = true;
+                        idle_check = Instant::now() + linger;
                     }
                     cut_at = Some(Instant::now() + drain_timeout + CUT_MARGIN);
                 }
                 _ = state.close.notified(), if !closing => {
                     conn.as_mut().graceful_shutdown();
                     closing = true;
+                    idle_check = Instant::now() + linger;
                 }
-                _ = tokio::time::sleep_until(idle_check), if !closing => {
+                _ = tokio::time::sleep_until(idle_check) => {
                     let now = Instant::now();
-                    if state.in_flight.load(Ordering::Relaxed) > 0 {
+                    let busy = state.in_flight.load(Ordering::Relaxed) > 0;
+                    if closing {
+                        // A graceful close needs the peer's part (HTTP/2:
+                        // the ack of the GOAWAY's PING); a peer that never
+                        // gives it would hold its slot forever. Once nothing
+                        // has been in flight for `linger`, the connection is
+                        // dropped.
+                        if !busy && state.last_active() + linger <= now {
+                            tracing::debug!("closing connection lingered; dropped");
+                            return;
+                        }
+                        idle_check = now + linger;
+                    } else if busy {
                         idle_check = now + idle_timeout;
                     } else if state.last_active() + idle_timeout <= now {
                         conn.as_mut().graceful_shutdown();
                         closing = true;
+                        idle_check = now + linger;
                     } else {
                         idle_check = state.last_active() + idle_timeout;
                     }

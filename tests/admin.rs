@@ -612,3 +612,69 @@ async fn an_operator_connection_stops_serving_when_its_certificate_expires() {
         Err(e) => panic!("expected a 401 on the open connection, got {e}"),
     }
 }
+
+/// An operator whose certificate a reloaded CRL revokes can do nothing more
+/// on a connection it kept open (it could otherwise still approve calls).
+#[tokio::test]
+async fn an_operator_connection_stops_serving_when_a_reloaded_crl_revokes_it() {
+    use rustls_pki_types::pem::PemObject;
+    let up = upstream::start(Behaviour::Echo).await;
+    let dir = tempfile::tempdir().unwrap();
+    make_pki(dir.path());
+    let certs = dir.path().join("certs");
+    let td = certs.join(common::gateway::TD);
+    let ca = || {
+        actgate::pki::DevCa::from_pem(
+            &std::fs::read_to_string(td.join("ca.pem")).unwrap(),
+            &std::fs::read_to_string(td.join("ca.key")).unwrap(),
+        )
+        .unwrap()
+    };
+    let crl = certs.join("example.org.crl.pem");
+    let hour = std::time::Duration::from_secs(3600);
+    std::fs::write(&crl, ca().issue_crl(&[], hour).unwrap()).unwrap();
+    let gw = TestGateway::start_in(
+        dir.path(),
+        Options::new()
+            .agent("bank", &up.url())
+            .rule(&approval_rule())
+            .trust_domain("crls = [\"certs/example.org.crl.pem\"]")
+            .raw(&format!(
+                "[approvals]\ndir = \"approvals\"\n\n[admin]\nmtls = true\nallowed_identities = [\"{}\"]\n",
+                id("notifier")
+            )),
+    )
+    .await;
+    let operator = admin_client(&gw, "notifier");
+    let (s, _) = admin_get(&operator, &gw, "/api/approvals").await;
+    assert_eq!(s, StatusCode::OK);
+
+    // The gateway's own copy of the PKI (start_in works on a copy).
+    let certs = gw.certs();
+    let td = certs.join(common::gateway::TD);
+    let ca = || {
+        actgate::pki::DevCa::from_pem(
+            &std::fs::read_to_string(td.join("ca.pem")).unwrap(),
+            &std::fs::read_to_string(td.join("ca.key")).unwrap(),
+        )
+        .unwrap()
+    };
+    let crl = certs.join("example.org.crl.pem");
+    let der = rustls_pki_types::CertificateDer::pem_file_iter(certs.join("agents/notifier.pem"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let serial = x509_parser::parse_x509_certificate(der.as_ref())
+        .unwrap()
+        .1
+        .raw_serial()
+        .to_vec();
+    std::fs::write(&crl, ca().issue_crl(&[&serial], hour).unwrap()).unwrap();
+    gw.reload().unwrap();
+
+    // The same pooled connection: refused, with the reason.
+    let (s, b) = admin_get(&operator, &gw, "/api/approvals").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+    assert!(b.to_string().contains("revoked"), "{b}");
+}

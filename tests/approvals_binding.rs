@@ -134,6 +134,15 @@ async fn a_retry_that_differs_in_what_the_upstream_acts_on_is_refused() {
     // An added extension changes what the call means to the agent.
     let extended = Pay::new("pay 100 EUR to bob").header("a2a-extensions", "urn:example:pay-all");
     assert_mismatch(extended.send(&gw, Some(&id)).await, "A2A extensions");
+    // a2a-sdk also honours v0.3's header name; and another protocol version
+    // reads the body differently.
+    let legacy = Pay::new("pay 100 EUR to bob").header("x-a2a-extensions", "urn:example:pay-all");
+    assert_mismatch(legacy.send(&gw, Some(&id)).await, "A2A extensions");
+    let version = Pay::new("pay 100 EUR to bob").header("a2a-version", "0.3");
+    assert_mismatch(
+        version.send(&gw, Some(&id)).await,
+        "A2A extensions or version",
+    );
     // The user granted other scopes in the token presented now.
     let mut wider = Pay::new("pay 100 EUR to bob");
     wider.user = json!({"scope": "pay admin"});

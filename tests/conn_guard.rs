@@ -557,3 +557,33 @@ async fn a_stream_stops_when_its_callers_certificate_expires() {
         "an event reached the caller after its certificate expired: {next:?}"
     );
 }
+
+/// An HTTP/2 client that never completes the server's graceful close (it
+/// never reads, never acks the GOAWAY's PING) does not keep its connection
+/// slot: the connection is dropped once it has lingered with nothing in
+/// flight. On the health listener: unauthenticated, open to the network.
+#[tokio::test]
+async fn a_silent_http2_client_cannot_hold_a_closing_connection() {
+    let (gw, _up) = gateway(
+        "idle_timeout = \"1s\"\nheader_timeout = \"1s\"",
+        "health_listen = \"127.0.0.1:0\"",
+    )
+    .await;
+    let addr = gw.running.health_addr.expect("health listener");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    // Prior-knowledge h2c: the preface and an empty SETTINGS frame, then silence.
+    s.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        .await
+        .unwrap();
+    let mut buf = [0u8; 4096];
+    let ended = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            match s.read(&mut buf).await {
+                Ok(0) | Err(_) => return true,
+                Ok(_) => {} // SETTINGS, GOAWAY, PING: read, never answered
+            }
+        }
+    })
+    .await;
+    assert_eq!(ended, Ok(true), "the silent connection was never dropped");
+}

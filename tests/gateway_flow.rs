@@ -137,6 +137,26 @@ async fn unknown_and_denied_agents_look_the_same() {
     assert_eq!(denied.0, StatusCode::FORBIDDEN);
     assert_eq!(unknown.0, StatusCode::FORBIDDEN);
     assert_eq!(denied.2, unknown.2);
+    // Nothing else is looked at first: an invalid token (which would get
+    // 401 from an agent the caller may reach) and an oversized body get the
+    // same answer as for an agent that does not exist.
+    let bad_token = gw
+        .send_message("intruder", "scheduler", Some("not-a-token"))
+        .await;
+    let bad_token_unknown = gw
+        .send_message("intruder", "no-such-agent", Some("not-a-token"))
+        .await;
+    assert_eq!(bad_token.0, StatusCode::FORBIDDEN, "{}", bad_token.2);
+    assert_eq!(bad_token.2, bad_token_unknown.2);
+    let url = format!("{}/agents/scheduler/a2a/jsonrpc", gw.base);
+    let mut h = HeaderMap::new();
+    h.insert("content-type", "application/json".parse().unwrap());
+    let (s, _, _) = gw
+        .client("intruder")
+        .fetch(Method::POST, &url, &h, Bytes::from(vec![b' '; 3 << 20]))
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::FORBIDDEN);
     // Cards are only shown to callers that may reach the agent.
     let card_url = format!("{}/agents/scheduler/.well-known/agent-card.json", gw.base);
     let (s, _, _) = gw

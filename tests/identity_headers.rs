@@ -112,6 +112,27 @@ const SPOOFED: &[&str] = &[
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
+    // Underscore spellings: CGI/WSGI servers read them as the dashed names.
+    "x_http_method_override",
+    "x_forwarded_client_cert",
+    "remote_user",
+    "x_spiffe_id",
+    // Auth proxies and SSO setups (Grafana, Tailscale, Vouch, APISIX, WSO2,
+    // Kubernetes impersonation, CDNs)
+    "x-webauth-user",
+    "tailscale-user-login",
+    "x-vouch-user",
+    "x-userinfo",
+    "x-access-token",
+    "x-id-token",
+    "x-jwt-assertion",
+    "x-auth-user",
+    "x-authenticated-user",
+    "impersonate-user",
+    "fastly-client-ip",
+    "fly-client-ip",
+    "client-ip",
+    "x-forwarded",
 ];
 
 /// Every spoofed header (mixed case on the wire, to prove case does not

@@ -50,9 +50,6 @@ pub struct AdminPeer {
     /// The verified SPIFFE ID under mTLS.
     pub identity: Option<SpiffeId>,
     pub remote: SocketAddr,
-    /// Under mTLS, the client certificate's `notAfter` (seconds since the
-    /// epoch): past it the connection serves nothing more.
-    pub not_after: Option<i64>,
 }
 
 /// Who a request acts as, once [`authorize`] let it in.

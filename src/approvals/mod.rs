@@ -54,8 +54,10 @@ pub struct ApprovalRequest {
     /// `Content-Type` as forwarded: the upstream parses the body by it.
     #[serde(default)]
     pub content_type: Option<String>,
-    /// `A2A-Extensions` values as forwarded: extensions change what a call
-    /// means to the agent.
+    /// The A2A protocol headers as forwarded (`name: value`):
+    /// `A2A-Extensions`, v0.3's `X-A2A-Extensions` and `A2A-Version`.
+    /// Extensions change what a call means to the agent, the version how it
+    /// reads the body.
     #[serde(default)]
     pub a2a_extensions: Vec<String>,
     /// Method-override headers as forwarded (`name: value`): some servers
@@ -97,7 +99,7 @@ impl ApprovalRequest {
         } else if self.content_type != other.content_type {
             Some("content type")
         } else if self.a2a_extensions != other.a2a_extensions {
-            Some("A2A extensions")
+            Some("A2A extensions or version")
         } else if self.body_sha256 != other.body_sha256 {
             Some("request body")
         } else {
@@ -307,8 +309,8 @@ mod tests {
                 "content type",
             ),
             (
-                |r| r.a2a_extensions = vec!["urn:x".into()],
-                "A2A extensions",
+                |r| r.a2a_extensions = vec!["x-a2a-extensions: urn:x".into()],
+                "A2A extensions or version",
             ),
         ];
         for (change, what) in cases {

@@ -140,9 +140,17 @@ impl SubjectMatch {
         self.issuer.is_none() && self.sub.is_none()
     }
 
-    fn matches(&self, s: &Subject<'_>) -> bool {
-        self.issuer.as_deref().is_none_or(|i| i == s.issuer)
-            && self.sub.as_ref().is_none_or(|p| p.matches(s.sub))
+    fn matches(&self, effect: Effect, s: &Subject<'_>) -> bool {
+        // A token minted here names this gateway as `iss`; the issuer its
+        // user came from is not in it. A restricting rule's issuer condition
+        // therefore counts as met for it (fail closed): otherwise a deny
+        // rule for an IdP's users would stop applying one hop later, when
+        // the next agent presents the gateway's token instead of the IdP's.
+        let issuer_ok = match self.issuer.as_deref() {
+            None => true,
+            Some(i) => i == s.issuer || (effect == Effect::Deny && s.own),
+        };
+        issuer_ok && self.sub.as_ref().is_none_or(|p| p.matches(s.sub))
     }
 }
 
@@ -153,6 +161,8 @@ pub struct Subject<'a> {
     pub issuer: &'a str,
     /// `sub` of the verified subject token.
     pub sub: &'a str,
+    /// Minted by this gateway (so `issuer` is the gateway, not the user's IdP).
+    pub own: bool,
 }
 
 impl<'a> From<&'a crate::token::SubjectToken> for Subject<'a> {
@@ -160,6 +170,7 @@ impl<'a> From<&'a crate::token::SubjectToken> for Subject<'a> {
         Subject {
             issuer: &t.issuer,
             sub: &t.sub,
+            own: t.own,
         }
     }
 }
@@ -255,7 +266,7 @@ impl Rule {
             }
         }
         match subject {
-            Some(s) if !self.subject.matches(s) => Coverage::WrongSubject,
+            Some(s) if !self.subject.matches(effect, s) => Coverage::WrongSubject,
             Some(_) => Coverage::Yes,
             // A deny rule about subjects does not touch calls without one.
             None if effect == Effect::Deny && !self.subject.is_empty() => Coverage::No,
@@ -594,19 +605,38 @@ impl Policy {
                 }
             }
         }
+        // On the proxy route an approval rule restricts like a deny rule
+        // does, whatever its position: if one covers the call, the call
+        // waits for a person even when an earlier, broader allow rule is the
+        // one that grants it (first match would silently skip the gate).
+        let gate = operation.and_then(|_| {
+            idx.allow.iter().copied().find(|&i| {
+                self.rules.get(i).is_some_and(|r| {
+                    r.approval != Approval::None
+                        && matches!(
+                            r.covers_as(Effect::Deny, caller, operation, subject),
+                            Coverage::Yes
+                        )
+                })
+            })
+        });
         let mut reason = DenyReason::NoMatchingRule;
         for &i in &idx.allow {
             let Some(r) = self.rules.get(i) else { continue };
             let why = match r.covers(caller, operation, subject) {
                 Coverage::Yes => {
+                    let approval = match gate.and_then(|g| self.rules.get(g)) {
+                        Some(g) if r.approval == Approval::None => g.approval,
+                        _ => r.approval,
+                    };
                     return Decision::Allow {
                         rule: i,
                         scopes: Arc::clone(&r.scopes),
                         skills: Arc::clone(&r.skills),
                         max_token_lifetime_secs: r.max_token_lifetime_secs,
-                        approval: r.approval,
+                        approval,
                         allow_reentry: r.allow_reentry,
-                    }
+                    };
                 }
                 Coverage::No => continue,
                 Coverage::AppOnlyRefused => DenyReason::AppOnlyNotAllowed,

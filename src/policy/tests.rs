@@ -94,7 +94,11 @@ type Row<'a> = (
 fn run(rows: &[Row<'_>]) {
     for (n, (rules, caller, agent, op, subject, want)) in rows.iter().enumerate() {
         let p = policy(rules);
-        let subject = subject.map(|(issuer, sub)| Subject { issuer, sub });
+        let subject = subject.map(|(issuer, sub)| Subject {
+            issuer,
+            sub,
+            own: false,
+        });
         let got = p.decide(&id(caller), agent, op, subject);
         assert_eq!(
             &outcome(&got),
@@ -430,6 +434,7 @@ app_only = true
     let alice = Some(Subject {
         issuer: IDP,
         sub: "alice@example.com",
+        own: false,
     });
     let d = p.decide(&orch, "scheduler", "CancelTask", alice);
     assert_eq!(
@@ -527,6 +532,7 @@ operations = ["CancelTask"]
     let alice = Some(Subject {
         issuer: IDP,
         sub: "alice@example.com",
+        own: false,
     });
     let o = id(ORCH);
     assert_eq!(
@@ -573,10 +579,12 @@ approval = "human"
     let alice = Some(Subject {
         issuer: IDP,
         sub: "alice@example.com",
+        own: false,
     });
     let bob = Some(Subject {
         issuer: IDP,
         sub: "bob@example.com",
+        own: false,
     });
     let o = id(ORCH);
     // Listed after the allow-all rule, the approval rule still refuses a
@@ -602,6 +610,97 @@ approval = "human"
     assert_eq!(
         outcome(&p.decide_every_operation(&o, "scheduler", bob)),
         Deny(DenyReason::ApprovalRequired { rule: 3 })
+    );
+}
+
+#[test]
+fn an_approval_rule_gates_calls_an_earlier_broader_allow_rule_grants() {
+    let p = policy(&format!(
+        r#"
+[[rule]]
+caller = "{ORCH}"
+agent = "notifier"
+app_only = true
+[[rule]]
+caller = "{ORCH}"
+agent = "notifier"
+operations = ["CancelTask"]
+subject = "bob@*"
+approval = "human"
+"#
+    ));
+    let o = id(ORCH);
+    let who = |sub| {
+        Some(Subject {
+            issuer: IDP,
+            sub,
+            own: false,
+        })
+    };
+    let approval = |d: &Decision| match d {
+        Decision::Allow { rule, approval, .. } => Some((*rule, *approval)),
+        Decision::Deny(_) => None,
+    };
+    // Rule 0 decides (and grants), rule 1 still holds the call for a person.
+    assert_eq!(
+        approval(&p.decide(&o, "notifier", "CancelTask", who("bob@example.com"))),
+        Some((0, Approval::Human))
+    );
+    assert!(p
+        .decide(&o, "notifier", "CancelTask", who("bob@example.com"))
+        .approval_required());
+    // Not covered by the approval rule: no gate.
+    assert_eq!(
+        approval(&p.decide(&o, "notifier", "GetTask", who("bob@example.com"))),
+        Some((0, Approval::None))
+    );
+    assert_eq!(
+        approval(&p.decide(&o, "notifier", "CancelTask", who("alice@example.com"))),
+        Some((0, Approval::None))
+    );
+}
+
+#[test]
+fn a_deny_rules_issuer_condition_holds_for_the_gateways_own_tokens() {
+    let p = policy(&format!(
+        r#"
+[[rule]]
+caller = "{ORCH}"
+agent = "notifier"
+[[rule]]
+effect = "deny"
+caller = "{ORCH}"
+agent = "notifier"
+subject_issuer = "{IDP}"
+subject = "*@suspended.example.com"
+"#
+    ));
+    let o = id(ORCH);
+    let subject = |issuer, own| {
+        Some(Subject {
+            issuer,
+            sub: "mallory@suspended.example.com",
+            own,
+        })
+    };
+    // The IdP's token, and the gateway's token minted from it one hop
+    // earlier (which names the gateway as issuer), are both refused.
+    for (issuer, own) in [(IDP, false), (GATEWAY, true)] {
+        assert_eq!(
+            outcome(&p.decide(&o, "notifier", "SendMessage", subject(issuer, own))),
+            Deny(DenyReason::ExplicitDeny { rule: 1 }),
+            "{issuer}"
+        );
+    }
+    // Another issuer's token for the same name is not this rule's business.
+    assert_eq!(
+        outcome(&p.decide(
+            &o,
+            "notifier",
+            "SendMessage",
+            subject("https://other-idp.example", false)
+        )),
+        Allow(0)
     );
 }
 

@@ -105,6 +105,20 @@ const STRIPPED_NAMES: &[&str] = &[
     "x-anonymous-consumer",
     "x-authenticated-userid",
     "x-authenticated-scope",
+    // Generic user headers of auth proxies and SSO setups (Apache, Vouch,
+    // OpenResty/APISIX OIDC, WSO2, Tailscale serve, Fastly, Fly.io).
+    "x-auth-user",
+    "x-authenticated-user",
+    "x-user",
+    "x-userinfo",
+    "x-access-token",
+    "x-id-token",
+    "x-jwt-assertion",
+    "fastly-client-ip",
+    "fly-client-ip",
+    "client-ip",
+    // The legacy single `X-Forwarded` (RFC 7239's predecessor form).
+    "x-forwarded",
 ];
 
 /// Header families reserved by the proxy that sets them; every member is
@@ -151,6 +165,14 @@ const STRIPPED_PREFIXES: &[&str] = &[
     "x-pomerium-",
     // authentik proxy outpost: -Username, -Email, -Groups, -Jwt, ...
     "x-authentik-",
+    // Grafana's auth proxy: X-WEBAUTH-USER/-NAME/-EMAIL/-ROLE/-GROUPS.
+    "x-webauth-",
+    // Vouch Proxy: X-Vouch-User, X-Vouch-Idp-Claims-*.
+    "x-vouch-",
+    // Tailscale serve: Tailscale-User-Login/-Name/-Profile-Pic.
+    "tailscale-user-",
+    // Kubernetes impersonation: Impersonate-User/-Group/-Uid/-Extra-*.
+    "impersonate-",
     // actgate's own namespace: never taken from a caller.
     "x-actgate-",
 ];
@@ -165,8 +187,15 @@ static SORTED_NAMES: LazyLock<Box<[&'static str]>> = LazyLock::new(|| {
 
 /// Whether a (lower-case, as `HeaderName`s are) name is stripped by the
 /// built-in rule.
+///
+/// A name with an underscore is always stripped (nginx's default,
+/// `underscores_in_headers off`): CGI and WSGI servers turn `X_Remote_User`
+/// and `X-Remote-User` into the same `HTTP_X_REMOTE_USER`, so an underscore
+/// spelling would pass every dashed name above and still reach the upstream
+/// as the identity header it spells.
 pub fn is_identity_header(name: &str) -> bool {
-    SORTED_NAMES.binary_search(&name).is_ok()
+    name.contains('_')
+        || SORTED_NAMES.binary_search(&name).is_ok()
         || STRIPPED_PREFIXES.iter().any(|p| name.starts_with(p))
 }
 
@@ -309,6 +338,7 @@ mod tests {
     fn the_built_in_list_is_lower_case_header_names() {
         for n in STRIPPED_NAMES.iter().chain(STRIPPED_PREFIXES) {
             assert_eq!(n.to_ascii_lowercase(), *n);
+            assert!(!n.contains('_'), "{n}: underscores are stripped anyway");
             assert!(HeaderName::from_bytes(n.as_bytes()).is_ok(), "{n}");
         }
         for n in STRIPPED_NAMES {
@@ -330,7 +360,6 @@ mod tests {
             "tracestate",
             "x-request-id",
             "mcp-session-id",
-            "x-forwarded",
             "x-ms-client-request-id",
             "cf-ray",
             "x-amzn-trace-id",

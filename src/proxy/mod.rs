@@ -216,6 +216,18 @@ async fn agent_call(
         rec.refuse(AuditDecision::Deny, "unknown agent");
         return forbidden(gw);
     };
+    // A caller no rule lets reach the agent gets the unknown agent's answer
+    // before anything else is looked at: a 401 for its token or a 413 for
+    // its body would tell it that the agent exists (and the 401 would make
+    // the gateway a token-validity oracle for callers without rights).
+    if !gw.policy.may_reach(&caller.spiffe_id, &agent.name) {
+        tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, "denied: no rule lets this caller reach the agent");
+        rec.refuse(
+            AuditDecision::Deny,
+            "no rule allows this caller to reach this agent",
+        );
+        return forbidden(gw);
+    }
     // Every spelling of the card paths, whatever the method, is answered
     // here: the upstream's own card never reaches a caller.
     if let Some(which) = a2a::card_path(route.rest) {

@@ -174,7 +174,7 @@ impl Refusal {
 
 /// The certificate a connection was verified with, and the verdict of the
 /// trust material it was last checked against.
-struct Proof {
+pub(super) struct Proof {
     chain: Vec<CertificateDer<'static>>,
     not_after: i64,
     checked: Mutex<Checked>,
@@ -189,7 +189,7 @@ struct Checked {
 }
 
 impl Proof {
-    fn new(
+    pub(super) fn new(
         chain: Vec<CertificateDer<'static>>,
         not_after: i64,
         verified_by: &Arc<dyn ClientCertVerifier>,
@@ -207,7 +207,7 @@ impl Proof {
     /// Still good under `gw`? Per request: a clock read, an uncontended
     /// lock and a pointer compare; the chain is verified again only when a
     /// reload replaced the trust material, once per connection and reload.
-    fn check(&self, gw: &Gateway) -> Result<(), Refusal> {
+    pub(super) fn check(&self, gw: &Gateway) -> Result<(), Refusal> {
         // RFC 5280 §4.1.2.5: valid through notAfter inclusive.
         if crate::unix_now() > self.not_after {
             return Err(Refusal::Expired {

@@ -538,11 +538,10 @@ async fn serve_admin_connection(mut conn: AdminConn, tcp: TcpStream, remote: Soc
         let peer = AdminPeer {
             identity: None,
             remote,
-            not_after: None,
         };
         let slot = conn.slots.acquire().await;
         drop(conn.handshake.take());
-        return serve_admin_http(conn, tcp, peer, slot).await;
+        return serve_admin_http(conn, tcp, peer, None, slot).await;
     };
     let stream =
         match tokio::time::timeout(handshake_timeout, TlsAcceptor::from(cfg).accept(tcp)).await {
@@ -556,30 +555,37 @@ async fn serve_admin_connection(mut conn: AdminConn, tcp: TcpStream, remote: Soc
                 return;
             }
         };
-    let identity = match stream
-        .get_ref()
-        .1
-        .peer_certificates()
-        .map(CallerIdentity::from_peer_chain)
-    {
-        Some(Ok(id)) => id,
+    let chain = stream.get_ref().1.peer_certificates().unwrap_or_default();
+    let identity = match CallerIdentity::from_peer_chain(chain) {
+        Ok(id) => id,
         // Unreachable with a mandatory client verifier; fail closed anyway.
-        _ => return,
+        Err(_) => return,
+    };
+    // An operator's identity lives as long as its proof, as a caller's does
+    // on the mTLS listener: expired, or no longer accepted by reloaded
+    // trust material (a CRL), the open connection serves nothing more.
+    let proof = {
+        let gw = conn.shared.load();
+        conn::Proof::new(
+            chain.iter().map(|c| c.clone().into_owned()).collect(),
+            identity.not_after,
+            &gw.client_verifier,
+        )
     };
     let peer = AdminPeer {
         identity: Some(identity.spiffe_id),
         remote,
-        not_after: Some(identity.not_after),
     };
     let slot = conn.slots.acquire().await;
     drop(conn.handshake.take());
-    serve_admin_http(conn, stream, peer, slot).await
+    serve_admin_http(conn, stream, peer, Some(Arc::new(proof)), slot).await
 }
 
 async fn serve_admin_http<I>(
     conn: AdminConn,
     io: I,
     peer: AdminPeer,
+    proof: Option<Arc<conn::Proof>>,
     slot: Option<tokio::sync::OwnedSemaphorePermit>,
 ) where
     I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -595,7 +601,15 @@ async fn serve_admin_http<I>(
     } = conn;
     let handler = move |req: Request<Incoming>| {
         let (gw, peer, draining) = (shared.load_full(), peer.clone(), *draining.borrow());
+        let proof = proof.clone();
         async move {
+            if let Some(why) = proof.as_ref().and_then(|p| p.check(&gw).err()) {
+                tracing::warn!(remote = %peer.remote, reason = %why, "admin request refused: the operator's certificate lapsed");
+                let mut r =
+                    admin::error(StatusCode::UNAUTHORIZED, "invalid_client", &why.to_string());
+                r.extensions_mut().insert(listener::CloseConnection);
+                return Ok(r);
+            }
             let resp = match scope {
                 AdminScope::Full => admin_request(gw, &peer, draining, req).await,
                 AdminScope::ProbesOnly => admin_response(&gw, draining, req.uri().path()),
@@ -616,18 +630,6 @@ async fn admin_request(
 ) -> Response<http_body_util::Full<Bytes>> {
     if admin::is_probe(req.uri().path()) {
         return admin_response(&gw, draining, req.uri().path());
-    }
-    // An operator's identity lives as long as its certificate, as a
-    // caller's does on the mTLS listener: past notAfter (inclusive, RFC 5280
-    // §4.1.2.5) the open connection answers 401 once and closes.
-    if peer.not_after.is_some_and(|t| crate::unix_now() > t) {
-        let mut r = admin::error(
-            StatusCode::UNAUTHORIZED,
-            "invalid_client",
-            "the client certificate expired; reconnect with a current certificate",
-        );
-        r.extensions_mut().insert(listener::CloseConnection);
-        return r;
     }
     let op = match admin::authorize(&gw, peer, &req) {
         Ok(op) => op,
