@@ -112,6 +112,11 @@ const SPOOFED: &[&str] = &[
     "x-http-method-override",
     "x-http-method",
     "x-method-override",
+];
+
+/// More of the same, sent in a request of their own (a request carries at
+/// most 100 headers).
+const SPOOFED_MORE: &[&str] = &[
     // Underscore spellings: CGI/WSGI servers read them as the dashed names.
     "x_http_method_override",
     "x_forwarded_client_cert",
@@ -138,8 +143,12 @@ const SPOOFED: &[&str] = &[
 /// Every spoofed header (mixed case on the wire, to prove case does not
 /// matter), plus `extra`, plus headers that must pass.
 fn spoofing_headers(extra: &[&str]) -> HeaderMap {
+    spoofing(SPOOFED, extra)
+}
+
+fn spoofing(list: &[&str], extra: &[&str]) -> HeaderMap {
     let mut h = HeaderMap::new();
-    for name in SPOOFED.iter().chain(extra) {
+    for name in list.iter().chain(extra) {
         h.append(
             HeaderName::from_bytes(name.as_bytes()).unwrap(),
             HeaderValue::from_static("spiffe://example.org/agent/admin"),
@@ -153,7 +162,11 @@ fn spoofing_headers(extra: &[&str]) -> HeaderMap {
 }
 
 fn assert_none_reached(seen: &HeaderMap, extra: &[&str]) {
-    let leaked: Vec<&str> = SPOOFED
+    assert_none_of_reached(SPOOFED, seen, extra)
+}
+
+fn assert_none_of_reached(list: &[&str], seen: &HeaderMap, extra: &[&str]) {
+    let leaked: Vec<&str> = list
         .iter()
         .chain(extra)
         .copied()
@@ -193,6 +206,22 @@ async fn identity_headers_never_reach_the_upstream() {
     // The upstream executed the POST it was sent, not an overridden DELETE.
     assert_eq!(seen[0].method, Method::POST);
     assert_none_reached(&seen[0].headers, &[]);
+}
+
+/// Underscore spellings (which CGI/WSGI upstreams read as the dashed
+/// names) and the headers of more auth proxies, SSO setups and CDNs.
+#[tokio::test]
+async fn underscore_spellings_and_more_auth_proxy_headers_never_reach_the_upstream() {
+    let up = upstream::start(Behaviour::Echo).await;
+    let gw = gateway(&up, "").await;
+    let (s, _, b) = gw
+        .send_message_with("orchestrator", "target", spoofing(SPOOFED_MORE, &[]))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let seen = up.requests();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(seen[0].method, Method::POST);
+    assert_none_of_reached(SPOOFED_MORE, &seen[0].headers, &[]);
 }
 
 /// `[gateway] strip_headers`: the site's own identity headers.

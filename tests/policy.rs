@@ -158,7 +158,10 @@ async fn deny_rules_lifetime_caps_and_approval_at_the_gateway() {
     let forwarded = up.requests().len();
     assert_eq!(forwarded, 2);
 
-    gw.expect_metric("actgate_decisions_total{agent=\"scheduler\",decision=\"deny\"} 2")
+    // Three denies: the intruder's call, the intruder's card fetch (refused
+    // before anything else, like every request of a caller that may not
+    // reach the agent) and mallory's call.
+    gw.expect_metric("actgate_decisions_total{agent=\"scheduler\",decision=\"deny\"} 3")
         .await;
     gw.expect_metric("actgate_decisions_total{agent=\"scheduler\",decision=\"allow\"} 1")
         .await;

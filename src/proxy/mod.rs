@@ -221,6 +221,12 @@ async fn agent_call(
     // its body would tell it that the agent exists (and the 401 would make
     // the gateway a token-validity oracle for callers without rights).
     if !gw.policy.may_reach(&caller.spiffe_id, &agent.name) {
+        agent.decisions.count(DecisionKind::Deny);
+        // The record names the deny rule that shut the caller out, if any.
+        let why = gw
+            .policy
+            .decide_every_operation(&caller.spiffe_id, &agent.name, None);
+        rec.rule = why.rule().map(|i| format!("rule[{i}]"));
         tracing::info!(caller = %caller.spiffe_id, agent = %agent.name, "denied: no rule lets this caller reach the agent");
         rec.refuse(
             AuditDecision::Deny,
