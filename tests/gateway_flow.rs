@@ -572,6 +572,37 @@ async fn oversized_bodies_get_413() {
 }
 
 #[tokio::test]
+async fn head_of_the_card_works_over_http2() {
+    let up = upstream::start(Behaviour::Echo).await;
+    let gw = TestGateway::start(Options::new().agent("scheduler", &up.url()).allow(
+        "orchestrator",
+        "scheduler",
+        &[],
+        true,
+    ))
+    .await;
+    let a = gw.certs().join("agents");
+    let h2 = actgate::client::MtlsClient::new(
+        &gw.ca(),
+        Some((&a.join("orchestrator.pem"), &a.join("orchestrator.key"))),
+        true,
+    )
+    .unwrap();
+    let (s, h, b) = h2
+        .fetch(
+            Method::HEAD,
+            &format!("{}/agents/scheduler/.well-known/agent-card.json", gw.base),
+            &HeaderMap::new(),
+            Bytes::new(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(s, StatusCode::OK);
+    assert!(b.is_empty());
+    assert!(h["content-type"].to_str().unwrap().contains("json"));
+}
+
+#[tokio::test]
 async fn rest_path_and_query_are_forwarded_over_http2() {
     let up = upstream::start(Behaviour::Echo).await;
     let gw = TestGateway::start(Options::new().agent("scheduler", &up.url()).allow(

@@ -640,7 +640,18 @@ fn agent_card(
         return unavailable(&agent.name);
     };
     rec.decision = AuditDecision::Allow;
-    card_response(&live.served, which == a2a::CardPath::Legacy, req.headers())
+    let mut resp = card_response(&live.served, which == a2a::CardPath::Legacy, req.headers());
+    // HEAD gets the GET's headers and no body. HTTP/1.1 (hyper) drops the
+    // body itself and keeps the length; on HTTP/2 that length would be
+    // contradicted by the empty stream, which h2 refuses, so the body goes
+    // here and with it the length.
+    if req.method() == Method::HEAD && req.version() == http::Version::HTTP_2 {
+        *resp.body_mut() = http_body_util::Empty::new()
+            .map_err(|never| match never {})
+            .boxed();
+        resp.headers_mut().remove(header::CONTENT_LENGTH);
+    }
+    resp
 }
 
 /// A request the gateway could not name as one A2A operation: refused with
