@@ -567,72 +567,38 @@ async fn health_listener_serves_probes_and_metrics_and_nothing_else() {
 #[tokio::test]
 async fn an_operator_connection_stops_serving_when_its_certificate_expires() {
     let (gw, _up) = mtls_gateway().await;
-    let ca = actgate::pki::DevCa::from_pem(
-        &std::fs::read_to_string(gw.certs().join(common::gateway::TD).join("ca.pem")).unwrap(),
-        &std::fs::read_to_string(gw.certs().join(common::gateway::TD).join("ca.key")).unwrap(),
-    )
-    .unwrap();
-    let spiffe = actgate::identity::SpiffeId::parse(&id("notifier")).unwrap();
-    let leaf = ca
-        .issue_svid(&spiffe, std::time::Duration::from_secs(4), &[], &[])
-        .unwrap();
-    let not_after = {
-        use rustls_pki_types::pem::PemObject;
-        let der = rustls_pki_types::CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
-            .next()
-            .unwrap()
-            .unwrap();
-        let (_, x) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
-        x.validity().not_after.timestamp()
-    };
-    let (_d, client) = gw.client_from_pem(&leaf.cert_pem, &leaf.key_pem);
+    let leaf = gw.short_lived_svid("notifier", std::time::Duration::from_secs(4));
+    let (_d, client) = gw.client_from_pem(&leaf.cert.cert_pem, &leaf.cert.key_pem);
     let (s, _) = admin_get(&client, &gw, "/api/approvals").await;
     assert_eq!(s, StatusCode::OK);
-    while actgate::unix_now() <= not_after {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    // The pooled connection is reused; a new handshake would be refused too.
-    let url = format!(
-        "https://localhost:{}/api/approvals",
-        gw.running.admin_addr.unwrap().port()
-    );
-    let answer = client
-        .fetch(Method::GET, &url, &HeaderMap::new(), Bytes::new())
-        .await;
-    match answer {
-        Ok((s, _, b)) => {
-            assert_eq!(
-                s,
-                StatusCode::UNAUTHORIZED,
-                "{}",
-                String::from_utf8_lossy(&b)
-            );
-            assert!(String::from_utf8_lossy(&b).contains("expired"));
-        }
-        Err(e) => panic!("expected a 401 on the open connection, got {e}"),
-    }
+    TestGateway::wait_past(leaf.not_after).await;
+    // The pooled connection is reused; a new handshake would be refused
+    // (an error, not an answer).
+    let (s, b) = admin_get(&client, &gw, "/api/approvals").await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+    assert!(b.to_string().contains("expired"), "{b}");
 }
 
 /// An operator whose certificate a reloaded CRL revokes can do nothing more
 /// on a connection it kept open (it could otherwise still approve calls).
 #[tokio::test]
 async fn an_operator_connection_stops_serving_when_a_reloaded_crl_revokes_it() {
-    use rustls_pki_types::pem::PemObject;
     let up = upstream::start(Behaviour::Echo).await;
     let dir = tempfile::tempdir().unwrap();
     make_pki(dir.path());
-    let certs = dir.path().join("certs");
-    let td = certs.join(common::gateway::TD);
-    let ca = || {
-        actgate::pki::DevCa::from_pem(
-            &std::fs::read_to_string(td.join("ca.pem")).unwrap(),
-            &std::fs::read_to_string(td.join("ca.key")).unwrap(),
-        )
-        .unwrap()
-    };
-    let crl = certs.join("example.org.crl.pem");
-    let hour = std::time::Duration::from_secs(3600);
-    std::fs::write(&crl, ca().issue_crl(&[], hour).unwrap()).unwrap();
+    // An empty CRL to start with (start_in then copies the PKI).
+    let td = dir.path().join("certs").join(common::gateway::TD);
+    let ca = actgate::pki::DevCa::from_pem(
+        &std::fs::read_to_string(td.join("ca.pem")).unwrap(),
+        &std::fs::read_to_string(td.join("ca.key")).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("certs/example.org.crl.pem"),
+        ca.issue_crl(&[], std::time::Duration::from_secs(3600))
+            .unwrap(),
+    )
+    .unwrap();
     let gw = TestGateway::start_in(
         dir.path(),
         Options::new()
@@ -649,28 +615,7 @@ async fn an_operator_connection_stops_serving_when_a_reloaded_crl_revokes_it() {
     let (s, _) = admin_get(&operator, &gw, "/api/approvals").await;
     assert_eq!(s, StatusCode::OK);
 
-    // The gateway's own copy of the PKI (start_in works on a copy).
-    let certs = gw.certs();
-    let td = certs.join(common::gateway::TD);
-    let ca = || {
-        actgate::pki::DevCa::from_pem(
-            &std::fs::read_to_string(td.join("ca.pem")).unwrap(),
-            &std::fs::read_to_string(td.join("ca.key")).unwrap(),
-        )
-        .unwrap()
-    };
-    let crl = certs.join("example.org.crl.pem");
-    let der = rustls_pki_types::CertificateDer::pem_file_iter(certs.join("agents/notifier.pem"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
-    let serial = x509_parser::parse_x509_certificate(der.as_ref())
-        .unwrap()
-        .1
-        .raw_serial()
-        .to_vec();
-    std::fs::write(&crl, ca().issue_crl(&[&serial], hour).unwrap()).unwrap();
+    gw.write_crl(&["notifier"]);
     gw.reload().unwrap();
 
     // The same pooled connection: refused, with the reason.

@@ -10,7 +10,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use actgate::identity::SpiffeId;
 use actgate::pki::DevCa;
 use common::gateway::{Options, TestGateway, TD};
 use common::upstream::{self, Behaviour};
@@ -401,27 +400,14 @@ async fn a_caller_over_its_in_flight_cap_gets_429_and_others_are_unaffected() {
 #[tokio::test]
 async fn a_connection_stops_serving_when_its_certificate_expires() {
     let (gw, up) = gateway("idle_timeout = \"60s\"\nheader_timeout = \"60s\"", "").await;
-    let ca = dev_ca(&gw.certs());
-    let id = SpiffeId::parse(&common::gateway::id("orchestrator")).unwrap();
-    let leaf = ca
-        .issue_svid(&id, Duration::from_secs(5), &[], &[])
-        .unwrap();
-    let not_after = {
-        let der = CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
-            .next()
-            .unwrap()
-            .unwrap();
-        let (_, x) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
-        x.validity().not_after.timestamp()
-    };
+    let short = gw.short_lived_svid("orchestrator", Duration::from_secs(5));
+    let (leaf, not_after) = (short.cert, short.not_after);
     let (mut r, mut w) = split(connect_with(&gw, &leaf.cert_pem, &leaf.key_pem).await);
     let request = format!("{}{SEND}", post_head("target", SEND.len()));
     w.write_all(request.as_bytes()).await.unwrap();
     assert_eq!(read_response(&mut r).await.map(|(s, _)| s), Some(200));
     // Past notAfter (inclusive), on the same connection.
-    while actgate::unix_now() <= not_after {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    TestGateway::wait_past(not_after).await;
     w.write_all(request.as_bytes()).await.unwrap();
     let (status, text) = read_response(&mut r).await.expect("no answer");
     assert_eq!(status, 401, "{text}");
@@ -460,24 +446,7 @@ async fn a_connection_stops_serving_when_a_reloaded_crl_revokes_its_certificate(
     assert_eq!(read_response(&mut r).await.map(|(s, _)| s), Some(200));
 
     // Revoke the orchestrator's certificate and reload.
-    let certs = gw.certs();
-    let der = CertificateDer::pem_file_iter(certs.join("agents/orchestrator.pem"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap();
-    let serial = x509_parser::parse_x509_certificate(der.as_ref())
-        .unwrap()
-        .1
-        .raw_serial()
-        .to_vec();
-    std::fs::write(
-        certs.join("example.org.crl.pem"),
-        dev_ca(&certs)
-            .issue_crl(&[&serial], Duration::from_secs(3600))
-            .unwrap(),
-    )
-    .unwrap();
+    gw.write_crl(&["orchestrator"]);
     gw.reload().unwrap();
 
     // The open connection's next request is refused, and it is closed.
@@ -510,19 +479,8 @@ async fn a_stream_stops_when_its_callers_certificate_expires() {
         true,
     ))
     .await;
-    let ca = dev_ca(&gw.certs());
-    let id = SpiffeId::parse(&common::gateway::id("orchestrator")).unwrap();
-    let leaf = ca
-        .issue_svid(&id, Duration::from_secs(5), &[], &[])
-        .unwrap();
-    let not_after = {
-        let der = CertificateDer::pem_slice_iter(leaf.cert_pem.as_bytes())
-            .next()
-            .unwrap()
-            .unwrap();
-        let (_, x) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
-        x.validity().not_after.timestamp()
-    };
+    let short = gw.short_lived_svid("orchestrator", Duration::from_secs(5));
+    let (leaf, not_after) = (short.cert, short.not_after);
     let (_d, client) = gw.client_from_pem(&leaf.cert_pem, &leaf.key_pem);
     let mut h = http::HeaderMap::new();
     h.insert(
@@ -544,9 +502,7 @@ async fn a_stream_stops_when_its_callers_certificate_expires() {
     let mut stream = resp.into_body();
     let first = stream.frame().await.unwrap().unwrap().into_data().unwrap();
     assert_eq!(first, bytes::Bytes::from("data: first\n\n"));
-    while actgate::unix_now() <= not_after {
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    TestGateway::wait_past(not_after).await;
     // The upstream now sends its next event; it must not reach the caller.
     release.notify_one();
     let next = tokio::time::timeout(Duration::from_secs(10), stream.frame())

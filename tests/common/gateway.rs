@@ -566,3 +566,71 @@ fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
         }
     }
 }
+
+/// A leaf certificate with its `notAfter` (seconds since the epoch).
+pub struct ShortLived {
+    pub cert: actgate::pki::IssuedCert,
+    pub not_after: i64,
+}
+
+impl TestGateway {
+    /// The test PKI's CA for the trust domain (the gateway's own copy).
+    pub fn dev_ca(&self) -> actgate::pki::DevCa {
+        let td = self.certs().join(TD);
+        actgate::pki::DevCa::from_pem(
+            &std::fs::read_to_string(td.join("ca.pem")).unwrap(),
+            &std::fs::read_to_string(td.join("ca.key")).unwrap(),
+        )
+        .unwrap()
+    }
+
+    /// An X509-SVID for the harness's `agent` name that lives `ttl`.
+    pub fn short_lived_svid(&self, agent: &str, ttl: std::time::Duration) -> ShortLived {
+        let spiffe = SpiffeId::parse(&id(agent)).unwrap();
+        let cert = self.dev_ca().issue_svid(&spiffe, ttl, &[], &[]).unwrap();
+        use rustls_pki_types::pem::PemObject;
+        let der = rustls_pki_types::CertificateDer::pem_slice_iter(cert.cert_pem.as_bytes())
+            .next()
+            .unwrap()
+            .unwrap();
+        let (_, x) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
+        let not_after = x.validity().not_after.timestamp();
+        ShortLived { cert, not_after }
+    }
+
+    /// Sleep until `not_after` has passed (notAfter is inclusive).
+    pub async fn wait_past(not_after: i64) {
+        while actgate::unix_now() <= not_after {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Write the trust domain's CRL at `certs/example.org.crl.pem` (the path
+    /// a test names in `crls`) revoking the harness agents in `revoked`.
+    pub fn write_crl(&self, revoked: &[&str]) {
+        use rustls_pki_types::pem::PemObject;
+        let serials: Vec<Vec<u8>> = revoked
+            .iter()
+            .map(|agent| {
+                let der = rustls_pki_types::CertificateDer::pem_file_iter(
+                    self.certs().join(format!("agents/{agent}.pem")),
+                )
+                .unwrap()
+                .next()
+                .unwrap()
+                .unwrap();
+                x509_parser::parse_x509_certificate(der.as_ref())
+                    .unwrap()
+                    .1
+                    .raw_serial()
+                    .to_vec()
+            })
+            .collect();
+        let refs: Vec<&[u8]> = serials.iter().map(Vec::as_slice).collect();
+        let crl = self
+            .dev_ca()
+            .issue_crl(&refs, std::time::Duration::from_secs(3600))
+            .unwrap();
+        std::fs::write(self.certs().join("example.org.crl.pem"), crl).unwrap();
+    }
+}
