@@ -90,15 +90,8 @@ async fn route(
     let started = std::time::Instant::now();
     // From here on the request has its record, even if this future is
     // dropped before it answers (the guard submits it then, as 499).
-    let mut rec = RecordGuard::new(&gw.audit, AuditRecord::new(RecordKind::Proxy), started)
+    let mut rec = RecordGuard::new(&gw.audit, request_record(conn, &req, meta), started)
         .with_drain_signal(conn.draining.clone());
-    // One id for the log line, the upstream's X-Request-Id and the record.
-    rec.request_id = meta.id.as_str().to_owned();
-    rec.caller = Some(conn.identity.spiffe_id.as_str().to_owned());
-    rec.thumbprint = Some(conn.identity.thumbprint.clone());
-    rec.method = Some(req.method().as_str().to_owned());
-    // The path only: a query string may carry secrets.
-    rec.path = Some(req.uri().path().to_owned());
     let path = req.uri().path();
     let endpoint = |rec: &mut AuditRecord, op: &str| {
         rec.operation = Some(op.to_owned());
@@ -159,6 +152,24 @@ async fn route(
     }
     rec.submit(status).await;
     resp
+}
+
+/// The audit record of one request on the mTLS listener, with what is known
+/// before anything is decided: one id for the log line, the upstream's
+/// X-Request-Id and the record; the caller; the method and the path only
+/// (a query string may carry secrets).
+pub(crate) fn request_record(
+    conn: &ConnContext,
+    req: &Request<Incoming>,
+    meta: &RequestMeta,
+) -> AuditRecord {
+    let mut rec = AuditRecord::new(RecordKind::Proxy);
+    rec.request_id = meta.id.as_str().to_owned();
+    rec.caller = Some(conn.identity.spiffe_id.as_str().to_owned());
+    rec.thumbprint = Some(conn.identity.thumbprint.clone());
+    rec.method = Some(req.method().as_str().to_owned());
+    rec.path = Some(req.uri().path().to_owned());
+    rec
 }
 
 const PROTECTED_RESOURCE_PREFIX: &str = "/.well-known/oauth-protected-resource/agents/";

@@ -31,7 +31,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{watch, OwnedSemaphorePermit};
 use tokio_rustls::TlsAcceptor;
 
-use crate::audit::{AuditRecord, Decision as AuditDecision, RecordKind};
+use crate::audit::{Decision as AuditDecision, RecordGuard};
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::listener::{self, CloseConnection, ConnLimits, ConnSlots};
@@ -346,12 +346,13 @@ async fn refused(
 ) -> Result<Response<Counted>, Infallible> {
     let started = std::time::Instant::now();
     let meta = RequestMeta::from_headers(req.headers());
-    let mut rec = AuditRecord::new(RecordKind::Proxy);
-    rec.request_id = meta.id.as_str().to_owned();
-    rec.caller = Some(conn.identity.spiffe_id.as_str().to_owned());
-    rec.thumbprint = Some(conn.identity.thumbprint.clone());
-    rec.method = Some(req.method().as_str().to_owned());
-    rec.path = Some(req.uri().path().to_owned());
+    // A guard, as on the proxy route: even this short answer's record is
+    // written if the future is dropped while submitting it.
+    let mut rec = RecordGuard::new(
+        &gw.audit,
+        proxy::request_record(&conn, &req, &meta),
+        started,
+    );
     let (status, code, decision) = match why {
         Refusal::Busy { .. } => {
             Metrics::inc(&gw.metrics.requests_denied);
@@ -383,9 +384,7 @@ async fn refused(
     resp.headers_mut()
         .insert(crate::trace::REQUEST_ID.clone(), meta.id.header_value());
     rec.refuse(decision, message);
-    rec.status = Some(status.as_u16());
-    rec.finish(started);
-    gw.audit.submit(rec).await;
+    rec.submit(status.as_u16()).await;
     Ok(resp.map(|inner| Counted {
         inner,
         _held: None,
