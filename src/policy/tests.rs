@@ -110,166 +110,86 @@ fn run(rows: &[Row<'_>]) {
 
 const ORCH: &str = "spiffe://example.org/agent/orchestrator";
 
+/// One rule against callers: each asks `scheduler` for `SendMessage` on
+/// Alice's behalf.
+fn callers(rule: &str, rows: &[(&str, Want)]) {
+    let rows: Vec<Row<'_>> = rows
+        .iter()
+        .map(|(caller, want)| (rule, *caller, "scheduler", "SendMessage", ALICE, *want))
+        .collect();
+    run(&rows);
+}
+
+const NONE: Want = Deny(DenyReason::NoMatchingRule);
+
 #[test]
-fn callers_exact_pattern_trust_domain_and_agent_never_cross_trust_domains() {
+fn an_exact_caller_matches_itself_only() {
     let exact =
         "[[rule]]\ncaller = \"spiffe://example.org/agent/orchestrator\"\nagent = \"scheduler\"\n";
+    callers(
+        exact,
+        &[
+            (ORCH, Allow(0)),
+            ("spiffe://example.org/agent/orchestrator2", NONE),
+            ("spiffe://example.org/agent/orchestrator/x", NONE),
+            ("spiffe://other.org/agent/orchestrator", NONE),
+        ],
+    );
+}
+
+#[test]
+fn a_star_is_one_segment_in_the_patterns_own_trust_domain() {
     let one = "[[rule]]\ncaller = \"spiffe://example.org/*\"\nagent = \"scheduler\"\n";
+    callers(
+        one,
+        &[
+            ("spiffe://example.org/x", Allow(0)),
+            ("spiffe://example.org.evil/x", NONE),
+            ("spiffe://evil.example.org/x", NONE),
+            ("spiffe://example.orgx/x", NONE),
+            ("spiffe://example.org/x/y", NONE),
+        ],
+    );
+}
+
+#[test]
+fn a_double_star_is_one_or_more_segments() {
     let deep = "[[rule]]\ncaller = \"spiffe://example.org/agent/**\"\nagent = \"scheduler\"\n";
+    callers(
+        deep,
+        &[
+            ("spiffe://example.org/agent/a/b/c", Allow(0)),
+            ("spiffe://example.org/agentx/a", NONE),
+            ("spiffe://example.org.evil/agent/a", NONE),
+        ],
+    );
+}
+
+#[test]
+fn a_trust_domain_is_compared_whole() {
     let td = "[[rule]]\ncaller_trust_domain = \"example.org\"\nagent = \"scheduler\"\n";
+    callers(
+        td,
+        &[
+            ("spiffe://example.org/anything/at/all", Allow(0)),
+            ("spiffe://example.org.evil/x", NONE),
+            ("spiffe://sub.example.org/x", NONE),
+            ("spiffe://xexample.org/x", NONE),
+        ],
+    );
+}
+
+#[test]
+fn a_registered_agent_matches_by_its_own_spiffe_id_only() {
     let by_agent = "[[rule]]\ncaller_agent = \"notifier\"\nagent = \"scheduler\"\n";
-    let none = Deny(DenyReason::NoMatchingRule);
-    run(&[
-        (exact, ORCH, "scheduler", "SendMessage", ALICE, Allow(0)),
-        (
-            exact,
-            "spiffe://example.org/agent/orchestrator2",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            none,
-        ),
-        (
-            exact,
-            "spiffe://example.org/agent/orchestrator/x",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            none,
-        ),
-        (
-            exact,
-            "spiffe://other.org/agent/orchestrator",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            none,
-        ),
-        // `*` is one segment, in the pattern's own trust domain only.
-        (
-            one,
-            "spiffe://example.org/x",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            Allow(0),
-        ),
-        (
-            one,
-            "spiffe://example.org.evil/x",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            none,
-        ),
-        (
-            one,
-            "spiffe://evil.example.org/x",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            none,
-        ),
-        (
-            one,
-            "spiffe://example.orgx/x",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            none,
-        ),
-        (
-            one,
-            "spiffe://example.org/x/y",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            none,
-        ),
-        // `**` is one or more segments.
-        (
-            deep,
-            "spiffe://example.org/agent/a/b/c",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            Allow(0),
-        ),
-        (
-            deep,
-            "spiffe://example.org/agentx/a",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            none,
-        ),
-        (
-            deep,
-            "spiffe://example.org.evil/agent/a",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            none,
-        ),
-        // A trust domain is compared whole.
-        (
-            td,
-            "spiffe://example.org/anything/at/all",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            Allow(0),
-        ),
-        (
-            td,
-            "spiffe://example.org.evil/x",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            none,
-        ),
-        (
-            td,
-            "spiffe://sub.example.org/x",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            none,
-        ),
-        (
-            td,
-            "spiffe://xexample.org/x",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            none,
-        ),
-        // A registered agent, by its own spiffe_id only.
-        (
-            by_agent,
-            "spiffe://example.org/agent/notifier",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            Allow(0),
-        ),
-        (
-            by_agent,
-            "spiffe://example.org/agent/notifier/x",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            none,
-        ),
-        (
-            by_agent,
-            "spiffe://example.org.evil/agent/notifier",
-            "scheduler",
-            "SendMessage",
-            ALICE,
-            none,
-        ),
-    ]);
+    callers(
+        by_agent,
+        &[
+            ("spiffe://example.org/agent/notifier", Allow(0)),
+            ("spiffe://example.org/agent/notifier/x", NONE),
+            ("spiffe://example.org.evil/agent/notifier", NONE),
+        ],
+    );
 }
 
 #[test]
