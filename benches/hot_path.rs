@@ -216,7 +216,28 @@ fn bench_subject_tokens(c: &mut Criterion) {
         .verify(&own, Some(AGENT_B), NOW + 1)
         .expect("own verifies");
 
+    // The same tokens through a verifier without the verified-token cache:
+    // what every request paid before the cache.
+    let uncached = SubjectTokenVerifier::new(
+        GW.into(),
+        &gw_keys,
+        vec![TrustedIssuer::from_jwks_json(IDP, GW, &idp_jwks).expect("issuer")],
+    )
+    .and_then(|v| v.with_cache_limits(0, 0))
+    .expect("verifier");
+
     let mut g = c.benchmark_group("subject_token");
+    g.bench_function("verify_trusted_es256_uncached", |b| {
+        b.iter(|| uncached.verify(black_box(&user), None, NOW).expect("ok"))
+    });
+    g.bench_function("verify_own_es256_uncached", |b| {
+        b.iter(|| {
+            uncached
+                .verify(black_box(&own), Some(AGENT_B), NOW + 1)
+                .expect("ok")
+        })
+    });
+    // Cache hits: the keyed hash, one lookup, the clock and presenter checks.
     g.bench_function("verify_trusted_es256", |b| {
         b.iter(|| verifier.verify(black_box(&user), None, NOW).expect("ok"))
     });

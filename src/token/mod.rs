@@ -10,6 +10,7 @@ pub mod keys;
 pub mod metadata;
 pub mod mint;
 pub mod verify;
+pub mod verify_cache;
 
 pub use actor::{ActorTokenError, ActorTokenVerifier};
 pub use claims::{build_claims, AccessTokenClaims, Actor, ClaimsError, Cnf, MintRequest};
@@ -17,3 +18,4 @@ pub use exchange::{ErrorCode, ExchangeError, Issued};
 pub use keys::{KeyError, KeySet, SigningAlgorithm, SigningKey};
 pub use mint::{sign_jwt, MintError, MintedToken, Minter};
 pub use verify::{SubjectToken, SubjectTokenVerifier, TokenError, TrustedIssuer, LEEWAY_SECS};
+pub use verify_cache::VerifiedTokenCache;

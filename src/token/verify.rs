@@ -10,8 +10,12 @@
 //! 4. time (`exp`, `nbf`, `iat`) against the caller's clock, with a fixed leeway
 //!    (jsonwebtoken has no injectable clock);
 //! 5. for the gateway's own tokens: `typ` and audience = the presenter.
+//!
+//! Steps 1–3 are done once per token ([`super::verify_cache`]); 4 and 5 on
+//! every presentation.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
@@ -19,6 +23,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
+use super::verify_cache::{Verified, VerifiedTokenCache, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES};
 use super::{Actor, Cnf, KeySet, SigningAlgorithm};
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat` (RFC 9068: "a few minutes"
@@ -73,6 +78,8 @@ pub enum TokenError {
         "token cnf is not {{\"x5t#S256\": thumbprint}}; no other confirmation method is supported"
     )]
     UnsupportedConfirmation,
+    #[error("the system random source failed")]
+    RandomUnavailable,
     #[error("token is bound to another certificate (cnf x5t#S256 does not match the presenting connection's)")]
     CertificateMismatch,
 }
@@ -266,6 +273,7 @@ struct IssuerKeys {
 pub struct SubjectTokenVerifier {
     own: IssuerKeys,
     trusted: HashMap<String, IssuerKeys>,
+    cache: VerifiedTokenCache,
 }
 
 impl SubjectTokenVerifier {
@@ -317,17 +325,57 @@ impl SubjectTokenVerifier {
                 keys,
             },
             trusted: map,
+            cache: VerifiedTokenCache::new(DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES)
+                .map_err(|_| TokenError::RandomUnavailable)?,
         })
     }
 
     /// Verify `token` presented at `now` by the agent whose resource (audience
     /// URI) is `presenter_resource` (`None` for callers that are not agents).
+    ///
+    /// The signature and claim parsing are done once per token and cached
+    /// ([`VerifiedTokenCache`]); the clock and presenter checks run on every
+    /// call.
     pub fn verify(
         &self,
         token: &str,
         presenter_resource: Option<&str>,
         now: i64,
     ) -> Result<SubjectToken, TokenError> {
+        // The size limit comes before any work, hashing included.
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(malformed("longer than 16 KiB"));
+        }
+        let tag = self.cache.tag(token);
+        if let Some(hit) = self.cache.get(&tag, now) {
+            return hit.finish(presenter_resource, now);
+        }
+        let verified = Arc::new(self.verify_signed(token)?);
+        self.cache
+            .insert(tag, token.len(), Arc::clone(&verified), now);
+        verified.finish(presenter_resource, now)
+    }
+
+    /// The cache of verified tokens (for metrics and tests).
+    pub fn cache(&self) -> &VerifiedTokenCache {
+        &self.cache
+    }
+
+    /// A verifier whose cache holds at most `max_entries` tokens and about
+    /// `max_bytes` of them (`0` entries: no cache).
+    pub fn with_cache_limits(
+        mut self,
+        max_entries: usize,
+        max_bytes: usize,
+    ) -> Result<Self, TokenError> {
+        self.cache = VerifiedTokenCache::new(max_entries, max_bytes)
+            .map_err(|_| TokenError::RandomUnavailable)?;
+        Ok(self)
+    }
+
+    /// Everything about `token` that holds whoever presents it, whenever:
+    /// header rules, issuer and key choice, signature, claim types.
+    fn verify_signed(&self, token: &str) -> Result<Verified, TokenError> {
         let (h64, p64, s64) = split_compact(token)?;
         let header = checked_header(h64, s64)?;
         let header = check_header(&header)?;
@@ -367,42 +415,32 @@ impl SubjectTokenVerifier {
             .aud
             .ok_or_else(|| TokenError::MissingClaim("aud".into()))?;
 
-        check_times(exp, nbf, Some(iat), now)?;
-        let cnf = confirmation(claims.cnf.as_ref())?;
-
-        let aud = if own {
-            // RFC 9068 §4 typ check, case-insensitive per the RFC's own example.
-            let typ_ok = header.typ.is_some_and(|t| {
-                t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
-            });
-            if !typ_ok {
-                return Err(TokenError::WrongType);
-            }
-            // A gateway token names exactly one agent as audience; only that
-            // agent may present it onward. This is what keeps multi-hop
-            // chains sound: a token minted for B cannot be replayed by C.
-            match (&token_aud, presenter_resource) {
-                (Audience::One(a), Some(p)) if a == p => a.clone(),
-                _ => return Err(TokenError::NotAudience),
-            }
-        } else {
-            // External issuers' `typ` varies (JWT, at+jwt, none); their tokens
-            // are bound to us by the required, configured `aud` instead.
-            issuer.audience.clone().unwrap_or_default()
-        };
-
-        Ok(SubjectToken {
+        // RFC 9068 §4 typ check, case-insensitive per the RFC's own example;
+        // applied to own tokens only (external issuers' `typ` varies: JWT,
+        // at+jwt, none; their tokens are bound to us by the required,
+        // configured `aud` instead).
+        let typ_ok = header.typ.is_some_and(|t| {
+            t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
+        });
+        Ok(Verified {
             issuer: issuer.issuer.clone(),
+            own,
             sub,
             scopes: claims
                 .scope
                 .map(|s| s.split_ascii_whitespace().map(str::to_owned).collect()),
             exp,
+            nbf,
+            iat,
             act: claims.act,
             may_act: claims.may_act,
-            own,
-            aud,
-            cnf,
+            cnf: confirmation(claims.cnf.as_ref()),
+            typ_ok,
+            own_audience: match token_aud {
+                Audience::One(a) => Some(a),
+                Audience::Many(_) => None,
+            },
+            issuer_audience: issuer.audience.clone().unwrap_or_default(),
         })
     }
 }
