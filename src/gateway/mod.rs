@@ -338,3 +338,69 @@ fn scopes_supported(rules: &[Rule]) -> Vec<String> {
     s.dedup();
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    /// One problem in each of several sections: a build reports them all,
+    /// in the order the section builders run, each under its field.
+    #[test]
+    fn every_section_reports_its_problems_in_one_build() {
+        let text = r#"
+[gateway]
+listen = "127.0.0.1:1"
+issuer = "http://gw.example"
+public_url = "https://gw.example"
+server_cert = "missing/gateway.pem"
+server_key = "missing/gateway.key"
+upstream_timeout = "soon"
+
+[audit]
+max_file_size = 10
+
+[tokens]
+signing_key = "missing/token.key"
+
+[[agent]]
+name = "bad name"
+upstream = "http://127.0.0.1:2"
+card = "missing/card.json"
+
+[[rule]]
+caller_trust_domain = "example.org"
+agent = "nobody"
+"#;
+        let cfg = ConfigFile::parse(Path::new("/nonexistent/gw.toml"), text).unwrap();
+        let Err(err) = Gateway::build(&cfg, Arc::default()) else {
+            panic!("a config with problems built");
+        };
+        let fields: Vec<&str> = err
+            .0
+            .iter()
+            .map(|p| {
+                p.location
+                    .strip_prefix("/nonexistent/gw.toml: ")
+                    .unwrap_or(&p.location)
+            })
+            .collect();
+        assert_eq!(
+            fields,
+            [
+                "gateway.issuer",
+                "gateway.upstream_timeout",
+                "audit.max_file_size",
+                "gateway.server_cert",
+                "gateway.server_key",
+                "[[trust_domain]]",
+                "tokens.signing_key",
+                "cards.signing_key",
+                "agent[0].name",
+                "rule[0].agent",
+            ],
+            "{err}"
+        );
+    }
+}
