@@ -7,8 +7,8 @@
 //! one builder per config section, each in the module that owns the section
 //! (`identity::build`, `token::build`, `registry::build`, `policy::build`,
 //! `approvals::build`, `admin::build`, `audit::build`; the snapshot's own
-//! `[gateway]` and `[server]` in [`settings`]), all recording into one
-//! [`Problems`] collector.
+//! `[gateway]` and `[server]` in `settings`), all recording into one
+//! `config::Problems` collector.
 
 mod settings;
 
