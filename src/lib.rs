@@ -33,7 +33,6 @@ pub mod proxy;
 pub mod recent;
 pub mod registry;
 pub mod server;
-pub mod signing_keys;
 pub mod terminal;
 pub mod tls;
 pub mod token;

@@ -1,6 +1,8 @@
 //! Agents reachable through the gateway: name → card, upstream, identity; and
 //! route lookup for `/agents/NAME/...` paths.
 
+pub(crate) mod build;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

@@ -14,6 +14,7 @@
 //! Knows nothing about HTTP: the proxy builds an [`ApprovalRequest`] and maps
 //! each [`Refusal`] to its answer.
 
+pub(crate) mod build;
 pub mod preview;
 pub mod store;
 

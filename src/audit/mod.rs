@@ -33,6 +33,7 @@
 //! caller hung up, a drain), the guard submits it from `Drop` with status
 //! 499. Do not submit a second record for the same request.
 
+pub(crate) mod build;
 pub mod chain;
 mod guard;
 pub mod query;

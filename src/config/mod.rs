@@ -16,10 +16,12 @@ use serde::Deserialize;
 
 mod egress;
 mod governance;
+mod problems;
 mod runtime;
 
 pub use egress::*;
 pub use governance::*;
+pub(crate) use problems::{one_problem, Problems};
 pub use runtime::*;
 
 use crate::policy::Effect;

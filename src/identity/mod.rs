@@ -1,5 +1,6 @@
 //! Who is calling: SPIFFE IDs, X509-SVID checks, and the rustls client verifier.
 
+pub(crate) mod build;
 pub mod spiffe;
 pub mod svid;
 pub mod verifier;

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use super::{AgentMatch, CallerMatch, Effect, Rule, SubjectMatch, SubjectPattern};
 use crate::cards::AgentCard;
-use crate::config::{parse_duration, parse_toml, ConfigFile, ConfigProblem, PolicyFileRaw};
+use crate::config::{
+    parse_duration, parse_toml, ConfigFile, ConfigProblem, PolicyFileRaw, Problems,
+};
 use crate::config::{ApprovalSetting, RuleSection};
 use crate::identity::spiffe::SpiffePattern;
 use crate::identity::{SpiffeId, TrustDomain};
@@ -31,45 +33,50 @@ pub struct Context<'a> {
 
 /// The rules of `cfg`: its `[[rule]]` entries, or those of the file
 /// `gateway.policy` names (which is added to `files`, so edits reload).
-pub fn load(
+pub(crate) fn load(
+    p: &mut Problems,
     cfg: &ConfigFile,
     ctx: &Context<'_>,
-    problems: &mut Vec<ConfigProblem>,
     files: &mut Vec<PathBuf>,
 ) -> Vec<Rule> {
-    let Some(policy) = &cfg.raw.gateway.policy else {
-        return build_rules(&cfg.path, &cfg.raw.rule, ctx, problems);
-    };
-    let full = cfg.resolve(policy);
-    files.push(full.clone());
-    if !cfg.raw.rule.is_empty() {
-        // Two places for rules would make their order (first allow wins)
-        // depend on how the files are combined: refuse rather than guess.
-        problems.push(ConfigProblem {
-            location: cfg.at("[[rule]]"),
-            message: format!(
-                "rules are read from the policy file {} (gateway.policy); move these [[rule]] entries there",
-                full.display()
-            ),
-        });
-    }
-    let text = match std::fs::read_to_string(&full) {
-        Ok(t) => t,
-        Err(e) => {
-            problems.push(ConfigProblem {
-                location: cfg.at("gateway.policy"),
-                message: format!("{}: cannot read: {e}", full.display()),
-            });
-            return Vec::new();
+    let mut found = Vec::new();
+    let rules = match &cfg.raw.gateway.policy {
+        None => build_rules(&cfg.path, &cfg.raw.rule, ctx, &mut found),
+        Some(policy) => {
+            let full = cfg.resolve(policy);
+            files.push(full.clone());
+            if !cfg.raw.rule.is_empty() {
+                // Two places for rules would make their order (first allow wins)
+                // depend on how the files are combined: refuse rather than guess.
+                p.add(
+                    "[[rule]]",
+                    format!(
+                        "rules are read from the policy file {} (gateway.policy); move these [[rule]] entries there",
+                        full.display()
+                    ),
+                );
+            }
+            let text = match std::fs::read_to_string(&full) {
+                Ok(t) => t,
+                Err(e) => {
+                    p.add(
+                        "gateway.policy",
+                        format!("{}: cannot read: {e}", full.display()),
+                    );
+                    return Vec::new();
+                }
+            };
+            match parse_toml::<PolicyFileRaw>(&full, &text) {
+                Ok(raw) => build_rules(&full, &raw.rule, ctx, &mut found),
+                Err(problem) => {
+                    found.push(problem);
+                    Vec::new()
+                }
+            }
         }
     };
-    match parse_toml::<PolicyFileRaw>(&full, &text) {
-        Ok(raw) => build_rules(&full, &raw.rule, ctx, problems),
-        Err(p) => {
-            problems.push(p);
-            Vec::new()
-        }
-    }
+    p.extend(found);
+    rules
 }
 
 /// Validate and convert `sections`, written in `file`.
@@ -105,11 +112,48 @@ fn build_one(
     bad: &mut impl FnMut(&str, String),
     origin: String,
 ) -> Option<Rule> {
-    let deny = r.effect == Effect::Deny;
     let caller = caller(r, ctx, bad);
     let agents = agents(r, ctx, bad);
+    check_scopes(&r.scopes, bad);
+    check_operations(r.operations.as_deref(), bad);
+    let subject = subject(r, ctx, bad);
+    check_grants(r, &subject, bad);
+    let skills = skills(r, ctx, agents.as_ref(), bad);
+    let max_token_lifetime_secs = match &r.max_token_lifetime {
+        Some(s) => match parse_duration(s) {
+            Ok(d) => Some(d.as_secs().max(1) as i64),
+            Err(e) => {
+                bad("max_token_lifetime", e.to_string());
+                None
+            }
+        },
+        None => None,
+    };
 
-    for s in &r.scopes {
+    // Granted scopes are a set (claims sort and deduplicate them); kept
+    // normalised so the token-cache key needs no sorting copy.
+    let mut scopes = r.scopes.clone();
+    scopes.sort_unstable();
+    scopes.dedup();
+    Some(Rule {
+        effect: r.effect,
+        caller: caller?,
+        agents: agents?,
+        scopes: scopes.into(),
+        app_only: r.app_only,
+        subject,
+        operations: r.operations.clone(),
+        skills: skills.into(),
+        max_token_lifetime_secs,
+        approval: r.approval.into(),
+        allow_reentry: r.allow_reentry,
+        origin,
+    })
+}
+
+/// `scopes`: each an RFC 6749 scope token.
+fn check_scopes(scopes: &[String], bad: &mut impl FnMut(&str, String)) {
+    for s in scopes {
         if s.is_empty()
             || s.chars()
                 .any(|c| c == ' ' || c == '"' || c == '\\' || c.is_control())
@@ -120,27 +164,35 @@ fn build_one(
             );
         }
     }
-    if let Some(ops) = &r.operations {
-        if ops.is_empty() {
+}
+
+/// `operations`: a non-empty list of A2A operation names.
+fn check_operations(ops: Option<&[String]>, bad: &mut impl FnMut(&str, String)) {
+    let Some(ops) = ops else {
+        return;
+    };
+    if ops.is_empty() {
+        bad(
+            "operations",
+            "an empty list covers no operation; list operations, or drop the key to cover all"
+                .into(),
+        );
+    }
+    for op in ops {
+        if !crate::a2a::OPERATIONS.contains(&op.as_str()) {
             bad(
                 "operations",
-                "an empty list covers no operation; list operations, or drop the key to cover all"
-                    .into(),
+                format!(
+                    "\"{op}\" is not an A2A operation (one of: {})",
+                    crate::a2a::OPERATIONS.join(", ")
+                ),
             );
         }
-        for op in ops {
-            if !crate::a2a::OPERATIONS.contains(&op.as_str()) {
-                bad(
-                    "operations",
-                    format!(
-                        "\"{op}\" is not an A2A operation (one of: {})",
-                        crate::a2a::OPERATIONS.join(", ")
-                    ),
-                );
-            }
-        }
     }
+}
 
+/// `subject_issuer` and `subject`: what a delegated call's subject must be.
+fn subject(r: &RuleSection, ctx: &Context<'_>, bad: &mut impl FnMut(&str, String)) -> SubjectMatch {
     let mut subject = SubjectMatch::default();
     if let Some(iss) = &r.subject_issuer {
         let iss = iss.trim_end_matches('/');
@@ -170,10 +222,14 @@ fn build_one(
             subject.sub = Some(SubjectPattern::new(p));
         }
     }
+    subject
+}
 
+/// What a rule grants must fit its effect and its subject restriction.
+fn check_grants(r: &RuleSection, subject: &SubjectMatch, bad: &mut impl FnMut(&str, String)) {
     // Deny rules refuse; anything that grants is meaningless on them and
     // would suggest a grant that does not exist.
-    if deny {
+    if r.effect == Effect::Deny {
         let grants = [
             ("scopes", !r.scopes.is_empty()),
             ("app_only", r.app_only),
@@ -198,38 +254,6 @@ fn build_one(
                 .into(),
         );
     }
-
-    let skills = skills(r, ctx, agents.as_ref(), bad);
-    let max_token_lifetime_secs = match &r.max_token_lifetime {
-        Some(s) => match parse_duration(s) {
-            Ok(d) => Some(d.as_secs().max(1) as i64),
-            Err(e) => {
-                bad("max_token_lifetime", e);
-                None
-            }
-        },
-        None => None,
-    };
-
-    // Granted scopes are a set (claims sort and deduplicate them); kept
-    // normalised so the token-cache key needs no sorting copy.
-    let mut scopes = r.scopes.clone();
-    scopes.sort_unstable();
-    scopes.dedup();
-    Some(Rule {
-        effect: r.effect,
-        caller: caller?,
-        agents: agents?,
-        scopes: scopes.into(),
-        app_only: r.app_only,
-        subject,
-        operations: r.operations.clone(),
-        skills: skills.into(),
-        max_token_lifetime_secs,
-        approval: r.approval.into(),
-        allow_reentry: r.allow_reentry,
-        origin,
-    })
 }
 
 fn caller(

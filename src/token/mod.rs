@@ -3,12 +3,14 @@
 //! (actor tokens, form parsing, discovery metadata).
 
 pub mod actor;
+pub(crate) mod build;
 pub mod claims;
 pub mod exchange;
 pub mod form;
 pub mod keys;
 pub mod metadata;
 pub mod mint;
+pub mod signing_keys;
 pub mod verify;
 pub mod verify_cache;
 

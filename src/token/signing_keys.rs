@@ -11,10 +11,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::{KeyError, KeySet, SigningAlgorithm, SigningKey};
 use crate::cards::sign::{CardSigner, CARD_JWKS_PATH};
-use crate::config::ConfigFile;
-use crate::gateway::{Gateway, Problems};
-use crate::token::{KeyError, KeySet, SigningAlgorithm, SigningKey};
+use crate::config::{ConfigFile, Problems};
 
 /// How long past one token lifetime a retired token key stays published.
 pub const RETIRED_KEY_LEEWAY_SECS: i64 = 60;
@@ -90,6 +89,30 @@ pub(crate) fn load_own(
     }
 }
 
+/// A key section whose every key loaded: the current key and the previous.
+pub(crate) type Loaded = (SigningKey, Vec<SigningKey>);
+
+impl OwnKeys {
+    /// The token and card keys, when both current keys loaded (a key that
+    /// failed to load has its problem recorded).
+    pub(crate) fn loaded(self) -> Option<(Loaded, Loaded)> {
+        let tokens = (self.tokens.current?, self.tokens.previous);
+        let cards = (self.cards.current?, self.cards.previous);
+        Some((tokens, cards))
+    }
+}
+
+/// What the snapshot a reload replaces published: its keys stay verifiable
+/// for a while after they stop signing.
+pub(crate) struct PriorKeys<'a> {
+    /// The token lifetime of the prior snapshot (`tokens.ttl`).
+    pub token_ttl_secs: i64,
+    pub tokens: &'a KeySet,
+    pub retired_tokens: &'a [(SigningKey, i64)],
+    pub cards: &'a KeySet,
+    pub retired_cards: &'a [(SigningKey, i64)],
+}
+
 /// The key sets a snapshot publishes, with the keys a reload retired.
 pub(crate) struct Published {
     pub tokens: Arc<KeySet>,
@@ -113,23 +136,23 @@ pub enum OwnKeyError {
 /// one token lifetime of `prior` plus [`RETIRED_KEY_LEEWAY_SECS`], card keys for
 /// [`RETIRED_CARD_KEY_SECS`]). Refused when any key is in both sets.
 pub(crate) fn publish(
-    tokens: (SigningKey, Vec<SigningKey>),
-    cards: (SigningKey, Vec<SigningKey>),
-    prior: Option<&Gateway>,
+    tokens: Loaded,
+    cards: Loaded,
+    prior: Option<&PriorKeys<'_>>,
     now: i64,
 ) -> Result<Published, OwnKeyError> {
-    let token_until = now + prior.map_or(0, |g| g.limits.token_ttl_secs) + RETIRED_KEY_LEEWAY_SECS;
+    let token_until = now + prior.map_or(0, |g| g.token_ttl_secs) + RETIRED_KEY_LEEWAY_SECS;
     let (tokens, retired_tokens) = with_retired(
         tokens.0,
         tokens.1,
-        prior.map(|g| (&*g.keys, g.retired_keys.as_slice())),
+        prior.map(|g| (g.tokens, g.retired_tokens)),
         now,
         token_until,
     );
     let (cards, retired_cards) = with_retired(
         cards.0,
         cards.1,
-        prior.map(|g| (&*g.card_keys, g.retired_card_keys.as_slice())),
+        prior.map(|g| (g.cards, g.retired_cards)),
         now,
         now + RETIRED_CARD_KEY_SECS,
     );

@@ -1,0 +1,127 @@
+//! The token part of building a snapshot: `[[subject_issuer]]` keys, the
+//! JWT-SVID verifier for actor tokens, and, once every section checked clean,
+//! the published key sets, JWKS and metadata documents, the subject-token
+//! verifier and the minter.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use super::signing_keys::{self, Loaded, PriorKeys};
+use super::{
+    metadata, ActorTokenVerifier, KeySet, Minter, SigningKey, SubjectTokenVerifier, TrustedIssuer,
+};
+use crate::config::{one_problem, ConfigErrors, ConfigFile, Problems};
+use crate::metrics::Metrics;
+
+/// JWT-SVID authorities (`jwt_bundle`) are added per trust domain; an actor
+/// token must name the gateway (its issuer or token endpoint) as audience.
+pub(crate) fn actor_verifier(issuer: &str, public_url: &str) -> ActorTokenVerifier {
+    ActorTokenVerifier::new(vec![
+        issuer.to_string(),
+        metadata::token_endpoint(public_url),
+    ])
+}
+
+/// `[[subject_issuer]]`: each issuer's keys read from its JWKS file (added to
+/// `files`). The gateway's own issuer is refused: its tokens are verified
+/// with the gateway's keys.
+pub(crate) fn subject_issuers(
+    p: &mut Problems,
+    cfg: &ConfigFile,
+    files: &mut Vec<PathBuf>,
+    issuer: &str,
+) -> Vec<TrustedIssuer> {
+    let mut trusted = Vec::new();
+    for (i, si) in cfg.raw.subject_issuer.iter().enumerate() {
+        let field = format!("subject_issuer[{i}]");
+        if si.issuer.trim_end_matches('/') == issuer {
+            p.add(
+                format!("{field}.issuer"),
+                "is the gateway's own issuer; its tokens are verified with the gateway's keys",
+            );
+            continue;
+        }
+        let full = cfg.resolve(&si.jwks);
+        files.push(full.clone());
+        let Some(text) = p.take(
+            format!("{field}.jwks"),
+            std::fs::read_to_string(&full)
+                .map_err(|e| format!("{}: cannot read: {e}", full.display())),
+        ) else {
+            continue;
+        };
+        if let Some(ti) = p.take(
+            format!("{field}.jwks"),
+            TrustedIssuer::from_jwks_json(&si.issuer, &si.audience, &text)
+                .map_err(|e| format!("{}: {e}", full.display())),
+        ) {
+            trusted.push(ti);
+        }
+    }
+    trusted
+}
+
+/// What the token section contributes to a snapshot.
+pub(crate) struct Tokens {
+    pub keys: Arc<KeySet>,
+    pub retired_keys: Vec<(SigningKey, i64)>,
+    pub card_keys: Arc<KeySet>,
+    pub retired_card_keys: Vec<(SigningKey, i64)>,
+    pub jwks_json: Bytes,
+    pub card_jwks_json: Bytes,
+    pub metadata_json: Bytes,
+    pub subject_tokens: SubjectTokenVerifier,
+    pub minter: Minter,
+}
+
+/// The gateway's names: `gateway.issuer` and `gateway.public_url`.
+pub(crate) struct Names<'a> {
+    pub issuer: &'a str,
+    pub public_url: &'a str,
+}
+
+/// Publish the loaded keys (with what `prior` published and the config no
+/// longer names) and make everything that signs or verifies with them.
+/// `scopes` are the scopes the policy can grant, for the metadata document.
+pub(crate) fn finish(
+    cfg: &ConfigFile,
+    (tokens, cards): (Loaded, Loaded),
+    prior: Option<&PriorKeys<'_>>,
+    trusted: Vec<TrustedIssuer>,
+    names: Names<'_>,
+    scopes: &[String],
+    metrics: Arc<Metrics>,
+) -> Result<Tokens, ConfigErrors> {
+    // Keys the previous material signed with stay verifiable for one token
+    // lifetime (plus leeway) after they stop signing.
+    let published = signing_keys::publish(tokens, cards, prior, crate::unix_now())
+        .map_err(|e| one_problem(cfg, "cards.signing_key", e.to_string()))?;
+    let keys = published.tokens;
+    let card_keys = published.cards;
+    let subject_tokens = SubjectTokenVerifier::new(names.issuer.to_string(), &keys, trusted)
+        .map_err(|e| one_problem(cfg, "[[subject_issuer]]", e.to_string()))?;
+    let jwks_json = Bytes::from(keys.jwks().to_string());
+    let card_jwks_json = Bytes::from(card_keys.jwks().to_string());
+    let metadata_json = Bytes::from(
+        metadata::authorization_server(names.issuer, names.public_url, scopes).to_string(),
+    );
+    let minter = Minter::new(
+        keys.clone(),
+        names.issuer.to_string(),
+        cfg.raw.tokens.cache,
+        metrics,
+    );
+    Ok(Tokens {
+        keys,
+        retired_keys: published.retired_tokens,
+        card_keys,
+        retired_card_keys: published.retired_cards,
+        jwks_json,
+        card_jwks_json,
+        metadata_json,
+        subject_tokens,
+        minter,
+    })
+}
