@@ -13,7 +13,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::Uri;
 
-use crate::admin::AdminAccess;
+use crate::admin::access::AdminAccess;
 use crate::approvals::ApprovalStore;
 use crate::audit::{AuditLog, AuditSettings};
 use crate::card_source::{CardContext, CardSlot, FetchSpec};

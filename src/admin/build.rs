@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::AdminAccess;
+use super::access::AdminAccess;
 pub(crate) use crate::approvals::store::StoreLimits;
 use crate::approvals::ApprovalStore;
 use crate::config::{ApprovalSetting, ConfigFile};
