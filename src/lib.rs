@@ -41,7 +41,7 @@ pub mod trace;
 // moved (issue 13); alias removed after merge
 pub use registry::card_slot as card_source;
 // moved (issue 13); alias removed after merge
-pub use server::conn as listener;
+pub(crate) use server::conn as listener;
 
 /// Seconds since the Unix epoch, the unit of every JWT time claim.
 pub fn unix_now() -> i64 {

@@ -147,7 +147,10 @@ async fn serve_admin_http<I>(
         let (gw, peer, draining) = (shared.load_full(), peer.clone(), *draining.borrow());
         let proof = proof.clone();
         async move {
-            if let Some(why) = proof.as_ref().and_then(|p| p.check(&gw).err()) {
+            if let Some(why) = proof
+                .as_ref()
+                .and_then(|p| p.check(&gw.client_verifier).err())
+            {
                 tracing::warn!(remote = %peer.remote, reason = %why, "admin request refused: the operator's certificate lapsed");
                 let mut r = error(StatusCode::UNAUTHORIZED, "invalid_client", &why.to_string());
                 r.extensions_mut().insert(CloseConnection);

@@ -147,30 +147,10 @@ pub async fn start(cfg: &EgressConfigFile) -> Result<RunningEgress, EgressStartE
     });
 
     if let Some(l) = tcp {
-        let slots = ConnSlots::new(limits.max_connections);
-        life.drains(slots.clone());
-        let st = state.clone();
-        let handler = move |req: Request<Incoming>| forward::handle(st.clone(), req, Via::Tcp);
-        life.spawn(serve_listener(
-            l,
-            slots,
-            draining.clone(),
-            limits.clone(),
-            handler,
-        ));
+        spawn_forwarding(&mut life, l, Via::Tcp, &state);
     }
     if let Some(l) = uds {
-        let slots = ConnSlots::new(limits.max_connections);
-        life.drains(slots.clone());
-        let st = state.clone();
-        let handler = move |req: Request<Incoming>| forward::handle(st.clone(), req, Via::Unix);
-        life.spawn(serve_listener(
-            l,
-            slots,
-            draining.clone(),
-            limits.clone(),
-            handler,
-        ));
+        spawn_forwarding(&mut life, l, Via::Unix, &state);
     }
     let mut admin_addr = None;
     if let Some(a) = state.settings.admin_listen {
@@ -232,6 +212,28 @@ fn bind_unix(path: &std::path::Path, mode: u32) -> Result<UnixListener, EgressSt
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(err)?;
     }
     Ok(l)
+}
+
+/// Forward what the local agent sends on `listener` to the gateway; the
+/// drain waits for these connections.
+fn spawn_forwarding<L: Accept>(
+    life: &mut Lifecycle,
+    listener: L,
+    via: Via,
+    state: &Arc<EgressState>,
+) {
+    let limits = state.settings.conn_limits.clone();
+    let slots = ConnSlots::new(limits.max_connections);
+    life.drains(slots.clone());
+    let st = state.clone();
+    let handler = move |req: Request<Incoming>| forward::handle(st.clone(), req, via);
+    life.spawn(serve_listener(
+        listener,
+        slots,
+        life.draining(),
+        limits,
+        handler,
+    ));
 }
 
 /// Serve every connection `listener` accepts (under `slots`) with

@@ -10,8 +10,8 @@ use http::{HeaderName, Uri};
 use crate::browser_guard::AllowedHost;
 use crate::config::{parse_duration, ConfigErrors, ConfigProblem, EgressConfigFile, EgressSection};
 use crate::identity::{svid, SpiffeId};
-use crate::listener::ConnLimits;
 use crate::proxy::UpstreamClient;
+use crate::server::conn::ConnLimits;
 use crate::tls::{self, TlsMaterialError};
 
 /// The fixed part of an egress configuration (changes need a restart).

@@ -58,7 +58,7 @@ pub async fn wait_true(rx: &mut watch::Receiver<bool>) {
 /// A socket listener the accept loop can take connections from.
 pub trait Accept: Send + 'static {
     type Io: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-    type Addr;
+    type Addr: Send;
     fn accept_one(&self) -> impl Future<Output = std::io::Result<(Self::Io, Self::Addr)>> + Send;
     /// Send small writes at once (TCP: no Nagle delay); nothing elsewhere.
     fn no_delay(_io: &Self::Io) {}
@@ -216,4 +216,51 @@ async fn wait_all_closed(slots: &[ConnSlots], deadline: Duration) -> usize {
             .await;
     }
     open
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use crate::server::accept::*;
+
+    /// The sequence: drain first (a draining task sees it while the stop is
+    /// still off), then, once the slots are free, stop; every task joined.
+    #[tokio::test]
+    async fn drain_then_stop_then_join() {
+        let mut life = Lifecycle::default();
+        let slots = ConnSlots::new(2);
+        life.drains(slots.clone());
+        let held = slots.acquire().await;
+        let (mut draining, stopped) = (life.draining(), life.stopped());
+        let (seen_tx, seen_rx) = tokio::sync::oneshot::channel();
+        life.spawn(async move {
+            wait_true(&mut draining).await;
+            // Draining, not yet stopped: the connection still holds its slot.
+            let _ = seen_tx.send(*stopped.borrow());
+            drop(held);
+        });
+        let (mut stopped, done) = (life.stopped(), Arc::new(AtomicBool::new(false)));
+        let flag = done.clone();
+        life.spawn(async move {
+            wait_true(&mut stopped).await;
+            flag.store(true, Ordering::SeqCst);
+        });
+        assert!(!life.is_draining());
+        let cut = life.drain_and_stop(Duration::from_secs(5)).await;
+        assert_eq!(cut, 0, "the connection closed before the deadline");
+        assert_eq!(seen_rx.await.ok(), Some(false), "drain came before stop");
+        assert!(done.load(Ordering::SeqCst), "every task was joined");
+    }
+
+    /// A connection still open at the deadline is counted as cut.
+    #[tokio::test]
+    async fn a_connection_open_at_the_deadline_is_cut() {
+        let mut life = Lifecycle::default();
+        let slots = ConnSlots::new(4);
+        life.drains(slots.clone());
+        let _held = slots.acquire().await;
+        assert_eq!(slots.open(), 1);
+        assert_eq!(life.drain_and_stop(Duration::from_millis(20)).await, 1);
+    }
 }

@@ -21,8 +21,8 @@
 //! file is good; otherwise the old one keeps serving and the failure is
 //! logged and counted.
 
-pub mod accept;
-pub mod conn;
+pub(crate) mod accept;
+pub(crate) mod conn;
 pub(crate) mod mtls;
 mod reload;
 pub(crate) mod watch;

@@ -113,7 +113,7 @@ pub(super) async fn serve_connection(c: NewConn) {
     // Each request takes the snapshot current when it starts.
     let handler = move |req: Request<Incoming>| {
         let gw = shared.load_full();
-        match guard.admit(&gw) {
+        match guard.admit(&gw.client_verifier) {
             Ok(held) => {
                 let watch = ProofWatch {
                     guard: guard.clone(),
@@ -205,10 +205,11 @@ impl Proof {
         }
     }
 
-    /// Still good under `gw`? Per request: a clock read, an uncontended
-    /// lock and a pointer compare; the chain is verified again only when a
-    /// reload replaced the trust material, once per connection and reload.
-    pub(crate) fn check(&self, gw: &Gateway) -> Result<(), Refusal> {
+    /// Still good under the current snapshot's client `verifier`? Per
+    /// request: a clock read, an uncontended lock and a pointer compare; the
+    /// chain is verified again only when a reload replaced the trust
+    /// material, once per connection and reload.
+    pub(crate) fn check(&self, verifier: &Arc<dyn ClientCertVerifier>) -> Result<(), Refusal> {
         // RFC 5280 §4.1.2.5: valid through notAfter inclusive.
         if crate::unix_now() > self.not_after {
             return Err(Refusal::Expired {
@@ -216,10 +217,10 @@ impl Proof {
             });
         }
         let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        let current = Arc::as_ptr(&gw.client_verifier);
+        let current = Arc::as_ptr(verifier);
         if !std::ptr::addr_eq(checked.against.as_ptr(), current) {
-            checked.verdict = self.verify(gw.client_verifier.as_ref());
-            checked.against = Arc::downgrade(&gw.client_verifier);
+            checked.verdict = self.verify(verifier.as_ref());
+            checked.against = Arc::downgrade(verifier);
         }
         checked.verdict.clone()
     }
@@ -253,8 +254,8 @@ struct ConnGuard {
 }
 
 impl ConnGuard {
-    fn admit(&self, gw: &Gateway) -> Result<Held, Refusal> {
-        self.proof.check(gw)?;
+    fn admit(&self, verifier: &Arc<dyn ClientCertVerifier>) -> Result<Held, Refusal> {
+        self.proof.check(verifier)?;
         let before = self.load.fetch_add(1, Ordering::AcqRel);
         let held = Held(self.load.clone());
         if before >= self.max_in_flight {
@@ -319,7 +320,7 @@ impl Body for Counted {
         let polled = Pin::new(&mut self.inner).poll_frame(cx);
         if let (Poll::Ready(Some(Ok(_))), Some(w)) = (&polled, &self.watch) {
             // Per frame: a clock read and a pointer compare (see Proof::check).
-            if let Err(why) = w.guard.proof.check(&w.shared.load()) {
+            if let Err(why) = w.guard.proof.check(&w.shared.load().client_verifier) {
                 tracing::info!(reason = %why, "response stream cut: the caller's certificate lapsed");
                 // Dropping the frame and failing the body resets the stream
                 // (HTTP/2) or closes the connection (HTTP/1.1).
