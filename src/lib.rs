@@ -14,7 +14,6 @@ pub mod approval_gate;
 pub mod approvals;
 pub mod audit;
 pub mod browser_guard;
-pub mod card_source;
 pub mod cards;
 pub mod client;
 pub mod config;
@@ -23,7 +22,6 @@ pub mod example_agent;
 pub mod extended_card;
 pub mod gateway;
 pub mod identity;
-pub mod listener;
 pub mod load;
 pub mod logging;
 pub mod metrics;
@@ -38,6 +36,11 @@ pub mod tls;
 pub mod token;
 pub mod token_endpoint;
 pub mod trace;
+
+// moved (issue 13); alias removed after merge
+pub use registry::card_slot as card_source;
+// moved (issue 13); alias removed after merge
+pub(crate) use server::conn as listener;
 
 /// Seconds since the Unix epoch, the unit of every JWT time claim.
 pub fn unix_now() -> i64 {

@@ -8,8 +8,6 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::policy::DecisionKind;
-
 /// Why a TLS handshake was refused; one counter per reason. The
 /// discriminant is the counter's index (in the order of `ALL`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -47,6 +45,38 @@ impl HandshakeRejection {
             Self::ChainInvalid => "chain_invalid",
             Self::Timeout => "timeout",
             Self::Other => "other",
+        }
+    }
+}
+
+/// What happened to a request, as counted in metrics and recorded in the
+/// audit log. The discriminant is the metrics counter index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(usize)]
+pub enum DecisionKind {
+    Allow,
+    Deny,
+    /// Allowed by policy, but the caller's scopes do not meet the card's
+    /// requirements: 403 `insufficient_scope`.
+    StepUp,
+    /// Allowed by a rule with `approval = "human"`, and not (yet) approved.
+    ApprovalRequired,
+}
+
+impl DecisionKind {
+    pub const ALL: [DecisionKind; 4] = [
+        DecisionKind::Allow,
+        DecisionKind::Deny,
+        DecisionKind::StepUp,
+        DecisionKind::ApprovalRequired,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DecisionKind::Allow => "allow",
+            DecisionKind::Deny => "deny",
+            DecisionKind::StepUp => "step_up",
+            DecisionKind::ApprovalRequired => "approval_required",
         }
     }
 }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use super::AdminAccess;
+use super::access::AdminAccess;
 use crate::config::{ConfigFile, Problems};
 use crate::identity::SpiffePattern;
 use crate::tls;

@@ -1,114 +1,40 @@
-//! The admin listener's own endpoints: who may use them, the approvals API,
-//! the recent-decision and agent views, and the console's static assets.
-//! (`/metrics`, `/healthz`, `/readyz` are answered by `server`.)
+//! The admin and health listeners, and the admin API behind them.
 //!
-//! Two access models:
-//! - **mTLS** (`[admin] mtls = true`): the peer's X509-SVID was verified at
-//!   the handshake; only `allowed_identities` may use anything beyond the
-//!   health probes, and decisions are recorded under that SPIFFE ID.
-//! - **plain HTTP on loopback**: whoever can connect is a local operator
-//!   (`local-operator`). Browsers on the same machine can also connect, so
-//!   requests must name a loopback `Host` (no DNS rebinding) and state
-//!   changes must be same-origin JSON (no cross-site form posts).
+//! - [`access`]: who may use the admin listener (mTLS identities, or a
+//!   local operator on loopback), the types the snapshot holds.
+//! - [`listener`]: the admin and probes-only listeners (plain or mTLS).
+//! - [`health`]: `/metrics`, `/healthz`, `/readyz`, and the metrics rendering.
+//! - this file: the approvals API, the recent-decision and agent views, and
+//!   the console's static assets ([`console`]).
 
 // Refusals are whole responses; the admin path is cold, so their size in a
 // `Result` costs nothing that matters.
 #![allow(clippy::result_large_err)]
 
+pub mod access;
 pub mod build;
 mod console;
+pub(crate) mod health;
+pub(crate) mod listener;
+mod respond;
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use http::header::{self, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, Limited};
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 
+use self::respond::method_not_allowed;
 use crate::approvals::{Approval, DecideError};
-use crate::browser_guard::HostRule;
 use crate::gateway::Gateway;
-use crate::identity::{SpiffeId, SpiffePattern};
 
-pub type AdminResponse = Response<Full<Bytes>>;
-
-/// How the admin listener authenticates, from `[admin]`.
-#[derive(Debug, Clone, Default)]
-pub struct AdminAccess {
-    /// TLS config with a mandatory client certificate; `None`: plain HTTP.
-    pub tls: Option<Arc<rustls::ServerConfig>>,
-    /// Identities allowed beyond the health probes (mTLS only).
-    pub allowed: Vec<SpiffePattern>,
-}
-
-/// The peer of one admin connection.
-#[derive(Debug)]
-pub struct AdminPeer {
-    /// The verified SPIFFE ID under mTLS.
-    pub identity: Option<SpiffeId>,
-    pub remote: SocketAddr,
-}
-
-/// Who a request acts as, once [`authorize`] let it in.
-pub struct Operator(pub String);
-
-/// Paths anyone who reaches the listener may read (probes run without an
-/// operator identity).
-pub fn is_probe(path: &str) -> bool {
-    matches!(path, "/healthz" | "/readyz")
-}
-
-/// Decide whether the request may use admin endpoints other than the probes.
-pub fn authorize(
-    gw: &Gateway,
-    peer: &AdminPeer,
-    req: &Request<Incoming>,
-) -> Result<Operator, AdminResponse> {
-    if gw.admin.tls.is_some() {
-        return match &peer.identity {
-            Some(id) if gw.admin.allowed.iter().any(|p| p.matches(id)) => {
-                Ok(Operator(id.to_string()))
-            }
-            Some(id) => {
-                tracing::warn!(admin = %id, remote = %peer.remote, "admin request from an identity not in admin.allowed_identities");
-                Err(error(
-                    StatusCode::FORBIDDEN,
-                    "forbidden",
-                    "this identity is not an allowed admin identity",
-                ))
-            }
-            None => Err(error(
-                StatusCode::FORBIDDEN,
-                "forbidden",
-                "no client identity",
-            )),
-        };
-    }
-    // Plain HTTP is only ever bound to loopback (checked at load), so the
-    // peer is on this machine. A web page in a local browser could still
-    // aim requests here; a DNS-rebound name shows in Host. That holds for
-    // `/metrics` too: it names every agent, and a rebound page could read
-    // it. Scrapers that name the host as they like use `health_listen`.
-    if let Err(r) = crate::browser_guard::check_host(req.headers(), req.uri(), &HostRule::default())
-    {
-        tracing::warn!(remote = %peer.remote, host = ?req.headers().get(header::HOST), path = req.uri().path(), "admin request refused: not a loopback Host");
-        let message = match r {
-            crate::browser_guard::Refusal::ForeignHost => {
-                "the admin listener answers only to a loopback Host (localhost, 127.0.0.1, [::1])"
-                    .to_string()
-            }
-            other => other.to_string(),
-        };
-        return Err(error(r.status(), r.code(), &message));
-    }
-    Ok(Operator("local-operator".into()))
-}
+pub use self::access::{authorize, is_probe, AdminAccess, AdminPeer, Operator};
+pub use self::health::{readiness, render_metrics};
+pub use self::respond::{error, json_response, AdminResponse};
 
 /// Answer `req` if it is one of this module's endpoints; `Err(req)` hands
-/// it back for `server`'s (metrics, probes, 404).
+/// it back for [`health`]'s (metrics, probes, 404).
 pub async fn handle(
     gw: Arc<Gateway>,
     op: Operator,
@@ -390,28 +316,4 @@ fn agents_json(gw: &Gateway) -> Value {
         })
         .collect();
     json!({ "agents": list })
-}
-
-pub fn json_response(status: StatusCode, v: Value) -> AdminResponse {
-    let mut r = Response::new(Full::new(Bytes::from(v.to_string())));
-    *r.status_mut() = status;
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    r
-}
-
-pub fn error(status: StatusCode, code: &str, message: &str) -> AdminResponse {
-    json_response(status, json!({"error": code, "error_description": message}))
-}
-
-fn method_not_allowed() -> AdminResponse {
-    error(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
-        "method not allowed here",
-    )
 }

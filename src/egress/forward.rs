@@ -15,7 +15,7 @@ use std::convert::Infallible;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Request, Response, StatusCode, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -81,89 +81,49 @@ fn refused(state: &EgressState, req: &Request<Incoming>, r: Refusal) -> Response
     error(r.status(), r.code(), &r.to_string())
 }
 
+/// A refusal is the whole answer, built once per request; its size in a
+/// `Result` costs a copy, not an allocation.
+type Refused = Response<ResponseBody>;
+
 async fn forward(
     state: &EgressState,
     req: Request<Incoming>,
     meta: &RequestMeta,
     via: Via,
 ) -> Response<ResponseBody> {
-    if let Err(r) = browser_check(state, &req, via) {
-        return refused(state, &req, r);
+    match try_forward(state, req, meta, via).await {
+        Ok(resp) | Err(resp) => resp,
     }
-    let path = req.uri().path();
-    let agent = if path == "/agents" || path == "/agents/" {
-        None
-    } else if path.starts_with("/agents/") {
-        match parse_route(path) {
-            // Refused here as the gateway would (card paths excepted: the
-            // gateway answers every spelling of those itself).
-            Ok(r) => match crate::a2a::canonical_path(r.rest) {
-                Err(e) if crate::a2a::card_path(r.rest).is_none() => {
-                    return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string())
-                }
-                _ => Some((r.agent.to_string(), r.rest.to_string())),
-            },
-            Err(RouteError::NotAgentRoute) => return not_found(),
-        }
-    } else {
-        return not_found();
-    };
+}
+
+/// The stages in order: browser checks, route, subject token, body, the
+/// headers the gateway sees, send, stream (or rewrite the card) back.
+#[allow(clippy::result_large_err)]
+async fn try_forward(
+    state: &EgressState,
+    req: Request<Incoming>,
+    meta: &RequestMeta,
+    via: Via,
+) -> Result<Response<ResponseBody>, Refused> {
+    if let Err(r) = browser_check(state, &req, via) {
+        return Err(refused(state, &req, r));
+    }
+    let agent = route(req.uri().path())?;
     if needs_json(req.method()) {
         if let Err(r) = browser_guard::check_json(req.headers()) {
-            return refused(state, &req, r);
+            return Err(refused(state, &req, r));
         }
     }
-
     // The agent's own bearer token is the subject token; anything else in
     // Authorization is refused here rather than silently dropped.
     let bearer = match proxy::bearer_token(req.headers()) {
         Ok(t) => t.map(str::to_string),
-        Err(why) => return error(StatusCode::UNAUTHORIZED, "invalid_request", why),
+        Err(why) => return Err(error(StatusCode::UNAUTHORIZED, "invalid_request", why)),
     };
     let (parts, body) = req.into_parts();
-    let body = match proxy::read_body(body, &parts, state.settings.max_request_body).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
-    let mut headers = parts.headers;
-    // The approval id is not identity: it names a decision the gateway
-    // checks against this very request, so it passes (hygiene strips it).
-    let approval = crate::approval_gate::presented(&headers);
-    proxy::sanitize_request_headers(&mut headers, &state.settings.strip_headers);
-    for (name, value) in &approval {
-        headers.append(name.clone(), value.clone());
-    }
-    if let Some(tok) = &bearer {
-        match HeaderValue::from_str(&format!("Bearer {tok}")) {
-            Ok(v) => {
-                headers.insert(header::AUTHORIZATION, v);
-            }
-            Err(_) => {
-                return error(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_request",
-                    "bearer token is not a valid header value",
-                )
-            }
-        }
-    }
-    meta.apply(&mut headers);
-
-    let path_and_query = parts
-        .uri
-        .path_and_query()
-        .map(|p| p.as_str())
-        .unwrap_or("/");
-    let uri: Uri = match format!("{}{path_and_query}", state.settings.gateway_base).parse() {
-        Ok(u) => u,
-        Err(_) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request",
-                "request path cannot be forwarded",
-            )
-        }
-    };
+    let body = proxy::read_body(body, &parts, state.settings.max_request_body).await?;
+    let headers = outgoing_headers(state, parts.headers, bearer.as_deref(), meta)?;
+    let uri = gateway_uri(state, &parts.uri)?;
     let card_request = match &agent {
         Some((name, rest)) if parts.method == Method::GET => {
             card::is_card_path(rest).map(|v03| (name.clone(), v03))
@@ -178,27 +138,7 @@ async fn forward(
     // The material current now; a rotation during the request does not
     // change it (the old client finishes what it started).
     let material = state.material.load_full();
-    let sent =
-        tokio::time::timeout(state.settings.response_timeout, material.client.send(up)).await;
-    let resp = match sent {
-        Err(_) => {
-            tracing::warn!("gateway timed out");
-            return error(
-                StatusCode::GATEWAY_TIMEOUT,
-                "upstream_timeout",
-                "the gateway did not answer in time",
-            );
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, error_source = ?std::error::Error::source(&e), "gateway unreachable");
-            return error(
-                StatusCode::BAD_GATEWAY,
-                "upstream_unreachable",
-                "the gateway could not be reached (or did not present the expected SPIFFE ID)",
-            );
-        }
-        Ok(Ok(r)) => r,
-    };
+    let resp = send(state, &material, up).await?;
     let agent_name = agent.as_ref().map(|(n, _)| n.as_str()).unwrap_or("-");
     tracing::info!(
         workload = %material.spiffe_id,
@@ -212,11 +152,119 @@ async fn forward(
     proxy::strip_hop_by_hop(&mut rparts.headers);
     if let Some((name, v03)) = card_request {
         if rparts.status == StatusCode::OK {
-            return card_response(rparts, rbody, &name, v03, &state.local_url).await;
+            return Ok(card_response(rparts, rbody, &name, v03, &state.local_url).await);
         }
     }
     // Streamed frame by frame (SSE events as the agent writes them).
-    Response::from_parts(rparts, rbody.map_err(|e| Box::new(e) as BoxError).boxed())
+    Ok(Response::from_parts(
+        rparts,
+        rbody.map_err(|e| Box::new(e) as BoxError).boxed(),
+    ))
+}
+
+/// `/agents` (the list), or `/agents/NAME/REST` as agent name and rest;
+/// anything else is not forwarded.
+#[allow(clippy::result_large_err)]
+fn route(path: &str) -> Result<Option<(String, String)>, Refused> {
+    if path == "/agents" || path == "/agents/" {
+        return Ok(None);
+    }
+    if !path.starts_with("/agents/") {
+        return Err(not_found());
+    }
+    match parse_route(path) {
+        // Refused here as the gateway would (card paths excepted: the
+        // gateway answers every spelling of those itself).
+        Ok(r) => match crate::a2a::canonical_path(r.rest) {
+            Err(e) if crate::a2a::card_path(r.rest).is_none() => Err(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &e.to_string(),
+            )),
+            _ => Ok(Some((r.agent.to_string(), r.rest.to_string()))),
+        },
+        Err(RouteError::NotAgentRoute) => Err(not_found()),
+    }
+}
+
+/// The headers the gateway sees: the local agent's, cleaned by the
+/// gateway's own hygiene, plus the approval id, the subject token and the
+/// trace context.
+#[allow(clippy::result_large_err)]
+fn outgoing_headers(
+    state: &EgressState,
+    mut headers: HeaderMap,
+    bearer: Option<&str>,
+    meta: &RequestMeta,
+) -> Result<HeaderMap, Refused> {
+    // The approval id is not identity: it names a decision the gateway
+    // checks against this very request, so it passes (hygiene strips it).
+    let approval = crate::approval_gate::presented(&headers);
+    proxy::sanitize_request_headers(&mut headers, &state.settings.strip_headers);
+    for (name, value) in &approval {
+        headers.append(name.clone(), value.clone());
+    }
+    if let Some(tok) = bearer {
+        match HeaderValue::from_str(&format!("Bearer {tok}")) {
+            Ok(v) => {
+                headers.insert(header::AUTHORIZATION, v);
+            }
+            Err(_) => {
+                return Err(error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_request",
+                    "bearer token is not a valid header value",
+                ))
+            }
+        }
+    }
+    meta.apply(&mut headers);
+    Ok(headers)
+}
+
+/// The same path and query on the gateway.
+#[allow(clippy::result_large_err)]
+fn gateway_uri(state: &EgressState, uri: &Uri) -> Result<Uri, Refused> {
+    let path_and_query = uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    format!("{}{path_and_query}", state.settings.gateway_base)
+        .parse()
+        .map_err(|_| {
+            error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "request path cannot be forwarded",
+            )
+        })
+}
+
+/// Send to the gateway with `material`'s client, within the response timeout.
+#[allow(clippy::result_large_err)]
+async fn send(
+    state: &EgressState,
+    material: &super::Material,
+    up: Request<Full<Bytes>>,
+) -> Result<Response<Incoming>, Refused> {
+    let sent =
+        tokio::time::timeout(state.settings.response_timeout, material.client.send(up)).await;
+    match sent {
+        Err(_) => {
+            tracing::warn!("gateway timed out");
+            Err(error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                "the gateway did not answer in time",
+            ))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, error_source = ?std::error::Error::source(&e), "gateway unreachable");
+            Err(error(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unreachable",
+                "the gateway could not be reached (or did not present the expected SPIFFE ID)",
+            ))
+        }
+        Ok(Ok(r)) => Ok(r),
+    }
 }
 
 /// The gateway's card, rewritten for the local agent.

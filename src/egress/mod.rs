@@ -30,11 +30,13 @@ use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 use tokio::net::{TcpListener, UnixListener};
-use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio::sync::watch;
 
 use crate::browser_guard::{HostRule, RefusalCounters};
 use crate::config::{ConfigErrors, EgressConfigFile};
-use crate::listener::{self, ConnSlots};
+use crate::server::accept::{accept_until_stopped, wait_true, Accept, ConnSlots, Lifecycle};
+use crate::server::conn::{self, ConnLimits};
+use crate::server::watch::fingerprints;
 pub use settings::{EgressSettings, Material, MaterialError};
 
 /// What requests share: fixed settings and the current material.
@@ -75,38 +77,18 @@ pub struct RunningEgress {
     pub unix_socket: Option<PathBuf>,
     pub admin_addr: Option<SocketAddr>,
     pub state: Arc<EgressState>,
-    stop: watch::Sender<bool>,
-    drain: watch::Sender<bool>,
-    slots: Vec<ConnSlots>,
-    tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The drain and stop signals, the forwarding listeners' slots, the tasks.
+    life: Lifecycle,
 }
 
 impl RunningEgress {
-    /// Drain like the gateway: not ready at once, no new connections,
-    /// requests and streams in progress finish up to `server.drain_timeout`.
-    /// Returns the number of connections cut at the deadline.
+    /// Drain like the gateway (the same sequence): not ready at once, no new
+    /// connections, requests and streams in progress finish up to
+    /// `server.drain_timeout`. Returns the number of connections cut at the
+    /// deadline.
     pub async fn shutdown(self) -> usize {
-        let _ = self.drain.send(true);
         let deadline = self.state.settings.conn_limits.drain_timeout;
-        tracing::info!("draining: not ready, no new connections");
-        let started = tokio::time::Instant::now();
-        let mut cut = 0;
-        for s in &self.slots {
-            let left = deadline.saturating_sub(started.elapsed());
-            cut += s.wait_all_closed(left).await;
-        }
-        if cut > 0 {
-            tracing::warn!(
-                connections = cut,
-                "drain deadline reached; closing the remaining connections"
-            );
-        } else {
-            tracing::info!("drained");
-        }
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
+        let cut = self.life.drain_and_stop(deadline).await;
         if let Some(p) = &self.unix_socket {
             let _ = std::fs::remove_file(p);
         }
@@ -117,8 +99,8 @@ impl RunningEgress {
 /// Check `cfg`, load the material and start the listeners and the file watcher.
 pub async fn start(cfg: &EgressConfigFile) -> Result<RunningEgress, EgressStartError> {
     let (settings, material) = settings::build(cfg)?;
-    let (stop, stopped) = watch::channel(false);
-    let (drain, draining) = watch::channel(false);
+    let mut life = Lifecycle::default();
+    let (draining, stopped) = (life.draining(), life.stopped());
     let limits = settings.conn_limits.clone();
 
     let tcp = match settings.listen {
@@ -164,30 +146,11 @@ pub async fn start(cfg: &EgressConfigFile) -> Result<RunningEgress, EgressStartE
         refusals: RefusalCounters::default(),
     });
 
-    let mut tasks = Vec::new();
-    let mut slots = Vec::new();
     if let Some(l) = tcp {
-        let s = ConnSlots::new(limits.max_connections);
-        slots.push(s.clone());
-        tasks.push(tokio::spawn(accept_tcp(
-            l,
-            s,
-            draining.clone(),
-            move |st: Arc<EgressState>| {
-                move |req: Request<Incoming>| forward::handle(st.clone(), req, Via::Tcp)
-            },
-            state.clone(),
-        )));
+        spawn_forwarding(&mut life, l, Via::Tcp, &state);
     }
     if let Some(l) = uds {
-        let s = ConnSlots::new(limits.max_connections);
-        slots.push(s.clone());
-        tasks.push(tokio::spawn(accept_unix(
-            l,
-            s,
-            draining.clone(),
-            state.clone(),
-        )));
+        spawn_forwarding(&mut life, l, Via::Unix, &state);
     }
     let mut admin_addr = None;
     if let Some(a) = state.settings.admin_listen {
@@ -198,22 +161,22 @@ pub async fn start(cfg: &EgressConfigFile) -> Result<RunningEgress, EgressStartE
                 source,
             })?;
         admin_addr = l.local_addr().ok();
-        let draining_flag = draining.clone();
-        tasks.push(tokio::spawn(accept_tcp(
+        // Serves through the drain (`/readyz` 503), stops at the end.
+        let (st, draining) = (state.clone(), draining.clone());
+        let handler = move |req: Request<Incoming>| {
+            let resp = admin_response(&st, *draining.borrow(), req.uri().path());
+            async move { Ok::<_, std::convert::Infallible>(resp) }
+        };
+        let slots = ConnSlots::new(limits.max_connections);
+        life.spawn(serve_listener(
             l,
-            ConnSlots::new(limits.max_connections),
+            slots,
             stopped.clone(),
-            move |st: Arc<EgressState>| {
-                let draining = draining_flag.clone();
-                move |req: Request<Incoming>| {
-                    let resp = admin_response(&st, *draining.borrow(), req.uri().path());
-                    async move { Ok::<_, std::convert::Infallible>(resp) }
-                }
-            },
-            state.clone(),
-        )));
+            limits.clone(),
+            handler,
+        ));
     }
-    tasks.push(tokio::spawn(watch_files(state.clone(), stopped)));
+    life.spawn(watch_files(state.clone(), stopped));
     let admin = admin_addr.map_or_else(|| "-".to_string(), |a| a.to_string());
     let listen = addr.map_or_else(|| "-".to_string(), |a| a.to_string());
     tracing::info!(%listen, unix_socket = ?state.settings.unix_socket, %admin, "egress listening");
@@ -222,10 +185,7 @@ pub async fn start(cfg: &EgressConfigFile) -> Result<RunningEgress, EgressStartE
         unix_socket: state.settings.unix_socket.clone(),
         admin_addr,
         state,
-        stop,
-        drain,
-        slots,
-        tasks,
+        life,
     })
 }
 
@@ -254,89 +214,51 @@ fn bind_unix(path: &std::path::Path, mode: u32) -> Result<UnixListener, EgressSt
     Ok(l)
 }
 
-/// Accept TCP connections until `stop`, each served by `make(state)`.
-async fn accept_tcp<M, H, F>(
-    listener: TcpListener,
-    slots: ConnSlots,
-    stop: watch::Receiver<bool>,
-    make: M,
-    state: Arc<EgressState>,
-) where
-    M: Fn(Arc<EgressState>) -> H,
-    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
-    F: std::future::Future<
-            Output = Result<Response<crate::proxy::ResponseBody>, std::convert::Infallible>,
-        > + Send
-        + 'static,
-{
-    let mut stop_wait = stop.clone();
-    loop {
-        let slot = tokio::select! {
-            _ = listener::wait_true(&mut stop_wait) => return,
-            s = slots.acquire() => s,
-        };
-        tokio::select! {
-            _ = listener::wait_true(&mut stop_wait) => return,
-            r = listener.accept() => match r {
-                Ok((tcp, _)) => {
-                    let _ = tcp.set_nodelay(true);
-                    spawn_conn(tcp, make(state.clone()), &state, stop.clone(), slot);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-        }
-    }
-}
-
-async fn accept_unix(
-    listener: UnixListener,
-    slots: ConnSlots,
-    stop: watch::Receiver<bool>,
-    state: Arc<EgressState>,
+/// Forward what the local agent sends on `listener` to the gateway; the
+/// drain waits for these connections.
+fn spawn_forwarding<L: Accept>(
+    life: &mut Lifecycle,
+    listener: L,
+    via: Via,
+    state: &Arc<EgressState>,
 ) {
-    let mut stop_wait = stop.clone();
-    loop {
-        let slot = tokio::select! {
-            _ = listener::wait_true(&mut stop_wait) => return,
-            s = slots.acquire() => s,
-        };
-        tokio::select! {
-            _ = listener::wait_true(&mut stop_wait) => return,
-            r = listener.accept() => match r {
-                Ok((stream, _)) => {
-                    let st = state.clone();
-                    let handler =
-                        move |req: Request<Incoming>| forward::handle(st.clone(), req, Via::Unix);
-                    spawn_conn(stream, handler, &state, stop.clone(), slot);
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
-            },
-        }
-    }
+    let limits = state.settings.conn_limits.clone();
+    let slots = ConnSlots::new(limits.max_connections);
+    life.drains(slots.clone());
+    let st = state.clone();
+    let handler = move |req: Request<Incoming>| forward::handle(st.clone(), req, via);
+    life.spawn(serve_listener(
+        listener,
+        slots,
+        life.draining(),
+        limits,
+        handler,
+    ));
 }
 
-fn spawn_conn<I, H, F>(
-    io: I,
-    handler: H,
-    state: &EgressState,
+/// Serve every connection `listener` accepts (under `slots`) with
+/// `handler` until `stop`, when each connection shuts down gracefully.
+async fn serve_listener<L, H, F>(
+    listener: L,
+    slots: ConnSlots,
     stop: watch::Receiver<bool>,
-    slot: Option<OwnedSemaphorePermit>,
+    limits: ConnLimits,
+    handler: H,
 ) where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    L: Accept,
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
     F: std::future::Future<
             Output = Result<Response<crate::proxy::ResponseBody>, std::convert::Infallible>,
         > + Send
         + 'static,
 {
-    let limits = state.settings.conn_limits.clone();
-    tokio::spawn(listener::serve(io, handler, &limits, stop, slot));
+    let conn_stop = stop.clone();
+    accept_until_stopped(listener, stop, slots, |io, _, slot| {
+        L::no_delay(&io);
+        let serving = conn::serve(io, handler.clone(), &limits, conn_stop.clone(), slot);
+        tokio::spawn(serving);
+    })
+    .await
 }
 
 /// `/healthz`: up while the process serves (also while draining).
@@ -393,14 +315,14 @@ fn admin_response(
 /// Poll the certificate, key and bundle; on a change load a new client.
 async fn watch_files(state: Arc<EgressState>, mut stop: watch::Receiver<bool>) {
     let files = state.settings.watched_files();
-    let mut seen = crate::server::fingerprints(&files);
+    let mut seen = fingerprints(&files);
     let interval = state.settings.watch_interval;
     loop {
         tokio::select! {
-            _ = listener::wait_true(&mut stop) => return,
+            _ = wait_true(&mut stop) => return,
             _ = tokio::time::sleep(interval) => {}
         }
-        let now = crate::server::fingerprints(&files);
+        let now = fingerprints(&files);
         if now == seen {
             continue;
         }

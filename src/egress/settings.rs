@@ -10,8 +10,8 @@ use http::{HeaderName, Uri};
 use crate::browser_guard::AllowedHost;
 use crate::config::{parse_duration, ConfigErrors, ConfigProblem, EgressConfigFile, EgressSection};
 use crate::identity::{svid, SpiffeId};
-use crate::listener::ConnLimits;
 use crate::proxy::UpstreamClient;
+use crate::server::conn::ConnLimits;
 use crate::tls::{self, TlsMaterialError};
 
 /// The fixed part of an egress configuration (changes need a restart).
@@ -120,41 +120,7 @@ pub fn build(cfg: &EgressConfigFile) -> Result<(EgressSettings, Material), Confi
         })
     };
 
-    if e.listen.is_none() && e.unix_socket.is_none() {
-        add(
-            "egress.listen",
-            "set listen, unix_socket, or both: the local agent needs a way in".into(),
-        );
-    }
-    if let Some(a) = e.listen {
-        // The listener is unauthenticated and calls out with this workload's
-        // identity: on anything but loopback, every host that can reach it
-        // could act as this agent.
-        if !a.ip().is_loopback() && !e.allow_non_loopback {
-            add(
-                "egress.listen",
-                format!(
-                    "{a} is not a loopback address; whoever reaches the egress listener calls \
-                     with this workload's identity. Use 127.0.0.1 or ::1, or set \
-                     allow_non_loopback = true if that is really meant"
-                ),
-            );
-        }
-    }
-    let unix_socket_mode = match u32::from_str_radix(e.unix_socket_mode.trim_start_matches("0o"), 8)
-    {
-        Ok(m) if m <= 0o777 => m,
-        _ => {
-            add(
-                "egress.unix_socket_mode",
-                format!(
-                    "\"{}\" is not an octal file mode like \"0600\"",
-                    e.unix_socket_mode
-                ),
-            );
-            0o600
-        }
-    };
+    let unix_socket_mode = local_listeners(e, &mut add);
     let (allowed_hosts, strip_headers) = local_side(e, &mut add);
     let gateway_base = e.gateway_url.trim_end_matches('/').to_string();
     match gateway_base.parse::<Uri>() {
@@ -229,17 +195,7 @@ pub fn build(cfg: &EgressConfigFile) -> Result<(EgressSettings, Material), Confi
     let material = match settings.load_material() {
         Ok(m) => Some(m),
         Err(err) => {
-            let field = match &err {
-                MaterialError::Bundle { .. } => "egress.gateway_bundle",
-                MaterialError::Read(TlsMaterialError::NoKey { .. }) => "egress.key",
-                MaterialError::Read(TlsMaterialError::Read { path, .. })
-                    if *path == settings.key.display().to_string() =>
-                {
-                    "egress.key"
-                }
-                MaterialError::Pair { .. } => "egress.key",
-                _ => "egress.cert",
-            };
+            let field = material_field(&err, &settings);
             problems.push(ConfigProblem {
                 location: cfg.at(field),
                 message: err.to_string(),
@@ -250,6 +206,60 @@ pub fn build(cfg: &EgressConfigFile) -> Result<(EgressSettings, Material), Confi
     match material {
         Some(m) if problems.is_empty() => Ok((settings, m)),
         _ => Err(ConfigErrors(problems)),
+    }
+}
+
+/// `listen` and `unix_socket`: the ways in for the local agent (at least
+/// one; TCP on loopback unless meant otherwise). Returns the socket's mode.
+fn local_listeners(e: &EgressSection, add: &mut impl FnMut(&str, String)) -> u32 {
+    if e.listen.is_none() && e.unix_socket.is_none() {
+        add(
+            "egress.listen",
+            "set listen, unix_socket, or both: the local agent needs a way in".into(),
+        );
+    }
+    if let Some(a) = e.listen {
+        // The listener is unauthenticated and calls out with this workload's
+        // identity: on anything but loopback, every host that can reach it
+        // could act as this agent.
+        if !a.ip().is_loopback() && !e.allow_non_loopback {
+            add(
+                "egress.listen",
+                format!(
+                    "{a} is not a loopback address; whoever reaches the egress listener calls \
+                     with this workload's identity. Use 127.0.0.1 or ::1, or set \
+                     allow_non_loopback = true if that is really meant"
+                ),
+            );
+        }
+    }
+    match u32::from_str_radix(e.unix_socket_mode.trim_start_matches("0o"), 8) {
+        Ok(m) if m <= 0o777 => m,
+        _ => {
+            add(
+                "egress.unix_socket_mode",
+                format!(
+                    "\"{}\" is not an octal file mode like \"0600\"",
+                    e.unix_socket_mode
+                ),
+            );
+            0o600
+        }
+    }
+}
+
+/// The field a material problem is reported under.
+fn material_field(err: &MaterialError, settings: &EgressSettings) -> &'static str {
+    match err {
+        MaterialError::Bundle { .. } => "egress.gateway_bundle",
+        MaterialError::Read(TlsMaterialError::NoKey { .. }) => "egress.key",
+        MaterialError::Read(TlsMaterialError::Read { path, .. })
+            if *path == settings.key.display().to_string() =>
+        {
+            "egress.key"
+        }
+        MaterialError::Pair { .. } => "egress.key",
+        _ => "egress.cert",
     }
 }
 

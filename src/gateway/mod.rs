@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::admin::AdminAccess;
+use crate::admin::access::AdminAccess;
 use crate::approvals::ApprovalStore;
 use crate::audit::{AuditLog, AuditSettings};
 use crate::config::{one_problem, ConfigErrors, ConfigFile, ConfigProblem, Problems};

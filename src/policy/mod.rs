@@ -16,6 +16,8 @@ use serde::Deserialize;
 
 use crate::identity::spiffe::SpiffePattern;
 use crate::identity::{SpiffeId, TrustDomain};
+/// The counted decision labels live with the counters (moved, issue 13).
+pub use crate::metrics::DecisionKind;
 
 pub mod build;
 pub mod scopes;
@@ -384,38 +386,6 @@ impl Decision {
             _ if self.approval_required() => DecisionKind::ApprovalRequired,
             Decision::Allow { .. } => DecisionKind::Allow,
             Decision::Deny(_) => DecisionKind::Deny,
-        }
-    }
-}
-
-/// What happened to a request, as counted in metrics and recorded in the
-/// audit log. The discriminant is the metrics counter index.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[repr(usize)]
-pub enum DecisionKind {
-    Allow,
-    Deny,
-    /// Allowed by policy, but the caller's scopes do not meet the card's
-    /// requirements: 403 `insufficient_scope`.
-    StepUp,
-    /// Allowed by a rule with `approval = "human"`, and not (yet) approved.
-    ApprovalRequired,
-}
-
-impl DecisionKind {
-    pub const ALL: [DecisionKind; 4] = [
-        DecisionKind::Allow,
-        DecisionKind::Deny,
-        DecisionKind::StepUp,
-        DecisionKind::ApprovalRequired,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            DecisionKind::Allow => "allow",
-            DecisionKind::Deny => "deny",
-            DecisionKind::StepUp => "step_up",
-            DecisionKind::ApprovalRequired => "approval_required",
         }
     }
 }

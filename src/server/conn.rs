@@ -1,332 +1,254 @@
-//! One mTLS connection: the handshake under its own slot and deadline, the
-//! verified identity, and the checks every request on it passes before the
-//! proxy sees it — the certificate is still valid and not revoked, and the
-//! caller is under its in-flight cap.
+//! Serving one HTTP connection under limits, and draining it: what every
+//! listener (gateway mTLS, admin, health, egress) shares. Nothing here knows
+//! the gateway; the listeners' slots and accept loop are in [`super::accept`].
 //!
-//! Identity lives as long as its proof: a certificate verified at the
-//! handshake is only evidence until its `notAfter`, and only while the
-//! current trust material (bundles, CRLs) still accepts it. A connection
-//! outliving either is refused at its next request and closed.
+//! - **Connection limit**: a listener takes a slot before it accepts; with
+//!   every slot taken, new connections wait in the kernel's accept queue.
+//! - **Per-connection request limit**: after that many requests the
+//!   connection is shut down gracefully (the current response completes).
+//! - **Header size**: HTTP/1.1 read buffer and HTTP/2 header-list limits.
+//! - **Idle timeout**: no request in progress for that long closes the
+//!   connection.
+//! - **Header timeout**: on HTTP/1.1 hyper's header-read timer bounds how
+//!   long a client may take to send a request's headers (it runs from the
+//!   moment the connection waits for a request, so it also bounds the wait
+//!   between requests).
+//! - **Body deadline**: every request carries a [`BodyDeadline`]
+//!   (`body_timeout` after its headers were read); the body reader refuses
+//!   a body not complete by then with 408, however it was trickled.
+//! - **HTTP/2 streams**: at most `max_concurrent_streams` per connection, so
+//!   with the body deadline one connection holds a bounded amount, briefly.
+//! - **Close on demand**: a response carrying [`CloseConnection`] (a
+//!   certificate that lapsed, a body that timed out) shuts its connection
+//!   down gracefully once it has been sent.
+//! - **Drain**: when the listener's drain signal turns true, every
+//!   connection is shut down gracefully (HTTP/1.1: after the response in
+//!   progress, including a streaming one; HTTP/2: `GOAWAY`, open streams
+//!   finish); [`ConnSlots::wait_all_closed`](super::accept::ConnSlots::wait_all_closed) waits for them up to a deadline.
+//!   At that deadline (`drain_timeout` after the drain signal) each
+//!   connection still open is dropped: the requests in progress end there,
+//!   and each leaves its audit record (see `audit::guard`), before the
+//!   process flushes the log and exits.
 
-use std::collections::HashMap;
 use std::convert::Infallible;
-use std::net::SocketAddr;
+use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use bytes::Bytes;
-use futures_util::future::Either;
 use futures_util::FutureExt;
-use http::header::{HeaderValue, RETRY_AFTER};
-use http::{Request, Response, StatusCode};
+use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
-use rustls::server::danger::ClientCertVerifier;
-use rustls::CertificateError;
-use rustls_pki_types::{CertificateDer, UnixTime};
-use tokio::net::TcpStream;
-use tokio::sync::{watch, OwnedSemaphorePermit};
-use tokio_rustls::TlsAcceptor;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit};
 
-use crate::audit::{Decision as AuditDecision, RecordGuard};
-use crate::gateway::Gateway;
-use crate::identity::CallerIdentity;
-use crate::listener::{self, CloseConnection, ConnLimits, ConnSlots};
-use crate::metrics::{HandshakeRejection, Metrics};
-use crate::proxy::{self, ConnContext, ResponseBody};
-use crate::trace::RequestMeta;
+use super::accept::wait_true;
+use tokio::time::Instant;
 
-/// What a freshly accepted socket brings.
-pub(super) struct NewConn {
-    pub shared: Arc<ArcSwap<Gateway>>,
-    pub tcp: TcpStream,
-    pub remote: SocketAddr,
-    pub limits: ConnLimits,
-    pub draining: watch::Receiver<bool>,
-    /// The handshake slot this socket was accepted under.
-    pub handshake: Option<OwnedSemaphorePermit>,
-    /// The verified-connection slots, taken after the handshake.
-    pub slots: ConnSlots,
-    pub callers: Arc<CallerLoad>,
+use crate::config::{parse_duration, ConfigProblem, ServerSection};
+
+/// `[server]`, resolved.
+#[derive(Debug, Clone)]
+pub struct ConnLimits {
+    pub max_connections: usize,
+    /// 0: no limit.
+    pub max_requests_per_connection: u64,
+    pub max_header_bytes: usize,
+    pub idle_timeout: Duration,
+    pub drain_timeout: Duration,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+    pub max_handshakes: usize,
+    pub max_concurrent_streams: u32,
+    pub max_in_flight_per_caller: usize,
 }
 
-/// Handshake, then serve. The socket holds its handshake slot until it has
-/// a verified identity *and* a connection slot: unverified sockets are
-/// bounded by `max_handshakes` and never occupy `max_connections`.
-pub(super) async fn serve_connection(c: NewConn) {
-    // The handshake uses the material current at accept time.
-    let gw = c.shared.load_full();
-    let acceptor = TlsAcceptor::from(gw.tls.clone());
-    let remote = c.remote;
-    let tls = match tokio::time::timeout(gw.limits.handshake_timeout, acceptor.accept(c.tcp)).await
-    {
-        Err(_) => {
-            gw.metrics.handshake_rejected(HandshakeRejection::Timeout);
-            tracing::warn!(%remote, "TLS handshake timed out");
-            return;
-        }
-        Ok(Err(e)) => {
-            record_handshake_failure(&gw.metrics, remote, &e);
-            return;
-        }
-        Ok(Ok(s)) => s,
-    };
-    let (identity, chain) = {
-        let (_, conn) = tls.get_ref();
-        let chain = conn.peer_certificates().unwrap_or_default();
-        match CallerIdentity::from_peer_chain(chain) {
-            Ok(id) => (id, chain.iter().map(|c| c.clone().into_owned()).collect()),
-            // Unreachable with a mandatory client verifier; fail closed anyway.
-            Err(_) => {
-                gw.metrics
-                    .handshake_rejected(HandshakeRejection::NoCertificate);
-                return;
-            }
-        }
-    };
-    Metrics::inc(&gw.metrics.handshakes_accepted);
-    // A verified connection waits for its slot still holding the handshake
-    // slot, so waiting connections stay bounded by `max_handshakes`.
-    let mut draining = c.draining.clone();
-    let slot = tokio::select! {
-        s = c.slots.acquire() => s,
-        _ = listener::wait_true(&mut draining) => return,
-    };
-    drop(c.handshake);
-    tracing::debug!(%remote, caller = %identity.spiffe_id, "mTLS connection");
-    let guard = Arc::new(ConnGuard {
-        proof: Proof::new(chain, identity.not_after, &gw.client_verifier),
-        load: c.callers.counter(identity.spiffe_id.as_str()),
-        max_in_flight: c.limits.max_in_flight_per_caller,
-    });
-    let ctx = Arc::new(ConnContext {
-        identity,
-        remote,
-        draining: Some(c.draining.clone()),
-    });
-    drop(gw);
-    let shared = c.shared;
-    // Each request takes the snapshot current when it starts.
-    let handler = move |req: Request<Incoming>| {
-        let gw = shared.load_full();
-        match guard.admit(&gw) {
-            Ok(held) => {
-                let watch = ProofWatch {
-                    guard: guard.clone(),
-                    shared: shared.clone(),
-                };
-                Either::Left(
-                    proxy::handle(gw, ctx.clone(), req)
-                        .map(move |r| r.map(|resp| held.wrap(resp, watch))),
-                )
-            }
-            Err(refusal) => Either::Right(refused(gw, ctx.clone(), req, refusal)),
-        }
-    };
-    listener::serve(tls, handler, &c.limits, c.draining, slot).await;
-}
+/// A draining connection cuts itself this long after `drain_timeout`: the
+/// owner's drain (which waits `drain_timeout`, then reports and waits for
+/// the cut) decides first, the connection's own deadline is the backstop.
+const CUT_MARGIN: Duration = Duration::from_millis(250);
 
-/// Log and count a failed handshake. Certificate failures were already
-/// counted (with their precise reason) by the client verifier.
-fn record_handshake_failure(metrics: &Metrics, remote: SocketAddr, e: &std::io::Error) {
-    let rustls_err = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
-    match rustls_err {
-        Some(rustls::Error::NoCertificatesPresented) => {
-            metrics.handshake_rejected(HandshakeRejection::NoCertificate);
-            tracing::warn!(%remote, "TLS handshake rejected: no client certificate");
-        }
-        Some(rustls::Error::InvalidCertificate(_)) => {
-            // The verifier already logged this at warn, with the SPIFFE ID and
-            // serial; here only the peer address is new.
-            tracing::debug!(%remote, reason = %e, "TLS handshake rejected");
-        }
-        _ => {
-            metrics.handshake_rejected(HandshakeRejection::Other);
-            tracing::info!(%remote, reason = %e, "TLS handshake failed");
-        }
+/// hyper's HTTP/1.1 read buffer cannot be smaller.
+const MIN_HEADER_BYTES: usize = 8192;
+
+impl Default for ConnLimits {
+    fn default() -> Self {
+        Self::from_section(&ServerSection::default(), |f| f.to_string())
+            .unwrap_or_else(|_| unreachable_defaults())
     }
 }
 
-/// Why a request on a verified connection is refused before the proxy.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Refusal {
-    #[error("the client certificate expired (notAfter {not_after}); reconnect with a current certificate")]
-    Expired { not_after: i64 },
-    #[error("the client certificate has been revoked")]
-    Revoked,
-    #[error("the client certificate is no longer trusted: {0}")]
-    Untrusted(String),
-    #[error("too many requests in progress for this caller (at most {max}); retry later")]
-    Busy { max: usize },
-}
-
-impl Refusal {
-    /// A lapsed proof ends the connection; a busy caller may retry on it.
-    fn closes(&self) -> bool {
-        !matches!(self, Refusal::Busy { .. })
+/// The defaults, should parsing the default strings ever fail (it cannot).
+fn unreachable_defaults() -> ConnLimits {
+    ConnLimits {
+        max_connections: 10_000,
+        max_requests_per_connection: 10_000,
+        max_header_bytes: 64 * 1024,
+        idle_timeout: Duration::from_secs(60),
+        drain_timeout: Duration::from_secs(30),
+        header_timeout: Duration::from_secs(10),
+        body_timeout: Duration::from_secs(30),
+        max_handshakes: 1024,
+        max_concurrent_streams: 100,
+        max_in_flight_per_caller: 256,
     }
 }
 
-/// The certificate a connection was verified with, and the verdict of the
-/// trust material it was last checked against.
-pub(super) struct Proof {
-    chain: Vec<CertificateDer<'static>>,
-    not_after: i64,
-    checked: Mutex<Checked>,
-}
-
-struct Checked {
-    /// The verifier of the snapshot the verdict is for. A `Weak` keeps its
-    /// allocation (not the verifier) alive, so a later snapshot's verifier
-    /// can never reuse the address and pass for it.
-    against: Weak<dyn ClientCertVerifier>,
-    verdict: Result<(), Refusal>,
-}
-
-impl Proof {
-    pub(super) fn new(
-        chain: Vec<CertificateDer<'static>>,
-        not_after: i64,
-        verified_by: &Arc<dyn ClientCertVerifier>,
-    ) -> Proof {
-        Proof {
-            chain,
-            not_after,
-            checked: Mutex::new(Checked {
-                against: Arc::downgrade(verified_by),
-                verdict: Ok(()),
-            }),
-        }
-    }
-
-    /// Still good under `gw`? Per request: a clock read, an uncontended
-    /// lock and a pointer compare; the chain is verified again only when a
-    /// reload replaced the trust material, once per connection and reload.
-    pub(super) fn check(&self, gw: &Gateway) -> Result<(), Refusal> {
-        // RFC 5280 §4.1.2.5: valid through notAfter inclusive.
-        if crate::unix_now() > self.not_after {
-            return Err(Refusal::Expired {
-                not_after: self.not_after,
-            });
-        }
-        let mut checked = self.checked.lock().unwrap_or_else(|p| p.into_inner());
-        let current = Arc::as_ptr(&gw.client_verifier);
-        if !std::ptr::addr_eq(checked.against.as_ptr(), current) {
-            checked.verdict = self.verify(gw.client_verifier.as_ref());
-            checked.against = Arc::downgrade(&gw.client_verifier);
-        }
-        checked.verdict.clone()
-    }
-
-    /// The same verifier the handshake used: the one core decides.
-    fn verify(&self, verifier: &dyn ClientCertVerifier) -> Result<(), Refusal> {
-        let Some((leaf, intermediates)) = self.chain.split_first() else {
-            return Err(Refusal::Untrusted("no certificate".into()));
+impl ConnLimits {
+    /// Check and resolve `[server]`; `at(field)` gives a problem's location.
+    pub fn from_section(
+        s: &ServerSection,
+        at: impl Fn(&str) -> String,
+    ) -> Result<ConnLimits, Vec<ConfigProblem>> {
+        let mut problems = Vec::new();
+        let mut problem = |field: &str, message: String| {
+            problems.push(ConfigProblem {
+                location: at(field),
+                message,
+            })
         };
-        match verifier.verify_client_cert(leaf, intermediates, UnixTime::now()) {
-            Ok(_) => Ok(()),
-            Err(rustls::Error::InvalidCertificate(CertificateError::Revoked)) => {
-                Err(Refusal::Revoked)
+        if s.max_connections == 0 || s.max_connections > u32::MAX as usize {
+            problem(
+                "server.max_connections",
+                format!("must be between 1 and {}", u32::MAX),
+            );
+        }
+        if s.max_header_bytes < MIN_HEADER_BYTES || s.max_header_bytes > u32::MAX as usize {
+            problem(
+                "server.max_header_bytes",
+                format!("must be at least {MIN_HEADER_BYTES} (and fit in 32 bits)"),
+            );
+        }
+        if s.max_handshakes == 0 || s.max_handshakes > u32::MAX as usize {
+            problem(
+                "server.max_handshakes",
+                format!("must be between 1 and {}", u32::MAX),
+            );
+        }
+        if s.max_concurrent_streams == 0 {
+            problem("server.max_concurrent_streams", "must be at least 1".into());
+        }
+        if s.max_in_flight_per_caller == 0 {
+            problem(
+                "server.max_in_flight_per_caller",
+                "must be at least 1".into(),
+            );
+        }
+        let mut duration = |field: &str, v: &str| match parse_duration(v) {
+            Ok(d) => d,
+            Err(e) => {
+                problem(field, e);
+                Duration::from_secs(1)
             }
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::Expired | CertificateError::ExpiredContext { .. },
-            )) => Err(Refusal::Expired {
-                not_after: self.not_after,
-            }),
-            Err(e) => Err(Refusal::Untrusted(e.to_string())),
+        };
+        let idle_timeout = duration("server.idle_timeout", &s.idle_timeout);
+        let drain_timeout = duration("server.drain_timeout", &s.drain_timeout);
+        let header_timeout = duration("server.header_timeout", &s.header_timeout);
+        let body_timeout = duration("server.body_timeout", &s.body_timeout);
+        if !problems.is_empty() {
+            return Err(problems);
         }
-    }
-}
-
-/// Everything a request on one connection is admitted by.
-struct ConnGuard {
-    proof: Proof,
-    /// Requests in progress for this connection's caller, all connections.
-    load: Arc<AtomicUsize>,
-    max_in_flight: usize,
-}
-
-impl ConnGuard {
-    fn admit(&self, gw: &Gateway) -> Result<Held, Refusal> {
-        self.proof.check(gw)?;
-        let before = self.load.fetch_add(1, Ordering::AcqRel);
-        let held = Held(self.load.clone());
-        if before >= self.max_in_flight {
-            // `held` undoes the increment as it drops.
-            return Err(Refusal::Busy {
-                max: self.max_in_flight,
-            });
-        }
-        Ok(held)
-    }
-}
-
-/// One request counted against its caller until dropped (with the
-/// response body: an SSE stream counts until its end).
-struct Held(Arc<AtomicUsize>);
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
-impl Held {
-    fn wrap(self, resp: Response<ResponseBody>, watch: ProofWatch) -> Response<Counted> {
-        resp.map(|inner| Counted {
-            inner,
-            _held: Some(self),
-            watch: Some(watch),
+        Ok(ConnLimits {
+            max_connections: s.max_connections,
+            max_requests_per_connection: s.max_requests_per_connection,
+            max_header_bytes: s.max_header_bytes,
+            idle_timeout,
+            drain_timeout,
+            header_timeout,
+            body_timeout,
+            max_handshakes: s.max_handshakes,
+            max_concurrent_streams: s.max_concurrent_streams,
+            max_in_flight_per_caller: s.max_in_flight_per_caller,
         })
     }
 }
 
-/// What a response body re-checks before each frame it passes on: a stream
-/// (SSE) outlives the request that opened it, and its events must stop when
-/// the caller's certificate expires or a reload revokes it, just as the
-/// connection's next request would be refused.
-struct ProofWatch {
-    guard: Arc<ConnGuard>,
-    shared: Arc<ArcSwap<Gateway>>,
+/// When the body of a request must have arrived completely: set by
+/// [`serve`] on every request's extensions, enforced by the body reader.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyDeadline(pub Instant);
+
+impl BodyDeadline {
+    /// The deadline of a request served by [`serve`]; a request from
+    /// elsewhere (none today) gets the default `body_timeout` from now, so
+    /// no body read is ever unbounded.
+    pub fn of(extensions: &http::Extensions) -> Instant {
+        match extensions.get::<BodyDeadline>() {
+            Some(d) => d.0,
+            None => Instant::now() + unreachable_defaults().body_timeout,
+        }
+    }
 }
 
-/// The error a stream ends with when its caller's proof lapsed.
-#[derive(Debug, thiserror::Error)]
-#[error("response stream ended: {0}")]
-struct ProofLapsed(Refusal);
+/// Put in a response's extensions to close its connection gracefully once
+/// the response has been sent (HTTP/1.1: no keep-alive; HTTP/2: `GOAWAY`,
+/// streams already open finish). Never sent on the wire.
+#[derive(Debug, Clone, Copy)]
+pub struct CloseConnection;
 
-/// A response body that keeps its request counted against the caller.
-pub(super) struct Counted {
-    inner: ResponseBody,
-    _held: Option<Held>,
-    watch: Option<ProofWatch>,
+/// Per-connection bookkeeping shared with the service and response bodies.
+struct ConnState {
+    in_flight: AtomicUsize,
+    requests: AtomicU64,
+    /// Milliseconds since `start` of the last request start or end.
+    last_active_ms: AtomicU64,
+    start: Instant,
+    close: Notify,
 }
 
-impl Body for Counted {
-    type Data = Bytes;
-    type Error = proxy::BoxError;
+impl ConnState {
+    fn new() -> ConnState {
+        ConnState {
+            in_flight: AtomicUsize::new(0),
+            requests: AtomicU64::new(0),
+            last_active_ms: AtomicU64::new(0),
+            start: Instant::now(),
+            close: Notify::new(),
+        }
+    }
+
+    fn touch(&self) {
+        self.last_active_ms
+            .store(self.start.elapsed().as_millis() as u64, Ordering::Relaxed);
+    }
+    fn last_active(&self) -> Instant {
+        self.start + Duration::from_millis(self.last_active_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// Held by a response body: the request is in progress until it is dropped
+/// (an SSE stream counts until its last event is sent).
+struct InFlight(Arc<ConnState>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// A response body that keeps its request counted as in flight.
+pub struct TrackedBody<B> {
+    inner: B,
+    _in_flight: InFlight,
+}
+
+impl<B: Body + Unpin> Body for TrackedBody<B> {
+    type Data = B::Data;
+    type Error = B::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let (Poll::Ready(Some(Ok(_))), Some(w)) = (&polled, &self.watch) {
-            // Per frame: a clock read and a pointer compare (see Proof::check).
-            if let Err(why) = w.guard.proof.check(&w.shared.load()) {
-                tracing::info!(reason = %why, "response stream cut: the caller's certificate lapsed");
-                // Dropping the frame and failing the body resets the stream
-                // (HTTP/2) or closes the connection (HTTP/1.1).
-                self.watch = None;
-                return Poll::Ready(Some(Err(Box::new(ProofLapsed(why)))));
-            }
-        }
-        polled
+    ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.inner).poll_frame(cx)
     }
     fn is_end_stream(&self) -> bool {
         self.inner.is_end_stream()
@@ -336,130 +258,176 @@ impl Body for Counted {
     }
 }
 
-/// Answer and audit a request refused before the proxy: 401 (and close)
-/// for a lapsed certificate, 429 with `Retry-After` for a busy caller.
-async fn refused(
-    gw: Arc<Gateway>,
-    conn: Arc<ConnContext>,
-    req: Request<Incoming>,
-    why: Refusal,
-) -> Result<Response<Counted>, Infallible> {
-    let started = std::time::Instant::now();
-    let meta = RequestMeta::from_headers(req.headers());
-    // A guard, as on the proxy route: even this short answer's record is
-    // written if the future is dropped while submitting it.
-    let mut rec = RecordGuard::new(
-        &gw.audit,
-        proxy::request_record(&conn, &req, &meta),
-        started,
-    );
-    let (status, code, decision) = match why {
-        Refusal::Busy { .. } => {
-            Metrics::inc(&gw.metrics.requests_denied);
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                "too_many_requests",
-                AuditDecision::Deny,
-            )
+/// What every request on a connection is given and counted by.
+#[derive(Clone, Copy)]
+struct PerRequest {
+    /// 0: no limit.
+    max_requests: u64,
+    body_timeout: Duration,
+}
+
+impl PerRequest {
+    /// Start one request: its body deadline, the request count (at the
+    /// limit, the connection closes after it), in flight until its response
+    /// body is dropped; a response asking for it closes the connection.
+    fn admit<H, F, B>(
+        self,
+        st: &Arc<ConnState>,
+        mut req: Request<Incoming>,
+        handler: &H,
+    ) -> impl Future<Output = Result<Response<TrackedBody<B>>, Infallible>> + Send + 'static
+    where
+        H: Fn(Request<Incoming>) -> F,
+        F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+        B: Send + 'static,
+    {
+        // The body deadline runs from here: the headers are in.
+        req.extensions_mut()
+            .insert(BodyDeadline(Instant::now() + self.body_timeout));
+        let n = st.requests.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.max_requests > 0 && n >= self.max_requests {
+            // This one is served; the connection then closes.
+            st.close.notify_one();
         }
-        _ => {
-            Metrics::inc(&gw.metrics.requests_unauthenticated);
-            (
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                AuditDecision::Unauthenticated,
-            )
-        }
+        st.in_flight.fetch_add(1, Ordering::Relaxed);
+        st.touch();
+        let guard = InFlight(st.clone());
+        // `map`, not an async block awaiting the handler's future: an async
+        // block keeps the captured future and the awaited one in separate
+        // slots (twice the size), and hyper reserves that size per connection.
+        let st = st.clone();
+        handler(req).map(move |r| {
+            r.map(|resp| {
+                if resp.extensions().get::<CloseConnection>().is_some() {
+                    st.close.notify_one();
+                }
+                resp.map(|inner| TrackedBody {
+                    inner,
+                    _in_flight: guard,
+                })
+            })
+        })
+    }
+}
+
+/// HTTP/1.1 and HTTP/2 under `limits`: header size and read timeout,
+/// concurrent streams.
+fn builder(limits: &ConnLimits) -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout.min(limits.idle_timeout))
+        .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(limits.max_header_bytes.min(u32::MAX as usize) as u32)
+        .max_concurrent_streams(limits.max_concurrent_streams);
+    builder
+}
+
+/// Serve one HTTP/1.1 or HTTP/2 connection with `handler` under `limits`
+/// until it ends, shutting it down gracefully when `shutdown` turns true.
+/// `slot` is released when the connection ends.
+///
+/// Not an `async fn`: the connection (and the I/O moved into it) goes onto
+/// the heap here, so the returned future holds a pointer, not reserved
+/// space for `io` as well. That keeps an idle connection's memory down.
+pub fn serve<I, H, F, B>(
+    io: I,
+    handler: H,
+    limits: &ConnLimits,
+    shutdown: watch::Receiver<bool>,
+    slot: Option<OwnedSemaphorePermit>,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let state = Arc::new(ConnState::new());
+    let per_request = PerRequest {
+        max_requests: limits.max_requests_per_connection,
+        body_timeout: limits.body_timeout,
     };
-    let message = why.to_string();
-    tracing::info!(caller = %conn.identity.spiffe_id, reason = %message, "request refused on the connection");
-    let mut resp = proxy::error(status, code, &message);
-    if matches!(why, Refusal::Busy { .. }) {
-        resp.headers_mut()
-            .insert(RETRY_AFTER, HeaderValue::from_static("1"));
-    }
-    if why.closes() {
-        resp.extensions_mut().insert(CloseConnection);
-    }
-    resp.headers_mut()
-        .insert(crate::trace::REQUEST_ID.clone(), meta.id.header_value());
-    rec.refuse(decision, message);
-    rec.submit(status.as_u16()).await;
-    Ok(resp.map(|inner| Counted {
-        inner,
-        _held: None,
-        watch: None,
-    }))
-}
-
-/// In-flight counters per caller (SPIFFE ID), shared by all of a caller's
-/// connections on one listener. A connection holds its caller's counter, so
-/// a request costs one atomic add, not a map lookup; the map only keeps
-/// `Weak`s, swept as it grows.
-pub(super) struct CallerLoad {
-    inner: Mutex<Counters>,
-}
-
-struct Counters {
-    by_caller: HashMap<String, Weak<AtomicUsize>>,
-    /// Sweep dead entries when the map reaches this size.
-    sweep_at: usize,
-}
-
-const SWEEP_MIN: usize = 1024;
-
-impl CallerLoad {
-    pub(super) fn new() -> CallerLoad {
-        CallerLoad {
-            inner: Mutex::new(Counters {
-                by_caller: HashMap::new(),
-                sweep_at: SWEEP_MIN,
-            }),
+    let st = state.clone();
+    let svc = service_fn(move |req: Request<Incoming>| per_request.admit(&st, req, &handler));
+    let builder = builder(limits);
+    let conn = Box::pin(builder.serve_connection(TokioIo::new(io), svc).into_owned());
+    let idle_timeout = limits.idle_timeout;
+    let drain_timeout = limits.drain_timeout;
+    // How long a closing connection may stay with nothing in flight.
+    let linger = limits.header_timeout.min(limits.idle_timeout);
+    let mut shutdown = shutdown;
+    // The driver: run the connection to its end, starting a graceful
+    // shutdown on drain, at the request limit, or when idle.
+    async move {
+        // Declared before `conn`, so dropped after it: the requests cut
+        // below have submitted their audit records (their guards run when
+        // `conn` drops) before the slot tells the drain this one is gone.
+        let _slot = slot;
+        let mut conn = conn;
+        let mut closing = false;
+        let mut idle_check = state.start + idle_timeout;
+        // Set on drain: past it the connection is dropped, not waited for,
+        // so a request still in progress is ended here (and leaves its
+        // record) rather than vanishing when the process exits.
+        let mut cut_at: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                r = conn.as_mut() => {
+                    if let Err(e) = r {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                    return;
+                }
+                _ = async { tokio::time::sleep_until(cut_at.unwrap_or_else(Instant::now)).await }, if cut_at.is_some() => {
+                    tracing::debug!("drain deadline reached; connection cut");
+                    return;
+                }
+                // Also for a connection already closing (request limit,
+                // idle): its request in progress must end by the deadline too.
+                _ = wait_true(&mut shutdown), if cut_at.is_none() => {
+                    if !closing {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                        idle_check = Instant::now() + linger;
+                    }
+                    cut_at = Some(Instant::now() + drain_timeout + CUT_MARGIN);
+                }
+                _ = state.close.notified(), if !closing => {
+                    conn.as_mut().graceful_shutdown();
+                    closing = true;
+                    idle_check = Instant::now() + linger;
+                }
+                _ = tokio::time::sleep_until(idle_check) => {
+                    let now = Instant::now();
+                    let busy = state.in_flight.load(Ordering::Relaxed) > 0;
+                    if closing {
+                        // A graceful close needs the peer's part (HTTP/2:
+                        // the ack of the GOAWAY's PING); a peer that never
+                        // gives it would hold its slot forever. Once nothing
+                        // has been in flight for `linger`, the connection is
+                        // dropped.
+                        if !busy && state.last_active() + linger <= now {
+                            tracing::debug!("closing connection lingered; dropped");
+                            return;
+                        }
+                        idle_check = now + linger;
+                    } else if busy {
+                        idle_check = now + idle_timeout;
+                    } else if state.last_active() + idle_timeout <= now {
+                        conn.as_mut().graceful_shutdown();
+                        closing = true;
+                        idle_check = now + linger;
+                    } else {
+                        idle_check = state.last_active() + idle_timeout;
+                    }
+                }
+            }
         }
-    }
-
-    /// The counter of `caller`, shared with its other open connections.
-    fn counter(&self, caller: &str) -> Arc<AtomicUsize> {
-        let mut c = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(live) = c.by_caller.get(caller).and_then(Weak::upgrade) {
-            return live;
-        }
-        if c.by_caller.len() >= c.sweep_at {
-            c.by_caller.retain(|_, w| w.strong_count() > 0);
-            c.sweep_at = (c.by_caller.len() * 2).max(SWEEP_MIN);
-        }
-        let fresh = Arc::new(AtomicUsize::new(0));
-        c.by_caller
-            .insert(caller.to_owned(), Arc::downgrade(&fresh));
-        fresh
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_caller_shares_one_counter_across_connections_and_it_is_freed() {
-        let load = CallerLoad::new();
-        let a = load.counter("spiffe://td/a");
-        let a2 = load.counter("spiffe://td/a");
-        assert!(Arc::ptr_eq(&a, &a2));
-        let b = load.counter("spiffe://td/b");
-        assert!(!Arc::ptr_eq(&a, &b));
-        drop((a, a2));
-        // Gone with its last connection: a new one starts from zero.
-        let a3 = load.counter("spiffe://td/a");
-        assert_eq!(a3.load(Ordering::Relaxed), 0);
-    }
-
-    #[test]
-    fn held_requests_count_until_dropped() {
-        let n = Arc::new(AtomicUsize::new(0));
-        let h = Held(n.clone());
-        n.fetch_add(1, Ordering::AcqRel);
-        assert_eq!(n.load(Ordering::Relaxed), 1);
-        drop(h);
-        assert_eq!(n.load(Ordering::Relaxed), 0);
     }
 }

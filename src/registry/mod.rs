@@ -1,5 +1,12 @@
 //! Agents reachable through the gateway: name → card, upstream, identity; and
 //! route lookup for `/agents/NAME/...` paths.
+//!
+//! - [`card_slot`]: each agent's card at run time (file, upstream fetch, the
+//!   last good card).
+//! - [`refresh`]: fetching the cards that come due, on the current snapshot.
+
+pub mod card_slot;
+pub(crate) mod refresh;
 
 pub(crate) mod build;
 
@@ -9,6 +16,7 @@ use std::sync::Arc;
 use http::Uri;
 
 use crate::identity::SpiffeId;
+use card_slot::CardSlot;
 
 /// One registered agent, fully resolved at load time.
 #[derive(Debug)]
@@ -25,7 +33,7 @@ pub struct Agent {
     /// The agent's card in service (as published, for scope decisions; the
     /// signed card served to callers; the upstream credentials it implies),
     /// swapped in place when a fetched card changes.
-    pub card: crate::card_source::CardSlot,
+    pub card: CardSlot,
     /// This agent's decision counters (`actgate_decisions_total`), shared
     /// across reloads so counts survive them.
     pub decisions: Arc<crate::metrics::DecisionCounters>,
