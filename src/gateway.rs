@@ -27,14 +27,15 @@ use crate::identity::verifier::{
 };
 use crate::identity::{SpiffeId, TrustDomain};
 use crate::metrics::Metrics;
-use crate::policy::{Policy, Rule};
-use crate::proxy::UpstreamClient;
+use crate::policy::scopes::scopes_supported;
+use crate::policy::Policy;
 use crate::recent::RecentDecisions;
 use crate::registry::{Agent, Registry};
 use crate::tls;
 use crate::token::{
     metadata, ActorTokenVerifier, KeySet, Minter, SigningKey, SubjectTokenVerifier, TrustedIssuer,
 };
+use crate::upstream::UpstreamClient;
 
 /// Timeouts and limits, resolved from the config.
 #[derive(Debug, Clone)]
@@ -181,7 +182,7 @@ impl Gateway {
             strip_headers: p
                 .take(
                     "gateway.strip_headers",
-                    crate::proxy::parse_header_names(&g.strip_headers),
+                    crate::proxy::headers::parse_header_names(&g.strip_headers),
                 )
                 .unwrap_or_default(),
         };
@@ -654,7 +655,7 @@ impl Gateway {
         let jwks_json = Bytes::from(keys.jwks().to_string());
         let card_jwks_json = Bytes::from(card_keys.jwks().to_string());
         let metadata_json = Bytes::from(
-            metadata::authorization_server(&issuer, &public_url, &scopes_supported(&rules))
+            metadata::authorization_server(&issuer, &public_url, &scopes_supported(&rules, None))
                 .to_string(),
         );
         let minter = Minter::new(
@@ -744,16 +745,6 @@ fn one(cfg: &ConfigFile, field: &str, message: String) -> ConfigErrors {
         location: cfg.at(field),
         message,
     }])
-}
-
-fn scopes_supported(rules: &[Rule]) -> Vec<String> {
-    let mut s: Vec<String> = rules
-        .iter()
-        .flat_map(|r| r.scopes.iter().cloned())
-        .collect();
-    s.sort();
-    s.dedup();
-    s
 }
 
 fn check_url(p: &mut Problems, field: &str, url: &str, https_only: bool) {

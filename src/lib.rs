@@ -3,16 +3,16 @@
 //! The request flow, one module per stage (see README and ARCHITECTURE):
 //!
 //! ```text
-//! TCP accept ─▶ TLS handshake ─▶ HTTP request ─▶ route ─▶ classify ─▶ decide ─▶ mint ─▶ forward
-//!   server      identity          server          registry  a2a        policy     token    proxy
+//! TCP accept ─▶ TLS handshake ─▶ HTTP request ─▶ route ─▶ classify ─▶ authorize ─▶ mint ─▶ gate ─▶ forward
+//!   server      identity          server          registry  a2a        authorize    token   proxy    proxy
 //! ```
 #![forbid(unsafe_code)]
 
 pub mod a2a;
 pub mod admin;
-pub mod approval_gate;
 pub mod approvals;
 pub mod audit;
+pub mod authorize;
 pub mod browser_guard;
 pub mod card_source;
 pub mod cards;
@@ -20,7 +20,6 @@ pub mod client;
 pub mod config;
 pub mod egress;
 pub mod example_agent;
-pub mod extended_card;
 pub mod gateway;
 pub mod identity;
 pub mod listener;
@@ -30,15 +29,19 @@ pub mod metrics;
 pub mod pki;
 pub mod policy;
 pub mod proxy;
-pub mod recent;
 pub mod registry;
 pub mod server;
 pub mod signing_keys;
 pub mod terminal;
 pub mod tls;
 pub mod token;
-pub mod token_endpoint;
 pub mod trace;
+pub mod upstream;
+
+// moved (issue 13); alias removed after merge
+pub use audit::recent;
+// moved (issue 13); alias removed after merge
+pub use proxy::approval as approval_gate;
 
 /// Seconds since the Unix epoch, the unit of every JWT time claim.
 pub fn unix_now() -> i64 {

@@ -11,8 +11,8 @@ use crate::browser_guard::AllowedHost;
 use crate::config::{parse_duration, ConfigErrors, ConfigProblem, EgressConfigFile, EgressSection};
 use crate::identity::{svid, SpiffeId};
 use crate::listener::ConnLimits;
-use crate::proxy::UpstreamClient;
 use crate::tls::{self, TlsMaterialError};
+use crate::upstream::UpstreamClient;
 
 /// The fixed part of an egress configuration (changes need a restart).
 #[derive(Debug, Clone)]
