@@ -39,9 +39,9 @@ pub mod trace;
 pub mod upstream;
 
 // moved (issue 13); alias removed after merge
-pub use audit::recent;
+pub(crate) use audit::recent;
 // moved (issue 13); alias removed after merge
-pub use proxy::approval as approval_gate;
+pub(crate) use proxy::approval as approval_gate;
 
 /// Seconds since the Unix epoch, the unit of every JWT time claim.
 pub fn unix_now() -> i64 {

@@ -8,7 +8,6 @@ use std::path::Path;
 use serde_json::json;
 
 use super::*;
-use crate::cards::requirements::Capabilities;
 use crate::config::{parse_toml, PolicyFileRaw};
 use crate::identity::SpiffeId;
 use crate::policy::build::{from_sections, AgentInfo, Context};
@@ -18,38 +17,14 @@ const ORCH: &str = "spiffe://example.org/agent/orchestrator";
 const NOW: i64 = 1_700_000_000;
 const TTL: i64 = 300;
 
-/// The agent's card: card-level requirement `cal:write`, or none.
+/// The agent's card (built as the gateway builds it): card-level
+/// requirement `cal:write`, or none.
 fn card(requires_write: bool) -> ServedCard {
-    let reqs = if requires_write {
+    crate::policy::scopes::tests::served(if requires_write {
         json!([{"schemes": {"gw": {"list": ["cal:write"]}}}])
     } else {
         json!([])
-    };
-    let card = json!({
-        "name": "S", "description": "", "version": "1",
-        "supportedInterfaces": [{"url": "http://127.0.0.1:1/rpc", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}],
-        "capabilities": {},
-        "securitySchemes": {"gw": {"oauth2SecurityScheme": {"flows": {"clientCredentials": {
-            "tokenUrl": "https://gw.example/token", "scopes": {}}}}}},
-        "securityRequirements": reqs,
-        "defaultInputModes": [], "defaultOutputModes": [], "skills": []
-    });
-    let caps = Capabilities {
-        gateway_token_issuers: vec!["https://gw.example".into()],
-        ..Default::default()
-    };
-    crate::cards::serve::build(
-        card.to_string().as_bytes(),
-        "card.json",
-        "scheduler",
-        &caps,
-        "https://gw/agents/scheduler",
-        "http://u",
-        &[],
-        None,
-        None,
-    )
-    .unwrap()
+    })
 }
 
 fn policy(rules: &str) -> Policy {

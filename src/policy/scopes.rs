@@ -89,7 +89,7 @@ pub fn token_scopes<'a>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cards::requirements::Capabilities;
     use serde_json::json;
@@ -97,7 +97,7 @@ mod tests {
     /// A card built the way the gateway builds it, with card-level
     /// requirements `reqs` and skills `plain` (none) and `admin` (needs
     /// `cal:admin`, or `cal:root`).
-    fn served(reqs: serde_json::Value) -> ServedCard {
+    pub(crate) fn served(reqs: serde_json::Value) -> ServedCard {
         let card = json!({
             "name": "A", "description": "", "version": "1",
             "supportedInterfaces": [{"url": "http://127.0.0.1:1/rpc", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}],

@@ -5,7 +5,6 @@
 //! Each stage decides in its own module; a refusal is a typed value, booked
 //! once at the end ([`super::refusal`]).
 
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Request, Response};
 use hyper::body::Incoming;
 
@@ -16,9 +15,8 @@ use super::forward::{self, Forwarded};
 use super::headers::presented_approval;
 use super::refusal::{Booking, Refusal};
 use super::respond::ResponseBody;
-use super::{card, decide, extended_card, reach, subject};
-use crate::a2a;
-use crate::audit::{AuditRecord, Decision as AuditDecision};
+use super::{card, classify, decide, extended_card, reach, subject};
+use crate::audit::AuditRecord;
 use crate::authorize::{Ask, Operation};
 use crate::gateway::Gateway;
 use crate::policy::{Approval, DecisionKind};
@@ -83,11 +81,7 @@ async fn stages<'g>(
     if let Some(answer) = card::own_answer(gw, agent, &req, route.rest, rec) {
         return answer.map(Done::Answered);
     }
-    // Decoded and normalised once: this form is classified, shown to an
-    // approver and forwarded; any other spelling is refused.
-    let rest = a2a::canonical_path(route.rest)
-        .map_err(|e| Refusal::Unclassified(e.into()))?
-        .into_owned();
+    let rest = classify::canonical_path(route.rest)?;
     *subject_slot = subject::verify(gw, caller, req.headers())?;
     let subject = subject_slot.as_ref();
     if let Some(s) = subject {
@@ -104,10 +98,7 @@ async fn stages<'g>(
     // its interfaces are): without one the agent is unavailable, never
     // called on an unchecked contract.
     let live = agent.card.live().ok_or(Refusal::NoCard)?;
-    let content_type = single_header(&parts.headers, &header::CONTENT_TYPE);
-    let op = a2a::classify(&parts.method, &rest, content_type, &body, &live.endpoints)
-        .map_err(Refusal::Unclassified)?;
-    rec.operation = Some(op.name.to_string());
+    let op = classify::operation(&parts, &rest, &body, &live.endpoints, rec)?;
     let ask = Ask {
         caller,
         subject,
@@ -122,13 +113,7 @@ async fn stages<'g>(
         now: crate::unix_now(),
     };
     let allowed = decide::decide(gw, &ask, rec, &mut seen.rule)?;
-    let minted = gw
-        .minter
-        .token_for(&allowed.mint_request(), crate::unix_now())
-        .map_err(Refusal::Mint)?;
-    rec.set_minted(&minted);
-    // From here on the call is allowed; a failure below is an `error`.
-    rec.decision = AuditDecision::Allow;
+    let minted = decide::mint(gw, &allowed, rec)?;
     let client = gw
         .upstreams
         .get(&agent.name)
@@ -179,13 +164,4 @@ async fn stages<'g>(
         approval_id,
         token_cached: minted.cache_hit,
     }))
-}
-
-/// The value of `name` when it is sent exactly once.
-fn single_header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a HeaderValue> {
-    let mut all = headers.get_all(name).iter();
-    match (all.next(), all.next()) {
-        (Some(v), None) => Some(v),
-        _ => None,
-    }
 }

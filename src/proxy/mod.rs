@@ -8,8 +8,8 @@
 //!   ─▶ approval gate ─▶ forward ─▶ respond
 //! ```
 //!
-//! Each stage decides in its own module (`reach`, `card`, `subject`, `body`,
-//! `a2a`, `decide` → [`crate::authorize`], `approval`, `forward`,
+//! Each stage decides in its own module (`reach`, `card`, `classify` → `a2a`,
+//! `subject`, `body`, `decide` → [`crate::authorize`], `approval`, `forward`,
 //! `extended_card`); a refusal is a [`refusal::Refusal`], booked once.
 //!
 //! Header rule (after linkerd2-proxy's identity header): whatever identity the
@@ -29,17 +29,18 @@ use crate::gateway::Gateway;
 use crate::trace::RequestMeta;
 
 mod agent_call;
-pub mod approval;
+pub(crate) mod approval;
 mod body;
 mod card;
+mod classify;
 mod context;
 mod decide;
-pub mod extended_card;
+mod extended_card;
 mod forward;
-pub mod headers;
-pub mod oauth;
+pub(crate) mod headers;
+mod oauth;
 mod reach;
-pub(crate) mod refusal;
+mod refusal;
 mod respond;
 mod subject;
 

@@ -41,7 +41,9 @@ pub(crate) enum Refusal {
     CardMethod,
     /// The agent has no verified card in service.
     NoCard,
-    /// The request is not exactly one A2A operation.
+    /// A request the gateway could not name as one A2A operation: refused
+    /// with a specific error, audited as `invalid` with what could be read
+    /// (the operation, when it was named).
     Unclassified(a2a::Refused),
     /// The `Authorization` header is not one `Bearer` token.
     Bearer(&'static str),
