@@ -3,23 +3,22 @@
 //! The request flow, one module per stage (see README and ARCHITECTURE):
 //!
 //! ```text
-//! TCP accept ─▶ TLS handshake ─▶ HTTP request ─▶ route ─▶ classify ─▶ decide ─▶ mint ─▶ forward
-//!   server      identity          server          registry  a2a        policy     token    proxy
+//! TCP accept ─▶ TLS handshake ─▶ HTTP request ─▶ route ─▶ classify ─▶ authorize ─▶ mint ─▶ gate ─▶ forward
+//!   server      identity          server          registry  a2a        authorize    token   proxy    proxy
 //! ```
 #![forbid(unsafe_code)]
 
 pub mod a2a;
 pub mod admin;
-pub mod approval_gate;
 pub mod approvals;
 pub mod audit;
+pub mod authorize;
 pub mod browser_guard;
 pub mod cards;
 pub mod client;
 pub mod config;
 pub mod egress;
 pub mod example_agent;
-pub mod extended_card;
 pub mod gateway;
 pub mod identity;
 pub mod load;
@@ -28,14 +27,18 @@ pub mod metrics;
 pub mod pki;
 pub mod policy;
 pub mod proxy;
-pub mod recent;
 pub mod registry;
 pub mod server;
 pub mod terminal;
 pub mod tls;
 pub mod token;
-pub mod token_endpoint;
 pub mod trace;
+pub mod upstream;
+
+// moved (issue 13); alias removed after merge
+pub(crate) use audit::recent;
+// moved (issue 13); alias removed after merge
+pub(crate) use proxy::approval as approval_gate;
 
 // moved (issue 13); alias removed after merge
 pub use registry::card_slot as card_source;

@@ -9,6 +9,8 @@
 //!   through; a dedicated writer thread owns the files (see `writer`).
 //! - [`chain`] is the line format and hash chain; [`verify`] checks files;
 //!   [`query`] filters them.
+//! - [`recent`] is the in-memory ring of the latest decisions the console
+//!   shows (bounded, not evidence).
 //!
 //! Appending from anywhere (proxy, token endpoint, approvals):
 //!
@@ -37,6 +39,7 @@ pub(crate) mod build;
 pub mod chain;
 mod guard;
 pub mod query;
+pub mod recent;
 pub mod verify;
 mod writer;
 

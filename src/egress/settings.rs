@@ -10,9 +10,9 @@ use http::{HeaderName, Uri};
 use crate::browser_guard::AllowedHost;
 use crate::config::{parse_duration, ConfigErrors, ConfigProblem, EgressConfigFile, EgressSection};
 use crate::identity::{svid, SpiffeId};
-use crate::proxy::UpstreamClient;
 use crate::server::conn::ConnLimits;
 use crate::tls::{self, TlsMaterialError};
+use crate::upstream::UpstreamClient;
 
 /// The fixed part of an egress configuration (changes need a restart).
 #[derive(Debug, Clone)]
@@ -293,7 +293,7 @@ fn local_side(
             ),
         }
     }
-    let strip_headers = match crate::proxy::parse_header_names(&e.strip_headers) {
+    let strip_headers = match crate::proxy::headers::parse_header_names(&e.strip_headers) {
         Ok(v) => v,
         Err(err) => {
             add("egress.strip_headers", err.to_string());

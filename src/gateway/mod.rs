@@ -27,7 +27,7 @@ use crate::config::{one_problem, ConfigErrors, ConfigFile, ConfigProblem, Proble
 use crate::identity::{SpiffeClientVerifier, SpiffeId};
 use crate::metrics::Metrics;
 use crate::policy::{Policy, Rule};
-use crate::proxy::UpstreamClient;
+use crate::upstream::UpstreamClient;
 use crate::recent::RecentDecisions;
 use crate::registry::{Agent, Registry};
 use crate::tls;
@@ -185,7 +185,7 @@ impl Gateway {
                 issuer: &set.issuer,
                 public_url: &set.public_url,
             },
-            &scopes_supported(&rules),
+            &crate::policy::scopes::scopes_supported(&rules, None),
             metrics.clone(),
         )?;
         // Nothing can fail past this point: a kept store takes the new limits.
@@ -327,16 +327,6 @@ fn rules(
         },
         files,
     )
-}
-
-fn scopes_supported(rules: &[Rule]) -> Vec<String> {
-    let mut s: Vec<String> = rules
-        .iter()
-        .flat_map(|r| r.scopes.iter().cloned())
-        .collect();
-    s.sort();
-    s.dedup();
-    s
 }
 
 #[cfg(test)]

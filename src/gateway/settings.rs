@@ -43,7 +43,7 @@ pub(crate) fn gateway(p: &mut Problems, cfg: &ConfigFile) -> Settings {
         strip_headers: p
             .take(
                 "gateway.strip_headers",
-                crate::proxy::parse_header_names(&g.strip_headers),
+                crate::proxy::headers::parse_header_names(&g.strip_headers),
             )
             .unwrap_or_default(),
     };

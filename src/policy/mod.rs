@@ -167,16 +167,6 @@ pub struct Subject<'a> {
     pub own: bool,
 }
 
-impl<'a> From<&'a crate::token::SubjectToken> for Subject<'a> {
-    fn from(t: &'a crate::token::SubjectToken) -> Self {
-        Subject {
-            issuer: &t.issuer,
-            sub: &t.sub,
-            own: t.own,
-        }
-    }
-}
-
 /// One rule, parsed and validated.
 #[derive(Debug, Clone)]
 pub struct Rule {

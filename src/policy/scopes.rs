@@ -4,9 +4,25 @@
 //! delegated calls, with the subject token's scopes. Shared by the request
 //! path and `actgate policy check`, so the command shows what a call gets.
 
+use super::{Effect, Rule};
 use crate::cards::requirements::{required_scopes, ScopeDecision};
 use crate::cards::serve::ServedCard;
-use crate::token::SubjectToken;
+use crate::token::verify::SubjectToken;
+
+/// The scopes policy can grant (`scopes_supported` of the metadata
+/// documents): what the allow rules for `agent` grant, or with `None` what
+/// any rule grants anywhere (deny rules grant nothing: config validation
+/// refuses scopes on them). Sorted and deduplicated.
+pub fn scopes_supported(rules: &[Rule], agent: Option<&str>) -> Vec<String> {
+    let mut scopes: Vec<String> = rules
+        .iter()
+        .filter(|r| r.effect == Effect::Allow && agent.is_none_or(|a| r.agents.matches(a)))
+        .flat_map(|r| r.scopes.iter().cloned())
+        .collect();
+    scopes.sort_unstable();
+    scopes.dedup();
+    scopes
+}
 
 /// The scopes to mint with (before the minter narrows them to the subject
 /// token's scopes, which every scope here already passed).
@@ -73,7 +89,7 @@ pub fn token_scopes<'a>(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::cards::requirements::Capabilities;
     use serde_json::json;
@@ -81,7 +97,7 @@ mod tests {
     /// A card built the way the gateway builds it, with card-level
     /// requirements `reqs` and skills `plain` (none) and `admin` (needs
     /// `cal:admin`, or `cal:root`).
-    fn served(reqs: serde_json::Value) -> ServedCard {
+    pub(crate) fn served(reqs: serde_json::Value) -> ServedCard {
         let card = json!({
             "name": "A", "description": "", "version": "1",
             "supportedInterfaces": [{"url": "http://127.0.0.1:1/rpc", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}],

@@ -1,17 +1,25 @@
-//! Request-side header and body handling: the bearer subject token, the
-//! size-limited body, hop-by-hop headers, and the identity-header rule
-//! (every inbound header that could carry identity is removed).
+//! Request-side header handling: the bearer subject token, hop-by-hop
+//! headers, and the identity-header rule (every inbound header that could
+//! carry identity is removed). Pure functions over `HeaderMap`s: the
+//! snapshot builder and the egress sidecar use them too.
 
 use std::sync::LazyLock;
 
-use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName};
-use http::{Response, StatusCode};
-use http_body_util::{BodyExt, Limited};
-use hyper::body::Incoming;
 
-use super::respond::error;
-use super::ResponseBody;
+/// The header a caller retries an approval-gated call with
+/// (`Actgate-Approval`). Read by the approval stage, never forwarded upstream.
+pub static APPROVAL_HEADER: HeaderName = HeaderName::from_static("actgate-approval");
+
+/// Only the approval header(s), copied before the request's headers are
+/// sanitised (usually none: an empty `HeaderMap` does not allocate).
+pub fn presented_approval(headers: &HeaderMap) -> HeaderMap {
+    let mut h = HeaderMap::new();
+    for v in headers.get_all(&APPROVAL_HEADER) {
+        h.append(APPROVAL_HEADER.clone(), v.clone());
+    }
+    h
+}
 
 /// Headers that describe one connection, not the message (RFC 9110 §7.6.1).
 /// Parsed `HeaderName`s, so removing them neither parses nor lower-cases a
@@ -238,59 +246,6 @@ pub(crate) fn bearer_token(headers: &HeaderMap) -> Result<Option<&str>, &'static
     Ok(Some(token))
 }
 
-/// Read the whole body, up to `limit` bytes, by the request's
-/// [`BodyDeadline`](crate::listener::BodyDeadline) (from its `parts`).
-pub(crate) async fn read_body(
-    body: Incoming,
-    parts: &http::request::Parts,
-    limit: u64,
-) -> Result<Bytes, Response<ResponseBody>> {
-    let headers = &parts.headers;
-    let too_large = || {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            &format!("request body exceeds {limit} bytes"),
-        )
-    };
-    if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > limit {
-            return Err(too_large());
-        }
-    }
-    // The body is read whole (up to the limit) before anything is forwarded:
-    // the operation, and so the decision, depends on the JSON-RPC method, and
-    // nothing may reach the upstream before the decision.
-    // The deadline is absolute, not per read: a body trickled a byte at a
-    // time would reset any per-read timer forever.
-    let deadline = crate::listener::BodyDeadline::of(&parts.extensions);
-    let read = Limited::new(body, limit as usize).collect();
-    let Ok(collected) = tokio::time::timeout_at(deadline, read).await else {
-        let mut r = error(
-            StatusCode::REQUEST_TIMEOUT,
-            "request_timeout",
-            "the request body did not arrive in time (server.body_timeout)",
-        );
-        // HTTP/1.1: the rest of the body may still be on its way; the
-        // connection cannot carry another request.
-        r.extensions_mut().insert(crate::listener::CloseConnection);
-        return Err(r);
-    };
-    match collected {
-        Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(_) => Err(error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "request body could not be read",
-        )),
-    }
-}
-
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap) {
     // Headers named in Connection are hop-by-hop too.
     let named: Vec<HeaderName> = headers
@@ -326,12 +281,14 @@ pub fn sanitize_request_headers(headers: &mut HeaderMap, extra: &[HeaderName]) {
         headers.remove(k);
     }
     headers.remove(header::HOST);
-    headers.remove(&crate::approval_gate::APPROVAL_HEADER);
+    headers.remove(&APPROVAL_HEADER);
 }
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    // The parent module by its full path: `super` would read as `proxy`
+    // to the cycle check, which is file-based.
+    use crate::proxy::headers::*;
     use http::HeaderValue;
 
     #[test]

@@ -1,15 +1,18 @@
 //! The answers the gateway makes itself: JSON errors with their standard
 //! codes and challenges, and served Agent Cards with their validators.
+//! Pure builders: which answer a refusal gets, and what it counts, is
+//! decided in [`super::refusal`].
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Response, StatusCode};
-use http_body_util::{BodyExt, Full};
+use http_body_util::{combinators::BoxBody, BodyExt, Full};
 
-use super::ResponseBody;
 use crate::cards::serve::ServedCard;
-use crate::gateway::Gateway;
-use crate::metrics::Metrics;
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+/// Response body: either a small gateway-made body or the upstream's stream.
+pub type ResponseBody = BoxBody<Bytes, BoxError>;
 
 pub(super) fn full(b: impl Into<Bytes>) -> ResponseBody {
     Full::new(b.into()).map_err(|never| match never {}).boxed()
@@ -57,8 +60,7 @@ pub(super) fn method_not_allowed(allow: &'static str, message: &str) -> Response
     r
 }
 
-pub(super) fn forbidden(gw: &Gateway) -> Response<ResponseBody> {
-    Metrics::inc(&gw.metrics.requests_denied);
+pub(super) fn forbidden() -> Response<ResponseBody> {
     error(
         StatusCode::FORBIDDEN,
         "forbidden",
@@ -68,8 +70,7 @@ pub(super) fn forbidden(gw: &Gateway) -> Response<ResponseBody> {
 
 /// 403 with the RFC 6750 step-up challenge: the scopes that would let the
 /// call through, so the caller can return with a user token carrying them.
-pub(super) fn insufficient_scope(gw: &Gateway, needed: &[String]) -> Response<ResponseBody> {
-    Metrics::inc(&gw.metrics.requests_denied);
+pub(super) fn insufficient_scope(needed: &[String]) -> Response<ResponseBody> {
     let scope = needed.join(" ");
     let mut r = error(
         StatusCode::FORBIDDEN,
@@ -90,8 +91,7 @@ pub(super) fn insufficient_scope(gw: &Gateway, needed: &[String]) -> Response<Re
 
 /// 503 for an agent with no card in service (its card failed to load,
 /// fetch or verify, and no good one came before). Logged where it failed.
-pub(super) fn unavailable(agent: &str) -> Response<ResponseBody> {
-    tracing::debug!(agent, "agent unavailable: no card in service");
+pub(super) fn unavailable() -> Response<ResponseBody> {
     let mut resp = error(
         StatusCode::SERVICE_UNAVAILABLE,
         "agent_unavailable",
@@ -142,8 +142,7 @@ pub(super) fn card_response(
     r
 }
 
-pub(super) fn unauthorized(gw: &Gateway, why: &str) -> Response<ResponseBody> {
-    Metrics::inc(&gw.metrics.requests_unauthenticated);
+pub(super) fn unauthorized(why: &str) -> Response<ResponseBody> {
     let mut r = error(StatusCode::UNAUTHORIZED, "invalid_token", why);
     let desc: String = why
         .chars()

@@ -17,7 +17,7 @@ use crate::cards::sign::{CardSigner, VerificationKey};
 use crate::config::{valid_agent_name, AgentSection, ApiKeySection, ConfigFile, Problems};
 use crate::identity::SpiffeId;
 use crate::metrics::Metrics;
-use crate::proxy::UpstreamClient;
+use crate::upstream::UpstreamClient;
 use crate::tls;
 
 /// What agents are built with, from the other sections.

@@ -21,7 +21,7 @@ use crate::cards::serve::ServedCard;
 use crate::cards::sign::{CardSigner, VerificationKey};
 use crate::cards::{AgentCard, SecurityScheme};
 use crate::metrics::Metrics;
-use crate::proxy::UpstreamClient;
+use crate::upstream::UpstreamClient;
 
 /// Largest card body accepted from an upstream. Real cards are a few KiB;
 /// the bound keeps a misbehaving upstream from making the gateway buffer

@@ -107,53 +107,23 @@ pub struct MintRequest<'a> {
     pub allow_reentry: bool,
 }
 
-/// Build the claim set for `req`, issued by `issuer` at `now`.
-///
-/// - App-only (no subject): `sub` = caller, no `act`, scope = granted scopes.
-/// - Delegated: `sub` = subject's `sub`; `act` = caller wrapping the subject's
-///   chain; scope = granted ∩ subject scopes; `exp` capped by the subject's.
-/// - Either way `exp` is capped by the caller certificate's `notAfter`.
-pub fn build_claims(
-    req: &MintRequest<'_>,
-    issuer: &str,
-    now: i64,
-    jti: String,
-) -> Result<AccessTokenClaims, ClaimsError> {
+/// Whether a token for `req` may be issued by `issuer` at `now`, and its
+/// `exp` if so: the lifetime, the delegation chain (depth, cycles,
+/// `may_act`), the subject token's and the caller certificate's expiry.
+/// [`build_claims`] runs exactly these checks first; the authorization core
+/// runs them before anything is minted, so both front doors refuse alike.
+pub fn check(req: &MintRequest<'_>, issuer: &str, now: i64) -> Result<i64, ClaimsError> {
     if req.ttl_secs <= 0 {
         return Err(ClaimsError::InvalidTtl(req.ttl_secs));
     }
     let caller = req.caller.spiffe_id.as_str();
     let mut exp = now.saturating_add(req.ttl_secs);
-
-    let (sub, act, scopes) = match req.subject {
-        None => (
-            caller.to_owned(),
-            None,
-            normalize(req.granted_scopes.iter()),
-        ),
-        Some(subject) => {
-            check_chain(subject, caller, req.max_chain_depth, req.allow_reentry)?;
-            check_may_act(subject, req.caller, issuer)?;
-            // A token carries no more authority than the one it was exchanged
-            // for: a subject without a `scope` claim grants nothing (fail
-            // closed), rather than being read as "no restriction".
-            let scopes = match &subject.scopes {
-                None => Vec::new(),
-                Some(theirs) => normalize(
-                    req.granted_scopes
-                        .iter()
-                        .filter(|s| theirs.iter().any(|t| t == *s)),
-                ),
-            };
-            // Never outlive the subject token (RFC 8693 practice, pitfalls §6).
-            exp = exp.min(subject.exp);
-            let act = Actor {
-                sub: caller.to_owned(),
-                act: subject.act.clone().map(Box::new),
-            };
-            (subject.sub.clone(), Some(act), scopes)
-        }
-    };
+    if let Some(subject) = req.subject {
+        check_chain(subject, caller, req.max_chain_depth, req.allow_reentry)?;
+        check_may_act(subject, req.caller, issuer)?;
+        // Never outlive the subject token (RFC 8693 practice, pitfalls §6).
+        exp = exp.min(subject.exp);
+    }
     if exp <= now {
         return Err(ClaimsError::SubjectExpired { exp, now });
     }
@@ -166,7 +136,48 @@ pub fn build_claims(
             now,
         });
     }
-    let exp = exp.min(req.caller.not_after);
+    Ok(exp.min(req.caller.not_after))
+}
+
+/// Build the claim set for `req`, issued by `issuer` at `now`.
+///
+/// - App-only (no subject): `sub` = caller, no `act`, scope = granted scopes.
+/// - Delegated: `sub` = subject's `sub`; `act` = caller wrapping the subject's
+///   chain; scope = granted ∩ subject scopes; `exp` capped by the subject's.
+/// - Either way `exp` is capped by the caller certificate's `notAfter`.
+pub fn build_claims(
+    req: &MintRequest<'_>,
+    issuer: &str,
+    now: i64,
+    jti: String,
+) -> Result<AccessTokenClaims, ClaimsError> {
+    let exp = check(req, issuer, now)?;
+    let caller = req.caller.spiffe_id.as_str();
+    let (sub, act, scopes) = match req.subject {
+        None => (
+            caller.to_owned(),
+            None,
+            normalize(req.granted_scopes.iter()),
+        ),
+        Some(subject) => {
+            // A token carries no more authority than the one it was exchanged
+            // for: a subject without a `scope` claim grants nothing (fail
+            // closed), rather than being read as "no restriction".
+            let scopes = match &subject.scopes {
+                None => Vec::new(),
+                Some(theirs) => normalize(
+                    req.granted_scopes
+                        .iter()
+                        .filter(|s| theirs.iter().any(|t| t == *s)),
+                ),
+            };
+            let act = Actor {
+                sub: caller.to_owned(),
+                act: subject.act.clone().map(Box::new),
+            };
+            (subject.sub.clone(), Some(act), scopes)
+        }
+    };
 
     Ok(AccessTokenClaims {
         iss: issuer.to_owned(),

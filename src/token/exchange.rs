@@ -12,12 +12,14 @@
 //! 2. the subject token, verified exactly as on the proxy route (a trusted
 //!    issuer's token, or a gateway token whose audience is the caller);
 //! 3. the actor token, when present: a JWT-SVID of the caller ([`super::actor`]);
-//! 4. the target: exactly one registered agent that policy lets the caller
-//!    reach for a token (see [`POLICY_OPERATION`]);
-//! 5. scopes: the requested ones must be granted by policy *and* held by the
-//!    subject token;
-//! 6. minting with the proxy's mint core (`act` nesting, depth, cycles,
-//!    `may_act`, lifetime caps), plus `cnf` of the caller's certificate.
+//! 4. the target: exactly one registered agent;
+//! 5. the authorization core ([`crate::authorize`], as on the proxy route,
+//!    asked about every operation, see [`POLICY_OPERATION`]): policy, the
+//!    card's scopes, the requested ones (granted by policy *and* held by the
+//!    subject token), the lifetime cap and the chain (`act` nesting, depth,
+//!    cycles, `may_act`);
+//! 6. minting with the proxy's minter, plus `cnf` of the caller's
+//!    certificate.
 //!
 //! Every refusal of a subject or actor token is `invalid_request`, as
 //! RFC 8693 §2.2.2 requires (not `invalid_grant`).
@@ -27,12 +29,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use http::StatusCode;
 
-use super::{form, ClaimsError, MintError, MintRequest, SubjectToken};
-use crate::gateway::Gateway;
+use super::actor::ActorTokenVerifier;
+use super::claims::ClaimsError;
+use super::form;
+use super::mint::{MintError, Minter};
+use super::verify::{SubjectToken, SubjectTokenVerifier};
+use crate::authorize::{authorize, Ask, Core, Denied, Operation, Outcome, ScopeProblem};
 use crate::identity::CallerIdentity;
-use crate::policy::scopes::{token_scopes, TokenScopes};
-use crate::policy::{Approval, Decision, DenyReason, Subject};
-use crate::registry::Agent;
+use crate::registry::{Agent, Registry};
 
 /// Path of the token endpoint on the mTLS listener.
 pub const TOKEN_ENDPOINT_PATH: &str = "/oauth2/token";
@@ -227,17 +231,168 @@ impl Params {
     }
 }
 
+/// What the exchange reads from the live snapshot (built from it by the
+/// token endpoint; see `proxy::oauth`).
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    /// The authorization core, as the proxy route uses it.
+    pub core: Core<'a>,
+    pub registry: &'a Registry,
+    pub subject_tokens: &'a SubjectTokenVerifier,
+    pub actor_tokens: &'a ActorTokenVerifier,
+    pub minter: &'a Minter,
+    /// The audit log can record the exchange (checked again by the core).
+    pub recordable: bool,
+}
+
+/// The parameters after step 1: what the rest of the exchange works with.
+struct Checked<'p> {
+    subject_token: &'p str,
+    subject_type: &'p str,
+    actor_token: Option<&'p str>,
+    issued_token_type: &'static str,
+    requested_scopes: Option<Vec<String>>,
+    target: Target<'p>,
+}
+
 /// Perform the exchange for `caller` (the verified mTLS client) with the form
 /// `body`, at `now`.
-pub fn exchange(
-    gw: &Gateway,
+pub fn exchange<'a>(
+    ctx: impl Into<Context<'a>>,
     caller: &CallerIdentity,
     body: &[u8],
     now: i64,
 ) -> Result<Issued, ExchangeError> {
+    let ctx = ctx.into();
     let p = Params::parse(body)?;
-
     // 1. Parameters.
+    let checked = check_params(&p, caller)?;
+    // 2. Subject token, 3. actor token.
+    let subject = verify_subject(&ctx, caller, &checked, now)?;
+    if let Some(t) = checked.actor_token {
+        ctx.actor_tokens
+            .verify(t, caller, now)
+            .map_err(|e| invalid_request(e.to_string()))?;
+    }
+    // 4. Target: unknown and forbidden targets get one answer, so the
+    // endpoint does not reveal which agents exist.
+    let agent = resolve_target(ctx.registry, &checked.target).ok_or_else(target_refused)?;
+    // 5.–6. The core decides, as on the proxy route: policy, the agent's
+    // card (no token for an agent without a verified card, and by default
+    // exactly the scopes its requirements name within the grant), the
+    // requested scopes, the lifetime and the chain.
+    let live = agent.card.live();
+    let ask = Ask {
+        caller,
+        subject: Some(&subject),
+        agent: &agent.name,
+        audience: &agent.resource,
+        card: live.as_deref().map(|l| &l.served),
+        operation: Operation::Every,
+        requested_scopes: checked.requested_scopes.as_deref(),
+        recordable: ctx.recordable,
+        now,
+    };
+    let allowed = match authorize(&ctx.core, &ask) {
+        Outcome::Allow(a) => a,
+        refused => return Err(refusal(refused)),
+    };
+    // 7. Mint with the proxy's core, bound to the caller's certificate.
+    let minted = ctx
+        .minter
+        .token_bound(&allowed.mint_request(), now)
+        .map_err(mint_refusal)?;
+
+    let issued_scope = issued_scope(&allowed.scopes, &subject);
+    let scope = match (&checked.requested_scopes, issued_scope) {
+        // RFC 6749 §5.1: only when it differs from the request.
+        (Some(req), Some(s)) if *req == s => None,
+        (_, s) => s.map(|s| s.join(" ")),
+    };
+    Ok(Issued {
+        access_token: minted.token,
+        issued_token_type: checked.issued_token_type,
+        expires_in: (minted.exp - now).max(0),
+        scope,
+        agent: agent.name.clone(),
+        subject,
+        jti: minted.jti,
+        token_scope: minted.scope,
+    })
+}
+
+fn target_refused() -> ExchangeError {
+    invalid_target("the target is unknown or this client may not obtain tokens for it")
+}
+
+/// The exchange's answer to each refusal of the core.
+fn refusal(outcome: Outcome<'_>) -> ExchangeError {
+    match outcome {
+        Outcome::Allow(_) => {
+            ExchangeError::new(ErrorCode::ServerError, "token could not be issued")
+        }
+        // The token is used at the agent without the gateway in between,
+        // so no approval could be asked for.
+        Outcome::ApprovalRequired { .. } => invalid_target(
+            "calls to this target need a person's approval; no token is issued for direct use",
+        ),
+        Outcome::Deny {
+            reason: Denied::Policy(_),
+            ..
+        } => target_refused(),
+        Outcome::Deny {
+            reason: Denied::Card(why),
+            ..
+        } => invalid_target(why),
+        Outcome::Unrecordable { .. } => ExchangeError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the gateway cannot record token exchanges right now; try again later",
+        ),
+        Outcome::NoCard { .. } => ExchangeError::new(
+            ErrorCode::TemporarilyUnavailable,
+            "the target's Agent Card could not be loaded or verified; try again later",
+        ),
+        Outcome::StepUp { scopes, .. } => ExchangeError::new(
+            ErrorCode::InvalidScope,
+            format!(
+                "the target's card requires scopes the subject token or the grant lacks: {}",
+                scopes.join(" ")
+            ),
+        ),
+        Outcome::InvalidScope {
+            problem: ScopeProblem::NotGranted(s),
+            ..
+        } => invalid_scope(format!(
+            "scope {s} is not granted to this client for this target"
+        )),
+        Outcome::InvalidScope {
+            problem: ScopeProblem::NotHeld(s),
+            ..
+        } => invalid_scope(format!("scope {s} is not in the subject token's scope")),
+        Outcome::TokenRefused { error, .. } => mint_refusal(MintError::Claims(error)),
+    }
+}
+
+fn mint_refusal(e: MintError) -> ExchangeError {
+    match e {
+        // The subject token cannot be used by this caller: its chain,
+        // `may_act` or lifetime rules it out.
+        MintError::Claims(ClaimsError::InvalidTtl(_)) => {
+            ExchangeError::new(ErrorCode::ServerError, "token could not be issued")
+        }
+        // Client authentication is the certificate: past its notAfter
+        // there is no client to issue to.
+        MintError::Claims(c @ ClaimsError::CallerCertificateExpired { .. }) => {
+            ExchangeError::new(ErrorCode::InvalidClient, c.to_string())
+        }
+        MintError::Claims(c) => invalid_request(format!("subject_token: {c}")),
+        _ => ExchangeError::new(ErrorCode::ServerError, "token could not be issued"),
+    }
+}
+
+/// Step 1: grant type, client authentication, token types, scope syntax,
+/// target shape.
+fn check_params<'p>(p: &'p Params, caller: &CallerIdentity) -> Result<Checked<'p>, ExchangeError> {
     match p.grant_type.as_deref() {
         None => return Err(invalid_request("grant_type is required")),
         Some(GRANT_TYPE_TOKEN_EXCHANGE) => {}
@@ -306,15 +461,31 @@ pub fn exchange(
         }
     };
     let requested_scopes = p.scope.as_deref().map(parse_scope).transpose()?;
-    let target = target_parameter(&p)?;
+    let target = target_parameter(p)?;
+    Ok(Checked {
+        subject_token,
+        subject_type,
+        actor_token: actor_token.map(String::as_str),
+        issued_token_type,
+        requested_scopes,
+        target,
+    })
+}
 
-    // 2. Subject token: the same verifier as the proxy route. A gateway
-    // token is accepted only from the agent it was minted for.
-    let presenter = gw
+/// Step 2: the subject token, verified with the same verifier as the proxy
+/// route. A gateway token is accepted only from the agent it was minted for.
+fn verify_subject(
+    ctx: &Context<'_>,
+    caller: &CallerIdentity,
+    checked: &Checked<'_>,
+    now: i64,
+) -> Result<SubjectToken, ExchangeError> {
+    let (subject_token, subject_type) = (checked.subject_token, checked.subject_type);
+    let presenter = ctx
         .registry
         .by_identity(&caller.spiffe_id)
         .map(|a| a.resource.as_str());
-    let subject = gw
+    let subject = ctx
         .subject_tokens
         .verify(subject_token, presenter, now)
         .map_err(|e| invalid_request(format!("subject_token: {e}")))?;
@@ -339,128 +510,7 @@ pub fn exchange(
             .check_binding(&caller.thumbprint)
             .map_err(|e| invalid_request(format!("subject_token: {e}")))?;
     }
-
-    // 3. Actor token.
-    if let Some(t) = actor_token {
-        gw.actor_tokens
-            .verify(t, caller, now)
-            .map_err(|e| invalid_request(e.to_string()))?;
-    }
-
-    // 4. Target and policy. Unknown and forbidden targets get one answer,
-    // so the endpoint does not reveal which agents exist.
-    let refused =
-        || invalid_target("the target is unknown or this client may not obtain tokens for it");
-    let agent = resolve_target(gw, &target).ok_or_else(refused)?;
-    let (grant, skills, max_ttl, allow_reentry) =
-        match gw.policy.decide_every_operation(
-            &caller.spiffe_id,
-            &agent.name,
-            Some(Subject::from(&subject)),
-        ) {
-            // The token is used at the agent without the gateway in between,
-            // so no approval could be asked for: a rule that needs one, for any
-            // operation, never hands out a token (policy reads it as a deny).
-            Decision::Allow {
-                approval: Approval::Human,
-                ..
-            }
-            | Decision::Deny(DenyReason::ApprovalRequired { .. }) => return Err(invalid_target(
-                "calls to this target need a person's approval; no token is issued for direct use",
-            )),
-            Decision::Allow {
-                scopes,
-                skills,
-                max_token_lifetime_secs,
-                allow_reentry,
-                ..
-            } => (scopes, skills, max_token_lifetime_secs, allow_reentry),
-            Decision::Deny(_) => return Err(refused()),
-        };
-
-    // 5. The agent's card decides, as on the proxy route: no token for an
-    // agent without a verified card, and by default exactly the scopes its
-    // requirements (card and the rule's skills) name within the grant.
-    let Some(live) = agent.card.live() else {
-        return Err(ExchangeError::new(
-            ErrorCode::TemporarilyUnavailable,
-            "the target's Agent Card could not be loaded or verified; try again later",
-        ));
-    };
-    let card_scopes: Vec<String> = match token_scopes(&live.served, &grant, &skills, Some(&subject))
-    {
-        TokenScopes::Borrowed(s) => s.to_vec(),
-        TokenScopes::Owned(s) => s,
-        TokenScopes::StepUp(needed) => {
-            return Err(ExchangeError::new(
-                ErrorCode::InvalidScope,
-                format!(
-                    "the target's card requires scopes the subject token or the grant lacks: {}",
-                    needed.join(" ")
-                ),
-            ))
-        }
-        TokenScopes::Refused(why) => return Err(invalid_target(why)),
-    };
-
-    // 6. Scopes: never wider than policy grants or the subject token holds;
-    // a caller may ask for fewer than the card's.
-    let granted: Vec<String> = match &requested_scopes {
-        None => card_scopes,
-        Some(req) => {
-            check_scopes(req, &grant, &subject)?;
-            req.clone()
-        }
-    };
-
-    // 7. Mint with the proxy's core, bound to the caller's certificate.
-    let minted = gw
-        .minter
-        .token_bound(
-            &MintRequest {
-                caller,
-                subject: Some(&subject),
-                audience: &agent.resource,
-                granted_scopes: &granted,
-                ttl_secs: max_ttl.map_or(gw.limits.token_ttl_secs, |cap| {
-                    cap.min(gw.limits.token_ttl_secs)
-                }),
-                max_chain_depth: gw.limits.max_chain_depth,
-                allow_reentry,
-            },
-            now,
-        )
-        .map_err(|e| match e {
-            // The subject token cannot be used by this caller: its chain,
-            // `may_act` or lifetime rules it out.
-            MintError::Claims(ClaimsError::InvalidTtl(_)) => {
-                ExchangeError::new(ErrorCode::ServerError, "token could not be issued")
-            }
-            // Client authentication is the certificate: past its notAfter
-            // there is no client to issue to.
-            MintError::Claims(c @ ClaimsError::CallerCertificateExpired { .. }) => {
-                ExchangeError::new(ErrorCode::InvalidClient, c.to_string())
-            }
-            MintError::Claims(c) => invalid_request(format!("subject_token: {c}")),
-            _ => ExchangeError::new(ErrorCode::ServerError, "token could not be issued"),
-        })?;
-
-    let issued_scope = issued_scope(&granted, &subject);
-    let scope = match (&requested_scopes, issued_scope) {
-        // RFC 6749 §5.1: only when it differs from the request.
-        (Some(req), Some(s)) if *req == s => None,
-        (_, s) => s.map(|s| s.join(" ")),
-    };
-    Ok(Issued {
-        access_token: minted.token,
-        issued_token_type,
-        expires_in: (minted.exp - now).max(0),
-        scope,
-        agent: agent.name.clone(),
-        subject,
-        jti: minted.jti,
-        token_scope: minted.scope,
-    })
+    Ok(subject)
 }
 
 /// The scopes the minted token carries (what `build_claims` computes:
@@ -498,28 +548,6 @@ fn parse_scope(s: &str) -> Result<Vec<String>, ExchangeError> {
     Ok(v)
 }
 
-/// Each requested scope must be in the policy grant and in the subject token.
-fn check_scopes(
-    requested: &[String],
-    grant: &[String],
-    subject: &SubjectToken,
-) -> Result<(), ExchangeError> {
-    let held = subject.scopes.as_deref().unwrap_or(&[]);
-    for s in requested {
-        if !grant.contains(s) {
-            return Err(invalid_scope(format!(
-                "scope {s} is not granted to this client for this target"
-            )));
-        }
-        if !held.contains(s) {
-            return Err(invalid_scope(format!(
-                "scope {s} is not in the subject token's scope"
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// The requested target: at most one `resource` and one `audience`.
 struct Target<'p> {
     resource: Option<&'p str>,
@@ -553,12 +581,12 @@ fn target_parameter(p: &Params) -> Result<Target<'_>, ExchangeError> {
 /// The registered agent both parameters name: `resource` by the agent's
 /// resource identifier, `audience` by name or resource identifier. When
 /// both are given they must name the same agent.
-fn resolve_target<'g>(gw: &'g Gateway, t: &Target<'_>) -> Option<&'g Arc<Agent>> {
-    let by_resource = |r: &str| gw.registry.agents().find(|a| a.resource == r);
+fn resolve_target<'g>(registry: &'g Registry, t: &Target<'_>) -> Option<&'g Arc<Agent>> {
+    let by_resource = |r: &str| registry.agents().find(|a| a.resource == r);
     let from_resource = t.resource.map(by_resource);
     let from_audience = t
         .audience
-        .map(|a| gw.registry.get(a).or_else(|| by_resource(a)));
+        .map(|a| registry.get(a).or_else(|| by_resource(a)));
     match (from_resource, from_audience) {
         (Some(Some(a)), None) | (None, Some(Some(a))) => Some(a),
         (Some(Some(a)), Some(Some(b))) if Arc::ptr_eq(a, b) => Some(a),

@@ -16,7 +16,6 @@ pub mod verify_cache;
 
 pub use actor::{ActorTokenError, ActorTokenVerifier};
 pub use claims::{build_claims, AccessTokenClaims, Actor, ClaimsError, Cnf, MintRequest};
-pub use exchange::{ErrorCode, ExchangeError, Issued};
 pub use keys::{KeyError, KeySet, SigningAlgorithm, SigningKey};
 pub use mint::{sign_jwt, MintError, MintedToken, Minter};
 pub use verify::{SubjectToken, SubjectTokenVerifier, TokenError, TrustedIssuer, LEEWAY_SECS};

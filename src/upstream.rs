@@ -1,10 +1,12 @@
 //! Pooled HTTP clients to upstream agents (plain, or mTLS with the
-//! gateway's workload certificate) and the upstream URL of a routed request.
+//! gateway's workload certificate). Built with the snapshot, used by the
+//! proxy's forward stage, the card fetcher and the egress sidecar; it knows
+//! nothing about the request it carries.
 
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{Request, Response, Uri};
+use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -49,23 +51,4 @@ impl UpstreamClient {
             UpstreamClient::Tls(c) => c.request(req).await,
         }
     }
-}
-
-pub(super) fn upstream_uri(
-    base: &Uri,
-    rest: &str,
-    query: Option<&str>,
-) -> Result<Uri, http::Error> {
-    let base_path = base.path().trim_end_matches('/');
-    let mut pq =
-        String::with_capacity(base_path.len() + rest.len() + query.map_or(0, |q| q.len() + 1));
-    pq.push_str(base_path);
-    pq.push_str(rest);
-    if let Some(q) = query {
-        pq.push('?');
-        pq.push_str(q);
-    }
-    let mut parts = base.clone().into_parts();
-    parts.path_and_query = Some(pq.parse()?);
-    Ok(Uri::from_parts(parts)?)
 }

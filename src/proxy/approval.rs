@@ -4,58 +4,70 @@
 //! approval the caller must wait for. One answer per outcome, each with its
 //! own code; a JSON-RPC call gets a JSON-RPC error carrying its own `id`.
 
+use std::sync::Arc;
+
 use bytes::Bytes;
-use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
+pub use super::headers::presented_approval as presented;
+use super::headers::APPROVAL_HEADER;
+use super::respond::{json_response, ResponseBody};
 use crate::a2a::{Binding, Operation};
-use crate::approvals::{body_digest, Approval, ApprovalRequest, BodyPreview, Refusal, StoreError};
-use crate::gateway::Gateway;
+use crate::approvals::{
+    body_digest, Approval, ApprovalRequest, ApprovalStore, BodyPreview, Refusal, StoreError,
+};
+use crate::audit::recent::delegation_chain;
 use crate::identity::CallerIdentity;
 use crate::metrics::Metrics;
-use crate::proxy::{json_response, ResponseBody};
 use crate::token::SubjectToken;
 
-/// The header a caller retries with. Never forwarded upstream.
-pub static APPROVAL_HEADER: HeaderName = HeaderName::from_static("actgate-approval");
-
-/// What the gate decided.
-pub enum GateOutcome {
-    /// Forward; the approval (now used) is recorded under this ID.
-    Pass(String),
-    /// Do not forward: this is the answer, `decision` the label for records.
-    Refuse {
-        response: Response<ResponseBody>,
-        decision: &'static str,
-        approval_id: Option<String>,
-    },
+/// Why the gate held a call back.
+#[derive(Debug)]
+pub enum GateRefusal {
+    /// Waiting for a person: the pending approval was created (or handed
+    /// back) and the caller retries once it is approved.
+    Required,
+    /// The approval header was sent more than once.
+    AmbiguousHeader,
+    /// No store, or the store could not record the approval.
+    StoreUnavailable,
+    /// The store holds as many pending approvals as it may.
+    StoreFull,
+    /// The presented approval does not let this call through (pending,
+    /// denied, expired, used, mismatched, unknown, or unreadable).
+    Refused(Refusal),
 }
 
-/// Only the approval header(s), copied before the request's headers are
-/// sanitised (usually none: an empty `HeaderMap` does not allocate).
-pub fn presented(headers: &HeaderMap) -> HeaderMap {
-    let mut h = HeaderMap::new();
-    for v in headers.get_all(&APPROVAL_HEADER) {
-        h.append(APPROVAL_HEADER.clone(), v.clone());
-    }
-    h
-}
-
-/// The delegation chain as a person reads it: the user (if any), every
-/// earlier agent from the least recent, then the caller.
-pub fn chain(caller: &CallerIdentity, subject: Option<&SubjectToken>) -> Vec<String> {
-    let mut v = Vec::new();
-    if let Some(st) = subject {
-        v.push(st.sub.clone());
-        if let Some(act) = &st.act {
-            let mut earlier: Vec<String> = act.chain().map(|a| a.sub.clone()).collect();
-            earlier.reverse();
-            v.extend(earlier);
+impl GateRefusal {
+    /// The label for records and the recent-decisions view.
+    pub fn code(&self) -> &'static str {
+        match self {
+            GateRefusal::Required => "approval_required",
+            GateRefusal::AmbiguousHeader => "invalid_request",
+            GateRefusal::StoreUnavailable => "approval_store_unavailable",
+            GateRefusal::StoreFull => "approval_store_full",
+            GateRefusal::Refused(r) => r.code(),
         }
     }
-    v.push(caller.spiffe_id.to_string());
-    v
+}
+
+impl Held {
+    /// Waiting for a person (not refused).
+    pub fn waiting(&self) -> bool {
+        matches!(self.why, GateRefusal::Required)
+    }
+}
+
+/// A call the gate did not let through: why, the approval concerned (if
+/// any), and the answer (built here: it carries the approval and, for a
+/// JSON-RPC call, the request's own `id`).
+#[derive(Debug)]
+pub struct Held {
+    pub why: GateRefusal,
+    pub approval_id: Option<String>,
+    pub response: Response<ResponseBody>,
 }
 
 /// Headers some servers take as the method to execute instead of the
@@ -88,22 +100,61 @@ fn values(headers: &HeaderMap, name: &str) -> Vec<String> {
         .collect()
 }
 
-/// Everything the approval is bound to. `forwarded` are the headers exactly
-/// as the upstream will receive them (after sanitising), so the binding is
-/// on what the upstream will execute, not on what the caller sent.
-#[allow(clippy::too_many_arguments)]
-pub fn approval_request(
-    caller: &CallerIdentity,
-    subject: Option<&SubjectToken>,
-    agent: &str,
-    op: &Operation,
-    method: &Method,
-    rest: &str,
-    query: Option<&str>,
-    forwarded: &HeaderMap,
-    body: &[u8],
-    rule: usize,
-) -> ApprovalRequest {
+/// The call an approval is bound to, as the upstream will receive it.
+#[derive(Clone, Copy)]
+pub struct Call<'a> {
+    pub caller: &'a CallerIdentity,
+    pub subject: Option<&'a SubjectToken>,
+    pub agent: &'a str,
+    pub op: &'a Operation,
+    pub method: &'a Method,
+    /// The canonical path (what is classified and forwarded).
+    pub rest: &'a str,
+    pub query: Option<&'a str>,
+    /// The headers exactly as the upstream will receive them (after
+    /// sanitising), so the binding is on what the upstream will execute,
+    /// not on what the caller sent.
+    pub forwarded: &'a HeaderMap,
+    pub body: &'a [u8],
+    /// The rule that asked for the approval.
+    pub rule: usize,
+}
+
+/// The gate as the proxy runs it, last before forwarding: an approval is
+/// created only for a request that would otherwise be forwarded, and
+/// consumed only when the forward is about to happen. `presented` are the
+/// caller's approval headers, copied before sanitising removed them.
+pub async fn gate(
+    store: Option<&Arc<ApprovalStore>>,
+    metrics: &Metrics,
+    presented: &HeaderMap,
+    call: Call<'_>,
+) -> Result<String, Held> {
+    check(
+        store,
+        metrics,
+        presented,
+        approval_request(&call),
+        call.op,
+        call.body,
+    )
+    .await
+}
+
+/// Everything the approval is bound to.
+pub fn approval_request(c: &Call<'_>) -> ApprovalRequest {
+    let Call {
+        caller,
+        subject,
+        agent,
+        op,
+        method,
+        rest,
+        query,
+        forwarded,
+        body,
+        rule,
+    } = *c;
     let mut path = rest.to_string();
     if let Some(q) = query {
         path.push('?');
@@ -127,7 +178,7 @@ pub fn approval_request(
         caller: caller.spiffe_id.to_string(),
         subject: subject.map(|s| s.sub.clone()),
         subject_issuer: subject.map(|s| s.issuer.clone()),
-        chain: chain(caller, subject),
+        chain: delegation_chain(caller, subject),
         agent: agent.to_string(),
         operation: op.name.clone(),
         method: method.as_str().to_string(),
@@ -157,32 +208,35 @@ fn a2a_headers(forwarded: &HeaderMap) -> Vec<String> {
         .collect()
 }
 
-/// Run the gate for `req`, whose rule requires a human approval.
+/// Run the gate for `req`, whose rule requires a human approval: `Ok` with
+/// the approval's ID (now used) when it lets the call through.
 pub async fn check(
-    gw: &Gateway,
+    store: Option<&Arc<ApprovalStore>>,
+    metrics: &Metrics,
     headers: &HeaderMap,
     req: ApprovalRequest,
     op: &Operation,
     body: &[u8],
-) -> GateOutcome {
-    let refuse = |response, decision| GateOutcome::Refuse {
-        response,
-        decision,
+) -> Result<String, Held> {
+    let held = |why, response| Held {
+        why,
         approval_id: None,
+        response,
     };
     // Configuration guarantees a store when a rule needs approval; without
     // one, nothing could ever approve, so refuse.
-    let Some(store) = gw.approvals.clone() else {
-        return refuse(
+    let Some(store) = store.cloned() else {
+        return Err(held(
+            GateRefusal::StoreUnavailable,
             unavailable(op, body, "no approval store is configured"),
-            "approval_store_unavailable",
-        );
+        ));
     };
     let mut values = headers.get_all(&APPROVAL_HEADER).iter();
     let presented = values.next();
     if values.next().is_some() {
-        Metrics::inc(&gw.metrics.approvals_refused);
-        return refuse(
+        Metrics::inc(&metrics.approvals_refused);
+        return Err(held(
+            GateRefusal::AmbiguousHeader,
             answer(
                 op,
                 body,
@@ -192,64 +246,94 @@ pub async fn check(
                 "more than one Actgate-Approval header",
                 None,
             ),
-            "invalid_request",
-        );
+        ));
     }
-    let now = crate::unix_now();
-    let Some(id) = presented else {
-        // First attempt: create (or hand back) the pending approval. The
-        // store fsyncs: keep that off the async workers.
-        let created = tokio::task::spawn_blocking(move || store.request(req, now)).await;
-        return match created {
-            Ok(Ok(a)) => {
-                Metrics::inc(&gw.metrics.approvals_required);
-                tracing::info!(approval = %a.id, caller = %a.request.caller, agent = %a.request.agent, operation = %a.request.operation, "human approval required");
-                GateOutcome::Refuse {
-                    response: answer(
-                        op,
-                        body,
-                        StatusCode::FORBIDDEN,
-                        "approval_required",
-                        -32050,
-                        &format!(
-                            "this call needs a person's approval; retry the identical request with the header Actgate-Approval: {} once it is approved",
-                            a.id
-                        ),
-                        Some(&a),
-                    ),
-                    decision: "approval_required",
-                    approval_id: Some(a.id),
-                }
-            }
-            Ok(Err(e @ (StoreError::Full(_) | StoreError::CallerFull(_)))) => {
-                refuse(unavailable(op, body, &e.to_string()), "approval_store_full")
-            }
-            Ok(Err(e)) => {
-                tracing::error!(error = %e, "cannot create an approval");
-                refuse(
-                    unavailable(op, body, "the approval could not be stored"),
-                    "approval_store_unavailable",
-                )
-            }
-            Err(_) => refuse(
-                unavailable(op, body, "the approval could not be stored"),
-                "approval_store_unavailable",
-            ),
-        };
+    match presented {
+        None => Err(create(store, metrics, req, op, body).await),
+        Some(id) => {
+            let id = id.to_str().unwrap_or("").trim().to_string();
+            consume(store, metrics, id, req, op, body).await
+        }
+    }
+}
+
+/// First attempt: create (or hand back) the pending approval.
+async fn create(
+    store: Arc<ApprovalStore>,
+    metrics: &Metrics,
+    req: ApprovalRequest,
+    op: &Operation,
+    body: &[u8],
+) -> Held {
+    let held = |why, response| Held {
+        why,
+        approval_id: None,
+        response,
     };
-    let id = id.to_str().unwrap_or("").trim().to_string();
+    let now = crate::unix_now();
+    // The store fsyncs: keep that off the async workers.
+    let created = tokio::task::spawn_blocking(move || store.request(req, now)).await;
+    match created {
+        Ok(Ok(a)) => {
+            Metrics::inc(&metrics.approvals_required);
+            tracing::info!(approval = %a.id, caller = %a.request.caller, agent = %a.request.agent, operation = %a.request.operation, "human approval required");
+            Held {
+                response: answer(
+                    op,
+                    body,
+                    StatusCode::FORBIDDEN,
+                    "approval_required",
+                    -32050,
+                    &format!(
+                        "this call needs a person's approval; retry the identical request with the header Actgate-Approval: {} once it is approved",
+                        a.id
+                    ),
+                    Some(&a),
+                ),
+                why: GateRefusal::Required,
+                approval_id: Some(a.id),
+            }
+        }
+        Ok(Err(e @ (StoreError::Full(_) | StoreError::CallerFull(_)))) => held(
+            GateRefusal::StoreFull,
+            unavailable(op, body, &e.to_string()),
+        ),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, "cannot create an approval");
+            held(
+                GateRefusal::StoreUnavailable,
+                unavailable(op, body, "the approval could not be stored"),
+            )
+        }
+        Err(_) => held(
+            GateRefusal::StoreUnavailable,
+            unavailable(op, body, "the approval could not be stored"),
+        ),
+    }
+}
+
+/// A retry with approval `id`: consumed (durably) if it matches and is
+/// approved, refused with its own code otherwise.
+async fn consume(
+    store: Arc<ApprovalStore>,
+    metrics: &Metrics,
+    id: String,
+    req: ApprovalRequest,
+    op: &Operation,
+    body: &[u8],
+) -> Result<String, Held> {
     let now = crate::unix_now();
     let consumed = tokio::task::spawn_blocking(move || store.consume(&id, &req, now)).await;
     let refusal = match consumed {
         Ok(Ok(a)) => {
-            Metrics::inc(&gw.metrics.approvals_used);
+            Metrics::inc(&metrics.approvals_used);
             tracing::info!(approval = %a.id, caller = %a.request.caller, agent = %a.request.agent, "approved call let through");
-            return GateOutcome::Pass(a.id);
+            return Ok(a.id);
         }
         Ok(Err(r)) => r,
         Err(_) => Refusal::Storage,
     };
-    Metrics::inc(&gw.metrics.approvals_refused);
+    Metrics::inc(&metrics.approvals_refused);
     let (status, rpc_code) = match &refusal {
         Refusal::Storage => (StatusCode::SERVICE_UNAVAILABLE, -32057),
         Refusal::Pending(_) => (StatusCode::FORBIDDEN, -32051),
@@ -284,11 +368,11 @@ pub async fn check(
             response.headers_mut().insert(header::WWW_AUTHENTICATE, v);
         }
     }
-    GateOutcome::Refuse {
-        response,
-        decision: refusal.code(),
+    Err(Held {
+        why: GateRefusal::Refused(refusal),
         approval_id,
-    }
+        response,
+    })
 }
 
 fn challenge(code: &str, id: &str) -> String {

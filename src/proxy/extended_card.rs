@@ -13,9 +13,10 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use serde_json::Value;
 
+use super::headers::strip_hop_by_hop;
+use super::respond::{error, BoxError, ResponseBody};
 use crate::a2a::Binding;
 use crate::card_source::{CardContext, MAX_FETCHED_CARD_BYTES};
-use crate::proxy::{error, BoxError, ResponseBody};
 
 /// Whether the request asked in the v0.3 form (`agent/getAuthenticatedExtendedCard`
 /// or REST `GET /v1/card`), so the answer comes back in that form too.
@@ -109,7 +110,7 @@ pub async fn rewrite(
 }
 
 fn passthrough(mut parts: http::response::Parts, bytes: Bytes) -> Response<ResponseBody> {
-    crate::proxy::strip_hop_by_hop(&mut parts.headers);
+    strip_hop_by_hop(&mut parts.headers);
     parts.headers.remove(header::CONTENT_LENGTH);
     parts.headers.remove(header::TRANSFER_ENCODING);
     Response::from_parts(

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use crate::identity::CallerIdentity;
-use crate::token::SubjectToken;
+use crate::token::verify::SubjectToken;
 
 /// How many decisions the ring keeps.
 pub const CAPACITY: usize = 200;
@@ -31,6 +31,39 @@ pub struct DecisionRecord {
     pub approval_id: Option<String>,
     /// Upstream status when the call was forwarded.
     pub status: Option<u16>,
+}
+
+/// One decision about a call from `caller` (on behalf of `subject`'s user,
+/// if any) to `agent`, as the request path hands it over: borrowed, so a
+/// ring that is off costs nothing.
+#[derive(Debug, Clone, Copy)]
+pub struct Decided<'a> {
+    pub caller: &'a CallerIdentity,
+    pub subject: Option<&'a SubjectToken>,
+    pub agent: &'a str,
+    pub operation: &'a str,
+    /// `allow`, `deny`, `approval_required` or an approval refusal code.
+    pub decision: &'static str,
+    pub rule: Option<usize>,
+    pub approval_id: Option<&'a str>,
+    /// Upstream status when the call was forwarded.
+    pub status: Option<u16>,
+}
+
+/// The delegation chain as a person reads it: the user (if any), every
+/// earlier agent from the least recent, then the caller.
+pub fn delegation_chain(caller: &CallerIdentity, subject: Option<&SubjectToken>) -> Vec<String> {
+    let mut v = Vec::new();
+    if let Some(st) = subject {
+        v.push(st.sub.clone());
+        if let Some(act) = &st.act {
+            let mut earlier: Vec<String> = act.chain().map(|a| a.sub.clone()).collect();
+            earlier.reverse();
+            v.extend(earlier);
+        }
+    }
+    v.push(caller.spiffe_id.to_string());
+    v
 }
 
 #[derive(Debug, Default)]
@@ -58,34 +91,22 @@ impl RecentDecisions {
         ring.push_back(r);
     }
 
-    /// Record one decision about a call from `caller` (on behalf of
-    /// `subject`'s user, if any) to `agent`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn record(
-        &self,
-        caller: &CallerIdentity,
-        subject: Option<&SubjectToken>,
-        agent: &str,
-        operation: &str,
-        decision: &'static str,
-        rule: Option<usize>,
-        approval_id: Option<String>,
-        status: Option<u16>,
-    ) {
+    /// Record one decision (nothing when the ring is off: no lock, no copies).
+    pub fn record(&self, d: Decided<'_>) {
         if self.off {
             return;
         }
         self.push(DecisionRecord {
             time: crate::unix_now(),
-            caller: caller.spiffe_id.to_string(),
-            subject: subject.map(|s| s.sub.clone()),
-            chain: crate::approval_gate::chain(caller, subject),
-            agent: agent.to_string(),
-            operation: operation.to_string(),
-            decision,
-            rule,
-            approval_id,
-            status,
+            caller: d.caller.spiffe_id.to_string(),
+            subject: d.subject.map(|s| s.sub.clone()),
+            chain: delegation_chain(d.caller, d.subject),
+            agent: d.agent.to_string(),
+            operation: d.operation.to_string(),
+            decision: d.decision,
+            rule: d.rule,
+            approval_id: d.approval_id.map(str::to_owned),
+            status: d.status,
         });
     }
 

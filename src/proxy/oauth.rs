@@ -7,14 +7,33 @@ use http::header::{self, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 
+use super::body::read_body;
+use super::context::ConnContext;
+use super::decide::core;
+use super::respond::{json_response, ResponseBody};
 use crate::audit::{AuditRecord, Decision as AuditDecision, RecordKind};
 use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::metrics::Metrics;
-use crate::proxy::{json_response, read_body, ConnContext, ResponseBody};
+use crate::policy::scopes::scopes_supported;
 use crate::registry::Agent;
 use crate::token::exchange::{self, ErrorCode, ExchangeError};
 use crate::token::metadata;
+
+/// What the exchange reads from the snapshot: the same authorization core
+/// as the proxy route, the registry, the verifiers and the minter.
+impl<'a> From<&'a Gateway> for exchange::Context<'a> {
+    fn from(gw: &'a Gateway) -> Self {
+        exchange::Context {
+            core: core(gw),
+            registry: &gw.registry,
+            subject_tokens: &gw.subject_tokens,
+            actor_tokens: &gw.actor_tokens,
+            minter: &gw.minter,
+            recordable: gw.audit.is_healthy(),
+        }
+    }
+}
 
 /// `/oauth2/token`: every answer, success or error, carries `Cache-Control:
 /// no-store` and `Pragma: no-cache` (RFC 6749 §5.1): it may hold a token.
@@ -186,15 +205,7 @@ fn error_response(
 /// (others get the caller's usual 403, decided by the proxy before this).
 /// `scopes_supported` lists what the rules grant at this agent.
 pub fn protected_resource(gw: &Gateway, agent: &Agent) -> Response<ResponseBody> {
-    let mut scopes: Vec<String> = gw
-        .policy
-        .rules()
-        .iter()
-        .filter(|r| r.effect == crate::policy::Effect::Allow && r.agents.matches(&agent.name))
-        .flat_map(|r| r.scopes.iter().cloned())
-        .collect();
-    scopes.sort_unstable();
-    scopes.dedup();
+    let scopes = scopes_supported(gw.policy.rules(), Some(&agent.name));
     let doc = metadata::protected_resource(&agent.resource, &gw.issuer, &gw.public_url, &scopes);
     let mut r = json_response(StatusCode::OK, Bytes::from(doc.to_string()));
     r.headers_mut().insert(

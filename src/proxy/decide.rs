@@ -1,0 +1,70 @@
+//! The authorize stage of the proxy route: the one authorization core
+//! ([`crate::authorize`]), asked about the classified A2A operation.
+
+use super::refusal::Refusal;
+use crate::audit::{AuditRecord, Decision as AuditDecision};
+use crate::authorize::{authorize, Allowed, Ask, Core, Denied, Outcome};
+use crate::gateway::Gateway;
+use crate::policy::DenyReason;
+use crate::token::{MintError, MintedToken};
+
+/// The core as the snapshot configures it (shared with the token endpoint).
+pub(crate) fn core(gw: &Gateway) -> Core<'_> {
+    Core {
+        policy: &gw.policy,
+        issuer: gw.minter.issuer(),
+        token_ttl_secs: gw.limits.token_ttl_secs,
+        max_chain_depth: gw.limits.max_chain_depth,
+    }
+}
+
+/// Decide `ask`; the deciding rule goes into the record and `rule`.
+pub(super) fn decide<'a>(
+    gw: &'a Gateway,
+    ask: &Ask<'a>,
+    rec: &mut AuditRecord,
+    rule: &mut Option<usize>,
+) -> Result<Allowed<'a>, Refusal> {
+    let outcome = authorize(&core(gw), ask);
+    *rule = outcome.rule();
+    rec.rule = rule.map(|i| format!("rule[{i}]"));
+    match outcome {
+        Outcome::Allow(a) => {
+            tracing::debug!(caller = %ask.caller.spiffe_id, agent = ask.agent, operation = ?ask.operation, rule = a.grant.rule, "allowed");
+            Ok(a)
+        }
+        Outcome::Deny { reason, .. } => Err(Refusal::Denied(reason)),
+        Outcome::Unrecordable { .. } => Err(Refusal::AuditUnavailable),
+        Outcome::NoCard { .. } => Err(Refusal::NoCard),
+        Outcome::StepUp { scopes, .. } => Err(Refusal::StepUp(scopes)),
+        // Allowed by policy, refused by the token rules (chain depth,
+        // may_act, an expired subject): as the minter would refuse it, and
+        // counted as a deny.
+        Outcome::TokenRefused { error, .. } => Err(Refusal::Mint(MintError::Claims(error))),
+        // Only every-operation asks (the token exchange) get these; were
+        // one to come here, it is refused like a deny rule.
+        Outcome::ApprovalRequired { rule } => Err(Refusal::Denied(Denied::Policy(
+            DenyReason::ApprovalRequired { rule },
+        ))),
+        Outcome::InvalidScope { .. } => {
+            Err(Refusal::Denied(Denied::Policy(DenyReason::NoMatchingRule)))
+        }
+    }
+}
+
+/// The mint stage: the token for an allowed call (from the cache when an
+/// identical call got one recently), recorded by its `jti` and scopes.
+pub(super) fn mint(
+    gw: &Gateway,
+    allowed: &Allowed<'_>,
+    rec: &mut AuditRecord,
+) -> Result<MintedToken, Refusal> {
+    let minted = gw
+        .minter
+        .token_for(&allowed.mint_request(), crate::unix_now())
+        .map_err(Refusal::Mint)?;
+    rec.set_minted(&minted);
+    // From here on the call is allowed; a failure below is an `error`.
+    rec.decision = AuditDecision::Allow;
+    Ok(minted)
+}

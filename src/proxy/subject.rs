@@ -1,0 +1,36 @@
+//! The subject stage: the bearer subject token, verified. A present but
+//! invalid one is an error, never ignored.
+
+use http::HeaderMap;
+
+use super::headers::bearer_token;
+use super::refusal::Refusal;
+use crate::gateway::Gateway;
+use crate::identity::CallerIdentity;
+use crate::token::SubjectToken;
+
+/// The verified subject token of the request, if it sent one.
+pub(super) fn verify(
+    gw: &Gateway,
+    caller: &CallerIdentity,
+    headers: &HeaderMap,
+) -> Result<Option<SubjectToken>, Refusal> {
+    let Some(tok) = bearer_token(headers).map_err(Refusal::Bearer)? else {
+        return Ok(None);
+    };
+    let presenter = gw
+        .registry
+        .by_identity(&caller.spiffe_id)
+        .map(|a| a.resource.as_str());
+    // RFC 8705 §3: a certificate-bound token (from the token endpoint, or an
+    // IdP's) is usable only over a connection authenticated with that
+    // certificate; checked after the signature verified. This also refuses
+    // a bound gateway token presented by its audience: the token minted
+    // here for the upstream is unbound, so accepting it would silently drop
+    // the binding (the token endpoint re-binds instead).
+    gw.subject_tokens
+        .verify(tok, presenter, crate::unix_now())
+        .and_then(|s| s.check_binding(&caller.thumbprint).map(|()| s))
+        .map(Some)
+        .map_err(Refusal::SubjectToken)
+}
