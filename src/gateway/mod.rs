@@ -27,12 +27,12 @@ use crate::config::{one_problem, ConfigErrors, ConfigFile, ConfigProblem, Proble
 use crate::identity::{SpiffeClientVerifier, SpiffeId};
 use crate::metrics::Metrics;
 use crate::policy::{Policy, Rule};
-use crate::upstream::UpstreamClient;
 use crate::recent::RecentDecisions;
 use crate::registry::{Agent, Registry};
 use crate::tls;
 use crate::token::signing_keys::PriorKeys;
 use crate::token::{ActorTokenVerifier, KeySet, Minter, SigningKey, SubjectTokenVerifier};
+use crate::upstream::UpstreamClient;
 
 /// Timeouts and limits, resolved from the config.
 #[derive(Debug, Clone)]

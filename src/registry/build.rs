@@ -17,8 +17,8 @@ use crate::cards::sign::{CardSigner, VerificationKey};
 use crate::config::{valid_agent_name, AgentSection, ApiKeySection, ConfigFile, Problems};
 use crate::identity::SpiffeId;
 use crate::metrics::Metrics;
-use crate::upstream::UpstreamClient;
 use crate::tls;
+use crate::upstream::UpstreamClient;
 
 /// What agents are built with, from the other sections.
 pub(crate) struct Context<'a> {

@@ -23,7 +23,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
-use super::verify_cache::{Verified, VerifiedTokenCache, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES};
+use super::verify_cache::{VerifiedTokenCache, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES};
 use super::{Actor, Cnf, KeySet, SigningAlgorithm};
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat` (RFC 9068: "a few minutes"
@@ -273,7 +273,7 @@ struct IssuerKeys {
 pub struct SubjectTokenVerifier {
     own: IssuerKeys,
     trusted: HashMap<String, IssuerKeys>,
-    cache: VerifiedTokenCache,
+    cache: VerifiedTokenCache<Verified>,
 }
 
 impl SubjectTokenVerifier {
@@ -351,13 +351,14 @@ impl SubjectTokenVerifier {
             return hit.finish(presenter_resource, now);
         }
         let verified = Arc::new(self.verify_signed(token)?);
+        let stale_at = verified.exp.saturating_add(LEEWAY_SECS);
         self.cache
-            .insert(tag, token.len(), Arc::clone(&verified), now);
+            .insert(tag, token.len(), Arc::clone(&verified), stale_at, now);
         verified.finish(presenter_resource, now)
     }
 
     /// The cache of verified tokens (for metrics and tests).
-    pub fn cache(&self) -> &VerifiedTokenCache {
+    pub fn cache(&self) -> &VerifiedTokenCache<Verified> {
         &self.cache
     }
 
@@ -441,6 +442,69 @@ impl SubjectTokenVerifier {
                 Audience::Many(_) => None,
             },
             issuer_audience: issuer.audience.clone().unwrap_or_default(),
+        })
+    }
+}
+
+/// What a successful verification established, minus what depends on the
+/// presenter or the clock.
+#[derive(Debug)]
+pub struct Verified {
+    pub(super) issuer: String,
+    pub(super) own: bool,
+    pub(super) sub: String,
+    pub(super) scopes: Option<Vec<String>>,
+    pub(super) exp: i64,
+    pub(super) nbf: Option<i64>,
+    pub(super) iat: i64,
+    pub(super) act: Option<Actor>,
+    pub(super) may_act: Option<serde_json::Value>,
+    /// The `cnf` claim as read; its refusal keeps its place in the order of
+    /// checks (after the clock), so it is kept as a result.
+    pub(super) cnf: Result<Option<Cnf>, TokenError>,
+    /// Own tokens: whether `typ` is `at+jwt`.
+    pub(super) typ_ok: bool,
+    /// Own tokens: the single audience, if the token has exactly one.
+    pub(super) own_audience: Option<String>,
+    /// Trusted issuers: the configured audience the token was checked for.
+    pub(super) issuer_audience: String,
+}
+
+impl Verified {
+    /// The per-request checks, in the verifier's order: clock, `cnf`, then
+    /// for the gateway's own tokens `typ` and audience = presenter.
+    pub(super) fn finish(
+        &self,
+        presenter_resource: Option<&str>,
+        now: i64,
+    ) -> Result<SubjectToken, TokenError> {
+        check_times(self.exp, self.nbf, Some(self.iat), now)?;
+        let cnf = self.cnf.clone()?;
+        let aud = if self.own {
+            // RFC 9068 §4 typ check (see `verify`).
+            if !self.typ_ok {
+                return Err(TokenError::WrongType);
+            }
+            // A gateway token names exactly one agent as audience; only that
+            // agent may present it onward: a token minted for B cannot be
+            // replayed by C. Checked per request: the presenter varies.
+            match (&self.own_audience, presenter_resource) {
+                (Some(a), Some(p)) if a == p => a.clone(),
+                _ => return Err(TokenError::NotAudience),
+            }
+        } else {
+            self.issuer_audience.clone()
+        };
+        Ok(SubjectToken {
+            issuer: self.issuer.clone(),
+            sub: self.sub.clone(),
+            scopes: self.scopes.clone(),
+            exp: self.exp,
+            act: self.act.clone(),
+            may_act: self.may_act.clone(),
+            own: self.own,
+            aud,
+            cnf,
         })
     }
 }

@@ -30,9 +30,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 
-use super::verify::{check_times, TokenError, LEEWAY_SECS};
-use super::{Actor, Cnf, SubjectToken};
-
 /// Entries across all shards unless configured otherwise.
 pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
 /// Bytes (estimated from the token sizes) across all shards.
@@ -44,81 +41,29 @@ const ENTRY_OVERHEAD: usize = 256;
 
 type Tag = [u8; 32];
 
-/// What a successful verification established, minus what depends on the
-/// presenter or the clock.
-#[derive(Debug)]
-pub(super) struct Verified {
-    pub(super) issuer: String,
-    pub(super) own: bool,
-    pub(super) sub: String,
-    pub(super) scopes: Option<Vec<String>>,
-    pub(super) exp: i64,
-    pub(super) nbf: Option<i64>,
-    pub(super) iat: i64,
-    pub(super) act: Option<Actor>,
-    pub(super) may_act: Option<serde_json::Value>,
-    /// The `cnf` claim as read; its refusal keeps its place in the order of
-    /// checks (after the clock), so it is kept as a result.
-    pub(super) cnf: Result<Option<Cnf>, TokenError>,
-    /// Own tokens: whether `typ` is `at+jwt`.
-    pub(super) typ_ok: bool,
-    /// Own tokens: the single audience, if the token has exactly one.
-    pub(super) own_audience: Option<String>,
-    /// Trusted issuers: the configured audience the token was checked for.
-    pub(super) issuer_audience: String,
-}
-
-impl Verified {
-    /// The per-request checks, in the verifier's order: clock, `cnf`, then
-    /// for the gateway's own tokens `typ` and audience = presenter.
-    pub(super) fn finish(
-        &self,
-        presenter_resource: Option<&str>,
-        now: i64,
-    ) -> Result<SubjectToken, TokenError> {
-        check_times(self.exp, self.nbf, Some(self.iat), now)?;
-        let cnf = self.cnf.clone()?;
-        let aud = if self.own {
-            // RFC 9068 §4 typ check (see `verify`).
-            if !self.typ_ok {
-                return Err(TokenError::WrongType);
-            }
-            // A gateway token names exactly one agent as audience; only that
-            // agent may present it onward: a token minted for B cannot be
-            // replayed by C. Checked per request: the presenter varies.
-            match (&self.own_audience, presenter_resource) {
-                (Some(a), Some(p)) if a == p => a.clone(),
-                _ => return Err(TokenError::NotAudience),
-            }
-        } else {
-            self.issuer_audience.clone()
-        };
-        Ok(SubjectToken {
-            issuer: self.issuer.clone(),
-            sub: self.sub.clone(),
-            scopes: self.scopes.clone(),
-            exp: self.exp,
-            act: self.act.clone(),
-            may_act: self.may_act.clone(),
-            own: self.own,
-            aud,
-            cnf,
-        })
-    }
-}
-
-struct Entry {
-    verified: Arc<Verified>,
+struct Entry<T> {
+    value: Arc<T>,
+    /// The first second the entry must no longer be served (the token's
+    /// `exp` plus the leeway).
+    stale_at: i64,
     cost: usize,
 }
 
-#[derive(Default)]
-struct Shard {
-    map: HashMap<Tag, Entry>,
+struct Shard<T> {
+    map: HashMap<Tag, Entry<T>>,
     bytes: usize,
 }
 
-impl Shard {
+impl<T> Default for Shard<T> {
+    fn default() -> Self {
+        Shard {
+            map: HashMap::new(),
+            bytes: 0,
+        }
+    }
+}
+
+impl<T> Shard<T> {
     fn remove(&mut self, tag: &Tag) {
         if let Some(e) = self.map.remove(tag) {
             self.bytes -= e.cost;
@@ -126,15 +71,15 @@ impl Shard {
     }
 }
 
-/// See the module documentation.
-pub struct VerifiedTokenCache {
+/// See the module documentation. `T` is what verification established.
+pub struct VerifiedTokenCache<T> {
     key: hmac::Key,
-    shards: Vec<Mutex<Shard>>,
+    shards: Vec<Mutex<Shard<T>>>,
     max_entries_per_shard: usize,
     max_bytes_per_shard: usize,
 }
 
-impl std::fmt::Debug for VerifiedTokenCache {
+impl<T> std::fmt::Debug for VerifiedTokenCache<T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Never the key, never a tag.
         f.debug_struct("VerifiedTokenCache")
@@ -148,7 +93,7 @@ impl std::fmt::Debug for VerifiedTokenCache {
 #[error("the verified-token cache key could not be generated (system random source failed)")]
 pub struct CacheKeyError;
 
-impl VerifiedTokenCache {
+impl<T> VerifiedTokenCache<T> {
     /// A cache for at most `max_entries` tokens and about `max_bytes` of
     /// them; `max_entries == 0` disables it.
     pub fn new(max_entries: usize, max_bytes: usize) -> Result<Self, CacheKeyError> {
@@ -174,7 +119,7 @@ impl VerifiedTokenCache {
         tag
     }
 
-    fn shard(&self, tag: &Tag) -> MutexGuard<'_, Shard> {
+    fn shard(&self, tag: &Tag) -> MutexGuard<'_, Shard<T>> {
         // A panic while holding the lock leaves a consistent map (every
         // mutation is one call), so a poisoned lock is still usable.
         self.shards[usize::from(tag[0]) % SHARDS]
@@ -182,36 +127,42 @@ impl VerifiedTokenCache {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// The cached verification of the token with `tag`, unless it expired.
-    pub(super) fn get(&self, tag: &Tag, now: i64) -> Option<Arc<Verified>> {
+    /// The cached verification of the token with `tag`, unless it is stale.
+    pub(super) fn get(&self, tag: &Tag, now: i64) -> Option<Arc<T>> {
         if !self.enabled() {
             return None;
         }
         let mut shard = self.shard(tag);
         let entry = shard.map.get(tag)?;
-        if now >= entry.verified.exp.saturating_add(LEEWAY_SECS) {
+        if now >= entry.stale_at {
             shard.remove(tag);
             return None;
         }
-        Some(Arc::clone(&entry.verified))
+        Some(Arc::clone(&entry.value))
     }
 
-    /// Keep `verified` for the token with `tag`, `token_len` bytes long.
-    pub(super) fn insert(&self, tag: Tag, token_len: usize, verified: Arc<Verified>, now: i64) {
+    /// Keep `value` for the token with `tag`, `token_len` bytes long, until
+    /// `stale_at` (its `exp` plus the leeway).
+    pub(super) fn insert(
+        &self,
+        tag: Tag,
+        token_len: usize,
+        value: Arc<T>,
+        stale_at: i64,
+        now: i64,
+    ) {
         let cost = token_len.saturating_add(ENTRY_OVERHEAD);
         if !self.enabled() || cost > self.max_bytes_per_shard {
             return;
         }
         let mut shard = self.shard(&tag);
         shard.remove(&tag);
-        let full = |s: &Shard| {
+        let full = |s: &Shard<T>| {
             s.map.len() >= self.max_entries_per_shard || s.bytes + cost > self.max_bytes_per_shard
         };
         if full(&shard) {
             let before = shard.map.len();
-            shard
-                .map
-                .retain(|_, e| now < e.verified.exp.saturating_add(LEEWAY_SECS));
+            shard.map.retain(|_, e| now < e.stale_at);
             if shard.map.len() != before {
                 shard.bytes = shard.map.values().map(|e| e.cost).sum();
             }
@@ -223,7 +174,14 @@ impl VerifiedTokenCache {
             shard.remove(&victim);
         }
         shard.bytes += cost;
-        shard.map.insert(tag, Entry { verified, cost });
+        shard.map.insert(
+            tag,
+            Entry {
+                value,
+                stale_at,
+                cost,
+            },
+        );
     }
 
     /// Tokens held now (for tests, benchmarks and metrics).
