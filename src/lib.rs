@@ -18,6 +18,8 @@ pub mod card_source;
 pub mod cards;
 pub mod client;
 pub mod config;
+pub mod durable_file;
+pub mod duration;
 pub mod egress;
 pub mod example_agent;
 pub mod extended_card;

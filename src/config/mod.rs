@@ -10,7 +10,6 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 
@@ -447,33 +446,9 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Parse a duration like `"300ms"`, `"30s"`, `"5m"`, `"1h"` or `"1d"`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("\"{s}\" has no unit; write e.g. \"30s\", \"5m\", \"1h\""))?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("\"{s}\" does not start with a whole number"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        "d" => Duration::from_secs(n.saturating_mul(86400)),
-        _ => {
-            return Err(format!(
-                "\"{s}\": unknown unit \"{unit}\" (use ms, s, m, h or d)"
-            ))
-        }
-    };
-    if d.is_zero() {
-        return Err(format!("\"{s}\" is zero"));
-    }
-    Ok(d)
-}
+/// Parse a duration like `"300ms"`, `"30s"`, `"5m"`, `"1h"` or `"1d"`: the
+/// configuration's reading of the one grammar in [`crate::duration`].
+pub use crate::duration::parse as parse_duration;
 
 /// Agent names appear in URLs; keep them to a safe, unambiguous alphabet.
 pub fn valid_agent_name(name: &str) -> bool {
@@ -489,16 +464,6 @@ pub fn valid_agent_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
-        for bad in ["", "5", "m", "5x", "0s", "-1s", "1.5s"] {
-            assert!(parse_duration(bad).is_err(), "{bad} should be rejected");
-        }
-    }
 
     #[test]
     fn agent_names() {

@@ -181,7 +181,7 @@ pub fn build(cfg: &EgressConfigFile) -> Result<(EgressSettings, Material), Confi
     let mut duration = |field: &str, v: &str| match parse_duration(v) {
         Ok(d) => d,
         Err(m) => {
-            add(field, m);
+            add(field, m.to_string());
             Duration::from_secs(1)
         }
     };
@@ -198,7 +198,7 @@ pub fn build(cfg: &EgressConfigFile) -> Result<(EgressSettings, Material), Confi
     if let Err(m) = crate::logging::check(&cfg.raw.log) {
         problems.push(ConfigProblem {
             location: cfg.at("log.level"),
-            message: m,
+            message: m.to_string(),
         });
     }
     let Some(gateway_id) = gateway_id else {

@@ -171,16 +171,18 @@ impl std::fmt::Display for RevocationReason {
     }
 }
 
+/// A `--reason` that is none of the RFC 5280 names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown reason {0:?}; use one of {names}", names = RevocationReason::ALL.map(|r| r.name()).join(", "))]
+pub struct UnknownReason(pub String);
+
 impl std::str::FromStr for RevocationReason {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownReason;
+    fn from_str(s: &str) -> Result<Self, UnknownReason> {
         RevocationReason::ALL
             .into_iter()
             .find(|r| r.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = RevocationReason::ALL.iter().map(|r| r.name()).collect();
-                format!("unknown reason {s:?}; use one of {}", names.join(", "))
-            })
+            .ok_or_else(|| UnknownReason(s.to_string()))
     }
 }
 
@@ -364,10 +366,7 @@ impl CaDir {
             Signer::Root => None,
             Signer::Intermediate => {
                 let ca = load(INTERMEDIATE_CERT, INTERMEDIATE_KEY)?;
-                let serial = first_cert_serial(ca.cert_pem()).map_err(|m| CaDirError::BadFile {
-                    path: dir.join(INTERMEDIATE_CERT),
-                    message: m,
-                })?;
+                let serial = first_cert_serial(ca.cert_pem(), &dir.join(INTERMEDIATE_CERT))?;
                 Some((ca, serial))
             }
         };
@@ -629,11 +628,17 @@ pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn first_cert_serial(pem: &str) -> Result<Vec<u8>, String> {
+/// The serial of the first certificate in `pem` (read from `path`).
+fn first_cert_serial(pem: &str, path: &Path) -> Result<Vec<u8>, CaDirError> {
     use rustls_pki_types::pem::PemObject;
+    let bad = |message: String| CaDirError::BadFile {
+        path: path.to_path_buf(),
+        message,
+    };
     let der = rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let (_, c) = x509_parser::parse_x509_certificate(der.as_ref()).map_err(|e| e.to_string())?;
+        .map_err(|e| bad(e.to_string()))?;
+    let (_, c) =
+        x509_parser::parse_x509_certificate(der.as_ref()).map_err(|e| bad(e.to_string()))?;
     Ok(strip_zeros(c.raw_serial()).to_vec())
 }
 

@@ -204,7 +204,7 @@ fn build_one(
         Some(s) => match parse_duration(s) {
             Ok(d) => Some(d.as_secs().max(1) as i64),
             Err(e) => {
-                bad("max_token_lifetime", e);
+                bad("max_token_lifetime", e.to_string());
                 None
             }
         },
