@@ -16,12 +16,11 @@ pub mod audit;
 pub mod browser_guard;
 pub mod card_source;
 pub mod cards;
-pub mod client;
 pub mod config;
+pub mod dev;
 pub mod durable_file;
 pub mod duration;
 pub mod egress;
-pub mod example_agent;
 pub mod extended_card;
 pub mod gateway;
 pub mod identity;
@@ -41,6 +40,9 @@ pub mod tls;
 pub mod token;
 pub mod token_endpoint;
 pub mod trace;
+
+// moved (issue 13); alias removed after merge
+pub use dev::{client, example_agent};
 
 /// Seconds since the Unix epoch, the unit of every JWT time claim.
 pub fn unix_now() -> i64 {

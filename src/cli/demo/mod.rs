@@ -98,7 +98,7 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
                 .with_context(|| format!("reading {}", card_path.display()))?,
         )
         .with_context(|| format!("{} is not JSON", card_path.display()))?;
-        let agent = actgate::example_agent::start("127.0.0.1:0".parse()?, name, card).await?;
+        let agent = actgate::dev::example_agent::start("127.0.0.1:0".parse()?, name, card).await?;
         setup(&format!(
             "example agent {name} listening on http://{}",
             agent.addr
