@@ -14,10 +14,12 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 mod egress;
+mod file;
 mod governance;
 mod runtime;
 
 pub use egress::*;
+pub use file::{ConfigModel, TomlFile};
 pub use governance::*;
 pub use runtime::*;
 
@@ -371,58 +373,15 @@ fn default_chain_depth() -> usize {
     5
 }
 
-/// A config file read from disk, with the directory its relative paths are
-/// resolved against.
-#[derive(Debug, Clone)]
-pub struct ConfigFile {
-    pub path: PathBuf,
-    pub raw: RawConfig,
-}
+/// The gateway's config file.
+pub type ConfigFile = TomlFile<RawConfig>;
 
-impl ConfigFile {
-    /// Read and parse a TOML config file.
-    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigProblem {
-                location: path.display().to_string(),
-                message: format!("cannot read the config file: {e}"),
-            }])
-        })?;
-        Self::parse(path, &text)
-    }
-
-    /// Parse TOML text that came from `path`.
-    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigErrors> {
-        if is_egress_config(text) {
-            return Err(ConfigErrors(vec![ConfigProblem {
-                location: path.display().to_string(),
-                message: "this is an egress sidecar configuration ([egress]); run it with \
-                          `actgate egress --config FILE`"
-                    .into(),
-            }]));
-        }
-        let raw: RawConfig = parse_toml(path, text).map_err(|p| ConfigErrors(vec![p]))?;
-        Ok(ConfigFile {
-            path: path.to_path_buf(),
-            raw,
-        })
-    }
-
-    /// Resolve a path named in the config against the config file's directory.
-    pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.path
-                .parent()
-                .map(|d| d.join(p))
-                .unwrap_or_else(|| p.to_path_buf())
-        }
-    }
-
-    /// `FILE: field` location string.
-    pub fn at(&self, field: impl std::fmt::Display) -> String {
-        format!("{}: {field}", self.path.display())
+impl ConfigModel for RawConfig {
+    fn refuse_text(text: &str) -> Option<&'static str> {
+        is_egress_config(text).then_some(
+            "this is an egress sidecar configuration ([egress]); run it with \
+             `actgate egress --config FILE`",
+        )
     }
 }
 
