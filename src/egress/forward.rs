@@ -21,7 +21,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tracing::Instrument;
 
-use super::{card, EgressState, Via};
+use super::{card, EgressState, Material, Via};
 use crate::browser_guard::{self, Refusal};
 use crate::proxy::{self, error, BoxError, ResponseBody};
 use crate::registry::{parse_route, RouteError};
@@ -90,23 +90,9 @@ async fn forward(
     if let Err(r) = browser_check(state, &req, via) {
         return refused(state, &req, r);
     }
-    let path = req.uri().path();
-    let agent = if path == "/agents" || path == "/agents/" {
-        None
-    } else if path.starts_with("/agents/") {
-        match parse_route(path) {
-            // Refused here as the gateway would (card paths excepted: the
-            // gateway answers every spelling of those itself).
-            Ok(r) => match crate::a2a::canonical_path(r.rest) {
-                Err(e) if crate::a2a::card_path(r.rest).is_none() => {
-                    return error(StatusCode::BAD_REQUEST, "invalid_request", &e.to_string())
-                }
-                _ => Some((r.agent.to_string(), r.rest.to_string())),
-            },
-            Err(RouteError::NotAgentRoute) => return not_found(),
-        }
-    } else {
-        return not_found();
+    let agent = match agent_route(req.uri().path()) {
+        Ok(a) => a,
+        Err(resp) => return resp,
     };
     if needs_json(req.method()) {
         if let Err(r) = browser_guard::check_json(req.headers()) {
@@ -126,26 +112,8 @@ async fn forward(
         Err(resp) => return resp,
     };
     let mut headers = parts.headers;
-    // The approval id is not identity: it names a decision the gateway
-    // checks against this very request, so it passes (hygiene strips it).
-    let approval = crate::approval_gate::presented(&headers);
-    proxy::sanitize_request_headers(&mut headers, &state.settings.strip_headers);
-    for (name, value) in &approval {
-        headers.append(name.clone(), value.clone());
-    }
-    if let Some(tok) = &bearer {
-        match HeaderValue::from_str(&format!("Bearer {tok}")) {
-            Ok(v) => {
-                headers.insert(header::AUTHORIZATION, v);
-            }
-            Err(_) => {
-                return error(
-                    StatusCode::UNAUTHORIZED,
-                    "invalid_request",
-                    "bearer token is not a valid header value",
-                )
-            }
-        }
+    if let Err(resp) = outgoing_headers(state, &mut headers, bearer.as_deref()) {
+        return resp;
     }
     meta.apply(&mut headers);
 
@@ -178,26 +146,9 @@ async fn forward(
     // The material current now; a rotation during the request does not
     // change it (the old client finishes what it started).
     let material = state.material.load_full();
-    let sent =
-        tokio::time::timeout(state.settings.response_timeout, material.client.send(up)).await;
-    let resp = match sent {
-        Err(_) => {
-            tracing::warn!("gateway timed out");
-            return error(
-                StatusCode::GATEWAY_TIMEOUT,
-                "upstream_timeout",
-                "the gateway did not answer in time",
-            );
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, error_source = ?std::error::Error::source(&e), "gateway unreachable");
-            return error(
-                StatusCode::BAD_GATEWAY,
-                "upstream_unreachable",
-                "the gateway could not be reached (or did not present the expected SPIFFE ID)",
-            );
-        }
-        Ok(Ok(r)) => r,
+    let resp = match send(state, &material, up).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
     let agent_name = agent.as_ref().map(|(n, _)| n.as_str()).unwrap_or("-");
     tracing::info!(
@@ -217,6 +168,92 @@ async fn forward(
     }
     // Streamed frame by frame (SSE events as the agent writes them).
     Response::from_parts(rparts, rbody.map_err(|e| Box::new(e) as BoxError).boxed())
+}
+
+/// `None` for the agent list, else the agent and the rest of its route;
+/// refused here as the gateway would (card paths excepted: the gateway
+/// answers every spelling of those itself).
+#[allow(clippy::result_large_err)]
+fn agent_route(path: &str) -> Result<Option<(String, String)>, Response<ResponseBody>> {
+    if path == "/agents" || path == "/agents/" {
+        return Ok(None);
+    }
+    if !path.starts_with("/agents/") {
+        return Err(not_found());
+    }
+    match parse_route(path) {
+        Ok(r) => match crate::a2a::canonical_path(r.rest) {
+            Err(e) if crate::a2a::card_path(r.rest).is_none() => Err(error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &e.to_string(),
+            )),
+            _ => Ok(Some((r.agent.to_string(), r.rest.to_string()))),
+        },
+        Err(RouteError::NotAgentRoute) => Err(not_found()),
+    }
+}
+
+/// The headers sent on: identity headers stripped, the approval id and the
+/// agent's own bearer token passed.
+#[allow(clippy::result_large_err)]
+fn outgoing_headers(
+    state: &EgressState,
+    headers: &mut http::HeaderMap,
+    bearer: Option<&str>,
+) -> Result<(), Response<ResponseBody>> {
+    // The approval id is not identity: it names a decision the gateway
+    // checks against this very request, so it passes (hygiene strips it).
+    let approval = crate::approval_gate::presented(headers);
+    proxy::sanitize_request_headers(headers, &state.settings.strip_headers);
+    for (name, value) in &approval {
+        headers.append(name.clone(), value.clone());
+    }
+    if let Some(tok) = bearer {
+        match HeaderValue::from_str(&format!("Bearer {tok}")) {
+            Ok(v) => {
+                headers.insert(header::AUTHORIZATION, v);
+            }
+            Err(_) => {
+                return Err(error(
+                    StatusCode::UNAUTHORIZED,
+                    "invalid_request",
+                    "bearer token is not a valid header value",
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Send to the gateway with the material current now, within the response
+/// timeout.
+async fn send(
+    state: &EgressState,
+    material: &Material,
+    up: Request<Full<Bytes>>,
+) -> Result<Response<Incoming>, Response<ResponseBody>> {
+    let sent =
+        tokio::time::timeout(state.settings.response_timeout, material.client.send(up)).await;
+    match sent {
+        Err(_) => {
+            tracing::warn!("gateway timed out");
+            Err(error(
+                StatusCode::GATEWAY_TIMEOUT,
+                "upstream_timeout",
+                "the gateway did not answer in time",
+            ))
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, error_source = ?std::error::Error::source(&e), "gateway unreachable");
+            Err(error(
+                StatusCode::BAD_GATEWAY,
+                "upstream_unreachable",
+                "the gateway could not be reached (or did not present the expected SPIFFE ID)",
+            ))
+        }
+        Ok(Ok(r)) => Ok(r),
+    }
 }
 
 /// The gateway's card, rewritten for the local agent.

@@ -120,64 +120,9 @@ pub fn build(cfg: &EgressConfigFile) -> Result<(EgressSettings, Material), Confi
         })
     };
 
-    if e.listen.is_none() && e.unix_socket.is_none() {
-        add(
-            "egress.listen",
-            "set listen, unix_socket, or both: the local agent needs a way in".into(),
-        );
-    }
-    if let Some(a) = e.listen {
-        // The listener is unauthenticated and calls out with this workload's
-        // identity: on anything but loopback, every host that can reach it
-        // could act as this agent.
-        if !a.ip().is_loopback() && !e.allow_non_loopback {
-            add(
-                "egress.listen",
-                format!(
-                    "{a} is not a loopback address; whoever reaches the egress listener calls \
-                     with this workload's identity. Use 127.0.0.1 or ::1, or set \
-                     allow_non_loopback = true if that is really meant"
-                ),
-            );
-        }
-    }
-    let unix_socket_mode = match u32::from_str_radix(e.unix_socket_mode.trim_start_matches("0o"), 8)
-    {
-        Ok(m) if m <= 0o777 => m,
-        _ => {
-            add(
-                "egress.unix_socket_mode",
-                format!(
-                    "\"{}\" is not an octal file mode like \"0600\"",
-                    e.unix_socket_mode
-                ),
-            );
-            0o600
-        }
-    };
+    let unix_socket_mode = local_listeners(e, &mut add);
     let (allowed_hosts, strip_headers) = local_side(e, &mut add);
-    let gateway_base = e.gateway_url.trim_end_matches('/').to_string();
-    match gateway_base.parse::<Uri>() {
-        Ok(u) if u.scheme_str() == Some("https") && u.host().is_some() => {
-            if u.query().is_some() {
-                add("egress.gateway_url", "must not carry a query string".into());
-            }
-        }
-        _ => add(
-            "egress.gateway_url",
-            format!(
-                "\"{}\" is not an absolute https:// URL (the gateway is always called over mTLS)",
-                e.gateway_url
-            ),
-        ),
-    }
-    let gateway_id = match SpiffeId::parse(&e.gateway_spiffe_id) {
-        Ok(id) => Some(id),
-        Err(err) => {
-            add("egress.gateway_spiffe_id", err.to_string());
-            None
-        }
-    };
+    let (gateway_base, gateway_id) = gateway_side(e, &mut add);
     let mut duration = |field: &str, v: &str| match parse_duration(v) {
         Ok(d) => d,
         Err(m) => {
@@ -229,19 +174,8 @@ pub fn build(cfg: &EgressConfigFile) -> Result<(EgressSettings, Material), Confi
     let material = match settings.load_material() {
         Ok(m) => Some(m),
         Err(err) => {
-            let field = match &err {
-                MaterialError::Bundle { .. } => "egress.gateway_bundle",
-                MaterialError::Read(TlsMaterialError::NoKey { .. }) => "egress.key",
-                MaterialError::Read(TlsMaterialError::Read { path, .. })
-                    if *path == settings.key.display().to_string() =>
-                {
-                    "egress.key"
-                }
-                MaterialError::Pair { .. } => "egress.key",
-                _ => "egress.cert",
-            };
             problems.push(ConfigProblem {
-                location: cfg.at(field),
+                location: cfg.at(material_field(&err, &settings)),
                 message: err.to_string(),
             });
             None
@@ -250,6 +184,91 @@ pub fn build(cfg: &EgressConfigFile) -> Result<(EgressSettings, Material), Confi
     match material {
         Some(m) if problems.is_empty() => Ok((settings, m)),
         _ => Err(ConfigErrors(problems)),
+    }
+}
+
+/// `listen` and `unix_socket`: at least one, loopback unless allowed; the
+/// socket's file mode. Problems go to `add` (field, message).
+fn local_listeners(e: &EgressSection, add: &mut impl FnMut(&str, String)) -> u32 {
+    if e.listen.is_none() && e.unix_socket.is_none() {
+        add(
+            "egress.listen",
+            "set listen, unix_socket, or both: the local agent needs a way in".into(),
+        );
+    }
+    if let Some(a) = e.listen {
+        // The listener is unauthenticated and calls out with this workload's
+        // identity: on anything but loopback, every host that can reach it
+        // could act as this agent.
+        if !a.ip().is_loopback() && !e.allow_non_loopback {
+            add(
+                "egress.listen",
+                format!(
+                    "{a} is not a loopback address; whoever reaches the egress listener calls \
+                     with this workload's identity. Use 127.0.0.1 or ::1, or set \
+                     allow_non_loopback = true if that is really meant"
+                ),
+            );
+        }
+    }
+    match u32::from_str_radix(e.unix_socket_mode.trim_start_matches("0o"), 8) {
+        Ok(m) if m <= 0o777 => m,
+        _ => {
+            add(
+                "egress.unix_socket_mode",
+                format!(
+                    "\"{}\" is not an octal file mode like \"0600\"",
+                    e.unix_socket_mode
+                ),
+            );
+            0o600
+        }
+    }
+}
+
+/// The gateway's URL (absolute https, no query) and SPIFFE ID. Problems go
+/// to `add` (field, message).
+fn gateway_side(
+    e: &EgressSection,
+    add: &mut impl FnMut(&str, String),
+) -> (String, Option<SpiffeId>) {
+    let gateway_base = e.gateway_url.trim_end_matches('/').to_string();
+    match gateway_base.parse::<Uri>() {
+        Ok(u) if u.scheme_str() == Some("https") && u.host().is_some() => {
+            if u.query().is_some() {
+                add("egress.gateway_url", "must not carry a query string".into());
+            }
+        }
+        _ => add(
+            "egress.gateway_url",
+            format!(
+                "\"{}\" is not an absolute https:// URL (the gateway is always called over mTLS)",
+                e.gateway_url
+            ),
+        ),
+    }
+    let gateway_id = match SpiffeId::parse(&e.gateway_spiffe_id) {
+        Ok(id) => Some(id),
+        Err(err) => {
+            add("egress.gateway_spiffe_id", err.to_string());
+            None
+        }
+    };
+    (gateway_base, gateway_id)
+}
+
+/// The config field a material problem is about.
+fn material_field(err: &MaterialError, settings: &EgressSettings) -> &'static str {
+    match err {
+        MaterialError::Bundle { .. } => "egress.gateway_bundle",
+        MaterialError::Read(TlsMaterialError::NoKey { .. }) => "egress.key",
+        MaterialError::Read(TlsMaterialError::Read { path, .. })
+            if *path == settings.key.display().to_string() =>
+        {
+            "egress.key"
+        }
+        MaterialError::Pair { .. } => "egress.key",
+        _ => "egress.cert",
     }
 }
 
