@@ -8,7 +8,8 @@ use std::time::Duration;
 use http::{HeaderName, Uri};
 
 use crate::browser_guard::AllowedHost;
-use crate::config::{parse_duration, ConfigErrors, ConfigProblem, EgressConfigFile, EgressSection};
+use crate::config::{ConfigErrors, ConfigProblem, EgressConfigFile, EgressSection};
+use crate::duration::parse as parse_duration;
 use crate::identity::{svid, SpiffeId};
 use crate::listener::ConnLimits;
 use crate::proxy::UpstreamClient;

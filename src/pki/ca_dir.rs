@@ -347,7 +347,7 @@ impl CaDir {
             message: e.to_string(),
         })?;
         let max_ttl =
-            crate::config::parse_duration(&settings.max_ttl).map_err(|e| CaDirError::BadFile {
+            crate::duration::parse(&settings.max_ttl).map_err(|e| CaDirError::BadFile {
                 path: settings_path.clone(),
                 message: format!("max_ttl: {e}"),
             })?;
@@ -643,7 +643,7 @@ fn first_cert_serial(pem: &str, path: &Path) -> Result<Vec<u8>, CaDirError> {
 }
 
 /// A duration in the one unit that represents it exactly (`24h`, `90m`,
-/// `45s`), as [`crate::config::parse_duration`] reads it back.
+/// `45s`), as [`crate::duration::parse`] reads it back.
 fn compact_duration(d: Duration) -> String {
     let s = d.as_secs();
     if s % 3600 == 0 {
