@@ -15,10 +15,11 @@ pub mod audit;
 pub mod authorize;
 pub mod browser_guard;
 pub mod cards;
-pub mod client;
 pub mod config;
+pub mod dev;
+pub mod durable_file;
+pub mod duration;
 pub mod egress;
-pub mod example_agent;
 pub mod gateway;
 pub mod identity;
 pub mod load;
@@ -44,6 +45,9 @@ pub(crate) use proxy::approval as approval_gate;
 pub use registry::card_slot as card_source;
 // moved (issue 13); alias removed after merge
 pub(crate) use server::conn as listener;
+
+// moved (issue 13); alias removed after merge
+pub use dev::{client, example_agent};
 
 /// Seconds since the Unix epoch, the unit of every JWT time claim.
 pub fn unix_now() -> i64 {

@@ -17,12 +17,30 @@ use crate::config::{LogFormat, LogSection};
 /// The level used when neither `RUST_LOG` nor `[log] level` says.
 pub const DEFAULT_LEVEL: &str = "info";
 
+/// A `[log] level` that tracing cannot read.
+#[derive(Debug, thiserror::Error)]
+#[error("\"{level}\" is not a log level or filter: {source}")]
+pub struct BadLevel {
+    pub level: String,
+    source: tracing_subscriber::filter::ParseError,
+}
+
+/// A configuration problem's message is text (see `config::ConfigProblem`).
+impl From<BadLevel> for String {
+    fn from(e: BadLevel) -> String {
+        e.to_string()
+    }
+}
+
 /// Check `[log] level` (tracing `EnvFilter` directives).
-pub fn check(log: &LogSection) -> Result<(), String> {
+pub fn check(log: &LogSection) -> Result<(), BadLevel> {
     match &log.level {
         Some(l) => EnvFilter::try_new(l)
             .map(|_| ())
-            .map_err(|e| format!("\"{l}\" is not a log level or filter: {e}")),
+            .map_err(|source| BadLevel {
+                level: l.clone(),
+                source,
+            }),
         None => Ok(()),
     }
 }

@@ -3,15 +3,12 @@
 
 use std::sync::Arc;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::danger::ClientCertVerifier;
-use rustls::server::ParsedCertificate;
-use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
 use rustls_pki_types::pem::PemObject;
 
-use crate::identity::{svid, SpiffeId};
+use crate::identity::{SpiffeId, SpiffeServerVerifier};
 
 /// The one crypto provider the gateway uses: aws-lc-rs, shared with token
 /// signing so there is a single crypto library in the process.
@@ -91,111 +88,24 @@ pub fn server_config(
 
 /// Client config for one `https` upstream agent: present the gateway's
 /// workload certificate, and accept only an X509-SVID for `expected` that
-/// chains to `roots` (the bundle of `expected`'s trust domain).
+/// chains to `roots` (the bundle of `expected`'s trust domain; see
+/// [`SpiffeServerVerifier`]).
 pub fn upstream_client_config(
     expected: SpiffeId,
     roots: &[CertificateDer<'static>],
     client_chain: Vec<CertificateDer<'static>>,
     client_key: PrivateKeyDer<'static>,
 ) -> Result<rustls::ClientConfig, rustls::Error> {
-    let mut store = RootCertStore::empty();
-    for r in roots {
-        store.add(r.clone())?;
-    }
     let provider = provider();
-    let verifier = Arc::new(SpiffeServerVerifier {
+    let verifier = Arc::new(SpiffeServerVerifier::new(
         expected,
-        roots: Arc::new(store),
-        provider: provider.clone(),
-    });
+        roots,
+        provider.clone(),
+    )?);
     // ALPN is left empty: the hyper-rustls connector sets it (h2, http/1.1).
     rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])?
         .dangerous()
         .with_custom_certificate_verifier(verifier)
         .with_client_auth_cert(client_chain, client_key)
-}
-
-/// Authenticates an upstream by SPIFFE ID, not DNS name.
-///
-/// SPIFFE servers are identified by the URI SAN of their SVID; a DNS-name
-/// check (what `WebPkiServerVerifier` does) would either fail or, worse,
-/// accept any certificate from the bundle with a matching hostname. So: the
-/// webpki chain check against this trust domain's roots (server-auth usage,
-/// current time) and then an exact match of the SPIFFE ID.
-#[derive(Debug)]
-struct SpiffeServerVerifier {
-    expected: SpiffeId,
-    roots: Arc<RootCertStore>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for SpiffeServerVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let parsed = ParsedCertificate::try_from(end_entity)?;
-        rustls::client::verify_server_cert_signed_by_trust_anchor(
-            &parsed,
-            &self.roots,
-            intermediates,
-            now,
-            self.provider.signature_verification_algorithms.all,
-        )?;
-        let info = svid::parse_svid(end_entity.as_ref()).map_err(|e| {
-            rustls::Error::InvalidCertificate(rustls::CertificateError::Other(rustls::OtherError(
-                Arc::new(e),
-            )))
-        })?;
-        if info.spiffe_id != self.expected {
-            tracing::warn!(
-                expected = %self.expected,
-                presented = %info.spiffe_id,
-                "upstream presented the wrong SPIFFE ID"
-            );
-            return Err(rustls::Error::InvalidCertificate(
-                rustls::CertificateError::NotValidForName,
-            ));
-        }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
 }

@@ -9,10 +9,11 @@
 //! let one approval through twice.
 
 use std::collections::HashMap;
-use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::Mutex;
+
+use crate::durable_file::{self, Durability, DurableFileError, Secrecy};
 
 use super::{new_id, valid_id, Approval, ApprovalRequest, Refusal, State};
 
@@ -316,24 +317,18 @@ impl ApprovalStore {
     /// the new one, never a torn one.
     fn write(&self, a: &Approval) -> Result<(), StoreError> {
         let path = self.dir.join(format!("{}.json", a.id));
-        let tmp = self.dir.join(format!(".{}.tmp", a.id));
-        let io = |source| StoreError::Io {
-            path: path.clone(),
-            source,
-        };
         let text = serde_json::to_vec_pretty(a).map_err(|e| StoreError::Corrupt {
             path: path.clone(),
             reason: e.to_string(),
         })?;
-        let mut f = std::fs::File::create(&tmp).map_err(io)?;
-        f.write_all(&text).map_err(io)?;
-        f.sync_all().map_err(io)?;
-        drop(f);
-        std::fs::rename(&tmp, &path).map_err(io)?;
-        // The rename is durable only once the directory is synced.
-        std::fs::File::open(&self.dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io)?;
+        // Durable: a decision is recorded before it takes effect, so the
+        // rename must survive a power loss (the directory is synced too).
+        durable_file::replace(&path, &text, Secrecy::Public, Durability::Durable).map_err(|e| {
+            match e {
+                DurableFileError::Io { path, source } => StoreError::Io { path, source },
+                DurableFileError::Random => StoreError::Random,
+            }
+        })?;
         Ok(())
     }
 }

@@ -64,15 +64,23 @@ struct StartLine<'a> {
     file: &'a str,
 }
 
+/// A line that could not be written or read as part of the chain.
+#[derive(Debug, thiserror::Error)]
+pub enum ChainError {
+    #[error("{0}")]
+    Encode(#[from] serde_json::Error),
+    #[error("line {0} is not an audit record (run `actgate audit verify`)")]
+    NotARecord(usize),
+}
+
 /// Serialise `record` as line number `seq` after a line hashing to `prev`.
-pub fn encode_record(seq: u64, prev: &str, record: &AuditRecord) -> Result<Vec<u8>, String> {
-    serde_json::to_vec(&RecordLine {
+pub fn encode_record(seq: u64, prev: &str, record: &AuditRecord) -> Result<Vec<u8>, ChainError> {
+    Ok(serde_json::to_vec(&RecordLine {
         v: FORMAT_VERSION,
         seq,
         prev,
         record,
-    })
-    .map_err(|e| e.to_string())
+    })?)
 }
 
 /// The `log_start` line that begins a file.
@@ -82,8 +90,8 @@ pub fn encode_start(
     reason: &str,
     file: &str,
     now: std::time::SystemTime,
-) -> Result<Vec<u8>, String> {
-    serde_json::to_vec(&StartLine {
+) -> Result<Vec<u8>, ChainError> {
+    Ok(serde_json::to_vec(&StartLine {
         v: FORMAT_VERSION,
         seq,
         prev,
@@ -91,8 +99,7 @@ pub fn encode_start(
         kind: RecordKind::LogStart,
         reason,
         file,
-    })
-    .map_err(|e| e.to_string())
+    })?)
 }
 
 /// The chain fields every line carries.
@@ -138,17 +145,12 @@ pub fn split_lines(bytes: &[u8]) -> SplitLines<'_> {
 /// The head of the chain in a file: its last complete line's `seq` and hash.
 /// `Ok(None)` for a file with no complete line; `Err` when the last complete
 /// line is not a record (the file was damaged; the writer will not guess).
-pub fn file_head(bytes: &[u8]) -> Result<Option<ChainHead>, String> {
+pub fn file_head(bytes: &[u8]) -> Result<Option<ChainHead>, ChainError> {
     let lines = split_lines(bytes);
     let Some(last) = lines.complete.last() else {
         return Ok(None);
     };
-    let f = parse_chain_fields(last).ok_or_else(|| {
-        format!(
-            "line {} is not an audit record (run `actgate audit verify`)",
-            lines.complete.len()
-        )
-    })?;
+    let f = parse_chain_fields(last).ok_or(ChainError::NotARecord(lines.complete.len()))?;
     Ok(Some(ChainHead {
         seq: f.seq,
         hash: line_hash(last),

@@ -104,17 +104,26 @@ pub fn expand_paths(paths: &[PathBuf]) -> std::io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
+/// A `--since` / `--until` value that names no time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TimeError {
+    #[error(
+        "\"{0}\" is neither an RFC 3339 time (2026-01-31T09:00:00Z) nor a duration (15m, 2h, 7d)"
+    )]
+    Unreadable(String),
+    #[error("\"{0}\" reaches before the epoch")]
+    BeforeEpoch(String),
+}
+
 /// `--since` / `--until`: an RFC 3339 time, or a duration meaning "that long
 /// before `now`" (`90s`, `15m`, `2h`, `7d`).
-pub fn parse_time(s: &str, now: SystemTime) -> Result<SystemTime, String> {
+pub fn parse_time(s: &str, now: SystemTime) -> Result<SystemTime, TimeError> {
     if let Some(t) = rfc3339::parse(s) {
         return Ok(t);
     }
-    let d = crate::config::parse_duration(s).map_err(|_| {
-        format!("\"{s}\" is neither an RFC 3339 time (2026-01-31T09:00:00Z) nor a duration (15m, 2h, 7d)")
-    })?;
+    let d = crate::duration::parse(s).map_err(|_| TimeError::Unreadable(s.to_string()))?;
     now.checked_sub(d)
-        .ok_or_else(|| format!("\"{s}\" reaches before the epoch"))
+        .ok_or_else(|| TimeError::BeforeEpoch(s.to_string()))
 }
 
 /// One line for a person: time, decision, operation, the delegation path
@@ -241,6 +250,7 @@ mod tests {
         );
         assert!(parse_time("yesterday", now)
             .unwrap_err()
+            .to_string()
             .contains("RFC 3339"));
     }
 

@@ -177,7 +177,44 @@ struct Line<'a> {
 /// Verify in-memory files (what [`verify_files`] reads).
 pub fn verify_bytes(files: &[(&Path, &[u8])]) -> VerifyReport {
     let mut report = VerifyReport::default();
-    let mut lines: Vec<Line<'_>> = Vec::new();
+    let lines = read_lines(files, &mut report);
+    report.lines = lines.len();
+
+    let mut prev: Option<(&Line<'_>, u64, String)> = None;
+    for (idx, line) in lines.iter().enumerate() {
+        let Some(f) = &line.fields else {
+            report.broken = Some(at(
+                files,
+                line,
+                BreakKind::Malformed,
+                None,
+                "not an audit record (edited or corrupted)".into(),
+            ));
+            return report;
+        };
+        if f.kind == RecordKind::RecordsLost {
+            report.lost.push(LostRecords {
+                path: files[line.file].0.to_path_buf(),
+                line: line.no,
+                seq: f.seq,
+                reason: f.reason.clone().unwrap_or_default(),
+            });
+        }
+        let broken = link_break(files, &lines, idx, f, prev.as_ref(), &mut report.starts_at);
+        if broken.is_some() {
+            report.broken = broken;
+            return report;
+        }
+        prev = Some((line, f.seq, line_hash(line.bytes)));
+    }
+    report.head = prev.map(|(_, seq, hash)| ChainHead { seq, hash });
+    report
+}
+
+/// Every complete line of every file, parsed; the per-file summaries and
+/// incomplete tails go to `report`.
+fn read_lines<'a>(files: &[(&Path, &'a [u8])], report: &mut VerifyReport) -> Vec<Line<'a>> {
+    let mut lines: Vec<Line<'a>> = Vec::new();
     for (fi, (path, bytes)) in files.iter().enumerate() {
         let split = split_lines(bytes);
         let start = lines.len();
@@ -206,125 +243,128 @@ pub fn verify_bytes(files: &[(&Path, &[u8])]) -> VerifyReport {
             });
         }
     }
-    report.lines = lines.len();
-    let at = |l: &Line<'_>, kind, seq, detail: String| ChainBreak {
+    lines
+}
+
+fn at(
+    files: &[(&Path, &[u8])],
+    l: &Line<'_>,
+    kind: BreakKind,
+    seq: Option<u64>,
+    detail: String,
+) -> ChainBreak {
+    ChainBreak {
         kind,
         path: files[l.file].0.to_path_buf(),
         line: l.no,
         seq,
         detail,
-    };
+    }
+}
 
-    let mut prev: Option<(&Line<'_>, u64, String)> = None;
-    for (idx, line) in lines.iter().enumerate() {
-        let Some(f) = &line.fields else {
-            report.broken = Some(at(
-                line,
-                BreakKind::Malformed,
-                None,
-                "not an audit record (edited or corrupted)".into(),
-            ));
-            return report;
-        };
-        if f.kind == RecordKind::RecordsLost {
-            report.lost.push(LostRecords {
-                path: files[line.file].0.to_path_buf(),
-                line: line.no,
-                seq: f.seq,
-                reason: f.reason.clone().unwrap_or_default(),
-            });
-        }
-        if line.no == 1 && f.kind != RecordKind::LogStart {
-            report.broken = Some(at(
-                line,
-                BreakKind::Truncated,
-                Some(f.seq),
-                "the file does not begin with its log_start line: lines were removed from its start".into(),
-            ));
-            return report;
-        }
-        match &prev {
-            None => {
-                if f.seq == 0 && f.prev != GENESIS {
-                    report.broken = Some(at(
-                        line,
-                        BreakKind::Changed,
-                        Some(0),
-                        "the first record of the log does not start from the genesis hash".into(),
-                    ));
-                    return report;
-                }
-                if f.seq != 0 {
-                    report.starts_at = Some(f.seq);
-                }
+/// Where line `idx` (with chain fields `f`) breaks the chain after `prev`
+/// (the previous line, its seq and hash), if it does. The first line of a
+/// log that does not start at 0 sets `starts_at`.
+fn link_break(
+    files: &[(&Path, &[u8])],
+    lines: &[Line<'_>],
+    idx: usize,
+    f: &ChainFields,
+    prev: Option<&(&Line<'_>, u64, String)>,
+    starts_at: &mut Option<u64>,
+) -> Option<ChainBreak> {
+    let line = &lines[idx];
+    if line.no == 1 && f.kind != RecordKind::LogStart {
+        return Some(at(
+            files,
+            line,
+            BreakKind::Truncated,
+            Some(f.seq),
+            "the file does not begin with its log_start line: lines were removed from its start"
+                .into(),
+        ));
+    }
+    match &prev {
+        None => {
+            if f.seq == 0 && f.prev != GENESIS {
+                return Some(at(
+                    files,
+                    line,
+                    BreakKind::Changed,
+                    Some(0),
+                    "the first record of the log does not start from the genesis hash".into(),
+                ));
             }
-            Some((p, pseq, phash)) => {
-                let expected = pseq + 1;
-                if f.seq == expected && f.prev != *phash {
-                    report.broken = Some(at(
-                        p,
-                        BreakKind::Changed,
-                        Some(*pseq),
-                        format!(
-                            "its hash does not match the `prev` recorded by the next record ({}: line {})",
-                            files[line.file].0.display(),
-                            line.no
-                        ),
-                    ));
-                    return report;
-                }
-                if f.seq > expected {
-                    let later = lines[idx + 1..]
-                        .iter()
-                        .find(|l| l.fields.as_ref().is_some_and(|g| g.seq == expected));
-                    report.broken = Some(match later {
-                        Some(l) => at(
-                            line,
-                            BreakKind::Reordered,
-                            Some(f.seq),
-                            format!(
-                                "comes before seq {expected}, which is at {}: line {}",
-                                files[l.file].0.display(),
-                                l.no
-                            ),
-                        ),
-                        None if line.no == 1 => at(
-                            line,
-                            BreakKind::Truncated,
-                            Some(expected),
-                            format!(
-                                "this file continues from seq {}, but the previous file ends at seq {pseq}: its end was cut, or a file is missing",
-                                f.seq - 1
-                            ),
-                        ),
-                        None => at(
-                            line,
-                            BreakKind::Removed,
-                            Some(expected),
-                            if f.seq - 1 == expected {
-                                format!("record seq {expected} is missing before this line (seq {})", f.seq)
-                            } else {
-                                format!("records seq {expected}..={} are missing before this line (seq {})", f.seq - 1, f.seq)
-                            },
-                        ),
-                    });
-                    return report;
-                }
-                if f.seq < expected {
-                    report.broken = Some(at(
+            if f.seq != 0 {
+                *starts_at = Some(f.seq);
+            }
+        }
+        Some((p, pseq, phash)) => {
+            let expected = pseq + 1;
+            if f.seq == expected && f.prev != *phash {
+                return Some(at(
+            files,
+                    p,
+                    BreakKind::Changed,
+                    Some(*pseq),
+                    format!(
+                        "its hash does not match the `prev` recorded by the next record ({}: line {})",
+                        files[line.file].0.display(),
+                        line.no
+                    ),
+                ));
+            }
+            if f.seq > expected {
+                let later = lines[idx + 1..]
+                    .iter()
+                    .find(|l| l.fields.as_ref().is_some_and(|g| g.seq == expected));
+                return Some(match later {
+                    Some(l) => at(
+                        files,
                         line,
                         BreakKind::Reordered,
                         Some(f.seq),
-                        format!("seq {} follows seq {pseq}: moved or duplicated", f.seq),
-                    ));
-                    return report;
-                }
+                        format!(
+                            "comes before seq {expected}, which is at {}: line {}",
+                            files[l.file].0.display(),
+                            l.no
+                        ),
+                    ),
+                    None if line.no == 1 => at(
+                        files,
+                        line,
+                        BreakKind::Truncated,
+                        Some(expected),
+                        format!(
+                            "this file continues from seq {}, but the previous file ends at seq {pseq}: its end was cut, or a file is missing",
+                            f.seq - 1
+                        ),
+                    ),
+                    None => at(
+                        files,
+                        line,
+                        BreakKind::Removed,
+                        Some(expected),
+                        if f.seq - 1 == expected {
+                            format!("record seq {expected} is missing before this line (seq {})", f.seq)
+                        } else {
+                            format!("records seq {expected}..={} are missing before this line (seq {})", f.seq - 1, f.seq)
+                        },
+                    ),
+                });
+            }
+            if f.seq < expected {
+                return Some(at(
+                    files,
+                    line,
+                    BreakKind::Reordered,
+                    Some(f.seq),
+                    format!("seq {} follows seq {pseq}: moved or duplicated", f.seq),
+                ));
             }
         }
-        prev = Some((line, f.seq, line_hash(line.bytes)));
     }
-    report.head = prev.map(|(_, seq, hash)| ChainHead { seq, hash });
-    report
+    None
 }
 
 #[cfg(test)]

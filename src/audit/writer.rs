@@ -66,12 +66,30 @@ pub enum AuditError {
     #[error("audit file {}: {message}", path.display())]
     Damaged { path: PathBuf, message: String },
     #[error("the audit record could not be written: {0}")]
-    Write(String),
+    Write(#[from] WriteFailure),
     #[error("the audit writer has stopped")]
     Stopped,
 }
 
-type Ack = oneshot::Sender<Result<(), String>>;
+/// Why a record was not written: the same failure goes to every waiter of
+/// the batch, so it is shared.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum WriteFailure {
+    #[error("{0}")]
+    Io(Arc<std::io::Error>),
+    #[error("{0}")]
+    Encode(Arc<chain::ChainError>),
+    #[error("the last audit write failed")]
+    Earlier,
+}
+
+impl From<chain::ChainError> for WriteFailure {
+    fn from(e: chain::ChainError) -> Self {
+        WriteFailure::Encode(Arc::new(e))
+    }
+}
+
+type Ack = oneshot::Sender<Result<(), WriteFailure>>;
 
 /// Someone waiting for a record: released once it is written (`write(2)`),
 /// or, when `synced`, once it is also `fdatasync`ed (the group commit).
@@ -327,7 +345,9 @@ impl AuditLog {
     }
 }
 
-fn ack_result(r: Result<Result<(), String>, oneshot::error::RecvError>) -> Result<(), AuditError> {
+fn ack_result(
+    r: Result<Result<(), WriteFailure>, oneshot::error::RecvError>,
+) -> Result<(), AuditError> {
     match r {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(AuditError::Write(e)),
@@ -398,10 +418,10 @@ fn newest_head(dir: &Path) -> Result<(u32, Option<ChainHead>), AuditError> {
         match chain::file_head(&bytes) {
             Ok(Some(h)) => return Ok((last_no, Some(h))),
             Ok(None) => continue,
-            Err(message) => {
+            Err(e) => {
                 return Err(AuditError::Damaged {
                     path: path.clone(),
-                    message,
+                    message: e.to_string(),
                 })
             }
         }
@@ -547,7 +567,7 @@ impl Writer {
                 let _ = w.send(if healthy {
                     Ok(())
                 } else {
-                    Err("the last audit write failed".into())
+                    Err(WriteFailure::Earlier)
                 });
             }
         }
@@ -623,7 +643,7 @@ impl Writer {
         }
     }
 
-    fn queue(&mut self, rec: &AuditRecord) -> Result<(), String> {
+    fn queue(&mut self, rec: &AuditRecord) -> Result<(), chain::ChainError> {
         let (seq, prev) = self.next();
         let mut line = chain::encode_record(seq, prev, rec)?;
         let full = self.size + (self.buf.len() + line.len() + 1) as u64 > self.max_file_size;
@@ -668,7 +688,7 @@ impl Writer {
         })?;
         let (seq, prev) = self.next();
         let line = chain::encode_start(seq, prev, reason, &name, SystemTime::now())
-            .map_err(AuditError::Write)?;
+            .map_err(|e| AuditError::Write(e.into()))?;
         self.file_no = no;
         self.file = Some((file, path.clone()));
         self.size = 0;
@@ -686,9 +706,7 @@ impl Writer {
             });
         }
         // The new name must survive a power loss too.
-        if let Ok(d) = File::open(&self.dir) {
-            let _ = d.sync_all();
-        }
+        let _ = crate::durable_file::sync_dir(&self.dir);
         Ok(())
     }
 
@@ -741,8 +759,9 @@ impl Writer {
                 self.status.lost.fetch_add(lines, Ordering::Relaxed);
                 self.unrecorded += self.buf_records;
                 self.reporting = 0;
+                let failure = WriteFailure::Io(Arc::new(e));
                 for w in self.waiters.drain(..) {
-                    let _ = w.ack.send(Err(e.to_string()));
+                    let _ = w.ack.send(Err(failure.clone()));
                 }
             }
         }

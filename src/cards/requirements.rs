@@ -122,9 +122,26 @@ pub fn satisfiable_alternatives(
     Ok(ok)
 }
 
-fn satisfy(card: &AgentCard, name: &str, caps: &Capabilities) -> Result<Satisfied, String> {
+/// Why the gateway cannot meet one scheme of a card.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+enum Unmet {
+    #[error("is not declared in securitySchemes")]
+    Undeclared,
+    #[error("needs mTLS but the gateway has no client certificate for upstream calls")]
+    Mtls,
+    #[error("needs HTTP \"{0}\" authentication")]
+    HttpAuth(String),
+    #[error("needs OAuth 2 tokens from an issuer that is not the gateway")]
+    OAuth2,
+    #[error("needs OpenID Connect tokens from an issuer that is not the gateway")]
+    OpenIdConnect,
+    #[error("needs an API key and none is configured")]
+    ApiKey,
+}
+
+fn satisfy(card: &AgentCard, name: &str, caps: &Capabilities) -> Result<Satisfied, Unmet> {
     let Some(scheme) = card.security_schemes.get(name) else {
-        return Err("is not declared in securitySchemes".into());
+        return Err(Unmet::Undeclared);
     };
     let gateway_url = |url: &str| {
         !url.is_empty()
@@ -136,13 +153,11 @@ fn satisfy(card: &AgentCard, name: &str, caps: &Capabilities) -> Result<Satisfie
     let accepts_token = caps.accept_gateway_token_schemes.contains(name);
     match scheme {
         SecurityScheme::Mtls(_) if caps.mtls_to_upstream => Ok(Satisfied::Mtls),
-        SecurityScheme::Mtls(_) => {
-            Err("needs mTLS but the gateway has no client certificate for upstream calls".into())
-        }
+        SecurityScheme::Mtls(_) => Err(Unmet::Mtls),
         SecurityScheme::HttpAuth(h) if h.scheme.eq_ignore_ascii_case("bearer") => {
             Ok(Satisfied::GatewayToken)
         }
-        SecurityScheme::HttpAuth(h) => Err(format!("needs HTTP \"{}\" authentication", h.scheme)),
+        SecurityScheme::HttpAuth(h) => Err(Unmet::HttpAuth(h.scheme.clone())),
         SecurityScheme::OAuth2(o) => {
             let urls = o
                 .flows
@@ -152,18 +167,18 @@ fn satisfy(card: &AgentCard, name: &str, caps: &Capabilities) -> Result<Satisfie
             if accepts_token || urls.into_iter().any(gateway_url) {
                 Ok(Satisfied::GatewayToken)
             } else {
-                Err("needs OAuth 2 tokens from an issuer that is not the gateway".into())
+                Err(Unmet::OAuth2)
             }
         }
         SecurityScheme::OpenIdConnect(o) => {
             if accepts_token || gateway_url(&o.open_id_connect_url) {
                 Ok(Satisfied::GatewayToken)
             } else {
-                Err("needs OpenID Connect tokens from an issuer that is not the gateway".into())
+                Err(Unmet::OpenIdConnect)
             }
         }
         SecurityScheme::ApiKey(_) if caps.api_keys.contains(name) => Ok(Satisfied::ApiKey),
-        SecurityScheme::ApiKey(_) => Err("needs an API key and none is configured".into()),
+        SecurityScheme::ApiKey(_) => Err(Unmet::ApiKey),
     }
 }
 

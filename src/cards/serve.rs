@@ -4,10 +4,49 @@
 
 use bytes::Bytes;
 
-use super::requirements::{satisfiable_alternatives, Capabilities};
+use super::parse::CardError;
+use super::requirements::{satisfiable_alternatives, Capabilities, Unsatisfiable};
 use super::rewrite::{for_callers, to_v03};
-use super::sign::{sign_card, verify_card, CardSigner, VerificationKey};
+use super::sign::{sign_card, verify_card, CardSigner, SignatureError, VerificationKey};
 use super::{parse_card, AgentCard};
+
+/// Why a card cannot be served; every message starts with the card's origin
+/// (file path or URL).
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("{origin}: {source}")]
+    Card { origin: String, source: CardError },
+    #[error("{origin}: {source}")]
+    Json {
+        origin: String,
+        source: serde_json::Error,
+    },
+    #[error("{origin}: card signature: {source}")]
+    Signature {
+        origin: String,
+        source: SignatureError,
+    },
+    #[error("{origin}: {unmet}")]
+    Unsatisfiable {
+        origin: String,
+        unmet: Unsatisfiable,
+    },
+    #[error("{origin}: signing the served card: {source}")]
+    Sign {
+        origin: String,
+        source: SignatureError,
+    },
+    #[error("{0}")]
+    SignatureJson(serde_json::Error),
+}
+
+/// Card problems are reported as configuration problems, whose message is
+/// text.
+impl From<ServeError> for String {
+    fn from(e: ServeError) -> String {
+        e.to_string()
+    }
+}
 
 /// One agent's card material, built at load time.
 #[derive(Debug, Clone)]
@@ -53,19 +92,32 @@ pub fn build(
     trust_domains: &[String],
     card_keys: Option<&[VerificationKey]>,
     key: Option<&CardSigner>,
-) -> Result<ServedCard, String> {
-    let card = parse_card(bytes).map_err(|e| format!("{origin}: {e}"))?;
+) -> Result<ServedCard, ServeError> {
+    let origin_of = || origin.to_string();
+    let card = parse_card(bytes).map_err(|source| ServeError::Card {
+        origin: origin_of(),
+        source,
+    })?;
     // Verified before anything of the card is used: a card that claims to
     // be the agent's must be signed by the agent's key, or it is not used
     // at all (never served unsigned in its place).
     if let Some(keys) = card_keys {
         let value: serde_json::Value =
-            serde_json::from_slice(bytes).map_err(|e| format!("{origin}: {e}"))?;
-        verify_card(&value, keys).map_err(|e| format!("{origin}: card signature: {e}"))?;
+            serde_json::from_slice(bytes).map_err(|source| ServeError::Json {
+                origin: origin_of(),
+                source,
+            })?;
+        verify_card(&value, keys).map_err(|source| ServeError::Signature {
+            origin: origin_of(),
+            source,
+        })?;
     }
-    satisfiable_alternatives(&card, caps).map_err(|mut e| {
-        e.agent = name.to_string();
-        format!("{origin}: {e}")
+    satisfiable_alternatives(&card, caps).map_err(|mut unmet| {
+        unmet.agent = name.to_string();
+        ServeError::Unsatisfiable {
+            origin: origin_of(),
+            unmet,
+        }
     })?;
     let alternatives = card
         .security_requirements
@@ -87,9 +139,13 @@ pub fn build(
     let mut value = super::canonical::presence_normalised(&served.to_value());
     if let (Some(key), Some(obj)) = (key, value.as_object_mut()) {
         obj.remove("signatures");
-        let sig = sign_card(&serde_json::Value::Object(obj.clone()), key)
-            .map_err(|e| format!("{origin}: signing the served card: {e}"))?;
-        let sig = serde_json::to_value(sig).map_err(|e| e.to_string())?;
+        let sig = sign_card(&serde_json::Value::Object(obj.clone()), key).map_err(|source| {
+            ServeError::Sign {
+                origin: origin_of(),
+                source,
+            }
+        })?;
+        let sig = serde_json::to_value(sig).map_err(ServeError::SignatureJson)?;
         obj.insert("signatures".into(), serde_json::Value::Array(vec![sig]));
     }
     let json = Bytes::from(value.to_string());

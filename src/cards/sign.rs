@@ -128,49 +128,84 @@ pub fn verify_card(card: &Value, keys: &[VerificationKey]) -> Result<(), Signatu
     Err(SignatureError::NoValidSignature(reasons))
 }
 
+/// Why one signature of a card was not accepted.
+#[derive(Debug, thiserror::Error)]
+enum Rejected {
+    #[error("protected header is not base64url")]
+    HeaderNotBase64,
+    #[error("protected header is not a JSON object")]
+    HeaderNotObject,
+    #[error("protected header has \"crit\" extensions")]
+    Crit,
+    #[error("protected header has no \"alg\"")]
+    NoAlg,
+    #[error("protected header has no \"kid\"")]
+    NoKid,
+    #[error("kid \"{0}\" is not a configured key")]
+    UnknownKid(String),
+    #[error("unsupported alg \"{0}\"")]
+    UnsupportedAlg(String),
+    #[error("alg {alg:?} does not match the configured {configured:?} for kid \"{kid}\"")]
+    AlgMismatch {
+        alg: Algorithm,
+        configured: Algorithm,
+        kid: String,
+    },
+    #[error("signature by kid \"{0}\" does not match the card")]
+    Mismatch(String),
+    #[error("signature by kid \"{kid}\" is malformed: {source}")]
+    Malformed {
+        kid: String,
+        source: jsonwebtoken::errors::Error,
+    },
+}
+
 fn verify_one(
     sig: &AgentCardSignature,
     payload_b64: &str,
     keys: &[VerificationKey],
-) -> Result<(), String> {
+) -> Result<(), Rejected> {
     let header_bytes = URL_SAFE_NO_PAD
         .decode(sig.protected.as_bytes())
-        .map_err(|_| "protected header is not base64url")?;
-    let header: serde_json::Map<String, Value> = serde_json::from_slice(&header_bytes)
-        .map_err(|_| "protected header is not a JSON object")?;
+        .map_err(|_| Rejected::HeaderNotBase64)?;
+    let header: serde_json::Map<String, Value> =
+        serde_json::from_slice(&header_bytes).map_err(|_| Rejected::HeaderNotObject)?;
     // RFC 7515 §4.1.11: extensions we do not understand must be rejected.
     if header.contains_key("crit") {
-        return Err("protected header has \"crit\" extensions".into());
+        return Err(Rejected::Crit);
     }
     let alg = header
         .get("alg")
         .and_then(Value::as_str)
-        .ok_or("protected header has no \"alg\"")?;
+        .ok_or(Rejected::NoAlg)?;
     let kid = header
         .get("kid")
         .and_then(Value::as_str)
-        .ok_or("protected header has no \"kid\"")?;
+        .ok_or(Rejected::NoKid)?;
     let (_, key, key_alg) = keys
         .iter()
         .find(|(k, _, _)| k == kid)
-        .ok_or_else(|| format!("kid \"{kid}\" is not a configured key"))?;
+        .ok_or_else(|| Rejected::UnknownKid(kid.to_string()))?;
     // The configured algorithm decides; the header must agree with it, so a
     // header cannot steer verification to another algorithm.
     let alg: Algorithm = alg
         .parse()
-        .map_err(|_| format!("unsupported alg \"{alg}\""))?;
+        .map_err(|_| Rejected::UnsupportedAlg(alg.to_string()))?;
     if alg != *key_alg {
-        return Err(format!(
-            "alg {alg:?} does not match the configured {key_alg:?} for kid \"{kid}\""
-        ));
+        return Err(Rejected::AlgMismatch {
+            alg,
+            configured: *key_alg,
+            kid: kid.to_string(),
+        });
     }
     let input = format!("{}.{payload_b64}", sig.protected);
     match jsonwebtoken::crypto::verify(&sig.signature, input.as_bytes(), key, alg) {
         Ok(true) => Ok(()),
-        Ok(false) => Err(format!(
-            "signature by kid \"{kid}\" does not match the card"
-        )),
-        Err(e) => Err(format!("signature by kid \"{kid}\" is malformed: {e}")),
+        Ok(false) => Err(Rejected::Mismatch(kid.to_string())),
+        Err(source) => Err(Rejected::Malformed {
+            kid: kid.to_string(),
+            source,
+        }),
     }
 }
 

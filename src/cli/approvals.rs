@@ -11,7 +11,7 @@ use clap::{Args, Subcommand};
 use http::{HeaderMap, HeaderValue, Method};
 use serde_json::{json, Value};
 
-use actgate::client::MtlsClient;
+use actgate::dev::client::MtlsClient;
 use actgate::terminal::{escape, escape_json};
 
 /// Where the admin listener is and how to authenticate to it.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use actgate::config::parse_duration;
+use actgate::duration::parse as parse_duration;
 use actgate::identity::TrustDomain;
 use actgate::pki::ca_dir::{self, InitOptions};
 use actgate::pki::CaDir;

@@ -4,7 +4,7 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use actgate::config::parse_duration;
+use actgate::duration::parse as parse_duration;
 use actgate::identity::SpiffeId;
 use actgate::pki::ca_dir::{self, RevokeOutcome};
 use actgate::pki::inspect::{self, CertReport};

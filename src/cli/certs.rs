@@ -52,27 +52,16 @@ pub struct KeyArgs {
 
 /// `actgate keys generate`: a signing key (token or card key).
 pub fn generate_key(a: KeyArgs) -> anyhow::Result<ExitCode> {
+    use actgate::durable_file::{self, Durability, Secrecy};
     use actgate::token::{SigningAlgorithm, SigningKey};
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
     let alg = match a.algorithm.as_str() {
         "ES256" => SigningAlgorithm::Es256,
         "EdDSA" => SigningAlgorithm::EdDsa,
         other => anyhow::bail!("unknown algorithm {other:?}: use ES256 or EdDSA"),
     };
     let (key, pem) = SigningKey::generate(alg)?;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create_new(true);
-    #[cfg(unix)]
-    o.mode(0o600);
-    let mut f = o.open(&a.out).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: {e} (existing keys are never overwritten)",
-            a.out.display()
-        )
-    })?;
-    f.write_all(pem.as_bytes())?;
+    durable_file::create_new(&a.out, pem.as_bytes(), Secrecy::Secret, Durability::Durable)
+        .map_err(|e| anyhow::anyhow!("{e} (existing keys are never overwritten)"))?;
     println!(
         "wrote {} ({}, kid {})",
         a.out.display(),

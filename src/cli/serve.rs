@@ -70,7 +70,7 @@ pub fn example_agent(
     let name = card["name"].as_str().unwrap_or("example").to_string();
     super::runtime_with(threads)?.block_on(async {
         let step = std::time::Duration::from_millis(stream_step_ms);
-        let agent = actgate::example_agent::start_with_step(listen, &name, card, step).await?;
+        let agent = actgate::dev::example_agent::start_with_step(listen, &name, card, step).await?;
         println!("example agent {name} listening on http://{}", agent.addr);
         let _ = tokio::signal::ctrl_c().await;
         Ok(ExitCode::SUCCESS)

@@ -105,7 +105,7 @@ fn fetch(
     id: Option<(&std::path::Path, &std::path::Path)>,
 ) -> anyhow::Result<String> {
     let ca = ca.ok_or_else(|| anyhow!("an https JWKS URL needs --cacert"))?;
-    let client = actgate::client::MtlsClient::new(ca, id, false)?;
+    let client = actgate::dev::client::MtlsClient::new(ca, id, false)?;
     let rt = super::runtime()?;
     let (status, _, body) = rt.block_on(client.fetch(
         http::Method::GET,

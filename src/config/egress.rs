@@ -2,7 +2,7 @@
 //! optional `[server]` and `[log]`.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::Deserialize;
 
@@ -104,44 +104,6 @@ fn default_socket_mode() -> String {
 }
 
 /// An egress config file read from disk.
-#[derive(Debug, Clone)]
-pub struct EgressConfigFile {
-    pub path: PathBuf,
-    pub raw: RawEgressConfig,
-}
+pub type EgressConfigFile = TomlFile<RawEgressConfig>;
 
-impl EgressConfigFile {
-    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigProblem {
-                location: path.display().to_string(),
-                message: format!("cannot read the config file: {e}"),
-            }])
-        })?;
-        Self::parse(path, &text)
-    }
-
-    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigErrors> {
-        Ok(EgressConfigFile {
-            path: path.to_path_buf(),
-            raw: parse_toml(path, text).map_err(|p| ConfigErrors(vec![p]))?,
-        })
-    }
-
-    /// Resolve a path named in the config against the config file's directory.
-    pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.path
-                .parent()
-                .map(|d| d.join(p))
-                .unwrap_or_else(|| p.to_path_buf())
-        }
-    }
-
-    /// `FILE: field` location string.
-    pub fn at(&self, field: impl std::fmt::Display) -> String {
-        format!("{}: {field}", self.path.display())
-    }
-}
+impl ConfigModel for RawEgressConfig {}

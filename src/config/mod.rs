@@ -10,16 +10,17 @@
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use serde::Deserialize;
 
 mod egress;
+mod file;
 mod governance;
 mod problems;
 mod runtime;
 
 pub use egress::*;
+pub use file::{ConfigModel, TomlFile};
 pub use governance::*;
 pub(crate) use problems::{one_problem, Problems};
 pub use runtime::*;
@@ -374,58 +375,15 @@ fn default_chain_depth() -> usize {
     5
 }
 
-/// A config file read from disk, with the directory its relative paths are
-/// resolved against.
-#[derive(Debug, Clone)]
-pub struct ConfigFile {
-    pub path: PathBuf,
-    pub raw: RawConfig,
-}
+/// The gateway's config file.
+pub type ConfigFile = TomlFile<RawConfig>;
 
-impl ConfigFile {
-    /// Read and parse a TOML config file.
-    pub fn load(path: &Path) -> Result<Self, ConfigErrors> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            ConfigErrors(vec![ConfigProblem {
-                location: path.display().to_string(),
-                message: format!("cannot read the config file: {e}"),
-            }])
-        })?;
-        Self::parse(path, &text)
-    }
-
-    /// Parse TOML text that came from `path`.
-    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigErrors> {
-        if is_egress_config(text) {
-            return Err(ConfigErrors(vec![ConfigProblem {
-                location: path.display().to_string(),
-                message: "this is an egress sidecar configuration ([egress]); run it with \
-                          `actgate egress --config FILE`"
-                    .into(),
-            }]));
-        }
-        let raw: RawConfig = parse_toml(path, text).map_err(|p| ConfigErrors(vec![p]))?;
-        Ok(ConfigFile {
-            path: path.to_path_buf(),
-            raw,
-        })
-    }
-
-    /// Resolve a path named in the config against the config file's directory.
-    pub fn resolve(&self, p: &Path) -> PathBuf {
-        if p.is_absolute() {
-            p.to_path_buf()
-        } else {
-            self.path
-                .parent()
-                .map(|d| d.join(p))
-                .unwrap_or_else(|| p.to_path_buf())
-        }
-    }
-
-    /// `FILE: field` location string.
-    pub fn at(&self, field: impl std::fmt::Display) -> String {
-        format!("{}: {field}", self.path.display())
+impl ConfigModel for RawConfig {
+    fn refuse_text(text: &str) -> Option<&'static str> {
+        is_egress_config(text).then_some(
+            "this is an egress sidecar configuration ([egress]); run it with \
+             `actgate egress --config FILE`",
+        )
     }
 }
 
@@ -449,33 +407,9 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Parse a duration like `"300ms"`, `"30s"`, `"5m"`, `"1h"` or `"1d"`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit())
-        .ok_or_else(|| format!("\"{s}\" has no unit; write e.g. \"30s\", \"5m\", \"1h\""))?;
-    let (num, unit) = s.split_at(split);
-    let n: u64 = num
-        .parse()
-        .map_err(|_| format!("\"{s}\" does not start with a whole number"))?;
-    let d = match unit {
-        "ms" => Duration::from_millis(n),
-        "s" => Duration::from_secs(n),
-        "m" => Duration::from_secs(n.saturating_mul(60)),
-        "h" => Duration::from_secs(n.saturating_mul(3600)),
-        "d" => Duration::from_secs(n.saturating_mul(86400)),
-        _ => {
-            return Err(format!(
-                "\"{s}\": unknown unit \"{unit}\" (use ms, s, m, h or d)"
-            ))
-        }
-    };
-    if d.is_zero() {
-        return Err(format!("\"{s}\" is zero"));
-    }
-    Ok(d)
-}
+/// Parse a duration like `"300ms"`, `"30s"`, `"5m"`, `"1h"` or `"1d"`: the
+/// configuration's reading of the one grammar in [`crate::duration`].
+pub use crate::duration::parse as parse_duration;
 
 /// Agent names appear in URLs; keep them to a safe, unambiguous alphabet.
 pub fn valid_agent_name(name: &str) -> bool {
@@ -491,16 +425,6 @@ pub fn valid_agent_name(name: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("5m").unwrap(), Duration::from_secs(300));
-        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
-        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
-        for bad in ["", "5", "m", "5x", "0s", "-1s", "1.5s"] {
-            assert!(parse_duration(bad).is_err(), "{bad} should be rejected");
-        }
-    }
 
     #[test]
     fn agent_names() {

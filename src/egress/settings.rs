@@ -8,7 +8,8 @@ use std::time::Duration;
 use http::{HeaderName, Uri};
 
 use crate::browser_guard::AllowedHost;
-use crate::config::{parse_duration, ConfigErrors, ConfigProblem, EgressConfigFile, EgressSection};
+use crate::config::{ConfigErrors, ConfigProblem, EgressConfigFile, EgressSection};
+use crate::duration::parse as parse_duration;
 use crate::identity::{svid, SpiffeId};
 use crate::server::conn::ConnLimits;
 use crate::tls::{self, TlsMaterialError};
@@ -147,7 +148,7 @@ pub fn build(cfg: &EgressConfigFile) -> Result<(EgressSettings, Material), Confi
     let mut duration = |field: &str, v: &str| match parse_duration(v) {
         Ok(d) => d,
         Err(m) => {
-            add(field, m);
+            add(field, m.to_string());
             Duration::from_secs(1)
         }
     };
@@ -164,7 +165,7 @@ pub fn build(cfg: &EgressConfigFile) -> Result<(EgressSettings, Material), Confi
     if let Err(m) = crate::logging::check(&cfg.raw.log) {
         problems.push(ConfigProblem {
             location: cfg.at("log.level"),
-            message: m,
+            message: m.to_string(),
         });
     }
     let Some(gateway_id) = gateway_id else {

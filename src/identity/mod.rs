@@ -1,12 +1,18 @@
-//! Who is calling: SPIFFE IDs, X509-SVID checks, and the rustls client verifier.
+//! Who is calling (and who is called): SPIFFE IDs, X509-SVID checks, and the
+//! rustls verifiers of both directions, callers' client certificates
+//! (`verifier`) and upstreams' server certificates (`upstream`), on one shared
+//! core (`handshake`).
 
 pub(crate) mod build;
+mod handshake;
 pub mod spiffe;
 pub mod svid;
+pub mod upstream;
 pub mod verifier;
 
 pub use spiffe::{SpiffeId, SpiffeIdError, SpiffePattern, TrustDomain};
 pub use svid::{SvidError, SvidInfo};
+pub use upstream::SpiffeServerVerifier;
 pub use verifier::{
     bundles_from_pem, crls_from_pem, ClientCertRejection, RevocationPolicy, SpiffeClientVerifier,
     TrustDomainBundle, VerifierError,

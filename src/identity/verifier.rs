@@ -12,17 +12,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::CryptoProvider;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::server::WebPkiClientVerifier;
-use rustls::{
-    CertificateError, DigitallySignedStruct, DistinguishedName, OtherError, RootCertStore,
-    SignatureScheme,
-};
+use rustls::DistinguishedName;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, CertificateRevocationListDer, UnixTime};
 
+use super::handshake::{handshake_signature_methods, refused, root_store, HandshakeSignatures};
 use super::svid::{self, SvidError};
 use super::TrustDomain;
 use crate::metrics::{HandshakeRejection, Metrics};
@@ -159,7 +156,7 @@ enum Domain {
 pub struct SpiffeClientVerifier {
     domains: HashMap<TrustDomain, Domain>,
     root_hints: Vec<DistinguishedName>,
-    provider: Arc<CryptoProvider>,
+    signatures: HandshakeSignatures,
     metrics: Arc<Metrics>,
 }
 
@@ -193,7 +190,7 @@ impl SpiffeClientVerifier {
         Ok(SpiffeClientVerifier {
             domains,
             root_hints,
-            provider,
+            signatures: HandshakeSignatures::new(provider),
             metrics: rejections,
         })
     }
@@ -229,16 +226,11 @@ fn build_domain(
     provider: &Arc<CryptoProvider>,
 ) -> Result<(Arc<dyn ClientCertVerifier>, Vec<DistinguishedName>), VerifierError> {
     let td = &bundle.trust_domain;
-    let mut roots = RootCertStore::empty();
-    for (index, root) in bundle.roots.iter().enumerate() {
-        roots
-            .add(root.clone())
-            .map_err(|e| VerifierError::BadRoot {
-                trust_domain: td.clone(),
-                index,
-                reason: e.to_string(),
-            })?;
-    }
+    let roots = root_store(&bundle.roots).map_err(|(index, e)| VerifierError::BadRoot {
+        trust_domain: td.clone(),
+        index,
+        reason: e.to_string(),
+    })?;
     let hints = roots.subjects();
     // rustls builder methods take `self` by value: every call below reassigns
     // `builder`, otherwise the setting would be silently dropped (reference §7).
@@ -264,10 +256,6 @@ fn build_domain(
     Ok((verifier, hints))
 }
 
-fn other(err: ClientCertRejection) -> rustls::Error {
-    rustls::Error::InvalidCertificate(CertificateError::Other(OtherError(Arc::new(err))))
-}
-
 impl ClientCertVerifier for SpiffeClientVerifier {
     fn offer_client_auth(&self) -> bool {
         true
@@ -289,7 +277,11 @@ impl ClientCertVerifier for SpiffeClientVerifier {
     ) -> Result<ClientCertVerified, rustls::Error> {
         // 1. Structure and SPIFFE ID first: the ID decides which roots apply.
         let info = svid::parse_svid(end_entity.as_ref()).map_err(|e| {
-            self.reject(HandshakeRejection::InvalidSvid, end_entity, other(e.into()))
+            self.reject(
+                HandshakeRejection::InvalidSvid,
+                end_entity,
+                refused(ClientCertRejection::from(e)),
+            )
         })?;
         let td = info.spiffe_id.trust_domain();
 
@@ -302,7 +294,7 @@ impl ClientCertVerifier for SpiffeClientVerifier {
                 let lifetime = info.not_after.saturating_sub(info.not_before);
                 if let Some(max) = *max_lifetime_secs {
                     if lifetime > max {
-                        let err = other(ClientCertRejection::TooLongLived {
+                        let err = refused(ClientCertRejection::TooLongLived {
                             trust_domain: td.to_owned(),
                             lifetime,
                             max,
@@ -313,11 +305,11 @@ impl ClientCertVerifier for SpiffeClientVerifier {
                 verifier
             }
             Some(Domain::Empty) => {
-                let err = other(ClientCertRejection::EmptyBundle(td.to_owned()));
+                let err = refused(ClientCertRejection::EmptyBundle(td.to_owned()));
                 return Err(self.reject(HandshakeRejection::UnknownTrustDomain, end_entity, err));
             }
             None => {
-                let err = other(ClientCertRejection::UnknownTrustDomain(td.to_owned()));
+                let err = refused(ClientCertRejection::UnknownTrustDomain(td.to_owned()));
                 return Err(self.reject(HandshakeRejection::UnknownTrustDomain, end_entity, err));
             }
         };
@@ -334,7 +326,7 @@ impl ClientCertVerifier for SpiffeClientVerifier {
             self.reject(
                 HandshakeRejection::ChainInvalid,
                 end_entity,
-                other(e.into()),
+                refused(ClientCertRejection::from(e)),
             )
         })?;
 
@@ -342,39 +334,7 @@ impl ClientCertVerifier for SpiffeClientVerifier {
         Ok(verified)
     }
 
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    handshake_signature_methods!();
 }
 
 #[cfg(test)]

@@ -194,25 +194,42 @@ fn load_pem(bytes: &[u8]) -> Result<Vec<CertificateDer<'static>>, BundleError> {
     Ok(certs)
 }
 
+/// Why a certificate's key has no JWK form.
+#[derive(Debug, thiserror::Error)]
+enum KeyJwkError {
+    #[error("{0}")]
+    Der(#[from] x509_parser::nom::Err<x509_parser::error::X509Error>),
+    #[error("trailing data after the certificate")]
+    TrailingData,
+    #[error("{0}")]
+    Key(#[from] x509_parser::error::X509Error),
+    #[error("unsupported EC point of {0} bytes")]
+    EcPointLength(usize),
+    #[error("EC point is not uncompressed")]
+    EcCompressed,
+    #[error("unsupported public key type (EC or RSA expected)")]
+    KeyType,
+}
+
 /// The public JWK members (`kty`, `crv`, `x`, `y` or `n`, `e`) of a
 /// certificate's key. EC P-256/384/521 and RSA.
-fn jwk_of_cert(der: &[u8]) -> Result<Map<String, Value>, String> {
-    let (rest, cert) = X509Certificate::from_der(der).map_err(|e| e.to_string())?;
+fn jwk_of_cert(der: &[u8]) -> Result<Map<String, Value>, KeyJwkError> {
+    let (rest, cert) = X509Certificate::from_der(der)?;
     if !rest.is_empty() {
-        return Err("trailing data after the certificate".into());
+        return Err(KeyJwkError::TrailingData);
     }
     let mut m = Map::new();
-    match cert.public_key().parsed().map_err(|e| e.to_string())? {
+    match cert.public_key().parsed()? {
         PublicKey::EC(p) => {
             let data = p.data();
             let (crv, n) = match data.len() {
                 65 => ("P-256", 32),
                 97 => ("P-384", 48),
                 133 => ("P-521", 66),
-                l => return Err(format!("unsupported EC point of {l} bytes")),
+                l => return Err(KeyJwkError::EcPointLength(l)),
             };
             if data.first() != Some(&4) {
-                return Err("EC point is not uncompressed".into());
+                return Err(KeyJwkError::EcCompressed);
             }
             m.insert("kty".into(), "EC".into());
             m.insert("crv".into(), crv.into());
@@ -228,7 +245,7 @@ fn jwk_of_cert(der: &[u8]) -> Result<Map<String, Value>, String> {
             m.insert("n".into(), trim(rsa.modulus).into());
             m.insert("e".into(), trim(rsa.exponent).into());
         }
-        _ => return Err("unsupported public key type (EC or RSA expected)".into()),
+        _ => return Err(KeyJwkError::KeyType),
     }
     Ok(m)
 }
@@ -242,8 +259,10 @@ pub fn spiffe_bundle_json(
 ) -> Result<String, BundleError> {
     let mut keys = Vec::with_capacity(roots.len());
     for (index, root) in roots.iter().enumerate() {
-        let mut jwk = jwk_of_cert(root.as_ref())
-            .map_err(|reason| BundleError::BadCertificate { index, reason })?;
+        let mut jwk = jwk_of_cert(root.as_ref()).map_err(|e| BundleError::BadCertificate {
+            index,
+            reason: e.to_string(),
+        })?;
         jwk.insert("use".into(), X509_SVID_USE.into());
         jwk.insert(
             "x5c".into(),

@@ -171,16 +171,18 @@ impl std::fmt::Display for RevocationReason {
     }
 }
 
+/// A `--reason` that is none of the RFC 5280 names.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown reason {0:?}; use one of {names}", names = RevocationReason::ALL.map(|r| r.name()).join(", "))]
+pub struct UnknownReason(pub String);
+
 impl std::str::FromStr for RevocationReason {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
+    type Err = UnknownReason;
+    fn from_str(s: &str) -> Result<Self, UnknownReason> {
         RevocationReason::ALL
             .into_iter()
             .find(|r| r.name() == s)
-            .ok_or_else(|| {
-                let names: Vec<_> = RevocationReason::ALL.iter().map(|r| r.name()).collect();
-                format!("unknown reason {s:?}; use one of {}", names.join(", "))
-            })
+            .ok_or_else(|| UnknownReason(s.to_string()))
     }
 }
 
@@ -345,7 +347,7 @@ impl CaDir {
             message: e.to_string(),
         })?;
         let max_ttl =
-            crate::config::parse_duration(&settings.max_ttl).map_err(|e| CaDirError::BadFile {
+            crate::duration::parse(&settings.max_ttl).map_err(|e| CaDirError::BadFile {
                 path: settings_path.clone(),
                 message: format!("max_ttl: {e}"),
             })?;
@@ -364,10 +366,7 @@ impl CaDir {
             Signer::Root => None,
             Signer::Intermediate => {
                 let ca = load(INTERMEDIATE_CERT, INTERMEDIATE_KEY)?;
-                let serial = first_cert_serial(ca.cert_pem()).map_err(|m| CaDirError::BadFile {
-                    path: dir.join(INTERMEDIATE_CERT),
-                    message: m,
-                })?;
+                let serial = first_cert_serial(ca.cert_pem(), &dir.join(INTERMEDIATE_CERT))?;
                 Some((ca, serial))
             }
         };
@@ -629,16 +628,22 @@ pub fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-fn first_cert_serial(pem: &str) -> Result<Vec<u8>, String> {
+/// The serial of the first certificate in `pem` (read from `path`).
+fn first_cert_serial(pem: &str, path: &Path) -> Result<Vec<u8>, CaDirError> {
     use rustls_pki_types::pem::PemObject;
+    let bad = |message: String| CaDirError::BadFile {
+        path: path.to_path_buf(),
+        message,
+    };
     let der = rustls_pki_types::CertificateDer::from_pem_slice(pem.as_bytes())
-        .map_err(|e| e.to_string())?;
-    let (_, c) = x509_parser::parse_x509_certificate(der.as_ref()).map_err(|e| e.to_string())?;
+        .map_err(|e| bad(e.to_string()))?;
+    let (_, c) =
+        x509_parser::parse_x509_certificate(der.as_ref()).map_err(|e| bad(e.to_string()))?;
     Ok(strip_zeros(c.raw_serial()).to_vec())
 }
 
 /// A duration in the one unit that represents it exactly (`24h`, `90m`,
-/// `45s`), as [`crate::config::parse_duration`] reads it back.
+/// `45s`), as [`crate::duration::parse`] reads it back.
 fn compact_duration(d: Duration) -> String {
     let s = d.as_secs();
     if s % 3600 == 0 {
@@ -665,135 +670,5 @@ fn state_json(s: &RevocationState) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::identity::{crls_from_pem, SpiffeClientVerifier, TrustDomainBundle};
-    use crate::metrics::Metrics;
-    use rustls::server::danger::ClientCertVerifier;
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, UnixTime};
-    use std::sync::Arc;
-
-    fn opts(intermediate: bool) -> InitOptions {
-        InitOptions {
-            trust_domain: TrustDomain::parse("example.org").unwrap(),
-            intermediate,
-            max_ttl: DEFAULT_MAX_TTL,
-            ca_ttl: DEFAULT_CA_TTL,
-            force: false,
-        }
-    }
-
-    fn verifier(ca: &CaDir, crl: Option<&str>) -> SpiffeClientVerifier {
-        let roots = crate::identity::bundles_from_pem(ca.root_pem()).unwrap();
-        let mut b = TrustDomainBundle::new(ca.trust_domain().clone(), roots);
-        if let Some(crl) = crl {
-            b = b.with_crls(crls_from_pem(crl).unwrap());
-        }
-        SpiffeClientVerifier::new(
-            vec![b],
-            Arc::new(rustls::crypto::aws_lc_rs::default_provider()),
-            Arc::new(Metrics::default()),
-        )
-        .unwrap()
-    }
-
-    fn chain(pem: &str) -> Vec<CertificateDer<'static>> {
-        CertificateDer::pem_slice_iter(pem.as_bytes())
-            .collect::<Result<_, _>>()
-            .unwrap()
-    }
-
-    fn verify(v: &SpiffeClientVerifier, s: &IssuedSvid) -> Result<(), rustls::Error> {
-        let c = chain(&s.chain_pem);
-        v.verify_client_cert(&c[0], &c[1..], UnixTime::now())
-            .map(|_| ())
-    }
-
-    #[test]
-    fn issued_chain_verifies_with_and_without_intermediate() {
-        for intermediate in [false, true] {
-            let dir = tempfile::tempdir().unwrap();
-            let (ca, written) = CaDir::init(dir.path(), &opts(intermediate)).unwrap();
-            assert_eq!(written.len(), if intermediate { 7 } else { 5 });
-            let id = SpiffeId::parse("spiffe://example.org/agent/a").unwrap();
-            let s = ca
-                .issue(&id, Duration::from_secs(3600), &["localhost"], &[])
-                .unwrap();
-            assert_eq!(chain(&s.chain_pem).len(), if intermediate { 2 } else { 1 });
-            verify(&verifier(&ca, None), &s).unwrap();
-            let report =
-                super::super::inspect::inspect_bytes(s.chain_pem.as_bytes(), crate::unix_now())
-                    .unwrap();
-            assert!(report.findings.is_empty(), "{:?}", report.findings);
-        }
-    }
-
-    #[test]
-    fn revoked_serial_is_refused_with_whole_chain_checking() {
-        let dir = tempfile::tempdir().unwrap();
-        let (mut ca, _) = CaDir::init(dir.path(), &opts(true)).unwrap();
-        let id = SpiffeId::parse("spiffe://example.org/agent/a").unwrap();
-        let bad = ca.issue(&id, Duration::from_secs(600), &[], &[]).unwrap();
-        let good = ca.issue(&id, Duration::from_secs(600), &[], &[]).unwrap();
-        assert!(matches!(
-            ca.revoke(&bad.serial, RevocationReason::KeyCompromise)
-                .unwrap(),
-            RevokeOutcome::Added { .. }
-        ));
-        assert!(matches!(
-            ca.revoke(&bad.serial, RevocationReason::Superseded)
-                .unwrap(),
-            RevokeOutcome::AlreadyRevoked { .. }
-        ));
-        let out = dir.path().join("crl.pem");
-        let first = ca.write_crl(&out, Duration::from_secs(3600)).unwrap();
-        assert_eq!((first.crls, first.revoked), (2, 1));
-        let second = ca.write_crl(&out, Duration::from_secs(3600)).unwrap();
-        assert!(second.crl_number > first.crl_number);
-        // The number survives reopening.
-        assert_eq!(
-            CaDir::open(dir.path()).unwrap().settings().next_crl_number,
-            second.crl_number + 1
-        );
-        let v = verifier(&ca, Some(&fs::read_to_string(&out).unwrap()));
-        let err = verify(&v, &bad).unwrap_err();
-        assert!(err.to_string().contains("Revoked"), "{err}");
-        verify(&v, &good).unwrap();
-    }
-
-    #[test]
-    fn refusals() {
-        let dir = tempfile::tempdir().unwrap();
-        let (ca, _) = CaDir::init(dir.path(), &opts(false)).unwrap();
-        let err = CaDir::init(dir.path(), &opts(false)).unwrap_err();
-        assert!(err.to_string().contains("root.key"), "{err}");
-        let other = SpiffeId::parse("spiffe://other.org/x").unwrap();
-        assert_eq!(
-            ca.issue(&other, Duration::from_secs(60), &[], &[])
-                .unwrap_err()
-                .to_string(),
-            "spiffe://other.org/x is outside this CA's trust domain example.org"
-        );
-        let id = SpiffeId::parse("spiffe://example.org/x").unwrap();
-        assert_eq!(
-            ca.issue(&id, Duration::from_secs(48 * 3600), &[], &[])
-                .unwrap_err()
-                .to_string(),
-            "--ttl 48h exceeds this CA's maximum of 24h (ca.toml max_ttl)"
-        );
-        let mut forced = opts(false);
-        forced.force = true;
-        CaDir::init(dir.path(), &forced).unwrap();
-    }
-
-    #[test]
-    fn serials() {
-        assert_eq!(parse_serial("00:4F:1a").unwrap(), vec![0x4f, 0x1a]);
-        assert_eq!(parse_serial("0x1").unwrap(), vec![1]);
-        assert_eq!(parse_serial("0").unwrap(), vec![0]);
-        for bad in ["", "zz", "4f 1a", &"1".repeat(43)] {
-            assert!(parse_serial(bad).is_err(), "{bad}");
-        }
-    }
-}
+#[path = "ca_dir_tests.rs"]
+mod tests;

@@ -60,18 +60,7 @@ pub fn init_dev_pki(
     trust_domain: &TrustDomain,
     workloads: &[(&str, SpiffeId)],
 ) -> Result<DevPki, PkiError> {
-    for (stem, _) in workloads {
-        // The stem becomes a file name; refuse anything that could escape
-        // `agents/` or create hidden files.
-        let ok = !stem.is_empty()
-            && !stem.starts_with('.')
-            && stem
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-        if !ok {
-            return Err(PkiError::BadStem((*stem).to_owned()));
-        }
-    }
+    check_stems(workloads)?;
     let td_dir = out_dir.join(trust_domain.as_str());
     let agents_dir = out_dir.join("agents");
     let mut created = Vec::new();
@@ -148,27 +137,15 @@ pub fn init_dev_pki(
     }
 
     let token_signing_key = out_dir.join("token-signing.key");
-    if !token_signing_key.exists() {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen("token key"))?;
-        write_new(&token_signing_key, &key.serialize_pem(), true, &mut created)?;
-    }
+    signing_key(&token_signing_key, "token key", &mut created)?;
     // A key of its own: a card carries content the upstream chose, so a
     // signature by the token key over it could pass for an access token.
     let card_signing_key = out_dir.join("card-signing.key");
-    if !card_signing_key.exists() {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen("card key"))?;
-        write_new(&card_signing_key, &key.serialize_pem(), true, &mut created)?;
-    }
+    signing_key(&card_signing_key, "card key", &mut created)?;
 
     let idp_key = out_dir.join("idp.key");
     let idp_jwks = out_dir.join("idp-jwks.json");
-    if !pair_state(&idp_key, &idp_jwks)? {
-        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen("IdP key"))?;
-        let jwks = serde_json::json!({ "keys": [es256_jwk(&key)?] });
-        let text = serde_json::to_string_pretty(&jwks).unwrap_or_default() + "\n";
-        write_new(&idp_key, &key.serialize_pem(), true, &mut created)?;
-        write_new(&idp_jwks, &text, false, &mut created)?;
-    }
+    idp_pair(&idp_key, &idp_jwks, &mut created)?;
 
     Ok(DevPki {
         ca_cert,
@@ -183,6 +160,48 @@ pub fn init_dev_pki(
         workloads: files,
         created,
     })
+}
+
+/// The stem becomes a file name; refuse anything that could escape `agents/`
+/// or create hidden files.
+fn check_stems(workloads: &[(&str, SpiffeId)]) -> Result<(), PkiError> {
+    for (stem, _) in workloads {
+        let ok = !stem.is_empty()
+            && !stem.starts_with('.')
+            && stem
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if !ok {
+            return Err(PkiError::BadStem((*stem).to_owned()));
+        }
+    }
+    Ok(())
+}
+
+/// A P-256 signing key at `path` (0600), unless one is there already.
+fn signing_key(
+    path: &Path,
+    what: &'static str,
+    created: &mut Vec<PathBuf>,
+) -> Result<(), PkiError> {
+    if !path.exists() {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen(what))?;
+        write_new(path, &key.serialize_pem(), true, created)?;
+    }
+    Ok(())
+}
+
+/// The demo identity provider's ES256 key and its public JWKS, unless both
+/// are there already.
+fn idp_pair(key_path: &Path, jwks_path: &Path, created: &mut Vec<PathBuf>) -> Result<(), PkiError> {
+    if !pair_state(key_path, jwks_path)? {
+        let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).map_err(gen("IdP key"))?;
+        let jwks = serde_json::json!({ "keys": [es256_jwk(&key)?] });
+        let text = serde_json::to_string_pretty(&jwks).unwrap_or_default() + "\n";
+        write_new(key_path, &key.serialize_pem(), true, created)?;
+        write_new(jwks_path, &text, false, created)?;
+    }
+    Ok(())
 }
 
 /// `true` if both files exist, `false` if neither; a half pair is an error.

@@ -106,9 +106,56 @@ pub fn inspect_der(der: &[u8], chain_length: usize, now: i64) -> Result<CertRepo
     if !rest.is_empty() {
         return Err(InspectError::TrailingData(rest.len()));
     }
-    let mut findings = Vec::new();
-    let mut add = |code: &'static str, message: String| findings.push(Finding { code, message });
+    // Findings in the order a reader checks a leaf: extensions, names,
+    // constraints, usages, time.
+    let mut f = Findings::default();
+    duplicate_extensions(&cert, &mut f);
+    let sans = subject_alt_names(&cert, &mut f);
+    basic_constraints(&cert, &mut f);
+    key_usage(&cert, &mut f);
+    ext_key_usage(&cert, &mut f);
+    let validity = validity(&cert, now, &mut f);
+    let Sans {
+        uris,
+        dns,
+        ips,
+        spiffe_id,
+    } = sans;
+    let Validity {
+        nb,
+        na,
+        seconds_left,
+        validity_status,
+    } = validity;
+    let findings = f.0;
+    Ok(CertReport {
+        spiffe_id,
+        uri_sans: uris,
+        dns_sans: dns,
+        ip_sans: ips,
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        not_before: rfc3339(nb),
+        not_after: rfc3339(na),
+        seconds_left,
+        validity_status,
+        serial: super::ca_dir::hex(cert.raw_serial()),
+        thumbprint: crate::identity::thumbprint(der),
+        chain_length,
+        findings,
+    })
+}
 
+#[derive(Default)]
+struct Findings(Vec<Finding>);
+
+impl Findings {
+    fn add(&mut self, code: &'static str, message: String) {
+        self.0.push(Finding { code, message });
+    }
+}
+
+fn duplicate_extensions(cert: &X509Certificate<'_>, f: &mut Findings) {
     // Extensions are looked at by OID and counted, so a duplicate cannot hide
     // a second SAN or keyUsage from the checks below.
     let count = |oid| cert.extensions().iter().filter(|e| &e.oid == oid).count();
@@ -119,13 +166,25 @@ pub fn inspect_der(der: &[u8], chain_length: usize, now: i64) -> Result<CertRepo
         (&OID_X509_EXT_BASIC_CONSTRAINTS, "basicConstraints"),
     ] {
         if count(oid) > 1 {
-            add(
+            f.add(
                 "duplicate_extension",
                 format!("has {} {name} extensions; RFC 5280 allows one", count(oid)),
             );
         }
     }
+}
 
+/// The names of the subjectAltName extension(s), and the X509-SVID rules on
+/// them (exactly one URI SAN, a SPIFFE ID with a path; a critical SAN when
+/// the subject is empty).
+struct Sans {
+    uris: Vec<String>,
+    dns: Vec<String>,
+    ips: Vec<String>,
+    spiffe_id: Option<String>,
+}
+
+fn subject_alt_names(cert: &X509Certificate<'_>, f: &mut Findings) -> Sans {
     // --- subjectAltName -------------------------------------------------
     let mut uris = Vec::new();
     let mut dns = Vec::new();
@@ -148,7 +207,7 @@ pub fn inspect_der(der: &[u8], chain_length: usize, now: i64) -> Result<CertRepo
                     }
                 }
             }
-            other => add(
+            other => f.add(
                 "malformed_extension",
                 format!("subjectAltName cannot be parsed: {}", parse_failure(other)),
             ),
@@ -156,12 +215,12 @@ pub fn inspect_der(der: &[u8], chain_length: usize, now: i64) -> Result<CertRepo
     }
     match uris.len() {
         1 => {}
-        0 => add(
+        0 => f.add(
             "uri_san_count",
             "has no URI SAN; an X509-SVID needs exactly one, holding its SPIFFE ID (X509-SVID §2)"
                 .to_owned(),
         ),
-        n => add(
+        n => f.add(
             "uri_san_count",
             format!("has {n} URI SANs; an X509-SVID needs exactly one (X509-SVID §2)"),
         ),
@@ -170,7 +229,7 @@ pub fn inspect_der(der: &[u8], chain_length: usize, now: i64) -> Result<CertRepo
     for uri in &uris {
         let q = quote(uri);
         if !uri.starts_with("spiffe://") {
-            add(
+            f.add(
                 "not_spiffe_uri",
                 format!("URI SAN {q} is not a spiffe:// URI"),
             );
@@ -179,13 +238,13 @@ pub fn inspect_der(der: &[u8], chain_length: usize, now: i64) -> Result<CertRepo
         match SpiffeId::parse(uri) {
             Ok(id) if uris.len() == 1 => spiffe_id = Some(id.to_string()),
             Ok(_) => {}
-            Err(SpiffeIdError::MissingPath) => add(
+            Err(SpiffeIdError::MissingPath) => f.add(
                 "root_path",
                 format!(
                     "URI SAN {q} has no path (root path): it names the trust domain, not a workload (X509-SVID §2)"
                 ),
             ),
-            Err(e) => add(
+            Err(e) => f.add(
                 "bad_spiffe_id",
                 format!("URI SAN {q} is not a valid SPIFFE ID: {e}"),
             ),
@@ -194,11 +253,11 @@ pub fn inspect_der(der: &[u8], chain_length: usize, now: i64) -> Result<CertRepo
     let subject_empty = cert.subject().iter().next().is_none();
     if subject_empty {
         match san_critical {
-            None => add(
+            None => f.add(
                 "empty_subject_no_san",
                 "subject is empty and there is no subjectAltName extension".to_owned(),
             ),
-            Some(false) => add(
+            Some(false) => f.add(
                 "san_not_critical",
                 "subject is empty but the subjectAltName extension is not critical (X509-SVID §3.1, RFC 5280 §4.2.1.6)"
                     .to_owned(),
@@ -206,7 +265,15 @@ pub fn inspect_der(der: &[u8], chain_length: usize, now: i64) -> Result<CertRepo
             Some(true) => {}
         }
     }
+    Sans {
+        uris,
+        dns,
+        ips,
+        spiffe_id,
+    }
+}
 
+fn basic_constraints(cert: &X509Certificate<'_>, f: &mut Findings) {
     // --- basicConstraints -----------------------------------------------
     for ext in cert
         .extensions()
@@ -214,13 +281,13 @@ pub fn inspect_der(der: &[u8], chain_length: usize, now: i64) -> Result<CertRepo
         .filter(|e| e.oid == OID_X509_EXT_BASIC_CONSTRAINTS)
     {
         match ext.parsed_extension() {
-            ParsedExtension::BasicConstraints(bc) if bc.ca => add(
+            ParsedExtension::BasicConstraints(bc) if bc.ca => f.add(
                 "ca_true",
                 "basicConstraints has cA=true; an X509-SVID leaf must not be a CA (X509-SVID §4.1)"
                     .to_owned(),
             ),
             ParsedExtension::BasicConstraints(_) => {}
-            other => add(
+            other => f.add(
                 "malformed_extension",
                 format!(
                     "basicConstraints cannot be parsed: {}",
@@ -229,7 +296,9 @@ pub fn inspect_der(der: &[u8], chain_length: usize, now: i64) -> Result<CertRepo
             ),
         }
     }
+}
 
+fn key_usage(cert: &X509Certificate<'_>, f: &mut Findings) {
     // --- keyUsage -------------------------------------------------------
     let ku_exts: Vec<_> = cert
         .extensions()
@@ -237,7 +306,7 @@ pub fn inspect_der(der: &[u8], chain_length: usize, now: i64) -> Result<CertRepo
         .filter(|e| e.oid == OID_X509_EXT_KEY_USAGE)
         .collect();
     if ku_exts.is_empty() {
-        add(
+        f.add(
             "no_key_usage",
             "has no keyUsage extension; an X509-SVID leaf needs a critical keyUsage with digitalSignature (X509-SVID §4.3)"
                 .to_owned(),
@@ -245,7 +314,7 @@ pub fn inspect_der(der: &[u8], chain_length: usize, now: i64) -> Result<CertRepo
     }
     for ext in ku_exts {
         if !ext.critical {
-            add(
+            f.add(
                 "key_usage_not_critical",
                 "keyUsage is not marked critical (X509-SVID §4.3)".to_owned(),
             );
@@ -253,33 +322,35 @@ pub fn inspect_der(der: &[u8], chain_length: usize, now: i64) -> Result<CertRepo
         match ext.parsed_extension() {
             ParsedExtension::KeyUsage(ku) => {
                 if !ku.digital_signature() {
-                    add(
+                    f.add(
                         "no_digital_signature",
                         "keyUsage lacks digitalSignature (X509-SVID §4.3)".to_owned(),
                     );
                 }
                 if ku.key_cert_sign() {
-                    add(
+                    f.add(
                         "key_cert_sign",
                         "keyUsage has keyCertSign; a leaf must not sign certificates (X509-SVID §4.3)"
                             .to_owned(),
                     );
                 }
                 if ku.crl_sign() {
-                    add(
+                    f.add(
                         "crl_sign",
                         "keyUsage has cRLSign; a leaf must not sign CRLs (X509-SVID §4.3)"
                             .to_owned(),
                     );
                 }
             }
-            other => add(
+            other => f.add(
                 "malformed_extension",
                 format!("keyUsage cannot be parsed: {}", parse_failure(other)),
             ),
         }
     }
+}
 
+fn ext_key_usage(cert: &X509Certificate<'_>, f: &mut Findings) {
     // --- extKeyUsage (optional; when present both purposes, §4.4) -------
     for ext in cert
         .extensions()
@@ -289,41 +360,50 @@ pub fn inspect_der(der: &[u8], chain_length: usize, now: i64) -> Result<CertRepo
         match ext.parsed_extension() {
             ParsedExtension::ExtendedKeyUsage(eku) => {
                 if !eku.client_auth {
-                    add(
+                    f.add(
                         "eku_no_client_auth",
                         "extKeyUsage is present without clientAuth (X509-SVID §4.4); verifiers refuse it as a client certificate"
                             .to_owned(),
                     );
                 }
                 if !eku.server_auth {
-                    add(
+                    f.add(
                         "eku_no_server_auth",
                         "extKeyUsage is present without serverAuth (X509-SVID §4.4); it cannot serve TLS"
                             .to_owned(),
                     );
                 }
             }
-            other => add(
+            other => f.add(
                 "malformed_extension",
                 format!("extKeyUsage cannot be parsed: {}", parse_failure(other)),
             ),
         }
     }
+}
 
+struct Validity {
+    nb: i64,
+    na: i64,
+    seconds_left: i64,
+    validity_status: String,
+}
+
+fn validity(cert: &X509Certificate<'_>, now: i64, f: &mut Findings) -> Validity {
     // --- validity -------------------------------------------------------
     let nb = cert.validity().not_before.timestamp();
     let na = cert.validity().not_after.timestamp();
     let seconds_left = na.saturating_sub(now);
     let validity_status = if now > na {
         let ago = human_duration(now.abs_diff(na));
-        add(
+        f.add(
             "expired",
             format!("expired {ago} ago (notAfter {})", rfc3339(na)),
         );
         format!("expired {ago} ago")
     } else if now < nb {
         let until = human_duration(nb.abs_diff(now));
-        add(
+        f.add(
             "not_yet_valid",
             format!("not valid yet: notBefore is {} (in {until})", rfc3339(nb)),
         );
@@ -331,23 +411,12 @@ pub fn inspect_der(der: &[u8], chain_length: usize, now: i64) -> Result<CertRepo
     } else {
         format!("valid for {}", human_duration(na.abs_diff(now)))
     };
-
-    Ok(CertReport {
-        spiffe_id,
-        uri_sans: uris,
-        dns_sans: dns,
-        ip_sans: ips,
-        subject: cert.subject().to_string(),
-        issuer: cert.issuer().to_string(),
-        not_before: rfc3339(nb),
-        not_after: rfc3339(na),
+    Validity {
+        nb,
+        na,
         seconds_left,
         validity_status,
-        serial: super::ca_dir::hex(cert.raw_serial()),
-        thumbprint: crate::identity::thumbprint(der),
-        chain_length,
-        findings,
-    })
+    }
 }
 
 fn parse_failure(ext: &ParsedExtension<'_>) -> String {

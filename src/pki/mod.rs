@@ -9,7 +9,6 @@
 //! All keys are ECDSA P-256.
 
 use std::fs;
-use std::io::Write as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,6 +20,7 @@ use rcgen::{
 };
 use time::OffsetDateTime;
 
+use crate::durable_file::{self, Durability, DurableFileError, Secrecy};
 use crate::identity::{SpiffeId, TrustDomain};
 
 pub mod bundle;
@@ -29,7 +29,7 @@ mod dev;
 pub mod inspect;
 
 pub use bundle::{load_bundle_any, BundleError};
-pub use ca_dir::{CaDir, CaDirError, CaSettings, RevocationReason};
+pub use ca_dir::{CaDir, CaDirError, CaSettings, RevocationReason, UnknownReason};
 pub use dev::{init_dev_pki, DevPki, WorkloadFiles};
 
 /// Lifetime of a generated development CA.
@@ -470,8 +470,19 @@ pub(crate) fn read(path: &Path) -> Result<String, PkiError> {
     fs::read_to_string(path).map_err(io(path))
 }
 
+impl From<DurableFileError> for PkiError {
+    fn from(e: DurableFileError) -> Self {
+        match e {
+            DurableFileError::Io { path, source } => PkiError::Io { path, source },
+            DurableFileError::Random => PkiError::Random,
+        }
+    }
+}
+
 /// Create `path` (never overwriting). Secrets get mode 0600 at creation, so
-/// there is no window in which the key is readable by others.
+/// there is no window in which the key is readable by others. Durable: a
+/// development PKI that loses a key it reported as written would be
+/// regenerated half.
 pub(crate) fn write_new(
     path: &Path,
     text: &str,
@@ -481,58 +492,26 @@ pub(crate) fn write_new(
     if let Some(dir) = path.parent() {
         fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    let mut opts = fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(if secret { 0o600 } else { 0o644 });
-    }
-    #[cfg(not(unix))]
-    let _ = secret;
-    let mut f = opts.open(path).map_err(io(path))?;
-    f.write_all(text.as_bytes()).map_err(io(path))?;
-    f.sync_all().map_err(io(path))?;
+    durable_file::create_new(
+        path,
+        text.as_bytes(),
+        Secrecy::secret_if(secret),
+        Durability::Durable,
+    )?;
     created.push(path.to_path_buf());
     Ok(())
 }
 
-/// Replace `path` atomically: write a temporary file in the same directory
-/// (mode 0600 from creation for secrets), sync it, rename it over `path`.
-/// Readers see either the old or the new content, never a torn file.
+/// Replace `path` atomically (see [`durable_file::replace`]): readers see
+/// either the old or the new content, never a torn file. Durable, because a
+/// CA directory's state (revocations, the next CRL number) must not go back
+/// in time after a power loss.
 pub fn write_atomic(path: &Path, bytes: &[u8], secret: bool) -> Result<(), PkiError> {
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir).map_err(io(&dir))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let mut rnd = [0u8; 6];
-    aws_lc_rs::rand::fill(&mut rnd).map_err(|_| PkiError::Random)?;
-    let suffix: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
-    let tmp = dir.join(format!(".{name}.{suffix}.tmp"));
-    let result = (|| {
-        let mut opts = fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt;
-            opts.mode(if secret { 0o600 } else { 0o644 });
-        }
-        #[cfg(not(unix))]
-        let _ = secret;
-        let mut f = opts.open(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        fs::rename(&tmp, path).map_err(io(path))
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).map_err(io(dir))?;
     }
-    result
+    durable_file::replace(path, bytes, Secrecy::secret_if(secret), Durability::Durable)?;
+    Ok(())
 }
 
 #[cfg(test)]

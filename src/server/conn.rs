@@ -144,7 +144,7 @@ impl ConnLimits {
         let mut duration = |field: &str, v: &str| match parse_duration(v) {
             Ok(d) => d,
             Err(e) => {
-                problem(field, e);
+                problem(field, e.to_string());
                 Duration::from_secs(1)
             }
         };

@@ -187,20 +187,49 @@ impl TrustedIssuer {
     }
 }
 
+/// Why one JWK of a key set is refused.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum JwkError {
+    #[error("contains private key material (\"d\")")]
+    PrivateKey,
+    #[error("\"use\" is {0:?}, not \"sig\"")]
+    Use(String),
+    #[error("has no \"kty\"")]
+    NoKty,
+    #[error("RSA key has no \"n\"")]
+    NoModulus,
+    #[error("RSA \"n\" is not base64url")]
+    ModulusNotBase64,
+    #[error("RSA key is {0} bits, under 2048")]
+    RsaTooShort(usize),
+    #[error("unsupported RSA alg {0:?}")]
+    RsaAlg(String),
+    #[error("symmetric (\"oct\") keys are not accepted")]
+    Symmetric,
+    #[error("unsupported key type {kty:?} / curve {crv:?}")]
+    KeyType { kty: String, crv: Option<String> },
+    #[error("\"alg\" {declared:?} does not match the key type ({alg:?})")]
+    AlgMismatch { declared: String, alg: Algorithm },
+    #[error("not a valid JWK: {0}")]
+    NotAJwk(serde_json::Error),
+    #[error("unusable key: {0}")]
+    Unusable(jsonwebtoken::errors::Error),
+}
+
 /// `(kid, pinned algorithm, key)` for one JWK, or why it is refused.
 pub(super) fn parse_jwk(
     jwk: &serde_json::Value,
-) -> Result<(Option<String>, Algorithm, DecodingKey), String> {
+) -> Result<(Option<String>, Algorithm, DecodingKey), JwkError> {
     let get = |name: &str| jwk.get(name).and_then(serde_json::Value::as_str);
     if jwk.get("d").is_some() {
-        return Err("contains private key material (\"d\")".into());
+        return Err(JwkError::PrivateKey);
     }
     if let Some(u) = get("use") {
         if u != "sig" {
-            return Err(format!("\"use\" is {u:?}, not \"sig\""));
+            return Err(JwkError::Use(u.to_string()));
         }
     }
-    let kty = get("kty").ok_or("has no \"kty\"")?;
+    let kty = get("kty").ok_or(JwkError::NoKty)?;
     let declared = get("alg");
     // The algorithm follows from the key type and curve; a declared `alg` must
     // agree. Symmetric ("oct") keys are never accepted: a published key set
@@ -210,13 +239,13 @@ pub(super) fn parse_jwk(
         ("EC", Some("P-384")) => Algorithm::ES384,
         ("OKP", Some("Ed25519")) => Algorithm::EdDSA,
         ("RSA", _) => {
-            let n = get("n").ok_or("RSA key has no \"n\"")?;
+            let n = get("n").ok_or(JwkError::NoModulus)?;
             let n = URL_SAFE_NO_PAD
                 .decode(n)
-                .map_err(|_| "RSA \"n\" is not base64url")?;
+                .map_err(|_| JwkError::ModulusNotBase64)?;
             let significant = n.iter().skip_while(|b| **b == 0).count();
             if significant < MIN_RSA_MODULUS_BYTES {
-                return Err(format!("RSA key is {} bits, under 2048", significant * 8));
+                return Err(JwkError::RsaTooShort(significant * 8));
             }
             match declared.unwrap_or("RS256") {
                 "RS256" => Algorithm::RS256,
@@ -225,22 +254,28 @@ pub(super) fn parse_jwk(
                 "PS256" => Algorithm::PS256,
                 "PS384" => Algorithm::PS384,
                 "PS512" => Algorithm::PS512,
-                other => return Err(format!("unsupported RSA alg {other:?}")),
+                other => return Err(JwkError::RsaAlg(other.to_string())),
             }
         }
-        ("oct", _) => return Err("symmetric (\"oct\") keys are not accepted".into()),
-        (kty, crv) => return Err(format!("unsupported key type {kty:?} / curve {crv:?}")),
+        ("oct", _) => return Err(JwkError::Symmetric),
+        (kty, crv) => {
+            return Err(JwkError::KeyType {
+                kty: kty.to_string(),
+                crv: crv.map(str::to_string),
+            })
+        }
     };
     if let Some(d) = declared {
         if format!("{alg:?}") != d {
-            return Err(format!(
-                "\"alg\" {d:?} does not match the key type ({alg:?})"
-            ));
+            return Err(JwkError::AlgMismatch {
+                declared: d.to_string(),
+                alg,
+            });
         }
     }
     let parsed: jsonwebtoken::jwk::Jwk =
-        serde_json::from_value(jwk.clone()).map_err(|e| format!("not a valid JWK: {e}"))?;
-    let key = DecodingKey::from_jwk(&parsed).map_err(|e| format!("unusable key: {e}"))?;
+        serde_json::from_value(jwk.clone()).map_err(JwkError::NotAJwk)?;
+    let key = DecodingKey::from_jwk(&parsed).map_err(JwkError::Unusable)?;
     Ok((get("kid").map(str::to_owned), alg, key))
 }
 

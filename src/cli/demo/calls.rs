@@ -12,7 +12,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 
-use actgate::client::MtlsClient;
+use actgate::dev::client::MtlsClient;
 
 use super::TD;
 
@@ -331,17 +331,10 @@ pub fn spiffe(agent: &str) -> String {
     format!("spiffe://{TD}/agent/{agent}")
 }
 
+/// A secret for the person running the demo (mode 0600 from creation),
+/// replaced whole on each run.
 pub fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write;
-    #[cfg(unix)]
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut o = std::fs::OpenOptions::new();
-    o.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    o.mode(0o600);
-    let mut f = o
-        .open(path)
-        .with_context(|| format!("writing {}", path.display()))?;
-    f.write_all(data)?;
-    Ok(())
+    use actgate::durable_file::{self, Durability, Secrecy};
+    durable_file::replace(path, data, Secrecy::Secret, Durability::Content)
+        .with_context(|| format!("writing {}", path.display()))
 }

@@ -89,22 +89,7 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
         }
     ));
 
-    // Example upstream agents.
-    let mut upstreams = Vec::new();
-    for name in ["scheduler", "notifier"] {
-        let card_path = a.cards.join(format!("{name}.json"));
-        let card: Value = serde_json::from_str(
-            &std::fs::read_to_string(&card_path)
-                .with_context(|| format!("reading {}", card_path.display()))?,
-        )
-        .with_context(|| format!("{} is not JSON", card_path.display()))?;
-        let agent = actgate::example_agent::start("127.0.0.1:0".parse()?, name, card).await?;
-        setup(&format!(
-            "example agent {name} listening on http://{}",
-            agent.addr
-        ));
-        upstreams.push(agent);
-    }
+    let upstreams = example_agents(&a.cards).await?;
 
     // The gateway, from a config equivalent to actgate.example.toml.
     let listen: std::net::SocketAddr = a.listen.parse().context("--listen")?;
@@ -135,25 +120,7 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
         ));
     }
 
-    // User tokens from the demo identity provider.
-    let idp_key = SigningKey::from_pkcs8_pem(
-        &std::fs::read_to_string(a.certs.join("idp.key")).context("reading the demo IdP key")?,
-        SigningAlgorithm::Es256,
-    )?;
-    let user_token = |scope: &str, n: u32| {
-        let now = actgate::unix_now();
-        actgate::token::mint::sign_jwt(
-            &idp_key,
-            "JWT",
-            &json!({"iss": IDP, "sub": USER, "aud": ISSUER, "iat": now, "exp": now + 3600,
-                    "jti": format!("demo-{now}-{n}"), "scope": scope}),
-        )
-    };
-    let sign_in_token = user_token(SIGN_IN_SCOPE, 1)?;
-    let full_token = user_token(FULL_SCOPE, 2)?;
-    setup(&format!(
-        "demo identity provider ({IDP}) signs user tokens for {USER}"
-    ));
+    let (sign_in_token, full_token) = user_tokens(&a.certs)?;
 
     let demo = calls::Demo {
         base: base.clone(),
@@ -183,8 +150,62 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
     drop(gw);
 
     hints(&a, &demo, &running, &full_token)?;
+    finish(a.once, running, ok).await
+}
 
-    if a.once {
+/// The example upstream agents, each serving its card from `cards/`.
+async fn example_agents(
+    cards: &Path,
+) -> anyhow::Result<Vec<actgate::dev::example_agent::ExampleAgent>> {
+    let mut upstreams = Vec::new();
+    for name in ["scheduler", "notifier"] {
+        let card_path = cards.join(format!("{name}.json"));
+        let card: Value = serde_json::from_str(
+            &std::fs::read_to_string(&card_path)
+                .with_context(|| format!("reading {}", card_path.display()))?,
+        )
+        .with_context(|| format!("{} is not JSON", card_path.display()))?;
+        let agent = actgate::dev::example_agent::start("127.0.0.1:0".parse()?, name, card).await?;
+        setup(&format!(
+            "example agent {name} listening on http://{}",
+            agent.addr
+        ));
+        upstreams.push(agent);
+    }
+    Ok(upstreams)
+}
+
+/// User tokens from the demo identity provider: one for signing in, one
+/// with the full scope.
+fn user_tokens(certs: &Path) -> anyhow::Result<(String, String)> {
+    let idp_key = SigningKey::from_pkcs8_pem(
+        &std::fs::read_to_string(certs.join("idp.key")).context("reading the demo IdP key")?,
+        SigningAlgorithm::Es256,
+    )?;
+    let user_token = |scope: &str, n: u32| {
+        let now = actgate::unix_now();
+        actgate::token::mint::sign_jwt(
+            &idp_key,
+            "JWT",
+            &json!({"iss": IDP, "sub": USER, "aud": ISSUER, "iat": now, "exp": now + 3600,
+                    "jti": format!("demo-{now}-{n}"), "scope": scope}),
+        )
+    };
+    let sign_in_token = user_token(SIGN_IN_SCOPE, 1)?;
+    let full_token = user_token(FULL_SCOPE, 2)?;
+    setup(&format!(
+        "demo identity provider ({IDP}) signs user tokens for {USER}"
+    ));
+    Ok((sign_in_token, full_token))
+}
+
+/// With `--once`, stop and say how it went; else serve until Ctrl-C.
+async fn finish(
+    once: bool,
+    running: actgate::server::RunningGateway,
+    ok: bool,
+) -> anyhow::Result<ExitCode> {
+    if once {
         running.shutdown().await;
         println!();
         println!(

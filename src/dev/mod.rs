@@ -1,0 +1,6 @@
+//! Development tools, not production paths: the example A2A agent the demo,
+//! tests and benches use as a real upstream, and the mTLS client an agent
+//! uses to call through the gateway.
+
+pub mod client;
+pub mod example_agent;
