@@ -36,19 +36,6 @@ pub mod token;
 pub mod trace;
 pub mod upstream;
 
-// moved (issue 13); alias removed after merge
-pub(crate) use audit::recent;
-// moved (issue 13); alias removed after merge
-pub(crate) use proxy::approval as approval_gate;
-
-// moved (issue 13); alias removed after merge
-pub use registry::card_slot as card_source;
-// moved (issue 13); alias removed after merge
-pub(crate) use server::conn as listener;
-
-// moved (issue 13); alias removed after merge
-pub use dev::{client, example_agent};
-
 /// Seconds since the Unix epoch, the unit of every JWT time claim.
 pub fn unix_now() -> i64 {
     std::time::SystemTime::now()

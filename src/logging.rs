@@ -25,12 +25,6 @@ pub struct BadLevel {
     source: tracing_subscriber::filter::ParseError,
 }
 
-/// A configuration problem's message is text (see `config::ConfigProblem`).
-impl From<BadLevel> for String {
-    fn from(e: BadLevel) -> String {
-        e.to_string()
-    }
-}
 
 /// Check `[log] level` (tracing `EnvFilter` directives).
 pub fn check(log: &LogSection) -> Result<(), BadLevel> {

@@ -15,7 +15,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use actgate::client::MtlsClient;
+use actgate::dev::client::MtlsClient;
 use actgate::config::ConfigFile;
 use actgate::gateway::Gateway;
 use actgate::metrics::Metrics;

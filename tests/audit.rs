@@ -426,7 +426,7 @@ async fn kill_9_under_load_loses_at_most_the_flush_window() {
     let base = format!("https://localhost:{port}/agents/scheduler/a2a/jsonrpc");
     let client = |name: &str| {
         let a = dir.path().join("certs/agents");
-        actgate::client::MtlsClient::new(
+        actgate::dev::client::MtlsClient::new(
             &dir.path().join("certs/example.org/bundle.pem"),
             Some((
                 &a.join(format!("{name}.pem")),

@@ -582,7 +582,7 @@ async fn head_of_the_card_works_over_http2() {
     ))
     .await;
     let a = gw.certs().join("agents");
-    let h2 = actgate::client::MtlsClient::new(
+    let h2 = actgate::dev::client::MtlsClient::new(
         &gw.ca(),
         Some((&a.join("orchestrator.pem"), &a.join("orchestrator.key"))),
         true,
@@ -613,7 +613,7 @@ async fn rest_path_and_query_are_forwarded_over_http2() {
     ))
     .await;
     let a = gw.certs().join("agents");
-    let h2 = actgate::client::MtlsClient::new(
+    let h2 = actgate::dev::client::MtlsClient::new(
         &gw.ca(),
         Some((&a.join("orchestrator.pem"), &a.join("orchestrator.key"))),
         true,
@@ -642,7 +642,7 @@ async fn rest_path_and_query_are_forwarded_over_http2() {
 #[tokio::test]
 async fn connection_without_client_certificate_is_refused_and_counted() {
     let gw = TestGateway::start(Options::new()).await;
-    let anon = actgate::client::MtlsClient::new(&gw.ca(), None, false).unwrap();
+    let anon = actgate::dev::client::MtlsClient::new(&gw.ca(), None, false).unwrap();
     let r = anon
         .fetch(
             Method::GET,

@@ -147,7 +147,7 @@ async fn svid_from_an_untrusted_ca_cannot_impersonate_an_agent() {
     let other = tempfile::tempdir().unwrap();
     common::gateway::make_pki(other.path());
     let oa = other.path().join("certs/agents");
-    let forger = actgate::client::MtlsClient::new(
+    let forger = actgate::dev::client::MtlsClient::new(
         &gw.ca(),
         Some((&oa.join("orchestrator.pem"), &oa.join("orchestrator.key"))),
         false,

@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tokio::sync::Notify;
 
-use actgate::client::MtlsClient;
+use actgate::dev::client::MtlsClient;
 use common::gateway::{config_text, make_pki, Options};
 use common::upstream::{self, Behaviour};
 

@@ -263,7 +263,7 @@ fn percentiles_of_a_known_distribution() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sse_through_the_gateway_counts_events() {
-    let agent = actgate::example_agent::start(
+    let agent = actgate::dev::example_agent::start(
         "127.0.0.1:0".parse().unwrap(),
         "scheduler",
         json!({"name": "scheduler"}),

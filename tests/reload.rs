@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actgate::client::MtlsClient;
+use actgate::dev::client::MtlsClient;
 use actgate::identity::{SpiffeId, TrustDomain};
 use actgate::pki::DevCa;
 use bytes::Bytes;
@@ -59,7 +59,7 @@ fn client_config(certs: &Path, agent: &str) -> rustls::ClientConfig {
 async fn post_json(
     client: &MtlsClient,
     url: &str,
-) -> Result<(StatusCode, HeaderMap, Bytes), actgate::client::ClientError> {
+) -> Result<(StatusCode, HeaderMap, Bytes), actgate::dev::client::ClientError> {
     // A well-formed call: the gateway refuses what it cannot classify.
     let mut h = HeaderMap::new();
     h.insert(

@@ -40,13 +40,6 @@ pub enum ServeError {
     SignatureJson(serde_json::Error),
 }
 
-/// Card problems are reported as configuration problems, whose message is
-/// text.
-impl From<ServeError> for String {
-    fn from(e: ServeError) -> String {
-        e.to_string()
-    }
-}
 
 /// One agent's card material, built at load time.
 #[derive(Debug, Clone)]

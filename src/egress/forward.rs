@@ -199,7 +199,7 @@ fn outgoing_headers(
 ) -> Result<HeaderMap, Refused> {
     // The approval id is not identity: it names a decision the gateway
     // checks against this very request, so it passes (hygiene strips it).
-    let approval = crate::approval_gate::presented(&headers);
+    let approval = crate::proxy::headers::presented_approval(&headers);
     proxy::sanitize_request_headers(&mut headers, &state.settings.strip_headers);
     for (name, value) in &approval {
         headers.append(name.clone(), value.clone());

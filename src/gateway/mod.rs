@@ -27,7 +27,7 @@ use crate::config::{one_problem, ConfigErrors, ConfigFile, ConfigProblem, Proble
 use crate::identity::{SpiffeClientVerifier, SpiffeId};
 use crate::metrics::Metrics;
 use crate::policy::{Policy, Rule};
-use crate::recent::RecentDecisions;
+use crate::audit::recent::RecentDecisions;
 use crate::registry::{Agent, Registry};
 use crate::tls;
 use crate::token::signing_keys::PriorKeys;
@@ -105,7 +105,7 @@ pub struct Gateway {
     /// only built, e.g. by `config check`.
     pub audit: AuditLog,
     /// `[server]`: connection limits, idle and drain timeouts (used at start).
-    pub conn_limits: crate::listener::ConnLimits,
+    pub conn_limits: crate::server::conn::ConnLimits,
 }
 
 impl Gateway {

@@ -10,7 +10,7 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::Limits;
 use crate::config::{ConfigFile, Problems};
-use crate::listener::ConnLimits;
+use crate::server::conn::ConnLimits;
 use crate::tls;
 
 /// `[gateway]`, checked.
@@ -83,7 +83,7 @@ pub(crate) fn server(p: &mut Problems, cfg: &ConfigFile, files: &mut Vec<PathBuf
         }
     };
     if let Err(e) = crate::logging::check(&raw.log) {
-        p.add("log.level", e);
+        p.add("log.level", e.to_string());
     }
     if raw.tokens.max_chain_depth == 0 {
         p.add("tokens.max_chain_depth", "must be at least 1");

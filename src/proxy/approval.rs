@@ -11,7 +11,6 @@ use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 
-pub use super::headers::presented_approval as presented;
 use super::headers::APPROVAL_HEADER;
 use super::respond::{json_response, ResponseBody};
 use crate::a2a::{Binding, Operation};

@@ -52,7 +52,7 @@ impl BodyRefused {
                 );
                 // HTTP/1.1: the rest of the body may still be on its way; the
                 // connection cannot carry another request.
-                r.extensions_mut().insert(crate::listener::CloseConnection);
+                r.extensions_mut().insert(crate::server::conn::CloseConnection);
                 r
             }
             BodyRefused::Unreadable => {
@@ -63,7 +63,7 @@ impl BodyRefused {
 }
 
 /// Read the whole body, up to `limit` bytes, by the request's
-/// [`BodyDeadline`](crate::listener::BodyDeadline) (from its `parts`).
+/// [`BodyDeadline`](crate::server::conn::BodyDeadline) (from its `parts`).
 pub(crate) async fn read_body(
     body: Incoming,
     parts: &http::request::Parts,
@@ -95,7 +95,7 @@ pub(crate) async fn body_within(
     // nothing may reach the upstream before the decision.
     // The deadline is absolute, not per read: a body trickled a byte at a
     // time would reset any per-read timer forever.
-    let deadline = crate::listener::BodyDeadline::of(&parts.extensions);
+    let deadline = crate::server::conn::BodyDeadline::of(&parts.extensions);
     let read = Limited::new(body, limit as usize).collect();
     let Ok(collected) = tokio::time::timeout_at(deadline, read).await else {
         return Err(BodyRefused::Timeout);

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::headers::strip_hop_by_hop;
 use super::respond::{error, BoxError, ResponseBody};
 use crate::a2a::Binding;
-use crate::card_source::{CardContext, MAX_FETCHED_CARD_BYTES};
+use crate::registry::card_slot::{CardContext, MAX_FETCHED_CARD_BYTES};
 
 /// Whether the request asked in the v0.3 form (`agent/getAuthenticatedExtendedCard`
 /// or REST `GET /v1/card`), so the answer comes back in that form too.

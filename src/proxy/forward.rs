@@ -15,7 +15,7 @@ use super::respond::{BoxError, ResponseBody};
 use crate::a2a::Binding;
 use crate::audit::recent::Decided;
 use crate::audit::AuditRecord;
-use crate::card_source::LiveCard;
+use crate::registry::card_slot::LiveCard;
 use crate::gateway::Limits;
 use crate::metrics::Metrics;
 use crate::trace::RequestMeta;

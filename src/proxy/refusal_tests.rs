@@ -299,7 +299,7 @@ async fn challenges_and_counters() {
     let r = Refusal::Body(BodyRefused::Timeout).into_response();
     assert!(r
         .extensions()
-        .get::<crate::listener::CloseConnection>()
+        .get::<crate::server::conn::CloseConnection>()
         .is_some());
 
     use Counter::*;

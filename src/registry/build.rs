@@ -11,7 +11,7 @@ use http::Uri;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::{Agent, Registry};
-use crate::card_source::{CardContext, CardSlot, FetchSpec};
+use crate::registry::card_slot::{CardContext, CardError, CardSlot, FetchSpec};
 use crate::cards::requirements::Capabilities;
 use crate::cards::sign::{CardSigner, VerificationKey};
 use crate::config::{valid_agent_name, AgentSection, ApiKeySection, ConfigFile, Problems};
@@ -275,10 +275,10 @@ fn fetch_spec(
     let path = a
         .card_path
         .as_deref()
-        .unwrap_or(crate::card_source::DEFAULT_CARD_PATH);
+        .unwrap_or(crate::registry::card_slot::DEFAULT_CARD_PATH);
     p.take(
         format!("{field}.card_path"),
-        crate::card_source::card_uri(upstream, path),
+        crate::registry::card_slot::card_uri(upstream, path),
     )
     .map(|uri| FetchSpec { uri, every })
 }
@@ -299,7 +299,10 @@ fn load_card(
             files.push(card_path.clone());
             let origin = card_path.display().to_string();
             let live = std::fs::read(&card_path)
-                .map_err(|e| format!("{origin}: cannot read: {e}"))
+                .map_err(|source| CardError::Unreadable {
+                    origin: origin.clone(),
+                    source,
+                })
                 .and_then(|bytes| slot.context().build(&bytes, &origin, false));
             slot.set(p.take(format!("{field}.card"), live)?);
         }

@@ -74,9 +74,57 @@ pub struct LiveCard {
     pub endpoints: crate::a2a::Endpoints,
 }
 
+/// Why a card cannot be put in service.
+#[derive(Debug, thiserror::Error)]
+pub enum CardError {
+    #[error(transparent)]
+    Serve(#[from] crate::cards::serve::ServeError),
+    #[error("{origin}: {source}")]
+    Credentials {
+        origin: String,
+        source: CredentialError,
+    },
+    #[error("{origin}: cannot read: {source}")]
+    Unreadable {
+        origin: String,
+        source: std::io::Error,
+    },
+    #[error("{url}: no answer within {timeout:?}")]
+    FetchTimeout { url: String, timeout: Duration },
+    #[error("{url}: {source}")]
+    Fetch { url: String, source: FetchError },
+}
+
+/// A configured API key the card gives no usable place for.
+#[derive(Debug, thiserror::Error)]
+pub enum CredentialError {
+    #[error("the card has no apiKeySecurityScheme named \"{scheme}\" (configured in [[agent.api_key]])")]
+    NoScheme { scheme: String },
+    #[error("scheme \"{scheme}\": \"{name}\" is not a header name")]
+    NotAHeaderName { scheme: String, name: String },
+    #[error("scheme \"{scheme}\": not a valid cookie")]
+    NotACookie { scheme: String },
+    #[error("scheme \"{scheme}\": API keys in the {location:?} location are not supported (a key in a URL ends up in logs); use a header")]
+    Location { scheme: String, location: String },
+}
+
+/// A configured card path that does not make a card URL.
+#[derive(Debug, thiserror::Error)]
+pub enum CardUriError {
+    #[error("\"{0}\" must be an absolute path without query or fragment")]
+    NotAnAbsolutePath(String),
+    #[error("the upstream URL has no scheme or authority")]
+    NoOrigin,
+    #[error("\"{path}\": {source}")]
+    Invalid {
+        path: String,
+        source: http::uri::InvalidUri,
+    },
+}
+
 impl CardContext {
     /// Check and prepare a card; `origin` (file path or URL) prefixes errors.
-    pub fn build(&self, bytes: &[u8], origin: &str, fetched: bool) -> Result<LiveCard, String> {
+    pub fn build(&self, bytes: &[u8], origin: &str, fetched: bool) -> Result<LiveCard, CardError> {
         let served = crate::cards::serve::build(
             bytes,
             origin,
@@ -88,8 +136,12 @@ impl CardContext {
             self.card_keys.as_deref(),
             self.signer.as_ref(),
         )?;
-        let credentials = api_key_credentials(&served.card, &self.api_keys)
-            .map_err(|e| format!("{origin}: {e}"))?;
+        let credentials = api_key_credentials(&served.card, &self.api_keys).map_err(|source| {
+            CardError::Credentials {
+                origin: origin.to_owned(),
+                source,
+            }
+        })?;
         let paths: Vec<(&str, String)> = served
             .card
             .supported_interfaces
@@ -190,7 +242,7 @@ impl CardSlot {
             Ok(card) => self.set(card),
             Err(e) => {
                 tracing::warn!(agent = %self.ctx.agent, problem = %e, "the previously fetched card fails the new settings");
-                self.set_problem(Some(e));
+                self.set_problem(Some(e.to_string()));
             }
         }
     }
@@ -205,8 +257,14 @@ impl CardSlot {
         Metrics::inc(&metrics.card_fetches);
         let url = spec.uri.to_string();
         let result = match tokio::time::timeout(timeout, fetch(client, &spec.uri)).await {
-            Err(_) => Err(format!("{url}: no answer within {timeout:?}")),
-            Ok(r) => r.map_err(|e| format!("{url}: {e}")),
+            Err(_) => Err(CardError::FetchTimeout {
+                url: url.clone(),
+                timeout,
+            }),
+            Ok(r) => r.map_err(|source| CardError::Fetch {
+                url: url.clone(),
+                source,
+            }),
         };
         let result = result.and_then(|bytes| {
             let current = self.live();
@@ -233,14 +291,14 @@ impl CardSlot {
                 } else {
                     tracing::error!(agent = %self.ctx.agent, problem = %e, "no usable card; the agent answers 503 until one loads");
                 }
-                self.set_problem(Some(e));
+                self.set_problem(Some(e.to_string()));
             }
         }
     }
 }
 
 #[derive(Debug, thiserror::Error)]
-enum FetchError {
+pub enum FetchError {
     #[error("cannot build the request: {0}")]
     Request(#[from] http::Error),
     #[error("unreachable: {0}")]
@@ -267,18 +325,19 @@ async fn fetch(client: &UpstreamClient, uri: &Uri) -> Result<Bytes, FetchError> 
 }
 
 /// The card URL on the upstream's origin.
-pub fn card_uri(upstream: &Uri, path: &str) -> Result<Uri, String> {
+pub fn card_uri(upstream: &Uri, path: &str) -> Result<Uri, CardUriError> {
     if !path.starts_with('/') || path.contains(['?', '#']) {
-        return Err(format!(
-            "\"{path}\" must be an absolute path without query or fragment"
-        ));
+        return Err(CardUriError::NotAnAbsolutePath(path.to_owned()));
     }
     let (Some(scheme), Some(authority)) = (upstream.scheme_str(), upstream.authority()) else {
-        return Err("the upstream URL has no scheme or authority".into());
+        return Err(CardUriError::NoOrigin);
     };
     format!("{scheme}://{authority}{path}")
         .parse()
-        .map_err(|e| format!("\"{path}\": {e}"))
+        .map_err(|source| CardUriError::Invalid {
+            path: path.to_owned(),
+            source,
+        })
 }
 
 /// Where each configured key goes, per the card's scheme: a header, or a
@@ -286,22 +345,22 @@ pub fn card_uri(upstream: &Uri, path: &str) -> Result<Uri, String> {
 pub fn api_key_credentials(
     card: &AgentCard,
     keys: &[(String, HeaderValue)],
-) -> Result<Vec<(HeaderName, HeaderValue)>, String> {
+) -> Result<Vec<(HeaderName, HeaderValue)>, CredentialError> {
     let mut out = Vec::new();
     for (scheme, value) in keys {
         let Some(SecurityScheme::ApiKey(s)) = card.security_schemes.get(scheme) else {
-            return Err(format!(
-                "the card has no apiKeySecurityScheme named \"{scheme}\" (configured in [[agent.api_key]])"
-            ));
+            return Err(CredentialError::NoScheme {
+                scheme: scheme.clone(),
+            });
         };
         match s.location.as_str() {
             "header" => match HeaderName::from_bytes(s.name.as_bytes()) {
                 Ok(h) => out.push((h, value.clone())),
                 Err(_) => {
-                    return Err(format!(
-                        "scheme \"{scheme}\": \"{}\" is not a header name",
-                        s.name
-                    ))
+                    return Err(CredentialError::NotAHeaderName {
+                        scheme: scheme.clone(),
+                        name: s.name.clone(),
+                    })
                 }
             },
             "cookie" => {
@@ -311,13 +370,18 @@ pub fn api_key_credentials(
                         v.set_sensitive(true);
                         out.push((http::header::COOKIE, v));
                     }
-                    Err(_) => return Err(format!("scheme \"{scheme}\": not a valid cookie")),
+                    Err(_) => {
+                        return Err(CredentialError::NotACookie {
+                            scheme: scheme.clone(),
+                        })
+                    }
                 }
             }
             other => {
-                return Err(format!(
-                    "scheme \"{scheme}\": API keys in the {other:?} location are not supported (a key in a URL ends up in logs); use a header"
-                ))
+                return Err(CredentialError::Location {
+                    scheme: scheme.clone(),
+                    location: other.to_owned(),
+                })
             }
         }
     }

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::Value;
 
-use actgate::client::MtlsClient;
+use actgate::dev::client::MtlsClient;
 
 use super::gateway::TestGateway;
 

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 
-use actgate::client::MtlsClient;
+use actgate::dev::client::MtlsClient;
 use actgate::config::ConfigFile;
 use actgate::identity::{SpiffeId, TrustDomain};
 use actgate::server::RunningGateway;
