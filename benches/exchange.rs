@@ -8,9 +8,9 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use actgate::config::ConfigFile;
-use actgate::gateway::Gateway;
 use actgate::identity::{CallerIdentity, SpiffeId, TrustDomain};
 use actgate::metrics::Metrics;
+use actgate::snapshot::Snapshot;
 use actgate::token::{exchange, sign_jwt, SigningAlgorithm, SigningKey};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rustls_pki_types::pem::PemObject;
@@ -64,7 +64,7 @@ scopes = ["calendar:read", "calendar:write"]
     );
     let path = dir.path().join("actgate.toml");
     let cfg = ConfigFile::parse(&path, &text).expect("config");
-    let gw = Gateway::build(&cfg, Arc::new(Metrics::default())).expect("gateway");
+    let gw = Snapshot::build(&cfg, Arc::new(Metrics::default())).expect("gateway");
 
     let leaf_pem = std::fs::read(certs.join("agents/orchestrator.pem")).expect("cert");
     let leaf = CertificateDer::from_pem_slice(&leaf_pem).expect("pem");

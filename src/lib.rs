@@ -9,18 +9,17 @@
 #![forbid(unsafe_code)]
 
 pub mod a2a;
-pub mod admin;
-pub mod approvals;
+pub(crate) mod admin;
+pub(crate) mod approvals;
 pub mod audit;
-pub mod authorize;
-pub mod browser_guard;
+pub(crate) mod authorize;
+pub(crate) mod browser_guard;
 pub mod cards;
 pub mod config;
 pub mod dev;
 pub mod durable_file;
 pub mod duration;
 pub mod egress;
-pub mod gateway;
 pub mod identity;
 pub mod load;
 pub mod logging;
@@ -30,11 +29,12 @@ pub mod policy;
 pub mod proxy;
 pub mod registry;
 pub mod server;
+pub mod snapshot;
 pub mod terminal;
 pub mod tls;
 pub mod token;
 pub mod trace;
-pub mod upstream;
+pub(crate) mod upstream;
 
 /// Seconds since the Unix epoch, the unit of every JWT time claim.
 pub fn unix_now() -> i64 {

@@ -25,7 +25,6 @@ pub struct BadLevel {
     source: tracing_subscriber::filter::ParseError,
 }
 
-
 /// Check `[log] level` (tracing `EnvFilter` directives).
 pub fn check(log: &LogSection) -> Result<(), BadLevel> {
     match &log.level {

@@ -15,10 +15,10 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use actgate::dev::client::MtlsClient;
 use actgate::config::ConfigFile;
-use actgate::gateway::Gateway;
+use actgate::dev::client::MtlsClient;
 use actgate::metrics::Metrics;
+use actgate::snapshot::Snapshot;
 
 fn approval_rule() -> String {
     format!(
@@ -144,10 +144,10 @@ fn assert_prometheus_text(text: &str) {
     assert!(samples > 10, "{text}");
 }
 
-fn build(text: &str, dir: &std::path::Path) -> Result<Gateway, String> {
+fn build(text: &str, dir: &std::path::Path) -> Result<Snapshot, String> {
     let path = dir.join("actgate.toml");
     let cfg = ConfigFile::parse(&path, text).map_err(|e| e.to_string())?;
-    Gateway::build(&cfg, Arc::new(Metrics::default())).map_err(|e| e.to_string())
+    Snapshot::build(&cfg, Arc::new(Metrics::default())).map_err(|e| e.to_string())
 }
 
 #[test]
@@ -559,7 +559,7 @@ async fn health_listener_serves_probes_and_metrics_and_nothing_else() {
         &Options::new().gateway("health_listen = \"0.0.0.0:9902\""),
     );
     let cfg = ConfigFile::parse(&dir.path().join("actgate.toml"), &text).unwrap();
-    Gateway::build(&cfg, Arc::new(Metrics::default())).expect("health_listen on 0.0.0.0 is fine");
+    Snapshot::build(&cfg, Arc::new(Metrics::default())).expect("health_listen on 0.0.0.0 is fine");
 }
 
 /// An operator's mTLS connection serves nothing once the operator's

@@ -266,7 +266,7 @@ fn strip_headers_must_be_header_names() {
         &Options::new().gateway("strip_headers = [\"x-ok\", \"bad header\"]"),
     );
     let cfg = actgate::config::ConfigFile::parse(&dir.path().join("actgate.toml"), &text).unwrap();
-    let err = match actgate::gateway::Gateway::build(&cfg, Default::default()) {
+    let err = match actgate::snapshot::Snapshot::build(&cfg, Default::default()) {
         Ok(_) => panic!("a bad header name was accepted"),
         Err(e) => e.to_string(),
     };

@@ -274,13 +274,13 @@ async fn tokens_never_outlive_the_callers_certificate() {
     );
 }
 
-/// `Gateway::build` of `text` (written to `dir/actgate.toml`): the error text.
+/// `Snapshot::build` of `text` (written to `dir/actgate.toml`): the error text.
 fn build_error(dir: &std::path::Path, text: &str) -> String {
     let path = dir.join("actgate.toml");
     std::fs::write(&path, text).unwrap();
     let cfg = actgate::config::ConfigFile::parse(&path, text).unwrap();
     let metrics = std::sync::Arc::new(actgate::metrics::Metrics::default());
-    match actgate::gateway::Gateway::build(&cfg, metrics) {
+    match actgate::snapshot::Snapshot::build(&cfg, metrics) {
         Ok(_) => panic!("built without a usable card key:\n{text}"),
         Err(e) => e.to_string(),
     }

@@ -49,9 +49,7 @@ fn module_files() -> BTreeMap<Module, Source> {
                 continue;
             }
             // main.rs is the binary's root (its `crate::` is not the library's).
-            if path.extension().is_none_or(|e| e != "rs")
-                || path == src_dir().join("main.rs")
-            {
+            if path.extension().is_none_or(|e| e != "rs") || path == src_dir().join("main.rs") {
                 continue;
             }
             let rel = path.strip_prefix(src_dir()).expect("under src");
@@ -206,8 +204,8 @@ fn imports(modules: &BTreeMap<Module, Source>) -> BTreeMap<Module, BTreeSet<Modu
             let Some(at) = stmt.find("use ") else {
                 continue;
             };
-            let reexport = stmt[..at].trim_end().ends_with("pub")
-                || stmt[..at].trim_end().ends_with(')');
+            let reexport =
+                stmt[..at].trim_end().ends_with("pub") || stmt[..at].trim_end().ends_with(')');
             let tree = stmt[at + 4..].trim();
             let (root, rest): (Module, &str) = if let Some(r) = tree.strip_prefix("crate::") {
                 (Vec::new(), r)
@@ -388,7 +386,10 @@ fn no_file_over_800_lines_without_a_reason() {
             long.push(format!("src/{rel}: {lines} lines"));
         }
     }
-    assert!(long.is_empty(), "files over {MAX_FILE_LINES} lines: {long:#?}");
+    assert!(
+        long.is_empty(),
+        "files over {MAX_FILE_LINES} lines: {long:#?}"
+    );
 }
 
 /// Functions and their length in lines: from the `fn` line to the closing
@@ -400,7 +401,14 @@ fn functions(text: &str) -> Vec<(String, usize)> {
         let trimmed = line.trim_start();
         let indent = line.len() - trimmed.len();
         let mut rest = trimmed;
-        for prefix in ["pub(crate) ", "pub(super) ", "pub ", "async ", "const ", "unsafe "] {
+        for prefix in [
+            "pub(crate) ",
+            "pub(super) ",
+            "pub ",
+            "async ",
+            "const ",
+            "unsafe ",
+        ] {
             rest = rest.strip_prefix(prefix).unwrap_or(rest);
         }
         rest = rest.strip_prefix("async ").unwrap_or(rest);
@@ -438,7 +446,10 @@ fn no_function_over_120_lines_without_a_reason() {
             }
         }
     }
-    assert!(long.is_empty(), "functions over {MAX_FN_LINES} lines: {long:#?}");
+    assert!(
+        long.is_empty(),
+        "functions over {MAX_FN_LINES} lines: {long:#?}"
+    );
 }
 
 #[test]

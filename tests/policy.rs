@@ -102,7 +102,7 @@ async fn a_rule_naming_a_skill_the_card_lacks_is_a_config_error() {
     let text = common::gateway::config_text(dir.path(), &o);
     let path = dir.path().join("actgate.toml");
     let cfg = actgate::config::ConfigFile::parse(&path, &text).unwrap();
-    let err = actgate::gateway::Gateway::build(&cfg, Default::default())
+    let err = actgate::snapshot::Snapshot::build(&cfg, Default::default())
         .err()
         .expect("config error")
         .to_string();
@@ -241,7 +241,7 @@ async fn rules_can_live_in_a_separate_policy_file() {
     let text = common::gateway::config_text(dir.path(), &o);
     let cfg_path = dir.path().join("both.toml");
     let cfg = actgate::config::ConfigFile::parse(&cfg_path, &text).unwrap();
-    let err = actgate::gateway::Gateway::build(&cfg, Default::default())
+    let err = actgate::snapshot::Snapshot::build(&cfg, Default::default())
         .err()
         .expect("config error")
         .to_string();
@@ -258,7 +258,7 @@ async fn rules_can_live_in_a_separate_policy_file() {
     o.rules.clear();
     let text = common::gateway::config_text(dir.path(), &o);
     let cfg = actgate::config::ConfigFile::parse(&cfg_path, &text).unwrap();
-    let err = actgate::gateway::Gateway::build(&cfg, Default::default())
+    let err = actgate::snapshot::Snapshot::build(&cfg, Default::default())
         .err()
         .expect("config error")
         .to_string();

@@ -600,7 +600,7 @@ fn a_bad_jwt_bundle_is_a_config_problem_with_file_and_field() {
     let path = dir.path().join("actgate.toml");
     let text = common::gateway::config_text(dir.path(), &o);
     let cfg = actgate::config::ConfigFile::parse(&path, &text).unwrap();
-    let err = actgate::gateway::Gateway::build(&cfg, Default::default())
+    let err = actgate::snapshot::Snapshot::build(&cfg, Default::default())
         .err()
         .expect("refused");
     let msg = err.to_string();

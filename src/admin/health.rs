@@ -6,13 +6,13 @@
 use bytes::Bytes;
 use http::{Response, StatusCode};
 
-use crate::gateway::Gateway;
+use crate::snapshot::Snapshot;
 
 /// Ready: not draining, and the material serving is complete and current.
 /// A gateway only exists once every certificate, key, card and rule loaded
 /// and validated (a failed reload keeps the previous, valid material), so
 /// what can still go wrong is time: the listener certificate expiring.
-pub fn readiness(gw: &Gateway, draining: bool) -> Result<(), &'static str> {
+pub fn readiness(gw: &Snapshot, draining: bool) -> Result<(), &'static str> {
     if draining {
         return Err("draining");
     }
@@ -26,7 +26,7 @@ pub fn readiness(gw: &Gateway, draining: bool) -> Result<(), &'static str> {
 }
 
 /// Metrics of `gw`: the counters plus gauges derived from its material.
-pub fn render_metrics(gw: &Gateway) -> String {
+pub fn render_metrics(gw: &Snapshot) -> String {
     let now = crate::unix_now();
     let mut gauges = Vec::new();
     if let Some(t) = gw.server_cert_not_after {
@@ -61,7 +61,7 @@ pub fn render_metrics(gw: &Gateway) -> String {
 
 /// The answer to a probe, `/metrics`, or anything else (404).
 pub(crate) fn response(
-    gw: &Gateway,
+    gw: &Snapshot,
     draining: bool,
     path: &str,
 ) -> Response<http_body_util::Full<Bytes>> {

@@ -17,11 +17,11 @@ use tokio_rustls::TlsAcceptor;
 use super::access::{authorize, is_probe, AdminPeer};
 use super::health;
 use super::respond::error;
-use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::server::accept::{accept_until_stopped, ConnSlots};
 use crate::server::conn::{self, CloseConnection, ConnLimits};
 use crate::server::mtls::Proof;
+use crate::snapshot::Snapshot;
 
 /// What a listener of the admin kind serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,7 +37,7 @@ pub(crate) enum AdminScope {
 #[derive(Clone)]
 pub(crate) struct AdminListener {
     pub scope: AdminScope,
-    pub shared: Arc<ArcSwap<Gateway>>,
+    pub shared: Arc<ArcSwap<Snapshot>>,
     pub draining: watch::Receiver<bool>,
     pub stopped: watch::Receiver<bool>,
     pub limits: ConnLimits,
@@ -169,7 +169,7 @@ async fn serve_admin_http<I>(
 /// Probes are open to whoever reaches the listener; everything else needs
 /// an operator ([`authorize`]).
 async fn admin_request(
-    gw: Arc<Gateway>,
+    gw: Arc<Snapshot>,
     peer: &AdminPeer,
     draining: bool,
     req: Request<Incoming>,

@@ -27,16 +27,15 @@ use serde_json::{json, Value};
 
 use self::respond::method_not_allowed;
 use crate::approvals::{Approval, DecideError};
-use crate::gateway::Gateway;
+use crate::snapshot::Snapshot;
 
-pub use self::access::{authorize, is_probe, AdminAccess, AdminPeer, Operator};
-pub use self::health::{readiness, render_metrics};
+pub use self::access::Operator;
 pub use self::respond::{error, json_response, AdminResponse};
 
 /// Answer `req` if it is one of this module's endpoints; `Err(req)` hands
 /// it back for [`health`]'s (metrics, probes, 404).
 pub async fn handle(
-    gw: Arc<Gateway>,
+    gw: Arc<Snapshot>,
     op: Operator,
     req: Request<Incoming>,
 ) -> Result<AdminResponse, Request<Incoming>> {
@@ -75,7 +74,7 @@ pub async fn handle(
     })
 }
 
-fn store(gw: &Gateway) -> Result<&Arc<crate::approvals::ApprovalStore>, AdminResponse> {
+fn store(gw: &Snapshot) -> Result<&Arc<crate::approvals::ApprovalStore>, AdminResponse> {
     gw.approvals.as_ref().ok_or_else(|| {
         error(
             StatusCode::NOT_FOUND,
@@ -86,7 +85,7 @@ fn store(gw: &Gateway) -> Result<&Arc<crate::approvals::ApprovalStore>, AdminRes
 }
 
 /// `GET /api/approvals[?status=pending]`, newest first.
-fn list_approvals(gw: &Gateway, query: Option<&str>) -> AdminResponse {
+fn list_approvals(gw: &Snapshot, query: Option<&str>) -> AdminResponse {
     let store = match store(gw) {
         Ok(s) => s,
         Err(r) => return r,
@@ -120,7 +119,7 @@ const MAX_DECISION_BODY: usize = 16 * 1024;
 const MAX_REASON_CHARS: usize = 500;
 
 async fn decide(
-    gw: Arc<Gateway>,
+    gw: Arc<Snapshot>,
     op: Operator,
     req: Request<Incoming>,
     id: String,
@@ -270,7 +269,7 @@ fn same_origin_json(req: &Request<Incoming>) -> Result<(), AdminResponse> {
 }
 
 /// Registered agents, their cards, and the rules that let callers reach them.
-fn agents_json(gw: &Gateway) -> Value {
+fn agents_json(gw: &Snapshot) -> Value {
     let mut agents: Vec<_> = gw.registry.agents().collect();
     agents.sort_by(|a, b| a.name.cmp(&b.name));
     let list: Vec<Value> = agents

@@ -40,7 +40,6 @@ pub enum ServeError {
     SignatureJson(serde_json::Error),
 }
 
-
 /// One agent's card material, built at load time.
 #[derive(Debug, Clone)]
 pub struct ServedCard {

@@ -11,11 +11,11 @@ use anyhow::{bail, Context};
 use clap::Args;
 
 use actgate::config::ConfigFile;
-use actgate::gateway::Gateway;
 use actgate::identity::{CallerIdentity, SpiffeId};
 use actgate::metrics::Metrics;
 use actgate::policy::scopes::{token_scopes, TokenScopes};
 use actgate::policy::{Decision, Subject};
+use actgate::snapshot::Snapshot;
 use actgate::token::{build_claims, MintRequest, SubjectToken};
 
 #[derive(Args)]
@@ -54,7 +54,7 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(2));
         }
     };
-    let gw = match Gateway::build(&cfg, Arc::new(Metrics::default())) {
+    let gw = match Snapshot::build(&cfg, Arc::new(Metrics::default())) {
         Ok(gw) => gw,
         Err(e) => {
             eprintln!("{e}");
@@ -74,7 +74,7 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-fn run(cfg: &ConfigFile, gw: &Gateway, a: &CheckArgs) -> anyhow::Result<bool> {
+fn run(cfg: &ConfigFile, gw: &Snapshot, a: &CheckArgs) -> anyhow::Result<bool> {
     let caller = SpiffeId::parse(&a.caller).with_context(|| format!("--caller {}", a.caller))?;
     if !actgate::a2a::OPERATIONS.contains(&a.operation.as_str()) {
         bail!(
@@ -191,7 +191,7 @@ fn run(cfg: &ConfigFile, gw: &Gateway, a: &CheckArgs) -> anyhow::Result<bool> {
 /// produced it.
 fn subject_token(
     cfg: &ConfigFile,
-    gw: &Gateway,
+    gw: &Snapshot,
     a: &CheckArgs,
 ) -> anyhow::Result<Option<SubjectToken>> {
     let Some(sub) = &a.subject else {

@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use actgate::config::ConfigFile;
-use actgate::gateway::Gateway;
 use actgate::metrics::Metrics;
+use actgate::snapshot::Snapshot;
 
 pub fn serve(config: &Path, threads: Option<usize>) -> anyhow::Result<ExitCode> {
     let cfg = match ConfigFile::load(config) {
@@ -38,7 +38,7 @@ pub fn check(config: &Path) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     };
-    match Gateway::build(&cfg, Arc::new(Metrics::default())) {
+    match Snapshot::build(&cfg, Arc::new(Metrics::default())) {
         Ok(gw) => {
             println!(
                 "{}: ok ({} trust domain(s), {} agent(s), {} rule(s))",

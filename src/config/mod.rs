@@ -4,7 +4,7 @@
 //!
 //! Loading is two steps. [`RawConfig`] is what the file says, checked only for
 //! shape (unknown keys are errors, so a typo never silently disables a rule).
-//! [`crate::server::Gateway::build`] then reads every file the config names and
+//! [`crate::server::Snapshot::build`] then reads every file the config names and
 //! turns the whole into live material; both steps report *all* problems they
 //! find as [`ConfigProblem`]s rather than stopping at the first.
 

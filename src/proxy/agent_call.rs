@@ -18,9 +18,9 @@ use super::respond::ResponseBody;
 use super::{card, classify, decide, extended_card, reach, subject};
 use crate::audit::AuditRecord;
 use crate::authorize::{Ask, Operation};
-use crate::gateway::Gateway;
 use crate::policy::{Approval, DecisionKind};
 use crate::registry::Agent;
+use crate::snapshot::Snapshot;
 use crate::token::SubjectToken;
 use crate::trace::RequestMeta;
 
@@ -40,7 +40,7 @@ enum Done {
 }
 
 pub(super) async fn agent_call(
-    gw: &Gateway,
+    gw: &Snapshot,
     conn: &ConnContext,
     req: Request<Incoming>,
     rec: &mut AuditRecord,
@@ -66,7 +66,7 @@ pub(super) async fn agent_call(
 
 /// The stages, in order.
 async fn stages<'g>(
-    gw: &'g Gateway,
+    gw: &'g Snapshot,
     conn: &ConnContext,
     req: Request<Incoming>,
     rec: &mut AuditRecord,

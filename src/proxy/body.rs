@@ -52,7 +52,8 @@ impl BodyRefused {
                 );
                 // HTTP/1.1: the rest of the body may still be on its way; the
                 // connection cannot carry another request.
-                r.extensions_mut().insert(crate::server::conn::CloseConnection);
+                r.extensions_mut()
+                    .insert(crate::server::conn::CloseConnection);
                 r
             }
             BodyRefused::Unreadable => {

@@ -13,13 +13,13 @@ use super::refusal::Refusal;
 use super::respond::{card_response, ResponseBody};
 use crate::a2a;
 use crate::audit::{AuditRecord, Decision as AuditDecision};
-use crate::gateway::Gateway;
 use crate::registry::Agent;
+use crate::snapshot::Snapshot;
 
 /// The gateway's own answer at `rest`, or `None` for a path the proxy
 /// classifies and forwards.
 pub(super) fn own_answer(
-    gw: &Gateway,
+    gw: &Snapshot,
     agent: &Agent,
     req: &Request<Incoming>,
     rest: &str,

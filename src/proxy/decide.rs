@@ -4,12 +4,12 @@
 use super::refusal::Refusal;
 use crate::audit::{AuditRecord, Decision as AuditDecision};
 use crate::authorize::{authorize, Allowed, Ask, Core, Denied, Outcome};
-use crate::gateway::Gateway;
 use crate::policy::DenyReason;
+use crate::snapshot::Snapshot;
 use crate::token::{MintError, MintedToken};
 
 /// The core as the snapshot configures it (shared with the token endpoint).
-pub(crate) fn core(gw: &Gateway) -> Core<'_> {
+pub(crate) fn core(gw: &Snapshot) -> Core<'_> {
     Core {
         policy: &gw.policy,
         issuer: gw.minter.issuer(),
@@ -20,7 +20,7 @@ pub(crate) fn core(gw: &Gateway) -> Core<'_> {
 
 /// Decide `ask`; the deciding rule goes into the record and `rule`.
 pub(super) fn decide<'a>(
-    gw: &'a Gateway,
+    gw: &'a Snapshot,
     ask: &Ask<'a>,
     rec: &mut AuditRecord,
     rule: &mut Option<usize>,
@@ -55,7 +55,7 @@ pub(super) fn decide<'a>(
 /// The mint stage: the token for an allowed call (from the cache when an
 /// identical call got one recently), recorded by its `jti` and scopes.
 pub(super) fn mint(
-    gw: &Gateway,
+    gw: &Snapshot,
     allowed: &Allowed<'_>,
     rec: &mut AuditRecord,
 ) -> Result<MintedToken, Refusal> {

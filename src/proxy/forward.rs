@@ -15,9 +15,9 @@ use super::respond::{BoxError, ResponseBody};
 use crate::a2a::Binding;
 use crate::audit::recent::Decided;
 use crate::audit::AuditRecord;
-use crate::registry::card_slot::LiveCard;
-use crate::gateway::Limits;
 use crate::metrics::Metrics;
+use crate::registry::card_slot::LiveCard;
+use crate::snapshot::Limits;
 use crate::trace::RequestMeta;
 use crate::upstream::UpstreamClient;
 

@@ -25,7 +25,7 @@ use hyper::body::Incoming;
 use tracing::Instrument;
 
 use crate::audit::{AuditRecord, Decision as AuditDecision, RecordGuard, RecordKind};
-use crate::gateway::Gateway;
+use crate::snapshot::Snapshot;
 use crate::trace::RequestMeta;
 
 mod agent_call;
@@ -66,7 +66,7 @@ pub use respond::{error, json_response, BoxError, ResponseBody};
 /// buffered by the audit writer (see `audit::writer` for the durability
 /// choice).
 pub async fn handle(
-    gw: Arc<Gateway>,
+    gw: Arc<Snapshot>,
     conn: Arc<ConnContext>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
@@ -79,7 +79,7 @@ pub async fn handle(
 }
 
 async fn route(
-    gw: &Gateway,
+    gw: &Snapshot,
     conn: &ConnContext,
     req: Request<Incoming>,
     meta: &RequestMeta,
@@ -146,7 +146,7 @@ async fn route(
 }
 
 /// Booking for a refusal before any agent or subject is known.
-fn booking<'a>(gw: &'a Gateway, conn: &'a ConnContext) -> Booking<'a> {
+fn booking<'a>(gw: &'a Snapshot, conn: &'a ConnContext) -> Booking<'a> {
     Booking {
         metrics: &gw.metrics,
         recent: &gw.recent,
@@ -161,7 +161,7 @@ const PROTECTED_RESOURCE_PREFIX: &str = "/.well-known/oauth-protected-resource/a
 
 /// `GET /agents`: the cards of the agents this caller may call, and only
 /// those (the list reveals nothing about agents the caller cannot reach).
-fn agent_list(gw: &Gateway, conn: &ConnContext) -> Response<ResponseBody> {
+fn agent_list(gw: &Snapshot, conn: &ConnContext) -> Response<ResponseBody> {
     // Agents without a card in service are left out: there is nothing
     // verified to show, and calling them would get 503.
     let mut agents: Vec<_> = gw

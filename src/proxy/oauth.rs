@@ -12,18 +12,18 @@ use super::context::ConnContext;
 use super::decide::core;
 use super::respond::{json_response, ResponseBody};
 use crate::audit::{AuditRecord, Decision as AuditDecision, RecordKind};
-use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::metrics::Metrics;
 use crate::policy::scopes::scopes_supported;
 use crate::registry::Agent;
+use crate::snapshot::Snapshot;
 use crate::token::exchange::{self, ErrorCode, ExchangeError};
 use crate::token::metadata;
 
 /// What the exchange reads from the snapshot: the same authorization core
 /// as the proxy route, the registry, the verifiers and the minter.
-impl<'a> From<&'a Gateway> for exchange::Context<'a> {
-    fn from(gw: &'a Gateway) -> Self {
+impl<'a> From<&'a Snapshot> for exchange::Context<'a> {
+    fn from(gw: &'a Snapshot) -> Self {
         exchange::Context {
             core: core(gw),
             registry: &gw.registry,
@@ -38,7 +38,7 @@ impl<'a> From<&'a Gateway> for exchange::Context<'a> {
 /// `/oauth2/token`: every answer, success or error, carries `Cache-Control:
 /// no-store` and `Pragma: no-cache` (RFC 6749 §5.1): it may hold a token.
 pub async fn token(
-    gw: &Gateway,
+    gw: &Snapshot,
     conn: &ConnContext,
     req: Request<Incoming>,
     rec: &mut AuditRecord,
@@ -133,7 +133,7 @@ impl From<ExchangeError> for Refusal {
 }
 
 async fn answer(
-    gw: &Gateway,
+    gw: &Snapshot,
     caller: &CallerIdentity,
     req: Request<Incoming>,
 ) -> Result<exchange::Issued, Refusal> {
@@ -204,7 +204,7 @@ fn error_response(
 /// RFC 9728 metadata for `agent`, served to callers some rule lets reach it
 /// (others get the caller's usual 403, decided by the proxy before this).
 /// `scopes_supported` lists what the rules grant at this agent.
-pub fn protected_resource(gw: &Gateway, agent: &Agent) -> Response<ResponseBody> {
+pub fn protected_resource(gw: &Snapshot, agent: &Agent) -> Response<ResponseBody> {
     let scopes = scopes_supported(gw.policy.rules(), Some(&agent.name));
     let doc = metadata::protected_resource(&agent.resource, &gw.issuer, &gw.public_url, &scopes);
     let mut r = json_response(StatusCode::OK, Bytes::from(doc.to_string()));

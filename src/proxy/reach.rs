@@ -3,9 +3,9 @@
 
 use super::refusal::Refusal;
 use crate::audit::AuditRecord;
-use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::registry::{parse_route, Agent, Route, RouteError};
+use crate::snapshot::Snapshot;
 
 /// The agent `path` names (recorded as asked for) and the rest of the path.
 pub(super) fn route<'p>(path: &'p str, rec: &mut AuditRecord) -> Result<Route<'p>, Refusal> {
@@ -19,7 +19,7 @@ pub(super) fn route<'p>(path: &'p str, rec: &mut AuditRecord) -> Result<Route<'p
 }
 
 /// The registered agent of that name.
-pub(super) fn agent<'g>(gw: &'g Gateway, name: &str) -> Result<&'g Agent, Refusal> {
+pub(super) fn agent<'g>(gw: &'g Snapshot, name: &str) -> Result<&'g Agent, Refusal> {
     // Unknown agents and denied agents get the same answer, so the gateway
     // never reveals which agents exist.
     gw.registry
@@ -30,7 +30,7 @@ pub(super) fn agent<'g>(gw: &'g Gateway, name: &str) -> Result<&'g Agent, Refusa
 
 /// Whether some rule lets `caller` reach `agent`.
 pub(super) fn may_reach(
-    gw: &Gateway,
+    gw: &Snapshot,
     caller: &CallerIdentity,
     agent: &Agent,
 ) -> Result<(), Refusal> {

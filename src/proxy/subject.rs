@@ -5,13 +5,13 @@ use http::HeaderMap;
 
 use super::headers::bearer_token;
 use super::refusal::Refusal;
-use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
+use crate::snapshot::Snapshot;
 use crate::token::SubjectToken;
 
 /// The verified subject token of the request, if it sent one.
 pub(super) fn verify(
-    gw: &Gateway,
+    gw: &Snapshot,
     caller: &CallerIdentity,
     headers: &HeaderMap,
 ) -> Result<Option<SubjectToken>, Refusal> {

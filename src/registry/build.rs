@@ -11,12 +11,12 @@ use http::Uri;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use super::{Agent, Registry};
-use crate::registry::card_slot::{CardContext, CardError, CardSlot, FetchSpec};
 use crate::cards::requirements::Capabilities;
 use crate::cards::sign::{CardSigner, VerificationKey};
 use crate::config::{valid_agent_name, AgentSection, ApiKeySection, ConfigFile, Problems};
 use crate::identity::SpiffeId;
 use crate::metrics::Metrics;
+use crate::registry::card_slot::{CardContext, CardError, CardSlot, FetchSpec};
 use crate::tls;
 use crate::upstream::UpstreamClient;
 

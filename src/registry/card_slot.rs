@@ -98,7 +98,9 @@ pub enum CardError {
 /// A configured API key the card gives no usable place for.
 #[derive(Debug, thiserror::Error)]
 pub enum CredentialError {
-    #[error("the card has no apiKeySecurityScheme named \"{scheme}\" (configured in [[agent.api_key]])")]
+    #[error(
+        "the card has no apiKeySecurityScheme named \"{scheme}\" (configured in [[agent.api_key]])"
+    )]
     NoScheme { scheme: String },
     #[error("scheme \"{scheme}\": \"{name}\" is not a header name")]
     NotAHeaderName { scheme: String, name: String },

@@ -9,8 +9,8 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::sync::watch;
 
-use crate::gateway::Gateway;
 use crate::server::accept::wait_true;
+use crate::snapshot::Snapshot;
 
 /// Longest sleep of the card refresher: a reload's new snapshot (whose
 /// fetches are due at once) is picked up within this time.
@@ -19,7 +19,7 @@ const CARD_REFRESH_TICK: Duration = Duration::from_secs(1);
 /// Refresh fetched cards as they come due, on whatever snapshot is current,
 /// until `stopped`.
 pub(crate) async fn card_refresh_loop(
-    shared: Arc<ArcSwap<Gateway>>,
+    shared: Arc<ArcSwap<Snapshot>>,
     mut stopped: watch::Receiver<bool>,
 ) {
     loop {
@@ -42,7 +42,7 @@ pub(crate) async fn card_refresh_loop(
 }
 
 /// Fetch every card that is due, concurrently, and wait for all.
-pub(crate) async fn refresh_due_cards(gw: &Arc<Gateway>) {
+pub(crate) async fn refresh_due_cards(gw: &Arc<Snapshot>) {
     let now = std::time::Instant::now();
     let mut set = tokio::task::JoinSet::new();
     for agent in gw.registry.agents() {

@@ -13,7 +13,7 @@
 //! The admin and health listeners are in [`crate::admin::listener`], card
 //! refresh in [`crate::registry::refresh`].
 //!
-//! Reload: the live [`Gateway`] is one immutable snapshot behind an
+//! Reload: the live [`Snapshot`] is immutable and sits behind an
 //! `ArcSwap`. A new connection takes the snapshot current at accept (its TLS
 //! config, so its trust bundles and CRLs); each request takes the snapshot
 //! current when it starts and keeps it to its end. A reload (SIGHUP, or a
@@ -39,9 +39,9 @@ use self::accept::{accept_until_stopped, ConnSlots, Lifecycle};
 use self::conn::ConnLimits;
 use crate::admin::listener::{AdminListener, AdminScope};
 use crate::config::{ConfigErrors, ConfigFile};
-use crate::gateway::Gateway;
 use crate::metrics::Metrics;
 use crate::registry::refresh;
+use crate::snapshot::Snapshot;
 
 pub use self::reload::reload;
 /// Moved to [`crate::admin::health`] (issue 13); kept at this path for callers.
@@ -56,7 +56,7 @@ pub struct RunningGateway {
     /// Where the probes-and-metrics listener is bound (`gateway.health_listen`).
     pub health_addr: Option<SocketAddr>,
     /// The live material; replaced whole on reload.
-    pub shared: Arc<ArcSwap<Gateway>>,
+    pub shared: Arc<ArcSwap<Snapshot>>,
     /// The drain and stop signals, the mTLS listener's slots, the tasks.
     life: Lifecycle,
     limits: ConnLimits,
@@ -71,7 +71,7 @@ pub struct DrainOutcome {
 
 impl RunningGateway {
     /// The snapshot currently serving.
-    pub fn current(&self) -> Arc<Gateway> {
+    pub fn current(&self) -> Arc<Snapshot> {
         self.shared.load_full()
     }
 
@@ -117,7 +117,7 @@ pub enum StartError {
 /// file-change reload from `cfg.path`.
 pub async fn start(cfg: &ConfigFile) -> Result<RunningGateway, StartError> {
     let metrics = Arc::new(Metrics::default());
-    let mut gw = Gateway::build(cfg, metrics)?;
+    let mut gw = Snapshot::build(cfg, metrics)?;
     // Opened here, not in `build`: building also serves `config check`,
     // which must not create files. Reloads carry this handle over.
     gw.audit = crate::audit::AuditLog::open(&gw.audit_settings)?;
@@ -137,7 +137,7 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
 }
 
 /// Start listeners for an already built gateway (no reload).
-pub async fn start_gateway(gw: Arc<Gateway>) -> Result<RunningGateway, StartError> {
+pub async fn start_gateway(gw: Arc<Snapshot>) -> Result<RunningGateway, StartError> {
     let mut life = Lifecycle::default();
     let limits = gw.conn_limits.clone();
     let slots = ConnSlots::new(limits.max_connections);
@@ -203,7 +203,7 @@ async fn spawn_admin(
 /// handshake succeeded ([`mtls::serve_connection`]), so sockets that never
 /// finish a handshake cannot hold the slots of callers with certificates.
 async fn accept_loop(
-    shared: Arc<ArcSwap<Gateway>>,
+    shared: Arc<ArcSwap<Snapshot>>,
     listener: TcpListener,
     draining: tokio::sync::watch::Receiver<bool>,
     slots: ConnSlots,

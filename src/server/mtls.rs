@@ -34,15 +34,15 @@ use tokio_rustls::TlsAcceptor;
 use super::accept::{wait_true, ConnSlots};
 use super::conn::{self, CloseConnection, ConnLimits};
 use crate::audit::{Decision as AuditDecision, RecordGuard};
-use crate::gateway::Gateway;
 use crate::identity::CallerIdentity;
 use crate::metrics::{HandshakeRejection, Metrics};
 use crate::proxy::{self, ConnContext, ResponseBody};
+use crate::snapshot::Snapshot;
 use crate::trace::RequestMeta;
 
 /// What a freshly accepted socket brings.
 pub(super) struct NewConn {
-    pub shared: Arc<ArcSwap<Gateway>>,
+    pub shared: Arc<ArcSwap<Snapshot>>,
     pub tcp: TcpStream,
     pub remote: SocketAddr,
     pub limits: ConnLimits,
@@ -294,7 +294,7 @@ impl Held {
 /// connection's next request would be refused.
 struct ProofWatch {
     guard: Arc<ConnGuard>,
-    shared: Arc<ArcSwap<Gateway>>,
+    shared: Arc<ArcSwap<Snapshot>>,
 }
 
 /// The error a stream ends with when its caller's proof lapsed.
@@ -341,7 +341,7 @@ impl Body for Counted {
 /// Answer and audit a request refused before the proxy: 401 (and close)
 /// for a lapsed certificate, 429 with `Retry-After` for a busy caller.
 async fn refused(
-    gw: Arc<Gateway>,
+    gw: Arc<Snapshot>,
     conn: Arc<ConnContext>,
     req: Request<Incoming>,
     why: Refusal,

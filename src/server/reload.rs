@@ -1,4 +1,4 @@
-//! Hot reload: the live [`Gateway`] is one immutable snapshot behind an
+//! Hot reload: the live [`Snapshot`] is immutable and sits behind an
 //! `ArcSwap`. A reload (SIGHUP, or a changed file) builds a complete new
 //! snapshot and swaps it in only if every file is good; otherwise the old
 //! one keeps serving and the failure is logged and counted. Also here: the
@@ -14,15 +14,15 @@ use tokio::sync::watch;
 use super::accept::wait_true;
 use super::watch::fingerprints;
 use crate::config::{ConfigErrors, ConfigFile};
-use crate::gateway::Gateway;
 use crate::metrics::Metrics;
+use crate::snapshot::Snapshot;
 
 /// Reload the gateway in `shared` from the config file at `path`. On any
 /// problem the old material stays and the problems are returned (and logged).
-pub fn reload(shared: &ArcSwap<Gateway>, path: &Path) -> Result<(), ConfigErrors> {
+pub fn reload(shared: &ArcSwap<Snapshot>, path: &Path) -> Result<(), ConfigErrors> {
     let old = shared.load_full();
     let result = ConfigFile::load(path)
-        .and_then(|cfg| Gateway::build_after(&cfg, old.metrics.clone(), Some(&old)));
+        .and_then(|cfg| Snapshot::build_after(&cfg, old.metrics.clone(), Some(&old)));
     match result {
         Ok(new) => {
             if new.audit_settings != old.audit_settings {
@@ -52,7 +52,7 @@ pub fn reload(shared: &ArcSwap<Gateway>, path: &Path) -> Result<(), ConfigErrors
 
 /// Log ahead of time when the listener certificate expires or the signing
 /// key is due for rotation.
-fn warn_expiry(gw: &Gateway) {
+fn warn_expiry(gw: &Snapshot) {
     const AHEAD: i64 = 7 * 86400;
     let now = crate::unix_now();
     if let Some(t) = gw.server_cert_not_after {
@@ -101,7 +101,7 @@ async fn hangup(hup: &mut Hangup) {
 
 /// Reload on SIGHUP, and when a watched file changes.
 pub(super) async fn reload_loop(
-    shared: Arc<ArcSwap<Gateway>>,
+    shared: Arc<ArcSwap<Snapshot>>,
     path: PathBuf,
     mut stopped: watch::Receiver<bool>,
 ) {

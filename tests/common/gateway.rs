@@ -7,8 +7,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 
-use actgate::dev::client::MtlsClient;
 use actgate::config::ConfigFile;
+use actgate::dev::client::MtlsClient;
 use actgate::identity::{SpiffeId, TrustDomain};
 use actgate::server::RunningGateway;
 use actgate::token::{SigningAlgorithm, SigningKey};

@@ -1,7 +1,7 @@
 //! The live material of a running gateway — one immutable snapshot built from a
 //! config file: TLS config, registry, policy, keys, verifiers, upstream clients.
 //!
-//! [`Gateway::build`] reads every file the config names and reports every
+//! [`Snapshot::build`] reads every file the config names and reports every
 //! problem it finds (file and field), so `config check` and `serve` share one
 //! code path and a config that checks clean is a config that starts. It runs
 //! one builder per config section, each in the module that owns the section
@@ -22,12 +22,12 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::admin::access::AdminAccess;
 use crate::approvals::ApprovalStore;
+use crate::audit::recent::RecentDecisions;
 use crate::audit::{AuditLog, AuditSettings};
 use crate::config::{one_problem, ConfigErrors, ConfigFile, ConfigProblem, Problems};
 use crate::identity::{SpiffeClientVerifier, SpiffeId};
 use crate::metrics::Metrics;
 use crate::policy::{Policy, Rule};
-use crate::audit::recent::RecentDecisions;
 use crate::registry::{Agent, Registry};
 use crate::tls;
 use crate::token::signing_keys::PriorKeys;
@@ -48,7 +48,7 @@ pub struct Limits {
 }
 
 /// Everything a request needs, immutable once built.
-pub struct Gateway {
+pub struct Snapshot {
     pub listen: SocketAddr,
     pub admin_listen: Option<SocketAddr>,
     /// Probes-and-metrics-only listener (`gateway.health_listen`).
@@ -108,9 +108,9 @@ pub struct Gateway {
     pub conn_limits: crate::server::conn::ConnLimits,
 }
 
-impl Gateway {
+impl Snapshot {
     /// Build the live material from a parsed config file.
-    pub fn build(cfg: &ConfigFile, metrics: Arc<Metrics>) -> Result<Gateway, ConfigErrors> {
+    pub fn build(cfg: &ConfigFile, metrics: Arc<Metrics>) -> Result<Snapshot, ConfigErrors> {
         Self::build_after(cfg, metrics, None)
     }
 
@@ -120,8 +120,8 @@ impl Gateway {
     pub fn build_after(
         cfg: &ConfigFile,
         metrics: Arc<Metrics>,
-        prior: Option<&Gateway>,
-    ) -> Result<Gateway, ConfigErrors> {
+        prior: Option<&Snapshot>,
+    ) -> Result<Snapshot, ConfigErrors> {
         let g = &cfg.raw.gateway;
         let mut p = Problems::new(cfg);
         let mut files = vec![cfg.path.clone()];
@@ -179,7 +179,7 @@ impl Gateway {
         let tokens = crate::token::build::finish(
             cfg,
             own_keys,
-            prior.map(Gateway::prior_keys).as_ref(),
+            prior.map(Snapshot::prior_keys).as_ref(),
             trusted,
             crate::token::build::Names {
                 issuer: &set.issuer,
@@ -192,7 +192,7 @@ impl Gateway {
         if let (Some(store), Some(limits)) = (&approvals, approval_limits) {
             store.set_limits(limits);
         }
-        Ok(Gateway {
+        Ok(Snapshot {
             listen: g.listen,
             admin_listen: g.admin_listen,
             health_listen: g.health_listen,
@@ -364,7 +364,7 @@ caller_trust_domain = "example.org"
 agent = "nobody"
 "#;
         let cfg = ConfigFile::parse(Path::new("/nonexistent/gw.toml"), text).unwrap();
-        let Err(err) = Gateway::build(&cfg, Arc::default()) else {
+        let Err(err) = Snapshot::build(&cfg, Arc::default()) else {
             panic!("a config with problems built");
         };
         let fields: Vec<&str> = err
