@@ -12,7 +12,7 @@ pub mod a2a;
 pub(crate) mod admin;
 pub(crate) mod approvals;
 pub mod audit;
-pub(crate) mod authorize;
+pub mod authorize;
 pub(crate) mod browser_guard;
 pub mod cards;
 pub mod config;

@@ -1,7 +1,7 @@
 //! `actgate policy check`: what the gateway would decide for one call, which
-//! rule decided it, and which scopes the minted token would carry, computed
-//! with the same steps as the request path (policy, then the agent's card and
-//! the rule's skills, then the subject token's scopes).
+//! rule decided it, and which scopes the minted token would carry: the
+//! question the proxy route asks the one authorization core
+//! ([`actgate::authorize`]), answered by it.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,13 +10,12 @@ use std::sync::Arc;
 use anyhow::{bail, Context};
 use clap::Args;
 
+use actgate::authorize::{authorize, Ask, Denied, Operation, Outcome};
 use actgate::config::ConfigFile;
 use actgate::identity::{CallerIdentity, SpiffeId};
 use actgate::metrics::Metrics;
-use actgate::policy::scopes::{token_scopes, TokenScopes};
-use actgate::policy::{Decision, Subject};
 use actgate::snapshot::Snapshot;
-use actgate::token::{build_claims, MintRequest, SubjectToken};
+use actgate::token::{build_claims, SubjectToken};
 
 #[derive(Args)]
 pub struct CheckArgs {
@@ -84,102 +83,90 @@ fn run(cfg: &ConfigFile, gw: &Snapshot, a: &CheckArgs) -> anyhow::Result<bool> {
         );
     }
     let subject = subject_token(cfg, gw, a)?;
-    let decision = gw.policy.decide(
-        &caller,
-        &a.agent,
-        &a.operation,
-        subject.as_ref().map(Subject::from),
-    );
-    let rule_line = |i: usize| match gw.policy.rule(i) {
-        Some(r) => format!("rule:     #{i} ({}): {r}", r.origin),
-        None => format!("rule:     #{i}"),
-    };
-    let (rule, scopes, skills, max_ttl, approval, allow_reentry) = match decision {
-        Decision::Deny(reason) => {
-            println!("decision: deny ({})", reason.as_str());
-            match reason.rule() {
-                Some(i) => println!("{}", rule_line(i)),
-                None => println!("rule:     none (deny by default)"),
-            }
-            return Ok(false);
-        }
-        Decision::Allow {
-            rule,
-            ref scopes,
-            ref skills,
-            max_token_lifetime_secs,
-            approval,
-            allow_reentry,
-        } => (
-            rule,
-            scopes.clone(),
-            skills.clone(),
-            max_token_lifetime_secs,
-            approval,
-            allow_reentry,
-        ),
-    };
-    // An allow rule names only configured agents (or "*"), so the agent is
-    // registered; checked anyway rather than assumed.
-    let Some(agent) = gw.registry.get(&a.agent) else {
-        bail!("no [[agent]] is named {}", a.agent);
-    };
-    let Some(live) = agent.card.live() else {
-        // Only with fetch_card and no card file: the card exists once the
-        // running gateway has fetched it.
-        println!("decision: allow by the rules; the scopes depend on the agent's card, which is fetched from its upstream at run time");
-        println!("{}", rule_line(rule));
-        return Ok(false);
-    };
-    let granted: Vec<String> = match token_scopes(&live.served, &scopes, &skills, subject.as_ref())
-    {
-        TokenScopes::Borrowed(s) => s.to_vec(),
-        TokenScopes::Owned(s) => s,
-        TokenScopes::StepUp(needed) => {
-            println!("decision: step_up (the scopes available do not meet the agent's card requirements: 403 insufficient_scope)");
-            println!("{}", rule_line(rule));
-            println!("needed:   {}", needed.join(" "));
-            return Ok(false);
-        }
-        TokenScopes::Refused(why) => {
-            println!("decision: deny ({why})");
-            println!("{}", rule_line(rule));
-            return Ok(false);
-        }
-    };
-    let ttl = max_ttl.map_or(gw.limits.token_ttl_secs, |c| {
-        c.min(gw.limits.token_ttl_secs)
-    });
     let identity = CallerIdentity {
         spiffe_id: caller,
         thumbprint: String::new(),
         not_after: i64::MAX,
     };
+    let agent = gw.registry.get(&a.agent);
+    let live = agent.and_then(|agent| agent.card.live());
     let now = actgate::unix_now();
+    // The very question the proxy route asks the core for this call.
+    let ask = Ask {
+        caller: &identity,
+        subject: subject.as_ref(),
+        agent: &a.agent,
+        audience: agent.map_or("", |agent| agent.resource.as_str()),
+        card: live.as_deref().map(|l| &l.served),
+        operation: Operation::A2a(&a.operation),
+        requested_scopes: None,
+        recordable: true,
+        now,
+    };
+    let outcome = authorize(&gw.core(), &ask);
+    let rule_line = |i: usize| match gw.policy.rule(i) {
+        Some(r) => format!("rule:     #{i} ({}): {r}", r.origin),
+        None => format!("rule:     #{i}"),
+    };
+    let allowed = match outcome {
+        Outcome::Allow(allowed) => allowed,
+        Outcome::Deny {
+            rule,
+            reason: Denied::Policy(reason),
+        } => {
+            println!("decision: deny ({})", reason.as_str());
+            match rule {
+                Some(i) => println!("{}", rule_line(i)),
+                None => println!("rule:     none (deny by default)"),
+            }
+            return Ok(false);
+        }
+        Outcome::Deny {
+            rule,
+            reason: Denied::Card(why),
+        } => {
+            println!("decision: deny ({why})");
+            if let Some(i) = rule {
+                println!("{}", rule_line(i));
+            }
+            return Ok(false);
+        }
+        // An allow rule names only configured agents (or "*"), so the agent
+        // is registered; checked anyway rather than assumed.
+        Outcome::NoCard { .. } if agent.is_none() => bail!("no [[agent]] is named {}", a.agent),
+        Outcome::NoCard { rule } => {
+            // Only with fetch_card and no card file: the card exists once
+            // the running gateway has fetched it.
+            println!("decision: allow by the rules; the scopes depend on the agent's card, which is fetched from its upstream at run time");
+            println!("{}", rule_line(rule));
+            return Ok(false);
+        }
+        Outcome::StepUp { rule, scopes } => {
+            println!("decision: step_up (the scopes available do not meet the agent's card requirements: 403 insufficient_scope)");
+            println!("{}", rule_line(rule));
+            println!("needed:   {}", scopes.join(" "));
+            return Ok(false);
+        }
+        Outcome::TokenRefused { error, .. } => {
+            return Err(anyhow::Error::new(error).context("the token could not be built"))
+        }
+        // Asked only of every-operation questions, with requested scopes,
+        // or while the audit log is down: never here.
+        Outcome::ApprovalRequired { .. }
+        | Outcome::Unrecordable { .. }
+        | Outcome::InvalidScope { .. } => bail!("unexpected outcome {outcome:?}"),
+    };
     // The claims the minter would sign (same narrowing to the subject
     // token's scopes), without signing anything.
-    let claims = build_claims(
-        &MintRequest {
-            caller: &identity,
-            subject: subject.as_ref(),
-            audience: &agent.resource,
-            granted_scopes: &granted,
-            ttl_secs: ttl,
-            max_chain_depth: gw.limits.max_chain_depth,
-            allow_reentry,
-        },
-        &gw.issuer,
-        now,
-        String::new(),
-    )
-    .context("the token could not be built")?;
-    let forwarded = approval == actgate::policy::Approval::None;
+    let claims = build_claims(&allowed.mint_request(), &gw.issuer, now, String::new())
+        .context("the token could not be built")?;
+    let forwarded = allowed.grant.approval == actgate::policy::Approval::None;
     if forwarded {
         println!("decision: allow");
     } else {
         println!("decision: approval_required (forwarded only after a person approves it)");
     }
-    println!("{}", rule_line(rule));
+    println!("{}", rule_line(allowed.grant.rule));
     println!("scopes:   {}", claims.scope.as_deref().unwrap_or("(none)"));
     println!("aud:      {}", claims.aud);
     println!("sub:      {}", claims.sub);

@@ -3,20 +3,10 @@
 
 use super::refusal::Refusal;
 use crate::audit::{AuditRecord, Decision as AuditDecision};
-use crate::authorize::{authorize, Allowed, Ask, Core, Denied, Outcome};
+use crate::authorize::{authorize, Allowed, Ask, Denied, Outcome};
 use crate::policy::DenyReason;
 use crate::snapshot::Snapshot;
 use crate::token::{MintError, MintedToken};
-
-/// The core as the snapshot configures it (shared with the token endpoint).
-pub(crate) fn core(gw: &Snapshot) -> Core<'_> {
-    Core {
-        policy: &gw.policy,
-        issuer: gw.minter.issuer(),
-        token_ttl_secs: gw.limits.token_ttl_secs,
-        max_chain_depth: gw.limits.max_chain_depth,
-    }
-}
 
 /// Decide `ask`; the deciding rule goes into the record and `rule`.
 pub(super) fn decide<'a>(
@@ -25,7 +15,7 @@ pub(super) fn decide<'a>(
     rec: &mut AuditRecord,
     rule: &mut Option<usize>,
 ) -> Result<Allowed<'a>, Refusal> {
-    let outcome = authorize(&core(gw), ask);
+    let outcome = authorize(&gw.core(), ask);
     *rule = outcome.rule();
     rec.rule = rule.map(|i| format!("rule[{i}]"));
     match outcome {

@@ -9,7 +9,6 @@ use hyper::body::Incoming;
 
 use super::body::read_body;
 use super::context::ConnContext;
-use super::decide::core;
 use super::respond::{json_response, ResponseBody};
 use crate::audit::{AuditRecord, Decision as AuditDecision, RecordKind};
 use crate::identity::CallerIdentity;
@@ -25,7 +24,7 @@ use crate::token::metadata;
 impl<'a> From<&'a Snapshot> for exchange::Context<'a> {
     fn from(gw: &'a Snapshot) -> Self {
         exchange::Context {
-            core: core(gw),
+            core: gw.core(),
             registry: &gw.registry,
             subject_tokens: &gw.subject_tokens,
             actor_tokens: &gw.actor_tokens,

@@ -109,6 +109,20 @@ pub struct Snapshot {
 }
 
 impl Snapshot {
+    /// The authorization core as this snapshot configures it: the one
+    /// [`crate::authorize`] every front door asks (the proxy route, the token
+    /// endpoint, `actgate policy check`).
+    pub fn core(&self) -> crate::authorize::Core<'_> {
+        crate::authorize::Core {
+            policy: &self.policy,
+            issuer: self.minter.issuer(),
+            token_ttl_secs: self.limits.token_ttl_secs,
+            max_chain_depth: self.limits.max_chain_depth,
+        }
+    }
+}
+
+impl Snapshot {
     /// Build the live material from a parsed config file.
     pub fn build(cfg: &ConfigFile, metrics: Arc<Metrics>) -> Result<Snapshot, ConfigErrors> {
         Self::build_after(cfg, metrics, None)
