@@ -234,6 +234,12 @@ pub struct TokensSection {
     /// every call must carry its own `jti`.
     #[serde(default = "default_true")]
     pub cache: bool,
+    /// Verified subject tokens kept, so a token's signature is checked once,
+    /// not on every request (its clock, audience and certificate-binding
+    /// checks still run on every request). Default 10000; `0` turns the cache
+    /// off. Memory is bounded too (about 16 MiB of tokens).
+    #[serde(default = "default_subject_token_cache")]
+    pub subject_token_cache: usize,
     /// Longest `act` chain a minted token may carry (the current caller counts).
     /// Default 5.
     #[serde(default = "default_chain_depth")]
@@ -368,7 +374,11 @@ fn default_max_body() -> u64 {
 fn default_algorithm() -> SigningAlgorithm {
     SigningAlgorithm::Es256
 }
-pub(crate) fn default_true() -> bool {
+pub(crate) fn default_subject_token_cache() -> usize {
+    crate::token::verify_cache::DEFAULT_MAX_ENTRIES
+}
+
+fn default_true() -> bool {
     true
 }
 fn default_chain_depth() -> usize {

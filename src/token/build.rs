@@ -101,6 +101,12 @@ pub(crate) fn finish(
     let keys = published.tokens;
     let card_keys = published.cards;
     let subject_tokens = SubjectTokenVerifier::new(names.issuer.to_string(), &keys, trusted)
+        .and_then(|v| {
+            v.with_cache_limits(
+                cfg.raw.tokens.subject_token_cache,
+                crate::token::verify_cache::DEFAULT_MAX_BYTES,
+            )
+        })
         .map_err(|e| one_problem(cfg, "[[subject_issuer]]", e.to_string()))?;
     let jwks_json = Bytes::from(keys.jwks().to_string());
     let card_jwks_json = Bytes::from(card_keys.jwks().to_string());
