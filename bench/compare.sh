@@ -86,12 +86,17 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 UP_PORT=$(free_port); SSE_PORT=$(free_port); NGX_PORT=$(free_port)
 AG_PORT=$(free_port); AGN_PORT=$(free_port); AGE_PORT=$(free_port)
 
-wait_port() {
-  for _ in $(seq 1 100); do
+# Up to 30 s: a debug build starting on a loaded machine (the test suite runs
+# this script) can take more than a few seconds. On failure, say which
+# service and show the end of its log.
+wait_port() { # port [what] [log file]
+  for _ in $(seq 1 300); do
     python3 -c "import socket,sys; socket.create_connection(('127.0.0.1',$1),0.2)" 2>/dev/null && return 0
     sleep 0.1
   done
-  echo "nothing listening on port $1" >&2; exit 1
+  echo "nothing listening on port $1${2:+ ($2)} after 30 s" >&2
+  [ -n "${3:-}" ] && [ -f "$3" ] && tail -20 "$3" >&2
+  exit 1
 }
 
 # --- the fixed upstreams -------------------------------------------------------
@@ -114,7 +119,7 @@ EOF
 mkdir -p "$OUT/tmp-up" "$OUT/tmp-proxy"
 $PIN_SERVER nginx -c "$OUT/nginx-up.conf" -p "$OUT"
 $PIN_SERVER "$ACTGATE_BIN" example-agent --listen "127.0.0.1:$SSE_PORT" --card "$ROOT/agent-cards/scheduler.json" \
-  --stream-step-ms 0 --threads 1 >/dev/null 2>&1 &
+  --stream-step-ms 0 --threads 1 >"$OUT/example-agent.log" 2>&1 &
 PIDS+=($!)
 
 # --- nginx as the mTLS reverse proxy ---------------------------------------------
@@ -159,10 +164,10 @@ start_nginx_proxy() {
     while [ -f "$OUT/nginx-proxy.pid" ]; do sleep 0.05; done
   fi
   $PIN_SERVER nginx -c "$OUT/nginx-proxy.conf" -p "$OUT"
-  wait_port "$NGX_PORT"
+  wait_port "$NGX_PORT" "nginx proxy" "$OUT/nginx-proxy-error.log"
   NGX_PID=$(pgrep -P "$(cat "$OUT/nginx-proxy.pid")" | head -1)
 }
-wait_port "$UP_PORT"; wait_port "$SSE_PORT"
+wait_port "$UP_PORT" "nginx upstream" "$OUT/nginx-up-error.log"; wait_port "$SSE_PORT" "example agent" "$OUT/example-agent.log"
 start_nginx_proxy
 
 # --- actgate: cache on (ES256), mint per request (ES256), mint per request (EdDSA)
@@ -224,11 +229,12 @@ restart_actgate() {
   kill "$AG_PID" 2>/dev/null || true
   while kill -0 "$AG_PID" 2>/dev/null; do sleep 0.05; done
   AG_PID=$(start_actgate actgate); PIDS+=("$AG_PID")
-  wait_port "$AG_PORT"
+  wait_port "$AG_PORT" actgate "$OUT/actgate.log"
 }
 AGN_PID=$(start_actgate actgate-nocache); PIDS+=("$AGN_PID")
 AGE_PID=$(start_actgate actgate-eddsa); PIDS+=("$AGE_PID")
-wait_port "$AG_PORT"; wait_port "$AGN_PORT"; wait_port "$AGE_PORT"
+wait_port "$AG_PORT" actgate "$OUT/actgate.log"; wait_port "$AGN_PORT" actgate-nocache "$OUT/actgate-nocache.log"
+wait_port "$AGE_PORT" actgate-eddsa "$OUT/actgate-eddsa.log"
 
 # --- running one measurement ------------------------------------------------------
 CLIENT=(--cacert "$C/example.org/bundle.pem" --cert "$C/agents/orchestrator.pem" --key "$C/agents/orchestrator.key")
