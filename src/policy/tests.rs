@@ -110,6 +110,15 @@ fn run(rows: &[Row<'_>]) {
 
 const ORCH: &str = "spiffe://example.org/agent/orchestrator";
 
+/// A user of the trusted IdP, as a rule sees the subject.
+fn user(sub: &'static str) -> Option<Subject<'static>> {
+    Some(Subject {
+        issuer: IDP,
+        sub,
+        own: false,
+    })
+}
+
 /// One rule against callers: each asks `scheduler` for `SendMessage` on
 /// Alice's behalf.
 fn callers(rule: &str, rows: &[(&str, Want)]) {
@@ -351,11 +360,7 @@ app_only = true
 "#
     ));
     let orch = id(ORCH);
-    let alice = Some(Subject {
-        issuer: IDP,
-        sub: "alice@example.com",
-        own: false,
-    });
+    let alice = user("alice@example.com");
     let d = p.decide(&orch, "scheduler", "CancelTask", alice);
     assert_eq!(
         d,
@@ -449,11 +454,7 @@ agent = "billing"
 operations = ["CancelTask"]
 "#
     ));
-    let alice = Some(Subject {
-        issuer: IDP,
-        sub: "alice@example.com",
-        own: false,
-    });
+    let alice = user("alice@example.com");
     let o = id(ORCH);
     assert_eq!(
         outcome(&p.decide_every_operation(&o, "scheduler", alice)),
@@ -496,16 +497,8 @@ subject = "bob@*"
 approval = "human"
 "#
     ));
-    let alice = Some(Subject {
-        issuer: IDP,
-        sub: "alice@example.com",
-        own: false,
-    });
-    let bob = Some(Subject {
-        issuer: IDP,
-        sub: "bob@example.com",
-        own: false,
-    });
+    let alice = user("alice@example.com");
+    let bob = user("bob@example.com");
     let o = id(ORCH);
     // Listed after the allow-all rule, the approval rule still refuses a
     // token usable for CancelTask without the gate.
