@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 
 use common::cli::{actgate, text};
-use common::egress::{claims, plain, plain_client, send_message_body, TestEgress};
+use common::egress::{claims, plain, plain_client, send_message_body, unix_post, TestEgress};
 use common::gateway::{id, Options, TestGateway, TD};
 use common::upstream::{self, Behaviour};
 
@@ -250,8 +250,6 @@ async fn cards_point_at_the_sidecar_and_need_no_client_certificate() {
 
 #[tokio::test]
 async fn unix_socket_listener() {
-    use http_body_util::{BodyExt, Full};
-    use hyper_util::rt::TokioIo;
     let up = upstream::start(Behaviour::Echo).await;
     let gw = gateway_with(&up.url()).await;
     let sock_dir = tempfile::tempdir().unwrap();
@@ -268,19 +266,14 @@ async fn unix_socket_listener() {
         let mode = std::fs::metadata(&sock).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
     }
-    let stream = tokio::net::UnixStream::connect(&sock).await.unwrap();
-    let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let req = http::Request::post("/agents/target/a2a/jsonrpc")
-        .header("host", "localhost")
-        .header("content-type", "application/json")
-        .body(Full::new(bytes::Bytes::from(send_message_body())))
-        .unwrap();
-    let resp = send.send_request(req).await.unwrap();
-    assert_eq!(resp.status(), StatusCode::OK);
-    let _ = resp.into_body().collect().await;
+    let status = unix_post(
+        &sock,
+        "/agents/target/a2a/jsonrpc",
+        &[("host", "localhost"), ("content-type", "application/json")],
+        send_message_body(),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
     assert_eq!(up.requests().len(), 1);
     let auth = up.requests()[0].headers["authorization"]
         .to_str()

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use common::egress::{send_message_body, TestEgress};
+use common::egress::{send_message_body, unix_post, TestEgress};
 use common::gateway::{Options, TestGateway};
 use common::upstream::{self, Behaviour};
 
@@ -331,8 +331,6 @@ async fn configured_hosts_are_accepted_and_checked() {
 /// JSON, are refused there as well: the rules do not depend on the way in.
 #[tokio::test]
 async fn the_unix_socket_keeps_the_origin_and_json_rules() {
-    use http_body_util::{BodyExt, Full};
-    use hyper_util::rt::TokioIo;
     let up = upstream::start(Behaviour::Echo).await;
     let gw = gateway_with(&up.url()).await;
     let sock_dir = tempfile::tempdir().unwrap();
@@ -346,22 +344,9 @@ async fn the_unix_socket_keeps_the_origin_and_json_rules() {
     let send = |headers: Vec<(&'static str, &'static str)>| {
         let sock = sock.clone();
         async move {
-            let stream = tokio::net::UnixStream::connect(&sock).await.unwrap();
-            let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            unix_post(&sock, JSONRPC, &headers, send_message_body())
                 .await
-                .unwrap();
-            tokio::spawn(conn);
-            let mut req = http::Request::post(JSONRPC);
-            for (k, v) in headers {
-                req = req.header(k, v);
-            }
-            let req = req
-                .body(Full::new(bytes::Bytes::from(send_message_body())))
-                .unwrap();
-            let resp = send.send_request(req).await.unwrap();
-            let status = resp.status().as_u16();
-            let _ = resp.into_body().collect().await;
-            status
+                .as_u16()
         }
     };
     let json = ("content-type", "application/json");

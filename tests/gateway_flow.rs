@@ -581,13 +581,7 @@ async fn head_of_the_card_works_over_http2() {
         true,
     ))
     .await;
-    let a = gw.certs().join("agents");
-    let h2 = actgate::dev::client::MtlsClient::new(
-        &gw.ca(),
-        Some((&a.join("orchestrator.pem"), &a.join("orchestrator.key"))),
-        true,
-    )
-    .unwrap();
+    let h2 = gw.client_h2("orchestrator");
     let (s, h, b) = h2
         .fetch(
             Method::HEAD,
@@ -612,13 +606,7 @@ async fn rest_path_and_query_are_forwarded_over_http2() {
         true,
     ))
     .await;
-    let a = gw.certs().join("agents");
-    let h2 = actgate::dev::client::MtlsClient::new(
-        &gw.ca(),
-        Some((&a.join("orchestrator.pem"), &a.join("orchestrator.key"))),
-        true,
-    )
-    .unwrap();
+    let h2 = gw.client_h2("orchestrator");
     let resp = h2
         .send(
             Method::GET,

@@ -121,6 +121,33 @@ pub async fn plain(
 }
 
 /// The claims of a JWT (no verification: the gateway's tests cover that).
+/// POST `body` to `path` over the sidecar's Unix socket (HTTP/1.1, one
+/// connection per call): the status; the response body is drained.
+pub async fn unix_post(
+    sock: &Path,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: String,
+) -> StatusCode {
+    let stream = tokio::net::UnixStream::connect(sock).await.unwrap();
+    let (mut send, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let mut req = Request::post(path);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let resp = send
+        .send_request(req.body(Full::new(Bytes::from(body))).unwrap())
+        .await
+        .unwrap();
+    let status = resp.status();
+    let _ = resp.into_body().collect().await;
+    status
+}
+
 pub fn claims(jwt: &str) -> serde_json::Value {
     use base64::Engine;
     let payload = jwt.split('.').nth(1).unwrap();

@@ -272,6 +272,15 @@ impl TestGateway {
 
     /// An mTLS client presenting `agent`'s workload certificate.
     pub fn client(&self, agent: &str) -> MtlsClient {
+        self.client_speaking(agent, false)
+    }
+
+    /// The same over HTTP/2 (ALPN h2).
+    pub fn client_h2(&self, agent: &str) -> MtlsClient {
+        self.client_speaking(agent, true)
+    }
+
+    fn client_speaking(&self, agent: &str, http2: bool) -> MtlsClient {
         let a = self.certs().join("agents");
         MtlsClient::new(
             &self.ca(),
@@ -279,7 +288,7 @@ impl TestGateway {
                 &a.join(format!("{agent}.pem")),
                 &a.join(format!("{agent}.key")),
             )),
-            false,
+            http2,
         )
         .unwrap()
     }
