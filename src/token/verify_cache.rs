@@ -109,7 +109,7 @@ impl<T> VerifiedTokenCache<T> {
         })
     }
 
-    fn enabled(&self) -> bool {
+    pub(super) fn enabled(&self) -> bool {
         self.max_entries_per_shard > 0
     }
 
