@@ -417,10 +417,6 @@ pub fn parse_toml<T: serde::de::DeserializeOwned>(
     })
 }
 
-/// Parse a duration like `"300ms"`, `"30s"`, `"5m"`, `"1h"` or `"1d"`: the
-/// configuration's reading of the one grammar in [`crate::duration`].
-pub use crate::duration::parse as parse_duration;
-
 /// Agent names appear in URLs; keep them to a safe, unambiguous alphabet.
 pub fn valid_agent_name(name: &str) -> bool {
     !name.is_empty()

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::{parse_duration, ConfigErrors, ConfigFile, ConfigProblem};
+use super::{ConfigErrors, ConfigFile, ConfigProblem};
+use crate::duration::parse as parse_duration;
 
 /// Collects problems while building, so one run reports them all.
 pub(crate) struct Problems<'a> {

@@ -7,10 +7,9 @@ use std::path::{Path, PathBuf};
 
 use super::{AgentMatch, CallerMatch, Effect, Rule, SubjectMatch, SubjectPattern};
 use crate::cards::AgentCard;
-use crate::config::{
-    parse_duration, parse_toml, ConfigFile, ConfigProblem, PolicyFileRaw, Problems,
-};
+use crate::config::{parse_toml, ConfigFile, ConfigProblem, PolicyFileRaw, Problems};
 use crate::config::{ApprovalSetting, RuleSection};
+use crate::duration::parse as parse_duration;
 use crate::identity::spiffe::SpiffePattern;
 use crate::identity::{SpiffeId, TrustDomain};
 

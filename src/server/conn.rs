@@ -52,7 +52,8 @@ use tokio::sync::{watch, Notify, OwnedSemaphorePermit};
 use super::accept::wait_true;
 use tokio::time::Instant;
 
-use crate::config::{parse_duration, ConfigProblem, ServerSection};
+use crate::config::{ConfigProblem, ServerSection};
+use crate::duration::parse as parse_duration;
 
 /// `[server]`, resolved.
 #[derive(Debug, Clone)]
