@@ -170,7 +170,8 @@ start_nginx_proxy() {
 wait_port "$UP_PORT" "nginx upstream" "$OUT/nginx-up-error.log"; wait_port "$SSE_PORT" "example agent" "$OUT/example-agent.log"
 start_nginx_proxy
 
-# --- actgate: cache on (ES256), mint per request (ES256), mint per request (EdDSA)
+# --- actgate: cache on (ES256), mint per request (ES256), mint per request (EdDSA);
+# each also takes delegated calls (a user token from the dev IdP)
 write_cfg() { # name port key alg cache
   cat > "$OUT/$1.toml" <<EOF
 [gateway]
@@ -192,6 +193,12 @@ cache = $5
 
 [cards]
 signing_key = "$C/card-signing.key"
+
+# The delegated scenarios' user token comes from the dev IdP key.
+[[subject_issuer]]
+issuer = "https://idp.example.com"
+jwks = "$C/idp-jwks.json"
+audience = "https://gateway.example.org"
 
 [[agent]]
 name = "scheduler"
@@ -235,6 +242,12 @@ AGN_PID=$(start_actgate actgate-nocache); PIDS+=("$AGN_PID")
 AGE_PID=$(start_actgate actgate-eddsa); PIDS+=("$AGE_PID")
 wait_port "$AG_PORT" actgate "$OUT/actgate.log"; wait_port "$AGN_PORT" actgate-nocache "$OUT/actgate-nocache.log"
 wait_port "$AGE_PORT" actgate-eddsa "$OUT/actgate-eddsa.log"
+
+# A user token of the dev IdP for the delegated scenarios: alice lets the
+# orchestrator act for her (may_act), valid for the whole run.
+USER_TOKEN=$("$ACTGATE_BIN" token sign --key "$C/idp.key" --expires-in 24h --claims \
+  '{"iss":"https://idp.example.com","sub":"alice@example.com","aud":"https://gateway.example.org","scope":"calendar:read calendar:write notify:send","may_act":{"sub":"spiffe://example.org/agent/orchestrator"}}')
+DELEGATED=(--header "Authorization: Bearer $USER_TOKEN")
 
 # --- running one measurement ------------------------------------------------------
 CLIENT=(--cacert "$C/example.org/bundle.pem" --cert "$C/agents/orchestrator.pem" --key "$C/agents/orchestrator.key")
@@ -283,7 +296,11 @@ proxy_round() { # round proxy
   run "$r" "$p" h1_keepalive "$port" "$pid" "$RPC" --connections "$H1C" "${COMMON[@]}"
   run "$r" "$p" h2_keepalive "$port" "$pid" "$RPC" --http2 --connections "$H2C" --streams 10 "${COMMON[@]}"
   if [ "$p" = actgate ]; then
+    # Delegated: the user's token on every request (what agents acting for
+    # a user send), next to the same call app-only.
+    run "$r" actgate delegated_h1_keepalive "$port" "$pid" "$RPC" --connections "$H1C" "${DELEGATED[@]}" "${COMMON[@]}"
     run "$r" actgate-mint-es256 h1_keepalive "$AGN_PORT" "$AGN_PID" "$RPC" --connections "$H1C" "${COMMON[@]}"
+    run "$r" actgate-mint-es256 delegated_h1_keepalive "$AGN_PORT" "$AGN_PID" "$RPC" --connections "$H1C" "${DELEGATED[@]}" "${COMMON[@]}"
     run "$r" actgate-mint-eddsa h1_keepalive "$AGE_PORT" "$AGE_PID" "$RPC" --connections "$H1C" "${COMMON[@]}"
   fi
   run "$r" "$p" fixed_rate "$port" "$pid" "$RPC" --rate "$RATE" --connections "$H1C" "${COMMON[@]}"

@@ -169,6 +169,9 @@ enum PolicyCommand {
 enum TokenCommand {
     /// Print a JWT's header and claims; with --jwks, verify its signature.
     Decode(cli::token::DecodeArgs),
+    /// Sign a JWT with a local key, as a test identity provider would (for
+    /// trying delegated calls and benchmarks).
+    Sign(cli::token::SignArgs),
 }
 
 #[derive(Subcommand)]
@@ -215,6 +218,9 @@ fn main() -> ExitCode {
         Command::Token {
             command: TokenCommand::Decode(a),
         } => cli::token::decode(a),
+        Command::Token {
+            command: TokenCommand::Sign(a),
+        } => cli::token::sign(a),
         Command::Keys {
             command: KeysCommand::Generate(a),
         } => cli::certs::generate_key(a),

@@ -1,6 +1,8 @@
 //! `bench/compare.sh --quick` runs end to end, so the benchmark harness
 //! cannot rot. It installs nginx itself when missing (Debian package). No
-//! figure is asserted: only that every scenario produced a measurement.
+//! figure is asserted: only that every scenario produced a measurement and
+//! every request succeeded (a delegated request with a refused user token
+//! would count as an error).
 
 use std::process::Command;
 
@@ -27,10 +29,14 @@ fn compare_script_quick_mode_produces_every_figure() {
         .lines()
         .filter(|l| l.starts_with("| ") && !l.starts_with("| figure"))
         .collect();
-    assert_eq!(rows.len(), 10, "{stdout}");
+    assert_eq!(rows.len(), 14, "{stdout}");
     for row in &rows {
         let cells: Vec<&str> = row.split('|').map(str::trim).collect();
         assert_ne!(cells[4], "-", "no actgate measurement in: {row}\n{stderr}");
+        // Delegated rows also compare with the same call app-only.
+        if cells[1].contains("delegated") {
+            assert_ne!(cells[6], "-", "no delegated/app-only ratio in: {row}");
+        }
     }
     assert!(
         !stdout.contains("measurement(s) failed"),
@@ -40,5 +46,5 @@ fn compare_script_quick_mode_produces_every_figure() {
     assert!(!stdout.contains("errors: "), "{stdout}\n{stderr}");
     // The raw results are kept as JSON lines, one per run.
     let raw = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
-    assert!(raw.lines().count() >= 16, "{raw}");
+    assert!(raw.lines().count() >= 18, "{raw}");
 }

@@ -106,6 +106,67 @@ fn config_check_reports_every_problem_with_its_location() {
 }
 
 #[test]
+fn token_sign_makes_a_token_the_jwks_verifies_and_fills_iat_exp() {
+    let dir = project_copy();
+    let o = actgate(
+        dir.path(),
+        &[
+            "token",
+            "sign",
+            "--key",
+            "certs/idp.key",
+            "--claims",
+            r#"{"iss":"https://idp.example.com","sub":"alice"}"#,
+            "--expires-in",
+            "10m",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let tok = text(&o.stdout).trim().to_string();
+    let o = actgate(
+        dir.path(),
+        &["token", "decode", &tok, "--jwks", "certs/idp-jwks.json"],
+    );
+    let out = text(&o.stdout);
+    assert!(out.contains("signature: valid"), "{out}");
+    assert!(out.contains("\"sub\": \"alice\""), "{out}");
+    // exp = iat + 600 s: "expires in" 599 or 600 depending on the second.
+    assert!(
+        out.contains("expires in 600 s") || out.contains("expires in 599 s"),
+        "{out}"
+    );
+
+    for (claims, want) in [
+        ("[1]", "--claims must be a JSON object"),
+        ("{", "--claims is not JSON"),
+    ] {
+        let o = actgate(
+            dir.path(),
+            &[
+                "token",
+                "sign",
+                "--key",
+                "certs/idp.key",
+                "--claims",
+                claims,
+            ],
+        );
+        assert_eq!(o.status.code(), Some(1));
+        assert!(text(&o.stderr).contains(want), "{}", text(&o.stderr));
+    }
+    // A missing key file is named.
+    let o = actgate(
+        dir.path(),
+        &["token", "sign", "--key", "certs/nope.key", "--claims", "{}"],
+    );
+    assert!(
+        text(&o.stderr).contains("certs/nope.key"),
+        "{}",
+        text(&o.stderr)
+    );
+}
+
+#[test]
 fn token_decode_prints_claims_and_verifies_with_a_jwks_file() {
     let dir = project_copy();
     let certs = dir.path().join("certs");

@@ -118,3 +118,49 @@ fn fetch(
     }
     Ok(String::from_utf8_lossy(&body).into_owned())
 }
+
+#[derive(clap::Args)]
+pub struct SignArgs {
+    /// PKCS#8 PEM private key to sign with (e.g. `certs/idp.key` of
+    /// `actgate certs init`, or one from `actgate keys generate`).
+    #[arg(long)]
+    pub key: PathBuf,
+    /// `ES256` or `EdDSA`: the key's algorithm.
+    #[arg(long, default_value = "ES256")]
+    pub algorithm: String,
+    /// The claims, a JSON object, e.g. '{"iss":"…","sub":"alice","aud":"…","scope":"…"}'.
+    #[arg(long)]
+    pub claims: String,
+    /// Lifetime: sets `exp` (and `iat` to now) unless the claims carry them.
+    #[arg(long, default_value = "1h")]
+    pub expires_in: String,
+    /// The JOSE header's `typ`.
+    #[arg(long, default_value = "JWT")]
+    pub typ: String,
+}
+
+/// `actgate token sign`: sign a JWT as a (test) identity provider would,
+/// for trying delegated calls and for benchmarks. The key's `kid` goes in
+/// the header, matching the JWKS `actgate certs init` writes next to it.
+pub fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
+    use actgate::token::{SigningAlgorithm, SigningKey};
+    let alg = match a.algorithm.as_str() {
+        "ES256" => SigningAlgorithm::Es256,
+        "EdDSA" => SigningAlgorithm::EdDsa,
+        other => bail!("unknown algorithm {other:?}: use ES256 or EdDSA"),
+    };
+    let pem =
+        std::fs::read_to_string(&a.key).with_context(|| format!("reading {}", a.key.display()))?;
+    let key = SigningKey::from_pkcs8_pem(&pem, alg).with_context(|| a.key.display().to_string())?;
+    let mut claims: Value = serde_json::from_str(&a.claims).context("--claims is not JSON")?;
+    let Some(map) = claims.as_object_mut() else {
+        bail!("--claims must be a JSON object");
+    };
+    let lifetime = actgate::duration::parse(&a.expires_in).context("--expires-in")?;
+    let now = actgate::unix_now();
+    map.entry("iat").or_insert(now.into());
+    map.entry("exp")
+        .or_insert((now + lifetime.as_secs() as i64).into());
+    println!("{}", actgate::token::mint::sign_jwt(&key, &a.typ, &claims)?);
+    Ok(ExitCode::SUCCESS)
+}
