@@ -64,9 +64,7 @@ pub(super) fn serve_connection(c: NewConn) -> impl Future<Output = ()> + Send + 
     // for its whole life, and the handshake's (rustls in progress) and the
     // slot wait's are larger than serving's. So they run boxed, freed when
     // they end, and the task keeps room only for the served connection.
-    Box::pin(verify(c))
-        .then(OptionFuture::from)
-        .map(drop)
+    Box::pin(verify(c)).then(OptionFuture::from).map(drop)
 }
 
 /// The handshake, then a connection slot: the connection ready to be

@@ -168,3 +168,18 @@ where
         Protocol::Sniff => Box::pin(sniffing(limits).serve_connection(io, svc).into_owned()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::server::served::Protocol;
+
+    #[test]
+    fn alpn_fixes_the_protocol_and_anything_else_is_sniffed() {
+        assert_eq!(Protocol::from_alpn(Some(b"h2")), Protocol::Http2);
+        assert_eq!(Protocol::from_alpn(Some(b"http/1.1")), Protocol::Http1);
+        assert_eq!(Protocol::from_alpn(None), Protocol::Sniff);
+        // The listener offers only these two; anything else is not trusted
+        // to fix the protocol.
+        assert_eq!(Protocol::from_alpn(Some(b"http/1.0")), Protocol::Sniff);
+    }
+}
