@@ -543,3 +543,44 @@ async fn a_silent_http2_client_cannot_hold_a_closing_connection() {
     .await;
     assert_eq!(ended, Ok(true), "the silent connection was never dropped");
 }
+
+/// The HTTP a connection speaks comes from ALPN when the handshake settled
+/// it, and from its first bytes when it did not: HTTP/2 with prior knowledge
+/// and no ALPN is still served, and HTTP/1.1 selected by ALPN serves
+/// request after request on one connection.
+#[tokio::test]
+async fn http2_without_alpn_is_sniffed_and_http1_by_alpn_keeps_alive() {
+    use http_body_util::Full;
+    let (gw, _up) = gateway("", "").await;
+    let dir = gw.certs().join("agents");
+    let cert = std::fs::read_to_string(dir.join("orchestrator.pem")).unwrap();
+    let key = std::fs::read_to_string(dir.join("orchestrator.key")).unwrap();
+
+    let tls = connect_alpn(&gw, &cert, &key, &[]).await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), None);
+    let (mut client, conn) = hyper::client::conn::http2::handshake(
+        hyper_util::rt::TokioExecutor::new(),
+        hyper_util::rt::TokioIo::new(tls),
+    )
+    .await
+    .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::post(format!("{}/agents/target/a2a/jsonrpc", gw.base))
+        .header("content-type", "application/json")
+        .header("a2a-version", "1.0")
+        .body(Full::new(bytes::Bytes::from_static(SEND.as_bytes())))
+        .unwrap();
+    let resp = client.send_request(req).await.unwrap();
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    assert_eq!(resp.status(), StatusCode::OK);
+
+    let tls = connect_alpn(&gw, &cert, &key, &[b"http/1.1"]).await;
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
+    let (mut r, mut w) = split(tls);
+    for _ in 0..2 {
+        let req = format!("{}{SEND}", post_head("target", SEND.len()));
+        w.write_all(req.as_bytes()).await.unwrap();
+        let (status, text) = read_response(&mut r).await.expect("no response");
+        assert_eq!(status, 200, "{text}");
+    }
+}

@@ -44,12 +44,13 @@ use http::{Request, Response};
 use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
+use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit};
 
 use super::accept::wait_true;
+use super::served;
+pub use super::served::Protocol;
 use tokio::time::Instant;
 
 use crate::config::{ConfigProblem, ServerSection};
@@ -77,7 +78,7 @@ pub struct ConnLimits {
 const CUT_MARGIN: Duration = Duration::from_millis(250);
 
 /// hyper's HTTP/1.1 read buffer cannot be smaller.
-const MIN_HEADER_BYTES: usize = 8192;
+pub(super) const MIN_HEADER_BYTES: usize = 8192;
 
 impl Default for ConnLimits {
     fn default() -> Self {
@@ -276,7 +277,7 @@ impl PerRequest {
         st: &Arc<ConnState>,
         mut req: Request<Incoming>,
         handler: &H,
-    ) -> impl Future<Output = Result<Response<TrackedBody<B>>, Infallible>> + Send + 'static
+    ) -> RequestFuture<B>
     where
         H: Fn(Request<Incoming>) -> F,
         F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
@@ -295,9 +296,12 @@ impl PerRequest {
         let guard = InFlight(st.clone());
         // `map`, not an async block awaiting the handler's future: an async
         // block keeps the captured future and the awaited one in separate
-        // slots (twice the size), and hyper reserves that size per connection.
+        // slots (twice the size). Boxed: HTTP/1.1 hyper keeps room for one
+        // service future per connection for the connection's life (its
+        // `in_flight`, several KiB for the proxy's); a box is that room only
+        // while a request is in progress, for one allocation per request.
         let st = st.clone();
-        handler(req).map(move |r| {
+        Box::pin(handler(req).map(move |r| {
             r.map(|resp| {
                 if resp.extensions().get::<CloseConnection>().is_some() {
                     st.close.notify_one();
@@ -307,26 +311,13 @@ impl PerRequest {
                     _in_flight: guard,
                 })
             })
-        })
+        }))
     }
 }
 
-/// HTTP/1.1 and HTTP/2 under `limits`: header size and read timeout,
-/// concurrent streams.
-fn builder(limits: &ConnLimits) -> auto::Builder<TokioExecutor> {
-    let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout.min(limits.idle_timeout))
-        .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(limits.max_header_bytes.min(u32::MAX as usize) as u32)
-        .max_concurrent_streams(limits.max_concurrent_streams);
-    builder
-}
+/// One request's future, as [`PerRequest::admit`] hands it to hyper.
+type RequestFuture<B> =
+    Pin<Box<dyn Future<Output = Result<Response<TrackedBody<B>>, Infallible>> + Send>>;
 
 /// Serve one HTTP/1.1 or HTTP/2 connection with `handler` under `limits`
 /// until it ends, shutting it down gracefully when `shutdown` turns true.
@@ -349,6 +340,26 @@ where
     B: Body<Data = Bytes> + Unpin + Send + 'static,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
+    serve_as(Protocol::Sniff, io, handler, limits, shutdown, slot)
+}
+
+/// [`serve`] a connection whose `protocol` is already known (the TLS
+/// handshake's ALPN): no sniffing of the first bytes.
+pub fn serve_as<I, H, F, B>(
+    protocol: Protocol,
+    io: I,
+    handler: H,
+    limits: &ConnLimits,
+    shutdown: watch::Receiver<bool>,
+    slot: Option<OwnedSemaphorePermit>,
+) -> impl Future<Output = ()> + Send + 'static
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    H: Fn(Request<Incoming>) -> F + Send + Sync + 'static,
+    F: Future<Output = Result<Response<B>, Infallible>> + Send + 'static,
+    B: Body<Data = Bytes> + Unpin + Send + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
     let state = Arc::new(ConnState::new());
     let per_request = PerRequest {
         max_requests: limits.max_requests_per_connection,
@@ -356,8 +367,7 @@ where
     };
     let st = state.clone();
     let svc = service_fn(move |req: Request<Incoming>| per_request.admit(&st, req, &handler));
-    let builder = builder(limits);
-    let conn = Box::pin(builder.serve_connection(TokioIo::new(io), svc).into_owned());
+    let conn = served::serve(protocol, TokioIo::new(io), svc, limits);
     let idle_timeout = limits.idle_timeout;
     let drain_timeout = limits.drain_timeout;
     // How long a closing connection may stay with nothing in flight.
@@ -379,7 +389,7 @@ where
         let mut cut_at: Option<Instant> = None;
         loop {
             tokio::select! {
-                r = conn.as_mut() => {
+                r = std::future::poll_fn(|cx| conn.as_mut().poll_served(cx)) => {
                     if let Err(e) = r {
                         tracing::debug!(error = %e, "connection ended with an error");
                     }

@@ -25,6 +25,7 @@ pub(crate) mod accept;
 pub(crate) mod conn;
 pub(crate) mod mtls;
 mod reload;
+mod served;
 pub(crate) mod watch;
 
 use std::future::Future;

@@ -10,6 +10,7 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -18,7 +19,7 @@ use std::task::{Context, Poll};
 
 use arc_swap::ArcSwap;
 use bytes::Bytes;
-use futures_util::future::Either;
+use futures_util::future::{Either, OptionFuture};
 use futures_util::FutureExt;
 use http::header::{HeaderValue, RETRY_AFTER};
 use http::{Request, Response, StatusCode};
@@ -29,6 +30,7 @@ use rustls::CertificateError;
 use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::net::TcpStream;
 use tokio::sync::{watch, OwnedSemaphorePermit};
+use tokio_rustls::server::TlsStream;
 use tokio_rustls::TlsAcceptor;
 
 use super::accept::{wait_true, ConnSlots};
@@ -57,8 +59,41 @@ pub(super) struct NewConn {
 /// Handshake, then serve. The socket holds its handshake slot until it has
 /// a verified identity *and* a connection slot: unverified sockets are
 /// bounded by `max_handshakes` and never occupy `max_connections`.
-pub(super) async fn serve_connection(c: NewConn) {
-    // The handshake uses the material current at accept time.
+pub(super) fn serve_connection(c: NewConn) -> impl Future<Output = ()> + Send + 'static {
+    // Not an `async fn`: a task's future is as large as its largest state,
+    // for its whole life, and the handshake's (rustls in progress) and the
+    // slot wait's are larger than serving's. So they run boxed, freed when
+    // they end, and the task keeps room only for the served connection.
+    Box::pin(verify(c)).then(OptionFuture::from).map(drop)
+}
+
+/// The handshake, then a connection slot: the connection ready to be
+/// served, or `None` when it failed or the listener drains meanwhile.
+async fn verify(c: NewConn) -> Option<impl Future<Output = ()> + Send + 'static> {
+    let v = handshake(c).await?;
+    slot_and_handler(v).await
+}
+
+/// A socket whose handshake succeeded, with the caller it proved.
+struct Verified {
+    shared: Arc<ArcSwap<Snapshot>>,
+    tls: TlsStream<TcpStream>,
+    remote: SocketAddr,
+    limits: ConnLimits,
+    draining: watch::Receiver<bool>,
+    handshake: Option<OwnedSemaphorePermit>,
+    slots: ConnSlots,
+    callers: Arc<CallerLoad>,
+    identity: CallerIdentity,
+    /// Checked against the verifier of the handshake's snapshot, the one
+    /// that verified the chain.
+    proof: Proof,
+}
+
+/// The TLS handshake with the material current at accept time, and the
+/// caller's identity from its verified chain; `None` (counted, logged) when
+/// either fails.
+async fn handshake(c: NewConn) -> Option<Verified> {
     let gw = c.shared.load_full();
     let acceptor = TlsAcceptor::from(gw.tls.clone());
     let remote = c.remote;
@@ -67,11 +102,11 @@ pub(super) async fn serve_connection(c: NewConn) {
         Err(_) => {
             gw.metrics.handshake_rejected(HandshakeRejection::Timeout);
             tracing::warn!(%remote, "TLS handshake timed out");
-            return;
+            return None;
         }
         Ok(Err(e)) => {
             record_handshake_failure(&gw.metrics, remote, &e);
-            return;
+            return None;
         }
         Ok(Ok(s)) => s,
     };
@@ -84,22 +119,46 @@ pub(super) async fn serve_connection(c: NewConn) {
             Err(_) => {
                 gw.metrics
                     .handshake_rejected(HandshakeRejection::NoCertificate);
-                return;
+                return None;
             }
         }
     };
     Metrics::inc(&gw.metrics.handshakes_accepted);
+    let proof = Proof::new(chain, identity.not_after, &gw.client_verifier);
+    Some(Verified {
+        shared: c.shared,
+        tls,
+        remote,
+        limits: c.limits,
+        draining: c.draining,
+        handshake: c.handshake,
+        slots: c.slots,
+        callers: c.callers,
+        identity,
+        proof,
+    })
+}
+
+/// A verified connection under its connection slot, ready to be served.
+async fn slot_and_handler(c: Verified) -> Option<impl Future<Output = ()> + Send + 'static> {
+    let Verified {
+        tls,
+        identity,
+        proof,
+        ..
+    } = c;
     // A verified connection waits for its slot still holding the handshake
     // slot, so waiting connections stay bounded by `max_handshakes`.
     let mut draining = c.draining.clone();
     let slot = tokio::select! {
         s = c.slots.acquire() => s,
-        _ = wait_true(&mut draining) => return,
+        _ = wait_true(&mut draining) => return None,
     };
     drop(c.handshake);
+    let remote = c.remote;
     tracing::debug!(%remote, caller = %identity.spiffe_id, "mTLS connection");
     let guard = Arc::new(ConnGuard {
-        proof: Proof::new(chain, identity.not_after, &gw.client_verifier),
+        proof,
         load: c.callers.counter(identity.spiffe_id.as_str()),
         max_in_flight: c.limits.max_in_flight_per_caller,
     });
@@ -108,7 +167,6 @@ pub(super) async fn serve_connection(c: NewConn) {
         remote,
         draining: Some(c.draining.clone()),
     });
-    drop(gw);
     let shared = c.shared;
     // Each request takes the snapshot current when it starts.
     let handler = move |req: Request<Incoming>| {
@@ -127,7 +185,11 @@ pub(super) async fn serve_connection(c: NewConn) {
             Err(refusal) => Either::Right(refused(gw, ctx.clone(), req, refusal)),
         }
     };
-    conn::serve(tls, handler, &c.limits, c.draining, slot).await;
+    // ALPN settled the protocol: no sniffing of the first bytes.
+    let protocol = conn::Protocol::from_alpn(tls.get_ref().1.alpn_protocol());
+    Some(conn::serve_as(
+        protocol, tls, handler, &c.limits, c.draining, slot,
+    ))
 }
 
 /// Log and count a failed handshake. Certificate failures were already
