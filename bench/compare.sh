@@ -182,6 +182,18 @@ server_cert = "$C/gateway.pem"
 server_key = "$C/gateway.key"
 max_request_body = 1048576
 
+# nginx keeps an idle keep-alive connection 75 s (keepalive_timeout); so does
+# actgate here. With the 10 s default header_timeout (which also bounds the
+# wait between requests) connections opened early in the idle scenario,
+# which takes 10-16 s to open 10,000, would be gone before the sample.
+[server]
+header_timeout = "75s"
+idle_timeout = "75s"
+
+# One gateway per audit directory (a second one is refused at start).
+[audit]
+directory = "$OUT/audit-$1"
+
 [[trust_domain]]
 name = "example.org"
 bundle = "$C/example.org/bundle.pem"

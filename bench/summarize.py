@@ -116,6 +116,12 @@ def main():
         vs_app_s = "-" if vs_app is None else f"{vs_app:.3f}"
         print(f"| {label} | {unit} | {ng_cell} | {ag_cell} | {ratio_s} | {vs_app_s} | {tgt} | {met} |")
     print()
+    # The idle figure divides by the connections still open at the sample:
+    # say how many, so a server that closed some is visible.
+    open_at_sample = {p: values(rows, p, "idle_connections", "idle_connections") for p in ("nginx", "actgate")}
+    if any(open_at_sample.values()):
+        print("idle connections still open at the sample: " + ", ".join(
+            f"{p} {fmt(min(v))}–{fmt(max(v))}" for p, v in open_at_sample.items() if v))
     errs = {}
     for r in rows:
         for k, v in (r.get("errors_by_kind") or {}).items():

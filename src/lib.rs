@@ -17,6 +17,7 @@ pub(crate) mod browser_guard;
 pub mod cards;
 pub mod config;
 pub mod dev;
+pub mod dir_lock;
 pub mod durable_file;
 pub mod duration;
 pub mod egress;

@@ -373,9 +373,16 @@ async fn approvals_survive_a_restart_and_stay_single_use() {
         .await;
     assert_eq!((s, a["status"].clone()), (StatusCode::OK, json!("pending")));
     assert_eq!(up.requests().len(), 2);
-    // Each approval is one file in the data directory.
+    // Each approval is one file in the data directory (beside `.lock`).
     let files = std::fs::read_dir(gw.dir.path().join("approvals"))
         .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
         .count();
     assert_eq!(files, 3);
 }

@@ -358,3 +358,40 @@ async fn a_request_cut_at_the_drain_deadline_leaves_its_record() {
         recs[0]
     );
 }
+
+#[tokio::test]
+async fn a_second_gateway_on_the_same_audit_directory_is_refused_at_start() {
+    let stream_up = upstream::start(Behaviour::Delayed(Duration::ZERO)).await;
+    let slow_up = upstream::start(Behaviour::Delayed(Duration::ZERO)).await;
+    let s = serve(&stream_up.url(), &slow_up.url(), "").await;
+    // The same config on other ports: same audit directory (the default,
+    // beside the config). It would fork the running gateway's chain.
+    let cfg = std::fs::read_to_string(s.dir.path().join("actgate.toml")).unwrap();
+    let port = s.base.rsplit(':').next().unwrap();
+    let admin = s.admin.trim_start_matches("http://");
+    let second = cfg
+        .replace(&format!("127.0.0.1:{port}\""), "127.0.0.1:0\"")
+        .replace(&format!("{admin}\""), "127.0.0.1:0\"");
+    assert_ne!(second, cfg);
+    std::fs::write(s.dir.path().join("second.toml"), second).unwrap();
+    let o = tokio::task::spawn_blocking({
+        let dir = s.dir.path().to_path_buf();
+        move || {
+            Command::new(env!("CARGO_BIN_EXE_actgate"))
+                .current_dir(dir)
+                .args(["serve", "--config", "second.toml"])
+                .output()
+                .unwrap()
+        }
+    })
+    .await
+    .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success(), "the second gateway started:\n{err}");
+    assert!(
+        err.contains("in use by another actgate process") && err.contains("[audit] directory"),
+        "{err}"
+    );
+    // The first one still serves.
+    assert_eq!(s.admin_get("/healthz").await, Some(StatusCode::OK));
+}

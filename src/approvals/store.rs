@@ -32,6 +32,8 @@ pub enum StoreError {
     CallerFull(usize),
     #[error("no randomness for an approval ID")]
     Random,
+    #[error(transparent)]
+    Locked(#[from] crate::dir_lock::DirLockError),
 }
 
 /// Why an approve/deny was refused.
@@ -68,6 +70,8 @@ pub struct ApprovalStore {
     max_pending: AtomicUsize,
     max_pending_per_caller: AtomicUsize,
     approvals: Mutex<HashMap<String, Approval>>,
+    /// One gateway per directory, for the store's life.
+    _lock: crate::dir_lock::DirLock,
 }
 
 impl ApprovalStore {
@@ -81,6 +85,8 @@ impl ApprovalStore {
             source,
         };
         std::fs::create_dir_all(dir).map_err(io)?;
+        // Single use holds only if one process decides it.
+        let lock = crate::dir_lock::DirLock::acquire(dir, "[approvals] directory")?;
         let mut approvals = HashMap::new();
         for entry in std::fs::read_dir(dir).map_err(io)? {
             let path = entry.map_err(io)?.path();
@@ -118,6 +124,7 @@ impl ApprovalStore {
             max_pending: AtomicUsize::new(limits.max_pending),
             max_pending_per_caller: AtomicUsize::new(limits.max_pending_per_caller),
             approvals: Mutex::new(approvals),
+            _lock: lock,
         };
         Ok(store)
     }
@@ -367,6 +374,19 @@ mod tests {
     }
 
     #[test]
+    fn a_second_store_on_one_directory_is_refused_while_the_first_is_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = ApprovalStore::open(dir.path(), limits()).unwrap();
+        let e = ApprovalStore::open(dir.path(), limits()).err().unwrap();
+        assert!(matches!(e, StoreError::Locked(_)), "{e}");
+        assert!(e.to_string().contains("[approvals] directory"), "{e}");
+        // The lock file is not taken for an approval.
+        assert!(first.list().is_empty());
+        drop(first);
+        ApprovalStore::open(dir.path(), limits()).unwrap();
+    }
+
+    #[test]
     fn nobody_in_the_request_may_decide_it() {
         let dir = tempfile::tempdir().unwrap();
         let s = ApprovalStore::open(dir.path(), limits()).unwrap();
@@ -443,7 +463,18 @@ mod tests {
         // Past expiry + retention both are pruned from memory and disk.
         s.request(req("4"), 900 + 3601).unwrap();
         assert_eq!(s.list().len(), 1);
-        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // (Approval files only: `.lock` is the directory's lock.)
+        let files = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "json")
+            })
+            .count();
+        assert_eq!(files, 1);
     }
 
     #[test]

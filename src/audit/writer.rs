@@ -69,6 +69,8 @@ pub enum AuditError {
     Write(#[from] WriteFailure),
     #[error("the audit writer has stopped")]
     Stopped,
+    #[error(transparent)]
+    Locked(#[from] crate::dir_lock::DirLockError),
 }
 
 /// Why a record was not written: the same failure goes to every waiter of
@@ -430,6 +432,8 @@ fn newest_head(dir: &Path) -> Result<(u32, Option<ChainHead>), AuditError> {
 }
 
 struct Writer {
+    /// One writer per directory, for as long as this one runs.
+    _lock: crate::dir_lock::DirLock,
     dir: PathBuf,
     max_file_size: u64,
     file: Option<(File, PathBuf)>,
@@ -471,6 +475,9 @@ impl Writer {
             path: dir.clone(),
             source,
         })?;
+        // Before reading the chain's head: another gateway writing here
+        // would fork it.
+        let lock = crate::dir_lock::DirLock::acquire(&dir, "[audit] directory")?;
         let (last_no, head) = newest_head(&dir)?;
         let fresh = head.is_none();
         let head = head.unwrap_or(ChainHead {
@@ -497,6 +504,7 @@ impl Writer {
             reporting: 0,
             waiters: Vec::new(),
             status,
+            _lock: lock,
         };
         w.new_file("start")?;
         Ok(w)

@@ -646,9 +646,9 @@ fn first_cert_serial(pem: &str, path: &Path) -> Result<Vec<u8>, CaDirError> {
 /// `45s`), as [`crate::duration::parse`] reads it back.
 fn compact_duration(d: Duration) -> String {
     let s = d.as_secs();
-    if s % 3600 == 0 {
+    if s.is_multiple_of(3600) {
         format!("{}h", s / 3600)
-    } else if s % 60 == 0 {
+    } else if s.is_multiple_of(60) {
         format!("{}m", s / 60)
     } else {
         format!("{s}s")
