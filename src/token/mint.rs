@@ -275,9 +275,18 @@ fn sign_compact(
     out.push_str(header_b64);
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
-    let sig = key.sign(&out.as_bytes()[prefix.len()..])?;
+    // base64url of the signature, straight from the signature value: 86
+    // characters for the 64 bytes of ES256 and EdDSA (too long a one is an
+    // error, never cut).
+    let mut sig = [0u8; 128];
+    let n = key
+        .sign_with(&out.as_bytes()[prefix.len()..], |s| {
+            URL_SAFE_NO_PAD.encode_slice(s, &mut sig)
+        })?
+        .map_err(|_| KeyError::Sign(key.algorithm()))?;
     out.push('.');
-    URL_SAFE_NO_PAD.encode_string(&sig, &mut out);
+    // base64url is ASCII.
+    out.push_str(std::str::from_utf8(&sig[..n]).map_err(|_| KeyError::Sign(key.algorithm()))?);
     Ok(out)
 }
 
