@@ -97,6 +97,19 @@ impl DecisionCounters {
     }
 }
 
+/// The verified-token cache's counters (`token::verify_cache`). Shared by
+/// every verifier a reload builds, so they count across reloads, as
+/// Prometheus counters should.
+#[derive(Debug, Default)]
+pub struct CacheCounters {
+    /// Lookups answered from the cache (no signature check).
+    pub hits: AtomicU64,
+    /// Lookups that found nothing usable: the token is verified in full.
+    pub misses: AtomicU64,
+    /// Entries dropped: expired, or making room in a full shard.
+    pub evictions: AtomicU64,
+}
+
 #[derive(Debug, Default)]
 pub struct Metrics {
     /// Decision counters by agent name. Entries outlive reloads (and agents
@@ -110,6 +123,8 @@ pub struct Metrics {
     pub upstream_errors: AtomicU64,
     pub tokens_minted: AtomicU64,
     pub token_cache_hits: AtomicU64,
+    /// The subject tokens' verified-token cache.
+    pub subject_token_cache: Arc<CacheCounters>,
     pub reloads: AtomicU64,
     pub reload_failures: AtomicU64,
     /// Card fetches from upstreams (`fetch_card`), and those that failed
@@ -179,6 +194,18 @@ impl Metrics {
             ("actgate_upstream_errors_total", &self.upstream_errors),
             ("actgate_tokens_minted_total", &self.tokens_minted),
             ("actgate_token_cache_hits_total", &self.token_cache_hits),
+            (
+                "actgate_subject_token_cache_hits_total",
+                &self.subject_token_cache.hits,
+            ),
+            (
+                "actgate_subject_token_cache_misses_total",
+                &self.subject_token_cache.misses,
+            ),
+            (
+                "actgate_subject_token_cache_evictions_total",
+                &self.subject_token_cache.evictions,
+            ),
             ("actgate_reloads_total", &self.reloads),
             ("actgate_reload_failures_total", &self.reload_failures),
             ("actgate_card_fetches_total", &self.card_fetches),

@@ -194,8 +194,9 @@ impl AuditRecord {
         r
     }
 
-    /// A record with no request id yet (allocates nothing).
-    fn blank(kind: RecordKind) -> Self {
+    /// A record with no request id yet (allocates nothing), for a caller
+    /// that sets its own id.
+    pub(crate) fn blank(kind: RecordKind) -> Self {
         AuditRecord {
             time: SystemTime::now(),
             kind,

@@ -53,16 +53,21 @@ pub struct Decided<'a> {
 /// The delegation chain as a person reads it: the user (if any), every
 /// earlier agent from the least recent, then the caller.
 pub fn delegation_chain(caller: &CallerIdentity, subject: Option<&SubjectToken>) -> Vec<String> {
-    let mut v = Vec::new();
+    let earlier = subject
+        .and_then(|st| st.act.as_ref())
+        .map_or(0, |a| a.depth());
+    let mut v = Vec::with_capacity(earlier + 2);
     if let Some(st) = subject {
         v.push(st.sub.clone());
         if let Some(act) = &st.act {
-            let mut earlier: Vec<String> = act.chain().map(|a| a.sub.clone()).collect();
-            earlier.reverse();
-            v.extend(earlier);
+            // `act` nests the current actor outermost: reversed in place,
+            // not through a second vector.
+            let at = v.len();
+            v.extend(act.chain().map(|a| a.sub.clone()));
+            v[at..].reverse();
         }
     }
-    v.push(caller.spiffe_id.to_string());
+    v.push(caller.spiffe_id.as_str().to_owned());
     v
 }
 
@@ -98,7 +103,7 @@ impl RecentDecisions {
         }
         self.push(DecisionRecord {
             time: crate::unix_now(),
-            caller: d.caller.spiffe_id.to_string(),
+            caller: d.caller.spiffe_id.as_str().to_owned(),
             subject: d.subject.map(|s| s.sub.clone()),
             chain: delegation_chain(d.caller, d.subject),
             agent: d.agent.to_string(),
@@ -142,5 +147,40 @@ mod tests {
         assert_eq!(s.len(), CAPACITY);
         assert_eq!(s[0].time, CAPACITY as i64 + 4);
         assert_eq!(s[CAPACITY - 1].time, 5);
+    }
+
+    #[test]
+    fn the_chain_reads_user_then_earlier_agents_oldest_first_then_caller() {
+        use crate::identity::SpiffeId;
+        use crate::token::Actor;
+        let id = |n: &str| format!("spiffe://example.org/agent/{n}");
+        let caller = CallerIdentity {
+            spiffe_id: SpiffeId::parse(&id("c")).unwrap(),
+            thumbprint: "t".into(),
+            not_after: i64::MAX,
+        };
+        // `act` nests the most recent actor outermost: b acted after a.
+        let subject = SubjectToken {
+            issuer: "https://idp.example.com".into(),
+            sub: "alice".into(),
+            scopes: None,
+            exp: i64::MAX,
+            act: Some(Actor {
+                sub: id("b"),
+                act: Some(Box::new(Actor {
+                    sub: id("a"),
+                    act: None,
+                })),
+            }),
+            may_act: None,
+            own: true,
+            aud: "https://agents.example.org/c".into(),
+            cnf: None,
+        };
+        assert_eq!(
+            delegation_chain(&caller, Some(&subject)),
+            ["alice".to_string(), id("a"), id("b"), id("c")]
+        );
+        assert_eq!(delegation_chain(&caller, None), [id("c")]);
     }
 }

@@ -27,7 +27,8 @@ pub(crate) fn request_record(
     req: &Request<Incoming>,
     meta: &RequestMeta,
 ) -> AuditRecord {
-    let mut rec = AuditRecord::new(RecordKind::Proxy);
+    // `blank`, not `new`: the request's own id replaces a generated one.
+    let mut rec = AuditRecord::blank(RecordKind::Proxy);
     rec.request_id = meta.id.as_str().to_owned();
     rec.caller = Some(conn.identity.spiffe_id.as_str().to_owned());
     rec.thumbprint = Some(conn.identity.thumbprint.clone());

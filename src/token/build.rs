@@ -107,6 +107,7 @@ pub(crate) fn finish(
                 crate::token::verify_cache::DEFAULT_MAX_BYTES,
             )
         })
+        .map(|v| v.with_cache_counters(Arc::clone(&metrics.subject_token_cache)))
         .map_err(|e| one_problem(cfg, "[[subject_issuer]]", e.to_string()))?;
     let jwks_json = Bytes::from(keys.jwks().to_string());
     let card_jwks_json = Bytes::from(card_keys.jwks().to_string());

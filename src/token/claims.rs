@@ -151,14 +151,65 @@ pub fn build_claims(
     now: i64,
     jti: String,
 ) -> Result<AccessTokenClaims, ClaimsError> {
+    let v = claims_view(req, issuer, now, "")?;
+    Ok(AccessTokenClaims {
+        iss: v.iss.to_owned(),
+        sub: v.sub.to_owned(),
+        aud: v.aud.to_owned(),
+        client_id: v.client_id.to_owned(),
+        scope: v.scope,
+        iat: v.iat,
+        exp: v.exp,
+        jti,
+        act: v.act.map(|a| Actor {
+            sub: a.sub.to_owned(),
+            act: a.act.cloned().map(Box::new),
+        }),
+        cnf: v.cnf.cloned(),
+    })
+}
+
+/// The claim set [`build_claims`] builds, borrowing from the request what
+/// it can: what the minter serialises, with no copy of the names. Its JSON
+/// is that of the [`AccessTokenClaims`] `build_claims` returns, member for
+/// member and in the same order (the fields below are in that order).
+#[derive(Debug, Serialize)]
+pub(super) struct ClaimsView<'a> {
+    pub iss: &'a str,
+    pub sub: &'a str,
+    pub aud: &'a str,
+    pub client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<ActorView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cnf: Option<&'a Cnf>,
+}
+
+/// The new outermost actor, wrapping the subject token's chain (serialised
+/// as the [`Actor`] it stands for).
+#[derive(Debug, Serialize)]
+pub(super) struct ActorView<'a> {
+    pub sub: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub act: Option<&'a Actor>,
+}
+
+/// [`build_claims`], borrowed (see [`ClaimsView`]); `cnf` is left unset.
+pub(super) fn claims_view<'a>(
+    req: &MintRequest<'a>,
+    issuer: &'a str,
+    now: i64,
+    jti: &'a str,
+) -> Result<ClaimsView<'a>, ClaimsError> {
     let exp = check(req, issuer, now)?;
     let caller = req.caller.spiffe_id.as_str();
     let (sub, act, scopes) = match req.subject {
-        None => (
-            caller.to_owned(),
-            None,
-            normalize(req.granted_scopes.iter()),
-        ),
+        None => (caller, None, normalize(req.granted_scopes.iter())),
         Some(subject) => {
             // A token carries no more authority than the one it was exchanged
             // for: a subject without a `scope` claim grants nothing (fail
@@ -171,19 +222,19 @@ pub fn build_claims(
                         .filter(|s| theirs.iter().any(|t| t == *s)),
                 ),
             };
-            let act = Actor {
-                sub: caller.to_owned(),
-                act: subject.act.clone().map(Box::new),
+            let act = ActorView {
+                sub: caller,
+                act: subject.act.as_ref(),
             };
-            (subject.sub.clone(), Some(act), scopes)
+            (subject.sub.as_str(), Some(act), scopes)
         }
     };
 
-    Ok(AccessTokenClaims {
-        iss: issuer.to_owned(),
+    Ok(ClaimsView {
+        iss: issuer,
         sub,
-        aud: req.audience.to_owned(),
-        client_id: caller.to_owned(),
+        aud: req.audience,
+        client_id: caller,
         scope: (!scopes.is_empty()).then(|| scopes.join(" ")),
         iat: now,
         exp,
@@ -260,8 +311,11 @@ fn check_may_act(
 
 /// Sorted and deduplicated, so equal grants give byte-identical tokens and
 /// cache keys.
-fn normalize<'s>(scopes: impl Iterator<Item = &'s String>) -> Vec<String> {
-    let mut v: Vec<String> = scopes.filter(|s| !s.is_empty()).cloned().collect();
+fn normalize<'s>(scopes: impl Iterator<Item = &'s String>) -> Vec<&'s str> {
+    let mut v: Vec<&str> = scopes
+        .filter(|s| !s.is_empty())
+        .map(String::as_str)
+        .collect();
     v.sort_unstable();
     v.dedup();
     v

@@ -389,3 +389,48 @@ fn exp_never_passes_the_callers_certificate() {
         }
     }
 }
+
+#[test]
+fn the_minters_borrowed_claims_serialise_as_build_claims_does() {
+    // The minter signs the JSON of `claims_view`; it must be byte for byte
+    // the JSON of `build_claims`' claim set (same members, same order).
+    let orch = caller(ORCH);
+    let sub = caller(SUBAGENT);
+    let granted = scopes(&["write", "read", "read", ""]);
+    let user = user_token(Some("read write admin"), NOW + 600);
+    let first = mint(&orch, Some(&user), &granted, 4).unwrap();
+    let hop = as_subject(&first);
+    let no_scope = user_token(None, NOW + 600);
+    for (who, subject) in [
+        (&orch, None),
+        (&orch, Some(&user)),
+        (&orch, Some(&no_scope)),
+        (&sub, Some(&hop)),
+    ] {
+        let req = MintRequest {
+            caller: who,
+            subject,
+            audience: "https://agents.example.org/next",
+            granted_scopes: &granted,
+            ttl_secs: 300,
+            max_chain_depth: 4,
+            allow_reentry: false,
+        };
+        let mut owned = build_claims(&req, ISS, NOW, "jti-1".into()).unwrap();
+        let mut view = claims_view(&req, ISS, NOW, "jti-1").unwrap();
+        assert_eq!(
+            serde_json::to_string(&view).unwrap(),
+            serde_json::to_string(&owned).unwrap()
+        );
+        // With a certificate binding too (the token endpoint's tokens).
+        let cnf = Cnf::for_caller(who);
+        owned.cnf = Some(cnf.clone());
+        view.cnf = Some(&cnf);
+        let json = serde_json::to_string(&view).unwrap();
+        assert_eq!(json, serde_json::to_string(&owned).unwrap());
+        assert!(json.ends_with(&format!(
+            ",\"cnf\":{{\"x5t#S256\":\"thumb-{}\"}}}}",
+            who.spiffe_id
+        )));
+    }
+}

@@ -213,17 +213,27 @@ impl SigningKey {
 
     /// Sign `msg`. ES256 yields the JOSE fixed-length `r || s` (64 bytes), not DER.
     pub fn sign(&self, msg: &[u8]) -> Result<Vec<u8>, KeyError> {
+        self.sign_with(msg, <[u8]>::to_vec)
+    }
+
+    /// Sign `msg` and hand the signature to `f` as it lies in the
+    /// signature value (no copy into a `Vec` when `f` only reads it).
+    pub(crate) fn sign_with<R>(
+        &self,
+        msg: &[u8],
+        f: impl FnOnce(&[u8]) -> R,
+    ) -> Result<R, KeyError> {
         match &*self.pair {
             KeyPair::Es256(k) => {
                 // aws-lc-rs ignores the rng argument (it uses its own DRBG).
                 let rng = SystemRandom::new();
                 k.sign(&rng, msg)
-                    .map(|s| s.as_ref().to_vec())
+                    .map(|s| f(s.as_ref()))
                     .map_err(|_| KeyError::Sign(self.alg))
             }
             KeyPair::EdDsa(k) => k
                 .try_sign(msg)
-                .map(|s| s.as_ref().to_vec())
+                .map(|s| f(s.as_ref()))
                 .map_err(|_| KeyError::Sign(self.alg)),
         }
     }

@@ -13,10 +13,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::Serialize;
 
-use super::claims::build_claims;
-use super::{
-    AccessTokenClaims, Actor, ClaimsError, Cnf, KeyError, KeySet, MintRequest, SigningKey,
-};
+use super::claims::{claims_view, ClaimsView};
+use super::{Actor, ClaimsError, Cnf, KeyError, KeySet, MintRequest, SigningKey};
 use crate::metrics::Metrics;
 
 /// Upper bound on cached tokens; on overflow stale entries are purged, and if
@@ -146,9 +144,10 @@ impl Minter {
             }
         }
 
-        let claims = build_claims(req, &self.issuer, now, new_jti()?)?;
+        let jti = Jti::new()?;
+        let claims = claims_view(req, &self.issuer, now, jti.as_str())?;
         let (token, authorization) = self.sign(&claims)?;
-        let jti: Arc<str> = claims.jti.as_str().into();
+        let jti: Arc<str> = jti.as_str().into();
         let scope: Option<Arc<str>> = claims.scope.as_deref().map(Arc::from);
 
         let fresh_until = claims.exp - MIN_REMAINING_SECS.max(req.ttl_secs / 5);
@@ -191,25 +190,30 @@ impl Minter {
     /// hands out each token once, so a cache would only hold copies.
     pub fn token_bound(&self, req: &MintRequest<'_>, now: i64) -> Result<MintedToken, MintError> {
         // `build_claims` already ends the token by the certificate's notAfter.
-        let mut claims = build_claims(req, &self.issuer, now, new_jti()?)?;
-        claims.cnf = Some(Cnf::for_caller(req.caller));
+        let jti = Jti::new()?;
+        let cnf = Cnf::for_caller(req.caller);
+        let mut claims = claims_view(req, &self.issuer, now, jti.as_str())?;
+        claims.cnf = Some(&cnf);
         let (token, authorization) = self.sign(&claims)?;
         Ok(MintedToken {
             token,
             authorization,
             exp: claims.exp,
-            jti: claims.jti.as_str().into(),
+            jti: jti.as_str().into(),
             scope: claims.scope.as_deref().map(Arc::from),
             cache_hit: false,
         })
     }
 
     /// Sign `claims` with the current key; the token and its `Bearer` header.
-    fn sign(&self, claims: &AccessTokenClaims) -> Result<(Arc<str>, http::HeaderValue), MintError> {
-        let token: Arc<str> = sign_compact(&self.keys.current, &self.header_b64, claims)?.into();
+    fn sign(&self, claims: &ClaimsView<'_>) -> Result<(Arc<str>, http::HeaderValue), MintError> {
+        // Signed in place after the `Bearer ` prefix: the header value is
+        // that buffer (no copy), the token one copy of its tail.
+        let bearer = sign_compact(&self.keys.current, &self.header_b64, claims, BEARER)?;
+        let token: Arc<str> = Arc::from(&bearer[BEARER.len()..]);
         // A compact JWS is base64url and dots: always a valid header value.
-        let mut authorization =
-            http::HeaderValue::from_str(&format!("Bearer {token}")).map_err(|_| MintError::Sign)?;
+        let mut authorization = http::HeaderValue::from_maybe_shared(bytes::Bytes::from(bearer))
+            .map_err(|_| MintError::Sign)?;
         authorization.set_sensitive(true);
         self.minted.fetch_add(1, Ordering::Relaxed);
         Metrics::inc(&self.metrics.tokens_minted);
@@ -237,8 +241,10 @@ impl Minter {
 /// For JWTs other than the gateway's access tokens (e.g. the demo IdP's user
 /// tokens); the minter uses the same path with a precomputed header.
 pub fn sign_jwt(key: &SigningKey, typ: &str, claims: &impl Serialize) -> Result<String, KeyError> {
-    sign_compact(key, &header_b64(key, typ), claims)
+    sign_compact(key, &header_b64(key, typ), claims, "")
 }
+
+const BEARER: &str = "Bearer ";
 
 fn header_b64(key: &SigningKey, typ: &str) -> String {
     // Built with serde_json so any `typ` is escaped correctly.
@@ -250,28 +256,59 @@ fn header_b64(key: &SigningKey, typ: &str) -> String {
     URL_SAFE_NO_PAD.encode(header.to_string().as_bytes())
 }
 
+/// `prefix`, then the compact JWS of `claims`: the signature covers what
+/// follows the prefix only.
 fn sign_compact(
     key: &SigningKey,
     header_b64: &str,
     claims: &impl Serialize,
+    prefix: &str,
 ) -> Result<String, KeyError> {
-    let payload = serde_json::to_vec(claims).map_err(|e| KeyError::Serialize(e.to_string()))?;
-    // header . payload . signature (≤ 86 chars for a 64-byte signature)
-    let mut out = String::with_capacity(header_b64.len() + payload.len() * 4 / 3 + 96);
+    // Sized for a usual claim set (~300–600 bytes), so serialising does not
+    // grow the buffer from 128 bytes in three steps.
+    let mut payload = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut payload, claims).map_err(|e| KeyError::Serialize(e.to_string()))?;
+    // prefix + header . payload . signature (≤ 86 chars for a 64-byte signature)
+    let mut out =
+        String::with_capacity(prefix.len() + header_b64.len() + payload.len().div_ceil(3) * 4 + 96);
+    out.push_str(prefix);
     out.push_str(header_b64);
     out.push('.');
     URL_SAFE_NO_PAD.encode_string(&payload, &mut out);
-    let sig = key.sign(out.as_bytes())?;
+    // base64url of the signature, straight from the signature value: 86
+    // characters for the 64 bytes of ES256 and EdDSA (too long a one is an
+    // error, never cut).
+    let mut sig = [0u8; 128];
+    let n = key
+        .sign_with(&out.as_bytes()[prefix.len()..], |s| {
+            URL_SAFE_NO_PAD.encode_slice(s, &mut sig)
+        })?
+        .map_err(|_| KeyError::Sign(key.algorithm()))?;
     out.push('.');
-    URL_SAFE_NO_PAD.encode_string(&sig, &mut out);
+    // base64url is ASCII.
+    out.push_str(std::str::from_utf8(&sig[..n]).map_err(|_| KeyError::Sign(key.algorithm()))?);
     Ok(out)
 }
 
-/// 128 random bits, base64url: unguessable and unique without coordination.
-fn new_jti() -> Result<String, MintError> {
-    let mut bytes = [0u8; 16];
-    aws_lc_rs::rand::fill(&mut bytes).map_err(|_| MintError::Random)?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+/// 128 random bits, base64url (22 characters, held inline): unguessable and
+/// unique without coordination.
+struct Jti([u8; 22]);
+
+impl Jti {
+    fn new() -> Result<Self, MintError> {
+        let mut bytes = [0u8; 16];
+        aws_lc_rs::rand::fill(&mut bytes).map_err(|_| MintError::Random)?;
+        let mut out = [0u8; 22];
+        URL_SAFE_NO_PAD
+            .encode_slice(bytes, &mut out)
+            .map_err(|_| MintError::Random)?;
+        Ok(Jti(out))
+    }
+
+    fn as_str(&self) -> &str {
+        // base64url is ASCII.
+        std::str::from_utf8(&self.0).unwrap_or_default()
+    }
 }
 
 /// Everything that decides the claims except `now` and `jti`, length-prefixed

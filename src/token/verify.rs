@@ -25,6 +25,7 @@ use serde::Deserialize;
 
 use super::verify_cache::{VerifiedTokenCache, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES};
 use super::{Actor, Cnf, KeySet, SigningAlgorithm};
+use crate::metrics::CacheCounters;
 
 /// Clock skew tolerated on `exp`, `nbf` and `iat` (RFC 9068: "a few minutes"
 /// at most; kept well under the 60 s jsonwebtoken default).
@@ -408,9 +409,18 @@ impl SubjectTokenVerifier {
         max_entries: usize,
         max_bytes: usize,
     ) -> Result<Self, TokenError> {
+        let counters = Arc::clone(self.cache.counters());
         self.cache = VerifiedTokenCache::new(max_entries, max_bytes)
-            .map_err(|_| TokenError::RandomUnavailable)?;
+            .map_err(|_| TokenError::RandomUnavailable)?
+            .with_counters(counters);
         Ok(self)
+    }
+
+    /// Count the cache's hits, misses and evictions in `counters` (the
+    /// gateway's metrics, shared across reloads).
+    pub fn with_cache_counters(mut self, counters: Arc<CacheCounters>) -> Self {
+        self.cache = self.cache.with_counters(counters);
+        self
     }
 
     /// Everything about `token` that holds whoever presents it, whenever:

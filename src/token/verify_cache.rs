@@ -30,6 +30,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use aws_lc_rs::hmac;
 use aws_lc_rs::rand::{SecureRandom, SystemRandom};
 
+use crate::metrics::{CacheCounters, Metrics};
+
 /// Entries across all shards unless configured otherwise.
 pub const DEFAULT_MAX_ENTRIES: usize = 10_000;
 /// Bytes (estimated from the token sizes) across all shards.
@@ -64,10 +66,13 @@ impl<T> Default for Shard<T> {
 }
 
 impl<T> Shard<T> {
-    fn remove(&mut self, tag: &Tag) {
-        if let Some(e) = self.map.remove(tag) {
-            self.bytes -= e.cost;
-        }
+    /// Whether an entry was there.
+    fn remove(&mut self, tag: &Tag) -> bool {
+        let Some(e) = self.map.remove(tag) else {
+            return false;
+        };
+        self.bytes -= e.cost;
+        true
     }
 }
 
@@ -77,6 +82,7 @@ pub struct VerifiedTokenCache<T> {
     shards: Vec<Mutex<Shard<T>>>,
     max_entries_per_shard: usize,
     max_bytes_per_shard: usize,
+    counters: Arc<CacheCounters>,
 }
 
 impl<T> std::fmt::Debug for VerifiedTokenCache<T> {
@@ -106,7 +112,20 @@ impl<T> VerifiedTokenCache<T> {
             shards: (0..SHARDS).map(|_| Mutex::default()).collect(),
             max_entries_per_shard: max_entries.div_ceil(SHARDS),
             max_bytes_per_shard: max_bytes.div_ceil(SHARDS),
+            counters: Arc::default(),
         })
+    }
+
+    /// Count hits, misses and evictions in `counters` (the gateway's
+    /// metrics) rather than in counters of this cache's own.
+    pub fn with_counters(mut self, counters: Arc<CacheCounters>) -> Self {
+        self.counters = counters;
+        self
+    }
+
+    /// The counters this cache counts in.
+    pub fn counters(&self) -> &Arc<CacheCounters> {
+        &self.counters
     }
 
     pub(super) fn enabled(&self) -> bool {
@@ -133,12 +152,19 @@ impl<T> VerifiedTokenCache<T> {
             return None;
         }
         let mut shard = self.shard(tag);
-        let entry = shard.map.get(tag)?;
+        let Some(entry) = shard.map.get(tag) else {
+            Metrics::inc(&self.counters.misses);
+            return None;
+        };
         if now >= entry.stale_at {
             shard.remove(tag);
+            Metrics::inc(&self.counters.evictions);
+            Metrics::inc(&self.counters.misses);
             return None;
         }
-        Some(Arc::clone(&entry.value))
+        let value = Arc::clone(&entry.value);
+        Metrics::inc(&self.counters.hits);
+        Some(value)
     }
 
     /// Keep `value` for the token with `tag`, `token_len` bytes long, until
@@ -156,6 +182,8 @@ impl<T> VerifiedTokenCache<T> {
             return;
         }
         let mut shard = self.shard(&tag);
+        // The same token again (two requests verified it at once): replaced,
+        // not evicted.
         shard.remove(&tag);
         let full = |s: &Shard<T>| {
             s.map.len() >= self.max_entries_per_shard || s.bytes + cost > self.max_bytes_per_shard
@@ -165,13 +193,19 @@ impl<T> VerifiedTokenCache<T> {
             shard.map.retain(|_, e| now < e.stale_at);
             if shard.map.len() != before {
                 shard.bytes = shard.map.values().map(|e| e.cost).sum();
+                let dropped = (before - shard.map.len()) as u64;
+                self.counters
+                    .evictions
+                    .fetch_add(dropped, std::sync::atomic::Ordering::Relaxed);
             }
         }
         while full(&shard) {
             let Some(victim) = shard.map.keys().next().copied() else {
                 break;
             };
-            shard.remove(&victim);
+            if shard.remove(&victim) {
+                Metrics::inc(&self.counters.evictions);
+            }
         }
         shard.bytes += cost;
         shard.map.insert(

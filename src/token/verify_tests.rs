@@ -717,3 +717,58 @@ fn a_flood_of_distinct_tokens_stays_within_the_limits() {
     assert!(v.cache().len() > max_entries / 2, "the cache is used");
     assert_eq!(v.verify(&last, None, NOW).unwrap().sub, "user-999");
 }
+
+#[test]
+fn cache_hits_misses_and_evictions_are_counted_in_the_metrics() {
+    let f = fixture();
+    let metrics = Metrics::default();
+    // Limits set after the counters: they are kept across the new cache.
+    let v = uncached(&f)
+        .with_cache_counters(Arc::clone(&metrics.subject_token_cache))
+        .with_cache_limits(16, 1024 * 1024)
+        .unwrap();
+    let shown = |name: &str| -> u64 {
+        let out = metrics.render();
+        out.lines()
+            .find_map(|l| l.strip_prefix(&format!("actgate_subject_token_cache_{name}_total ")))
+            .unwrap_or_else(|| panic!("no {name} counter in\n{out}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(
+        (shown("hits"), shown("misses"), shown("evictions")),
+        (0, 0, 0)
+    );
+    let token = idp_token(&f, user_claims());
+    assert!(v.verify(&token, None, NOW).is_ok());
+    assert_eq!(
+        (shown("hits"), shown("misses")),
+        (0, 1),
+        "first sight: a miss"
+    );
+    for _ in 0..3 {
+        assert!(v.verify(&token, None, NOW).is_ok());
+    }
+    assert_eq!((shown("hits"), shown("misses")), (3, 1));
+    // Found expired: dropped (an eviction) and verified again (a miss).
+    let late = NOW + 600 + LEEWAY_SECS;
+    assert_eq!(v.verify(&token, None, late), Err(TokenError::Expired));
+    assert_eq!(
+        (shown("hits"), shown("misses"), shown("evictions")),
+        (3, 2, 1)
+    );
+    // A flood past the 16 entries evicts to make room.
+    for i in 0..200 {
+        let mut c = user_claims();
+        c["sub"] = json!(format!("user-{i}"));
+        assert!(v.verify(&idp_token(&f, c), None, NOW).is_ok());
+    }
+    assert_eq!(shown("misses"), 202);
+    assert!(shown("evictions") > 1, "{}", shown("evictions"));
+    assert!(v.cache().len() <= 16);
+    // A disabled cache counts nothing.
+    let before = (shown("hits"), shown("misses"), shown("evictions"));
+    let off = uncached(&f).with_cache_counters(Arc::clone(&metrics.subject_token_cache));
+    assert!(off.verify(&token, None, NOW).is_ok());
+    assert_eq!(before, (shown("hits"), shown("misses"), shown("evictions")));
+}
