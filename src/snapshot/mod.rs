@@ -10,6 +10,7 @@
 //! `[gateway]` and `[server]` in `settings`), all recording into one
 //! `config::Problems` collector.
 
+pub(crate) mod issuer_refresh;
 mod settings;
 
 use std::collections::HashMap;
@@ -150,7 +151,13 @@ impl Snapshot {
         });
         // [tokens] and [cards]: one key each, never the same one.
         let own = crate::token::signing_keys::load_own(&mut p, cfg, &mut files, &set.public_url);
-        let trusted = crate::token::build::subject_issuers(&mut p, cfg, &mut files, &set.issuer);
+        let trusted = crate::token::build::subject_issuers(
+            &mut p,
+            cfg,
+            &mut files,
+            &set.issuer,
+            prior.map(|g| &g.subject_tokens),
+        );
         let crate::registry::build::Agents { agents, upstreams } = crate::registry::build::agents(
             &mut p,
             cfg,
