@@ -1,0 +1,257 @@
+//! `[[subject_issuer]]` keys fetched by URL, end to end: a real HTTPS IdP on
+//! 127.0.0.1 (discovery and JWKS, a CA per test) and a real gateway doing
+//! delegated calls. Key rotation, an IdP that is down, a discovery document
+//! naming another issuer, readiness before the first fetch, and garbage
+//! tokens that must never make the gateway fetch.
+
+mod common;
+
+use std::time::Duration;
+
+use common::gateway::{claims, echoed_token, id, Options, TestGateway, ISSUER};
+use common::idp::{jwks, IdpKey, TestIdp};
+use common::upstream::{self, Behaviour, TestUpstream};
+use http::{HeaderMap, Method, StatusCode};
+
+/// The IdP as a `[[subject_issuer]]`, found by discovery; `extra` lines added.
+fn issuer_block(idp: &TestIdp, extra: &str) -> String {
+    format!(
+        "[[subject_issuer]]\nissuer = \"{}\"\ndiscovery = true\nca = \"{}\"\naudience = \"{ISSUER}\"\nalgorithms = [\"RS256\", \"ES256\"]\nmin_refresh_interval = \"1s\"\n{extra}\n",
+        idp.url,
+        idp.ca_path.display()
+    )
+}
+
+async fn gateway(idp: &TestIdp, extra: &str) -> (TestGateway, TestUpstream) {
+    let up = upstream::start(Behaviour::Echo).await;
+    let gw = TestGateway::start(
+        Options::new()
+            .agent("scheduler", &up.url())
+            .allow("orchestrator", "scheduler", &["calendar:write"], false)
+            .raw(&issuer_block(idp, extra)),
+    )
+    .await;
+    (gw, up)
+}
+
+/// `/readyz` over the plain admin listener: status and body.
+async fn readyz(gw: &TestGateway) -> (StatusCode, String) {
+    let client = common::egress::plain_client();
+    let url = format!("{}/readyz", gw.admin_url());
+    let (s, _, b) = common::egress::plain(&client, Method::GET, &url, &HeaderMap::new(), "").await;
+    (s, String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Poll `/readyz` (bounded) until it answers 200; its body.
+async fn until_ready(gw: &TestGateway) -> String {
+    let mut last = (StatusCode::OK, String::new());
+    for _ in 0..200 {
+        last = readyz(gw).await;
+        if last.0 == StatusCode::OK {
+            return last.1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never ready: {last:?}");
+}
+
+/// A delegated call with `token`: status and body.
+async fn call(gw: &TestGateway, token: &str) -> (StatusCode, serde_json::Value) {
+    let (s, _, body) = gw
+        .send_message("orchestrator", "scheduler", Some(token))
+        .await;
+    (s, body)
+}
+
+#[tokio::test]
+async fn rs256_and_es256_user_tokens_from_a_discovered_key_set_are_accepted() {
+    let (rsa, ec) = (IdpKey::rsa("rsa-1"), IdpKey::ec());
+    let idp = TestIdp::start(jwks(&[&rsa, &ec])).await;
+    let (gw, _up) = gateway(&idp, "").await;
+    assert_eq!(until_ready(&gw).await, "ready\n");
+    assert_eq!(
+        idp.requests(),
+        ["/.well-known/openid-configuration", "/jwks"],
+        "discovery, then the key set"
+    );
+    for (key, user) in [(&rsa, "alice@example.com"), (&ec, "bob@example.com")] {
+        let (s, body) = call(&gw, &idp.user_token(key, user)).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let c = claims(&echoed_token(&body));
+        assert_eq!(c["sub"], user);
+        assert_eq!(c["act"], serde_json::json!({"sub": id("orchestrator")}));
+    }
+    let m = gw.metrics();
+    assert!(
+        m.contains(&format!("actgate_issuer_keys{{issuer=\"{}\"}} 2", idp.url)),
+        "{m}"
+    );
+
+    // Tokens that fail the cheap checks never make the gateway fetch.
+    let before = idp.requests().len();
+    let other_issuer = {
+        let now = actgate::unix_now();
+        rsa.sign(
+            &serde_json::json!({"iss": "https://elsewhere.example", "sub": "x",
+            "aud": ISSUER, "iat": now, "exp": now + 600}),
+        )
+    };
+    for garbage in ["not-a-jwt", "a.b.c", other_issuer.as_str()] {
+        let (s, body) = call(&gw, garbage).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+    }
+    assert_eq!(idp.requests().len(), before, "{:?}", idp.requests());
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_picked_up_on_its_first_token_and_the_removed_key_is_refused() {
+    let (old, new) = (IdpKey::rsa("2026-01"), IdpKey::rsa("2026-02"));
+    let idp = TestIdp::start(jwks(&[&old])).await;
+    let (gw, _up) = gateway(&idp, "refresh = \"1h\"").await;
+    until_ready(&gw).await;
+    let old_token = idp.user_token(&old, "alice@example.com");
+    assert_eq!(call(&gw, &old_token).await.0, StatusCode::OK);
+
+    // The IdP rotates: the new key in, the old one out.
+    idp.set_keys(&[&new]);
+    // The first token with the new kid once min_refresh_interval has
+    // passed: the gateway fetches while the call waits, and it succeeds.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let fetches = idp.jwks_fetches();
+    let (s, body) = call(&gw, &idp.user_token(&new, "alice@example.com")).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(idp.jwks_fetches(), fetches + 1);
+
+    // The removed key no longer verifies, not even the token the gateway
+    // had verified (and cached) before the rotation.
+    for t in [old_token, idp.user_token(&old, "alice@example.com")] {
+        let (s, body) = call(&gw, &t).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+    }
+}
+
+#[tokio::test]
+async fn an_unknown_kid_fetches_at_most_once_per_min_refresh_interval() {
+    let key = IdpKey::ec();
+    let idp = TestIdp::start(jwks(&[&key])).await;
+    let (gw, _up) = gateway(&idp, "refresh = \"1h\"").await;
+    until_ready(&gw).await;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let fetches = idp.jwks_fetches();
+    // Well-formed tokens of the configured issuer with kids it never had.
+    let stranger = IdpKey::ec();
+    for _ in 0..5 {
+        let (s, _) = call(&gw, &idp.user_token(&stranger, "mallory")).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(idp.jwks_fetches(), fetches + 1, "{:?}", idp.requests());
+}
+
+#[tokio::test]
+async fn an_idp_down_at_refresh_leaves_the_last_good_keys_in_service() {
+    let key = IdpKey::ec();
+    let idp = TestIdp::start(jwks(&[&key])).await;
+    let (gw, _up) = gateway(&idp, "refresh = \"1s\"").await;
+    until_ready(&gw).await;
+    idp.set_down(true);
+    let failure = format!(
+        "actgate_issuer_key_fetch_failures_total{{issuer=\"{}\"}}",
+        idp.url
+    );
+    let mut counted = false;
+    for _ in 0..100 {
+        if gw.metrics().contains(&failure) {
+            counted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(counted, "{}", gw.metrics());
+    let (s, body) = call(&gw, &idp.user_token(&key, "alice@example.com")).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(readyz(&gw).await.0, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_discovery_document_naming_another_issuer_is_refused_with_that_message() {
+    let key = IdpKey::ec();
+    let idp = TestIdp::start(jwks(&[&key])).await;
+    idp.state.lock().unwrap().document_issuer = Some("https://impostor.example".into());
+    let (gw, _up) = gateway(&idp, "startup_timeout = \"1s\"").await;
+    let expected = format!(
+        "issuer mismatch: document says \"https://impostor.example\", config says \"{}\"",
+        idp.url
+    );
+    // After its startup timeout the gateway is ready, naming the issuer.
+    let body = until_ready(&gw).await;
+    assert!(
+        body.contains(&format!("issuer {} unavailable", idp.url)),
+        "{body}"
+    );
+    assert!(body.contains(&expected), "{body}");
+    assert!(!idp.requests().contains(&"/jwks".to_string()));
+    // Its tokens get 401 with the reason.
+    let (s, body) = call(&gw, &idp.user_token(&key, "alice@example.com")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.to_string().contains("issuer mismatch"), "{body}");
+}
+
+#[tokio::test]
+async fn readiness_waits_for_the_first_fetch_of_each_issuer() {
+    let key = IdpKey::ec();
+    let idp = TestIdp::start(jwks(&[&key])).await;
+    idp.set_down(true);
+    let (gw, _up) = gateway(&idp, "startup_timeout = \"1h\"").await;
+    let (s, body) = readyz(&gw).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        body,
+        format!(
+            "not ready: waiting for the first fetch of the keys of issuer {}\n",
+            idp.url
+        )
+    );
+    idp.set_down(false);
+    // Retried after min_refresh_interval: then ready, and tokens verify.
+    assert_eq!(until_ready(&gw).await, "ready\n");
+    let (s, body) = call(&gw, &idp.user_token(&key, "alice@example.com")).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+}
+
+#[tokio::test]
+async fn a_reload_keeps_the_keys_of_an_unchanged_issuer() {
+    let key = IdpKey::ec();
+    let idp = TestIdp::start(jwks(&[&key])).await;
+    let (gw, _up) = gateway(&idp, "refresh = \"1h\"").await;
+    until_ready(&gw).await;
+    let before = idp.requests().len();
+    gw.reload().unwrap();
+    assert_eq!(readyz(&gw).await.0, StatusCode::OK);
+    let (s, body) = call(&gw, &idp.user_token(&key, "alice@example.com")).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    assert_eq!(idp.requests().len(), before, "no refetch on reload");
+}
+
+#[test]
+fn config_check_refuses_plain_http_keys_and_ambiguous_sources() {
+    let dir = tempfile::tempdir().unwrap();
+    common::gateway::make_pki(dir.path());
+    let o = Options::new().raw(
+        "[[subject_issuer]]\nissuer = \"https://idp2.example.com\"\njwks_uri = \"http://idp2.example.com/jwks\"\naudience = \"x\"\n\n\
+         [[subject_issuer]]\nissuer = \"https://idp3.example.com\"\njwks_uri = \"https://idp3.example.com/jwks\"\ndiscovery = true\naudience = \"x\"\n\n\
+         [[subject_issuer]]\nissuer = \"http://idp4.example.com\"\ndiscovery = true\naudience = \"x\"\nalgorithms = [\"HS256\"]\n",
+    );
+    let text = common::gateway::config_text(dir.path(), &o);
+    std::fs::write(dir.path().join("gw.toml"), text).unwrap();
+    let out = common::cli::actgate(dir.path(), &["config", "check", "--config", "gw.toml"]);
+    assert!(!out.status.success());
+    let err = common::cli::text(&out.stderr);
+    for expected in [
+        "subject_issuer[1].jwks_uri: \"http://idp2.example.com/jwks\" is plain http to a non-loopback address",
+        "subject_issuer[2]: exactly one of `jwks` (a file), `jwks_uri` and `discovery = true`",
+        "subject_issuer[3].algorithms: \"HS256\" is not one of RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA",
+        "subject_issuer[3].issuer: with discovery = true: \"http://idp4.example.com\" is plain http",
+    ] {
+        assert!(err.contains(expected), "{expected}\n{err}");
+    }
+}
