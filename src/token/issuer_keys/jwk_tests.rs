@@ -195,3 +195,66 @@ fn a_fetched_set_leaves_out_what_it_cannot_use_a_file_does_not() {
     .unwrap();
     assert!(err.to_string().contains("private key"), "{err}");
 }
+
+/// A signature by each algorithm's private key verifies with the key parsed
+/// from its public JWK, under the pinned algorithm only.
+#[test]
+fn each_algorithm_verifies_its_own_signatures() {
+    use aws_lc_rs::signature as sig;
+    let msg = b"header.payload";
+    let rng = SystemRandom::new();
+    let rsa = RsaKeyPair::generate(KeySize::Rsa2048).unwrap();
+    let rsa_jwk_of = |alg: &str| {
+        let pk = rsa.public_key();
+        json!({"kty": "RSA", "alg": alg,
+            "n": b64(pk.modulus().big_endian_without_leading_zero()),
+            "e": b64(pk.exponent().big_endian_without_leading_zero())})
+    };
+    let mut cases: Vec<(Value, Vec<u8>)> = Vec::new();
+    let rsa_cases: [(&str, &'static dyn sig::RsaEncoding); 6] = [
+        ("RS256", &sig::RSA_PKCS1_SHA256),
+        ("RS384", &sig::RSA_PKCS1_SHA384),
+        ("RS512", &sig::RSA_PKCS1_SHA512),
+        ("PS256", &sig::RSA_PSS_SHA256),
+        ("PS384", &sig::RSA_PSS_SHA384),
+        ("PS512", &sig::RSA_PSS_SHA512),
+    ];
+    for (name, enc) in rsa_cases {
+        let mut s = vec![0u8; rsa.public_modulus_len()];
+        rsa.sign(enc, &rng, msg, &mut s).unwrap();
+        cases.push((rsa_jwk_of(name), s));
+    }
+    for (alg, crv) in [
+        (&sig::ECDSA_P256_SHA256_FIXED_SIGNING, "P-256"),
+        (&sig::ECDSA_P384_SHA384_FIXED_SIGNING, "P-384"),
+    ] {
+        let doc = EcdsaKeyPair::generate_pkcs8(alg, &rng).unwrap();
+        let k = EcdsaKeyPair::from_pkcs8(alg, doc.as_ref()).unwrap();
+        let point = k.public_key().as_ref();
+        let n = (point.len() - 1) / 2;
+        let jwk =
+            json!({"kty": "EC", "crv": crv, "x": b64(&point[1..=n]), "y": b64(&point[n + 1..])});
+        cases.push((jwk, k.sign(&rng, msg).unwrap().as_ref().to_vec()));
+    }
+    let doc = Ed25519KeyPair::generate_pkcs8v1(&rng).unwrap();
+    let ed = Ed25519KeyPair::from_pkcs8(doc.as_ref()).unwrap();
+    cases.push((
+        json!({"kty": "OKP", "crv": "Ed25519", "x": b64(ed.public_key().as_ref())}),
+        ed.sign(msg).as_ref().to_vec(),
+    ));
+    let mut seen = Vec::new();
+    for (jwk, signature) in cases {
+        let (_, alg, key) = parse_jwk_allowing(&jwk, None, None).unwrap();
+        let s = b64(&signature);
+        assert!(
+            jsonwebtoken::crypto::verify(&s, msg, &key, alg).unwrap(),
+            "{alg:?}"
+        );
+        assert!(
+            !jsonwebtoken::crypto::verify(&s, b"other.payload", &key, alg).unwrap(),
+            "{alg:?}"
+        );
+        seen.push(alg);
+    }
+    assert_eq!(seen, SUPPORTED);
+}

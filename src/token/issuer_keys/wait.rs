@@ -32,8 +32,11 @@ impl SubjectTokenVerifier {
         }
         // Both refusals come after the cheap checks: the token is well
         // formed and names a configured issuer.
-        let Some(slot) = self.fetched_slot_of(token) else {
-            return first;
+        let Some(slot) = self
+            .fetched_slot_of(token)
+            .filter(|s| s.fingerprint().is_some())
+        else {
+            return first; // keys from a file: nothing to fetch
         };
         wait_for_keys(slot, metrics).await;
         self.verify(token, presenter_resource, crate::unix_now())
