@@ -255,3 +255,26 @@ fn config_check_refuses_plain_http_keys_and_ambiguous_sources() {
         assert!(err.contains(expected), "{expected}\n{err}");
     }
 }
+
+/// A token exchange of `token` for a token to the scheduler.
+async fn exchange(gw: &TestGateway, token: &str) -> common::exchange::Answer {
+    let pairs = common::exchange::request(token, "scheduler", &[]);
+    gw.exchange("orchestrator", &pairs).await
+}
+
+#[tokio::test]
+async fn the_token_endpoint_also_waits_for_a_rotated_key() {
+    let (old, new) = (IdpKey::rsa("k1"), IdpKey::ec());
+    let idp = TestIdp::start(jwks(&[&old])).await;
+    let (gw, _up) = gateway(&idp, "refresh = \"1h\"").await;
+    until_ready(&gw).await;
+    let a = exchange(&gw, &idp.user_token(&old, "alice@example.com")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    idp.set_keys(&[&new]);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let a = exchange(&gw, &idp.user_token(&new, "alice@example.com")).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert_eq!(claims(&a.token())["sub"], "alice@example.com");
+    let a = exchange(&gw, &idp.user_token(&old, "alice@example.com")).await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
+}

@@ -8,6 +8,7 @@ use std::time::Duration;
 use super::fetch::FETCH_TIMEOUT;
 use super::IssuerKeySlot;
 use crate::metrics::Metrics;
+use crate::token::verify::{checked_header, split_compact};
 use crate::token::{SubjectToken, SubjectTokenVerifier, TokenError};
 
 /// Longest a request waits for its issuer's keys: a discovery document and
@@ -40,6 +41,34 @@ impl SubjectTokenVerifier {
         };
         wait_for_keys(slot, metrics).await;
         self.verify(token, presenter_resource, crate::unix_now())
+    }
+}
+
+impl SubjectTokenVerifier {
+    /// Before a synchronous verification (the token exchange): when `token`
+    /// names a configured issuer whose fetched key set lacks its `kid` (or
+    /// has no keys yet), wait for a fetch as [`Self::verify_waiting_for_keys`]
+    /// would. Anything else returns at once; nothing is verified here.
+    pub async fn wait_for_keys_of(&self, token: &str, metrics: &Metrics) {
+        let Some(slot) = self
+            .fetched_slot_of(token)
+            .filter(|s| s.fingerprint().is_some())
+        else {
+            return;
+        };
+        // The same header rules as verification: a token they refuse never
+        // makes the gateway fetch.
+        let Ok(header) = split_compact(token).and_then(|(h64, _, s64)| checked_header(h64, s64))
+        else {
+            return;
+        };
+        let kid = header.get("kid").and_then(|k| k.as_str());
+        let known = slot
+            .current()
+            .is_ok_and(|set| kid.is_none() || set.keys.iter().any(|k| k.kid.as_deref() == kid));
+        if !known {
+            wait_for_keys(slot, metrics).await;
+        }
     }
 }
 
