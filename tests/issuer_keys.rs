@@ -278,3 +278,64 @@ async fn the_token_endpoint_also_waits_for_a_rotated_key() {
     let a = exchange(&gw, &idp.user_token(&old, "alice@example.com")).await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
 }
+
+#[tokio::test]
+async fn claims_are_mapped_as_the_issuer_config_says() {
+    let key = IdpKey::rsa("entra-1");
+    let idp = TestIdp::start(jwks(&[&key])).await;
+    // Entra-like: the user is `oid`, scopes in `scp`, tenant `tid` required,
+    // two accepted audiences; keys from a jwks_uri.
+    let up = upstream::start(Behaviour::Echo).await;
+    let gw = TestGateway::start(
+        Options::new()
+            .agent("scheduler", &up.url())
+            .allow("orchestrator", "scheduler", &["calendar:write"], false)
+            .raw(&format!(
+                "[[subject_issuer]]\nissuer = \"{u}\"\njwks_uri = \"{u}/jwks\"\nca = \"{ca}\"\n\
+                 audience = [\"api://gateway\", \"{ISSUER}\"]\nalgorithms = [\"RS256\"]\n\
+                 scope_claim = \"scp\"\nsubject_claim = \"oid\"\nrequired_claims = [\"tid\"]\n",
+                u = idp.url,
+                ca = idp.ca_path.display()
+            )),
+    )
+    .await;
+    until_ready(&gw).await;
+    let token = |extra: serde_json::Value| {
+        let now = actgate::unix_now();
+        let mut c = serde_json::json!({"iss": idp.url, "sub": "pairwise-x", "oid": "obj-1",
+            "tid": "tenant-1", "aud": "api://gateway", "iat": now, "exp": now + 600,
+            "scp": "calendar:write calendar:read"});
+        for (k, v) in extra.as_object().unwrap() {
+            if v.is_null() {
+                c.as_object_mut().unwrap().remove(k);
+            } else {
+                c[k] = v.clone();
+            }
+        }
+        key.sign(&c)
+    };
+    // A space-separated `scp` and an array (Okta) alike.
+    for scp in [
+        serde_json::json!("calendar:write calendar:read"),
+        serde_json::json!(["calendar:write"]),
+    ] {
+        let (s, body) = call(&gw, &token(serde_json::json!({ "scp": scp }))).await;
+        assert_eq!(s, StatusCode::OK, "{body}");
+        let c = claims(&echoed_token(&body));
+        assert_eq!(c["sub"], "obj-1");
+        assert_eq!(c["scope"], "calendar:write");
+    }
+    // The other configured audience is accepted too.
+    let (s, body) = call(&gw, &token(serde_json::json!({ "aud": ISSUER }))).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    for (extra, why) in [
+        (serde_json::json!({"tid": null}), "tid"),
+        (serde_json::json!({"oid": null}), "oid"),
+        (serde_json::json!({"scp": 7}), "scp"),
+        (serde_json::json!({"aud": "api://other"}), "audience"),
+    ] {
+        let (s, body) = call(&gw, &token(extra.clone())).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{extra}: {body}");
+        assert!(body.to_string().contains(why), "{extra}: {body}");
+    }
+}

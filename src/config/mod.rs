@@ -312,8 +312,21 @@ pub struct SubjectIssuerSection {
     /// PEM CA bundle for the provider's TLS certificate (`jwks_uri`,
     /// `discovery`). Default: the system's roots.
     pub ca: Option<PathBuf>,
-    /// The `aud` the provider's tokens must carry to be accepted here.
-    pub audience: String,
+    /// The `aud` the provider's tokens must carry to be accepted here: one
+    /// value, or a list of which the token must carry at least one (Entra
+    /// sends the application ID URI or the client ID, depending on the
+    /// token version).
+    pub audience: OneOrMany,
+    /// The claim holding the token's scopes. Default `"scope"` (a
+    /// space-separated string); any other claim (Entra's and Okta's `scp`)
+    /// may be a space-separated string or an array of strings.
+    pub scope_claim: Option<String>,
+    /// The claim naming the user. Default `"sub"`; e.g. `"oid"` for Entra's
+    /// stable object ID, `"preferred_username"`. Must be a non-empty string.
+    pub subject_claim: Option<String>,
+    /// Claims a token must carry (not `null`) to be accepted, e.g. `["tid"]`.
+    #[serde(default)]
+    pub required_claims: Vec<String>,
     /// Longest time a fetched key set is used before it is fetched again,
     /// whatever its `Cache-Control` says. Default `"15m"`.
     pub refresh: Option<String>,
@@ -333,6 +346,24 @@ pub struct SubjectIssuerSection {
     /// carry no `alg`). Keys of other algorithms are not used. Default: any
     /// of these, and an RSA key without `alg` is refused.
     pub algorithms: Option<Vec<String>>,
+}
+
+/// A value or a list of values (`audience = "x"` or `audience = ["x", "y"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The values, in the order written.
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(v) => vec![v.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
 }
 
 /// `[[agent]]`

@@ -23,8 +23,9 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
+use super::issuer_keys::claim_map::ClaimMap;
 pub(super) use super::issuer_keys::jwk::parse_jwk;
-use super::issuer_keys::jwk::{key_set, Strictness};
+use super::issuer_keys::jwk::{key_set, Acceptance, Strictness};
 use super::issuer_keys::IssuerKeySlot;
 use super::verify_cache::{VerifiedTokenCache, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES};
 use super::{Actor, Cnf, KeySet, SigningAlgorithm};
@@ -130,36 +131,43 @@ pub(super) struct VerifyKey {
 #[derive(Debug)]
 pub struct TrustedIssuer {
     issuer: String,
-    audience: String,
     keys: Arc<IssuerKeySlot>,
+    /// `None`: `scope` and `sub`, nothing else required.
+    claims: Option<Arc<ClaimMap>>,
 }
 
 impl TrustedIssuer {
     /// Parse `jwks` (`{"keys": [...]}`) for `issuer`, whose tokens must carry
     /// `audience`.
     pub fn from_jwks_json(issuer: &str, audience: &str, jwks: &str) -> Result<Self, TokenError> {
-        Self::from_jwks_allowing(issuer, audience, jwks.as_bytes(), None)
+        let accept = Acceptance {
+            audiences: vec![audience.to_owned()],
+            require_sub: true,
+        };
+        Self::from_jwks_allowing(issuer, accept, ClaimMap::default(), jwks.as_bytes(), None)
     }
 
-    /// [`Self::from_jwks_json`] with the issuer's `algorithms` allow-list.
+    /// [`Self::from_jwks_json`] with the issuer's audiences, claim mapping
+    /// and `algorithms` allow-list.
     pub fn from_jwks_allowing(
         issuer: &str,
-        audience: &str,
+        accept: Acceptance,
+        claims: ClaimMap,
         jwks: &[u8],
         algorithms: Option<&[Algorithm]>,
     ) -> Result<Self, TokenError> {
-        let (keys, _) = key_set(issuer, audience, jwks, algorithms, Strictness::EveryKey)?;
-        let slot = IssuerKeySlot::fixed(issuer, audience, keys);
-        Ok(Self::from_slot(audience, Arc::new(slot)))
+        let (keys, _) = key_set(issuer, &accept, jwks, algorithms, Strictness::EveryKey)?;
+        let slot = IssuerKeySlot::fixed(issuer, accept, keys);
+        Ok(Self::from_slot(Arc::new(slot), claims))
     }
 
     /// An issuer whose keys are in `slot` (fetched ones, or kept from the
-    /// snapshot a reload replaces).
-    pub fn from_slot(audience: &str, slot: Arc<IssuerKeySlot>) -> Self {
+    /// snapshot a reload replaces), its claims read as `claims` says.
+    pub fn from_slot(slot: Arc<IssuerKeySlot>, claims: ClaimMap) -> Self {
         TrustedIssuer {
             issuer: slot.issuer().to_owned(),
-            audience: audience.to_owned(),
             keys: slot,
+            claims: (!claims.is_default()).then(|| Arc::new(claims)),
         }
     }
 
@@ -189,9 +197,11 @@ pub(super) fn validation_for(alg: Algorithm, issuer: &str, audience: Option<&str
 
 struct IssuerKeys {
     issuer: String,
-    /// `None` for the gateway's own tokens.
-    audience: Option<String>,
+    /// Its audiences are the ones accepted (none for the gateway's own
+    /// tokens, whose audience depends on the presenter).
     keys: Arc<IssuerKeySlot>,
+    /// `None`: `scope` and `sub`, nothing else required.
+    claims: Option<Arc<ClaimMap>>,
 }
 
 pub struct SubjectTokenVerifier {
@@ -228,7 +238,11 @@ impl SubjectTokenVerifier {
                 validation: validation_for(alg, &own_issuer, None),
             });
         }
-        let keys = Arc::new(IssuerKeySlot::fixed(&own_issuer, "", keys));
+        let own_accept = Acceptance {
+            audiences: Vec::new(),
+            require_sub: true,
+        };
+        let keys = Arc::new(IssuerKeySlot::fixed(&own_issuer, own_accept, keys));
         let mut map = HashMap::new();
         for t in trusted {
             if t.issuer == own_issuer || map.contains_key(&t.issuer) {
@@ -238,16 +252,16 @@ impl SubjectTokenVerifier {
                 t.issuer.clone(),
                 IssuerKeys {
                     issuer: t.issuer,
-                    audience: Some(t.audience),
                     keys: t.keys,
+                    claims: t.claims,
                 },
             );
         }
         Ok(SubjectTokenVerifier {
             own: IssuerKeys {
                 issuer: own_issuer,
-                audience: None,
                 keys,
+                claims: None,
             },
             trusted: map,
             cache: VerifiedTokenCache::new(DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES)
@@ -355,12 +369,33 @@ impl SubjectTokenVerifier {
         let nbf = numeric_date(claims.nbf.as_ref(), "nbf")?;
         let iat = numeric_date(claims.iat.as_ref(), "iat")?
             .ok_or_else(|| TokenError::MissingClaim("iat".into()))?;
-        let sub = claims
-            .sub
-            .ok_or_else(|| TokenError::MissingClaim("sub".into()))?;
+        // The payload read before is the one the signature covers.
+        let (sub, scopes) = match issuer.claims.as_deref() {
+            Some(map) => {
+                map.check_required(&unverified)?;
+                (map.subject(&unverified)?, map.scopes(&unverified)?)
+            }
+            None => (
+                claims
+                    .sub
+                    .ok_or_else(|| TokenError::MissingClaim("sub".into()))?,
+                claims
+                    .scope
+                    .map(|s| s.split_ascii_whitespace().map(str::to_owned).collect()),
+            ),
+        };
         let token_aud = claims
             .aud
             .ok_or_else(|| TokenError::MissingClaim("aud".into()))?;
+        // The first configured audience the token carries (jsonwebtoken
+        // checked there is one).
+        let issuer_audience = issuer
+            .keys
+            .audiences()
+            .iter()
+            .find(|a| token_aud.contains(a))
+            .cloned()
+            .unwrap_or_default();
 
         // RFC 9068 §4 typ check, case-insensitive per the RFC's own example;
         // applied to own tokens only (external issuers' `typ` varies: JWT,
@@ -373,9 +408,7 @@ impl SubjectTokenVerifier {
             issuer: issuer.issuer.clone(),
             own,
             sub,
-            scopes: claims
-                .scope
-                .map(|s| s.split_ascii_whitespace().map(str::to_owned).collect()),
+            scopes,
             exp,
             nbf,
             iat,
@@ -387,7 +420,7 @@ impl SubjectTokenVerifier {
                 Audience::One(a) => Some(a),
                 Audience::Many(_) => None,
             },
-            issuer_audience: issuer.audience.clone().unwrap_or_default(),
+            issuer_audience,
             key_set: (Arc::clone(&issuer.keys), key_set.generation),
         })
     }
@@ -554,8 +587,16 @@ pub(super) enum Audience {
     One(String),
     /// Accepted for trusted issuers (jsonwebtoken checked membership); never
     /// for own tokens, which always carry a single audience.
-    #[allow(dead_code)]
     Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, a: &str) -> bool {
+        match self {
+            Audience::One(one) => one == a,
+            Audience::Many(many) => many.iter().any(|m| m == a),
+        }
+    }
 }
 
 /// The claims read after signature verification. Everything is optional here

@@ -12,9 +12,10 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use jsonwebtoken::Algorithm;
 
+use super::claim_map::ClaimMap;
 use super::discovery::Locator;
 use super::fetch::{check_url, Fetcher};
-use super::jwk::{algorithm, jose_name, SUPPORTED};
+use super::jwk::{algorithm, jose_name, Acceptance, SUPPORTED};
 use super::{IssuerKeySlot, Remote, Timing};
 use crate::config::{ConfigFile, Problems, SubjectIssuerSection};
 use crate::token::TrustedIssuer;
@@ -34,6 +35,7 @@ pub(crate) fn trusted_issuer<'p>(
 ) -> Option<TrustedIssuer> {
     let field = format!("subject_issuer[{i}]");
     let algorithms = algorithms(p, &field, si.algorithms.as_deref());
+    let acceptance = acceptance(p, &field, si);
     let locator = match (&si.jwks, &si.jwks_uri, si.discovery) {
         (Some(file), None, false) => {
             if si.ca.is_some() {
@@ -42,7 +44,19 @@ pub(crate) fn trusted_issuer<'p>(
                     "applies to fetched keys only (jwks_uri, discovery), not to a jwks file",
                 );
             }
-            return from_file(p, cfg, files, &field, si, file, algorithms?);
+            let text = read_jwks(p, cfg, files, &field, file)?;
+            let (accept, claims) = acceptance?;
+            return p.take(
+                format!("{field}.jwks"),
+                TrustedIssuer::from_jwks_allowing(
+                    &si.issuer,
+                    accept,
+                    claims,
+                    &text,
+                    algorithms?.as_deref(),
+                )
+                .map_err(|e| format!("{}: {e}", cfg.resolve(file).display())),
+            );
         }
         (None, Some(url), false) => {
             p.take(format!("{field}.jwks_uri"), check_url(url))?;
@@ -65,10 +79,9 @@ pub(crate) fn trusted_issuer<'p>(
     };
     let timing = timing(p, &field, si);
     let (fetcher, ca_digest) = fetcher(p, cfg, files, &field, si)?;
-    let (algorithms, timing) = (algorithms?, timing?);
+    let (algorithms, timing, (accept, claims)) = (algorithms?, timing?, acceptance?);
     let fingerprint = format!(
-        "{locator:?}|{}|{:?}|{timing:?}|{ca_digest}",
-        si.audience,
+        "{locator:?}|{accept:?}|{:?}|{timing:?}|{ca_digest}",
         algorithms
             .as_ref()
             .map(|a| a.iter().map(|x| jose_name(*x)).collect::<Vec<_>>())
@@ -77,7 +90,7 @@ pub(crate) fn trusted_issuer<'p>(
         Some(kept) => Arc::clone(kept),
         None => Arc::new(IssuerKeySlot::fetched(
             &si.issuer,
-            &si.audience,
+            accept,
             Remote {
                 locator,
                 fetcher,
@@ -87,29 +100,63 @@ pub(crate) fn trusted_issuer<'p>(
             },
         )),
     };
-    Some(TrustedIssuer::from_slot(&si.audience, slot))
+    Some(TrustedIssuer::from_slot(slot, claims))
 }
 
-fn from_file(
+fn read_jwks(
     p: &mut Problems,
     cfg: &ConfigFile,
     files: &mut Vec<PathBuf>,
     field: &str,
-    si: &SubjectIssuerSection,
     file: &std::path::Path,
-    algorithms: Option<Vec<Algorithm>>,
-) -> Option<TrustedIssuer> {
+) -> Option<Vec<u8>> {
     let full = cfg.resolve(file);
     files.push(full.clone());
-    let text = p.take(
-        format!("{field}.jwks"),
-        std::fs::read(&full).map_err(|e| format!("{}: cannot read: {e}", full.display())),
-    )?;
     p.take(
         format!("{field}.jwks"),
-        TrustedIssuer::from_jwks_allowing(&si.issuer, &si.audience, &text, algorithms.as_deref())
-            .map_err(|e| format!("{}: {e}", full.display())),
+        std::fs::read(&full).map_err(|e| format!("{}: cannot read: {e}", full.display())),
     )
+}
+
+/// `audience`, `scope_claim`, `subject_claim` and `required_claims`.
+fn acceptance(
+    p: &mut Problems,
+    field: &str,
+    si: &SubjectIssuerSection,
+) -> Option<(Acceptance, ClaimMap)> {
+    let audiences = si.audience.to_vec();
+    let mut ok = true;
+    if audiences.is_empty() || audiences.iter().any(String::is_empty) {
+        p.add(
+            format!("{field}.audience"),
+            "must name at least one non-empty audience",
+        );
+        ok = false;
+    }
+    let default = ClaimMap::default();
+    let claims = ClaimMap {
+        scope_claim: si.scope_claim.clone().unwrap_or(default.scope_claim),
+        subject_claim: si.subject_claim.clone().unwrap_or(default.subject_claim),
+        required: si.required_claims.clone(),
+    };
+    for (name, value) in [
+        ("scope_claim", &claims.scope_claim),
+        ("subject_claim", &claims.subject_claim),
+    ] {
+        if value.is_empty() {
+            p.add(format!("{field}.{name}"), "is empty");
+            ok = false;
+        }
+    }
+    if claims.required.iter().any(String::is_empty) {
+        p.add(format!("{field}.required_claims"), "names an empty claim");
+        ok = false;
+    }
+    let accept = Acceptance {
+        audiences,
+        require_sub: claims.requires_sub(),
+    };
+    ok.then_some((accept, claims))
 }
 
 /// `algorithms`, each one of [`SUPPORTED`]; `Some(None)` when not set.

@@ -190,12 +190,35 @@ pub enum Strictness {
     UsableKeys,
 }
 
+/// What an issuer's tokens must carry: one of `audiences` as `aud`, and
+/// `sub` unless the subject is mapped to another claim.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Acceptance {
+    pub audiences: Vec<String>,
+    pub require_sub: bool,
+}
+
+/// The `Validation` of a key with algorithm `alg` for `issuer`'s tokens.
+fn issuer_validation(
+    alg: Algorithm,
+    issuer: &str,
+    accept: &Acceptance,
+) -> jsonwebtoken::Validation {
+    let mut v = validation_for(alg, issuer, None);
+    v.set_audience(&accept.audiences);
+    v.validate_aud = true;
+    if !accept.require_sub {
+        v.required_spec_claims.remove("sub");
+    }
+    v
+}
+
 /// One issuer's key set: the keys of `jwks` (`{"keys": [...]}`), each with
-/// the `Validation` for `issuer` and `audience`. With
+/// the `Validation` for `issuer` and `accept`. With
 /// [`Strictness::UsableKeys`], the keys left out and why.
 pub(in crate::token) fn key_set(
     issuer: &str,
-    audience: &str,
+    accept: &Acceptance,
     jwks: &[u8],
     allowed: Option<&[Algorithm]>,
     strictness: Strictness,
@@ -231,7 +254,7 @@ pub(in crate::token) fn key_set(
             kid,
             alg,
             key,
-            validation: validation_for(alg, issuer, Some(audience)),
+            validation: issuer_validation(alg, issuer, accept),
         });
     }
     if keys.is_empty() {

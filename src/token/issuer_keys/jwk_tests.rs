@@ -43,6 +43,13 @@ fn with(mut jwk: Value, member: &str, v: &str) -> Value {
     jwk
 }
 
+fn accept() -> Acceptance {
+    Acceptance {
+        audiences: vec!["a".into()],
+        require_sub: true,
+    }
+}
+
 fn alg_of(jwk: &Value, allowed: Option<&[Algorithm]>) -> Result<Algorithm, JwkError> {
     parse_jwk_allowing(jwk, allowed, None).map(|(_, a, _)| a)
 }
@@ -146,7 +153,7 @@ fn a_fetched_set_leaves_out_what_it_cannot_use_a_file_does_not() {
     let jwks = json!({"keys": [enc, sig]}).to_string();
     let (keys, skipped) = key_set(
         "https://i",
-        "a",
+        &accept(),
         jwks.as_bytes(),
         None,
         Strictness::UsableKeys,
@@ -157,7 +164,7 @@ fn a_fetched_set_leaves_out_what_it_cannot_use_a_file_does_not() {
     assert_eq!(skipped.len(), 1, "{skipped:?}");
     let err = key_set(
         "https://i",
-        "a",
+        &accept(),
         jwks.as_bytes(),
         None,
         Strictness::EveryKey,
@@ -170,7 +177,7 @@ fn a_fetched_set_leaves_out_what_it_cannot_use_a_file_does_not() {
     let only_enc = json!({"keys": [with(rsa_jwk(KeySize::Rsa2048), "use", "enc")]}).to_string();
     let err = key_set(
         "https://i",
-        "a",
+        &accept(),
         only_enc.as_bytes(),
         None,
         Strictness::UsableKeys,
@@ -186,7 +193,7 @@ fn a_fetched_set_leaves_out_what_it_cannot_use_a_file_does_not() {
     .to_string();
     let err = key_set(
         "https://i",
-        "a",
+        &accept(),
         private.as_bytes(),
         None,
         Strictness::UsableKeys,

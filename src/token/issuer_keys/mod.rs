@@ -6,6 +6,7 @@
 //! - [`fetch`]: HTTPS GET of an issuer's documents, bounded in size and time;
 //! - [`discovery`]: the key set URL from the issuer's metadata document;
 //! - [`cache_control`]: when a fetched set is due again;
+//! - [`claim_map`]: which claims hold the scopes and the subject, which are required;
 //! - [`slot`]: one issuer's key set in service, swapped by fetches;
 //! - [`wait`]: verification that, on an unknown `kid`, waits for a fetch.
 //!
@@ -17,6 +18,7 @@
 
 pub(crate) mod build;
 pub mod cache_control;
+pub mod claim_map;
 pub mod discovery;
 pub mod fetch;
 pub mod jwk;

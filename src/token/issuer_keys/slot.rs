@@ -15,7 +15,7 @@ use jsonwebtoken::Algorithm;
 use super::cache_control::keep_for;
 use super::discovery::{jwks_url, Locator};
 use super::fetch::Fetcher;
-use super::jwk::{key_set, Strictness};
+use super::jwk::{key_set, Acceptance, Strictness};
 use crate::metrics::Metrics;
 use crate::token::verify::{TokenError, VerifyKey};
 
@@ -70,7 +70,7 @@ pub enum Availability {
 /// See the module documentation.
 pub struct IssuerKeySlot {
     issuer: String,
-    audience: String,
+    accept: Acceptance,
     remote: Option<Remote>,
     generation: AtomicU64,
     state: ArcSwapOption<KeyState>,
@@ -97,11 +97,16 @@ impl std::fmt::Debug for IssuerKeySlot {
 }
 
 impl IssuerKeySlot {
-    fn with(issuer: &str, audience: &str, remote: Option<Remote>, state: Option<KeyState>) -> Self {
+    fn with(
+        issuer: &str,
+        accept: Acceptance,
+        remote: Option<Remote>,
+        state: Option<KeyState>,
+    ) -> Self {
         let now = Instant::now();
         IssuerKeySlot {
             issuer: issuer.to_owned(),
-            audience: audience.to_owned(),
+            accept,
             remote,
             generation: AtomicU64::new(state.as_ref().map_or(0, |s| s.generation)),
             state: ArcSwapOption::new(state.map(Arc::new)),
@@ -116,23 +121,28 @@ impl IssuerKeySlot {
     }
 
     /// Keys that never change (a JWKS file, the gateway's own keys).
-    pub(in crate::token) fn fixed(issuer: &str, audience: &str, keys: Vec<VerifyKey>) -> Self {
+    pub(in crate::token) fn fixed(issuer: &str, accept: Acceptance, keys: Vec<VerifyKey>) -> Self {
         let state = KeyState {
             generation: 1,
             keys,
             body: Bytes::new(),
             fetched_at: None,
         };
-        Self::with(issuer, audience, None, Some(state))
+        Self::with(issuer, accept, None, Some(state))
     }
 
     /// Keys fetched as `remote` says; none until the first good fetch.
-    pub fn fetched(issuer: &str, audience: &str, remote: Remote) -> Self {
-        Self::with(issuer, audience, Some(remote), None)
+    pub fn fetched(issuer: &str, accept: Acceptance, remote: Remote) -> Self {
+        Self::with(issuer, accept, Some(remote), None)
     }
 
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// The audiences this issuer's tokens are accepted for.
+    pub fn audiences(&self) -> &[String] {
+        &self.accept.audiences
     }
 
     /// The configuration fingerprint of a fetched issuer.
@@ -258,7 +268,7 @@ impl IssuerKeySlot {
         }
         let (keys, skipped) = key_set(
             &self.issuer,
-            &self.audience,
+            &self.accept,
             &doc.body,
             remote.algorithms.as_deref(),
             Strictness::UsableKeys,
