@@ -23,12 +23,18 @@ fn issuer_block(idp: &TestIdp, extra: &str) -> String {
 }
 
 async fn gateway(idp: &TestIdp, extra: &str) -> (TestGateway, TestUpstream) {
+    gateway_with(&issuer_block(idp, extra)).await
+}
+
+/// A gateway with a scheduler agent the orchestrator may call for users,
+/// and the `[[subject_issuer]]` `block`.
+async fn gateway_with(block: &str) -> (TestGateway, TestUpstream) {
     let up = upstream::start(Behaviour::Echo).await;
     let gw = TestGateway::start(
         Options::new()
             .agent("scheduler", &up.url())
             .allow("orchestrator", "scheduler", &["calendar:write"], false)
-            .raw(&issuer_block(idp, extra)),
+            .raw(block),
     )
     .await;
     (gw, up)
@@ -285,19 +291,13 @@ async fn claims_are_mapped_as_the_issuer_config_says() {
     let idp = TestIdp::start(jwks(&[&key])).await;
     // Entra-like: the user is `oid`, scopes in `scp`, tenant `tid` required,
     // two accepted audiences; keys from a jwks_uri.
-    let up = upstream::start(Behaviour::Echo).await;
-    let gw = TestGateway::start(
-        Options::new()
-            .agent("scheduler", &up.url())
-            .allow("orchestrator", "scheduler", &["calendar:write"], false)
-            .raw(&format!(
-                "[[subject_issuer]]\nissuer = \"{u}\"\njwks_uri = \"{u}/jwks\"\nca = \"{ca}\"\n\
-                 audience = [\"api://gateway\", \"{ISSUER}\"]\nalgorithms = [\"RS256\"]\n\
-                 scope_claim = \"scp\"\nsubject_claim = \"oid\"\nrequired_claims = [\"tid\"]\n",
-                u = idp.url,
-                ca = idp.ca_path.display()
-            )),
-    )
+    let (gw, _up) = gateway_with(&format!(
+        "[[subject_issuer]]\nissuer = \"{u}\"\njwks_uri = \"{u}/jwks\"\nca = \"{ca}\"\n\
+         audience = [\"api://gateway\", \"{ISSUER}\"]\nalgorithms = [\"RS256\"]\n\
+         scope_claim = \"scp\"\nsubject_claim = \"oid\"\nrequired_claims = [\"tid\"]\n",
+        u = idp.url,
+        ca = idp.ca_path.display()
+    ))
     .await;
     until_ready(&gw).await;
     let token = |extra: serde_json::Value| {

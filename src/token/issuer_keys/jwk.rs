@@ -29,14 +29,8 @@ pub const SUPPORTED: [Algorithm; 9] = [
     Algorithm::EdDSA,
 ];
 
-const RSA: [Algorithm; 6] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-];
+/// The RSA ones among [`SUPPORTED`] (PKCS#1 v1.5 and PSS).
+const RSA: &[Algorithm] = SUPPORTED.split_at(6).0;
 
 /// The supported algorithm named `name` (JOSE spelling, exact).
 pub fn algorithm(name: &str) -> Option<Algorithm> {
@@ -169,7 +163,8 @@ fn rsa_algorithm(
     }
     match declared {
         Some(d) => RSA
-            .into_iter()
+            .iter()
+            .copied()
             .find(|a| jose_name(*a) == d)
             .ok_or_else(|| JwkError::RsaAlg(d.to_string())),
         None => allowed
