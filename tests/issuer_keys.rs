@@ -339,3 +339,70 @@ async fn claims_are_mapped_as_the_issuer_config_says() {
         assert!(body.to_string().contains(why), "{extra}: {body}");
     }
 }
+
+/// One hand-made token of each shape real IdPs send
+/// (`../shared/reference/identity-providers.md` §4), each accepted by an
+/// issuer configured as its README example says.
+#[tokio::test]
+async fn the_token_shapes_of_keycloak_entra_okta_and_auth0_are_accepted() {
+    let key = IdpKey::rsa("shared");
+    let dir = tempfile::tempdir().unwrap();
+    let jwks_file = dir.path().join("jwks.json");
+    std::fs::write(&jwks_file, jwks(&[&key]).to_string()).unwrap();
+    let tid = "72f988bf-86f1-41af-91ab-2d7cd011db47";
+    let shapes: Vec<(&str, String, serde_json::Value)> = vec![
+        // Keycloak: typ JWT, no client_id, azp.
+        (
+            "",
+            "https://kc.example/realms/acme".into(),
+            serde_json::json!({"sub": "u-kc", "azp": "web", "aud": ISSUER, "scope": "calendar:write", "jti": "k1"}),
+        ),
+        // Entra v1: the sts issuer with a trailing slash, oid/tid/scp, no jti.
+        (
+            "scope_claim = \"scp\"\nsubject_claim = \"oid\"\nrequired_claims = [\"tid\"]\n",
+            format!("https://sts.windows.net/{tid}/"),
+            serde_json::json!({"sub": "p", "oid": "u-e1", "tid": tid, "aud": ISSUER, "ver": "1.0", "scp": "calendar:write"}),
+        ),
+        // Entra v2: the v2.0 issuer, azp, no jti.
+        (
+            "scope_claim = \"scp\"\nsubject_claim = \"oid\"\nrequired_claims = [\"tid\"]\n",
+            format!("https://login.microsoftonline.com/{tid}/v2.0"),
+            serde_json::json!({"sub": "p", "oid": "u-e2", "tid": tid, "aud": ISSUER, "ver": "2.0", "azp": "c", "scp": "calendar:write"}),
+        ),
+        // Okta: scp as an array, cid.
+        (
+            "scope_claim = \"scp\"\n",
+            "https://acme.okta.com/oauth2/default".into(),
+            serde_json::json!({"sub": "u-ok", "cid": "c", "aud": ISSUER, "jti": "AT.1", "scp": ["calendar:write"]}),
+        ),
+        // Auth0: issuer ends in '/', aud an array with /userinfo.
+        (
+            "",
+            "https://acme.auth0.com/".into(),
+            serde_json::json!({"sub": "auth0|u-a0", "azp": "c", "aud": [ISSUER, "https://acme.auth0.com/userinfo"], "scope": "openid calendar:write"}),
+        ),
+    ];
+    let blocks: String = shapes
+        .iter()
+        .map(|(extra, iss, _)| {
+            format!(
+                "[[subject_issuer]]\nissuer = \"{iss}\"\njwks = \"{}\"\naudience = \"{ISSUER}\"\nalgorithms = [\"RS256\"]\n{extra}\n",
+                jwks_file.display()
+            )
+        })
+        .collect();
+    let (gw, _up) = gateway_with(&blocks).await;
+    for (_, iss, claims_of) in &shapes {
+        let now = actgate::unix_now();
+        let mut c = claims_of.clone();
+        c["iss"] = iss.as_str().into();
+        c["iat"] = now.into();
+        c["exp"] = (now + 600).into();
+        let (s, body) = call(&gw, &key.sign(&c)).await;
+        assert_eq!(s, StatusCode::OK, "{iss}: {body}");
+        let minted = claims(&echoed_token(&body));
+        let user = c.get("oid").unwrap_or(&c["sub"]);
+        assert_eq!(&minted["sub"], user, "{iss}");
+        assert_eq!(minted["scope"], "calendar:write", "{iss}");
+    }
+}

@@ -304,8 +304,9 @@ pub struct SubjectIssuerSection {
     /// URL of the provider's JWKS (`https://…`), fetched and refreshed.
     pub jwks_uri: Option<String>,
     /// Find the JWKS URL in `{issuer}/.well-known/openid-configuration`
-    /// (OpenID Connect Discovery), or when that is not found in
-    /// `{issuer}/.well-known/oauth-authorization-server` (RFC 8414). The
+    /// (OpenID Connect Discovery), or when that is not found (404) in the
+    /// RFC 8414 document (`https://host/.well-known/oauth-authorization-server/path`,
+    /// then `{issuer}/.well-known/oauth-authorization-server`). The
     /// document's `issuer` must equal `issuer` exactly.
     #[serde(default)]
     pub discovery: bool,

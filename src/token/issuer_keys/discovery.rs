@@ -6,11 +6,28 @@
 
 use super::fetch::{check_url, FetchError, Fetcher, UrlError};
 
-/// The metadata documents tried, in order, below the issuer URL.
-pub const WELL_KNOWN: [&str; 2] = [
-    "/.well-known/openid-configuration",
-    "/.well-known/oauth-authorization-server",
-];
+/// Where the metadata of `issuer` is looked for, in order: the OpenID
+/// document (suffix appended, OIDC Discovery §4), the RFC 8414 document
+/// (suffix inserted between host and path, §3.1), and the RFC 8414 suffix
+/// appended (what Okta's custom authorization servers serve). For an issuer
+/// without a path the last two are the same URL, tried once.
+pub fn metadata_urls(issuer: &str) -> Vec<String> {
+    let base = issuer.trim_end_matches('/');
+    let mut urls = vec![format!("{base}/.well-known/openid-configuration")];
+    if let Ok(uri) = base.parse::<http::Uri>() {
+        if let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) {
+            let path = uri.path().trim_end_matches('/');
+            urls.push(format!(
+                "{scheme}://{authority}/.well-known/oauth-authorization-server{path}"
+            ));
+        }
+    }
+    let appended = format!("{base}/.well-known/oauth-authorization-server");
+    if !urls.contains(&appended) {
+        urls.push(appended);
+    }
+    urls
+}
 
 /// Where the keys of an issuer are found.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -50,13 +67,11 @@ pub async fn jwks_url(
     }
 }
 
-/// `jwks_uri` of `issuer`'s metadata: the OpenID document, or when that is
-/// not found (404) the RFC 8414 one.
+/// `jwks_uri` of `issuer`'s metadata: the first of [`metadata_urls`] that
+/// is found (a 404 tries the next; any other failure stops).
 async fn discover(fetcher: &Fetcher, issuer: &str) -> Result<String, DiscoveryError> {
-    let base = issuer.trim_end_matches('/');
     let mut last = None;
-    for path in WELL_KNOWN {
-        let url = format!("{base}{path}");
+    for url in metadata_urls(issuer) {
         match fetcher.get(&url).await {
             Ok(doc) => return jwks_uri_of(&url, &doc.body, issuer),
             Err(e) if e.not_found() => last = Some(e),
@@ -65,7 +80,7 @@ async fn discover(fetcher: &Fetcher, issuer: &str) -> Result<String, DiscoveryEr
     }
     Err(match last {
         Some(e) => e.into(),
-        None => DiscoveryError::NotMetadata { url: base.into() },
+        None => DiscoveryError::NotMetadata { url: issuer.into() },
     })
 }
 
@@ -95,6 +110,25 @@ pub fn jwks_uri_of(url: &str, body: &[u8], configured: &str) -> Result<String, D
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metadata_is_looked_for_where_oidc_and_rfc_8414_put_it() {
+        assert_eq!(
+            metadata_urls("https://idp.example"),
+            [
+                "https://idp.example/.well-known/openid-configuration",
+                "https://idp.example/.well-known/oauth-authorization-server",
+            ]
+        );
+        assert_eq!(
+            metadata_urls("https://idp.example/t1/"),
+            [
+                "https://idp.example/t1/.well-known/openid-configuration",
+                "https://idp.example/.well-known/oauth-authorization-server/t1",
+                "https://idp.example/t1/.well-known/oauth-authorization-server",
+            ]
+        );
+    }
 
     #[test]
     fn the_document_must_name_the_configured_issuer_exactly() {
