@@ -61,6 +61,20 @@ async fn until_ready(gw: &TestGateway) -> String {
     panic!("never ready: {last:?}");
 }
 
+/// `actgate_issuer_key_fetch_failures_total` of `idp` on the gateway's
+/// `/metrics` (it is listed from 0 for every fetched issuer).
+fn fetch_failures(gw: &TestGateway, idp: &TestIdp) -> u64 {
+    let prefix = format!(
+        "actgate_issuer_key_fetch_failures_total{{issuer=\"{}\"}} ",
+        idp.url
+    );
+    let m = gw.metrics();
+    let line = m.lines().find_map(|l| l.strip_prefix(&prefix));
+    line.unwrap_or_else(|| panic!("no {prefix}in\n{m}"))
+        .parse()
+        .unwrap()
+}
+
 /// A delegated call with `token`: status and body.
 async fn call(gw: &TestGateway, token: &str) -> (StatusCode, serde_json::Value) {
     let (s, _, body) = gw
@@ -92,6 +106,7 @@ async fn rs256_and_es256_user_tokens_from_a_discovered_key_set_are_accepted() {
         m.contains(&format!("actgate_issuer_keys{{issuer=\"{}\"}} 2", idp.url)),
         "{m}"
     );
+    assert_eq!(fetch_failures(&gw, &idp), 0, "{m}");
 
     // Tokens that fail the cheap checks never make the gateway fetch.
     let before = idp.requests().len();
@@ -160,13 +175,9 @@ async fn an_idp_down_at_refresh_leaves_the_last_good_keys_in_service() {
     let (gw, _up) = gateway(&idp, "refresh = \"1s\"").await;
     until_ready(&gw).await;
     idp.set_down(true);
-    let failure = format!(
-        "actgate_issuer_key_fetch_failures_total{{issuer=\"{}\"}}",
-        idp.url
-    );
     let mut counted = false;
     for _ in 0..100 {
-        if gw.metrics().contains(&failure) {
+        if fetch_failures(&gw, &idp) > 0 {
             counted = true;
             break;
         }

@@ -58,19 +58,23 @@ fn label(v: &str) -> String {
 /// Per issuer fetched by URL: failed fetches, keys in service, and the age
 /// of the key set in service.
 fn issuer_metrics(gw: &Snapshot, now: i64, out: &mut String) {
-    out.push_str("# TYPE actgate_issuer_key_fetch_failures_total counter\n");
-    for (issuer, n) in gw.metrics.issuer_key_fetch_failures() {
-        out.push_str(&format!(
-            "actgate_issuer_key_fetch_failures_total{{issuer=\"{}\"}} {n}\n",
-            label(&issuer)
-        ));
-    }
     let mut slots: Vec<_> = gw
         .subject_tokens
         .issuer_slots()
         .filter(|s| s.fingerprint().is_some())
         .collect();
     slots.sort_by(|a, b| a.issuer().cmp(b.issuer()));
+    // Every fetched issuer from 0, so a rate() sees its first failure.
+    let mut failures: std::collections::BTreeMap<String, u64> =
+        slots.iter().map(|s| (s.issuer().to_owned(), 0)).collect();
+    failures.extend(gw.metrics.issuer_key_fetch_failures());
+    out.push_str("# TYPE actgate_issuer_key_fetch_failures_total counter\n");
+    for (issuer, n) in failures {
+        out.push_str(&format!(
+            "actgate_issuer_key_fetch_failures_total{{issuer=\"{}\"}} {n}\n",
+            label(&issuer)
+        ));
+    }
     out.push_str("# TYPE actgate_issuer_keys gauge\n");
     for s in &slots {
         let (count, _) = s.key_count_and_age();
