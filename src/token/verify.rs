@@ -197,8 +197,8 @@ pub(super) fn validation_for(alg: Algorithm, issuer: &str, audience: Option<&str
 
 struct IssuerKeys {
     issuer: String,
-    /// Its audiences are the ones accepted (none for the gateway's own
-    /// tokens, whose audience depends on the presenter).
+    /// The issuer's keys; the slot's audiences are the ones accepted (none
+    /// for the gateway's own tokens, whose audience depends on the presenter).
     keys: Arc<IssuerKeySlot>,
     /// `None`: `scope` and `sub`, nothing else required.
     claims: Option<Arc<ClaimMap>>,
