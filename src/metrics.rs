@@ -139,6 +139,8 @@ pub struct Metrics {
     /// Retries refused: approval unknown, pending, denied, expired, used or
     /// for another request.
     pub approvals_refused: AtomicU64,
+    /// Failed fetches of a `[[subject_issuer]]`'s keys, by issuer.
+    issuer_key_fetch_failures: Mutex<BTreeMap<String, u64>>,
 }
 
 impl Metrics {
@@ -154,6 +156,23 @@ impl Metrics {
     pub fn decision_counters(&self, agent: &str) -> Arc<DecisionCounters> {
         let mut map = self.decisions.lock().unwrap_or_else(|p| p.into_inner());
         Arc::clone(map.entry(agent.to_string()).or_default())
+    }
+
+    pub fn issuer_key_fetch_failed(&self, issuer: &str) {
+        let mut map = self
+            .issuer_key_fetch_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        *map.entry(issuer.to_string()).or_default() += 1;
+    }
+
+    /// Failed issuer key fetches so far, by issuer.
+    pub fn issuer_key_fetch_failures(&self) -> Vec<(String, u64)> {
+        let map = self
+            .issuer_key_fetch_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        map.iter().map(|(k, v)| (k.clone(), *v)).collect()
     }
 
     pub fn inc(counter: &AtomicU64) {

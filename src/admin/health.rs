@@ -7,22 +7,92 @@ use bytes::Bytes;
 use http::{Response, StatusCode};
 
 use crate::snapshot::Snapshot;
+use crate::token::issuer_keys::Availability;
 
 /// Ready: not draining, and the material serving is complete and current.
 /// A gateway only exists once every certificate, key, card and rule loaded
 /// and validated (a failed reload keeps the previous, valid material), so
-/// what can still go wrong is time: the listener certificate expiring.
-pub fn readiness(gw: &Snapshot, draining: bool) -> Result<(), &'static str> {
+/// what can still go wrong is time: the listener certificate expiring, and
+/// the first fetch of an issuer's keys not done yet. An issuer still without
+/// keys after its `startup_timeout` no longer holds readiness back (the
+/// gateway serves everything else; that issuer's tokens get 401): it is
+/// listed in the `Ok` notes instead.
+pub fn readiness(gw: &Snapshot, draining: bool) -> Result<Vec<String>, String> {
     if draining {
-        return Err("draining");
+        return Err("draining".into());
     }
     if gw
         .server_cert_not_after
         .is_some_and(|t| t <= crate::unix_now())
     {
-        return Err("the server certificate has expired");
+        return Err("the server certificate has expired".into());
     }
-    Ok(())
+    let now = std::time::Instant::now();
+    let mut notes = Vec::new();
+    for slot in gw.subject_tokens.issuer_slots() {
+        match slot.availability(now) {
+            Availability::Ready => {}
+            Availability::Waiting => {
+                return Err(format!(
+                    "waiting for the first fetch of the keys of issuer {}",
+                    slot.issuer()
+                ))
+            }
+            Availability::Unavailable(why) => {
+                notes.push(format!("issuer {} unavailable: {why}", slot.issuer()));
+            }
+        }
+    }
+    notes.sort();
+    Ok(notes)
+}
+
+/// A Prometheus label value, escaped (issuers are configured URLs, but a
+/// quote or a newline must not break the exposition format).
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// Per issuer fetched by URL: failed fetches, keys in service, and the age
+/// of the key set in service.
+fn issuer_metrics(gw: &Snapshot, now: i64, out: &mut String) {
+    let mut slots: Vec<_> = gw
+        .subject_tokens
+        .issuer_slots()
+        .filter(|s| s.fingerprint().is_some())
+        .collect();
+    slots.sort_by(|a, b| a.issuer().cmp(b.issuer()));
+    // Every fetched issuer from 0, so a rate() sees its first failure.
+    let mut failures: std::collections::BTreeMap<String, u64> =
+        slots.iter().map(|s| (s.issuer().to_owned(), 0)).collect();
+    failures.extend(gw.metrics.issuer_key_fetch_failures());
+    out.push_str("# TYPE actgate_issuer_key_fetch_failures_total counter\n");
+    for (issuer, n) in failures {
+        out.push_str(&format!(
+            "actgate_issuer_key_fetch_failures_total{{issuer=\"{}\"}} {n}\n",
+            label(&issuer)
+        ));
+    }
+    out.push_str("# TYPE actgate_issuer_keys gauge\n");
+    for s in &slots {
+        let (count, _) = s.key_count_and_age();
+        out.push_str(&format!(
+            "actgate_issuer_keys{{issuer=\"{}\"}} {count}\n",
+            label(s.issuer())
+        ));
+    }
+    out.push_str("# TYPE actgate_issuer_key_set_age_seconds gauge\n");
+    for s in &slots {
+        if let (_, Some(at)) = s.key_count_and_age() {
+            out.push_str(&format!(
+                "actgate_issuer_key_set_age_seconds{{issuer=\"{}\"}} {}\n",
+                label(s.issuer()),
+                now - at
+            ));
+        }
+    }
 }
 
 /// Metrics of `gw`: the counters plus gauges derived from its material.
@@ -45,6 +115,7 @@ pub fn render_metrics(gw: &Snapshot) -> String {
         gauges.push(("actgate_approvals_pending", store.pending_count(now) as f64));
     }
     let mut out = gw.metrics.render_with(&gauges);
+    issuer_metrics(gw, now, &mut out);
     // 1 when the agent has a card in service, 0 when it answers 503.
     out.push_str("# TYPE actgate_agent_card_available gauge\n");
     let mut agents: Vec<_> = gw.registry.agents().collect();
@@ -74,7 +145,13 @@ pub(crate) fn response(
         // Alive as long as the process serves; draining is not a failure.
         "/healthz" => (StatusCode::OK, "ok\n".to_string(), "text/plain"),
         "/readyz" => match readiness(gw, draining) {
-            Ok(()) => (StatusCode::OK, "ready\n".to_string(), "text/plain"),
+            Ok(notes) => (
+                StatusCode::OK,
+                notes
+                    .iter()
+                    .fold("ready\n".to_string(), |b, n| b + n + "\n"),
+                "text/plain",
+            ),
             Err(why) => (
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("not ready: {why}\n"),

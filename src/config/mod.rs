@@ -275,16 +275,96 @@ pub struct CardsSection {
 }
 
 /// `[[subject_issuer]]`
+///
+/// Where the issuer's keys come from: exactly one of `jwks` (a file),
+/// `jwks_uri` (fetched) or `discovery = true` (the `jwks_uri` of the
+/// issuer's metadata document). Keys are taken only from there; a token's
+/// `kid`, `jku` or `x5u` never makes the gateway fetch from anywhere else.
+///
+/// Fetched keys are fetched at start (`/readyz` answers 503 until the first
+/// good fetch of each issuer, for at most `startup_timeout`; after it the
+/// issuer's tokens get 401 naming it, and `/readyz` lists it), then again
+/// after the key set's `Cache-Control: max-age`, clamped between
+/// `min_refresh_interval` and `refresh`. A token from this issuer whose
+/// `kid` is not in the current set makes the gateway fetch at once, at most
+/// once per `min_refresh_interval`, and the request waits for that fetch:
+/// a key rotation at the IdP costs no failed call. A failed fetch keeps the
+/// last good key set, is logged and counted
+/// (`actgate_issuer_key_fetch_failures_total{issuer}`), and is retried after
+/// `min_refresh_interval`; keys the IdP removed stop verifying after the next
+/// good fetch. Fetches are HTTPS only (plain `http://` only to a loopback
+/// address), follow no redirect, and are bounded in size and time.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectIssuerSection {
     /// Exact `iss` of the identity provider's tokens.
     pub issuer: String,
-    /// JWKS file with the provider's public keys. Keys are taken only from here;
-    /// a token's `kid`, `jku` or `x5u` never makes the gateway fetch a key.
-    pub jwks: PathBuf,
-    /// The `aud` the provider's tokens must carry to be accepted here.
-    pub audience: String,
+    /// JWKS file with the provider's public keys.
+    pub jwks: Option<PathBuf>,
+    /// URL of the provider's JWKS (`https://…`), fetched and refreshed.
+    pub jwks_uri: Option<String>,
+    /// Find the JWKS URL in `{issuer}/.well-known/openid-configuration`
+    /// (OpenID Connect Discovery), or when that is not found (404) in the
+    /// RFC 8414 document (`https://host/.well-known/oauth-authorization-server/path`,
+    /// then `{issuer}/.well-known/oauth-authorization-server`). The
+    /// document's `issuer` must equal `issuer` exactly.
+    #[serde(default)]
+    pub discovery: bool,
+    /// PEM CA bundle for the provider's TLS certificate (`jwks_uri`,
+    /// `discovery`). Default: the system's roots.
+    pub ca: Option<PathBuf>,
+    /// The `aud` the provider's tokens must carry to be accepted here: one
+    /// value, or a list of which the token must carry at least one (Entra
+    /// sends the application ID URI or the client ID, depending on the
+    /// token version).
+    pub audience: OneOrMany,
+    /// The claim holding the token's scopes. Default `"scope"` (a
+    /// space-separated string); any other claim (Entra's and Okta's `scp`)
+    /// may be a space-separated string or an array of strings.
+    pub scope_claim: Option<String>,
+    /// The claim naming the user. Default `"sub"`; e.g. `"oid"` for Entra's
+    /// stable object ID, `"preferred_username"`. Must be a non-empty string.
+    pub subject_claim: Option<String>,
+    /// Claims a token must carry (not `null`) to be accepted, e.g. `["tid"]`.
+    #[serde(default)]
+    pub required_claims: Vec<String>,
+    /// Longest time a fetched key set is used before it is fetched again,
+    /// whatever its `Cache-Control` says. Default `"15m"`.
+    pub refresh: Option<String>,
+    /// Shortest time between two fetches of this issuer's keys: the least a
+    /// `Cache-Control: max-age` is taken as, the pause after a failed fetch,
+    /// and the rate limit of the fetches an unknown `kid` triggers. Default
+    /// `"30s"`.
+    pub min_refresh_interval: Option<String>,
+    /// How long `/readyz` waits for the first good fetch of this issuer's
+    /// keys before the gateway is ready without them. Default `"10s"`.
+    pub startup_timeout: Option<String>,
+    /// The JWS algorithms accepted from this issuer (`RS256`, `RS384`,
+    /// `RS512`, `PS256`, `PS384`, `PS512`, `ES256`, `ES384`, `EdDSA`). A key's
+    /// algorithm is its JWK's `alg`; a key without `alg` gets the one its
+    /// `kty`/`crv` implies, and an RSA key without `alg` the first RSA
+    /// algorithm of this list (Entra's and many OIDC providers' RSA keys
+    /// carry no `alg`). Keys of other algorithms are not used. Default: any
+    /// of these, and an RSA key without `alg` is refused.
+    pub algorithms: Option<Vec<String>>,
+}
+
+/// A value or a list of values (`audience = "x"` or `audience = ["x", "y"]`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    /// The values, in the order written.
+    pub fn to_vec(&self) -> Vec<String> {
+        match self {
+            OneOrMany::One(v) => vec![v.clone()],
+            OneOrMany::Many(v) => v.clone(),
+        }
+    }
 }
 
 /// `[[agent]]`

@@ -82,7 +82,7 @@ async fn stages<'g>(
         return answer.map(Done::Answered);
     }
     let rest = classify::canonical_path(route.rest)?;
-    *subject_slot = subject::verify(gw, caller, req.headers())?;
+    *subject_slot = subject::verify(gw, caller, req.headers()).await?;
     let subject = subject_slot.as_ref();
     if let Some(s) = subject {
         rec.set_delegation(caller.spiffe_id.as_str(), s);

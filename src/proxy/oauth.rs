@@ -185,7 +185,21 @@ async fn answer(
     let body = read_body(body, &parts, gw.limits.max_request_body)
         .await
         .map_err(Refusal::Http)?;
+    // A subject token whose kid its issuer's fetched keys lack waits here
+    // (bounded) for a fetch, so a key rotation at the IdP costs no refusal.
+    if let Some(t) = subject_token_of(&body) {
+        gw.subject_tokens.wait_for_keys_of(&t, &gw.metrics).await;
+    }
     Ok(exchange::exchange(gw, caller, &body, crate::unix_now())?)
+}
+
+/// The `subject_token` of a form body, if it parses (the exchange reports
+/// any problem with the form itself).
+fn subject_token_of(body: &[u8]) -> Option<String> {
+    crate::token::form::parse(body)
+        .ok()?
+        .into_iter()
+        .find_map(|(k, v)| (k == "subject_token").then_some(v))
 }
 
 fn error_response(

@@ -9,8 +9,10 @@ use crate::identity::CallerIdentity;
 use crate::snapshot::Snapshot;
 use crate::token::SubjectToken;
 
-/// The verified subject token of the request, if it sent one.
-pub(super) fn verify(
+/// The verified subject token of the request, if it sent one. A token whose
+/// `kid` its issuer's fetched key set lacks waits (bounded) for a fetch of
+/// that issuer's keys, so a key rotation at the IdP costs no failed call.
+pub(super) async fn verify(
     gw: &Snapshot,
     caller: &CallerIdentity,
     headers: &HeaderMap,
@@ -29,7 +31,8 @@ pub(super) fn verify(
     // here for the upstream is unbound, so accepting it would silently drop
     // the binding (the token endpoint re-binds instead).
     gw.subject_tokens
-        .verify(tok, presenter, crate::unix_now())
+        .verify_waiting_for_keys(tok, presenter, &gw.metrics)
+        .await
         .and_then(|s| s.check_binding(&caller.thumbprint).map(|()| s))
         .map(Some)
         .map_err(Refusal::SubjectToken)

@@ -162,6 +162,12 @@ pub async fn start_gateway(gw: Arc<Snapshot>) -> Result<RunningGateway, StartErr
         limits.clone(),
     ));
     life.spawn(refresh::card_refresh_loop(shared.clone(), life.stopped()));
+    // Fetched issuer keys: at once, then as they come due (`/readyz` waits
+    // for the first good fetch of each, bounded by its startup_timeout).
+    life.spawn(crate::snapshot::issuer_refresh::issuer_key_refresh_loop(
+        shared.clone(),
+        life.stopped(),
+    ));
     let (draining, stopped) = (life.draining(), life.stopped());
     let admin = |scope| AdminListener {
         scope,

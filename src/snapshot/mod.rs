@@ -10,6 +10,7 @@
 //! `[gateway]` and `[server]` in `settings`), all recording into one
 //! `config::Problems` collector.
 
+pub(crate) mod issuer_refresh;
 mod settings;
 
 use std::collections::HashMap;
@@ -30,6 +31,7 @@ use crate::metrics::Metrics;
 use crate::policy::{Policy, Rule};
 use crate::registry::{Agent, Registry};
 use crate::tls;
+use crate::token::build::subject_issuers;
 use crate::token::signing_keys::PriorKeys;
 use crate::token::{ActorTokenVerifier, KeySet, Minter, SigningKey, SubjectTokenVerifier};
 use crate::upstream::UpstreamClient;
@@ -150,7 +152,8 @@ impl Snapshot {
         });
         // [tokens] and [cards]: one key each, never the same one.
         let own = crate::token::signing_keys::load_own(&mut p, cfg, &mut files, &set.public_url);
-        let trusted = crate::token::build::subject_issuers(&mut p, cfg, &mut files, &set.issuer);
+        let kept = prior.map(|g| &g.subject_tokens);
+        let trusted = subject_issuers(&mut p, cfg, &mut files, &set.issuer, kept);
         let crate::registry::build::Agents { agents, upstreams } = crate::registry::build::agents(
             &mut p,
             cfg,

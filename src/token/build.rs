@@ -24,40 +24,29 @@ pub(crate) fn actor_verifier(issuer: &str, public_url: &str) -> ActorTokenVerifi
     ])
 }
 
-/// `[[subject_issuer]]`: each issuer's keys read from its JWKS file (added to
-/// `files`). The gateway's own issuer is refused: its tokens are verified
-/// with the gateway's keys.
+/// `[[subject_issuer]]`: each issuer's keys from its JWKS file (added to
+/// `files`) or fetched by URL (see [`super::issuer_keys`]); a fetched issuer
+/// whose configuration `prior` already had keeps its keys. The gateway's own
+/// issuer is refused: its tokens are verified with the gateway's keys.
 pub(crate) fn subject_issuers(
     p: &mut Problems,
     cfg: &ConfigFile,
     files: &mut Vec<PathBuf>,
     issuer: &str,
+    prior: Option<&SubjectTokenVerifier>,
 ) -> Vec<TrustedIssuer> {
     let mut trusted = Vec::new();
     for (i, si) in cfg.raw.subject_issuer.iter().enumerate() {
-        let field = format!("subject_issuer[{i}]");
         if si.issuer.trim_end_matches('/') == issuer {
             p.add(
-                format!("{field}.issuer"),
+                format!("subject_issuer[{i}].issuer"),
                 "is the gateway's own issuer; its tokens are verified with the gateway's keys",
             );
             continue;
         }
-        let full = cfg.resolve(&si.jwks);
-        files.push(full.clone());
-        let Some(text) = p.take(
-            format!("{field}.jwks"),
-            std::fs::read_to_string(&full)
-                .map_err(|e| format!("{}: cannot read: {e}", full.display())),
-        ) else {
-            continue;
-        };
-        if let Some(ti) = p.take(
-            format!("{field}.jwks"),
-            TrustedIssuer::from_jwks_json(&si.issuer, &si.audience, &text)
-                .map_err(|e| format!("{}: {e}", full.display())),
-        ) {
-            trusted.push(ti);
+        let kept = |iss: &str| prior.and_then(|v| v.issuer_slots().find(|s| s.issuer() == iss));
+        if let Some(t) = super::issuer_keys::build::trusted_issuer(p, cfg, files, (i, si), kept) {
+            trusted.push(t);
         }
     }
     trusted

@@ -7,6 +7,7 @@ pub(crate) mod build;
 pub mod claims;
 pub mod exchange;
 pub mod form;
+pub mod issuer_keys;
 pub mod keys;
 pub mod metadata;
 pub mod mint;

@@ -23,6 +23,10 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
+use super::issuer_keys::claim_map::ClaimMap;
+pub(super) use super::issuer_keys::jwk::parse_jwk;
+use super::issuer_keys::jwk::{key_set, Acceptance, Strictness};
+use super::issuer_keys::IssuerKeySlot;
 use super::verify_cache::{VerifiedTokenCache, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES};
 use super::{Actor, Cnf, KeySet, SigningAlgorithm};
 use crate::metrics::CacheCounters;
@@ -33,9 +37,6 @@ pub const LEEWAY_SECS: i64 = 30;
 
 /// Larger tokens are refused before any decoding work.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
-
-/// Smallest RSA modulus accepted from a JWKS (RFC 8725 / NIST: 2048 bits).
-const MIN_RSA_MODULUS_BYTES: usize = 256;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum TokenError {
@@ -73,6 +74,8 @@ pub enum TokenError {
     NotAudience,
     #[error("trusted issuer {issuer}: {reason}")]
     Jwks { issuer: String, reason: String },
+    #[error("the keys of issuer {issuer} are unavailable: {reason}")]
+    IssuerUnavailable { issuer: String, reason: String },
     #[error("issuer {0} is configured twice")]
     DuplicateIssuer(String),
     #[error(
@@ -124,63 +127,49 @@ pub(super) struct VerifyKey {
     pub(super) validation: Validation,
 }
 
-/// An external issuer whose tokens are accepted as subject tokens.
+/// An external issuer whose tokens are accepted as subject tokens, with
+/// its keys (fixed, or fetched into its slot).
+#[derive(Debug)]
 pub struct TrustedIssuer {
     issuer: String,
-    audience: String,
-    keys: Vec<VerifyKey>,
-}
-
-impl std::fmt::Debug for TrustedIssuer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TrustedIssuer")
-            .field("issuer", &self.issuer)
-            .field("audience", &self.audience)
-            .field(
-                "kids",
-                &self.keys.iter().map(|k| &k.kid).collect::<Vec<_>>(),
-            )
-            .finish()
-    }
+    keys: Arc<IssuerKeySlot>,
+    /// `None`: `scope` and `sub`, nothing else required.
+    claims: Option<Arc<ClaimMap>>,
 }
 
 impl TrustedIssuer {
     /// Parse `jwks` (`{"keys": [...]}`) for `issuer`, whose tokens must carry
     /// `audience`.
     pub fn from_jwks_json(issuer: &str, audience: &str, jwks: &str) -> Result<Self, TokenError> {
-        let err = |reason: String| TokenError::Jwks {
-            issuer: issuer.to_owned(),
-            reason,
+        let accept = Acceptance {
+            audiences: vec![audience.to_owned()],
+            require_sub: true,
         };
-        let doc: serde_json::Value =
-            serde_json::from_str(jwks).map_err(|e| err(format!("JWKS is not JSON: {e}")))?;
-        let list = doc
-            .get("keys")
-            .and_then(serde_json::Value::as_array)
-            .ok_or_else(|| err("JWKS has no \"keys\" array".into()))?;
-        if list.is_empty() {
-            return Err(err("JWKS has no keys".into()));
+        Self::from_jwks_allowing(issuer, accept, ClaimMap::default(), jwks.as_bytes(), None)
+    }
+
+    /// [`Self::from_jwks_json`] with the issuer's audiences, claim mapping
+    /// and `algorithms` allow-list.
+    pub fn from_jwks_allowing(
+        issuer: &str,
+        accept: Acceptance,
+        claims: ClaimMap,
+        jwks: &[u8],
+        algorithms: Option<&[Algorithm]>,
+    ) -> Result<Self, TokenError> {
+        let (keys, _) = key_set(issuer, &accept, jwks, algorithms, Strictness::EveryKey)?;
+        let slot = IssuerKeySlot::fixed(issuer, accept, keys);
+        Ok(Self::from_slot(Arc::new(slot), claims))
+    }
+
+    /// An issuer whose keys are in `slot` (fetched ones, or kept from the
+    /// snapshot a reload replaces), its claims read as `claims` says.
+    pub fn from_slot(slot: Arc<IssuerKeySlot>, claims: ClaimMap) -> Self {
+        TrustedIssuer {
+            issuer: slot.issuer().to_owned(),
+            keys: slot,
+            claims: (!claims.is_default()).then(|| Arc::new(claims)),
         }
-        let mut keys: Vec<VerifyKey> = Vec::with_capacity(list.len());
-        for (i, jwk) in list.iter().enumerate() {
-            let (kid, alg, key) =
-                parse_jwk(jwk).map_err(|why| err(format!("JWKS key #{i}: {why}")))?;
-            if kid.is_some() && keys.iter().any(|k| k.kid == kid) {
-                return Err(err(format!("JWKS key #{i}: duplicate kid")));
-            }
-            let validation = validation_for(alg, issuer, Some(audience));
-            keys.push(VerifyKey {
-                kid,
-                alg,
-                key,
-                validation,
-            });
-        }
-        Ok(TrustedIssuer {
-            issuer: issuer.to_owned(),
-            audience: audience.to_owned(),
-            keys,
-        })
     }
 
     pub fn issuer(&self) -> &str {
@@ -188,103 +177,11 @@ impl TrustedIssuer {
     }
 }
 
-/// Why one JWK of a key set is refused.
-#[derive(Debug, thiserror::Error)]
-pub(super) enum JwkError {
-    #[error("contains private key material (\"d\")")]
-    PrivateKey,
-    #[error("\"use\" is {0:?}, not \"sig\"")]
-    Use(String),
-    #[error("has no \"kty\"")]
-    NoKty,
-    #[error("RSA key has no \"n\"")]
-    NoModulus,
-    #[error("RSA \"n\" is not base64url")]
-    ModulusNotBase64,
-    #[error("RSA key is {0} bits, under 2048")]
-    RsaTooShort(usize),
-    #[error("unsupported RSA alg {0:?}")]
-    RsaAlg(String),
-    #[error("symmetric (\"oct\") keys are not accepted")]
-    Symmetric,
-    #[error("unsupported key type {kty:?} / curve {crv:?}")]
-    KeyType { kty: String, crv: Option<String> },
-    #[error("\"alg\" {declared:?} does not match the key type ({alg:?})")]
-    AlgMismatch { declared: String, alg: Algorithm },
-    #[error("not a valid JWK: {0}")]
-    NotAJwk(serde_json::Error),
-    #[error("unusable key: {0}")]
-    Unusable(jsonwebtoken::errors::Error),
-}
-
-/// `(kid, pinned algorithm, key)` for one JWK, or why it is refused.
-pub(super) fn parse_jwk(
-    jwk: &serde_json::Value,
-) -> Result<(Option<String>, Algorithm, DecodingKey), JwkError> {
-    let get = |name: &str| jwk.get(name).and_then(serde_json::Value::as_str);
-    if jwk.get("d").is_some() {
-        return Err(JwkError::PrivateKey);
-    }
-    if let Some(u) = get("use") {
-        if u != "sig" {
-            return Err(JwkError::Use(u.to_string()));
-        }
-    }
-    let kty = get("kty").ok_or(JwkError::NoKty)?;
-    let declared = get("alg");
-    // The algorithm follows from the key type and curve; a declared `alg` must
-    // agree. Symmetric ("oct") keys are never accepted: a published key set
-    // holding an HMAC secret would let anyone who reads it forge tokens.
-    let alg = match (kty, get("crv")) {
-        ("EC", Some("P-256")) => Algorithm::ES256,
-        ("EC", Some("P-384")) => Algorithm::ES384,
-        ("OKP", Some("Ed25519")) => Algorithm::EdDSA,
-        ("RSA", _) => {
-            let n = get("n").ok_or(JwkError::NoModulus)?;
-            let n = URL_SAFE_NO_PAD
-                .decode(n)
-                .map_err(|_| JwkError::ModulusNotBase64)?;
-            let significant = n.iter().skip_while(|b| **b == 0).count();
-            if significant < MIN_RSA_MODULUS_BYTES {
-                return Err(JwkError::RsaTooShort(significant * 8));
-            }
-            match declared.unwrap_or("RS256") {
-                "RS256" => Algorithm::RS256,
-                "RS384" => Algorithm::RS384,
-                "RS512" => Algorithm::RS512,
-                "PS256" => Algorithm::PS256,
-                "PS384" => Algorithm::PS384,
-                "PS512" => Algorithm::PS512,
-                other => return Err(JwkError::RsaAlg(other.to_string())),
-            }
-        }
-        ("oct", _) => return Err(JwkError::Symmetric),
-        (kty, crv) => {
-            return Err(JwkError::KeyType {
-                kty: kty.to_string(),
-                crv: crv.map(str::to_string),
-            })
-        }
-    };
-    if let Some(d) = declared {
-        if format!("{alg:?}") != d {
-            return Err(JwkError::AlgMismatch {
-                declared: d.to_string(),
-                alg,
-            });
-        }
-    }
-    let parsed: jsonwebtoken::jwk::Jwk =
-        serde_json::from_value(jwk.clone()).map_err(JwkError::NotAJwk)?;
-    let key = DecodingKey::from_jwk(&parsed).map_err(JwkError::Unusable)?;
-    Ok((get("kid").map(str::to_owned), alg, key))
-}
-
 /// One `Validation` per key, algorithm pinned (so an HS256 token "signed" with
 /// a public key never reaches HMAC). Time checks are ours (injectable clock),
 /// presence of `exp`/`iss`/`sub`/`aud` is enforced here: jsonwebtoken skips
 /// `iss`/`aud` checks on tokens that simply omit them.
-fn validation_for(alg: Algorithm, issuer: &str, audience: Option<&str>) -> Validation {
+pub(super) fn validation_for(alg: Algorithm, issuer: &str, audience: Option<&str>) -> Validation {
     let mut v = Validation::new(alg);
     v.set_required_spec_claims(&["exp", "iss", "sub", "aud"]);
     v.set_issuer(&[issuer]);
@@ -301,9 +198,11 @@ fn validation_for(alg: Algorithm, issuer: &str, audience: Option<&str>) -> Valid
 
 struct IssuerKeys {
     issuer: String,
-    /// `None` for the gateway's own tokens.
-    audience: Option<String>,
-    keys: Vec<VerifyKey>,
+    /// The issuer's keys; the slot's audiences are the ones accepted (none
+    /// for the gateway's own tokens, whose audience depends on the presenter).
+    keys: Arc<IssuerKeySlot>,
+    /// `None`: `scope` and `sub`, nothing else required.
+    claims: Option<Arc<ClaimMap>>,
 }
 
 pub struct SubjectTokenVerifier {
@@ -340,6 +239,11 @@ impl SubjectTokenVerifier {
                 validation: validation_for(alg, &own_issuer, None),
             });
         }
+        let own_accept = Acceptance {
+            audiences: Vec::new(),
+            require_sub: true,
+        };
+        let keys = Arc::new(IssuerKeySlot::fixed(&own_issuer, own_accept, keys));
         let mut map = HashMap::new();
         for t in trusted {
             if t.issuer == own_issuer || map.contains_key(&t.issuer) {
@@ -349,16 +253,16 @@ impl SubjectTokenVerifier {
                 t.issuer.clone(),
                 IssuerKeys {
                     issuer: t.issuer,
-                    audience: Some(t.audience),
                     keys: t.keys,
+                    claims: t.claims,
                 },
             );
         }
         Ok(SubjectTokenVerifier {
             own: IssuerKeys {
                 issuer: own_issuer,
-                audience: None,
                 keys,
+                claims: None,
             },
             trusted: map,
             cache: VerifiedTokenCache::new(DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES)
@@ -387,7 +291,9 @@ impl SubjectTokenVerifier {
             return self.verify_signed(token)?.finish(presenter_resource, now);
         }
         let tag = self.cache.tag(token);
-        if let Some(hit) = self.cache.get(&tag, now) {
+        // A hit verified under a key set its issuer has since replaced is
+        // verified again: removed keys stop verifying at once.
+        if let Some(hit) = self.cache.get(&tag, now).filter(|h| h.key_set_current()) {
             return hit.finish(presenter_resource, now);
         }
         let verified = Arc::new(self.verify_signed(token)?);
@@ -423,6 +329,20 @@ impl SubjectTokenVerifier {
         self
     }
 
+    /// Every configured issuer's key slot (the gateway's own excluded).
+    pub fn issuer_slots(&self) -> impl Iterator<Item = &Arc<IssuerKeySlot>> {
+        self.trusted.values().map(|i| &i.keys)
+    }
+
+    /// The key slot of the configured issuer `token` names (unverified
+    /// `iss`; `None` for the gateway's own and unknown issuers).
+    pub(super) fn fetched_slot_of(&self, token: &str) -> Option<&IssuerKeySlot> {
+        let (_, p64, _) = split_compact(token).ok()?;
+        let payload = decode_json_object(p64, "payload").ok()?;
+        let iss = payload.get("iss")?.as_str()?;
+        self.trusted.get(iss).map(|i| &*i.keys)
+    }
+
     /// Everything about `token` that holds whoever presents it, whenever:
     /// header rules, issuer and key choice, signature, claim types.
     fn verify_signed(&self, token: &str) -> Result<Verified, TokenError> {
@@ -447,7 +367,8 @@ impl SubjectTokenVerifier {
         };
         let own = std::ptr::eq(issuer, &self.own);
 
-        let key = select_key(&issuer.keys, &header)?;
+        let key_set = issuer.keys.current()?;
+        let key = select_key(&key_set.keys, &header)?;
 
         let claims = jsonwebtoken::decode::<RawClaims>(token, &key.key, &key.validation)
             .map_err(map_jwt_error)?
@@ -458,12 +379,33 @@ impl SubjectTokenVerifier {
         let nbf = numeric_date(claims.nbf.as_ref(), "nbf")?;
         let iat = numeric_date(claims.iat.as_ref(), "iat")?
             .ok_or_else(|| TokenError::MissingClaim("iat".into()))?;
-        let sub = claims
-            .sub
-            .ok_or_else(|| TokenError::MissingClaim("sub".into()))?;
+        // The payload read before is the one the signature covers.
+        let (sub, scopes) = match issuer.claims.as_deref() {
+            Some(map) => {
+                map.check_required(&unverified)?;
+                (map.subject(&unverified)?, map.scopes(&unverified)?)
+            }
+            None => (
+                claims
+                    .sub
+                    .ok_or_else(|| TokenError::MissingClaim("sub".into()))?,
+                claims
+                    .scope
+                    .map(|s| s.split_ascii_whitespace().map(str::to_owned).collect()),
+            ),
+        };
         let token_aud = claims
             .aud
             .ok_or_else(|| TokenError::MissingClaim("aud".into()))?;
+        // The first configured audience the token carries (jsonwebtoken
+        // checked there is one).
+        let issuer_audience = issuer
+            .keys
+            .audiences()
+            .iter()
+            .find(|a| token_aud.contains(a))
+            .cloned()
+            .unwrap_or_default();
 
         // RFC 9068 §4 typ check, case-insensitive per the RFC's own example;
         // applied to own tokens only (external issuers' `typ` varies: JWT,
@@ -476,9 +418,7 @@ impl SubjectTokenVerifier {
             issuer: issuer.issuer.clone(),
             own,
             sub,
-            scopes: claims
-                .scope
-                .map(|s| s.split_ascii_whitespace().map(str::to_owned).collect()),
+            scopes,
             exp,
             nbf,
             iat,
@@ -490,7 +430,8 @@ impl SubjectTokenVerifier {
                 Audience::One(a) => Some(a),
                 Audience::Many(_) => None,
             },
-            issuer_audience: issuer.audience.clone().unwrap_or_default(),
+            issuer_audience,
+            key_set: (Arc::clone(&issuer.keys), key_set.generation),
         })
     }
 }
@@ -517,9 +458,16 @@ pub struct Verified {
     pub(super) own_audience: Option<String>,
     /// Trusted issuers: the configured audience the token was checked for.
     pub(super) issuer_audience: String,
+    /// The issuer's keys and the generation the signature verified under.
+    pub(super) key_set: (Arc<IssuerKeySlot>, u64),
 }
 
 impl Verified {
+    /// Whether the key set the token verified under is still its issuer's.
+    fn key_set_current(&self) -> bool {
+        self.key_set.0.generation() == self.key_set.1
+    }
+
     /// The per-request checks, in the verifier's order: clock, `cnf`, then
     /// for the gateway's own tokens `typ` and audience = presenter.
     pub(super) fn finish(
@@ -649,8 +597,16 @@ pub(super) enum Audience {
     One(String),
     /// Accepted for trusted issuers (jsonwebtoken checked membership); never
     /// for own tokens, which always carry a single audience.
-    #[allow(dead_code)]
     Many(Vec<String>),
+}
+
+impl Audience {
+    fn contains(&self, a: &str) -> bool {
+        match self {
+            Audience::One(one) => one == a,
+            Audience::Many(many) => many.iter().any(|m| m == a),
+        }
+    }
 }
 
 /// The claims read after signature verification. Everything is optional here

@@ -21,8 +21,12 @@
 //!   tokens costs hits, never memory.
 //! - An entry is never served past its token's `exp` (plus the leeway): it
 //!   is dropped when found expired, and the clock check refuses it anyway.
-//! - The cache belongs to one verifier, whose keys never change: new keys
-//!   (a reload, a rotated key set) mean a new verifier and an empty cache.
+//! - The cache belongs to one verifier: new configured keys (a reload) mean
+//!   a new verifier and an empty cache. An issuer's fetched key set can
+//!   change under a verifier: each entry remembers the generation of the
+//!   key set it verified under and is served only while that is still its
+//!   issuer's (checked by the verifier on a hit), so a removed key stops
+//!   verifying at the next good fetch.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};

@@ -6,5 +6,6 @@ pub mod cli;
 pub mod egress;
 pub mod exchange;
 pub mod gateway;
+pub mod idp;
 pub mod python;
 pub mod upstream;

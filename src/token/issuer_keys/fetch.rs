@@ -1,0 +1,226 @@
+//! Fetching an issuer's documents (its JWKS, its metadata): HTTPS only
+//! (plain HTTP only to a loopback address), no redirect followed, bounded in
+//! size and in time, and the `Cache-Control: max-age` of the answer.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Request, StatusCode, Uri};
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::TokioExecutor;
+use rustls::pki_types::CertificateDer;
+
+/// Largest document accepted from an issuer. Real key sets and metadata
+/// documents are a few KiB; the bound keeps a misbehaving IdP from making
+/// the gateway buffer without limit.
+pub const MAX_DOCUMENT_BYTES: usize = 256 * 1024;
+
+/// Time allowed for one document, from connecting to the last body byte.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A URL an issuer's documents may not be fetched from.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UrlError {
+    #[error("{0:?} is not an absolute URL")]
+    NotAUrl(String),
+    #[error("{0:?} is plain http to a non-loopback address; keys are fetched over https (http is allowed to 127.0.0.1, ::1 and localhost only)")]
+    PlainHttp(String),
+    #[error("{0:?} is neither https nor http")]
+    Scheme(String),
+}
+
+/// `url` parsed, when the gateway may fetch keys from it: `https`, or
+/// `http` to a loopback host (a local test IdP, a sidecar).
+pub fn check_url(url: &str) -> Result<Uri, UrlError> {
+    let uri: Uri = url.parse().map_err(|_| UrlError::NotAUrl(url.into()))?;
+    let host = uri
+        .host()
+        .ok_or_else(|| UrlError::NotAUrl(url.into()))?
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    match uri.scheme_str() {
+        Some("https") => Ok(uri),
+        Some("http") if is_loopback(host) => Ok(uri),
+        Some("http") => Err(UrlError::PlainHttp(url.into())),
+        _ => Err(UrlError::Scheme(url.into())),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Why a document could not be fetched.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Url(#[from] UrlError),
+    #[error("{url}: cannot build the request: {source}")]
+    Request { url: String, source: http::Error },
+    #[error("{url}: unreachable: {source}")]
+    Unreachable {
+        url: String,
+        source: hyper_util::client::legacy::Error,
+    },
+    #[error("{url}: answered HTTP {status}, not 200")]
+    Status { url: String, status: StatusCode },
+    #[error("{url}: reading the body: {source} (at most {MAX_DOCUMENT_BYTES} bytes are accepted)")]
+    Body {
+        url: String,
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("{url}: no complete answer within {FETCH_TIMEOUT:?}")]
+    Timeout { url: String },
+}
+
+impl FetchError {
+    /// The server answered 404: the document is not there.
+    pub fn not_found(&self) -> bool {
+        matches!(self, FetchError::Status { status, .. } if *status == StatusCode::NOT_FOUND)
+    }
+}
+
+/// A fetched document and how long its server says it may be kept.
+pub struct Fetched {
+    pub body: Bytes,
+    pub max_age: Option<Duration>,
+}
+
+/// The roots an issuer's TLS certificate must chain to could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum RootsError {
+    #[error("{0}")]
+    Ca(#[from] crate::tls::TlsMaterialError),
+    #[error("is not a usable CA certificate: {0}")]
+    Invalid(rustls::Error),
+    #[error("the system has no usable root certificates; set `ca`")]
+    NoSystemRoots,
+}
+
+/// An HTTP client for one issuer's documents.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+}
+
+impl std::fmt::Debug for Fetcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fetcher").finish_non_exhaustive()
+    }
+}
+
+impl Fetcher {
+    /// A client trusting the certificates of `ca` (a PEM bundle), or the
+    /// system's roots when `None`.
+    pub fn new(ca: Option<&[CertificateDer<'static>]>) -> Result<Self, RootsError> {
+        let mut roots = rustls::RootCertStore::empty();
+        match ca {
+            Some(certs) => {
+                for c in certs {
+                    roots.add(c.clone()).map_err(RootsError::Invalid)?;
+                }
+            }
+            None => {
+                // Unreadable system certificates are skipped, as every
+                // client does; none at all is an error.
+                let native = rustls_native_certs::load_native_certs();
+                let (added, _) = roots.add_parsable_certificates(native.certs);
+                if added == 0 {
+                    return Err(RootsError::NoSystemRoots);
+                }
+            }
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(crate::tls::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(RootsError::Invalid)?
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(FETCH_TIMEOUT));
+        http.enforce_http(false);
+        // Plain http is reached only for URLs `check_url` let through.
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Ok(Fetcher {
+            client: Client::builder(TokioExecutor::new()).build(https),
+        })
+    }
+
+    /// GET `url` (checked by [`check_url`]): a 200 answer's body and its
+    /// `max-age`, within [`FETCH_TIMEOUT`] and [`MAX_DOCUMENT_BYTES`].
+    pub async fn get(&self, url: &str) -> Result<Fetched, FetchError> {
+        let uri = check_url(url)?;
+        match tokio::time::timeout(FETCH_TIMEOUT, self.get_unbounded(uri, url)).await {
+            Ok(r) => r,
+            Err(_) => Err(FetchError::Timeout { url: url.into() }),
+        }
+    }
+
+    async fn get_unbounded(&self, uri: Uri, url: &str) -> Result<Fetched, FetchError> {
+        let req = Request::get(uri)
+            .header(http::header::ACCEPT, "application/json")
+            .body(Empty::new())
+            .map_err(|source| FetchError::Request {
+                url: url.into(),
+                source,
+            })?;
+        let resp = self
+            .client
+            .request(req)
+            .await
+            .map_err(|source| FetchError::Unreachable {
+                url: url.into(),
+                source,
+            })?;
+        // Redirects are not followed: the configured URL is the one trusted.
+        if resp.status() != StatusCode::OK {
+            return Err(FetchError::Status {
+                url: url.into(),
+                status: resp.status(),
+            });
+        }
+        let max_age = super::cache_control::max_age(resp.headers());
+        let body = Limited::new(resp.into_body(), MAX_DOCUMENT_BYTES)
+            .collect()
+            .await
+            .map_err(|source| FetchError::Body {
+                url: url.into(),
+                source,
+            })?
+            .to_bytes();
+        Ok(Fetched { body, max_age })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn https_anywhere_http_only_to_loopback() {
+        for ok in [
+            "https://idp.example.com/jwks",
+            "http://127.0.0.1:8080/jwks",
+            "http://127.3.4.5/jwks",
+            "http://localhost:9/x",
+            "http://[::1]:9/x",
+        ] {
+            assert!(check_url(ok).is_ok(), "{ok}");
+        }
+        for bad in ["http://idp.example.com/jwks", "http://10.0.0.1/jwks"] {
+            assert!(
+                matches!(check_url(bad), Err(UrlError::PlainHttp(_))),
+                "{bad}"
+            );
+        }
+        assert!(matches!(check_url("ftp://idp/x"), Err(UrlError::Scheme(_))));
+        assert!(matches!(check_url("/jwks"), Err(UrlError::NotAUrl(_))));
+    }
+}
