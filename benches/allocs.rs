@@ -186,12 +186,12 @@ fn mint_count(n: usize, report: bool) {
     let subject = SubjectToken {
         issuer: "https://idp.example.com".into(),
         sub: "alice@example.com".into(),
-        scopes: Some(vec!["invoices:read".into(), "invoices:write".into()]),
+        scopes: Some(vec!["invoices:read".to_string(), "invoices:write".to_string()].into()),
         exp: i64::MAX / 2,
-        act: Some(Actor {
+        act: Some(std::sync::Arc::new(Actor {
             sub: "spiffe://example.org/ns/a/sa/agent-a".into(),
             act: None,
-        }),
+        })),
         may_act: None,
         own: false,
         aud: "https://gw.example.org".into(),

@@ -365,10 +365,10 @@ fn bench_token_cache(c: &mut Criterion) {
     let subject = actgate::token::SubjectToken {
         issuer: IDP.into(),
         sub: "alice@example.com".into(),
-        scopes: Some(vec!["invoices:read".into(), "invoices:write".into()]),
+        scopes: Some(vec!["invoices:read".to_string(), "invoices:write".to_string()].into()),
         exp: NOW + 3600,
         act: None,
-        may_act: Some(serde_json::json!({ "sub": CALLER })),
+        may_act: Some(std::sync::Arc::new(serde_json::json!({ "sub": CALLER }))),
         own: false,
         aud: GW.into(),
         cnf: None,

@@ -29,12 +29,12 @@ fn subject() -> SubjectToken {
     SubjectToken {
         issuer: ISS.into(),
         sub: "alice@example.com".into(),
-        scopes: Some(vec!["invoices:read".into(), "invoices:write".into()]),
+        scopes: Some(vec!["invoices:read".to_string(), "invoices:write".to_string()].into()),
         exp: NOW + 3600,
-        act: Some(Actor {
+        act: Some(std::sync::Arc::new(Actor {
             sub: "spiffe://example.org/ns/a/sa/agent-a".into(),
             act: None,
-        }),
+        })),
         may_act: None,
         own: true,
         aud: "https://agents.example.org/b".into(),

@@ -237,8 +237,8 @@ impl AuditRecord {
     /// `subject`: the chain a token minted for it carries (the caller, then
     /// the subject token's actors, current first).
     pub fn set_delegation(&mut self, caller: &str, subject: &SubjectToken) {
-        self.subject = Some(subject.sub.clone());
-        self.subject_issuer = Some(subject.issuer.clone());
+        self.subject = Some(subject.sub.to_string());
+        self.subject_issuer = Some(subject.issuer.to_string());
         self.act.clear();
         self.act.push(caller.to_owned());
         self.act.extend(

@@ -58,7 +58,7 @@ pub fn delegation_chain(caller: &CallerIdentity, subject: Option<&SubjectToken>)
         .map_or(0, |a| a.depth());
     let mut v = Vec::with_capacity(earlier + 2);
     if let Some(st) = subject {
-        v.push(st.sub.clone());
+        v.push(st.sub.to_string());
         if let Some(act) = &st.act {
             // `act` nests the current actor outermost: reversed in place,
             // not through a second vector.
@@ -104,7 +104,7 @@ impl RecentDecisions {
         self.push(DecisionRecord {
             time: crate::unix_now(),
             caller: d.caller.spiffe_id.as_str().to_owned(),
-            subject: d.subject.map(|s| s.sub.clone()),
+            subject: d.subject.map(|s| s.sub.to_string()),
             chain: delegation_chain(d.caller, d.subject),
             agent: d.agent.to_string(),
             operation: d.operation.to_string(),
@@ -165,13 +165,13 @@ mod tests {
             sub: "alice".into(),
             scopes: None,
             exp: i64::MAX,
-            act: Some(Actor {
+            act: Some(std::sync::Arc::new(Actor {
                 sub: id("b"),
                 act: Some(Box::new(Actor {
                     sub: id("a"),
                     act: None,
                 })),
-            }),
+            })),
             may_act: None,
             own: true,
             aud: "https://agents.example.org/c".into(),

@@ -55,9 +55,11 @@ fn user(scopes: &[&str], act: Option<&str>) -> SubjectToken {
         sub: "alice".into(),
         scopes: Some(scopes.iter().map(|s| s.to_string()).collect()),
         exp: NOW + 3600,
-        act: act.map(|sub| Actor {
-            sub: sub.into(),
-            act: None,
+        act: act.map(|sub| {
+            std::sync::Arc::new(Actor {
+                sub: sub.into(),
+                act: None,
+            })
         }),
         may_act: None,
         own: false,

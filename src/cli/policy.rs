@@ -205,13 +205,13 @@ fn subject_token(
     };
     Ok(Some(SubjectToken {
         own: issuer == gw.issuer,
-        issuer,
-        sub: sub.clone(),
-        scopes: (!a.scopes.is_empty()).then(|| a.scopes.clone()),
+        issuer: issuer.into(),
+        sub: sub.as_str().into(),
+        scopes: (!a.scopes.is_empty()).then(|| a.scopes.clone().into()),
         exp: i64::MAX,
         act: None,
         may_act: None,
-        aud: gw.issuer.clone(),
+        aud: gw.issuer.as_str().into(),
         cnf: None,
     }))
 }

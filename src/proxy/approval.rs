@@ -168,15 +168,16 @@ pub fn approval_request(c: &Call<'_>) -> ApprovalRequest {
                 .map(move |v| format!("{name}: {v}"))
         })
         .collect();
-    let subject_scopes = subject.and_then(|s| s.scopes.clone()).map(|mut v| {
+    let subject_scopes = subject.and_then(|s| s.scopes.as_deref()).map(|v| {
+        let mut v = v.to_vec();
         v.sort_unstable();
         v.dedup();
         v
     });
     ApprovalRequest {
         caller: caller.spiffe_id.to_string(),
-        subject: subject.map(|s| s.sub.clone()),
-        subject_issuer: subject.map(|s| s.issuer.clone()),
+        subject: subject.map(|s| s.sub.to_string()),
+        subject_issuer: subject.map(|s| s.issuer.to_string()),
         chain: delegation_chain(caller, subject),
         agent: agent.to_string(),
         operation: op.name.clone(),

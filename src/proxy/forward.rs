@@ -124,7 +124,7 @@ pub(super) async fn respond(
     });
     tracing::info!(
         caller = %b.caller.spiffe_id,
-        subject = b.subject.map(|s| s.sub.as_str()).unwrap_or("-"),
+        subject = b.subject.map(|s| &*s.sub).unwrap_or("-"),
         agent,
         operation,
         status,

@@ -321,7 +321,7 @@ impl Refusal {
                 tracing::info!(%caller, agent, operation, rule = b.rule, %reason, "insufficient scope")
             }
             Refusal::Mint(e) => {
-                let subject = b.subject.map_or("-", |s| s.sub.as_str());
+                let subject = b.subject.map_or("-", |s| &*s.sub);
                 tracing::info!(%caller, agent, subject, reason = %e, "token not minted")
             }
             Refusal::SubjectToken(e) => {

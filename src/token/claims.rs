@@ -224,9 +224,9 @@ pub(super) fn claims_view<'a>(
             };
             let act = ActorView {
                 sub: caller,
-                act: subject.act.as_ref(),
+                act: subject.act.as_deref(),
             };
-            (subject.sub.as_str(), Some(act), scopes)
+            (&*subject.sub, Some(act), scopes)
         }
     };
 
@@ -251,7 +251,7 @@ fn check_chain(
     max: usize,
     allow_reentry: bool,
 ) -> Result<(), ClaimsError> {
-    let prior = subject.act.as_ref().map_or(0, Actor::depth);
+    let prior = subject.act.as_deref().map_or(0, Actor::depth);
     let depth = prior + 1;
     if depth > max {
         return Err(ClaimsError::ChainTooDeep { depth, max });
@@ -264,7 +264,7 @@ fn check_chain(
         .act
         .as_ref()
         .is_some_and(|a| a.chain().any(|a| a.sub == caller));
-    if (in_chain || subject.sub == caller) && !allow_reentry {
+    if (in_chain || &*subject.sub == caller) && !allow_reentry {
         return Err(ClaimsError::ActorCycle {
             caller: caller.to_owned(),
         });

@@ -34,17 +34,17 @@ fn user_token(scope: Option<&str>, exp: i64) -> SubjectToken {
 /// What the verifier yields for a token this gateway minted.
 fn as_subject(c: &AccessTokenClaims) -> SubjectToken {
     SubjectToken {
-        issuer: c.iss.clone(),
-        sub: c.sub.clone(),
+        issuer: c.iss.as_str().into(),
+        sub: c.sub.as_str().into(),
         scopes: c
             .scope
             .as_ref()
             .map(|s| s.split_whitespace().map(String::from).collect()),
         exp: c.exp,
-        act: c.act.clone(),
+        act: c.act.clone().map(std::sync::Arc::new),
         may_act: None,
         own: true,
-        aud: c.aud.clone(),
+        aud: c.aud.as_str().into(),
         cnf: None,
     }
 }
@@ -349,7 +349,7 @@ fn may_act_table() {
     let g = scopes(&["read"]);
     for (name, may_act, want) in cases {
         let mut s = user_token(Some("read"), NOW + 3600);
-        s.may_act = Some(may_act);
+        s.may_act = Some(std::sync::Arc::new(may_act));
         let got = mint(&caller(ORCH), Some(&s), &g, 4).map(|_| ());
         assert_eq!(got, want, "{name}");
     }

@@ -354,7 +354,13 @@ fn cache_key(req: &MintRequest<'_>) -> Vec<u8> {
                     k.list(v.iter().map(String::as_str));
                 }
             }
-            k.list(s.act.iter().flat_map(Actor::chain).map(|a| a.sub.as_str()));
+            k.list(
+                s.act
+                    .as_deref()
+                    .into_iter()
+                    .flat_map(Actor::chain)
+                    .map(|a| a.sub.as_str()),
+            );
             match &s.may_act {
                 None => k.tag(0),
                 Some(v) => {

@@ -133,7 +133,7 @@ fn cache_key_separates_every_input() {
     let subject = SubjectToken {
         issuer: "https://idp.example.com".into(),
         sub: "alice".into(),
-        scopes: Some(vec!["read".into()]),
+        scopes: Some(vec!["read".to_string()].into()),
         exp: 100_000,
         act: None,
         may_act: None,
@@ -144,7 +144,7 @@ fn cache_key_separates_every_input() {
     let mut other_issuer = subject.clone();
     other_issuer.issuer = "https://other-idp.example.com".into();
     let mut with_may_act = subject.clone();
-    with_may_act.may_act = Some(serde_json::json!({"sub": ORCH}));
+    with_may_act.may_act = Some(std::sync::Arc::new(serde_json::json!({"sub": ORCH})));
 
     let base = m.token_for(&req(&c, &g), 1_000).unwrap();
     let variants: Vec<MintRequest<'_>> = vec![
@@ -210,7 +210,7 @@ fn short_lived_subject_is_not_cached() {
     let subject = SubjectToken {
         issuer: "https://idp.example.com".into(),
         sub: "alice".into(),
-        scopes: Some(vec!["read".into()]),
+        scopes: Some(vec!["read".to_string()].into()),
         exp: 1_020,
         act: None,
         may_act: None,

@@ -91,19 +91,21 @@ pub enum TokenError {
 /// A verified inbound token, reduced to what claim building and policy use.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SubjectToken {
-    pub issuer: String,
-    pub sub: String,
+    // Shared with the verified-token cache's entry (`Arc`s): a cache hit
+    // hands these out without copying them, the delegated call's hot path.
+    pub issuer: Arc<str>,
+    pub sub: Arc<str>,
     /// From the `scope` string; `None` when the token has no `scope` claim.
-    pub scopes: Option<Vec<String>>,
+    pub scopes: Option<Arc<[String]>>,
     pub exp: i64,
     /// The delegation chain, identity claims only. Kept for trusted issuers
     /// too: dropping it would be a delegation downgrade (oauth-tokens.md §6).
-    pub act: Option<Actor>,
-    pub may_act: Option<serde_json::Value>,
+    pub act: Option<Arc<Actor>>,
+    pub may_act: Option<Arc<serde_json::Value>>,
     /// Minted by this gateway.
     pub own: bool,
     /// The audience the token was accepted for.
-    pub aud: String,
+    pub aud: Arc<str>,
     /// RFC 8705 certificate binding, when the token carries one.
     pub cnf: Option<Cnf>,
 }
@@ -415,22 +417,22 @@ impl SubjectTokenVerifier {
             t.eq_ignore_ascii_case("at+jwt") || t.eq_ignore_ascii_case("application/at+jwt")
         });
         Ok(Verified {
-            issuer: issuer.issuer.clone(),
+            issuer: issuer.issuer.as_str().into(),
             own,
-            sub,
-            scopes,
+            sub: sub.into(),
+            scopes: scopes.map(Into::into),
             exp,
             nbf,
             iat,
-            act: claims.act,
-            may_act: claims.may_act,
+            act: claims.act.map(Arc::new),
+            may_act: claims.may_act.map(Arc::new),
             cnf: confirmation(claims.cnf.as_ref()),
             typ_ok,
             own_audience: match token_aud {
-                Audience::One(a) => Some(a),
+                Audience::One(a) => Some(a.into()),
                 Audience::Many(_) => None,
             },
-            issuer_audience,
+            issuer_audience: issuer_audience.into(),
             key_set: (Arc::clone(&issuer.keys), key_set.generation),
         })
     }
@@ -440,24 +442,24 @@ impl SubjectTokenVerifier {
 /// presenter or the clock.
 #[derive(Debug)]
 pub struct Verified {
-    pub(super) issuer: String,
+    pub(super) issuer: Arc<str>,
     pub(super) own: bool,
-    pub(super) sub: String,
-    pub(super) scopes: Option<Vec<String>>,
+    pub(super) sub: Arc<str>,
+    pub(super) scopes: Option<Arc<[String]>>,
     pub(super) exp: i64,
     pub(super) nbf: Option<i64>,
     pub(super) iat: i64,
-    pub(super) act: Option<Actor>,
-    pub(super) may_act: Option<serde_json::Value>,
+    pub(super) act: Option<Arc<Actor>>,
+    pub(super) may_act: Option<Arc<serde_json::Value>>,
     /// The `cnf` claim as read; its refusal keeps its place in the order of
     /// checks (after the clock), so it is kept as a result.
     pub(super) cnf: Result<Option<Cnf>, TokenError>,
     /// Own tokens: whether `typ` is `at+jwt`.
     pub(super) typ_ok: bool,
     /// Own tokens: the single audience, if the token has exactly one.
-    pub(super) own_audience: Option<String>,
+    pub(super) own_audience: Option<Arc<str>>,
     /// Trusted issuers: the configured audience the token was checked for.
-    pub(super) issuer_audience: String,
+    pub(super) issuer_audience: Arc<str>,
     /// The issuer's keys and the generation the signature verified under.
     pub(super) key_set: (Arc<IssuerKeySlot>, u64),
 }
@@ -486,7 +488,7 @@ impl Verified {
             // agent may present it onward: a token minted for B cannot be
             // replayed by C. Checked per request: the presenter varies.
             match (&self.own_audience, presenter_resource) {
-                (Some(a), Some(p)) if a == p => a.clone(),
+                (Some(a), Some(p)) if &**a == p => a.clone(),
                 _ => return Err(TokenError::NotAudience),
             }
         } else {

@@ -82,12 +82,15 @@ fn trusted_issuer_happy_path() {
     for alg in [SigningAlgorithm::Es256, SigningAlgorithm::EdDsa] {
         let f = fixture_with(alg);
         let t = verify(&f, &idp_token(&f, user_claims())).unwrap();
-        assert_eq!(t.issuer, IDP);
-        assert_eq!(t.sub, "alice@example.com");
-        assert_eq!(t.scopes, Some(vec!["read".into(), "write".into()]));
+        assert_eq!(&*t.issuer, IDP);
+        assert_eq!(&*t.sub, "alice@example.com");
+        assert_eq!(
+            t.scopes.as_deref(),
+            Some(&["read".to_string(), "write".to_string()][..])
+        );
         assert_eq!(t.exp, NOW + 600);
-        assert_eq!(t.may_act, Some(json!({"sub": ORCH})));
-        assert_eq!(t.aud, GW);
+        assert_eq!(t.may_act.as_deref(), Some(&json!({"sub": ORCH})));
+        assert_eq!(&*t.aud, GW);
         assert!(!t.own);
         assert!(t.act.is_none());
     }
@@ -381,10 +384,10 @@ fn own_token_round_trip_carries_act() {
     let token = own_token(&f, Some(&user), AGENT_B);
     let t = f.verifier.verify(&token, Some(AGENT_B), NOW + 1).unwrap();
     assert!(t.own);
-    assert_eq!(t.issuer, GW);
-    assert_eq!(t.sub, "alice@example.com");
-    assert_eq!(t.aud, AGENT_B);
-    assert_eq!(t.scopes, Some(vec!["read".into()]));
+    assert_eq!(&*t.issuer, GW);
+    assert_eq!(&*t.sub, "alice@example.com");
+    assert_eq!(&*t.aud, AGENT_B);
+    assert_eq!(t.scopes.as_deref(), Some(&["read".to_string()][..]));
     assert_eq!(t.act.as_ref().map(|a| a.sub.as_str()), Some(ORCH));
     assert_eq!(t.exp, NOW + 300);
 }
@@ -715,7 +718,7 @@ fn a_flood_of_distinct_tokens_stays_within_the_limits() {
         );
     }
     assert!(v.cache().len() > max_entries / 2, "the cache is used");
-    assert_eq!(v.verify(&last, None, NOW).unwrap().sub, "user-999");
+    assert_eq!(&*v.verify(&last, None, NOW).unwrap().sub, "user-999");
 }
 
 #[test]
