@@ -107,37 +107,45 @@ where
     }
 }
 
+// The limits are set in one place for both the direct builders and the
+// sniffing one (whose per-protocol builders are other types with the same
+// methods), so a limit cannot be tightened on one path and not the other.
+
 /// HTTP/1.1 under `limits`: header size and read timeout.
-fn http1(limits: &ConnLimits) -> http1::Builder {
-    let mut b = http1::Builder::new();
-    b.timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout.min(limits.idle_timeout))
-        .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
-    b
+macro_rules! http1_limits {
+    ($b:expr, $limits:expr) => {
+        $b.timer(TokioTimer::new())
+            .header_read_timeout($limits.header_timeout.min($limits.idle_timeout))
+            .max_buf_size($limits.max_header_bytes.max(MIN_HEADER_BYTES))
+    };
 }
 
 /// HTTP/2 under `limits`: header-list size, concurrent streams.
+macro_rules! http2_limits {
+    ($b:expr, $limits:expr) => {
+        $b.timer(TokioTimer::new())
+            .max_header_list_size($limits.max_header_bytes.min(u32::MAX as usize) as u32)
+            .max_concurrent_streams($limits.max_concurrent_streams)
+    };
+}
+
+fn http1(limits: &ConnLimits) -> http1::Builder {
+    let mut b = http1::Builder::new();
+    http1_limits!(b, limits);
+    b
+}
+
 fn http2(limits: &ConnLimits) -> http2::Builder<TokioExecutor> {
     let mut b = http2::Builder::new(TokioExecutor::new());
-    b.timer(TokioTimer::new())
-        .max_header_list_size(limits.max_header_bytes.min(u32::MAX as usize) as u32)
-        .max_concurrent_streams(limits.max_concurrent_streams);
+    http2_limits!(b, limits);
     b
 }
 
 /// Both, under `limits`, for a connection whose protocol is not known yet.
 fn sniffing(limits: &ConnLimits) -> auto::Builder<TokioExecutor> {
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_timeout.min(limits.idle_timeout))
-        .max_buf_size(limits.max_header_bytes.max(MIN_HEADER_BYTES));
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(limits.max_header_bytes.min(u32::MAX as usize) as u32)
-        .max_concurrent_streams(limits.max_concurrent_streams);
+    http1_limits!(builder.http1(), limits);
+    http2_limits!(builder.http2(), limits);
     builder
 }
 
