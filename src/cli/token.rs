@@ -159,8 +159,11 @@ pub fn sign(a: SignArgs) -> anyhow::Result<ExitCode> {
     let lifetime = actgate::duration::parse(&a.expires_in).context("--expires-in")?;
     let now = actgate::unix_now();
     map.entry("iat").or_insert(now.into());
-    map.entry("exp")
-        .or_insert((now + lifetime.as_secs() as i64).into());
+    let exp = i64::try_from(lifetime.as_secs())
+        .ok()
+        .and_then(|l| now.checked_add(l))
+        .ok_or_else(|| anyhow!("--expires-in {} is too long", a.expires_in))?;
+    map.entry("exp").or_insert(exp.into());
     println!("{}", actgate::token::mint::sign_jwt(&key, &a.typ, &claims)?);
     Ok(ExitCode::SUCCESS)
 }
