@@ -75,17 +75,18 @@ fn issuer_metrics(gw: &Snapshot, now: i64, out: &mut String) {
             label(&issuer)
         ));
     }
+    // Read once per issuer, so both gauges describe the same key set.
+    let key_sets: Vec<_> = slots.iter().map(|s| (s, s.key_count_and_age())).collect();
     out.push_str("# TYPE actgate_issuer_keys gauge\n");
-    for s in &slots {
-        let (count, _) = s.key_count_and_age();
+    for (s, (count, _)) in &key_sets {
         out.push_str(&format!(
             "actgate_issuer_keys{{issuer=\"{}\"}} {count}\n",
             label(s.issuer())
         ));
     }
     out.push_str("# TYPE actgate_issuer_key_set_age_seconds gauge\n");
-    for s in &slots {
-        if let (_, Some(at)) = s.key_count_and_age() {
+    for (s, (_, at)) in &key_sets {
+        if let Some(at) = at {
             out.push_str(&format!(
                 "actgate_issuer_key_set_age_seconds{{issuer=\"{}\"}} {}\n",
                 label(s.issuer()),
@@ -124,7 +125,7 @@ pub fn render_metrics(gw: &Snapshot) -> String {
         let up = u8::from(a.card.live().is_some());
         out.push_str(&format!(
             "actgate_agent_card_available{{agent=\"{}\"}} {up}\n",
-            a.name
+            label(&a.name)
         ));
     }
     out
