@@ -273,6 +273,24 @@ fn config_check_refuses_plain_http_keys_and_ambiguous_sources() {
     }
 }
 
+#[test]
+fn config_check_refuses_a_min_refresh_interval_under_a_second() {
+    let dir = tempfile::tempdir().unwrap();
+    common::gateway::make_pki(dir.path());
+    let o = Options::new().raw(
+        "[[subject_issuer]]\nissuer = \"https://idp5.example.com\"\ndiscovery = true\naudience = \"x\"\nmin_refresh_interval = \"100ms\"\n",
+    );
+    let text = common::gateway::config_text(dir.path(), &o);
+    std::fs::write(dir.path().join("gw.toml"), text).unwrap();
+    let out = common::cli::actgate(dir.path(), &["config", "check", "--config", "gw.toml"]);
+    assert!(!out.status.success());
+    let err = common::cli::text(&out.stderr);
+    assert!(
+        err.contains("subject_issuer[1].min_refresh_interval: must be at least \"1s\""),
+        "{err}"
+    );
+}
+
 /// A token exchange of `token` for a token to the scheduler.
 async fn exchange(gw: &TestGateway, token: &str) -> common::exchange::Answer {
     let pairs = common::exchange::request(token, "scheduler", &[]);

@@ -334,7 +334,7 @@ pub struct SubjectIssuerSection {
     /// Shortest time between two fetches of this issuer's keys: the least a
     /// `Cache-Control: max-age` is taken as, the pause after a failed fetch,
     /// and the rate limit of the fetches an unknown `kid` triggers. Default
-    /// `"30s"`.
+    /// `"30s"`, at least `"1s"`.
     pub min_refresh_interval: Option<String>,
     /// How long `/readyz` waits for the first good fetch of this issuer's
     /// keys before the gateway is ready without them. Default `"10s"`.

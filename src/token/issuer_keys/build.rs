@@ -207,6 +207,15 @@ fn timing(p: &mut Problems, field: &str, si: &SubjectIssuerSection) -> Option<Ti
             DEFAULT_STARTUP_TIMEOUT,
         ),
     };
+    // Anyone holding a well-formed token naming this issuer and a new `kid`
+    // can make the gateway fetch this often: bounded from below.
+    if t.min_refresh_interval < Duration::from_secs(1) {
+        p.add(
+            format!("{field}.min_refresh_interval"),
+            "must be at least \"1s\": a token naming an unknown kid can make the gateway fetch the issuer's keys this often",
+        );
+        return None;
+    }
     if t.min_refresh_interval > t.refresh {
         p.add(
             format!("{field}.min_refresh_interval"),
