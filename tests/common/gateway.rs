@@ -216,7 +216,7 @@ audience = "{ISSUER}"
 
 /// A port that was free a moment ago. The listener address must be known
 /// before start because `public_url` (and so every card URL and `aud`) names it.
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()

@@ -2,10 +2,13 @@
 //! 127.0.0.1 with a CA made per test, whose keys the test rotates, which it
 //! can take down (connections closed unanswered) or make name another
 //! issuer, and which counts the requests it gets. Keys are RSA (RS256) and
-//! EC P-256 (ES256); tokens are signed here.
+//! EC P-256 (ES256); tokens are signed here. Also what tests of any IdP
+//! share: a gateway calling one agent for users, its readiness and its key
+//! fetch failures.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
@@ -13,7 +16,7 @@ use aws_lc_rs::signature::KeyPair as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use bytes::Bytes;
-use http::{Request, Response, StatusCode};
+use http::{HeaderMap, Method, Request, Response, StatusCode};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -22,6 +25,8 @@ use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
 use super::certs::TestCa;
+use super::gateway::{Options, TestGateway};
+use super::upstream::{Behaviour, TestUpstream};
 use actgate::token::{SigningAlgorithm, SigningKey};
 
 /// A key of the test IdP.
@@ -225,7 +230,7 @@ async fn answer(
     Ok(r)
 }
 
-fn pem(label: &str, der: &[u8]) -> String {
+pub fn pem(label: &str, der: &[u8]) -> String {
     let b64 = base64::engine::general_purpose::STANDARD.encode(der);
     let mut out = format!("-----BEGIN {label}-----\n");
     for chunk in b64.as_bytes().chunks(64) {
@@ -234,4 +239,58 @@ fn pem(label: &str, der: &[u8]) -> String {
     }
     out.push_str(&format!("-----END {label}-----\n"));
     out
+}
+
+/// A gateway with a scheduler agent the orchestrator may call for users,
+/// and the `[[subject_issuer]]` `block`.
+pub async fn gateway_with(block: &str) -> (TestGateway, TestUpstream) {
+    let up = super::upstream::start(Behaviour::Echo).await;
+    let gw = TestGateway::start(
+        Options::new()
+            .agent("scheduler", &up.url())
+            .allow("orchestrator", "scheduler", &["calendar:write"], false)
+            .raw(block),
+    )
+    .await;
+    (gw, up)
+}
+
+/// `/readyz` over the plain admin listener: status and body.
+pub async fn readyz(gw: &TestGateway) -> (StatusCode, String) {
+    let client = super::egress::plain_client();
+    let url = format!("{}/readyz", gw.admin_url());
+    let (s, _, b) = super::egress::plain(&client, Method::GET, &url, &HeaderMap::new(), "").await;
+    (s, String::from_utf8_lossy(&b).into_owned())
+}
+
+/// Poll `/readyz` (bounded) until it answers 200; its body.
+pub async fn until_ready(gw: &TestGateway) -> String {
+    let mut last = (StatusCode::OK, String::new());
+    for _ in 0..200 {
+        last = readyz(gw).await;
+        if last.0 == StatusCode::OK {
+            return last.1;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("never ready: {last:?}");
+}
+
+/// `actgate_issuer_key_fetch_failures_total` of `issuer` on the gateway's
+/// `/metrics` (it is listed from 0 for every fetched issuer).
+pub fn fetch_failures(gw: &TestGateway, issuer: &str) -> u64 {
+    let prefix = format!("actgate_issuer_key_fetch_failures_total{{issuer=\"{issuer}\"}} ");
+    let m = gw.metrics();
+    let line = m.lines().find_map(|l| l.strip_prefix(&prefix));
+    line.unwrap_or_else(|| panic!("no {prefix}in\n{m}"))
+        .parse()
+        .unwrap()
+}
+
+/// A delegated call with `token`: status and body.
+pub async fn call(gw: &TestGateway, token: &str) -> (StatusCode, serde_json::Value) {
+    let (s, _, body) = gw
+        .send_message("orchestrator", "scheduler", Some(token))
+        .await;
+    (s, body)
 }

@@ -1,0 +1,85 @@
+// node-oidc-provider (a certified OpenID Provider) for tests/oidc_interop.rs:
+// HTTPS with a certificate made by the test, one public client (PKCE,
+// token_endpoint_auth_method "none"), the development login form, and JWT
+// access tokens for one resource server (the gateway).
+//
+// node provider.mjs --issuer URL --port N --cert PEM --key PEM --jwks FILE
+//                   --alg RS256|ES256 --resource URI --scope "a b"
+//                   --client-id ID --redirect-uri URI
+//
+// The signing keys are the private JWKS in --jwks: restarting with another
+// file is a key rotation. Prints "listening <issuer>" once it accepts
+// connections; the test waits for that line.
+
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:https';
+import { randomBytes } from 'node:crypto';
+import { parseArgs } from 'node:util';
+
+import Provider, { errors } from 'oidc-provider';
+
+const { values: a } = parseArgs({
+  options: {
+    issuer: { type: 'string' },
+    port: { type: 'string' },
+    cert: { type: 'string' },
+    key: { type: 'string' },
+    jwks: { type: 'string' },
+    alg: { type: 'string' },
+    resource: { type: 'string' },
+    scope: { type: 'string' },
+    'client-id': { type: 'string' },
+    'redirect-uri': { type: 'string' },
+  },
+  strict: true,
+});
+for (const name of ['issuer', 'port', 'cert', 'key', 'jwks', 'alg', 'resource', 'scope', 'client-id', 'redirect-uri']) {
+  if (!a[name]) {
+    console.error(`provider.mjs: --${name} is required`);
+    process.exit(2);
+  }
+}
+
+const provider = new Provider(a.issuer, {
+  clients: [{
+    client_id: a['client-id'],
+    token_endpoint_auth_method: 'none',
+    redirect_uris: [a['redirect-uri']],
+    grant_types: ['authorization_code'],
+    response_types: ['code'],
+    // The key set holds keys of one algorithm only; ID tokens use it too.
+    id_token_signed_response_alg: a.alg,
+  }],
+  jwks: JSON.parse(readFileSync(a.jwks, 'utf8')),
+  cookies: { keys: [randomBytes(32).toString('base64url')] },
+  features: {
+    devInteractions: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      getResourceServerInfo(ctx, indicator) {
+        if (indicator !== a.resource) {
+          throw new errors.InvalidTarget();
+        }
+        return {
+          audience: a.resource,
+          scope: a.scope,
+          accessTokenFormat: 'jwt',
+          accessTokenTTL: 600,
+          jwt: { sign: { alg: a.alg } },
+        };
+      },
+    },
+  },
+});
+
+const server = createServer({
+  cert: readFileSync(a.cert),
+  key: readFileSync(a.key),
+}, provider.callback());
+server.listen(Number(a.port), '127.0.0.1', () => {
+  console.log(`listening ${a.issuer}`);
+});
+// The test stops the provider by closing its stdin (or killing it): no
+// process outlives a test that panicked.
+process.stdin.on('end', () => process.exit(0));
+process.stdin.resume();
