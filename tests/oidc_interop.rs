@@ -20,11 +20,20 @@ use http::StatusCode;
 /// `configured` (the provider's own issuer unless a test says otherwise).
 async fn gateway(p: &OidcProvider, configured: &str, extra: &str) -> (TestGateway, TestUpstream) {
     // oidc-provider's RSA keys carry no `alg`: the allow-list names it.
+    gateway_allowing(p, configured, p.alg, extra).await
+}
+
+/// The same with only `alg` in the issuer's `algorithms`.
+async fn gateway_allowing(
+    p: &OidcProvider,
+    configured: &str,
+    alg: &str,
+    extra: &str,
+) -> (TestGateway, TestUpstream) {
     gateway_with(&format!(
         "[[subject_issuer]]\nissuer = \"{configured}\"\ndiscovery = true\nca = \"{}\"\n\
-         audience = \"{ISSUER}\"\nalgorithms = [\"{}\"]\nmin_refresh_interval = \"1s\"\n{extra}\n",
+         audience = \"{ISSUER}\"\nalgorithms = [\"{alg}\"]\nmin_refresh_interval = \"1s\"\n{extra}\n",
         p.ca_path.display(),
-        p.alg
     ))
     .await
 }
@@ -165,6 +174,23 @@ async fn a_discovery_document_naming_another_issuer_is_refused_with_that_message
     let token = p.user_token("alice").await;
     assert_eq!(claims(&token)["iss"], p.issuer.as_str());
     let (s, body) = call(&gw, &token).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(up.requests().is_empty());
+}
+
+#[tokio::test]
+async fn rsa_keys_without_alg_are_not_used_when_the_allow_list_names_no_rsa_algorithm() {
+    // oidc-provider publishes its RSA key without `alg`; an issuer allowed
+    // ES256 only must not guess RS256 for it.
+    let p = OidcProvider::start("RS256").await;
+    let (gw, up) = gateway_allowing(&p, &p.issuer, "ES256", "startup_timeout = \"1s\"").await;
+    let body = until_ready(&gw).await;
+    assert!(
+        body.contains(&format!("issuer {} unavailable", p.issuer)),
+        "{body}"
+    );
+    assert!(body.contains("no usable signing key"), "{body}");
+    let (s, body) = call(&gw, &p.user_token("alice").await).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
     assert!(up.requests().is_empty());
 }
