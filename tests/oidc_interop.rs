@@ -2,9 +2,10 @@
 //! `tests/common/oidc.rs`): a user logs in through an authorization code +
 //! PKCE flow, the provider issues a JWT access token for the gateway as
 //! resource, and a running gateway that found the provider's keys by
-//! discovery accepts it on a delegated call. Key rotation at the provider,
-//! the provider down at a refresh, and a discovery document naming another
-//! issuer, each with the outcome a caller and the agent see.
+//! discovery accepts it on a delegated call and at the token endpoint. Key
+//! rotation at the provider, the provider down at a refresh, a discovery
+//! document naming another issuer, and its alg-less RSA key under an
+//! allow-list without RSA, each with the outcome a caller and the agent see.
 
 mod common;
 
@@ -193,4 +194,23 @@ async fn rsa_keys_without_alg_are_not_used_when_the_allow_list_names_no_rsa_algo
     let (s, body) = call(&gw, &p.user_token("alice").await).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
     assert!(up.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_user_token_from_oidc_provider_is_exchanged_at_the_token_endpoint() {
+    let p = OidcProvider::start("ES256").await;
+    let (gw, _up) = gateway(&p, &p.issuer, "").await;
+    until_ready(&gw).await;
+    let token = p.user_token("alice").await;
+    let pairs = common::exchange::request(&token, "scheduler", &[]);
+    let a = gw.exchange("orchestrator", &pairs).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let c = claims(&a.token());
+    assert_eq!(c["sub"], "alice", "{c}");
+    assert_eq!(
+        c["act"],
+        serde_json::json!({"sub": id("orchestrator")}),
+        "{c}"
+    );
+    assert_eq!(c["scope"], SCOPE, "{c}");
 }
