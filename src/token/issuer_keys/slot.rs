@@ -151,6 +151,15 @@ impl IssuerKeySlot {
         &self.accept.audiences
     }
 
+    /// How a fetched issuer's keys are found (`None`: fixed keys).
+    pub(super) fn remote(&self) -> Option<&Remote> {
+        self.remote.as_ref()
+    }
+
+    pub(super) fn acceptance(&self) -> &Acceptance {
+        &self.accept
+    }
+
     /// The configuration fingerprint of a fetched issuer.
     pub fn fingerprint(&self) -> Option<&str> {
         self.remote.as_ref().map(|r| r.fingerprint.as_str())

@@ -1,0 +1,196 @@
+//! The tools against a real HTTPS identity provider (`tests/common/idp.rs`):
+//! `actgate config check` fetching every `[[subject_issuer]]`'s keys and
+//! naming each problem, `actgate token decode` verifying against a key set
+//! URL or a discovered one, the README's four IdP examples checked, and the
+//! gateway reusing the key set URL discovery found.
+
+mod common;
+
+use std::path::Path;
+use std::process::Output;
+
+use common::gateway::{make_pki, Options, ISSUER};
+use common::idp::{jwks, IdpKey, TestIdp};
+use serde_json::json;
+
+/// `actgate ARGS` in `dir`, off the runtime thread (the test IdP runs on it).
+async fn actgate(dir: &Path, args: &[&str]) -> Output {
+    let (dir, args): (std::path::PathBuf, Vec<String>) =
+        (dir.into(), args.iter().map(|a| a.to_string()).collect());
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        common::cli::actgate(&dir, &args)
+    })
+    .await
+    .unwrap()
+}
+
+/// A gateway config in `dir` (`gw.toml`) with the `[[subject_issuer]]`
+/// entries `blocks` after the test PKI's own (file-keyed) issuer, which is
+/// `subject_issuer[0]`.
+fn write_config(dir: &Path, blocks: &str) {
+    make_pki(dir);
+    let text = common::gateway::config_text(dir, &Options::new().raw(blocks));
+    std::fs::write(dir.join("gw.toml"), text).unwrap();
+}
+
+fn block(issuer: &str, keys: &str, ca: Option<&Path>) -> String {
+    let ca = ca.map_or(String::new(), |c| format!("ca = \"{}\"\n", c.display()));
+    format!(
+        "[[subject_issuer]]\nissuer = \"{issuer}\"\n{keys}\n{ca}audience = \"{ISSUER}\"\n\
+         algorithms = [\"RS256\", \"ES256\"]\nstartup_timeout = \"8s\"\n\n"
+    )
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test]
+async fn config_check_fetches_each_issuers_keys_and_lists_them() {
+    let (rsa, ec) = (IdpKey::rsa("rsa-1"), IdpKey::ec());
+    let mut set = jwks(&[&rsa, &ec]);
+    // An encryption key, as Keycloak publishes next to its signing key.
+    let mut enc = rsa.jwk();
+    enc["use"] = json!("enc");
+    enc["kid"] = json!("enc-1");
+    set["keys"].as_array_mut().unwrap().push(enc);
+    let idp = TestIdp::start(set).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_config(
+        dir.path(),
+        &block(&idp.url, "discovery = true", Some(&idp.ca_path)),
+    );
+    let o = actgate(dir.path(), &["config", "check", "--config", "gw.toml"]).await;
+    let (out, err) = (text(&o.stdout), text(&o.stderr));
+    assert!(o.status.success(), "{out}{err}");
+    let expected = format!(
+        "gw.toml: subject_issuer[1] ({u}): ok: 2 keys (RS256 kid \"rsa-1\", ES256 kid \"{}\") from {u}/jwks; left out: JWKS key #2: \"use\" is \"enc\", not \"sig\"",
+        ec.kid(),
+        u = idp.url
+    );
+    assert!(out.contains(&expected), "{expected}\n{out}");
+    assert!(out.contains("gw.toml: ok ("), "{out}");
+    assert_eq!(
+        idp.requests(),
+        ["/.well-known/openid-configuration", "/jwks"]
+    );
+
+    // --offline fetches nothing, and says so.
+    let o = actgate(
+        dir.path(),
+        &["config", "check", "--offline", "--config", "gw.toml"],
+    )
+    .await;
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    assert!(
+        out.contains(&format!(
+            "gw.toml: subject_issuer[1] ({}): keys not fetched (--offline)",
+            idp.url
+        )),
+        "{out}"
+    );
+    assert_eq!(idp.requests().len(), 2, "{:?}", idp.requests());
+}
+
+#[tokio::test]
+async fn config_check_names_each_issuers_problem_on_its_own_line() {
+    let key = IdpKey::ec();
+    let idp = TestIdp::start(jwks(&[&key])).await;
+    let impostor = TestIdp::start(jwks(&[&key])).await;
+    impostor.state.lock().unwrap().document_issuer = Some("https://impostor.example".into());
+    let unusable = TestIdp::start(json!({"keys": [
+        {"kty": "oct", "k": "c2VjcmV0", "kid": "hmac"},
+        {"kty": "EC", "crv": "secp256k1", "x": "AA", "y": "AA", "kid": "k1"},
+    ]}))
+    .await;
+    // Another IdP's CA: not the one `idp`'s certificate chains to.
+    let stranger = TestIdp::start(jwks(&[&key])).await;
+    let other_ca_path = stranger.ca_path.clone();
+    let dir = tempfile::tempdir().unwrap();
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let blocks = [
+        block(&impostor.url, "discovery = true", Some(&impostor.ca_path)),
+        block(&idp.url, "discovery = true", Some(&other_ca_path)),
+        block(
+            "https://idp-404.example",
+            &format!("jwks_uri = \"{}/keys-moved\"", idp.url),
+            Some(&idp.ca_path),
+        ),
+        block(
+            &unusable.url,
+            &format!("jwks_uri = \"{}/jwks\"", unusable.url),
+            Some(&unusable.ca_path),
+        ),
+        block(
+            "https://idp-down.example",
+            &format!("jwks_uri = \"https://127.0.0.1:{closed}/jwks\""),
+            None,
+        ),
+        block(
+            "https://idp-dns.example",
+            "jwks_uri = \"https://idp.no-such-host.invalid/jwks\"",
+            None,
+        ),
+    ];
+    write_config(dir.path(), &blocks.concat());
+    let o = actgate(dir.path(), &["config", "check", "--config", "gw.toml"]).await;
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{}{err}", text(&o.stdout));
+    let line = |i: usize, issuer: &str| -> String {
+        let prefix = format!("gw.toml: subject_issuer[{i}] ({issuer}): ");
+        err.lines()
+            .find(|l| l.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("no line for {prefix}\n{err}"))
+            .to_owned()
+    };
+    let l = line(1, &impostor.url);
+    assert!(
+        l.contains(&format!(
+            "issuer mismatch: document says \"https://impostor.example\", config says \"{}\"",
+            impostor.url
+        )),
+        "{l}"
+    );
+    let l = line(2, &idp.url);
+    assert!(l.contains("unreachable"), "{l}");
+    assert!(l.contains("invalid peer certificate"), "{l}");
+    assert!(
+        l.contains(&format!(
+            "(checked against the CA in {})",
+            other_ca_path.display()
+        )),
+        "{l}"
+    );
+    let l = line(3, "https://idp-404.example");
+    assert!(
+        l.contains(&format!(
+            "{}/keys-moved: answered HTTP 404 Not Found",
+            idp.url
+        )),
+        "{l}"
+    );
+    let l = line(4, &unusable.url);
+    assert!(l.contains("no usable keys"), "{l}");
+    assert!(
+        l.contains("JWKS key #0: symmetric (\"oct\") keys are not accepted"),
+        "{l}"
+    );
+    assert!(
+        l.contains("JWKS key #1: unsupported key type \"EC\" / curve Some(\"secp256k1\")"),
+        "{l}"
+    );
+    let l = line(5, "https://idp-down.example");
+    assert!(l.contains("unreachable"), "{l}");
+    assert!(l.contains("Connection refused"), "{l}");
+    let l = line(6, "https://idp-dns.example");
+    assert!(l.contains("unreachable"), "{l}");
+    assert!(l.contains("dns error"), "{l}");
+    // The good file-keyed issuer is not a problem, and nothing says "ok".
+    assert!(!err.contains("subject_issuer[0]"), "{err}");
+    assert!(!text(&o.stdout).contains(": ok"), "{}", text(&o.stdout));
+}
