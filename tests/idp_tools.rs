@@ -194,3 +194,94 @@ async fn config_check_names_each_issuers_problem_on_its_own_line() {
     assert!(!err.contains("subject_issuer[0]"), "{err}");
     assert!(!text(&o.stdout).contains(": ok"), "{}", text(&o.stdout));
 }
+
+#[tokio::test]
+async fn token_decode_verifies_against_a_key_set_url_or_a_discovered_one() {
+    let (rsa, ec) = (IdpKey::rsa("rsa-1"), IdpKey::ec());
+    let idp = TestIdp::start(jwks(&[&rsa, &ec])).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = idp.ca_path.to_str().unwrap();
+    let jwks_url = format!("{}/jwks", idp.url);
+    let decode = |token: String, extra: Vec<String>| {
+        let mut args = vec!["token".to_string(), "decode".into(), token];
+        args.extend(extra);
+        let dir = dir.path().to_owned();
+        async move {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            actgate(&dir, &args).await
+        }
+    };
+    let with = |opts: &[&str]| opts.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+
+    // A key set URL; the RSA key names no alg (as Entra's), so the verdict
+    // says the algorithm is the header's.
+    let o = decode(
+        idp.user_token(&rsa, "alice"),
+        with(&["--jwks", &jwks_url, "--ca", ca]),
+    )
+    .await;
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    assert!(
+        out.contains(&format!("signature: valid (RS256 as the token's header says; the RSA key names no alg, kid rsa-1, key from {jwks_url})")),
+        "{out}"
+    );
+    assert!(out.contains("\"sub\": \"alice\""), "{out}");
+
+    // Through discovery.
+    let o = decode(
+        idp.user_token(&ec, "bob"),
+        with(&["--discovery", &idp.url, "--ca", ca]),
+    )
+    .await;
+    let out = text(&o.stdout);
+    assert!(o.status.success(), "{out}{}", text(&o.stderr));
+    assert!(
+        out.contains(&format!(
+            "signature: valid (ES256, kid {}, key from {jwks_url})",
+            ec.kid()
+        )),
+        "{out}"
+    );
+
+    // A token whose payload was changed: invalid, exit 1.
+    let token = idp.user_token(&rsa, "alice");
+    let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+    parts[1] = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(br#"{"sub":"mallory"}"#)
+    };
+    let o = decode(parts.join("."), with(&["--jwks", &jwks_url, "--ca", ca])).await;
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
+    assert!(text(&o.stdout).contains("signature: INVALID"));
+
+    // Discovery problems in the gateway's words.
+    idp.state.lock().unwrap().document_issuer = Some("https://impostor.example".into());
+    let o = decode(
+        idp.user_token(&ec, "bob"),
+        with(&["--discovery", &idp.url, "--ca", ca]),
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains(&format!(
+            "keys: {u}/.well-known/openid-configuration: issuer mismatch: document says \"https://impostor.example\", config says \"{u}\"",
+            u = idp.url
+        )),
+        "{err}"
+    );
+    assert!(text(&o.stdout).contains("signature: not verified"));
+    // Plain http to anything but loopback is refused, as in the config.
+    let o = decode(
+        idp.user_token(&ec, "bob"),
+        with(&["--jwks", "http://idp.example.com/jwks"]),
+    )
+    .await;
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        text(&o.stderr).contains("is plain http to a non-loopback address"),
+        "{}",
+        text(&o.stderr)
+    );
+}
