@@ -285,3 +285,41 @@ async fn token_decode_verifies_against_a_key_set_url_or_a_discovered_one() {
         text(&o.stderr)
     );
 }
+
+/// The `toml` block after each `<!-- idp-example: NAME -->` of README.md.
+fn readme_examples() -> Vec<(String, String)> {
+    let readme = include_str!("../README.md");
+    let marker = "<!-- idp-example: ";
+    let mut out = Vec::new();
+    let mut rest = readme;
+    while let Some(at) = rest.find(marker) {
+        rest = &rest[at + marker.len()..];
+        let name = rest[..rest.find(" -->").unwrap()].to_owned();
+        let start = rest.find("```toml\n").unwrap() + "```toml\n".len();
+        let end = start + rest[start..].find("```").unwrap();
+        out.push((name, rest[start..end].to_owned()));
+    }
+    out
+}
+
+#[test]
+fn the_readme_examples_of_the_four_identity_providers_pass_config_check() {
+    let examples = readme_examples();
+    let names: Vec<&str> = examples.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names, ["keycloak", "entra", "okta", "auth0"]);
+    for (name, block) in &examples {
+        let dir = tempfile::tempdir().unwrap();
+        write_config(dir.path(), block);
+        let o = common::cli::actgate(
+            dir.path(),
+            &["config", "check", "--offline", "--config", "gw.toml"],
+        );
+        let out = text(&o.stdout);
+        assert!(o.status.success(), "{name}: {out}{}", text(&o.stderr));
+        assert!(
+            out.contains("gw.toml: subject_issuer[1] (")
+                && out.contains("): keys not fetched (--offline)"),
+            "{name}: {out}"
+        );
+    }
+}
