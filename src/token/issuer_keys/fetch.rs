@@ -14,6 +14,8 @@ use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::CertificateDer;
 
+use crate::upstream::{https_connector, Schemes};
+
 /// Largest document accepted from an issuer. Real key sets and metadata
 /// documents are a few KiB; the bound keeps a misbehaving IdP from making
 /// the gateway buffer without limit.
@@ -151,15 +153,8 @@ impl Fetcher {
             .map_err(RootsError::Invalid)?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(FETCH_TIMEOUT));
-        http.enforce_http(false);
         // Plain http is reached only for URLs `check_url` let through.
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let https = https_connector(tls, FETCH_TIMEOUT, Schemes::HttpsOrCheckedHttp);
         Ok(Fetcher {
             client: Client::builder(TokioExecutor::new()).build(https),
             roots: label,
