@@ -141,55 +141,57 @@ async fn config_check_names_each_issuers_problem_on_its_own_line() {
     let o = actgate(dir.path(), &["config", "check", "--config", "gw.toml"]).await;
     let err = text(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{}{err}", text(&o.stdout));
-    let line = |i: usize, issuer: &str| -> String {
-        let prefix = format!("gw.toml: subject_issuer[{i}] ({issuer}): ");
-        err.lines()
+    // Each entry's line says what is wrong with it.
+    let expected: [(&str, Vec<String>); 6] = [
+        (
+            &impostor.url,
+            vec![format!(
+                "issuer mismatch: document says \"https://impostor.example\", config says \"{}\"",
+                impostor.url
+            )],
+        ),
+        (
+            &idp.url,
+            vec![
+                "unreachable".into(),
+                "invalid peer certificate".into(),
+                format!("(checked against the CA in {})", other_ca_path.display()),
+            ],
+        ),
+        (
+            "https://idp-404.example",
+            vec![format!(
+                "{}/keys-moved: answered HTTP 404 Not Found",
+                idp.url
+            )],
+        ),
+        (
+            &unusable.url,
+            vec![
+                "no usable keys".into(),
+                "JWKS key #0: symmetric (\"oct\") keys are not accepted".into(),
+                "JWKS key #1: unsupported key type \"EC\" / curve Some(\"secp256k1\")".into(),
+            ],
+        ),
+        (
+            "https://idp-down.example",
+            vec!["unreachable".into(), "Connection refused".into()],
+        ),
+        (
+            "https://idp-dns.example",
+            vec!["unreachable".into(), "dns error".into()],
+        ),
+    ];
+    for (i, (issuer, parts)) in expected.iter().enumerate() {
+        let prefix = format!("gw.toml: subject_issuer[{}] ({issuer}): ", i + 1);
+        let line = err
+            .lines()
             .find(|l| l.starts_with(&prefix))
-            .unwrap_or_else(|| panic!("no line for {prefix}\n{err}"))
-            .to_owned()
-    };
-    let l = line(1, &impostor.url);
-    assert!(
-        l.contains(&format!(
-            "issuer mismatch: document says \"https://impostor.example\", config says \"{}\"",
-            impostor.url
-        )),
-        "{l}"
-    );
-    let l = line(2, &idp.url);
-    assert!(l.contains("unreachable"), "{l}");
-    assert!(l.contains("invalid peer certificate"), "{l}");
-    assert!(
-        l.contains(&format!(
-            "(checked against the CA in {})",
-            other_ca_path.display()
-        )),
-        "{l}"
-    );
-    let l = line(3, "https://idp-404.example");
-    assert!(
-        l.contains(&format!(
-            "{}/keys-moved: answered HTTP 404 Not Found",
-            idp.url
-        )),
-        "{l}"
-    );
-    let l = line(4, &unusable.url);
-    assert!(l.contains("no usable keys"), "{l}");
-    assert!(
-        l.contains("JWKS key #0: symmetric (\"oct\") keys are not accepted"),
-        "{l}"
-    );
-    assert!(
-        l.contains("JWKS key #1: unsupported key type \"EC\" / curve Some(\"secp256k1\")"),
-        "{l}"
-    );
-    let l = line(5, "https://idp-down.example");
-    assert!(l.contains("unreachable"), "{l}");
-    assert!(l.contains("Connection refused"), "{l}");
-    let l = line(6, "https://idp-dns.example");
-    assert!(l.contains("unreachable"), "{l}");
-    assert!(l.contains("dns error"), "{l}");
+            .unwrap_or_else(|| panic!("no line for {prefix}\n{err}"));
+        for part in parts {
+            assert!(line.contains(part.as_str()), "{part}\n{line}");
+        }
+    }
     // The good file-keyed issuer is not a problem, and nothing says "ok".
     assert!(!err.contains("subject_issuer[0]"), "{err}");
     assert!(!text(&o.stdout).contains(": ok"), "{}", text(&o.stdout));

@@ -180,17 +180,8 @@ fn key_algorithm(
             Algorithm::EdDSA
         }
         AlgorithmParameters::RSA(_) => {
-            let rsa = [
-                Algorithm::RS256,
-                Algorithm::RS384,
-                Algorithm::RS512,
-                Algorithm::PS256,
-                Algorithm::PS384,
-                Algorithm::PS512,
-            ];
-            let alg = rsa
-                .into_iter()
-                .find(|a| format!("{a:?}") == header_alg)
+            let alg = actgate::token::issuer_keys::jwk::algorithm(header_alg)
+                .filter(|a| a.family() == jsonwebtoken::AlgorithmFamily::Rsa)
                 .ok_or_else(|| {
                     anyhow!("the RSA key names no alg and the token's alg {header_alg:?} is not an RSA one")
                 })?;
