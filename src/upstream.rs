@@ -1,7 +1,8 @@
 //! Pooled HTTP clients to upstream agents (plain, or mTLS with the
 //! gateway's workload certificate). Built with the snapshot, used by the
-//! proxy's forward stage, the card fetcher and the egress sidecar; it knows
-//! nothing about the request it carries.
+//! proxy's forward stage, the card fetcher and the egress sidecar (and its
+//! TLS connector by the issuer key fetcher); it knows nothing about the
+//! request it carries.
 
 use std::time::Duration;
 
