@@ -150,10 +150,15 @@ enum BundleCommand {
 
 #[derive(Subcommand)]
 enum ConfigCommand {
-    /// Validate a config and every file it names; exit 1 on any problem.
+    /// Validate a config and every file it names, and fetch the keys of
+    /// every `[[subject_issuer]]` keyed by `jwks_uri` or `discovery`; exit 1
+    /// on any problem.
     Check {
         #[arg(long, short)]
         config: PathBuf,
+        /// Do not fetch issuer keys (CI without network to the IdPs).
+        #[arg(long)]
+        offline: bool,
     },
 }
 
@@ -210,8 +215,8 @@ fn main() -> ExitCode {
             threads,
         } => cli::serve::example_agent(listen, &card, stream_step_ms, threads),
         Command::Config {
-            command: ConfigCommand::Check { config },
-        } => cli::serve::check(&config),
+            command: ConfigCommand::Check { config, offline },
+        } => cli::serve::check(&config, offline),
         Command::Policy {
             command: PolicyCommand::Check(a),
         } => cli::policy::check(a),

@@ -150,10 +150,17 @@ async fn a_discovery_document_naming_another_issuer_is_refused_with_that_message
     );
     assert!(body.contains(&expected), "{body}");
     assert!(!idp.requests().contains(&"/jwks".to_string()));
-    // Its tokens get 401 with the reason.
+    // Its tokens get 401 with a fixed reason: the fetch error (URLs,
+    // addresses, what the IdP's document says) is for /readyz and the log.
     let (s, body) = call(&gw, &idp.user_token(&key, "alice@example.com")).await;
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{body}");
-    assert!(body.to_string().contains("issuer mismatch"), "{body}");
+    assert!(
+        body.to_string().contains("issuer keys unavailable"),
+        "{body}"
+    );
+    for detail in ["issuer mismatch", "impostor", "localhost"] {
+        assert!(!body.to_string().contains(detail), "{detail}: {body}");
+    }
 }
 
 #[tokio::test]
@@ -377,4 +384,45 @@ async fn the_token_shapes_of_keycloak_entra_okta_and_auth0_are_accepted() {
         assert_eq!(&minted["sub"], user, "{iss}");
         assert_eq!(minted["scope"], "calendar:write", "{iss}");
     }
+}
+
+#[tokio::test]
+async fn a_refetch_reuses_the_discovered_key_set_url() {
+    let (old, new) = (IdpKey::rsa("r1"), IdpKey::rsa("r2"));
+    let idp = TestIdp::start(jwks(&[&old])).await;
+    let (gw, _up) = gateway(&idp, "refresh = \"1h\"").await;
+    until_ready(&gw).await;
+    idp.set_keys(&[&new]);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s, body) = call(&gw, &idp.user_token(&new, "alice@example.com")).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    // The rotation cost one document, the key set: discovery is not
+    // fetched again within `refresh`.
+    assert_eq!(
+        idp.requests(),
+        ["/.well-known/openid-configuration", "/jwks", "/jwks"]
+    );
+    // A key set fetch that fails makes the next fetch discover again.
+    idp.set_down(true);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s, _) = call(&gw, &idp.user_token(&IdpKey::ec(), "mallory")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    idp.set_down(false);
+    // The refresher retries a failed fetch after min_refresh_interval.
+    for _ in 0..100 {
+        if idp.requests().len() >= 5 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        idp.requests(),
+        [
+            "/.well-known/openid-configuration",
+            "/jwks",
+            "/jwks",
+            "/.well-known/openid-configuration",
+            "/jwks"
+        ]
+    );
 }

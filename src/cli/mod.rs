@@ -8,6 +8,7 @@ pub mod cert;
 pub mod certs;
 pub mod demo;
 pub mod egress;
+pub mod issuers;
 pub mod policy;
 pub mod serve;
 pub mod token;

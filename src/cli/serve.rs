@@ -20,7 +20,9 @@ pub fn serve(config: &Path, threads: Option<usize>) -> anyhow::Result<ExitCode> 
     super::run_until_signal(threads, actgate::server::start(&cfg), |r| r.shutdown())
 }
 
-pub fn check(config: &Path) -> anyhow::Result<ExitCode> {
+/// `actgate config check`: every field and file, then (unless `offline`)
+/// the keys of every fetched `[[subject_issuer]]`.
+pub fn check(config: &Path, offline: bool) -> anyhow::Result<ExitCode> {
     let text = match std::fs::read_to_string(config) {
         Ok(t) => t,
         Err(e) => {
@@ -40,6 +42,9 @@ pub fn check(config: &Path) -> anyhow::Result<ExitCode> {
     };
     match Snapshot::build(&cfg, Arc::new(Metrics::default())) {
         Ok(gw) => {
+            if !super::issuers::check(config, &cfg, &gw, offline)? {
+                return Ok(ExitCode::FAILURE);
+            }
             println!(
                 "{}: ok ({} trust domain(s), {} agent(s), {} rule(s))",
                 config.display(),

@@ -11,14 +11,21 @@ use serde_json::Value;
 pub struct DecodeArgs {
     /// The compact JWT (header.payload.signature).
     pub jwt: String,
-    /// Verify the signature against this JWKS: a file, or an http(s) URL.
-    #[arg(long)]
+    /// Verify the signature against this JWKS: a file, or a URL fetched as
+    /// the gateway fetches issuer keys (https; plain http to a loopback
+    /// address only; no redirect followed).
+    #[arg(long, conflicts_with = "discovery")]
     pub jwks: Option<String>,
-    /// For an https JWKS URL: PEM roots to verify the server.
-    #[arg(long)]
-    pub cacert: Option<PathBuf>,
+    /// Verify the signature against the keys of this issuer, found through
+    /// its discovery document as `discovery = true` finds them (the
+    /// document's `issuer` must equal ISSUER exactly).
+    #[arg(long, value_name = "ISSUER")]
+    pub discovery: Option<String>,
+    /// PEM roots for an https URL (default: the system's roots).
+    #[arg(long, alias = "cacert")]
+    pub ca: Option<PathBuf>,
     /// For an https JWKS URL on an mTLS listener: client certificate.
-    #[arg(long, requires = "key")]
+    #[arg(long, requires = "key", conflicts_with = "discovery")]
     pub cert: Option<PathBuf>,
     /// Key of --cert.
     #[arg(long, requires = "cert")]
@@ -52,21 +59,71 @@ pub fn decode(a: DecodeArgs) -> anyhow::Result<ExitCode> {
             println!("EXPIRED {} s ago", -left);
         }
     }
-    let Some(src) = a.jwks else {
-        println!("signature: not verified (pass --jwks FILE_OR_URL)");
-        return Ok(ExitCode::SUCCESS);
+    let (src, jwks_text) = match key_source(&a)? {
+        Some(Ok(found)) => found,
+        Some(Err(problem)) => {
+            // Fetch and discovery problems in the gateway's own words.
+            eprintln!("keys: {problem}");
+            println!("signature: not verified (no key set)");
+            return Ok(ExitCode::FAILURE);
+        }
+        None => {
+            println!("signature: not verified (pass --jwks FILE_OR_URL or --discovery ISSUER)");
+            return Ok(ExitCode::SUCCESS);
+        }
     };
-    let jwks_text = if src.starts_with("https://") || src.starts_with("http://") {
-        fetch(
-            &src,
-            a.cacert.as_deref(),
-            a.cert.as_deref().zip(a.key.as_deref()),
-        )?
-    } else {
-        std::fs::read_to_string(&src).with_context(|| format!("reading {src}"))?
+    verify_with(&a.jwt, &header, &src, &jwks_text)
+}
+
+/// Where the keys come from and their text; `None` without --jwks or
+/// --discovery; `Some(Err)` for a fetch that failed.
+fn key_source(a: &DecodeArgs) -> anyhow::Result<Option<Result<(String, String), String>>> {
+    use actgate::token::issuer_keys::discovery::Locator;
+    let (issuer, locator) = match (&a.jwks, &a.discovery) {
+        (None, None) => return Ok(None),
+        (None, Some(issuer)) => (issuer.clone(), Locator::Discovery),
+        (Some(src), None) if !src.starts_with("https://") && !src.starts_with("http://") => {
+            let text = std::fs::read_to_string(src).with_context(|| format!("reading {src}"))?;
+            return Ok(Some(Ok((src.clone(), text))));
+        }
+        (Some(url), None) if a.cert.is_some() => {
+            let text = fetch(
+                url,
+                a.ca.as_deref(),
+                a.cert.as_deref().zip(a.key.as_deref()),
+            )?;
+            return Ok(Some(Ok((url.clone(), text))));
+        }
+        (Some(url), None) => (String::new(), Locator::JwksUri(url.clone())),
+        (Some(_), Some(_)) => bail!("--jwks and --discovery exclude each other"),
     };
+    let fetcher = fetcher(a.ca.as_deref())?;
+    let fetched = super::runtime()?.block_on(actgate::token::issuer_keys::probe::fetch_jwks(
+        &fetcher, &issuer, &locator,
+    ));
+    Ok(Some(
+        fetched
+            .map(|(url, body)| (url, String::from_utf8_lossy(&body).into_owned()))
+            .map_err(|e| e.to_string()),
+    ))
+}
+
+/// The issuer-key fetcher with `--ca` (or the system roots).
+fn fetcher(
+    ca: Option<&std::path::Path>,
+) -> anyhow::Result<actgate::token::issuer_keys::fetch::Fetcher> {
+    use actgate::token::issuer_keys::fetch::Fetcher;
+    let Some(ca) = ca else {
+        return Ok(Fetcher::new(None)?);
+    };
+    let certs = actgate::tls::load_certs(ca).with_context(|| format!("--ca {}", ca.display()))?;
+    Fetcher::new(Some((ca, &certs))).with_context(|| format!("--ca {}", ca.display()))
+}
+
+/// Verify `jwt`'s signature with the key of `jwks_text` its header names.
+fn verify_with(jwt: &str, header: &Value, src: &str, jwks_text: &str) -> anyhow::Result<ExitCode> {
     let set: jsonwebtoken::jwk::JwkSet =
-        serde_json::from_str(&jwks_text).with_context(|| format!("{src} is not a JWK set"))?;
+        serde_json::from_str(jwks_text).with_context(|| format!("{src} is not a JWK set"))?;
     let kid = header.get("kid").and_then(Value::as_str);
     let jwk = match kid {
         Some(k) => set
@@ -75,11 +132,8 @@ pub fn decode(a: DecodeArgs) -> anyhow::Result<ExitCode> {
         None if set.keys.len() == 1 => &set.keys[0],
         None => bail!("token has no kid and {src} holds {} keys", set.keys.len()),
     };
-    let alg = jwk
-        .common
-        .key_algorithm
-        .and_then(|a| a.to_string().parse::<jsonwebtoken::Algorithm>().ok())
-        .ok_or_else(|| anyhow!("the JWK for this token names no usable alg"))?;
+    let header_alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
+    let (alg, note) = key_algorithm(jwk, header_alg)?;
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).context("unusable JWK")?;
     let mut v = jsonwebtoken::Validation::new(alg);
     // Only the signature is checked here; claims are printed above for a
@@ -87,9 +141,12 @@ pub fn decode(a: DecodeArgs) -> anyhow::Result<ExitCode> {
     v.validate_exp = false;
     v.validate_aud = false;
     v.required_spec_claims.clear();
-    match jsonwebtoken::decode::<Value>(&a.jwt, &key, &v) {
+    match jsonwebtoken::decode::<Value>(jwt, &key, &v) {
         Ok(_) => {
-            println!("signature: valid ({alg:?}, kid {})", kid.unwrap_or("-"));
+            println!(
+                "signature: valid ({alg:?}{note}, kid {}, key from {src})",
+                kid.unwrap_or("-")
+            );
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
@@ -99,12 +156,48 @@ pub fn decode(a: DecodeArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// The algorithm to verify with: the JWK's `alg`, else what its key type
+/// means (EC P-256: ES256, …). An RSA key without `alg` (Entra's,
+/// oidc-provider's) does not say which RSA algorithm: the token header's,
+/// if it is one, said so in the verdict.
+fn key_algorithm(
+    jwk: &jsonwebtoken::jwk::Jwk,
+    header_alg: &str,
+) -> anyhow::Result<(jsonwebtoken::Algorithm, &'static str)> {
+    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve};
+    use jsonwebtoken::Algorithm;
+    if let Some(a) = jwk.common.key_algorithm {
+        let alg = a
+            .to_string()
+            .parse::<Algorithm>()
+            .map_err(|_| anyhow!("the JWK's alg {a} is not a signature algorithm"))?;
+        return Ok((alg, ""));
+    }
+    let alg = match &jwk.algorithm {
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
+        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => Algorithm::ES384,
+        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
+            Algorithm::EdDSA
+        }
+        AlgorithmParameters::RSA(_) => {
+            let alg = actgate::token::issuer_keys::jwk::algorithm(header_alg)
+                .filter(|a| a.family() == jsonwebtoken::AlgorithmFamily::Rsa)
+                .ok_or_else(|| {
+                    anyhow!("the RSA key names no alg and the token's alg {header_alg:?} is not an RSA one")
+                })?;
+            return Ok((alg, " as the token's header says; the RSA key names no alg"));
+        }
+        _ => bail!("the JWK names no alg and its key type implies none"),
+    };
+    Ok((alg, ""))
+}
+
 fn fetch(
     url: &str,
     ca: Option<&std::path::Path>,
     id: Option<(&std::path::Path, &std::path::Path)>,
 ) -> anyhow::Result<String> {
-    let ca = ca.ok_or_else(|| anyhow!("an https JWKS URL needs --cacert"))?;
+    let ca = ca.ok_or_else(|| anyhow!("an https JWKS URL with --cert needs --ca"))?;
     let client = actgate::dev::client::MtlsClient::new(ca, id, false)?;
     let rt = super::runtime()?;
     let (status, _, body) = rt.block_on(client.fetch(

@@ -283,7 +283,8 @@ pub struct CardsSection {
 ///
 /// Fetched keys are fetched at start (`/readyz` answers 503 until the first
 /// good fetch of each issuer, for at most `startup_timeout`; after it the
-/// issuer's tokens get 401 naming it, and `/readyz` lists it), then again
+/// issuer's tokens get 401 `issuer keys unavailable`, and `/readyz` lists
+/// it with the fetch error), then again
 /// after the key set's `Cache-Control: max-age`, clamped between
 /// `min_refresh_interval` and `refresh`. A token from this issuer whose
 /// `kid` is not in the current set makes the gateway fetch at once, at most

@@ -74,8 +74,11 @@ pub enum TokenError {
     NotAudience,
     #[error("trusted issuer {issuer}: {reason}")]
     Jwks { issuer: String, reason: String },
-    #[error("the keys of issuer {issuer} are unavailable: {reason}")]
-    IssuerUnavailable { issuer: String, reason: String },
+    /// The issuer has no key set in service. The caller gets this fixed
+    /// text; why (the fetch error, which names URLs, CAs and addresses) is
+    /// for operators, in the log and `/readyz`.
+    #[error("issuer keys unavailable")]
+    IssuerUnavailable { issuer: String },
     #[error("issuer {0} is configured twice")]
     DuplicateIssuer(String),
     #[error(
@@ -336,13 +339,21 @@ impl SubjectTokenVerifier {
         self.trusted.values().map(|i| &i.keys)
     }
 
-    /// The key slot of the configured issuer `token` names (unverified
-    /// `iss`; `None` for the gateway's own and unknown issuers).
-    pub(super) fn fetched_slot_of(&self, token: &str) -> Option<&IssuerKeySlot> {
-        let (_, p64, _) = split_compact(token).ok()?;
+    /// The key slot of the fetched issuer `token` names (unverified `iss`)
+    /// and the token's `kid`, in one parse; `None` for a token the header
+    /// rules refuse, for the gateway's own, unknown and file-keyed issuers.
+    pub(super) fn fetched_slot_of(&self, token: &str) -> Option<(&IssuerKeySlot, Option<String>)> {
+        let (h64, p64, s64) = split_compact(token).ok()?;
+        let header = checked_header(h64, s64).ok()?;
         let payload = decode_json_object(p64, "payload").ok()?;
         let iss = payload.get("iss")?.as_str()?;
-        self.trusted.get(iss).map(|i| &*i.keys)
+        let slot = self.trusted.get(iss).map(|i| &*i.keys)?;
+        slot.fingerprint()?;
+        let kid = header
+            .get("kid")
+            .and_then(|k| k.as_str())
+            .map(str::to_owned);
+        Some((slot, kid))
     }
 
     /// Everything about `token` that holds whoever presents it, whenever:

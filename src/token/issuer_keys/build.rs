@@ -253,7 +253,7 @@ fn fetcher(
     let digest = URL_SAFE_NO_PAD.encode(ctx.finish().as_ref());
     let f = p.take(
         format!("{field}.ca"),
-        Fetcher::new(Some(&certs)).map_err(|e| format!("{}: {e}", full.display())),
+        Fetcher::new(Some((&full, &certs))).map_err(|e| format!("{}: {e}", full.display())),
     )?;
     Some((f, digest))
 }

@@ -3,6 +3,7 @@
 //! size and in time, and the `Cache-Control: max-age` of the answer.
 
 use std::net::IpAddr;
+use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -12,6 +13,8 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 use rustls::pki_types::CertificateDer;
+
+use crate::upstream::{https_connector, Schemes};
 
 /// Largest document accepted from an issuer. Real key sets and metadata
 /// documents are a few KiB; the bound keeps a misbehaving IdP from making
@@ -61,10 +64,14 @@ pub enum FetchError {
     Url(#[from] UrlError),
     #[error("{url}: cannot build the request: {source}")]
     Request { url: String, source: http::Error },
-    #[error("{url}: unreachable: {source}")]
+    /// Connecting failed: `cause` is the whole chain (DNS, TCP, TLS), and
+    /// `roots` names the roots the server's certificate was checked against
+    /// when that is what failed.
+    #[error("{url}: unreachable: {cause}{}", roots.as_ref().map(|r| format!(" (checked against {r})")).unwrap_or_default())]
     Unreachable {
         url: String,
-        source: hyper_util::client::legacy::Error,
+        cause: String,
+        roots: Option<String>,
     },
     #[error("{url}: answered HTTP {status}, not 200")]
     Status { url: String, status: StatusCode },
@@ -105,6 +112,9 @@ pub enum RootsError {
 #[derive(Clone)]
 pub struct Fetcher {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    /// What the server's certificate must chain to, for messages: "the
+    /// system roots" or the `ca` file.
+    roots: String,
 }
 
 impl std::fmt::Debug for Fetcher {
@@ -114,12 +124,16 @@ impl std::fmt::Debug for Fetcher {
 }
 
 impl Fetcher {
-    /// A client trusting the certificates of `ca` (a PEM bundle), or the
-    /// system's roots when `None`.
-    pub fn new(ca: Option<&[CertificateDer<'static>]>) -> Result<Self, RootsError> {
+    /// A client trusting the certificates of `ca` (a PEM bundle read from
+    /// the file named, for messages), or the system's roots when `None`.
+    pub fn new(ca: Option<(&Path, &[CertificateDer<'static>])>) -> Result<Self, RootsError> {
         let mut roots = rustls::RootCertStore::empty();
+        let label = match ca {
+            Some((file, _)) => format!("the CA in {}", file.display()),
+            None => "the system roots".to_owned(),
+        };
         match ca {
-            Some(certs) => {
+            Some((_, certs)) => {
                 for c in certs {
                     roots.add(c.clone()).map_err(RootsError::Invalid)?;
                 }
@@ -139,17 +153,11 @@ impl Fetcher {
             .map_err(RootsError::Invalid)?
             .with_root_certificates(roots)
             .with_no_client_auth();
-        let mut http = HttpConnector::new();
-        http.set_connect_timeout(Some(FETCH_TIMEOUT));
-        http.enforce_http(false);
         // Plain http is reached only for URLs `check_url` let through.
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls)
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
+        let https = https_connector(tls, FETCH_TIMEOUT, Schemes::HttpsOrCheckedHttp);
         Ok(Fetcher {
             client: Client::builder(TokioExecutor::new()).build(https),
+            roots: label,
         })
     }
 
@@ -175,9 +183,10 @@ impl Fetcher {
             .client
             .request(req)
             .await
-            .map_err(|source| FetchError::Unreachable {
+            .map_err(|e| FetchError::Unreachable {
                 url: url.into(),
-                source,
+                cause: cause_chain(&e),
+                roots: is_certificate_error(&e).then(|| self.roots.clone()),
             })?;
         // Redirects are not followed: the configured URL is the one trusted.
         if resp.status() != StatusCode::OK {
@@ -197,6 +206,47 @@ impl Fetcher {
             .to_bytes();
         Ok(Fetched { body, max_age })
     }
+}
+
+/// `e` and its sources, ": "-separated: hyper's own message ("client
+/// error (Connect)") says nothing of DNS, refused connections or TLS.
+fn cause_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(s) = next {
+        let text = s.to_string();
+        // io::Error displays its inner error and also returns it as source.
+        if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        next = s.source();
+    }
+    out
+}
+
+/// Whether the chain of `e` holds a rustls certificate error (the server's
+/// certificate did not verify against the roots). hyper-rustls wraps the
+/// handshake's io::Error in another one; an io::Error's inner error is
+/// reached through `get_ref`, not `source`.
+fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(e);
+    while let Some(err) = next {
+        if matches!(
+            err.downcast_ref::<rustls::Error>(),
+            Some(rustls::Error::InvalidCertificate(_) | rustls::Error::NoCertificatesPresented)
+        ) {
+            return true;
+        }
+        next = match err
+            .downcast_ref::<std::io::Error>()
+            .and_then(|io| io.get_ref())
+        {
+            Some(inner) => Some(inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    false
 }
 
 #[cfg(test)]

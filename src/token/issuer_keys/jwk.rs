@@ -42,6 +42,11 @@ pub fn jose_name(alg: Algorithm) -> String {
     format!("{alg:?}")
 }
 
+/// A key set's string in a message (they are logged and printed): short.
+fn cap(s: &str) -> String {
+    s.chars().take(32).collect()
+}
+
 /// Why one JWK of a key set is refused.
 #[derive(Debug, thiserror::Error)]
 pub enum JwkError {
@@ -107,7 +112,7 @@ fn parse_jwk_allowing(
     }
     if let Some(u) = get("use") {
         if u != "sig" {
-            return Err(JwkError::Use(u.to_string()));
+            return Err(JwkError::Use(cap(u)));
         }
     }
     let kty = get("kty").ok_or(JwkError::NoKty)?;
@@ -123,15 +128,15 @@ fn parse_jwk_allowing(
         ("oct", _) => return Err(JwkError::Symmetric),
         (kty, crv) => {
             return Err(JwkError::KeyType {
-                kty: kty.to_string(),
-                crv: crv.map(str::to_string),
+                kty: cap(kty),
+                crv: crv.map(cap),
             })
         }
     };
     if let Some(d) = declared {
         if jose_name(alg) != d {
             return Err(JwkError::AlgMismatch {
-                declared: d.to_string(),
+                declared: cap(d),
                 alg,
             });
         }
@@ -166,7 +171,7 @@ fn rsa_algorithm(
             .iter()
             .copied()
             .find(|a| jose_name(*a) == d)
-            .ok_or_else(|| JwkError::RsaAlg(d.to_string())),
+            .ok_or_else(|| JwkError::RsaAlg(cap(d))),
         None => allowed
             .and_then(|list| list.iter().copied().find(|a| RSA.contains(a)))
             .or(rsa_default)

@@ -265,3 +265,29 @@ fn each_algorithm_verifies_its_own_signatures() {
     }
     assert_eq!(seen, SUPPORTED);
 }
+
+#[test]
+fn a_key_sets_strings_are_capped_in_the_messages_about_its_keys() {
+    // An IdP (or whoever answers for it) could put 256 KiB into one field;
+    // these messages are logged and printed.
+    let long = "x".repeat(100_000);
+    let set = json!({"keys": [
+        {"kty": long, "crv": long},
+        {"kty": "EC", "crv": "P-256", "use": long},
+        {"kty": "RSA", "n": b64(&[1u8; 256]), "e": "AQAB", "alg": long},
+    ]});
+    let err = key_set(
+        "https://idp",
+        &accept(),
+        set.to_string().as_bytes(),
+        None,
+        Strictness::UsableKeys,
+    )
+    .err()
+    .unwrap()
+    .to_string();
+    assert!(err.len() < 600, "{} bytes: {}", err.len(), &err[..600]);
+    for part in ["JWKS key #0", "JWKS key #1", "JWKS key #2"] {
+        assert!(err.contains(part), "{err}");
+    }
+}

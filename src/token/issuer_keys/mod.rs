@@ -8,7 +8,8 @@
 //! - [`cache_control`]: when a fetched set is due again;
 //! - [`claim_map`]: which claims hold the scopes and the subject, which are required;
 //! - [`slot`]: one issuer's key set in service, swapped by fetches;
-//! - [`wait`]: verification that, on an unknown `kid`, waits for a fetch.
+//! - [`wait`]: verification that, on an unknown `kid`, waits for a fetch;
+//! - [`probe`]: a one-off fetch reporting what an issuer serves (the tools).
 //!
 //! A fetch is only ever started by the refresher (at start, then as each
 //! set comes due) or by a token that passed the cheap checks (shape valid,
@@ -22,6 +23,7 @@ pub mod claim_map;
 pub mod discovery;
 pub mod fetch;
 pub mod jwk;
+pub mod probe;
 pub mod slot;
 pub mod wait;
 

@@ -19,6 +19,9 @@ use super::jwk::{key_set, Acceptance, Strictness};
 use crate::metrics::Metrics;
 use crate::token::verify::{TokenError, VerifyKey};
 
+/// At most this many kids (and skipped keys) are logged per key set.
+const LOGGED_KIDS: usize = 16;
+
 /// The key set in service for an issuer.
 pub struct KeyState {
     pub(in crate::token) generation: u64,
@@ -55,6 +58,8 @@ struct Schedule {
     last_attempt: Option<Instant>,
     next_due: Instant,
     last_error: Option<String>,
+    /// The key set URL discovery found, and when.
+    discovered: Option<(String, Instant)>,
 }
 
 /// Whether an issuer's tokens can be verified now.
@@ -115,6 +120,7 @@ impl IssuerKeySlot {
                 last_attempt: None,
                 next_due: now,
                 last_error: None,
+                discovered: None,
             }),
             fetching: tokio::sync::Mutex::new(()),
         }
@@ -145,6 +151,15 @@ impl IssuerKeySlot {
         &self.accept.audiences
     }
 
+    /// How a fetched issuer's keys are found (`None`: fixed keys).
+    pub(super) fn remote(&self) -> Option<&Remote> {
+        self.remote.as_ref()
+    }
+
+    pub(super) fn acceptance(&self) -> &Acceptance {
+        &self.accept
+    }
+
     /// The configuration fingerprint of a fetched issuer.
     pub fn fingerprint(&self) -> Option<&str> {
         self.remote.as_ref().map(|r| r.fingerprint.as_str())
@@ -155,18 +170,14 @@ impl IssuerKeySlot {
         self.generation.load(Ordering::Acquire)
     }
 
-    /// The key set in service, or why there is none.
+    /// The key set in service, or [`TokenError::IssuerUnavailable`] (its
+    /// reason is in [`Self::availability`], for `/readyz`, not for callers).
     pub(in crate::token) fn current(&self) -> Result<Arc<KeyState>, TokenError> {
-        self.state.load_full().ok_or_else(|| {
-            let reason = match self.availability(Instant::now()) {
-                Availability::Unavailable(why) => why,
-                _ => "its keys have not been fetched yet".into(),
-            };
-            TokenError::IssuerUnavailable {
+        self.state
+            .load_full()
+            .ok_or_else(|| TokenError::IssuerUnavailable {
                 issuer: self.issuer.clone(),
-                reason,
-            }
-        })
+            })
     }
 
     /// Number of keys in service and when they were fetched.
@@ -258,10 +269,40 @@ impl IssuerKeySlot {
 
     /// Fetch, read and install the key set; its `max-age`, or why not.
     async fn fetch_key_set(&self, remote: &Remote) -> Result<Option<Duration>, String> {
+        let url = self.key_set_url(remote).await?;
+        let installed = self.install_from(remote, &url).await;
+        if installed.is_err() {
+            // The IdP may have moved its keys: discover again next time.
+            self.schedule().discovered = None;
+        }
+        installed
+    }
+
+    /// Where the key set is: the configured `jwks_uri`, or the one
+    /// discovery found, kept for at most `refresh` (and until a key set
+    /// fetch from it fails), so a fetch is one document, not two.
+    async fn key_set_url(&self, remote: &Remote) -> Result<String, String> {
+        if remote.locator == Locator::Discovery {
+            let s = self.schedule();
+            if let Some((url, at)) = &s.discovered {
+                if at.elapsed() < remote.timing.refresh {
+                    return Ok(url.clone());
+                }
+            }
+        }
         let url = jwks_url(&remote.fetcher, &self.issuer, &remote.locator)
             .await
             .map_err(|e| e.to_string())?;
-        let doc = remote.fetcher.get(&url).await.map_err(|e| e.to_string())?;
+        if remote.locator == Locator::Discovery {
+            self.schedule().discovered = Some((url.clone(), Instant::now()));
+        }
+        Ok(url)
+    }
+
+    /// Fetch the key set at `url` and put it in service (a new generation
+    /// when its bytes changed).
+    async fn install_from(&self, remote: &Remote, url: &str) -> Result<Option<Duration>, String> {
+        let doc = remote.fetcher.get(url).await.map_err(|e| e.to_string())?;
         let old = self.state.load_full();
         if old.as_ref().is_some_and(|s| s.body == doc.body) {
             return Ok(doc.max_age);
@@ -275,7 +316,14 @@ impl IssuerKeySlot {
         )
         .map_err(|e| format!("{url}: {e}"))?;
         let generation = self.generation() + 1;
-        let kids: Vec<&str> = keys.iter().filter_map(|k| k.kid.as_deref()).collect();
+        // The IdP's text, capped: a key set may be 256 KiB of kids.
+        let kids: Vec<String> = keys
+            .iter()
+            .filter_map(|k| k.kid.as_deref())
+            .take(LOGGED_KIDS)
+            .map(|k| k.chars().take(64).collect())
+            .collect();
+        let skipped: Vec<&String> = skipped.iter().take(LOGGED_KIDS).collect();
         tracing::info!(issuer = %self.issuer, generation, keys = keys.len(), ?kids, ?skipped,
             "issuer key set now in service");
         self.state.store(Some(Arc::new(KeyState {

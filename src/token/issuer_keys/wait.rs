@@ -8,11 +8,13 @@ use std::time::Duration;
 use super::fetch::FETCH_TIMEOUT;
 use super::IssuerKeySlot;
 use crate::metrics::Metrics;
-use crate::token::verify::{checked_header, split_compact};
 use crate::token::{SubjectToken, SubjectTokenVerifier, TokenError};
 
 /// Longest a request waits for its issuer's keys: a discovery document and
-/// a key set, each bounded by [`FETCH_TIMEOUT`].
+/// a key set, each bounded by [`FETCH_TIMEOUT`]. (A fetch reuses the key set
+/// URL discovery found, so it is usually one document; it is never more
+/// than two, since a failed key set fetch only makes the next fetch
+/// discover again.)
 pub const KEY_WAIT: Duration = FETCH_TIMEOUT.saturating_mul(2);
 
 impl SubjectTokenVerifier {
@@ -33,10 +35,7 @@ impl SubjectTokenVerifier {
         }
         // Both refusals come after the cheap checks: the token is well
         // formed and names a configured issuer.
-        let Some(slot) = self
-            .fetched_slot_of(token)
-            .filter(|s| s.fingerprint().is_some())
-        else {
+        let Some((slot, _)) = self.fetched_slot_of(token) else {
             return first; // keys from a file: nothing to fetch
         };
         wait_for_keys(slot, metrics).await;
@@ -50,19 +49,12 @@ impl SubjectTokenVerifier {
     /// has no keys yet), wait for a fetch as [`Self::verify_waiting_for_keys`]
     /// would. Anything else returns at once; nothing is verified here.
     pub async fn wait_for_keys_of(&self, token: &str, metrics: &Metrics) {
-        let Some(slot) = self
-            .fetched_slot_of(token)
-            .filter(|s| s.fingerprint().is_some())
-        else {
+        // The same header rules as verification (checked there): a token
+        // they refuse never makes the gateway fetch.
+        let Some((slot, kid)) = self.fetched_slot_of(token) else {
             return;
         };
-        // The same header rules as verification: a token they refuse never
-        // makes the gateway fetch.
-        let Ok(header) = split_compact(token).and_then(|(h64, _, s64)| checked_header(h64, s64))
-        else {
-            return;
-        };
-        let kid = header.get("kid").and_then(|k| k.as_str());
+        let kid = kid.as_deref();
         let known = slot
             .current()
             .is_ok_and(|set| kid.is_none() || set.keys.iter().any(|k| k.kid.as_deref() == kid));
