@@ -213,6 +213,17 @@ async fn the_scope_is_what_policy_grants_the_assertion_carries_and_the_caller_as
     )
     .await;
     refused(&a, "invalid_scope", "not in the assertion's scope");
+    // An assertion without scopes: a token without scopes, and none to ask for.
+    let bare = partner.assertion(json!({"scope": null}));
+    let c = claims(
+        &bearer(&gw, "orchestrator", &bare, "scheduler", &[])
+            .await
+            .token(),
+    );
+    assert!(c.get("scope").is_none(), "{c}");
+    let bare = partner.assertion(json!({"scope": null}));
+    let a = bearer(&gw, "orchestrator", &bare, "scheduler", &asked).await;
+    a.assert_error(400, "invalid_scope");
 }
 
 #[tokio::test]
