@@ -24,18 +24,23 @@ struct Partner {
     key: SigningKey,
     _dir: tempfile::TempDir,
     jwks: std::path::PathBuf,
+    /// The private key, PKCS#8 PEM (for PyJWT).
+    pem: std::path::PathBuf,
 }
 
 impl Partner {
     fn new() -> Partner {
-        let (key, _) = SigningKey::generate(SigningAlgorithm::Es256).unwrap();
+        let (key, pem) = SigningKey::generate(SigningAlgorithm::Es256).unwrap();
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("partner-jwks.json");
         std::fs::write(&path, json!({"keys": [key.public_jwk()]}).to_string()).unwrap();
+        let pem_path = dir.path().join("partner.key");
+        std::fs::write(&pem_path, pem).unwrap();
         Partner {
             key,
             _dir: dir,
             jwks: path,
+            pem: pem_path,
         }
     }
 
@@ -586,4 +591,79 @@ fn config_check_requires_the_gateway_as_the_assertion_audience() {
     ] {
         assert!(err.contains(expected), "{expected}\n{err}");
     }
+}
+
+/// Interop with PyJWT both ways: the partner's assertion is signed by PyJWT,
+/// and PyJWT verifies the issued token (signature with the published JWKS,
+/// `iss`, `aud`, required claims) and its binding to the caller's
+/// certificate, computed by `cryptography`.
+#[tokio::test(flavor = "multi_thread")]
+async fn pyjwt_signs_the_assertion_and_verifies_the_issued_token() {
+    let py = tokio::task::spawn_blocking(|| {
+        common::python::venv("interop-venv", "tests/interop/requirements.txt")
+    })
+    .await
+    .unwrap();
+    let script = |name: &str| {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/interop")
+            .join(name)
+    };
+    let run = |args: Vec<std::ffi::OsString>| {
+        let out = std::process::Command::new(&py).args(args).output().unwrap();
+        let (stdout, stderr) = (
+            common::cli::text(&out.stdout),
+            common::cli::text(&out.stderr),
+        );
+        assert!(out.status.success(), "PyJWT failed:\n{stdout}\n{stderr}");
+        stdout
+    };
+    let (_up, partner, gw) = start().await;
+    let claims_json = assertion_claims(PARTNER, json!({"act": {"sub": PARTNER_AGENT}})).to_string();
+    let assertion = run(vec![
+        script("sign_assertion.py").into(),
+        partner.pem.clone().into(),
+        partner.key.kid().into(),
+        claims_json.into(),
+    ]);
+    let a = bearer(
+        &gw,
+        "orchestrator",
+        assertion.trim(),
+        "scheduler",
+        &[("scope", "calendar:read")],
+    )
+    .await;
+    let token = a.token();
+
+    // The gateway's published keys, as PyJWT reads them: from a file.
+    let jwks_file = partner.jwks.with_file_name("gateway-jwks.json");
+    let published = gw
+        .get_json("orchestrator", "/.well-known/jwks.json")
+        .await
+        .1;
+    std::fs::write(&jwks_file, published.to_string()).unwrap();
+    let audience = format!("{}/agents/scheduler", gw.base);
+    let cert = |agent: &str| gw.certs().join(format!("agents/{agent}.pem")).into();
+    let report = run(vec![
+        script("verify_bound_token.py").into(),
+        token.into(),
+        jwks_file.into(),
+        ISSUER.into(),
+        audience.clone().into(),
+        cert("orchestrator"),
+        cert("scheduler"),
+    ]);
+    let report: Value = serde_json::from_str(&report).unwrap();
+    assert_eq!(report["cnf_matches_caller"], true, "{report}");
+    assert_eq!(report["cnf_matches_other"], false, "{report}");
+    assert_eq!(report["tampered_valid"], false, "{report}");
+    let c = &report["claims"];
+    assert_eq!(c["sub"], "bob@partner.example.net");
+    assert_eq!(c["aud"], audience);
+    assert_eq!(c["scope"], "calendar:read");
+    assert_eq!(
+        c["act"],
+        json!({"sub": id("orchestrator"), "act": {"sub": PARTNER_AGENT}})
+    );
 }
