@@ -146,7 +146,8 @@ async fn start() -> (TestUpstream, Partner, TestGateway) {
 #[tokio::test]
 async fn an_assertion_becomes_a_certificate_bound_token_for_a_local_agent() {
     let (_up, partner, gw) = start().await;
-    let assertion = partner.assertion(json!({}));
+    // Issued to this client (ID-JAG's client_id): fine.
+    let assertion = partner.assertion(json!({"client_id": id("orchestrator")}));
     let a = bearer(
         &gw,
         "orchestrator",
@@ -337,6 +338,11 @@ async fn bad_assertions_are_invalid_grant() {
             "an access token",
             partner.sign("at+jwt", &assertion_claims(PARTNER, json!({}))),
             "at+jwt",
+        ),
+        (
+            "issued to another client",
+            partner.assertion(json!({"client_id": id("notifier")})),
+            "client_id names another client",
         ),
         (
             "bound to another certificate",
@@ -538,19 +544,21 @@ async fn a_partner_whose_keys_are_fetched_by_url() {
     let idp = TestIdp::start(jwks(&[&key])).await;
     let up = upstream::start(Behaviour::Echo).await;
     let o = Options::new().agent("scheduler", &up.url()).raw(&format!(
-        "[[subject_issuer]]\nissuer = \"{u}\"\njwks_uri = \"{u}/jwks\"\nca = \"{ca}\"\naudience = \"{ISSUER}\"\nalgorithms = [\"RS256\"]\nassertion_grant = true\nmax_assertion_lifetime = \"2m\"\n\n\
+        "[[subject_issuer]]\nissuer = \"{u}\"\njwks_uri = \"{u}/jwks\"\nca = \"{ca}\"\naudience = \"{ISSUER}\"\nalgorithms = [\"RS256\"]\nassertion_grant = true\nmax_assertion_lifetime = \"2m\"\nsubject_claim = \"preferred_username\"\n\n\
          [[rule]]\ncaller = \"{c}\"\nagent = \"scheduler\"\nscopes = [\"calendar:read\"]\nsubject_issuer = \"{u}\"\n",
         u = idp.url,
         ca = idp.ca_path.display(),
         c = id("orchestrator"),
     ));
     let gw = TestGateway::start(o).await;
-    let assertion = key.sign(&assertion_claims(&idp.url, json!({})));
+    // The issuer's claim mapping applies: the user is `preferred_username`.
+    let bob = json!({"preferred_username": "bob", "sub": "f3a9-pairwise"});
+    let assertion = key.sign(&assertion_claims(&idp.url, bob));
     let token = bearer(&gw, "orchestrator", &assertion, "scheduler", &[])
         .await
         .token();
     let c = claims(&token);
-    assert_eq!(c["sub"], "bob@partner.example.net");
+    assert_eq!(c["sub"], "bob");
     assert_eq!(c["scope"], "calendar:read");
     assert!(idp.jwks_fetches() >= 1);
     // This issuer's own lifetime bound: 2 minutes.

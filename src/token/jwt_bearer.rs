@@ -17,6 +17,7 @@
 //!    - `exp`, `iat` (both required), `nbf` with the leeway, and
 //!      `exp - iat` at most `max_assertion_lifetime`;
 //!    - not an access token (`typ: at+jwt`): a grant is not a token;
+//!    - `client_id`, when present (ID-JAG), the caller's SPIFFE ID;
 //!    - `cnf`, when present, the caller's certificate;
 //!    - `jti` required and used once ([`ReplaySet`]; an assertion that
 //!      verified is used, whether or not the grant is then refused);
@@ -28,7 +29,9 @@ use super::exchange::{issue, Context, ErrorCode, ExchangeError, Input, Issued, R
 pub use super::grant::GRANT_TYPE_JWT_BEARER;
 use super::grant::{invalid_request, parse_scope, target_parameter, Params};
 use super::replay::{ReplayError, ReplaySet, MAX_JTI_BYTES};
-use super::verify::{SubjectToken, SubjectTokenVerifier, TokenError};
+use super::verify::{
+    decode_json_object, split_compact, SubjectToken, SubjectTokenVerifier, TokenError,
+};
 use crate::identity::CallerIdentity;
 
 /// The assertion in refusals: RFC 7523 §3.1 `invalid_grant`; a `may_act`
@@ -110,6 +113,7 @@ fn verify_assertion(
             )))
         }
     };
+    check_client_id(token, caller)?;
     let subject = verified.finish(None, now).map_err(invalid_grant)?;
     // A sender-constrained assertion (RFC 8705 `cnf`) is usable only by its
     // holder.
@@ -125,4 +129,20 @@ fn verify_assertion(
             }
         })?;
     Ok(subject)
+}
+
+/// draft-ietf-oauth-identity-assertion-authz-grant: an assertion naming the
+/// client it was issued to (`client_id`, its identity here) is usable by
+/// that client only. Read from the payload whose signature just verified.
+fn check_client_id(token: &str, caller: &CallerIdentity) -> Result<(), ExchangeError> {
+    let payload = split_compact(token)
+        .and_then(|(_, p64, _)| decode_json_object(p64, "payload"))
+        .map_err(invalid_grant)?;
+    match payload.get("client_id") {
+        None => Ok(()),
+        Some(serde_json::Value::String(c)) if c == caller.spiffe_id.as_str() => Ok(()),
+        Some(_) => Err(invalid_grant(
+            "client_id names another client than the SPIFFE ID of the client certificate",
+        )),
+    }
 }
