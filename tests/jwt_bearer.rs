@@ -261,6 +261,49 @@ async fn the_assertions_act_is_nested_under_the_caller_and_the_depth_limit_holds
     refused(&a, "invalid_grant", "delegation chain too deep");
 }
 
+/// The token endpoint URL may be the assertion's audience too, when the
+/// config names it (RFC 7523 allowed it; the MCP profiles still send it).
+#[tokio::test]
+async fn the_token_endpoint_as_audience_once_configured() {
+    let (_up, partner, gw) = start().await;
+    let endpoint = format!("{}/oauth2/token", gw.base);
+    let at_endpoint = json!({"aud": endpoint});
+    let a = bearer(
+        &gw,
+        "orchestrator",
+        &partner.assertion(at_endpoint.clone()),
+        "scheduler",
+        &[],
+    )
+    .await;
+    refused(&a, "invalid_grant", "audience");
+    let text = std::fs::read_to_string(gw.config_path()).unwrap();
+    let both = format!("audience = [\"{ISSUER}\", \"{endpoint}\"]\nassertion_grant = true");
+    let text = text.replacen(
+        &format!("audience = \"{ISSUER}\"\nassertion_grant = true"),
+        &both,
+        1,
+    );
+    std::fs::write(gw.config_path(), text).unwrap();
+    gw.reload().unwrap();
+    let c = claims(
+        &bearer(
+            &gw,
+            "orchestrator",
+            &partner.assertion(at_endpoint),
+            "scheduler",
+            &[],
+        )
+        .await
+        .token(),
+    );
+    assert_eq!(c["sub"], "bob@partner.example.net");
+    // Still exactly these names: the listener's origin alone is not one.
+    let at_origin = partner.assertion(json!({"aud": gw.base}));
+    let a = bearer(&gw, "orchestrator", &at_origin, "scheduler", &[]).await;
+    refused(&a, "invalid_grant", "audience");
+}
+
 #[tokio::test]
 async fn a_used_assertion_is_refused_the_second_time() {
     let (_up, partner, gw) = start().await;
