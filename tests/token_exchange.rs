@@ -39,21 +39,6 @@ fn resource(gw: &TestGateway, agent: &str) -> String {
     format!("{}/agents/{agent}", gw.base)
 }
 
-/// Verify `token` with the gateway's published JWKS (signature, iss, aud, exp).
-async fn verify(gw: &TestGateway, token: &str, aud: &str) -> Value {
-    let (_, jwks) = gw.get_json("orchestrator", "/.well-known/jwks.json").await;
-    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
-    let jwk = set.find(header(token)["kid"].as_str().unwrap()).unwrap();
-    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
-    let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
-    v.set_audience(&[aud]);
-    v.set_issuer(&[ISSUER]);
-    v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    jsonwebtoken::decode::<Value>(token, &key, &v)
-        .unwrap()
-        .claims
-}
-
 #[tokio::test]
 async fn exchange_issues_a_narrower_certificate_bound_token() {
     let (_up, gw) = start().await;
@@ -82,7 +67,7 @@ async fn exchange_issues_a_narrower_certificate_bound_token() {
     let h = header(&token);
     assert_eq!(h["typ"], "at+jwt");
     assert_eq!(h["alg"], "ES256");
-    let c = verify(&gw, &token, &resource(&gw, "scheduler")).await;
+    let c = gw.verify(&token, &resource(&gw, "scheduler")).await;
     assert_eq!(c["iss"], ISSUER);
     assert_eq!(c["sub"], "alice@example.com");
     assert_eq!(c["aud"], resource(&gw, "scheduler"));

@@ -348,6 +348,20 @@ pub struct SubjectIssuerSection {
     /// carry no `alg`). Keys of other algorithms are not used. Default: any
     /// of these, and an RSA key without `alg` is refused.
     pub algorithms: Option<Vec<String>>,
+    /// Trust this issuer for RFC 7523 JWT authorization grants
+    /// (`grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer` at the
+    /// token endpoint, e.g. a partner domain's authorization server in
+    /// identity chaining) *instead of* for subject tokens: one issuer, one
+    /// purpose. Its tokens are then refused as subject tokens (on the proxy
+    /// route and in the token exchange), and only its tokens are accepted as
+    /// assertions. `audience` must then name this gateway: `gateway.issuer`
+    /// and/or its token endpoint `{public_url}/oauth2/token`, nothing else.
+    /// Default `false`.
+    #[serde(default)]
+    pub assertion_grant: bool,
+    /// With `assertion_grant`: the longest an assertion may be valid,
+    /// `exp - iat` (both required). Default `"5m"`, at most `"1h"`.
+    pub max_assertion_lifetime: Option<String>,
 }
 
 /// A value or a list of values (`audience = "x"` or `audience = ["x", "y"]`).

@@ -1,6 +1,7 @@
 //! The OAuth endpoints on the mTLS listener, as HTTP: `POST /oauth2/token`
-//! (RFC 8693 token exchange, decided in [`crate::token::exchange`]) and each
-//! agent's RFC 9728 protected-resource metadata.
+//! (RFC 8693 token exchange, decided in [`crate::token::exchange`], and the
+//! RFC 7523 JWT bearer grant, [`crate::token::jwt_bearer`]) and each agent's
+//! RFC 9728 protected-resource metadata.
 
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -17,6 +18,7 @@ use crate::policy::scopes::scopes_supported;
 use crate::registry::Agent;
 use crate::snapshot::Snapshot;
 use crate::token::exchange::{self, ErrorCode, ExchangeError};
+use crate::token::jwt_bearer::{self, GRANT_TYPE_JWT_BEARER};
 use crate::token::metadata;
 
 /// What the exchange reads from the snapshot: the same authorization core
@@ -29,6 +31,7 @@ impl<'a> From<&'a Snapshot> for exchange::Context<'a> {
             subject_tokens: &gw.subject_tokens,
             actor_tokens: &gw.actor_tokens,
             minter: &gw.minter,
+            assertions: &gw.assertions,
             recordable: gw.audit.is_healthy(),
         }
     }
@@ -48,7 +51,7 @@ pub async fn token(
     // Fail closed, as on the proxy route: no token is issued while the
     // audit log cannot record it.
     let result = if gw.audit.is_healthy() {
-        answer(gw, caller, req).await
+        answer(gw, caller, req, rec).await
     } else {
         Err(Refusal::Exchange(ExchangeError::new(
             ErrorCode::TemporarilyUnavailable,
@@ -58,7 +61,7 @@ pub async fn token(
     let mut resp = match result {
         Ok(issued) => {
             tracing::info!(caller = %caller.spiffe_id, agent = %issued.agent, subject = %issued.subject.sub,
-                issued_token_type = issued.issued_token_type, "token exchanged");
+                grant = rec.operation.as_deref().unwrap_or_default(), "token issued");
             // The audit record gets the chain, `jti` and scopes; never the token.
             rec.decision = AuditDecision::Allow;
             rec.agent = Some(issued.agent.clone());
@@ -76,15 +79,17 @@ pub async fn token(
                 "token exchange refused");
             // Policy refusals count as denied requests, like on the proxy route.
             let decision = match e.code {
-                ErrorCode::InvalidTarget | ErrorCode::InvalidScope => {
+                ErrorCode::InvalidTarget
+                | ErrorCode::InvalidScope
+                | ErrorCode::UnauthorizedClient => {
                     Metrics::inc(&gw.metrics.requests_denied);
                     AuditDecision::Deny
                 }
                 ErrorCode::InvalidClient => AuditDecision::Unauthenticated,
                 ErrorCode::ServerError | ErrorCode::TemporarilyUnavailable => AuditDecision::Error,
-                ErrorCode::InvalidRequest | ErrorCode::UnsupportedGrantType => {
-                    AuditDecision::Invalid
-                }
+                ErrorCode::InvalidRequest
+                | ErrorCode::InvalidGrant
+                | ErrorCode::UnsupportedGrantType => AuditDecision::Invalid,
             };
             rec.refuse(decision, format!("{}: {}", e.code.as_str(), e.description));
             json_response(e.code.status(), e.to_json())
@@ -135,6 +140,7 @@ async fn answer(
     gw: &Snapshot,
     caller: &CallerIdentity,
     req: Request<Incoming>,
+    rec: &mut AuditRecord,
 ) -> Result<exchange::Issued, Refusal> {
     if req.method() != Method::POST {
         let mut r = error_response(
@@ -185,21 +191,29 @@ async fn answer(
     let body = read_body(body, &parts, gw.limits.max_request_body)
         .await
         .map_err(Refusal::Http)?;
-    // A subject token whose kid its issuer's fetched keys lack waits here
-    // (bounded) for a fetch, so a key rotation at the IdP costs no refusal.
-    if let Some(t) = subject_token_of(&body) {
+    let bearer = param_of(&body, "grant_type").as_deref() == Some(GRANT_TYPE_JWT_BEARER);
+    let input = if bearer { "assertion" } else { "subject_token" };
+    rec.operation = Some(if bearer { "JwtBearer" } else { "TokenExchange" }.into());
+    // A subject token (or assertion) whose kid its issuer's fetched keys
+    // lack waits here (bounded) for a fetch, so a key rotation at the IdP
+    // costs no refusal.
+    if let Some(t) = param_of(&body, input) {
         gw.subject_tokens.wait_for_keys_of(&t, &gw.metrics).await;
     }
-    Ok(exchange::exchange(gw, caller, &body, crate::unix_now())?)
+    let now = crate::unix_now();
+    Ok(match bearer {
+        true => jwt_bearer::grant(&gw.into(), caller, &body, now)?,
+        false => exchange::exchange(gw, caller, &body, now)?,
+    })
 }
 
-/// The `subject_token` of a form body, if it parses (the exchange reports
-/// any problem with the form itself).
-fn subject_token_of(body: &[u8]) -> Option<String> {
+/// The first `name` parameter of a form body, if it parses (the grant
+/// reports any problem with the form itself).
+fn param_of(body: &[u8], name: &str) -> Option<String> {
     crate::token::form::parse(body)
         .ok()?
         .into_iter()
-        .find_map(|(k, v)| (k == "subject_token").then_some(v))
+        .find_map(|(k, v)| (k == name).then_some(v))
 }
 
 fn error_response(

@@ -32,6 +32,7 @@ use crate::policy::{Policy, Rule};
 use crate::registry::{Agent, Registry};
 use crate::tls;
 use crate::token::build::subject_issuers;
+use crate::token::replay::ReplaySet;
 use crate::token::signing_keys::PriorKeys;
 use crate::token::{ActorTokenVerifier, KeySet, Minter, SigningKey, SubjectTokenVerifier};
 use crate::upstream::UpstreamClient;
@@ -62,6 +63,9 @@ pub struct Snapshot {
     pub subject_tokens: SubjectTokenVerifier,
     /// JWT-SVID keys per trust domain, for `actor_token` at the token endpoint.
     pub actor_tokens: ActorTokenVerifier,
+    /// Assertions the JWT bearer grant has used, kept across reloads (a
+    /// reload must not make a used assertion usable again).
+    pub assertions: Arc<ReplaySet>,
     pub minter: Minter,
     pub keys: Arc<KeySet>,
     /// `/.well-known/jwks.json`, serialised once: token keys only.
@@ -153,7 +157,11 @@ impl Snapshot {
         // [tokens] and [cards]: one key each, never the same one.
         let own = crate::token::signing_keys::load_own(&mut p, cfg, &mut files, &set.public_url);
         let kept = prior.map(|g| &g.subject_tokens);
-        let trusted = subject_issuers(&mut p, cfg, &mut files, &set.issuer, kept);
+        let names = crate::token::build::Names {
+            issuer: &set.issuer,
+            public_url: &set.public_url,
+        };
+        let trusted = subject_issuers(&mut p, cfg, &mut files, &names, kept);
         let crate::registry::build::Agents { agents, upstreams } = crate::registry::build::agents(
             &mut p,
             cfg,
@@ -198,10 +206,7 @@ impl Snapshot {
             own_keys,
             prior.map(Snapshot::prior_keys).as_ref(),
             trusted,
-            crate::token::build::Names {
-                issuer: &set.issuer,
-                public_url: &set.public_url,
-            },
+            names,
             &crate::policy::scopes::scopes_supported(&rules, None),
             metrics.clone(),
         )?;
@@ -219,6 +224,7 @@ impl Snapshot {
             policy: Policy::new(rules),
             subject_tokens: tokens.subject_tokens,
             actor_tokens,
+            assertions: prior.map(|g| g.assertions.clone()).unwrap_or_default(),
             minter: tokens.minter,
             keys: tokens.keys,
             jwks_json: tokens.jwks_json,

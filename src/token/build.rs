@@ -5,14 +5,16 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 
+use super::issuer_keys::Purpose;
 use super::signing_keys::{self, Loaded, PriorKeys};
 use super::{
     metadata, ActorTokenVerifier, KeySet, Minter, SigningKey, SubjectTokenVerifier, TrustedIssuer,
 };
-use crate::config::{one_problem, ConfigErrors, ConfigFile, Problems};
+use crate::config::{one_problem, ConfigErrors, ConfigFile, Problems, SubjectIssuerSection};
 use crate::metrics::Metrics;
 
 /// JWT-SVID authorities (`jwt_bundle`) are added per trust domain; an actor
@@ -32,24 +34,75 @@ pub(crate) fn subject_issuers(
     p: &mut Problems,
     cfg: &ConfigFile,
     files: &mut Vec<PathBuf>,
-    issuer: &str,
+    names: &Names<'_>,
     prior: Option<&SubjectTokenVerifier>,
 ) -> Vec<TrustedIssuer> {
     let mut trusted = Vec::new();
     for (i, si) in cfg.raw.subject_issuer.iter().enumerate() {
-        if si.issuer.trim_end_matches('/') == issuer {
+        if si.issuer.trim_end_matches('/') == names.issuer {
             p.add(
                 format!("subject_issuer[{i}].issuer"),
                 "is the gateway's own issuer; its tokens are verified with the gateway's keys",
             );
             continue;
         }
+        let purpose = purpose(p, (i, si), names);
         let kept = |iss: &str| prior.and_then(|v| v.issuer_slots().find(|s| s.issuer() == iss));
         if let Some(t) = super::issuer_keys::build::trusted_issuer(p, cfg, files, (i, si), kept) {
-            trusted.push(t);
+            trusted.extend(purpose.map(|purpose| t.with_purpose(purpose)));
         }
     }
     trusted
+}
+
+/// Longest `max_assertion_lifetime`: assertions are meant to live minutes
+/// (each one is remembered until it expires, for the replay check).
+const MAX_ASSERTION_LIFETIME: Duration = Duration::from_secs(3600);
+const DEFAULT_ASSERTION_LIFETIME: &str = "5m";
+
+/// What `subject_issuer[i]`'s tokens are trusted as (`assertion_grant`),
+/// with its problems recorded.
+fn purpose(
+    p: &mut Problems,
+    (i, si): (usize, &SubjectIssuerSection),
+    names: &Names<'_>,
+) -> Option<Purpose> {
+    let field = format!("subject_issuer[{i}]");
+    if !si.assertion_grant {
+        if si.max_assertion_lifetime.is_some() {
+            p.add(
+                format!("{field}.max_assertion_lifetime"),
+                "applies only with assertion_grant = true",
+            );
+            return None;
+        }
+        return Some(Purpose::Subject);
+    }
+    // RFC 7523 §3: the assertion's `aud` must identify this authorization
+    // server; only its own names do (never an agent, never another party).
+    let endpoint = metadata::token_endpoint(names.public_url);
+    let mut ok = true;
+    for a in si.audience.to_vec() {
+        if a != names.issuer && a != endpoint {
+            p.add(
+                format!("{field}.audience"),
+                format!(
+                    "{a:?}: with assertion_grant = true, the audience must name this gateway: gateway.issuer ({:?}) or its token endpoint ({endpoint:?})",
+                    names.issuer
+                ),
+            );
+            ok = false;
+        }
+    }
+    let at = format!("{field}.max_assertion_lifetime");
+    let text = si.max_assertion_lifetime.as_deref();
+    let max = p.duration(&at, text.unwrap_or(DEFAULT_ASSERTION_LIFETIME));
+    if max > MAX_ASSERTION_LIFETIME || max.is_zero() {
+        p.add(at, "must be more than \"0s\" and at most \"1h\"");
+        ok = false;
+    }
+    let max_lifetime_secs = i64::try_from(max.as_secs()).unwrap_or(i64::MAX);
+    ok.then_some(Purpose::Assertion { max_lifetime_secs })
 }
 
 /// What the token section contributes to a snapshot.
@@ -89,6 +142,9 @@ pub(crate) fn finish(
         .map_err(|e| one_problem(cfg, "cards.signing_key", e.to_string()))?;
     let keys = published.tokens;
     let card_keys = published.cards;
+    let jwt_bearer = trusted
+        .iter()
+        .any(|t| matches!(t.purpose(), Purpose::Assertion { .. }));
     let subject_tokens = SubjectTokenVerifier::new(names.issuer.to_string(), &keys, trusted)
         .and_then(|v| {
             v.with_cache_limits(
@@ -101,7 +157,8 @@ pub(crate) fn finish(
     let jwks_json = Bytes::from(keys.jwks().to_string());
     let card_jwks_json = Bytes::from(card_keys.jwks().to_string());
     let metadata_json = Bytes::from(
-        metadata::authorization_server(names.issuer, names.public_url, scopes).to_string(),
+        metadata::authorization_server(names.issuer, names.public_url, scopes, jwt_bearer)
+            .to_string(),
     );
     let minter = Minter::new(
         keys.clone(),

@@ -3,7 +3,7 @@
 
 use serde_json::{json, Value};
 
-use super::exchange::{GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_ENDPOINT_PATH};
+use super::grant::{GRANT_TYPE_JWT_BEARER, GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_ENDPOINT_PATH};
 
 /// The token endpoint URL callers use (on the mTLS listener).
 pub fn token_endpoint(public_url: &str) -> String {
@@ -15,16 +15,27 @@ fn jwks_uri(public_url: &str) -> String {
 }
 
 /// `/.well-known/oauth-authorization-server` (RFC 8414, with the RFC 8705
-/// members). Only the token-exchange grant exists and clients authenticate
-/// only with their certificate; there is no authorization endpoint, hence
-/// the (required) empty `response_types_supported`.
-pub fn authorization_server(issuer: &str, public_url: &str, scopes: &[String]) -> Value {
+/// members). The grants are the token exchange and, when some issuer is
+/// trusted for assertions (`jwt_bearer`), the RFC 7523 JWT bearer grant;
+/// clients authenticate only with their certificate; there is no
+/// authorization endpoint, hence the (required) empty
+/// `response_types_supported`.
+pub fn authorization_server(
+    issuer: &str,
+    public_url: &str,
+    scopes: &[String],
+    jwt_bearer: bool,
+) -> Value {
+    let mut grants = vec![GRANT_TYPE_TOKEN_EXCHANGE];
+    if jwt_bearer {
+        grants.push(GRANT_TYPE_JWT_BEARER);
+    }
     json!({
         "issuer": issuer,
         "token_endpoint": token_endpoint(public_url),
         "jwks_uri": jwks_uri(public_url),
         "response_types_supported": [],
-        "grant_types_supported": [GRANT_TYPE_TOKEN_EXCHANGE],
+        "grant_types_supported": grants,
         "token_endpoint_auth_methods_supported": ["tls_client_auth"],
         "tls_client_certificate_bound_access_tokens": true,
         "scopes_supported": scopes,

@@ -1,16 +1,20 @@
 //! Tokens: signing keys and JWKS, claim building, minting with a cache,
-//! verification of inbound subject tokens, and the RFC 8693 token exchange
-//! (actor tokens, form parsing, discovery metadata).
+//! verification of inbound subject tokens, and the token endpoint's grants:
+//! the RFC 8693 token exchange (actor tokens) and the RFC 7523 JWT bearer
+//! grant (its replay set), with form parsing and discovery metadata.
 
 pub mod actor;
 pub(crate) mod build;
 pub mod claims;
 pub mod exchange;
 pub mod form;
+pub mod grant;
 pub mod issuer_keys;
+pub mod jwt_bearer;
 pub mod keys;
 pub mod metadata;
 pub mod mint;
+pub mod replay;
 pub mod signing_keys;
 pub mod verify;
 pub mod verify_cache;

@@ -26,7 +26,7 @@ use serde::Deserialize;
 use super::issuer_keys::claim_map::ClaimMap;
 pub(super) use super::issuer_keys::jwk::parse_jwk;
 use super::issuer_keys::jwk::{key_set, Acceptance, Strictness};
-use super::issuer_keys::IssuerKeySlot;
+use super::issuer_keys::{IssuerKeySlot, Purpose};
 use super::verify_cache::{VerifiedTokenCache, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES};
 use super::{Actor, Cnf, KeySet, SigningAlgorithm};
 use crate::metrics::CacheCounters;
@@ -89,6 +89,12 @@ pub enum TokenError {
     RandomUnavailable,
     #[error("token is bound to another certificate (cnf x5t#S256 does not match the presenting connection's)")]
     CertificateMismatch,
+    #[error("token issuer {0:?} is trusted for JWT authorization grants only (assertion_grant), not for subject tokens")]
+    AssertionIssuer(String),
+    #[error("issuer {0:?} is not trusted for JWT authorization grants (its [[subject_issuer]] has no assertion_grant = true)")]
+    NotAssertionIssuer(String),
+    #[error("assertion is valid for longer (exp - iat) than its issuer's max_assertion_lifetime of {max} s")]
+    LifetimeTooLong { max: i64 },
 }
 
 /// A verified inbound token, reduced to what claim building and policy use.
@@ -140,6 +146,7 @@ pub struct TrustedIssuer {
     keys: Arc<IssuerKeySlot>,
     /// `None`: `scope` and `sub`, nothing else required.
     claims: Option<Arc<ClaimMap>>,
+    purpose: Purpose,
 }
 
 impl TrustedIssuer {
@@ -174,11 +181,22 @@ impl TrustedIssuer {
             issuer: slot.issuer().to_owned(),
             keys: slot,
             claims: (!claims.is_default()).then(|| Arc::new(claims)),
+            purpose: Purpose::Subject,
         }
+    }
+
+    /// This issuer, trusted for `purpose` only.
+    pub fn with_purpose(mut self, purpose: Purpose) -> Self {
+        self.purpose = purpose;
+        self
     }
 
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    pub fn purpose(&self) -> Purpose {
+        self.purpose
     }
 }
 
@@ -208,6 +226,7 @@ struct IssuerKeys {
     keys: Arc<IssuerKeySlot>,
     /// `None`: `scope` and `sub`, nothing else required.
     claims: Option<Arc<ClaimMap>>,
+    purpose: Purpose,
 }
 
 pub struct SubjectTokenVerifier {
@@ -260,6 +279,7 @@ impl SubjectTokenVerifier {
                     issuer: t.issuer,
                     keys: t.keys,
                     claims: t.claims,
+                    purpose: t.purpose,
                 },
             );
         }
@@ -268,6 +288,7 @@ impl SubjectTokenVerifier {
                 issuer: own_issuer,
                 keys,
                 claims: None,
+                purpose: Purpose::Subject,
             },
             trusted: map,
             cache: VerifiedTokenCache::new(DEFAULT_MAX_ENTRIES, DEFAULT_MAX_BYTES)
@@ -293,7 +314,9 @@ impl SubjectTokenVerifier {
         }
         if !self.cache.enabled() {
             // No cache: no keyed hash to compute either.
-            return self.verify_signed(token)?.finish(presenter_resource, now);
+            return self
+                .verify_signed(token, false)?
+                .finish(presenter_resource, now);
         }
         let tag = self.cache.tag(token);
         // A hit verified under a key set its issuer has since replaced is
@@ -301,7 +324,7 @@ impl SubjectTokenVerifier {
         if let Some(hit) = self.cache.get(&tag, now).filter(|h| h.key_set_current()) {
             return hit.finish(presenter_resource, now);
         }
-        let verified = Arc::new(self.verify_signed(token)?);
+        let verified = Arc::new(self.verify_signed(token, false)?);
         let stale_at = verified.exp.saturating_add(LEEWAY_SECS);
         self.cache
             .insert(tag, token.len(), Arc::clone(&verified), stale_at, now);
@@ -357,8 +380,14 @@ impl SubjectTokenVerifier {
     }
 
     /// Everything about `token` that holds whoever presents it, whenever:
-    /// header rules, issuer and key choice, signature, claim types.
-    fn verify_signed(&self, token: &str) -> Result<Verified, TokenError> {
+    /// header rules, issuer and key choice, signature, claim types. Only
+    /// issuers trusted for assertions when `assertion`, only the others when
+    /// not (the gateway's own tokens are never assertions).
+    pub(super) fn verify_signed(
+        &self,
+        token: &str,
+        assertion: bool,
+    ) -> Result<Verified, TokenError> {
         let (h64, p64, s64) = split_compact(token)?;
         let header = checked_header(h64, s64)?;
         let header = check_header(&header)?;
@@ -379,6 +408,14 @@ impl SubjectTokenVerifier {
                 .ok_or_else(|| TokenError::UnknownIssuer(truncate(iss)))?
         };
         let own = std::ptr::eq(issuer, &self.own);
+        let max_lifetime = match (issuer.purpose, assertion) {
+            (Purpose::Subject, false) => None,
+            (Purpose::Assertion { max_lifetime_secs }, true) => Some(max_lifetime_secs),
+            (Purpose::Subject, true) => return Err(TokenError::NotAssertionIssuer(truncate(iss))),
+            (Purpose::Assertion { .. }, false) => {
+                return Err(TokenError::AssertionIssuer(truncate(iss)))
+            }
+        };
 
         let key_set = issuer.keys.current()?;
         let key = select_key(&key_set.keys, &header)?;
@@ -392,6 +429,9 @@ impl SubjectTokenVerifier {
         let nbf = numeric_date(claims.nbf.as_ref(), "nbf")?;
         let iat = numeric_date(claims.iat.as_ref(), "iat")?
             .ok_or_else(|| TokenError::MissingClaim("iat".into()))?;
+        if let Some(max) = max_lifetime.filter(|max| exp.saturating_sub(iat) > *max) {
+            return Err(TokenError::LifetimeTooLong { max });
+        }
         // The payload read before is the one the signature covers.
         let (sub, scopes) = match issuer.claims.as_deref() {
             Some(map) => {
@@ -445,6 +485,10 @@ impl SubjectTokenVerifier {
             },
             issuer_audience: issuer_audience.into(),
             key_set: (Arc::clone(&issuer.keys), key_set.generation),
+            jti: unverified
+                .get("jti")
+                .and_then(serde_json::Value::as_str)
+                .map(Into::into),
         })
     }
 }
@@ -473,6 +517,8 @@ pub struct Verified {
     pub(super) issuer_audience: Arc<str>,
     /// The issuer's keys and the generation the signature verified under.
     pub(super) key_set: (Arc<IssuerKeySlot>, u64),
+    /// `jti`, when a string (the replay check of assertions).
+    pub(super) jti: Option<Arc<str>>,
 }
 
 impl Verified {

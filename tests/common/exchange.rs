@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use actgate::dev::client::MtlsClient;
 
-use super::gateway::TestGateway;
+use super::gateway::{header, TestGateway};
 
 pub const GRANT: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 pub const ACCESS_TOKEN: &str = "urn:ietf:params:oauth:token-type:access_token";
@@ -127,6 +127,24 @@ impl TestGateway {
             HeaderMap::new(),
         )
         .await
+    }
+
+    /// `token`'s claims, verified with the gateway's published JWKS
+    /// (signature, `iss`, `aud`, `exp`).
+    pub async fn verify(&self, token: &str, aud: &str) -> Value {
+        let (_, jwks) = self
+            .get_json("orchestrator", "/.well-known/jwks.json")
+            .await;
+        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks).unwrap();
+        let jwk = set.find(header(token)["kid"].as_str().unwrap()).unwrap();
+        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).unwrap();
+        let mut v = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+        v.set_audience(&[aud]);
+        v.set_issuer(&[super::gateway::ISSUER]);
+        v.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        jsonwebtoken::decode::<Value>(token, &key, &v)
+            .unwrap()
+            .claims
     }
 
     /// RFC 8705 thumbprint of `agent`'s workload certificate.

@@ -28,3 +28,15 @@ pub mod slot;
 pub mod wait;
 
 pub use slot::{Availability, IssuerKeySlot, Remote, Timing};
+
+/// What an issuer's tokens are accepted as: one issuer, one purpose, so a
+/// user's access token for an agent never doubles as an authorization grant
+/// (and a partner's grant never as a subject token).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// Subject tokens (the proxy route, the token exchange).
+    Subject,
+    /// RFC 7523 assertions (the JWT bearer grant), valid at most
+    /// `max_lifetime_secs` (`exp - iat`).
+    Assertion { max_lifetime_secs: i64 },
+}
