@@ -787,3 +787,163 @@ async fn the_sdk_client_without_tls_through_the_egress_sidecar() {
         assert_eq!(c["act"], json!({"sub": id("orchestrator")}), "{mode}: {c}");
     }
 }
+
+/// A plain HTTP proxy in front of the SDK server that runs the gateway's
+/// list filter (`actgate::mcp::list_filter`) on `tools/list` answers,
+/// hiding `delete_file`: the JSON answers of the 2026-07-28 leg and the SSE
+/// answers of the session leg. What it passed on for lists is kept.
+mod filtering_proxy {
+    use std::convert::Infallible;
+    use std::sync::{Arc, Mutex};
+
+    use actgate::mcp::list_filter::sse::{FilteredSseBody, SseListFilter};
+    use actgate::mcp::list_filter::{filter_json_response, ItemKind, ListMethod};
+    use bytes::Bytes;
+    use http::{Request, Response};
+    use http_body_util::{combinators::BoxBody, BodyExt, Full};
+    use hyper::body::Incoming;
+    use hyper::service::service_fn;
+    use hyper_util::client::legacy::{connect::HttpConnector, Client};
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    use serde_json::Value;
+
+    type Body = BoxBody<Bytes, hyper::Error>;
+    type Upstream = Client<HttpConnector, Full<Bytes>>;
+
+    pub fn policy(kind: ItemKind, name: &str) -> bool {
+        kind == ItemKind::Tool && name != "delete_file"
+    }
+
+    pub struct Proxy {
+        pub port: u16,
+        /// The JSON list answers: the upstream's, and what was passed on.
+        pub lists: Arc<Mutex<Vec<(Value, Value)>>>,
+    }
+
+    pub async fn start(upstream: String) -> Proxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let lists = Arc::new(Mutex::new(Vec::new()));
+        let client: Upstream = Client::builder(TokioExecutor::new()).build(HttpConnector::new());
+        let seen = lists.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _)) = listener.accept().await else {
+                    return;
+                };
+                let (client, upstream, seen) = (client.clone(), upstream.clone(), seen.clone());
+                tokio::spawn(async move {
+                    let svc = service_fn(move |req| {
+                        forward(req, client.clone(), upstream.clone(), seen.clone())
+                    });
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo::new(tcp), svc)
+                        .await;
+                });
+            }
+        });
+        Proxy { port, lists }
+    }
+
+    fn full(b: Bytes) -> Body {
+        Full::new(b)
+            .map_err(|never: Infallible| match never {})
+            .boxed()
+    }
+
+    async fn forward(
+        req: Request<Incoming>,
+        client: Upstream,
+        upstream: String,
+        lists: Arc<Mutex<Vec<(Value, Value)>>>,
+    ) -> Result<Response<Body>, hyper::Error> {
+        let (mut parts, body) = req.into_parts();
+        let body = body.collect().await?.to_bytes();
+        let list = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
+            let m = ListMethod::from_method(v["method"].as_str()?)?;
+            Some((m, v["id"].clone()))
+        });
+        parts.uri = format!("{upstream}{}", parts.uri.path()).parse().unwrap();
+        parts.headers.remove("host");
+        let resp = client
+            .request(Request::from_parts(parts, Full::new(body)))
+            .await
+            .unwrap();
+        let (mut parts, body) = resp.into_parts();
+        let Some((method, id)) = list else {
+            return Ok(Response::from_parts(parts, body.boxed()));
+        };
+        parts.headers.remove("content-length");
+        let sse = parts
+            .headers
+            .get("content-type")
+            .is_some_and(|c| c.as_bytes().starts_with(b"text/event-stream"));
+        if sse {
+            let filter = SseListFilter::new(method, id, Box::new(policy), 1 << 20);
+            return Ok(Response::from_parts(
+                parts,
+                FilteredSseBody::new(body, filter).boxed(),
+            ));
+        }
+        let bytes = body.collect().await?.to_bytes();
+        let filtered = filter_json_response(method, &id, &bytes, &policy).unwrap();
+        lists.lock().unwrap().push((
+            serde_json::from_slice(&bytes).unwrap(),
+            serde_json::from_slice(&filtered).unwrap(),
+        ));
+        Ok(Response::from_parts(parts, full(filtered)))
+    }
+}
+
+/// The list filter between the real SDK halves: the client lists tools
+/// through it in both generations (a JSON answer on 2026-07-28, SSE events
+/// on the session protocol) and sees every tool but `delete_file`, then
+/// calls one; a filtered page is never `cacheScope: "public"`.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_list_filter_hides_tools_from_the_sdk_client_in_json_and_sse_answers() {
+    let py = venv_python().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let up = McpUpstream::start(&py, tmp.path(), None).await;
+    let proxy = filtering_proxy::start(format!("http://127.0.0.1:{}", up.port)).await;
+    let url = format!("http://127.0.0.1:{}/mcp", proxy.port);
+    let caller = Caller::default();
+    let (modern, legacy) = tokio::join!(
+        run_client(&py, &url, "auto", &caller, list_then_call()),
+        run_client(&py, &url, "legacy", &caller, list_then_call()),
+    );
+    for (mode, report) in [("auto", &modern), ("legacy", &legacy)] {
+        assert_eq!(report["protocol_version"], protocol_of(mode), "{report}");
+        let s = steps(report);
+        assert_eq!(
+            s[0]["tools"],
+            json!(["echo", "list_dir", "whoami"]),
+            "{mode}: {report}"
+        );
+        assert_eq!(s[1]["text"], json!(["hi"]), "{mode}: {report}");
+    }
+    // The session leg's list came as SSE; the modern one as JSON.
+    let list_answer_types = |r: &Value| -> Vec<String> {
+        r["http"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|h| h["method"] == "POST" && h["status"] == 200)
+            .filter_map(|h| h["content_type"].as_str().map(String::from))
+            .collect()
+    };
+    assert!(
+        list_answer_types(&legacy)
+            .iter()
+            .all(|c| c.starts_with("text/event-stream")),
+        "{legacy}"
+    );
+    let lists = proxy.lists.lock().unwrap().clone();
+    assert!(!lists.is_empty(), "no JSON list answer passed the proxy");
+    for (raw, l) in &lists {
+        assert!(raw.to_string().contains("delete_file"), "{raw}");
+        assert!(!l.to_string().contains("delete_file"), "{l}");
+        // The server said "public"; a filtered page is private.
+        assert_eq!(raw["result"]["cacheScope"], "public", "{raw}");
+        assert_eq!(l["result"]["cacheScope"], "private", "{l}");
+    }
+}

@@ -3,7 +3,7 @@ HTTP (uvicorn on 127.0.0.1), serving both protocol generations on one
 endpoint (/mcp), that records what reaches it so a test can show what the
 server really saw and ran.
 
-Tools: `echo` (read-only), `list_dir` (read-only), `delete_file`
+Tools (tools/list marked cacheScope "public" on 2026-07-28): `echo` (read-only), `list_dir` (read-only), `delete_file`
 (destructive) and `whoami` (answers the `Authorization` header its request
 carried, as the SDK's request context shows it).
 
@@ -31,6 +31,7 @@ import ssl
 import sys
 
 import uvicorn
+from mcp.server.caching import CacheHint
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from mcp_types import ToolAnnotations
@@ -43,7 +44,10 @@ def serve(log_path, tls, json_response):
         log.write(json.dumps(entry) + "\n")
         log.flush()
 
-    srv = MCPServer("files-upstream")
+    # Its tools/list says "public" (any cache may share it across users), as
+    # an unfiltered list may: the gateway's filtered one must not.
+    srv = MCPServer("files-upstream",
+                    cache_hints={"tools/list": CacheHint(ttl_ms=60000, scope="public")})
 
     @srv.tool(annotations=ToolAnnotations(read_only_hint=True))
     def echo(text: str) -> str:
