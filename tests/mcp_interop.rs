@@ -19,12 +19,13 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use http::StatusCode;
 use serde_json::{json, Value};
 
 use common::gateway::{echoed_token, id, Options, TestGateway, ISSUER};
+use common::python::{script, Reaper};
 use common::upstream::{self, Behaviour};
 
 /// The SDK's two generations, by the client's `mode`.
@@ -37,21 +38,6 @@ fn python() -> PathBuf {
 
 async fn venv_python() -> PathBuf {
     tokio::task::spawn_blocking(python).await.unwrap()
-}
-
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/interop")
-        .join(name)
-}
-
-/// Kills the child when the test ends, pass or fail.
-struct Reaper(Child);
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// The SDK's `MCPServer` on 127.0.0.1, recording into `log`.
@@ -457,12 +443,35 @@ fn delete_rule(extra: &str) -> String {
     )
 }
 
-async fn gateway_for(up: &McpUpstream, rules: &[String], raw: &str) -> TestGateway {
-    let mut o = Options::new().raw(&files_server(up)).raw(raw);
+/// The SDK upstream behind a gateway configured with `rules` (and `raw`
+/// TOML after them).
+struct Behind {
+    py: PathBuf,
+    up: McpUpstream,
+    gw: TestGateway,
+    _tmp: tempfile::TempDir,
+}
+
+async fn behind(rules: &[String], raw: &str) -> Behind {
+    let py = venv_python().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let up = McpUpstream::start(&py, tmp.path(), None).await;
+    let mut o = Options::new().raw(&files_server(&up)).raw(raw);
     for r in rules {
         o = o.rule(r);
     }
-    TestGateway::start(o).await
+    let gw = TestGateway::start(o).await;
+    Behind {
+        py,
+        up,
+        gw,
+        _tmp: tmp,
+    }
+}
+
+/// The orchestrator calling the gateway over mTLS.
+fn orchestrator(gw: &TestGateway) -> Caller {
+    Caller::agent(&gw.certs(), &gw.ca(), "orchestrator")
 }
 
 fn resource(gw: &TestGateway) -> String {
@@ -476,6 +485,34 @@ fn whoami_token(step: &Value) -> String {
         .and_then(|t| t.strip_prefix("Bearer "))
         .unwrap_or_else(|| panic!("the server saw no bearer token: {step}"))
         .to_string()
+}
+
+/// Steps [`list_then_call`] listed every tool but `delete_file` and `echo`
+/// answered; the steps.
+fn assert_lists_without_delete<'a>(mode: &str, report: &'a Value) -> &'a Vec<Value> {
+    let s = steps(report);
+    assert_eq!(
+        s[0]["tools"],
+        json!(["echo", "list_dir", "whoami"]),
+        "{mode}: {report}"
+    );
+    assert_eq!(s[1]["text"], json!(["hi"]), "{mode}: {report}");
+    s
+}
+
+/// A session through the gateway under [`read_rule`] (steps
+/// [`list_then_call`] first): the list shows the read tools only, `echo`
+/// answers, and the token `whoami` saw is the gateway's for `resource`, on
+/// the user's behalf by the orchestrator, never the user's own; its claims.
+fn assert_read_session(mode: &str, report: &Value, resource: &str, user: &str) -> Value {
+    let s = assert_lists_without_delete(mode, report);
+    let token = whoami_token(&s[2]);
+    assert_ne!(token, user, "{mode}: the caller's token was passed through");
+    let c = common::gateway::claims(&token);
+    assert_eq!(c["aud"], resource, "{mode}: {c}");
+    assert_eq!(c["sub"], "alice@example.com", "{mode}: {c}");
+    assert_eq!(c["act"], json!({"sub": id("orchestrator")}), "{mode}: {c}");
+    c
 }
 
 /// The HTTP answers of a report with this status.
@@ -497,12 +534,9 @@ fn answers_with(report: &Value, status: u16) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the MCP route (feat/mcpgate)"]
 async fn lists_show_only_allowed_tools_and_the_server_sees_only_minted_tokens() {
-    let py = venv_python().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let up = McpUpstream::start(&py, tmp.path(), None).await;
-    let gw = gateway_for(&up, &[read_rule()], "").await;
+    let Behind { py, up, gw, _tmp } = behind(&[read_rule()], "").await;
     let user = gw.user_token(json!({"scope": "files:read"}));
-    let caller = Caller::agent(&gw.certs(), &gw.ca(), "orchestrator").bearer(&user);
+    let caller = orchestrator(&gw).bearer(&user);
     let url = resource(&gw);
     for mode in MODES {
         let report = run_client(
@@ -520,19 +554,8 @@ async fn lists_show_only_allowed_tools_and_the_server_sees_only_minted_tokens() 
         )
         .await;
         assert_eq!(report["protocol_version"], protocol_of(mode), "{report}");
+        let c = assert_read_session(mode, &report, &url, &user);
         let s = steps(&report);
-        assert_eq!(
-            s[0]["tools"],
-            json!(["echo", "list_dir", "whoami"]),
-            "{mode}: {report}"
-        );
-        assert_eq!(s[1]["text"], json!(["hi"]), "{mode}: {report}");
-        let token = whoami_token(&s[2]);
-        assert_ne!(token, user, "{mode}: the caller's token was passed through");
-        let c = common::gateway::claims(&token);
-        assert_eq!(c["aud"], url.as_str(), "{mode}: {c}");
-        assert_eq!(c["sub"], "alice@example.com", "{mode}: {c}");
-        assert_eq!(c["act"], json!({"sub": id("orchestrator")}), "{mode}: {c}");
         assert_eq!(c["scope"], "files:read", "{mode}: {c}");
         assert_eq!(
             s[3]["ok"], false,
@@ -576,11 +599,8 @@ async fn lists_show_only_allowed_tools_and_the_server_sees_only_minted_tokens() 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the MCP route (feat/mcpgate)"]
 async fn an_under_scoped_user_token_gets_insufficient_scope_naming_the_tools_scope() {
-    let py = venv_python().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let up = McpUpstream::start(&py, tmp.path(), None).await;
-    let gw = gateway_for(&up, &[read_rule(), delete_rule("")], "").await;
-    let agent = Caller::agent(&gw.certs(), &gw.ca(), "orchestrator");
+    let Behind { py, up, gw, _tmp } = behind(&[read_rule(), delete_rule("")], "").await;
+    let agent = orchestrator(&gw);
     let url = resource(&gw);
     let delete = json!([
         {"op": "call_tool", "name": "delete_file", "arguments": {"path": "/srv/a.txt"}},
@@ -630,11 +650,8 @@ async fn an_under_scoped_user_token_gets_insufficient_scope_naming_the_tools_sco
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the MCP route (feat/mcpgate)"]
 async fn without_a_user_token_a_delegated_rule_answers_401_with_resource_metadata() {
-    let py = venv_python().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let up = McpUpstream::start(&py, tmp.path(), None).await;
-    let gw = gateway_for(&up, &[read_rule()], "").await;
-    let agent = Caller::agent(&gw.certs(), &gw.ca(), "orchestrator");
+    let Behind { py, up, gw, _tmp } = behind(&[read_rule()], "").await;
+    let agent = orchestrator(&gw);
     let url = resource(&gw);
     let metadata = format!("{}/.well-known/oauth-protected-resource/mcp/files", gw.base);
     for mode in MODES {
@@ -698,17 +715,13 @@ fn approval_id(report: &Value, step: &Value) -> String {
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs the MCP route (feat/mcpgate)"]
 async fn an_approval_rule_holds_the_tool_call_until_a_person_approves() {
-    let py = venv_python().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let up = McpUpstream::start(&py, tmp.path(), None).await;
-    let gw = gateway_for(
-        &up,
+    let Behind { py, up, gw, _tmp } = behind(
         &[read_rule(), delete_rule("approval = \"human\"")],
         "[approvals]\ndir = \"approvals\"",
     )
     .await;
     let user = gw.user_token(json!({"scope": "files:read files:delete"}));
-    let agent = Caller::agent(&gw.certs(), &gw.ca(), "orchestrator").bearer(&user);
+    let agent = orchestrator(&gw).bearer(&user);
     let url = resource(&gw);
     let delete =
         json!([{"op": "call_tool", "name": "delete_file", "arguments": {"path": "/srv/a.txt"}}]);
@@ -758,10 +771,12 @@ async fn an_approval_rule_holds_the_tool_call_until_a_person_approves() {
 #[ignore = "needs the MCP route (feat/mcpgate)"]
 async fn the_sdk_client_without_tls_through_the_egress_sidecar() {
     use common::egress::TestEgress;
-    let py = venv_python().await;
-    let tmp = tempfile::tempdir().unwrap();
-    let up = McpUpstream::start(&py, tmp.path(), None).await;
-    let gw = gateway_for(&up, &[read_rule()], "").await;
+    let Behind {
+        py,
+        up: _up,
+        gw,
+        _tmp,
+    } = behind(&[read_rule()], "").await;
     let eg = TestEgress::start(&gw, "orchestrator", "").await;
     let user = gw.user_token(json!({"scope": "files:read"}));
     let plain = Caller::default().bearer(&user);
@@ -774,17 +789,7 @@ async fn the_sdk_client_without_tls_through_the_egress_sidecar() {
             list_then_call(),
         )
         .await;
-        let s = steps(&report);
-        assert_eq!(
-            s[0]["tools"],
-            json!(["echo", "list_dir", "whoami"]),
-            "{mode}: {report}"
-        );
-        assert_eq!(s[1]["text"], json!(["hi"]), "{mode}: {report}");
-        let c = common::gateway::claims(&whoami_token(&s[2]));
-        assert_eq!(c["aud"], resource(&gw), "{mode}: {c}");
-        assert_eq!(c["sub"], "alice@example.com", "{mode}: {c}");
-        assert_eq!(c["act"], json!({"sub": id("orchestrator")}), "{mode}: {c}");
+        assert_read_session(mode, &report, &resource(&gw), &user);
     }
 }
 
@@ -913,13 +918,7 @@ async fn the_list_filter_hides_tools_from_the_sdk_client_in_json_and_sse_answers
     );
     for (mode, report) in [("auto", &modern), ("legacy", &legacy)] {
         assert_eq!(report["protocol_version"], protocol_of(mode), "{report}");
-        let s = steps(report);
-        assert_eq!(
-            s[0]["tools"],
-            json!(["echo", "list_dir", "whoami"]),
-            "{mode}: {report}"
-        );
-        assert_eq!(s[1]["text"], json!(["hi"]), "{mode}: {report}");
+        assert_lists_without_delete(mode, report);
     }
     // The session leg's list came as SSE; the modern one as JSON.
     let list_answer_types = |r: &Value| -> Vec<String> {
