@@ -15,7 +15,13 @@
 //!
 //! Anything that is not a list answer of the expected shape is an error, never
 //! the unfiltered answer: the caller turns it into a JSON-RPC error
-//! ([`error_response`]). The SSE form of the same answers is in [`sse`].
+//! ([`error_response`]). The SSE form of the same answers is in [`sse`];
+//! [`AnswerForm::of`] tells the two apart by `Content-Type`, and an answer
+//! of any other media type is refused likewise.
+//!
+//! `cacheScope` is always made `"private"` on a filtered route, whether or
+//! not this caller's page lost an item: the page reflects this caller's
+//! rights, and a shared cache would hand it to a caller with fewer.
 
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
@@ -94,6 +100,31 @@ impl ListMethod {
             ListMethod::Resources => ItemKind::Resource,
             ListMethod::ResourceTemplates => ItemKind::ResourceTemplate,
             ListMethod::Prompts => ItemKind::Prompt,
+        }
+    }
+}
+
+/// The two forms a Streamable HTTP answer to a request takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AnswerForm {
+    /// `application/json`: one JSON-RPC response ([`filter_json_response`]).
+    Json,
+    /// `text/event-stream`: SSE events ([`sse::SseListFilter`]).
+    EventStream,
+}
+
+impl AnswerForm {
+    /// The form a `Content-Type` names (the media type compared without
+    /// case, parameters ignored), or `None` for any other: such an answer to
+    /// a list request cannot be filtered and must not be passed on.
+    pub fn of(content_type: &str) -> Option<AnswerForm> {
+        let media = content_type.split(';').next().unwrap_or("").trim();
+        if media.eq_ignore_ascii_case("application/json") {
+            Some(AnswerForm::Json)
+        } else if media.eq_ignore_ascii_case("text/event-stream") {
+            Some(AnswerForm::EventStream)
+        } else {
+            None
         }
     }
 }
