@@ -801,6 +801,7 @@ mod filtering_proxy {
     use std::convert::Infallible;
     use std::sync::{Arc, Mutex};
 
+    use actgate::mcp::list_filter::form::AnswerForm;
     use actgate::mcp::list_filter::sse::{FilteredSseBody, SseListFilter};
     use actgate::mcp::list_filter::{filter_json_response, ItemKind, ListMethod};
     use bytes::Bytes;
@@ -878,12 +879,11 @@ mod filtering_proxy {
         let Some((method, id)) = list else {
             return Ok(Response::from_parts(parts, body.boxed()));
         };
+        // The SDK server's real headers are filterable (one UTF-8 media
+        // type, no content coding).
+        let form = AnswerForm::of_response(&parts.headers).unwrap();
         parts.headers.remove("content-length");
-        let sse = parts
-            .headers
-            .get("content-type")
-            .is_some_and(|c| c.as_bytes().starts_with(b"text/event-stream"));
-        if sse {
+        if form == AnswerForm::EventStream {
             let filter = SseListFilter::new(method, id, Box::new(policy), 1 << 20);
             return Ok(Response::from_parts(
                 parts,

@@ -16,8 +16,9 @@
 //! Anything that is not a list answer of the expected shape is an error, never
 //! the unfiltered answer: the caller turns it into a JSON-RPC error
 //! ([`error_response`]). The SSE form of the same answers is in [`sse`];
-//! [`AnswerForm::of`] tells the two apart by `Content-Type`, and an answer
-//! of any other media type is refused likewise.
+//! [`form::AnswerForm::of_response`] tells the two apart by the answer's
+//! headers, and refuses any answer the filter could read otherwise than the
+//! client (another media type or charset, a content coding).
 //!
 //! `cacheScope` is always made `"private"` on a filtered route, whether or
 //! not this caller's page lost an item: the page reflects this caller's
@@ -26,6 +27,7 @@
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
 
+pub mod form;
 pub mod sse;
 
 /// What the predicate is asked about, and by which member of the item.
@@ -104,31 +106,6 @@ impl ListMethod {
     }
 }
 
-/// The two forms a Streamable HTTP answer to a request takes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AnswerForm {
-    /// `application/json`: one JSON-RPC response ([`filter_json_response`]).
-    Json,
-    /// `text/event-stream`: SSE events ([`sse::SseListFilter`]).
-    EventStream,
-}
-
-impl AnswerForm {
-    /// The form a `Content-Type` names (the media type compared without
-    /// case, parameters ignored), or `None` for any other: such an answer to
-    /// a list request cannot be filtered and must not be passed on.
-    pub fn of(content_type: &str) -> Option<AnswerForm> {
-        let media = content_type.split(';').next().unwrap_or("").trim();
-        if media.eq_ignore_ascii_case("application/json") {
-            Some(AnswerForm::Json)
-        } else if media.eq_ignore_ascii_case("text/event-stream") {
-            Some(AnswerForm::EventStream)
-        } else {
-            None
-        }
-    }
-}
-
 /// Whether the caller may use an item: `allowed(kind, name_or_uri)`.
 pub type Allowed = dyn Fn(ItemKind, &str) -> bool + Send + Sync;
 
@@ -156,6 +133,12 @@ pub enum ListFilterError {
         method: &'static str,
         field: &'static str,
     },
+    #[error("the answer's Content-Type is missing, repeated, or not application/json or text/event-stream in UTF-8")]
+    UnfilterableMedia,
+    #[error(
+        "the answer has a content coding (Content-Encoding or a Transfer-Encoding besides chunked)"
+    )]
+    Encoded,
     #[error("an SSE event of the {method} answer exceeds {limit} bytes")]
     EventTooLarge { method: &'static str, limit: usize },
 }

@@ -274,25 +274,6 @@ fn the_error_response_keeps_the_id_and_says_why() {
     );
 }
 
-#[test]
-fn only_json_and_event_streams_are_filterable_forms() {
-    for (ct, want) in [
-        ("application/json", Some(AnswerForm::Json)),
-        ("Application/JSON; charset=utf-8", Some(AnswerForm::Json)),
-        ("text/event-stream", Some(AnswerForm::EventStream)),
-        (
-            " text/event-stream ;charset=utf-8",
-            Some(AnswerForm::EventStream),
-        ),
-        ("application/json-seq", None),
-        ("application/problem+json", None),
-        ("text/plain", None),
-        ("", None),
-    ] {
-        assert_eq!(AnswerForm::of(ct), want, "{ct:?}");
-    }
-}
-
 proptest::proptest! {
     /// Arbitrary bytes never panic, and whatever comes out holds no tool the
     /// policy refuses.
