@@ -139,8 +139,10 @@ pub enum ListFilterError {
         "the answer has a content coding (Content-Encoding or a Transfer-Encoding besides chunked)"
     )]
     Encoded,
-    #[error("an SSE event of the {method} answer exceeds {limit} bytes")]
-    EventTooLarge { method: &'static str, limit: usize },
+    #[error("an SSE event of the {stream} stream exceeds {limit} bytes")]
+    EventTooLarge { stream: &'static str, limit: usize },
+    #[error("a JSON-RPC response on a stream that must carry none")]
+    UnexpectedResponse,
 }
 
 /// Filter one `application/json` answer to a list request with id

@@ -15,6 +15,9 @@
 //! - anything else (not JSON, a batch, a response to another request, a
 //!   second response): an error, and the stream stops there.
 //!
+//! [`SseListFilter::without_responses`] guards a stream that must carry no
+//! response at all (the legacy GET stream) the same way.
+//!
 //! An event is held until its blank line (it cannot be judged before its
 //! data is complete), at most `max_event` bytes; events already complete
 //! are never held back. Each byte is copied into the buffer once and scanned
@@ -42,11 +45,18 @@ struct Line {
     data: bool,
 }
 
-/// Filters one SSE answer to a list request (see the module doc).
-pub struct SseListFilter {
+/// The list request whose answer is filtered.
+struct ListRequest {
     method: ListMethod,
     request_id: Value,
     allowed: Box<Allowed>,
+}
+
+/// Filters one SSE answer to a list request (see the module doc), or
+/// guards a stream that must carry no response at all.
+pub struct SseListFilter {
+    /// `None`: no response may pass ([`SseListFilter::without_responses`]).
+    list: Option<ListRequest>,
     max_event: usize,
     /// The raw bytes of the event being read, and what follows it.
     buf: BytesMut,
@@ -77,10 +87,26 @@ impl SseListFilter {
         allowed: Box<Allowed>,
         max_event: usize,
     ) -> SseListFilter {
-        SseListFilter {
+        let list = ListRequest {
             method,
             request_id,
             allowed,
+        };
+        SseListFilter::expecting(Some(list), max_event)
+    }
+
+    /// A filter for a stream on which every JSON-RPC response is refused,
+    /// requests and notifications passing: the legacy GET stream, where the
+    /// server must send none. The SDK client settles whichever pending
+    /// request a response's id names, wherever it arrives, so a `tools/list`
+    /// answer slipped onto the GET stream would reach it unfiltered.
+    pub fn without_responses(max_event: usize) -> SseListFilter {
+        SseListFilter::expecting(None, max_event)
+    }
+
+    fn expecting(list: Option<ListRequest>, max_event: usize) -> SseListFilter {
+        SseListFilter {
+            list,
             max_event,
             buf: BytesMut::new(),
             line_start: 0,
@@ -129,10 +155,10 @@ impl SseListFilter {
     /// error for its id, or nothing once the response was passed on (a
     /// second response would contradict the first).
     pub fn error_event(&self, err: &ListFilterError) -> Bytes {
-        if self.answered {
+        let Some(list) = self.list.as_ref().filter(|_| !self.answered) else {
             return Bytes::new();
-        }
-        let body = error_response(&self.request_id, err);
+        };
+        let body = error_response(&list.request_id, err);
         let mut out = BytesMut::with_capacity(body.len() + 32);
         out.extend_from_slice(b"event: message\ndata: ");
         out.extend_from_slice(&body);
@@ -247,15 +273,19 @@ impl SseListFilter {
             out.extend_from_slice(&event);
             return Ok(());
         }
-        // A POST's stream carries the answer to that request only; a second
-        // one, or one for another request, could hand the client an
-        // unfiltered list for a request it sent elsewhere.
+        let Some(list) = &self.list else {
+            return Err(ListFilterError::UnexpectedResponse);
+        };
+        // A POST's stream carries the answer to that request only. The SDK
+        // client takes any response there as that answer (it rewrites the
+        // id), so one for another request is refused, not passed; a second
+        // one could contradict the filtered first.
         if self.answered {
             return Err(ListFilterError::DuplicateResponse {
-                method: self.method.method(),
+                method: list.method.method(),
             });
         }
-        filter_response(self.method, &self.request_id, &mut message, &*self.allowed)?;
+        filter_response(list.method, &list.request_id, &mut message, &*list.allowed)?;
         self.answered = true;
         self.rewrote_last = true;
         let json = Value::Object(message).to_string();
@@ -278,7 +308,7 @@ impl SseListFilter {
 
     fn too_large(&self) -> ListFilterError {
         ListFilterError::EventTooLarge {
-            method: self.method.method(),
+            stream: self.list.as_ref().map_or("server", |l| l.method.method()),
             limit: self.max_event,
         }
     }

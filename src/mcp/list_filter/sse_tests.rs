@@ -283,7 +283,7 @@ fn what_came_before_the_error_was_already_passed_on_whole() {
 #[test]
 fn an_event_over_the_bound_is_refused_even_before_it_ends() {
     let want = ListFilterError::EventTooLarge {
-        method: "tools/list",
+        stream: "tools/list",
         limit: 64,
     };
     let mut f = new_filter(64);
@@ -299,6 +299,38 @@ fn an_event_over_the_bound_is_refused_even_before_it_ends() {
     let mut f = new_filter(64);
     let small = ": ping\n\n".repeat(50);
     assert_eq!(f.push(small.as_bytes()).unwrap(), small.as_bytes());
+}
+
+#[test]
+fn a_stream_without_responses_passes_requests_and_refuses_any_response() {
+    let mut f = SseListFilter::without_responses(4096);
+    let ok = ": ping\n\nid: 3\ndata: {\"jsonrpc\":\"2.0\",\"id\":0,\"method\":\"sampling/createMessage\"}\n\n\
+              data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n";
+    assert_eq!(f.push(ok.as_bytes()).unwrap(), ok.as_bytes());
+    let slipped = format!("data: {LIST}\n\n");
+    assert_eq!(
+        f.push(slipped.as_bytes()),
+        Err(ListFilterError::UnexpectedResponse)
+    );
+    // There is no request to answer with an error.
+    assert_eq!(
+        f.error_event(&ListFilterError::UnexpectedResponse),
+        Bytes::new()
+    );
+    let mut f = SseListFilter::without_responses(4096);
+    let error = "data: {\"jsonrpc\":\"2.0\",\"id\":7,\"error\":{\"code\":1,\"message\":\"x\"}}\n\n";
+    assert_eq!(
+        f.push(error.as_bytes()),
+        Err(ListFilterError::UnexpectedResponse)
+    );
+    let mut f = SseListFilter::without_responses(8);
+    assert_eq!(
+        f.push(b": a long comment"),
+        Err(ListFilterError::EventTooLarge {
+            stream: "server",
+            limit: 8
+        })
+    );
 }
 
 #[test]
