@@ -606,7 +606,9 @@ async fn an_under_scoped_user_token_gets_insufficient_scope_naming_the_tools_sco
         {"op": "call_tool", "name": "delete_file", "arguments": {"path": "/srv/a.txt"}},
         {"op": "call_tool", "name": "whoami"}
     ]);
+    let deletions = |up: &McpUpstream| up.executed().iter().filter(|t| *t == "delete_file").count();
     for mode in MODES {
+        let before = deletions(&up);
         let weak = agent
             .clone()
             .bearer(&gw.user_token(json!({"scope": "files:read"})));
@@ -622,7 +624,7 @@ async fn an_under_scoped_user_token_gets_insufficient_scope_naming_the_tools_sco
             challenges[0]["content_type"], "application/json",
             "{mode}: {report}"
         );
-        assert!(!up.executed().contains(&"delete_file".to_string()));
+        assert_eq!(deletions(&up), before, "{mode}: delete_file ran unscoped");
 
         let strong = agent
             .clone()
@@ -638,10 +640,7 @@ async fn an_under_scoped_user_token_gets_insufficient_scope_naming_the_tools_sco
         let c = common::gateway::claims(&whoami_token(&s[1]));
         assert_eq!(c["scope"], "files:read", "{mode}: {c}");
     }
-    assert_eq!(
-        up.executed().iter().filter(|t| *t == "delete_file").count(),
-        2
-    );
+    assert_eq!(deletions(&up), 2);
 }
 
 /// A delegated rule and no user token: 401 with `resource_metadata`
