@@ -795,7 +795,8 @@ async fn the_sdk_client_without_tls_through_the_egress_sidecar() {
 /// A plain HTTP proxy in front of the SDK server that runs the gateway's
 /// list filter (`actgate::mcp::list_filter`) on `tools/list` answers,
 /// hiding `delete_file`: the JSON answers of the 2026-07-28 leg and the SSE
-/// answers of the session leg. What it passed on for lists is kept.
+/// answers of the session leg; the session's GET stream passes the guard
+/// that lets no response through. What it passed on for lists is kept.
 mod filtering_proxy {
     use std::convert::Infallible;
     use std::sync::{Arc, Mutex};
@@ -863,6 +864,7 @@ mod filtering_proxy {
         lists: Arc<Mutex<Vec<(Value, Value)>>>,
     ) -> Result<Response<Body>, hyper::Error> {
         let (mut parts, body) = req.into_parts();
+        let get = parts.method == http::Method::GET;
         let body = body.collect().await?.to_bytes();
         let list = serde_json::from_slice::<Value>(&body).ok().and_then(|v| {
             let m = ListMethod::from_method(v["method"].as_str()?)?;
@@ -876,6 +878,14 @@ mod filtering_proxy {
             .unwrap();
         let (mut parts, body) = resp.into_parts();
         let Some((method, id)) = list else {
+            if get && AnswerForm::of_response(&parts.headers) == Ok(AnswerForm::EventStream) {
+                // The session's GET stream: no response may ride on it.
+                let guard = SseListFilter::without_responses(1 << 20);
+                return Ok(Response::from_parts(
+                    parts,
+                    FilteredSseBody::new(body, guard).boxed(),
+                ));
+            }
             return Ok(Response::from_parts(parts, body.boxed()));
         };
         // The SDK server's real headers are filterable (one UTF-8 media
@@ -934,6 +944,18 @@ async fn the_list_filter_hides_tools_from_the_sdk_client_in_json_and_sse_answers
             .iter()
             .all(|c| c.starts_with("text/event-stream")),
         "{legacy}"
+    );
+    assert!(
+        legacy["http"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["method"] == "GET"
+                && h["status"] == 200
+                && h["content_type"]
+                    .as_str()
+                    .is_some_and(|c| c.starts_with("text/event-stream"))),
+        "the session's GET stream went through the guard: {legacy}"
     );
     let lists = proxy.lists.lock().unwrap().clone();
     assert!(!lists.is_empty(), "no JSON list answer passed the proxy");
