@@ -10,31 +10,17 @@ mod common;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use common::exchange::request;
 use common::gateway::{id, Options, TestGateway, ISSUER};
+use common::python::{script, Reaper};
 use common::upstream::{self, Behaviour};
 use serde_json::{json, Value};
 
 /// The venv's python, creating and filling the venv when its requirements changed.
 fn python() -> PathBuf {
     common::python::venv("interop-venv", "tests/interop/requirements.txt")
-}
-
-fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/interop")
-        .join(name)
-}
-
-/// Kills the child when the test ends, pass or fail.
-struct Reaper(Child);
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// Start the a2a-sdk upstream agent and return its port.

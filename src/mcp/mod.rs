@@ -1,0 +1,3 @@
+//! MCP support (issue 16).
+
+pub mod list_filter;
