@@ -37,6 +37,7 @@ fn policy(rules: &str) -> Policy {
     let ctx = Context {
         agents: &agents,
         subject_issuers: &["https://idp"],
+        mcp_servers: &["files"],
     };
     Policy::new(from_sections(&raw.rule, &ctx).unwrap_or_else(|e| panic!("{e:?}")))
 }

@@ -35,18 +35,20 @@ pub(crate) struct Context<'a> {
     pub prior: Option<&'a Registry>,
 }
 
-/// The agents that loaded, with the upstream client of each (by name).
+/// The agents that loaded, with the upstream client of each (by name), and
+/// the MCP servers that loaded.
 pub(crate) struct Agents {
     pub agents: Vec<Agent>,
     pub upstreams: HashMap<String, UpstreamClient>,
+    pub mcp_servers: Vec<super::McpServer>,
 }
 
 /// The gateway's client certificate for https upstreams.
 type ClientMaterial = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
 /// Per-agent inputs shared by every agent of one build.
-struct Shared<'a> {
-    ctx: &'a Context<'a>,
+pub(super) struct Shared<'a> {
+    pub(super) ctx: &'a Context<'a>,
     material: Option<ClientMaterial>,
     td_names: Vec<String>,
 }
@@ -71,6 +73,7 @@ pub(crate) fn agents(
     let mut out = Agents {
         agents: Vec::new(),
         upstreams: HashMap::new(),
+        mcp_servers: Vec::new(),
     };
     let mut names = HashSet::new();
     for (i, a) in cfg.raw.agent.iter().enumerate() {
@@ -95,6 +98,7 @@ pub(crate) fn agents(
             out.agents.push(agent);
         }
     }
+    out.mcp_servers = super::mcp::servers(p, &cfg.raw.mcp_server, &shared);
     out
 }
 
@@ -197,7 +201,7 @@ fn agent(
 }
 
 /// `agent.upstream`: an absolute http(s) URL without a query.
-fn upstream_uri(p: &mut Problems, field: &str, upstream: &str) -> Option<Uri> {
+pub(super) fn upstream_uri(p: &mut Problems, field: &str, upstream: &str) -> Option<Uri> {
     match upstream.trim_end_matches('/').parse::<Uri>() {
         Ok(u) if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() => {
             if u.query().is_some() {
@@ -320,7 +324,7 @@ fn load_card(
 
 /// The client for an https upstream, authenticated by its SPIFFE ID against
 /// its trust domain's bundle; the gateway presents its client certificate.
-fn tls_client(
+pub(super) fn tls_client(
     p: &mut Problems,
     field: &str,
     spiffe_id: Option<SpiffeId>,

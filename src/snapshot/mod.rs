@@ -154,7 +154,11 @@ impl Snapshot {
         let own = crate::token::signing_keys::load_own(&mut p, cfg, &mut files, &set.public_url);
         let kept = prior.map(|g| &g.subject_tokens);
         let trusted = subject_issuers(&mut p, cfg, &mut files, &set.issuer, kept);
-        let crate::registry::build::Agents { agents, upstreams } = crate::registry::build::agents(
+        let crate::registry::build::Agents {
+            agents,
+            upstreams,
+            mcp_servers,
+        } = crate::registry::build::agents(
             &mut p,
             cfg,
             &mut files,
@@ -215,7 +219,7 @@ impl Snapshot {
             health_listen: g.health_listen,
             issuer: set.issuer,
             public_url: set.public_url,
-            registry: Registry::new(agents),
+            registry: Registry::new(agents).with_mcp_servers(mcp_servers),
             policy: Policy::new(rules),
             subject_tokens: tokens.subject_tokens,
             actor_tokens,
@@ -335,12 +339,14 @@ fn rules(
         .map(|s| s.issuer.as_str())
         .collect();
     subject_issuers.push(issuer);
+    let mcp_servers: Vec<&str> = raw.mcp_server.iter().map(|m| m.name.as_str()).collect();
     crate::policy::build::load(
         p,
         cfg,
         &crate::policy::build::Context {
             agents: &agent_info,
             subject_issuers: &subject_issuers,
+            mcp_servers: &mcp_servers,
         },
         files,
     )
