@@ -24,6 +24,7 @@ pub mod egress;
 pub mod identity;
 pub mod load;
 pub mod logging;
+pub mod mcp;
 pub mod metrics;
 pub mod pki;
 pub mod policy;
