@@ -113,29 +113,10 @@ fn run(cfg: &ConfigFile, gw: &Snapshot, a: &CheckArgs) -> anyhow::Result<bool> {
         .unwrap_or_default();
     let agent = a.agent.as_deref().and_then(|n| gw.registry.get(n));
     let live = agent.and_then(|agent| agent.card.live());
-    let mcp = match &a.mcp_server {
-        Some(name) => match gw.registry.mcp_server(name) {
-            Some(m) => Some(m),
-            None => bail!("no [[mcp_server]] is named {name}"),
-        },
-        None => None,
-    };
     let now = actgate::unix_now();
-    let operation = match mcp {
-        // The very question the MCP route asks for this request.
-        Some(m) => Operation::Mcp {
-            what: match (&a.tool, &a.resource, &a.prompt) {
-                (Some(t), _, _) => McpWhat::Tool(t),
-                (_, Some(r), _) => McpWhat::Resource(r),
-                (_, _, Some(p)) => McpWhat::Prompt(p),
-                _ => McpWhat::Session,
-            },
-            scopes: a.tool.as_deref().map_or(&[], |t| m.tool_scopes(t)),
-        },
-        None => Operation::A2a(&a.operation),
-    };
-    let audience = match (mcp, agent) {
-        (Some(m), _) => m.resource.as_str(),
+    let (operation, mcp_resource) = operation(gw, a)?;
+    let audience = match (mcp_resource, agent) {
+        (Some(r), _) => r,
         (None, Some(agent)) => agent.resource.as_str(),
         (None, None) => "",
     };
@@ -217,6 +198,28 @@ fn run(cfg: &ConfigFile, gw: &Snapshot, a: &CheckArgs) -> anyhow::Result<bool> {
     println!("sub:      {}", claims.sub);
     println!("lifetime: {}s", claims.exp - now);
     Ok(forwarded)
+}
+
+/// What the question asks: the A2A operation, or the MCP request (the
+/// very question the MCP route asks) with the server's resource.
+fn operation<'a>(
+    gw: &'a Snapshot,
+    a: &'a CheckArgs,
+) -> anyhow::Result<(Operation<'a>, Option<&'a str>)> {
+    let Some(name) = &a.mcp_server else {
+        return Ok((Operation::A2a(&a.operation), None));
+    };
+    let Some(m) = gw.registry.mcp_server(name) else {
+        bail!("no [[mcp_server]] is named {name}");
+    };
+    let what = match (&a.tool, &a.resource, &a.prompt) {
+        (Some(t), _, _) => McpWhat::Tool(t),
+        (_, Some(r), _) => McpWhat::Resource(r),
+        (_, _, Some(p)) => McpWhat::Prompt(p),
+        _ => McpWhat::Session,
+    };
+    let scopes = a.tool.as_deref().map_or(&[][..], |t| m.tool_scopes(t));
+    Ok((Operation::Mcp { what, scopes }, Some(m.resource.as_str())))
 }
 
 /// The subject token the question describes, as the verifier would have

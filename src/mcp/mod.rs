@@ -29,6 +29,7 @@
 //!   must be a known revision (`-32022`) and equal the body's `_meta` one.
 
 mod classify;
+pub mod session;
 #[cfg(test)]
 mod tests;
 

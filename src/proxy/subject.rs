@@ -9,6 +9,20 @@ use crate::identity::CallerIdentity;
 use crate::snapshot::Snapshot;
 use crate::token::SubjectToken;
 
+/// [`verify`], and the record names the user and the delegation chain.
+pub(super) async fn verify_recorded(
+    gw: &Snapshot,
+    caller: &CallerIdentity,
+    headers: &HeaderMap,
+    rec: &mut crate::audit::AuditRecord,
+) -> Result<Option<SubjectToken>, Refusal> {
+    let subject = verify(gw, caller, headers).await?;
+    if let Some(s) = &subject {
+        rec.set_delegation(caller.spiffe_id.as_str(), s);
+    }
+    Ok(subject)
+}
+
 /// The verified subject token of the request, if it sent one. A token whose
 /// `kid` its issuer's fetched key set lacks waits (bounded) for a fetch of
 /// that issuer's keys, so a key rotation at the IdP costs no failed call.

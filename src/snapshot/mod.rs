@@ -94,6 +94,8 @@ pub struct Snapshot {
     pub approvals: Option<Arc<ApprovalStore>>,
     /// Recent decisions for the console (kept across reloads).
     pub recent: Arc<RecentDecisions>,
+    /// MCP sessions bound to their callers (kept across reloads).
+    pub mcp_sessions: Arc<crate::mcp::session::Sessions>,
     /// Who may use the admin listener, and its TLS config under mTLS.
     pub admin: AdminAccess,
     /// Every file the config names (and the config itself): what a reload watches.
@@ -154,11 +156,7 @@ impl Snapshot {
         let own = crate::token::signing_keys::load_own(&mut p, cfg, &mut files, &set.public_url);
         let kept = prior.map(|g| &g.subject_tokens);
         let trusted = subject_issuers(&mut p, cfg, &mut files, &set.issuer, kept);
-        let crate::registry::build::Agents {
-            agents,
-            upstreams,
-            mcp_servers,
-        } = crate::registry::build::agents(
+        let built = crate::registry::build::agents(
             &mut p,
             cfg,
             &mut files,
@@ -172,7 +170,7 @@ impl Snapshot {
                 prior: prior.map(|g| &g.registry),
             },
         );
-        let rules = rules(&mut p, cfg, &agents, &set.issuer, &mut files);
+        let rules = rules(&mut p, cfg, &built.agents, &set.issuer, &mut files);
         let (approvals, approval_limits) = crate::approvals::build::approvals(
             &mut p,
             cfg,
@@ -219,7 +217,7 @@ impl Snapshot {
             health_listen: g.health_listen,
             issuer: set.issuer,
             public_url: set.public_url,
-            registry: Registry::new(agents).with_mcp_servers(mcp_servers),
+            registry: Registry::new(built.agents).with_mcp_servers(built.mcp_servers),
             policy: Policy::new(rules),
             subject_tokens: tokens.subject_tokens,
             actor_tokens,
@@ -232,7 +230,7 @@ impl Snapshot {
             metadata_json: tokens.metadata_json,
             tls: tls.server,
             client_verifier: tls.verifier,
-            upstreams,
+            upstreams: built.upstreams,
             limits: set.limits,
             metrics,
             retired_keys: tokens.retired_keys,
@@ -244,6 +242,7 @@ impl Snapshot {
                     None => RecentDecisions::disabled(),
                 })
             }),
+            mcp_sessions: prior.map(|g| g.mcp_sessions.clone()).unwrap_or_default(),
             admin: tls.admin,
             server_cert_not_after: tls.not_after,
             signing_key_rotate_at: token_rotate_at,

@@ -7,5 +7,6 @@ pub mod egress;
 pub mod exchange;
 pub mod gateway;
 pub mod idp;
+pub mod mcp_upstream;
 pub mod python;
 pub mod upstream;
