@@ -186,6 +186,8 @@ async fn a_forbidden_tool_is_refused_before_the_server_and_audited() {
     );
     let rec = record(&gw, |r| r["mcp"]["tool"] == "write_file").await;
     assert_eq!(rec["decision"], "deny");
+    gw.expect_metric("actgate_decisions_total{agent=\"mcp:files\",decision=\"deny\"} 1")
+        .await;
     // A caller no rule lets reach the server gets the unknown server's
     // answer, before its body is read (so its id is not known: null).
     let a = post(&gw, "intruder", call(4, "read_file"), &[]).await;
@@ -336,6 +338,7 @@ async fn a_session_belongs_to_the_caller_that_created_it() {
     // The owner's stream and its end.
     let a = send(&gw, "orchestrator", Method::GET, h.clone(), Bytes::new()).await;
     assert_eq!(a.status, StatusCode::OK);
+    assert_eq!(a.headers["content-type"], "text/event-stream");
     let a = send(&gw, "orchestrator", Method::DELETE, h, Bytes::new()).await;
     assert_eq!(a.status, StatusCode::OK);
     let ping = json!({"jsonrpc": "2.0", "id": 2, "method": "ping"});

@@ -51,16 +51,14 @@ struct Seen<'g> {
 }
 
 pub(super) async fn mcp_call(
-    gw: &Snapshot,
-    conn: &ConnContext,
+    at: At<'_, '_>,
     req: Request<Incoming>,
     rec: &mut AuditRecord,
-    meta: &RequestMeta,
 ) -> Response<ResponseBody> {
+    let At { gw, conn, .. } = at;
     rec.kind = RecordKind::Mcp;
     let mut seen = Seen::default();
     let mut subject = None;
-    let at = At { gw, conn, meta };
     let done = stages(at, req, rec, &mut seen, &mut subject).await;
     let booking = Booking {
         metrics: &gw.metrics,
@@ -107,10 +105,10 @@ fn reach<'g>(gw: &'g Snapshot, conn: &ConnContext, path: &str) -> Result<&'g Mcp
 /// Where a request is handled: the snapshot it uses to the end, its
 /// connection, its request metadata.
 #[derive(Clone, Copy)]
-struct At<'g, 'c> {
-    gw: &'g Snapshot,
-    conn: &'c ConnContext,
-    meta: &'c RequestMeta,
+pub(super) struct At<'g, 'c> {
+    pub gw: &'g Snapshot,
+    pub conn: &'c ConnContext,
+    pub meta: &'c RequestMeta,
 }
 
 /// The stages, in order.

@@ -134,7 +134,8 @@ async fn route(
             }
         }
         _ if path.starts_with(mcp_call::PREFIX) => {
-            mcp_call::mcp_call(gw, conn, req, &mut rec, meta).await
+            let at = mcp_call::At { gw, conn, meta };
+            mcp_call::mcp_call(at, req, &mut rec).await
         }
         (&Method::GET, "/agents" | "/agents/") => {
             endpoint(&mut rec, "ListAgents");
