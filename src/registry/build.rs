@@ -77,22 +77,9 @@ pub(crate) fn agents(
     };
     let mut names = HashSet::new();
     for (i, a) in cfg.raw.agent.iter().enumerate() {
-        let field = format!("agent[{i}]");
-        if !valid_agent_name(&a.name) {
-            p.add(
-                format!("{field}.name"),
-                format!(
-                    "\"{}\" is not a valid agent name (letters, digits, '.', '_', '-'; at most 64)",
-                    a.name
-                ),
-            );
+        let Some(field) = route_name(p, ("agent", "agent"), i, &a.name, &mut names) else {
             continue;
-        }
-        let field = format!("agent[{i}] ({})", a.name);
-        if !names.insert(a.name.clone()) {
-            p.add(format!("{field}.name"), "agent name is used twice");
-            continue;
-        }
+        };
         if let Some((agent, client)) = agent(p, cfg, files, &shared, &field, a) {
             out.upstreams.insert(a.name.clone(), client);
             out.agents.push(agent);
@@ -100,6 +87,36 @@ pub(crate) fn agents(
     }
     out.mcp_servers = super::mcp::servers(p, &cfg.raw.mcp_server, &shared);
     out
+}
+
+/// The `name` of entry `i` of `section` (`(section, what it is called)`):
+/// valid in a URL and not used twice. The field prefix for its other
+/// problems, `None` when it has one (recorded).
+pub(super) fn route_name(
+    p: &mut Problems,
+    (section, what): (&str, &str),
+    i: usize,
+    name: &str,
+    seen: &mut HashSet<String>,
+) -> Option<String> {
+    if !valid_agent_name(name) {
+        p.add(
+            format!("{section}[{i}].name"),
+            format!(
+                "\"{name}\" is not a valid {what} name (letters, digits, '.', '_', '-'; at most 64)"
+            ),
+        );
+        return None;
+    }
+    let field = format!("{section}[{i}] ({name})");
+    if !seen.insert(name.to_owned()) {
+        p.add(
+            format!("{field}.name"),
+            format!("{what} name is used twice"),
+        );
+        return None;
+    }
+    Some(field)
 }
 
 /// `gateway.upstream_client_cert` and `upstream_client_key`, both or neither.

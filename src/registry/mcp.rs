@@ -8,8 +8,8 @@ use std::sync::Arc;
 
 use http::Uri;
 
-use super::build::{tls_client, upstream_uri, Shared};
-use crate::config::{valid_agent_name, McpServerSection, Problems};
+use super::build::{route_name, tls_client, upstream_uri, Shared};
+use crate::config::{McpServerSection, Problems};
 use crate::identity::SpiffeId;
 use crate::upstream::UpstreamClient;
 
@@ -62,24 +62,10 @@ pub(super) fn servers(
     let mut out = Vec::new();
     let mut names = HashSet::new();
     for (i, s) in sections.iter().enumerate() {
-        if !valid_agent_name(&s.name) {
-            p.add(
-                format!("mcp_server[{i}].name"),
-                format!(
-                    "\"{}\" is not a valid MCP server name (letters, digits, '.', '_', '-'; at most 64)",
-                    s.name
-                ),
-            );
+        let kind = ("mcp_server", "MCP server");
+        let Some(field) = route_name(p, kind, i, &s.name, &mut names) else {
             continue;
-        }
-        let field = format!("mcp_server[{i}] ({})", s.name);
-        if !names.insert(s.name.clone()) {
-            p.add(
-                format!("{field}.name"),
-                "MCP server name is used twice (each has its route /mcp/NAME)",
-            );
-            continue;
-        }
+        };
         if let Some(server) = server(p, shared, &field, s) {
             out.push(server);
         }
