@@ -247,3 +247,63 @@ fn digests_cover_the_arguments_not_the_id() {
     assert_ne!(a.arguments_sha256, c.arguments_sha256);
     assert_eq!(a.arguments_sha256.as_deref().map(str::len), Some(64));
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// Members a message may be made of, some well formed, some not.
+    fn member() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(r#""jsonrpc":"2.0""#.to_string()),
+            Just(r#""id":1"#.to_string()),
+            Just(r#""id":null"#.to_string()),
+            proptest::sample::select(vec![
+                "tools/call",
+                "tools/list",
+                "resources/read",
+                "prompts/get",
+                "completion/complete",
+                "notifications/x",
+                "initialize",
+                "tasks/get",
+                "",
+            ])
+            .prop_map(|m| format!(r#""method":"{m}""#)),
+            "[a-z_]{0,8}".prop_map(|n| format!(r#""params":{{"name":"{n}","uri":"{n}"}}"#)),
+            Just(r#""params":{"ref":{"type":"ref/prompt","name":"p"}}"#.to_string()),
+            Just(r#""result":{}"#.to_string()),
+            Just(r#""params":[]"#.to_string()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        /// Arbitrary bytes never panic, and whatever is classified names a
+        /// tool, resource or prompt only for the methods decided per name.
+        #[test]
+        fn classification_never_panics_and_is_exact(
+            bytes in proptest::collection::vec(any::<u8>(), 0..256),
+            members in proptest::collection::vec(member(), 0..6),
+            name in proptest::option::of("[ -~]{0,12}"),
+        ) {
+            let mut h = HeaderMap::new();
+            if let Some(n) = name.as_deref().and_then(|n| HeaderValue::from_str(n).ok()) {
+                h.insert("mcp-name", n);
+            }
+            let _ = classify(&h, &bytes);
+            let body = format!("{{{}}}", members.join(","));
+            if let Ok(m) = classify(&h, body.as_bytes()) {
+                let per_name = matches!(
+                    m.method.as_deref(),
+                    Some("tools/call" | "resources/read" | "prompts/get" | "completion/complete")
+                );
+                prop_assert_eq!(m.name().is_some(), per_name, "{}", body);
+                if let (Some(sent), true) = (name.as_deref(), per_name && m.method.as_deref() != Some("completion/complete")) {
+                    prop_assert_eq!(Some(sent.trim()), m.name(), "{}", body);
+                }
+            }
+        }
+    }
+}
