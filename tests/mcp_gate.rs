@@ -12,13 +12,22 @@ use common::exchange::Answer;
 use common::gateway::{claims, id, Options, TestGateway, IDP};
 use common::mcp_upstream::{self, McpUpstream};
 
+/// [`gateway`]'s MCP server and rules, plus `extra` options.
+async fn gateway_with(extra: impl FnOnce(Options) -> Options) -> (TestGateway, McpUpstream) {
+    let up = mcp_upstream::start().await;
+    let gw = TestGateway::start(extra(options(&up))).await;
+    (gw, up)
+}
+
 /// Orchestrator may use read_* and delete_file (which needs files:delete,
 /// on behalf of a user, after a person approved it) and list; scheduler
 /// may call tools for itself; notifier only for a user.
 async fn gateway() -> (TestGateway, McpUpstream) {
-    let up = mcp_upstream::start().await;
-    let gw = TestGateway::start(
-        Options::new()
+    gateway_with(|o| o).await
+}
+
+fn options(up: &McpUpstream) -> Options {
+    Options::new()
             .rule(&format!(
                 "caller = \"{}\"\nmcp_server = \"files\"\napp_only = true\ntools = [\"read_*\"]\nscopes = [\"files:read\"]",
                 id("orchestrator")
@@ -39,11 +48,8 @@ async fn gateway() -> (TestGateway, McpUpstream) {
                 "[approvals]\ndir = \"approvals\"\n\n[[mcp_server]]\nname = \"files\"\nupstream = \"{}\"\n\
                  [[mcp_server.tool]]\nname = \"delete_file\"\nscopes = [\"files:delete\"]\n\
                  [[mcp_server.tool]]\nname = \"read_file\"\nscopes = [\"files:read\"]\n",
-                up.url()
-            )),
-    )
-    .await;
-    (gw, up)
+            up.url()
+        ))
 }
 
 async fn post(
@@ -493,4 +499,55 @@ async fn policy_check_and_config_check_know_mcp_servers() {
         err.contains("mcp_server[1] (files).name") && err.contains("used twice"),
         "{err}"
     );
+}
+
+/// A user token whose `aud` is the route's resource (RFC 8707, as MCP
+/// clients request it) is accepted on that route, and only there: not at an
+/// agent, not at another MCP server.
+#[tokio::test]
+async fn a_user_token_for_the_route_resource_is_accepted_there_only() {
+    let agent = common::upstream::start(common::upstream::Behaviour::Echo).await;
+    let (gw, up) = gateway_with(|o| {
+        o.agent("scheduler", &agent.url())
+            .allow("notifier", "scheduler", &["files:read"], false)
+    })
+    .await;
+    let for_route =
+        gw.user_token(json!({"aud": format!("{}/mcp/files", gw.base), "scope": "files:read"}));
+    let bearer = format!("Bearer {for_route}");
+    let a = post(
+        &gw,
+        "notifier",
+        call(1, "read_file"),
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let c = minted(&a);
+    assert_eq!(
+        (c["sub"].as_str(), c["aud"].clone()),
+        (
+            Some("alice@example.com"),
+            json!(format!("{}/mcp/files", gw.base))
+        )
+    );
+    // The same token at an agent: not its audience.
+    let (s, _, b) = gw
+        .send_message("notifier", "scheduler", Some(&for_route))
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
+    assert!(agent.requests().is_empty());
+    // A token for another MCP server's resource: refused here.
+    let other =
+        gw.user_token(json!({"aud": format!("{}/mcp/web", gw.base), "scope": "files:read"}));
+    let bearer = format!("Bearer {other}");
+    let a = post(
+        &gw,
+        "notifier",
+        call(2, "read_file"),
+        &[("authorization", &bearer)],
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
+    assert_eq!(up.requests().len(), 1);
 }
