@@ -86,7 +86,12 @@ async fn send(gw: &TestGateway, caller: &str, m: Method, h: HeaderMap, body: Byt
 
 /// POST `msg` as `caller` for a user whose token carries `scopes`.
 async fn as_user(gw: &TestGateway, caller: &str, msg: Value, scopes: &str) -> Answer {
-    let bearer = format!("Bearer {}", gw.user_token(json!({ "scope": scopes })));
+    with_token(gw, caller, msg, &gw.user_token(json!({ "scope": scopes }))).await
+}
+
+/// POST `msg` as `caller` with the bearer `token`.
+async fn with_token(gw: &TestGateway, caller: &str, msg: Value, token: &str) -> Answer {
+    let bearer = format!("Bearer {token}");
     post(gw, caller, msg, &[("authorization", &bearer)]).await
 }
 
@@ -512,16 +517,9 @@ async fn a_user_token_for_the_route_resource_is_accepted_there_only() {
             .allow("notifier", "scheduler", &["files:read"], false)
     })
     .await;
-    let for_route =
-        gw.user_token(json!({"aud": format!("{}/mcp/files", gw.base), "scope": "files:read"}));
-    let bearer = format!("Bearer {for_route}");
-    let a = post(
-        &gw,
-        "notifier",
-        call(1, "read_file"),
-        &[("authorization", &bearer)],
-    )
-    .await;
+    let for_aud = |aud: String| gw.user_token(json!({"aud": aud, "scope": "files:read"}));
+    let for_route = for_aud(format!("{}/mcp/files", gw.base));
+    let a = with_token(&gw, "notifier", call(1, "read_file"), &for_route).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     let c = minted(&a);
     assert_eq!(
@@ -538,16 +536,8 @@ async fn a_user_token_for_the_route_resource_is_accepted_there_only() {
     assert_eq!(s, StatusCode::UNAUTHORIZED, "{b}");
     assert!(agent.requests().is_empty());
     // A token for another MCP server's resource: refused here.
-    let other =
-        gw.user_token(json!({"aud": format!("{}/mcp/web", gw.base), "scope": "files:read"}));
-    let bearer = format!("Bearer {other}");
-    let a = post(
-        &gw,
-        "notifier",
-        call(2, "read_file"),
-        &[("authorization", &bearer)],
-    )
-    .await;
+    let other = for_aud(format!("{}/mcp/web", gw.base));
+    let a = with_token(&gw, "notifier", call(2, "read_file"), &other).await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
     assert_eq!(up.requests().len(), 1);
 }
