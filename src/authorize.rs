@@ -1,6 +1,7 @@
 //! The one authorization core, shared by every front door: the proxy route
-//! (`/agents/NAME/…`, one A2A operation) and the token endpoint (a token for
-//! direct use at the agent, "every operation").
+//! (`/agents/NAME/…`, one A2A operation), the MCP route (`/mcp/NAME`, one
+//! MCP request: a session operation, a tool, a resource or a prompt) and the
+//! token endpoint (a token for direct use at the agent, "every operation").
 //!
 //! Given who calls (the verified certificate identity), for whom (the
 //! verified subject token, or none), which agent with which verified card,
@@ -21,7 +22,7 @@ use std::borrow::Cow;
 use crate::cards::serve::ServedCard;
 use crate::identity::CallerIdentity;
 use crate::policy::scopes::{token_scopes, TokenScopes};
-use crate::policy::{Approval, Decision, DenyReason, Policy, Subject};
+use crate::policy::{Approval, Decision, DenyReason, McpWhat, Policy, Rule, Subject};
 use crate::token::claims::{self, ClaimsError, MintRequest};
 use crate::token::verify::SubjectToken;
 
@@ -59,6 +60,15 @@ pub enum Operation<'a> {
     /// the gateway cannot hold it to a list of operations (the token
     /// exchange, [`crate::token::exchange::POLICY_OPERATION`]).
     Every,
+    /// One MCP request at the MCP server `Ask::agent` names: `what` is
+    /// decided by the rules naming MCP servers, and `scopes` (the tool's
+    /// `[[mcp_server.tool]] scopes`, none for anything else) are exactly
+    /// what the token carries: the rule must grant them, and on a delegated
+    /// call the subject token must hold them (the step-up challenge).
+    Mcp {
+        what: McpWhat<'a>,
+        scopes: &'a [String],
+    },
 }
 
 /// One question to the core.
@@ -138,6 +148,8 @@ pub enum Denied {
     /// for it (too many combinations, or a skill the card does not declare);
     /// fail closed.
     Card(&'static str),
+    /// Allowed by a rule that does not grant the scopes an MCP tool needs.
+    ToolScopes,
 }
 
 impl Denied {
@@ -145,6 +157,7 @@ impl Denied {
         match self {
             Denied::Policy(r) => r.as_str(),
             Denied::Card(why) => why,
+            Denied::ToolScopes => "the deciding rule does not grant the scopes this tool needs",
         }
     }
 }
@@ -226,6 +239,7 @@ pub fn authorize<'a>(core: &Core<'a>, ask: &Ask<'a>) -> Outcome<'a> {
         Operation::Every => core
             .policy
             .decide_every_operation(caller, ask.agent, subject),
+        Operation::Mcp { what, .. } => core.policy.decide_mcp(caller, ask.agent, what, subject),
     };
     let every = ask.operation == Operation::Every;
     let (rule, max_ttl, approval, allow_reentry) = match decision {
@@ -259,10 +273,6 @@ pub fn authorize<'a>(core: &Core<'a>, ask: &Ask<'a>) -> Outcome<'a> {
     if !ask.recordable {
         return Outcome::Unrecordable { rule };
     }
-    // Only a verified card may decide the scopes: without one, no grant.
-    let Some(card) = ask.card else {
-        return Outcome::NoCard { rule };
-    };
     // The rule's grant, borrowed from the policy (the decision holds the
     // same lists), so the scopes can be lent out without a copy.
     let Some(r) = core.policy.rule(rule) else {
@@ -271,38 +281,26 @@ pub fn authorize<'a>(core: &Core<'a>, ask: &Ask<'a>) -> Outcome<'a> {
             reason: Denied::Policy(DenyReason::NoMatchingRule),
         };
     };
-    // The card's requirements (and those of the skills the rule allows)
-    // decide which scopes the token carries, within what policy grants and,
-    // on a delegated call, what the subject token carries.
-    let scopes = match token_scopes(card, &r.scopes, &r.skills, ask.subject) {
-        TokenScopes::Borrowed(s) => Cow::Borrowed(s),
-        TokenScopes::Owned(s) => Cow::Owned(s),
-        TokenScopes::StepUp(scopes) => return Outcome::StepUp { rule, scopes },
-        TokenScopes::Refused(why) => {
-            return Outcome::Deny {
-                rule: Some(rule),
-                reason: Denied::Card(why),
+    let scopes = match ask.operation {
+        Operation::Mcp { scopes, .. } => match mcp_scopes(r, scopes, ask.subject) {
+            Ok(()) => Cow::Borrowed(scopes),
+            Err(ScopeRefusal::NotGranted) => {
+                return Outcome::Deny {
+                    rule: Some(rule),
+                    reason: Denied::ToolScopes,
+                }
             }
-        }
-    };
-    // Asked-for scopes: never wider than policy grants or the subject token
-    // holds; a caller may ask for fewer than the card's.
-    let scopes = match ask.requested_scopes {
-        None => scopes,
-        Some(requested) => {
-            let held = ask.subject.and_then(|s| s.scopes.as_deref()).unwrap_or(&[]);
-            for s in requested {
-                let problem = if !r.scopes.contains(s) {
-                    ScopeProblem::NotGranted(s.clone())
-                } else if !held.contains(s) {
-                    ScopeProblem::NotHeld(s.clone())
-                } else {
-                    continue;
-                };
-                return Outcome::InvalidScope { rule, problem };
+            Err(ScopeRefusal::NotHeld) => {
+                return Outcome::StepUp {
+                    rule,
+                    scopes: scopes.to_vec(),
+                }
             }
-            Cow::Owned(requested.to_vec())
-        }
+        },
+        _ => match agent_scopes(ask, r, rule) {
+            Ok(s) => s,
+            Err(outcome) => return outcome,
+        },
     };
     let mut allowed = Allowed {
         grant: Grant {
@@ -327,4 +325,78 @@ pub fn authorize<'a>(core: &Core<'a>, ask: &Ask<'a>) -> Outcome<'a> {
         }
         Err(error) => Outcome::TokenRefused { rule, error },
     }
+}
+
+/// Why an MCP tool's scopes cannot be minted.
+enum ScopeRefusal {
+    /// The rule does not grant them: no user token could change that.
+    NotGranted,
+    /// The subject token lacks some: one that holds them would do.
+    NotHeld,
+}
+
+/// An MCP tool's `needed` scopes, checked against the rule's grant and the
+/// subject token's scopes.
+fn mcp_scopes(
+    r: &Rule,
+    needed: &[String],
+    subject: Option<&SubjectToken>,
+) -> Result<(), ScopeRefusal> {
+    if !needed.iter().all(|s| r.scopes.contains(s)) {
+        return Err(ScopeRefusal::NotGranted);
+    }
+    let held =
+        |s: &String| subject.is_none_or(|st| st.scopes.as_ref().is_some_and(|h| h.contains(s)));
+    if needed.iter().all(held) {
+        Ok(())
+    } else {
+        Err(ScopeRefusal::NotHeld)
+    }
+}
+
+/// The scopes of a token for an agent: the card's requirements within what
+/// the rule grants, then the scopes asked for.
+fn agent_scopes<'a>(
+    ask: &Ask<'a>,
+    r: &'a Rule,
+    rule: usize,
+) -> Result<Cow<'a, [String]>, Outcome<'a>> {
+    // Only a verified card may decide the scopes: without one, no grant.
+    let Some(card) = ask.card else {
+        return Err(Outcome::NoCard { rule });
+    };
+    // The card's requirements (and those of the skills the rule allows)
+    // decide which scopes the token carries, within what policy grants and,
+    // on a delegated call, what the subject token carries.
+    let scopes = match token_scopes(card, &r.scopes, &r.skills, ask.subject) {
+        TokenScopes::Borrowed(s) => Cow::Borrowed(s),
+        TokenScopes::Owned(s) => Cow::Owned(s),
+        TokenScopes::StepUp(scopes) => return Err(Outcome::StepUp { rule, scopes }),
+        TokenScopes::Refused(why) => {
+            return Err(Outcome::Deny {
+                rule: Some(rule),
+                reason: Denied::Card(why),
+            })
+        }
+    };
+    // Asked-for scopes: never wider than policy grants or the subject token
+    // holds; a caller may ask for fewer than the card's.
+    let scopes = match ask.requested_scopes {
+        None => scopes,
+        Some(requested) => {
+            let held = ask.subject.and_then(|s| s.scopes.as_deref()).unwrap_or(&[]);
+            for s in requested {
+                let problem = if !r.scopes.contains(s) {
+                    ScopeProblem::NotGranted(s.clone())
+                } else if !held.contains(s) {
+                    ScopeProblem::NotHeld(s.clone())
+                } else {
+                    continue;
+                };
+                return Err(Outcome::InvalidScope { rule, problem });
+            }
+            Cow::Owned(requested.to_vec())
+        }
+    };
+    Ok(scopes)
 }

@@ -282,9 +282,7 @@ fn agents_json(gw: &Snapshot) -> Value {
                 .enumerate()
                 // Allow rules: who may reach the agent (deny rules narrow
                 // that further, per call; `policy check` explains a call).
-                .filter(|(_, r)| {
-                    r.effect == crate::policy::Effect::Allow && r.agents.matches(&a.name)
-                })
+                .filter(|(_, r)| r.effect == crate::policy::Effect::Allow && r.names_agent(&a.name))
                 .map(|(i, r)| {
                     json!({
                         "rule": i,

@@ -59,6 +59,9 @@ pub use writer::{AuditError, AuditLog, AuditSettings};
 pub enum RecordKind {
     /// A request on the mTLS listener (agent call, card, JWKS, ...).
     Proxy,
+    /// A request on an MCP route (`/mcp/NAME`): `agent` is the MCP server,
+    /// `operation` the JSON-RPC method, `mcp` what it named.
+    Mcp,
     /// An RFC 8693 token exchange.
     TokenExchange,
     /// A person (or admin tool) approved or denied a pending approval:
@@ -182,6 +185,28 @@ pub struct AuditRecord {
     /// may run on after).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_us: Option<u64>,
+    /// MCP requests: the tool, resource or prompt named, and a digest of
+    /// the arguments (never the arguments: they may hold secrets).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mcp: Option<McpDetail>,
+}
+
+/// What an MCP request named, for its record.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McpDetail {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
+    /// SHA-256 (hex) of the canonical JSON of `params.arguments`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arguments_sha256: Option<String>,
+    /// The `Mcp-Session-Id` the request named (an upstream's identifier,
+    /// not a credential here: sessions are bound to their caller).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
 }
 
 impl AuditRecord {
@@ -219,6 +244,7 @@ impl AuditRecord {
             status: None,
             upstream_status: None,
             latency_us: None,
+            mcp: None,
         }
     }
 

@@ -37,6 +37,7 @@ fn policy(rules: &str) -> Policy {
     let ctx = Context {
         agents: &agents,
         subject_issuers: &["https://idp"],
+        mcp_servers: &["files"],
     };
     Policy::new(from_sections(&raw.rule, &ctx).unwrap_or_else(|e| panic!("{e:?}")))
 }
@@ -378,4 +379,69 @@ fn app_only_calls_are_decided_too() {
     // Never outliving the caller's certificate.
     assert_eq!(a.exp, NOW + 60);
     assert!(matches!(a.scopes, Cow::Borrowed(_)), "no copy of the grant");
+}
+
+/// The MCP route's questions: the tool's scopes are exactly the token's,
+/// the rule must grant them, a user token must hold them (step-up), and no
+/// card is involved.
+#[test]
+fn mcp_asks_mint_exactly_the_tools_scopes() {
+    let p = policy(&format!(
+        "[[rule]]\ncaller = \"{ORCH}\"\nmcp_server = \"files\"\napp_only = true\nscopes = [\"files:delete\", \"files:read\"]\n\
+         [[rule]]\ncaller = \"{ORCH}\"\nmcp_server = \"files\"\ntools = [\"admin\"]\nsubject_issuer = \"https://idp\"\n"
+    ));
+    let core = Core {
+        policy: &p,
+        issuer: "https://gw",
+        token_ttl_secs: TTL,
+        max_chain_depth: 5,
+    };
+    let c = caller(NOW + 3600);
+    let delete = v(&["files:delete"]);
+    let ask = |subject, what, scopes| Ask {
+        caller: &c,
+        subject,
+        agent: "files",
+        audience: "https://gw/mcp/files",
+        card: None,
+        operation: Operation::Mcp { what, scopes },
+        requested_scopes: None,
+        recordable: true,
+        now: NOW,
+    };
+    let allow = |rule, scopes: &[&str]| Want::Allow {
+        rule,
+        scopes: v(scopes),
+        lifetime: TTL,
+        approval: Approval::None,
+    };
+    let tool = McpWhat::Tool("delete_file");
+    let (holder, lacker, admin) = (
+        user(&["files:delete"], None),
+        user(&["files:read"], None),
+        user(&["files:admin"], None),
+    );
+    let admin_scopes = v(&["files:admin"]);
+    let table = [
+        (ask(None, McpWhat::Session, &[]), allow(0, &[])),
+        (ask(None, tool, &delete), allow(0, &["files:delete"])),
+        (ask(None, McpWhat::Tool("read"), &[]), allow(0, &[])),
+        (
+            ask(Some(&holder), tool, &delete),
+            allow(0, &["files:delete"]),
+        ),
+        (
+            ask(Some(&lacker), tool, &delete),
+            Want::StepUp(v(&["files:delete"])),
+        ),
+        // Rule 0 (first match) does not grant the tool's scope: denied, not
+        // a step-up (no user token could change that).
+        (
+            ask(Some(&admin), McpWhat::Tool("admin"), &admin_scopes),
+            Want::Deny(Some(0)),
+        ),
+    ];
+    for (a, want) in table {
+        assert_eq!(reduce(&authorize(&core, &a)), want, "{:?}", a.operation);
+    }
 }

@@ -5,7 +5,7 @@
 //! Pure functions over bytes and values; nothing here touches a socket.
 
 pub mod canonical;
-mod dupkeys;
+pub(crate) mod dupkeys;
 pub mod model;
 pub mod parse;
 pub mod requirements;

@@ -14,6 +14,7 @@ use actgate::authorize::{authorize, Ask, Denied, Operation, Outcome};
 use actgate::config::ConfigFile;
 use actgate::identity::{CallerIdentity, SpiffeId};
 use actgate::metrics::Metrics;
+use actgate::policy::McpWhat;
 use actgate::snapshot::Snapshot;
 use actgate::token::{build_claims, SubjectToken};
 
@@ -25,12 +26,29 @@ pub struct CheckArgs {
     /// SPIFFE ID of the calling workload.
     #[arg(long)]
     pub caller: String,
-    /// Target agent name.
-    #[arg(long)]
-    pub agent: String,
+    /// Target agent name (or give --mcp-server).
+    #[arg(
+        long,
+        required_unless_present = "mcp_server",
+        conflicts_with = "mcp_server"
+    )]
+    pub agent: Option<String>,
     /// A2A operation (v1.0 name).
-    #[arg(long, default_value = "SendMessage")]
+    #[arg(long, default_value = "SendMessage", conflicts_with = "mcp_server")]
     pub operation: String,
+    /// Target MCP server name (`[[mcp_server]]`); without --tool, --resource
+    /// or --prompt the question is a session operation (initialize, lists).
+    #[arg(long)]
+    pub mcp_server: Option<String>,
+    /// With --mcp-server: the tool called (`tools/call`).
+    #[arg(long, requires = "mcp_server", conflicts_with_all = ["resource", "prompt"])]
+    pub tool: Option<String>,
+    /// With --mcp-server: the resource URI read (`resources/read`).
+    #[arg(long, requires = "mcp_server", conflicts_with = "prompt")]
+    pub resource: Option<String>,
+    /// With --mcp-server: the prompt fetched (`prompts/get`).
+    #[arg(long, requires = "mcp_server")]
+    pub prompt: Option<String>,
     /// `sub` of the subject (user) token; without it the call is app-only.
     #[arg(long)]
     pub subject: Option<String>,
@@ -75,7 +93,7 @@ pub fn check(a: CheckArgs) -> anyhow::Result<ExitCode> {
 
 fn run(cfg: &ConfigFile, gw: &Snapshot, a: &CheckArgs) -> anyhow::Result<bool> {
     let caller = SpiffeId::parse(&a.caller).with_context(|| format!("--caller {}", a.caller))?;
-    if !actgate::a2a::OPERATIONS.contains(&a.operation.as_str()) {
+    if a.mcp_server.is_none() && !actgate::a2a::OPERATIONS.contains(&a.operation.as_str()) {
         bail!(
             "--operation {}: not an A2A operation (one of: {})",
             a.operation,
@@ -88,17 +106,28 @@ fn run(cfg: &ConfigFile, gw: &Snapshot, a: &CheckArgs) -> anyhow::Result<bool> {
         thumbprint: String::new(),
         not_after: i64::MAX,
     };
-    let agent = gw.registry.get(&a.agent);
+    let target = a
+        .agent
+        .as_deref()
+        .or(a.mcp_server.as_deref())
+        .unwrap_or_default();
+    let agent = a.agent.as_deref().and_then(|n| gw.registry.get(n));
     let live = agent.and_then(|agent| agent.card.live());
     let now = actgate::unix_now();
+    let (operation, mcp_resource) = operation(gw, a)?;
+    let audience = match (mcp_resource, agent) {
+        (Some(r), _) => r,
+        (None, Some(agent)) => agent.resource.as_str(),
+        (None, None) => "",
+    };
     // The very question the proxy route asks the core for this call.
     let ask = Ask {
         caller: &identity,
         subject: subject.as_ref(),
-        agent: &a.agent,
-        audience: agent.map_or("", |agent| agent.resource.as_str()),
+        agent: target,
+        audience,
         card: live.as_deref().map(|l| &l.served),
-        operation: Operation::A2a(&a.operation),
+        operation,
         requested_scopes: None,
         recordable: true,
         now,
@@ -121,11 +150,8 @@ fn run(cfg: &ConfigFile, gw: &Snapshot, a: &CheckArgs) -> anyhow::Result<bool> {
             }
             return Ok(false);
         }
-        Outcome::Deny {
-            rule,
-            reason: Denied::Card(why),
-        } => {
-            println!("decision: deny ({why})");
+        Outcome::Deny { rule, reason } => {
+            println!("decision: deny ({})", reason.as_str());
             if let Some(i) = rule {
                 println!("{}", rule_line(i));
             }
@@ -133,7 +159,7 @@ fn run(cfg: &ConfigFile, gw: &Snapshot, a: &CheckArgs) -> anyhow::Result<bool> {
         }
         // An allow rule names only configured agents (or "*"), so the agent
         // is registered; checked anyway rather than assumed.
-        Outcome::NoCard { .. } if agent.is_none() => bail!("no [[agent]] is named {}", a.agent),
+        Outcome::NoCard { .. } if agent.is_none() => bail!("no [[agent]] is named {target}"),
         Outcome::NoCard { rule } => {
             // Only with fetch_card and no card file: the card exists once
             // the running gateway has fetched it.
@@ -142,7 +168,7 @@ fn run(cfg: &ConfigFile, gw: &Snapshot, a: &CheckArgs) -> anyhow::Result<bool> {
             return Ok(false);
         }
         Outcome::StepUp { rule, scopes } => {
-            println!("decision: step_up (the scopes available do not meet the agent's card requirements: 403 insufficient_scope)");
+            println!("decision: step_up (the scopes available do not meet the agent's card (or the tool's) requirements: 403 insufficient_scope)");
             println!("{}", rule_line(rule));
             println!("needed:   {}", scopes.join(" "));
             return Ok(false);
@@ -172,6 +198,28 @@ fn run(cfg: &ConfigFile, gw: &Snapshot, a: &CheckArgs) -> anyhow::Result<bool> {
     println!("sub:      {}", claims.sub);
     println!("lifetime: {}s", claims.exp - now);
     Ok(forwarded)
+}
+
+/// What the question asks: the A2A operation, or the MCP request (the
+/// very question the MCP route asks) with the server's resource.
+fn operation<'a>(
+    gw: &'a Snapshot,
+    a: &'a CheckArgs,
+) -> anyhow::Result<(Operation<'a>, Option<&'a str>)> {
+    let Some(name) = &a.mcp_server else {
+        return Ok((Operation::A2a(&a.operation), None));
+    };
+    let Some(m) = gw.registry.mcp_server(name) else {
+        bail!("no [[mcp_server]] is named {name}");
+    };
+    let what = match (&a.tool, &a.resource, &a.prompt) {
+        (Some(t), _, _) => McpWhat::Tool(t),
+        (_, Some(r), _) => McpWhat::Resource(r),
+        (_, _, Some(p)) => McpWhat::Prompt(p),
+        _ => McpWhat::Session,
+    };
+    let scopes = a.tool.as_deref().map_or(&[][..], |t| m.tool_scopes(t));
+    Ok((Operation::Mcp { what, scopes }, Some(m.resource.as_str())))
 }
 
 /// The subject token the question describes, as the verifier would have

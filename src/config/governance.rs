@@ -65,7 +65,8 @@ pub struct AdminSection {
 #[serde(deny_unknown_fields)]
 pub struct RuleSection {
     /// `"allow"` (default) or `"deny"`. A deny rule takes only `caller*`,
-    /// `agent`, `operations`, `subject_issuer` and `subject`.
+    /// `agent` or `mcp_server`, `operations`, `tools`, `resources`,
+    /// `prompts`, `subject_issuer` and `subject`.
     #[serde(default)]
     pub effect: Effect,
     /// Who: an exact SPIFFE ID, or a pattern within one trust domain (`*`
@@ -77,7 +78,30 @@ pub struct RuleSection {
     /// Who: the registered `[[agent]]` of this name (its `spiffe_id`).
     pub caller_agent: Option<String>,
     /// Target agent(s): a name, a list of names, or `"*"` for every agent.
+    /// Exactly one of `agent` and `mcp_server`.
+    #[serde(default)]
     pub agent: AgentNames,
+    /// Target MCP server(s) (`[[mcp_server]]` names): a name, a list of
+    /// names, or `"*"` for every MCP server. Exactly one of `agent` and
+    /// `mcp_server`. Any caller such a rule covers may use the session
+    /// operations (`initialize`, `ping`, `server/discover`, notifications,
+    /// `logging/setLevel`, the `*/list` methods, whose answers are filtered);
+    /// `tools/call`, `resources/read` (and `subscribe`), `prompts/get` and
+    /// `completion/complete` are decided per name by `tools`, `resources`
+    /// and `prompts`.
+    pub mcp_server: Option<AgentNames>,
+    /// With `mcp_server`: the tools (`tools/call` names) this rule covers,
+    /// as patterns where `*` matches any run of characters
+    /// (`["read_*", "list_dir"]`). A rule with none of `tools`, `resources`
+    /// and `prompts` covers every tool, resource and prompt; a rule with
+    /// some of them covers only what they list (a kind not listed: none).
+    pub tools: Option<Vec<String>>,
+    /// With `mcp_server`: the resource URIs (`resources/read`) this rule
+    /// covers, as patterns (`["file:///shared/*"]`); see `tools`.
+    pub resources: Option<Vec<String>>,
+    /// With `mcp_server`: the prompts (`prompts/get` names) this rule
+    /// covers, as patterns; see `tools`.
+    pub prompts: Option<Vec<String>>,
     /// Scopes granted. The minted token carries those the agent's card (and
     /// the rule's `skills`) require, narrowed to the subject token's scopes;
     /// for a card without requirements, all of them (narrowed likewise).
@@ -125,8 +149,9 @@ pub struct RuleSection {
     pub allow_reentry: bool,
 }
 
-/// `agent = "name"`, `agent = ["a", "b"]` or `agent = "*"`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `agent = "name"`, `agent = ["a", "b"]` or `agent = "*"` (and the same
+/// for `mcp_server`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AgentNames(pub Vec<String>);
 
 impl<'de> Deserialize<'de> for AgentNames {

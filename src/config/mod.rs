@@ -16,12 +16,14 @@ use serde::Deserialize;
 mod egress;
 mod file;
 mod governance;
+mod mcp;
 mod problems;
 mod runtime;
 
 pub use egress::*;
 pub use file::{ConfigModel, TomlFile};
 pub use governance::*;
+pub use mcp::*;
 pub(crate) use problems::{one_problem, Problems};
 pub use runtime::*;
 
@@ -65,6 +67,9 @@ pub struct RawConfig {
     /// The agents reachable through the gateway.
     #[serde(default)]
     pub agent: Vec<AgentSection>,
+    /// The MCP servers reachable through the gateway (`/mcp/NAME`).
+    #[serde(default)]
+    pub mcp_server: Vec<McpServerSection>,
     /// Policy rules (or in the file `gateway.policy` names, not both).
     /// Anything no rule allows is denied.
     #[serde(default)]

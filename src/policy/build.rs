@@ -5,7 +5,8 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{AgentMatch, CallerMatch, Effect, Rule, SubjectMatch, SubjectPattern};
+use super::TargetKind;
+use super::{AgentMatch, CallerMatch, Effect, McpLists, Rule, SubjectMatch, SubjectPattern};
 use crate::cards::AgentCard;
 use crate::config::{parse_toml, ConfigFile, ConfigProblem, PolicyFileRaw, Problems};
 use crate::config::{ApprovalSetting, RuleSection};
@@ -28,6 +29,8 @@ pub struct Context<'a> {
     /// Issuers a `subject_issuer` may name: the configured subject issuers
     /// and the gateway's own.
     pub subject_issuers: &'a [&'a str],
+    /// The registered `[[mcp_server]]` names (for `mcp_server`).
+    pub mcp_servers: &'a [&'a str],
 }
 
 /// The rules of `cfg`: its `[[rule]]` entries, or those of the file
@@ -112,12 +115,16 @@ fn build_one(
     origin: String,
 ) -> Option<Rule> {
     let caller = caller(r, ctx, bad);
-    let agents = agents(r, ctx, bad);
+    let (target, agents) = target(r, ctx, bad);
     check_scopes(&r.scopes, bad);
     check_operations(r.operations.as_deref(), bad);
+    let mcp = mcp_lists(r, target, bad);
     let subject = subject(r, ctx, bad);
     check_grants(r, &subject, bad);
-    let skills = skills(r, ctx, agents.as_ref(), bad);
+    let skills = match target {
+        TargetKind::Agent => skills(r, ctx, agents.as_ref(), bad),
+        TargetKind::Mcp => Vec::new(),
+    };
     let max_token_lifetime_secs = match &r.max_token_lifetime {
         Some(s) => match parse_duration(s) {
             Ok(d) => Some(d.as_secs().max(1) as i64),
@@ -137,7 +144,9 @@ fn build_one(
     Some(Rule {
         effect: r.effect,
         caller: caller?,
+        target,
         agents: agents?,
+        mcp,
         scopes: scopes.into(),
         app_only: r.app_only,
         subject,
@@ -305,31 +314,122 @@ fn caller(
     }
 }
 
-fn agents(
+/// `agent` or `mcp_server`: exactly one kind of target.
+fn target(
     r: &RuleSection,
     ctx: &Context<'_>,
     bad: &mut impl FnMut(&str, String),
+) -> (TargetKind, Option<AgentMatch>) {
+    match &r.mcp_server {
+        None => {
+            let known = |n: &str| ctx.agents.iter().any(|a| a.name == n);
+            (
+                TargetKind::Agent,
+                names("agent", "[[agent]]", &r.agent.0, known, bad),
+            )
+        }
+        Some(_) if !r.agent.0.is_empty() => {
+            bad(
+                "mcp_server",
+                "a rule names agents (agent) or MCP servers (mcp_server), not both; write two rules"
+                    .into(),
+            );
+            (TargetKind::Mcp, None)
+        }
+        Some(servers) => {
+            let known = |n: &str| ctx.mcp_servers.contains(&n);
+            let m = names("mcp_server", "[[mcp_server]]", &servers.0, known, bad);
+            (TargetKind::Mcp, m)
+        }
+    }
+}
+
+/// The names of `field`: `"*"` alone, or each one a `section` that exists.
+fn names(
+    field: &str,
+    section: &str,
+    names: &[String],
+    known: impl Fn(&str) -> bool,
+    bad: &mut impl FnMut(&str, String),
 ) -> Option<AgentMatch> {
-    let names = &r.agent.0;
     if names.is_empty() {
-        bad("agent", "names no agent".into());
+        bad(
+            field,
+            "names no agent (or MCP server); give agent = ... or mcp_server = ...".into(),
+        );
         return None;
     }
     if names.iter().any(|n| n == "*") {
         if names.len() > 1 {
-            bad("agent", "\"*\" (every agent) stands alone".into());
+            bad(field, "\"*\" (every one) stands alone".into());
             return None;
         }
         return Some(AgentMatch::Any);
     }
     let mut ok = true;
     for n in names {
-        if !ctx.agents.iter().any(|a| a.name == n) {
-            bad("agent", format!("no [[agent]] is named \"{n}\""));
+        if !known(n) {
+            bad(field, format!("no {section} is named \"{n}\""));
             ok = false;
         }
     }
-    ok.then(|| AgentMatch::Named(names.clone()))
+    ok.then(|| AgentMatch::Named(names.to_vec()))
+}
+
+/// `tools`, `resources`, `prompts`: only on rules naming MCP servers (and
+/// `operations`, `skills` only on rules naming agents).
+fn mcp_lists(r: &RuleSection, target: TargetKind, bad: &mut impl FnMut(&str, String)) -> McpLists {
+    let lists = [
+        ("tools", &r.tools),
+        ("resources", &r.resources),
+        ("prompts", &r.prompts),
+    ];
+    if target == TargetKind::Agent {
+        for (field, list) in lists {
+            if list.is_some() {
+                bad(
+                    field,
+                    "applies only to rules naming MCP servers (mcp_server = ...)".into(),
+                );
+            }
+        }
+        return McpLists::default();
+    }
+    for (field, set) in [
+        ("operations", r.operations.is_some()),
+        ("skills", r.skills.is_some()),
+    ] {
+        if set {
+            bad(
+                field,
+                "applies only to rules naming agents; MCP rules use tools, resources and prompts"
+                    .into(),
+            );
+        }
+    }
+    let mut patterns = |field: &str, list: &Option<Vec<String>>| {
+        let list = list.as_ref()?;
+        if list.is_empty() {
+            bad(
+                field,
+                "an empty list covers nothing; list names, or drop the key".into(),
+            );
+        }
+        for p in list {
+            if p.is_empty() || p.chars().any(char::is_control) {
+                bad(
+                    field,
+                    "each must be a non-empty pattern without control characters".into(),
+                );
+            }
+        }
+        Some(list.iter().map(|p| SubjectPattern::new(p)).collect())
+    };
+    McpLists {
+        tools: patterns("tools", &r.tools),
+        resources: patterns("resources", &r.resources),
+        prompts: patterns("prompts", &r.prompts),
+    }
 }
 
 /// `skills`: each must be on the card of every agent the rule names, since

@@ -20,7 +20,11 @@ use crate::identity::{SpiffeId, TrustDomain};
 pub use crate::metrics::DecisionKind;
 
 pub mod build;
+mod mcp;
 pub mod scopes;
+
+use mcp::fmt_mcp_lists;
+pub use mcp::{McpLists, McpWhat, TargetKind};
 
 /// `effect` of a rule.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -87,6 +91,14 @@ impl AgentMatch {
             AgentMatch::Named(names) => names.iter().any(|n| n == agent),
         }
     }
+}
+
+/// What a decision is about: one A2A operation (`Some`) or every one
+/// (`None`, a token for direct use), or one MCP request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Asked<'a> {
+    A2a(Option<&'a str>),
+    Mcp(McpWhat<'a>),
 }
 
 /// A pattern over a subject token's `sub`: `*` matches any run of
@@ -172,7 +184,12 @@ pub struct Subject<'a> {
 pub struct Rule {
     pub effect: Effect,
     pub caller: CallerMatch,
+    /// Whether `agents` names agents or MCP servers.
+    pub target: TargetKind,
+    /// The agents (or MCP servers, see `target`) the rule is about.
     pub agents: AgentMatch,
+    /// MCP rules: the tools, resources and prompts they cover.
+    pub mcp: McpLists,
     /// Granted scopes, sorted and deduplicated. Shared with every
     /// [`Decision`] this rule makes: allowing costs a reference-count
     /// increment, not a copy.
@@ -208,7 +225,9 @@ impl Rule {
         Rule {
             effect: Effect::Allow,
             caller,
+            target: TargetKind::Agent,
             agents: AgentMatch::Named(vec![agent.to_string()]),
+            mcp: McpLists::default(),
             scopes: scopes.into(),
             app_only: false,
             subject: SubjectMatch::default(),
@@ -221,6 +240,16 @@ impl Rule {
         }
     }
 
+    /// Whether the rule names `agent` (an agent, not an MCP server).
+    pub fn names_agent(&self, agent: &str) -> bool {
+        self.target == TargetKind::Agent && self.agents.matches(agent)
+    }
+
+    /// Whether the rule names the MCP server `server`.
+    pub fn names_mcp_server(&self, server: &str) -> bool {
+        self.target == TargetKind::Mcp && self.agents.matches(server)
+    }
+
     /// Whether this rule's caller, agent, operation and subject conditions
     /// cover the call.
     ///
@@ -230,10 +259,10 @@ impl Rule {
     fn covers(
         &self,
         caller: &SpiffeId,
-        operation: Option<&str>,
+        asked: Asked<'_>,
         subject: Option<&Subject<'_>>,
     ) -> Coverage {
-        self.covers_as(self.effect, caller, operation, subject)
+        self.covers_as(self.effect, caller, asked, subject)
     }
 
     /// [`Rule::covers`] as if the rule's effect were `effect`: an approval
@@ -242,20 +271,31 @@ impl Rule {
         &self,
         effect: Effect,
         caller: &SpiffeId,
-        operation: Option<&str>,
+        asked: Asked<'_>,
         subject: Option<&Subject<'_>>,
     ) -> Coverage {
         if !self.caller.matches(caller) {
             return Coverage::No;
         }
-        if let Some(ops) = &self.operations {
-            let covered = match operation {
-                Some(op) => ops.iter().any(|o| o == op),
-                None => effect == Effect::Deny,
-            };
-            if !covered {
-                return Coverage::WrongOperation;
+        match (self.target, asked) {
+            (TargetKind::Agent, Asked::A2a(operation)) => {
+                if let Some(ops) = &self.operations {
+                    let covered = match operation {
+                        Some(op) => ops.iter().any(|o| o == op),
+                        None => effect == Effect::Deny,
+                    };
+                    if !covered {
+                        return Coverage::WrongOperation;
+                    }
+                }
             }
+            (TargetKind::Mcp, Asked::Mcp(what)) => {
+                if !self.mcp.covers(effect, what) {
+                    return Coverage::WrongOperation;
+                }
+            }
+            // The indexes keep the kinds apart; checked again here.
+            _ => return Coverage::No,
         }
         match subject {
             Some(s) if !self.subject.matches(effect, s) => Coverage::WrongSubject,
@@ -287,13 +327,24 @@ impl fmt::Display for Rule {
             Effect::Deny => "deny",
         };
         write!(f, "{effect} {} to call ", self.caller)?;
+        let kind = match self.target {
+            TargetKind::Agent => "agent",
+            TargetKind::Mcp => "MCP server",
+        };
         match &self.agents {
-            AgentMatch::Any => write!(f, "any agent")?,
+            AgentMatch::Any => write!(f, "any {kind}")?,
+            AgentMatch::Named(n) if self.target == TargetKind::Mcp => {
+                write!(f, "MCP server {}", n.join(", "))?
+            }
             AgentMatch::Named(n) => write!(f, "{}", n.join(", "))?,
         }
-        match &self.operations {
-            None => write!(f, ", any operation")?,
-            Some(ops) => write!(f, ", operations {}", ops.join(", "))?,
+        if self.target == TargetKind::Mcp {
+            fmt_mcp_lists(f, &self.mcp)?;
+        } else {
+            match &self.operations {
+                None => write!(f, ", any operation")?,
+                Some(ops) => write!(f, ", operations {}", ops.join(", "))?,
+            }
         }
         match (self.effect, self.app_only) {
             (Effect::Deny, _) if self.subject.is_empty() => {}
@@ -443,27 +494,28 @@ struct AgentRules {
     allow: Vec<usize>,
 }
 
+/// The rules of one target kind, indexed by target name.
 #[derive(Debug, Default)]
-pub struct Policy {
-    rules: Vec<Rule>,
-    /// Per agent named by some rule: the indices of the rules naming it or
-    /// `*`. Agents no rule names use `any_agent`.
-    by_agent: HashMap<String, AgentRules>,
-    any_agent: AgentRules,
+struct Index {
+    /// Per target named by some rule: the indices of the rules naming it or
+    /// `*`. Targets no rule names use `any`.
+    by_name: HashMap<String, AgentRules>,
+    any: AgentRules,
 }
 
-impl Policy {
-    pub fn new(rules: Vec<Rule>) -> Self {
+impl Index {
+    fn new(rules: &[Rule], kind: TargetKind) -> Index {
         let mut by_agent: HashMap<String, AgentRules> = HashMap::new();
         let mut any_agent = AgentRules::default();
-        for r in &rules {
+        let of_kind = |r: &&Rule| r.target == kind;
+        for r in rules.iter().filter(of_kind) {
             if let AgentMatch::Named(names) = &r.agents {
                 for n in names {
                     by_agent.entry(n.clone()).or_default();
                 }
             }
         }
-        for (i, r) in rules.iter().enumerate() {
+        for (i, r) in rules.iter().enumerate().filter(|(_, r)| r.target == kind) {
             let mut push = |a: &mut AgentRules| match r.effect {
                 Effect::Allow => a.allow.push(i),
                 Effect::Deny => a.deny.push(i),
@@ -485,10 +537,32 @@ impl Policy {
                 }
             }
         }
+        Index {
+            by_name: by_agent,
+            any: any_agent,
+        }
+    }
+
+    fn get(&self, name: &str) -> &AgentRules {
+        self.by_name.get(name).unwrap_or(&self.any)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Policy {
+    rules: Vec<Rule>,
+    /// Rules naming agents, and rules naming MCP servers: never mixed, so an
+    /// agent and an MCP server of the same name share no rule.
+    agents: Index,
+    mcp: Index,
+}
+
+impl Policy {
+    pub fn new(rules: Vec<Rule>) -> Self {
         Policy {
+            agents: Index::new(&rules, TargetKind::Agent),
+            mcp: Index::new(&rules, TargetKind::Mcp),
             rules,
-            by_agent,
-            any_agent,
         }
     }
 
@@ -502,7 +576,7 @@ impl Policy {
     }
 
     fn for_agent(&self, agent: &str) -> &AgentRules {
-        self.by_agent.get(agent).unwrap_or(&self.any_agent)
+        self.agents.get(agent)
     }
 
     /// Decide whether `caller` may perform `operation` at `agent`, on behalf
@@ -514,7 +588,28 @@ impl Policy {
         operation: &str,
         subject: Option<Subject<'_>>,
     ) -> Decision {
-        self.decide_for(caller, agent, Some(operation), subject)
+        self.decide_for(caller, agent, Asked::A2a(Some(operation)), subject)
+    }
+
+    /// Decide whether `caller` may do `what` at the MCP server `server`, on
+    /// behalf of `subject` or for itself. The same evaluation as for agents
+    /// (deny rules first, approval rules gate, first allow decides), over
+    /// the rules naming MCP servers.
+    pub fn decide_mcp(
+        &self,
+        caller: &SpiffeId,
+        server: &str,
+        what: McpWhat<'_>,
+        subject: Option<Subject<'_>>,
+    ) -> Decision {
+        self.decide_for(caller, server, Asked::Mcp(what), subject)
+    }
+
+    /// Whether `caller` can reach the MCP server `server` at all (the
+    /// session operations, the protected resource metadata): as
+    /// [`Policy::may_reach`], over the rules naming MCP servers.
+    pub fn may_reach_mcp(&self, caller: &SpiffeId, server: &str) -> bool {
+        reachable(&self.rules, self.mcp.get(server), caller)
     }
 
     /// Decide for a token the caller will use directly at `agent` (the
@@ -527,23 +622,27 @@ impl Policy {
         agent: &str,
         subject: Option<Subject<'_>>,
     ) -> Decision {
-        self.decide_for(caller, agent, None, subject)
+        self.decide_for(caller, agent, Asked::A2a(None), subject)
     }
 
     fn decide_for(
         &self,
         caller: &SpiffeId,
         agent: &str,
-        operation: Option<&str>,
+        asked: Asked<'_>,
         subject: Option<Subject<'_>>,
     ) -> Decision {
         let subject = subject.as_ref();
-        let idx = self.for_agent(agent);
+        let idx = match asked {
+            Asked::A2a(_) => self.for_agent(agent),
+            Asked::Mcp(_) => self.mcp.get(agent),
+        };
+        let every = asked == Asked::A2a(None);
         // Deny rules first, whatever their position: an explicit deny must
         // not be shadowed by an earlier, broader allow.
         for &i in &idx.deny {
             if let Some(r) = self.rules.get(i) {
-                if matches!(r.covers(caller, operation, subject), Coverage::Yes) {
+                if matches!(r.covers(caller, asked, subject), Coverage::Yes) {
                     return Decision::Deny(DenyReason::ExplicitDeny { rule: i });
                 }
             }
@@ -552,12 +651,12 @@ impl Policy {
         // gate, so an approval rule for any of its operations refuses it,
         // exactly like a deny rule: whatever its position, and whatever
         // broader allow rule would otherwise grant the token.
-        if operation.is_none() {
+        if every {
             for &i in &idx.allow {
                 let Some(r) = self.rules.get(i) else { continue };
                 if r.approval != Approval::None
                     && matches!(
-                        r.covers_as(Effect::Deny, caller, None, subject),
+                        r.covers_as(Effect::Deny, caller, asked, subject),
                         Coverage::Yes
                     )
                 {
@@ -569,24 +668,30 @@ impl Policy {
         // does, whatever its position: if one covers the call, the call
         // waits for a person even when an earlier, broader allow rule is the
         // one that grants it (first match would silently skip the gate).
-        let gate = operation.and_then(|_| {
+        // (An MCP approval rule gates what it lists; asked as a deny rule it
+        // would also cover session operations when it lists nothing, so
+        // those are left out: a session operation is never held.)
+        let gate = (!every && asked != Asked::Mcp(McpWhat::Session)).then(|| {
             idx.allow.iter().copied().find(|&i| {
                 self.rules.get(i).is_some_and(|r| {
                     r.approval != Approval::None
                         && matches!(
-                            r.covers_as(Effect::Deny, caller, operation, subject),
+                            r.covers_as(Effect::Deny, caller, asked, subject),
                             Coverage::Yes
                         )
                 })
             })
         });
+        let gate = gate.flatten();
         let mut reason = DenyReason::NoMatchingRule;
         for &i in &idx.allow {
             let Some(r) = self.rules.get(i) else { continue };
-            let why = match r.covers(caller, operation, subject) {
+            let why = match r.covers(caller, asked, subject) {
                 Coverage::Yes => {
                     let approval = match gate.and_then(|g| self.rules.get(g)) {
                         Some(g) if r.approval == Approval::None => g.approval,
+                        // A session operation is never held for a person.
+                        _ if asked == Asked::Mcp(McpWhat::Session) => Approval::None,
                         _ => r.approval,
                     };
                     return Decision::Allow {
@@ -615,18 +720,25 @@ impl Policy {
     /// pair and no unconditional deny rule (every operation, any subject)
     /// shuts it out. Decides who may read the agent's card.
     pub fn may_reach(&self, caller: &SpiffeId, agent: &str) -> bool {
-        let idx = self.for_agent(agent);
-        let shut_out =
-            idx.deny.iter().filter_map(|&i| self.rules.get(i)).any(|r| {
-                r.operations.is_none() && r.subject.is_empty() && r.caller.matches(caller)
-            });
-        !shut_out
-            && idx
-                .allow
-                .iter()
-                .filter_map(|&i| self.rules.get(i))
-                .any(|r| r.caller.matches(caller))
+        reachable(&self.rules, self.for_agent(agent), caller)
     }
+}
+
+/// Some allow rule of `idx` names `caller`, and no unconditional deny rule
+/// (every operation, tool, resource and prompt; any subject) shuts it out.
+fn reachable(rules: &[Rule], idx: &AgentRules, caller: &SpiffeId) -> bool {
+    let shut_out = idx.deny.iter().filter_map(|&i| rules.get(i)).any(|r| {
+        r.operations.is_none()
+            && r.mcp.is_empty()
+            && r.subject.is_empty()
+            && r.caller.matches(caller)
+    });
+    !shut_out
+        && idx
+            .allow
+            .iter()
+            .filter_map(|&i| rules.get(i))
+            .any(|r| r.caller.matches(caller))
 }
 
 fn rank(r: DenyReason) -> u8 {

@@ -16,7 +16,7 @@ use crate::token::verify::SubjectToken;
 pub fn scopes_supported(rules: &[Rule], agent: Option<&str>) -> Vec<String> {
     let mut scopes: Vec<String> = rules
         .iter()
-        .filter(|r| r.effect == Effect::Allow && agent.is_none_or(|a| r.agents.matches(a)))
+        .filter(|r| r.effect == Effect::Allow && agent.is_none_or(|a| r.names_agent(a)))
         .flat_map(|r| r.scopes.iter().cloned())
         .collect();
     scopes.sort_unstable();

@@ -51,6 +51,7 @@ fn build(toml: &str) -> Result<Vec<Rule>, Vec<crate::config::ConfigProblem>> {
         &Context {
             agents: &agents,
             subject_issuers: &[IDP, GATEWAY],
+            mcp_servers: &["files"],
         },
     )
 }

@@ -82,11 +82,8 @@ async fn stages<'g>(
         return answer.map(Done::Answered);
     }
     let rest = classify::canonical_path(route.rest)?;
-    *subject_slot = subject::verify(gw, caller, req.headers()).await?;
+    *subject_slot = subject::verify_recorded(gw, caller, req.headers(), None, rec).await?;
     let subject = subject_slot.as_ref();
-    if let Some(s) = subject {
-        rec.set_delegation(caller.spiffe_id.as_str(), s);
-    }
     // The body is read (up to the limit) and classified before the decision:
     // rules may allow some operations and not others, and nothing may reach
     // the upstream before the decision.

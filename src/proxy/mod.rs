@@ -1,5 +1,5 @@
-//! The mTLS listener's requests: the gateway's own endpoints and the A2A
-//! front door. This file is the order: [`route`] picks the endpoint, and
+//! The mTLS listener's requests: the gateway's own endpoints, the A2A
+//! front door and the MCP front door (`/mcp/NAME`, [`mcp_call`]). This file is the order: [`route`] picks the endpoint, and
 //! [`agent_call`] runs the stages of an agent call, one line each:
 //!
 //! ```text
@@ -38,6 +38,7 @@ mod decide;
 mod extended_card;
 mod forward;
 pub(crate) mod headers;
+mod mcp_call;
 mod oauth;
 mod reach;
 mod refusal;
@@ -120,6 +121,21 @@ async fn route(
                 }
                 _ => Refusal::MetadataUnreachable.book(&booking(gw, conn), &mut rec),
             }
+        }
+        // RFC 9728 §3.1 location for the resource {public_url}/mcp/NAME.
+        (&Method::GET, _) if path.starts_with(mcp_call::METADATA_PREFIX) => {
+            let name = &path[mcp_call::METADATA_PREFIX.len()..];
+            match gw.registry.mcp_server(name) {
+                Some(m) if gw.policy.may_reach_mcp(&conn.identity.spiffe_id, name) => {
+                    endpoint(&mut rec, "GetProtectedResourceMetadata");
+                    mcp_call::protected_resource(gw, m)
+                }
+                _ => Refusal::MetadataUnreachable.book(&booking(gw, conn), &mut rec),
+            }
+        }
+        _ if path.starts_with(mcp_call::PREFIX) => {
+            let at = mcp_call::At { gw, conn, meta };
+            mcp_call::mcp_call(at, req, &mut rec).await
         }
         (&Method::GET, "/agents" | "/agents/") => {
             endpoint(&mut rec, "ListAgents");

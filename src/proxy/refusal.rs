@@ -19,8 +19,9 @@ use crate::audit::recent::{Decided, RecentDecisions};
 use crate::audit::{AuditRecord, Decision as AuditDecision};
 use crate::authorize::Denied;
 use crate::identity::CallerIdentity;
+use crate::mcp::session::SessionRefused;
 use crate::metrics::Metrics;
-use crate::policy::DecisionKind;
+use crate::policy::{DecisionKind, DenyReason};
 use crate::registry::Agent;
 use crate::token::{ClaimsError, MintError, SubjectToken, TokenError};
 
@@ -71,6 +72,12 @@ pub(crate) enum Refusal {
     UpstreamTimeout,
     /// The upstream could not be reached.
     UpstreamUnreachable(hyper_util::client::legacy::Error),
+    /// An MCP message the gateway could not classify exactly.
+    Mcp(crate::mcp::Refused),
+    /// An `Mcp-Session-Id` this caller may not use (or none where needed).
+    McpSession(SessionRefused),
+    /// A method other than POST, GET and DELETE on an MCP route.
+    McpMethod,
 }
 
 /// A request counter of [`Metrics`] a refusal adds one to.
@@ -115,8 +122,12 @@ impl Refusal {
             | Refusal::UnknownAgent
             | Refusal::Unreachable { .. }
             | Refusal::MetadataUnreachable
+            | Refusal::McpSession(SessionRefused::Foreign)
             | Refusal::Denied(_) => AuditDecision::Deny,
             Refusal::CardMethod
+            | Refusal::Mcp(_)
+            | Refusal::McpSession(_)
+            | Refusal::McpMethod
             | Refusal::Unclassified(_)
             | Refusal::Body(_)
             | Refusal::Unforwardable => AuditDecision::Invalid,
@@ -162,6 +173,9 @@ impl Refusal {
             Refusal::Approval(h) => h.why.code(),
             Refusal::UpstreamTimeout => "upstream timed out",
             Refusal::UpstreamUnreachable(_) => "upstream unreachable",
+            Refusal::Mcp(e) => return Cow::Owned(e.to_string()),
+            Refusal::McpSession(s) => s.as_str(),
+            Refusal::McpMethod => "method not allowed on an MCP route",
         })
     }
 
@@ -188,6 +202,7 @@ impl Refusal {
             | Refusal::UnknownAgent
             | Refusal::Unreachable { .. }
             | Refusal::MetadataUnreachable
+            | Refusal::McpSession(SessionRefused::Foreign)
             | Refusal::Denied(_)
             | Refusal::StepUp(_) => Some(Counter::RequestsDenied),
             Refusal::Mint(e) if credential_problem(e) => Some(Counter::RequestsUnauthenticated),
@@ -237,6 +252,10 @@ impl Refusal {
             Refusal::Approval(h) => h.why.code(),
             Refusal::UpstreamTimeout => "upstream_timeout",
             Refusal::UpstreamUnreachable(_) => "upstream_unreachable",
+            Refusal::Mcp(_) => "jsonrpc_error",
+            Refusal::McpSession(SessionRefused::Unknown | SessionRefused::Foreign) => "not_found",
+            Refusal::McpSession(_) => "invalid_request",
+            Refusal::McpMethod => "method_not_allowed",
         }
     }
 
@@ -299,6 +318,23 @@ impl Refusal {
                 "upstream_unreachable",
                 "the agent could not be reached",
             ),
+            Refusal::Mcp(e) => {
+                let mut r = jsonrpc_error(StatusCode::BAD_REQUEST, e.code(), &e.to_string(), &e.id);
+                r.extensions_mut().insert(KeepCode);
+                r
+            }
+            // A foreign session is answered like an unknown one: nobody
+            // learns that another caller's session id exists.
+            Refusal::McpSession(SessionRefused::Unknown | SessionRefused::Foreign) => error(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                SessionRefused::Unknown.as_str(),
+            ),
+            Refusal::McpSession(s) => error(StatusCode::BAD_REQUEST, "invalid_request", s.as_str()),
+            Refusal::McpMethod => method_not_allowed(
+                "POST, GET, DELETE",
+                "an MCP route takes POST, GET and DELETE",
+            ),
         }
     }
 
@@ -330,12 +366,39 @@ impl Refusal {
             Refusal::Unclassified(e) => {
                 tracing::info!(%caller, agent, reason = %e, "refused: request not classified")
             }
+            Refusal::Mcp(e) => {
+                tracing::info!(%caller, server = agent, reason = %e, "refused: MCP message not classified")
+            }
+            Refusal::McpSession(SessionRefused::Foreign) => {
+                tracing::warn!(%caller, server = agent, "refused: MCP session of another caller")
+            }
             Refusal::Approval(_) => {}
             _ if self.audit_decision() == AuditDecision::Deny => {
                 tracing::info!(%caller, agent, operation, rule = b.rule, %reason, "denied")
             }
             _ => tracing::debug!(%caller, agent, error = self.code(), %reason, "refused"),
         }
+    }
+
+    /// [`Refusal::book`] on an MCP route: the same booking, and the answer
+    /// as an MCP client reads it ([`mcp_answer`]).
+    pub(crate) fn book_mcp(
+        self,
+        b: &Booking<'_>,
+        rec: &mut AuditRecord,
+        at: &McpAnswer<'_>,
+    ) -> Response<ResponseBody> {
+        // A delegated rule and no user token: the MCP client is to get one
+        // (401 pointing at the metadata), not a plain policy denial.
+        let wants_user = matches!(
+            self,
+            Refusal::Denied(Denied::Policy(DenyReason::AppOnlyNotAllowed))
+        );
+        if let Refusal::Mcp(e) = &self {
+            rec.operation = e.method.clone();
+        }
+        let resp = self.book(b, rec);
+        mcp_answer(resp, at, wants_user)
     }
 
     /// Book the refusal once (audit record, counters, the recent-decisions
@@ -378,6 +441,107 @@ impl Refusal {
         }
         self.into_response()
     }
+}
+
+/// Marks an answer whose JSON-RPC code is the spec's (a classification
+/// error), kept as is by [`mcp_answer`].
+#[derive(Debug, Clone, Copy)]
+struct KeepCode;
+
+/// Where an MCP refusal is answered: the request's `id` and the route's
+/// RFC 9728 metadata URL.
+pub(crate) struct McpAnswer<'a> {
+    pub id: &'a serde_json::Value,
+    pub resource_metadata: &'a str,
+}
+
+/// The JSON-RPC code of a gateway refusal with HTTP `status`: outside the
+/// range JSON-RPC and MCP reserve (−32768 … −32000), so no client reads a
+/// policy answer as a protocol error: −31000 − status (−31401, −31403, …).
+pub fn mcp_code(status: StatusCode) -> i64 {
+    -31000 - i64::from(status.as_u16())
+}
+
+/// Turn a gateway answer into the one an MCP client reads (issue 16): the
+/// same status and headers, a JSON-RPC error body carrying the request's
+/// `id`, the message and the `data` of the answer (an approval's id), and
+/// every Bearer challenge pointing at the route's resource metadata. SDK
+/// clients without an OAuth provider surface only the JSON-RPC error.
+pub(crate) fn mcp_answer(
+    resp: Response<ResponseBody>,
+    at: &McpAnswer<'_>,
+    wants_user: bool,
+) -> Response<ResponseBody> {
+    use futures_util::FutureExt as _;
+    use http::header::{self, HeaderValue};
+    use http_body_util::BodyExt as _;
+    let (mut parts, body) = resp.into_parts();
+    // Gateway-made bodies are complete in memory: ready at the first poll.
+    let bytes = body
+        .collect()
+        .now_or_never()
+        .and_then(Result::ok)
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let (message, mut data) = match v.get("error") {
+        Some(e) if v.get("jsonrpc").is_some() => (
+            e.get("message")
+                .and_then(|m| m.as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            e.get("data").cloned(),
+        ),
+        _ => (
+            v.get("error_description")
+                .and_then(|m| m.as_str())
+                .unwrap_or_default()
+                .to_owned(),
+            v.get("error").map(|c| serde_json::json!({ "error": c })),
+        ),
+    };
+    let mut message = message;
+    if wants_user {
+        parts.status = StatusCode::UNAUTHORIZED;
+        message = "this MCP server is called on behalf of a user: send a user token (see the resource metadata)".into();
+        data = Some(serde_json::json!({ "error": "invalid_token" }));
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "Bearer resource_metadata=\"{}\"",
+            at.resource_metadata
+        )) {
+            parts.headers.insert(header::WWW_AUTHENTICATE, v);
+        }
+    } else if let Some(challenge) = parts
+        .headers
+        .get(header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|c| c.starts_with("Bearer "))
+    {
+        if let Ok(v) = HeaderValue::from_str(&format!(
+            "{challenge}, resource_metadata=\"{}\"",
+            at.resource_metadata
+        )) {
+            parts.headers.insert(header::WWW_AUTHENTICATE, v);
+        }
+    }
+    let code = match (
+        parts.extensions.get::<KeepCode>(),
+        v["error"]["code"].as_i64(),
+    ) {
+        (Some(_), Some(c)) => c,
+        _ => mcp_code(parts.status),
+    };
+    let mut error = serde_json::json!({ "code": code, "message": message });
+    if let (Some(d), Some(o)) = (data, error.as_object_mut()) {
+        o.insert("data".into(), d);
+    }
+    let body = serde_json::json!({ "jsonrpc": "2.0", "id": at.id, "error": error });
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, super::respond::full(body.to_string()))
 }
 
 #[cfg(test)]

@@ -38,9 +38,12 @@ fn variant(r: &Refusal) -> usize {
         Refusal::Approval(_) => 16,
         Refusal::UpstreamTimeout => 17,
         Refusal::UpstreamUnreachable(_) => 18,
+        Refusal::Mcp(_) => 19,
+        Refusal::McpSession(_) => 20,
+        Refusal::McpMethod => 21,
     }
 }
-const COUNT: usize = 19;
+const COUNT: usize = 22;
 
 /// A real client error: a connection to a closed local port.
 async fn unreachable_error() -> hyper_util::client::legacy::Error {
@@ -146,6 +149,34 @@ fn table_before_decision() -> Vec<Row> {
             Refusal::Body(BodyRefused::Unreadable),
             StatusCode::BAD_REQUEST,
             "invalid_request",
+            Invalid,
+        ),
+        (
+            Refusal::Mcp(crate::mcp::Refused {
+                problem: crate::mcp::Problem::Batch,
+                id: serde_json::json!(7),
+                method: None,
+            }),
+            StatusCode::BAD_REQUEST,
+            "jsonrpc_error",
+            Invalid,
+        ),
+        (
+            Refusal::McpSession(SessionRefused::Foreign),
+            StatusCode::NOT_FOUND,
+            "not_found",
+            Deny,
+        ),
+        (
+            Refusal::McpSession(SessionRefused::Missing),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            Invalid,
+        ),
+        (
+            Refusal::McpMethod,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
             Invalid,
         ),
     ]
@@ -379,4 +410,51 @@ fn booking_fills_the_record_once_and_counts() {
     Refusal::Unreachable { rule: Some(3) }.book(&b, &mut rec);
     assert_eq!(rec.rule.as_deref(), Some("rule[3]"));
     assert_eq!(recent.snapshot().len(), 1);
+}
+
+/// On an MCP route every answer is a JSON-RPC error with the request's id;
+/// a Bearer challenge points at the resource metadata; a policy refusal's
+/// code lies outside the reserved range, a classification error keeps the
+/// spec's code; a delegated rule without a user token becomes a 401.
+#[tokio::test]
+async fn mcp_answers_are_jsonrpc_errors_with_challenges() {
+    let at = McpAnswer {
+        id: &serde_json::json!("req-1"),
+        resource_metadata: "https://gw/.well-known/oauth-protected-resource/mcp/files",
+    };
+    let r = mcp_answer(
+        Refusal::StepUp(vec!["files:delete".into()]).into_response(),
+        &at,
+        false,
+    );
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        r.headers()[http::header::WWW_AUTHENTICATE],
+        "Bearer error=\"insufficient_scope\", scope=\"files:delete\", resource_metadata=\"https://gw/.well-known/oauth-protected-resource/mcp/files\""
+    );
+    assert_eq!(r.headers()[http::header::CONTENT_TYPE], "application/json");
+    let body = json_of(r).await;
+    assert_eq!(body["id"], "req-1");
+    assert_eq!(body["error"]["code"], -31403);
+    assert_eq!(body["error"]["data"]["error"], "insufficient_scope");
+    let r = mcp_answer(
+        Refusal::Mcp(crate::mcp::Refused {
+            problem: crate::mcp::Problem::HeaderMismatch("Mcp-Name"),
+            id: serde_json::json!(3),
+            method: Some("tools/call".into()),
+        })
+        .into_response(),
+        &at,
+        false,
+    );
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert_eq!(json_of(r).await["error"]["code"], -32020);
+    let denied = Refusal::Denied(Denied::Policy(DenyReason::AppOnlyNotAllowed));
+    let r = mcp_answer(denied.into_response(), &at, true);
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers()[http::header::WWW_AUTHENTICATE],
+        "Bearer resource_metadata=\"https://gw/.well-known/oauth-protected-resource/mcp/files\""
+    );
+    assert_eq!(json_of(r).await["error"]["code"], -31401);
 }

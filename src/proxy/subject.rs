@@ -7,7 +7,51 @@ use super::headers::bearer_token;
 use super::refusal::Refusal;
 use crate::identity::CallerIdentity;
 use crate::snapshot::Snapshot;
-use crate::token::SubjectToken;
+use crate::token::{SubjectToken, TokenError};
+
+/// [`verify`], and the record names the user and the delegation chain. On
+/// a route with its own `resource` (an MCP server's), a user token whose
+/// `aud` is that resource is accepted too (RFC 8707, as MCP clients ask for
+/// it), on that route only.
+pub(super) async fn verify_recorded(
+    gw: &Snapshot,
+    caller: &CallerIdentity,
+    headers: &HeaderMap,
+    resource: Option<&str>,
+    rec: &mut crate::audit::AuditRecord,
+) -> Result<Option<SubjectToken>, Refusal> {
+    let subject = match (verify(gw, caller, headers).await, resource) {
+        (Err(Refusal::SubjectToken(TokenError::WrongAudience)), Some(aud)) => {
+            for_resource(gw, caller, headers, aud)?
+        }
+        (other, _) => other?,
+    };
+    if let Some(s) = &subject {
+        rec.set_delegation(caller.spiffe_id.as_str(), s);
+    }
+    Ok(subject)
+}
+
+/// The second pass of [`verify_recorded`]: the token checked for `aud`.
+fn for_resource(
+    gw: &Snapshot,
+    caller: &CallerIdentity,
+    headers: &HeaderMap,
+    aud: &str,
+) -> Result<Option<SubjectToken>, Refusal> {
+    let Ok(Some(tok)) = bearer_token(headers) else {
+        return Err(Refusal::SubjectToken(TokenError::WrongAudience));
+    };
+    let presenter = gw
+        .registry
+        .by_identity(&caller.spiffe_id)
+        .map(|a| a.resource.as_str());
+    gw.subject_tokens
+        .verify_for_audience(tok, presenter, aud, crate::unix_now())
+        .and_then(|s| s.check_binding(&caller.thumbprint).map(|()| s))
+        .map(Some)
+        .map_err(Refusal::SubjectToken)
+}
 
 /// The verified subject token of the request, if it sent one. A token whose
 /// `kid` its issuer's fetched key set lacks waits (bounded) for a fetch of

@@ -35,18 +35,20 @@ pub(crate) struct Context<'a> {
     pub prior: Option<&'a Registry>,
 }
 
-/// The agents that loaded, with the upstream client of each (by name).
+/// The agents that loaded, with the upstream client of each (by name), and
+/// the MCP servers that loaded.
 pub(crate) struct Agents {
     pub agents: Vec<Agent>,
     pub upstreams: HashMap<String, UpstreamClient>,
+    pub mcp_servers: Vec<super::McpServer>,
 }
 
 /// The gateway's client certificate for https upstreams.
 type ClientMaterial = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
 
 /// Per-agent inputs shared by every agent of one build.
-struct Shared<'a> {
-    ctx: &'a Context<'a>,
+pub(super) struct Shared<'a> {
+    pub(super) ctx: &'a Context<'a>,
     material: Option<ClientMaterial>,
     td_names: Vec<String>,
 }
@@ -71,31 +73,50 @@ pub(crate) fn agents(
     let mut out = Agents {
         agents: Vec::new(),
         upstreams: HashMap::new(),
+        mcp_servers: Vec::new(),
     };
     let mut names = HashSet::new();
     for (i, a) in cfg.raw.agent.iter().enumerate() {
-        let field = format!("agent[{i}]");
-        if !valid_agent_name(&a.name) {
-            p.add(
-                format!("{field}.name"),
-                format!(
-                    "\"{}\" is not a valid agent name (letters, digits, '.', '_', '-'; at most 64)",
-                    a.name
-                ),
-            );
+        let Some(field) = route_name(p, ("agent", "agent"), i, &a.name, &mut names) else {
             continue;
-        }
-        let field = format!("agent[{i}] ({})", a.name);
-        if !names.insert(a.name.clone()) {
-            p.add(format!("{field}.name"), "agent name is used twice");
-            continue;
-        }
+        };
         if let Some((agent, client)) = agent(p, cfg, files, &shared, &field, a) {
             out.upstreams.insert(a.name.clone(), client);
             out.agents.push(agent);
         }
     }
+    out.mcp_servers = super::mcp::servers(p, &cfg.raw.mcp_server, &shared);
     out
+}
+
+/// The `name` of entry `i` of `section` (`(section, what it is called)`):
+/// valid in a URL and not used twice. The field prefix for its other
+/// problems, `None` when it has one (recorded).
+pub(super) fn route_name(
+    p: &mut Problems,
+    (section, what): (&str, &str),
+    i: usize,
+    name: &str,
+    seen: &mut HashSet<String>,
+) -> Option<String> {
+    if !valid_agent_name(name) {
+        p.add(
+            format!("{section}[{i}].name"),
+            format!(
+                "\"{name}\" is not a valid {what} name (letters, digits, '.', '_', '-'; at most 64)"
+            ),
+        );
+        return None;
+    }
+    let field = format!("{section}[{i}] ({name})");
+    if !seen.insert(name.to_owned()) {
+        p.add(
+            format!("{field}.name"),
+            format!("{what} name is used twice"),
+        );
+        return None;
+    }
+    Some(field)
 }
 
 /// `gateway.upstream_client_cert` and `upstream_client_key`, both or neither.
@@ -197,7 +218,7 @@ fn agent(
 }
 
 /// `agent.upstream`: an absolute http(s) URL without a query.
-fn upstream_uri(p: &mut Problems, field: &str, upstream: &str) -> Option<Uri> {
+pub(super) fn upstream_uri(p: &mut Problems, field: &str, upstream: &str) -> Option<Uri> {
     match upstream.trim_end_matches('/').parse::<Uri>() {
         Ok(u) if matches!(u.scheme_str(), Some("http") | Some("https")) && u.host().is_some() => {
             if u.query().is_some() {
@@ -320,7 +341,7 @@ fn load_card(
 
 /// The client for an https upstream, authenticated by its SPIFFE ID against
 /// its trust domain's bundle; the gateway presents its client certificate.
-fn tls_client(
+pub(super) fn tls_client(
     p: &mut Problems,
     field: &str,
     spiffe_id: Option<SpiffeId>,

@@ -1,11 +1,13 @@
-//! Agents reachable through the gateway: name → card, upstream, identity; and
-//! route lookup for `/agents/NAME/...` paths.
+//! Agents and MCP servers reachable through the gateway: name → card,
+//! upstream, identity; and route lookup for `/agents/NAME/...` paths.
+//! MCP servers (`/mcp/NAME`) are kept apart from agents ([`mcp`]).
 //!
 //! - [`card_slot`]: each agent's card at run time (file, upstream fetch, the
 //!   last good card).
 //! - [`refresh`]: fetching the cards that come due, on the current snapshot.
 
 pub mod card_slot;
+pub mod mcp;
 pub(crate) mod refresh;
 
 pub(crate) mod build;
@@ -17,6 +19,7 @@ use http::Uri;
 
 use crate::identity::SpiffeId;
 use card_slot::CardSlot;
+pub use mcp::McpServer;
 
 /// One registered agent, fully resolved at load time.
 #[derive(Debug)]
@@ -44,6 +47,8 @@ pub struct Agent {
 pub struct Registry {
     by_name: HashMap<String, Arc<Agent>>,
     by_spiffe_id: HashMap<SpiffeId, Arc<Agent>>,
+    /// MCP servers by route name (`/mcp/NAME`), apart from agents.
+    mcp: HashMap<String, Arc<McpServer>>,
 }
 
 /// A request path split into the agent name and the path to forward.
@@ -71,6 +76,24 @@ impl Registry {
             reg.by_name.insert(a.name.clone(), a);
         }
         reg
+    }
+
+    /// The registry with `servers` as its MCP servers.
+    pub fn with_mcp_servers(mut self, servers: Vec<McpServer>) -> Self {
+        self.mcp = servers
+            .into_iter()
+            .map(|s| (s.name.clone(), Arc::new(s)))
+            .collect();
+        self
+    }
+
+    /// The MCP server routed at `/mcp/NAME`.
+    pub fn mcp_server(&self, name: &str) -> Option<&Arc<McpServer>> {
+        self.mcp.get(name)
+    }
+
+    pub fn mcp_servers(&self) -> impl Iterator<Item = &Arc<McpServer>> {
+        self.mcp.values()
     }
 
     pub fn get(&self, name: &str) -> Option<&Arc<Agent>> {

@@ -98,6 +98,8 @@ pub struct Snapshot {
     pub approvals: Option<Arc<ApprovalStore>>,
     /// Recent decisions for the console (kept across reloads).
     pub recent: Arc<RecentDecisions>,
+    /// MCP sessions bound to their callers (kept across reloads).
+    pub mcp_sessions: Arc<crate::mcp::session::Sessions>,
     /// Who may use the admin listener, and its TLS config under mTLS.
     pub admin: AdminAccess,
     /// Every file the config names (and the config itself): what a reload watches.
@@ -162,7 +164,7 @@ impl Snapshot {
             public_url: &set.public_url,
         };
         let trusted = subject_issuers(&mut p, cfg, &mut files, &names, kept);
-        let crate::registry::build::Agents { agents, upstreams } = crate::registry::build::agents(
+        let built = crate::registry::build::agents(
             &mut p,
             cfg,
             &mut files,
@@ -176,7 +178,7 @@ impl Snapshot {
                 prior: prior.map(|g| &g.registry),
             },
         );
-        let rules = rules(&mut p, cfg, &agents, &set.issuer, &mut files);
+        let rules = rules(&mut p, cfg, &built.agents, &set.issuer, &mut files);
         let (approvals, approval_limits) = crate::approvals::build::approvals(
             &mut p,
             cfg,
@@ -220,7 +222,7 @@ impl Snapshot {
             health_listen: g.health_listen,
             issuer: set.issuer,
             public_url: set.public_url,
-            registry: Registry::new(agents),
+            registry: Registry::new(built.agents).with_mcp_servers(built.mcp_servers),
             policy: Policy::new(rules),
             subject_tokens: tokens.subject_tokens,
             actor_tokens,
@@ -234,7 +236,7 @@ impl Snapshot {
             metadata_json: tokens.metadata_json,
             tls: tls.server,
             client_verifier: tls.verifier,
-            upstreams,
+            upstreams: built.upstreams,
             limits: set.limits,
             metrics,
             retired_keys: tokens.retired_keys,
@@ -246,6 +248,7 @@ impl Snapshot {
                     None => RecentDecisions::disabled(),
                 })
             }),
+            mcp_sessions: prior.map(|g| g.mcp_sessions.clone()).unwrap_or_default(),
             admin: tls.admin,
             server_cert_not_after: tls.not_after,
             signing_key_rotate_at: token_rotate_at,
@@ -341,12 +344,14 @@ fn rules(
         .map(|s| s.issuer.as_str())
         .collect();
     subject_issuers.push(issuer);
+    let mcp_servers: Vec<&str> = raw.mcp_server.iter().map(|m| m.name.as_str()).collect();
     crate::policy::build::load(
         p,
         cfg,
         &crate::policy::build::Context {
             agents: &agent_info,
             subject_issuers: &subject_issuers,
+            mcp_servers: &mcp_servers,
         },
         files,
     )

@@ -222,6 +222,11 @@ fn refusal(outcome: Outcome<'_>, input: Input) -> ExchangeError {
             reason: Denied::Card(why),
             ..
         } => invalid_target(why),
+        // Only MCP asks get this; the exchange never makes one.
+        Outcome::Deny {
+            reason: d @ Denied::ToolScopes,
+            ..
+        } => invalid_target(d.as_str()),
         Outcome::Unrecordable { .. } => ExchangeError::new(
             ErrorCode::TemporarilyUnavailable,
             "the gateway cannot record token exchanges right now; try again later",

@@ -331,6 +331,26 @@ impl SubjectTokenVerifier {
         verified.finish(presenter_resource, now)
     }
 
+    /// A trusted issuer's `token` whose `aud` names `audience`, the
+    /// resource identifier of the route it is presented on (an MCP server's:
+    /// MCP clients request tokens for the URL they dial, RFC 8707), besides
+    /// the issuer's configured audiences, which refused it. Never cached:
+    /// the cache serves every route, and on any other route such a token is
+    /// refused. The gateway's own tokens keep their presenter rule.
+    pub fn verify_for_audience(
+        &self,
+        token: &str,
+        presenter_resource: Option<&str>,
+        audience: &str,
+        now: i64,
+    ) -> Result<SubjectToken, TokenError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(malformed("longer than 16 KiB"));
+        }
+        self.verify_signed_for(token, false, Some(audience))?
+            .finish(presenter_resource, now)
+    }
+
     /// The cache of verified tokens (for metrics and tests).
     pub fn cache(&self) -> &VerifiedTokenCache<Verified> {
         &self.cache
@@ -388,6 +408,17 @@ impl SubjectTokenVerifier {
         token: &str,
         assertion: bool,
     ) -> Result<Verified, TokenError> {
+        self.verify_signed_for(token, assertion, None)
+    }
+
+    /// [`Self::verify_signed`], with `audience` (when given) the only
+    /// audience a trusted issuer's token is checked for.
+    fn verify_signed_for(
+        &self,
+        token: &str,
+        assertion: bool,
+        audience: Option<&str>,
+    ) -> Result<Verified, TokenError> {
         let (h64, p64, s64) = split_compact(token)?;
         let header = checked_header(h64, s64)?;
         let header = check_header(&header)?;
@@ -420,7 +451,18 @@ impl SubjectTokenVerifier {
         let key_set = issuer.keys.current()?;
         let key = select_key(&key_set.keys, &header)?;
 
-        let claims = jsonwebtoken::decode::<RawClaims>(token, &key.key, &key.validation)
+        let validation = match audience {
+            None => std::borrow::Cow::Borrowed(&key.validation),
+            // The gateway's own tokens name their audience by presenter.
+            Some(_) if own => return Err(TokenError::WrongAudience),
+            Some(aud) => {
+                let mut v = key.validation.clone();
+                v.set_audience(&[aud]);
+                v.validate_aud = true;
+                std::borrow::Cow::Owned(v)
+            }
+        };
+        let claims = jsonwebtoken::decode::<RawClaims>(token, &key.key, &validation)
             .map_err(map_jwt_error)?
             .claims;
 
@@ -452,13 +494,16 @@ impl SubjectTokenVerifier {
             .ok_or_else(|| TokenError::MissingClaim("aud".into()))?;
         // The first configured audience the token carries (jsonwebtoken
         // checked there is one).
-        let issuer_audience = issuer
-            .keys
-            .audiences()
-            .iter()
-            .find(|a| token_aud.contains(a))
-            .cloned()
-            .unwrap_or_default();
+        let issuer_audience = match audience {
+            Some(aud) => aud.to_owned(),
+            None => issuer
+                .keys
+                .audiences()
+                .iter()
+                .find(|a| token_aud.contains(a))
+                .cloned()
+                .unwrap_or_default(),
+        };
 
         // RFC 9068 §4 typ check, case-insensitive per the RFC's own example;
         // applied to own tokens only (external issuers' `typ` varies: JWT,

@@ -42,6 +42,15 @@ pub struct Answer {
 }
 
 impl Answer {
+    /// A fetched answer, its body read as JSON (`null` when it is not).
+    pub fn of((status, headers, body): (StatusCode, HeaderMap, Bytes)) -> Answer {
+        Answer {
+            status,
+            headers,
+            body: serde_json::from_slice(&body).unwrap_or(Value::Null),
+        }
+    }
+
     /// The issued token, asserting success.
     pub fn token(&self) -> String {
         assert_eq!(self.status, StatusCode::OK, "{}", self.body);
@@ -84,7 +93,7 @@ pub async fn post_token(
         .or_insert(HeaderValue::from_static(
             "application/x-www-form-urlencoded",
         ));
-    let (status, headers, b) = client
+    let answer = client
         .fetch(
             Method::POST,
             &format!("{base}/oauth2/token"),
@@ -93,11 +102,7 @@ pub async fn post_token(
         )
         .await
         .unwrap();
-    Answer {
-        status,
-        headers,
-        body: serde_json::from_slice(&b).unwrap_or(Value::Null),
-    }
+    Answer::of(answer)
 }
 
 /// The usual request: exchange `subject` (an access token) for `audience`,

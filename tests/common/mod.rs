@@ -7,6 +7,7 @@ pub mod egress;
 pub mod exchange;
 pub mod gateway;
 pub mod idp;
+pub mod mcp_upstream;
 pub mod oidc;
 pub mod python;
 pub mod upstream;

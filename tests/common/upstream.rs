@@ -16,7 +16,7 @@ use hyper_util::server::conn::auto;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, Notify};
 
-type Body = BoxBody<Bytes, Infallible>;
+pub type Body = BoxBody<Bytes, Infallible>;
 
 /// One request as the upstream saw it.
 #[derive(Debug, Clone)]
@@ -76,28 +76,40 @@ pub async fn start(behaviour: Behaviour) -> TestUpstream {
     let seen2 = seen.clone();
     let card: Arc<Mutex<(u16, Bytes)>> = Arc::new(Mutex::new((404, Bytes::new())));
     let card2 = card.clone();
+    serve(listener, move |req: Request<Incoming>| {
+        let seen = seen2.clone();
+        let behaviour = behaviour.clone();
+        let card = card2.clone();
+        async move {
+            if req.uri().path() == "/.well-known/agent-card.json" {
+                let (status, body) = card.lock().unwrap().clone();
+                let mut r = Response::new(Full::new(body).boxed());
+                *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
+                return r;
+            }
+            answer(req, seen, behaviour).await
+        }
+    });
+    TestUpstream { addr, seen, card }
+}
+
+/// Serve `handler` on every connection `listener` accepts (HTTP/1.1 or 2),
+/// until the test ends.
+pub fn serve<H, F>(listener: TcpListener, handler: H)
+where
+    H: Fn(Request<Incoming>) -> F + Clone + Send + Sync + 'static,
+    F: std::future::Future<Output = Response<Body>> + Send + 'static,
+{
     tokio::spawn(async move {
         loop {
             let Ok((tcp, _)) = listener.accept().await else {
                 continue;
             };
-            let seen = seen2.clone();
-            let behaviour = behaviour.clone();
-            let card = card2.clone();
+            let handler = handler.clone();
             tokio::spawn(async move {
                 let svc = service_fn(move |req: Request<Incoming>| {
-                    let seen = seen.clone();
-                    let behaviour = behaviour.clone();
-                    let card = card.clone();
-                    async move {
-                        if req.uri().path() == "/.well-known/agent-card.json" {
-                            let (status, body) = card.lock().unwrap().clone();
-                            let mut r = Response::new(Full::new(body).boxed());
-                            *r.status_mut() = http::StatusCode::from_u16(status).unwrap();
-                            return Ok::<_, Infallible>(r);
-                        }
-                        Ok::<_, Infallible>(answer(req, seen, behaviour).await)
-                    }
+                    let fut = handler(req);
+                    async move { Ok::<_, Infallible>(fut.await) }
                 });
                 let _ = auto::Builder::new(TokioExecutor::new())
                     .serve_connection(TokioIo::new(tcp), svc)
@@ -105,7 +117,23 @@ pub async fn start(behaviour: Behaviour) -> TestUpstream {
             });
         }
     });
-    TestUpstream { addr, seen, card }
+}
+
+/// Read `req` whole and add it to `seen`; its head.
+pub async fn record(req: Request<Incoming>, seen: &Mutex<Vec<Seen>>) -> http::request::Parts {
+    let (parts, body) = req.into_parts();
+    let body = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    seen.lock().unwrap().push(Seen {
+        method: parts.method.clone(),
+        uri: parts.uri.clone(),
+        headers: parts.headers.clone(),
+        body,
+    });
+    parts
 }
 
 async fn answer(
@@ -113,23 +141,12 @@ async fn answer(
     seen: Arc<Mutex<Vec<Seen>>>,
     b: Behaviour,
 ) -> Response<Body> {
-    let (parts, body) = req.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
+    let parts = record(req, &seen).await;
     let auth = parts
         .headers
         .get("authorization")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    seen.lock().unwrap().push(Seen {
-        method: parts.method.clone(),
-        uri: parts.uri.clone(),
-        headers: parts.headers.clone(),
-        body,
-    });
     let b = match b {
         Behaviour::Delayed(d) => {
             tokio::time::sleep(d).await;
