@@ -16,6 +16,7 @@ pub mod metadata;
 pub mod mint;
 pub mod replay;
 pub mod signing_keys;
+mod token_error;
 pub mod verify;
 pub mod verify_cache;
 

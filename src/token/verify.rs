@@ -31,71 +31,14 @@ use super::verify_cache::{VerifiedTokenCache, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENT
 use super::{Actor, Cnf, KeySet, SigningAlgorithm};
 use crate::metrics::CacheCounters;
 
+pub use super::token_error::TokenError;
+
 /// Clock skew tolerated on `exp`, `nbf` and `iat` (RFC 9068: "a few minutes"
 /// at most; kept well under the 60 s jsonwebtoken default).
 pub const LEEWAY_SECS: i64 = 30;
 
 /// Larger tokens are refused before any decoding work.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
-
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum TokenError {
-    #[error("malformed token: {0}")]
-    Malformed(String),
-    #[error("token header has \"crit\"; no critical extensions are supported")]
-    Crit,
-    #[error("token algorithm {0:?} is not allowed for this key")]
-    AlgorithmNotAllowed(String),
-    #[error("token header carries \"{0}\"; keys are never taken from the token")]
-    KeyInHeader(&'static str),
-    #[error("token issuer {0:?} is not trusted")]
-    UnknownIssuer(String),
-    #[error("token kid {0:?} is not a key of its issuer")]
-    UnknownKey(String),
-    #[error("token has no kid and its issuer has several keys")]
-    MissingKid,
-    #[error("token signature is invalid")]
-    BadSignature,
-    #[error("token issuer does not match")]
-    WrongIssuer,
-    #[error("token audience does not include this gateway")]
-    WrongAudience,
-    #[error("token lacks the required claim \"{0}\"")]
-    MissingClaim(String),
-    #[error("token expired")]
-    Expired,
-    #[error("token is not yet valid (nbf)")]
-    NotYetValid,
-    #[error("token was issued in the future (iat)")]
-    IssuedInFuture,
-    #[error("token typ is not at+jwt")]
-    WrongType,
-    #[error("gateway token was minted for another audience than the presenting agent")]
-    NotAudience,
-    #[error("trusted issuer {issuer}: {reason}")]
-    Jwks { issuer: String, reason: String },
-    /// The issuer has no key set in service. The caller gets this fixed
-    /// text; why (the fetch error, which names URLs, CAs and addresses) is
-    /// for operators, in the log and `/readyz`.
-    #[error("issuer keys unavailable")]
-    IssuerUnavailable { issuer: String },
-    #[error("issuer {0} is configured twice")]
-    DuplicateIssuer(String),
-    #[error(
-        "token cnf is not {{\"x5t#S256\": thumbprint}}; no other confirmation method is supported"
-    )]
-    UnsupportedConfirmation,
-    #[error("the system random source failed")]
-    RandomUnavailable,
-    #[error("token is bound to another certificate (cnf x5t#S256 does not match the presenting connection's)")]
-    CertificateMismatch,
-    #[error("token issuer {0:?} is trusted for JWT authorization grants only (assertion_grant), not for subject tokens")]
-    AssertionIssuer(String),
-    #[error("issuer {0:?} is not trusted for JWT authorization grants (its [[subject_issuer]] has no assertion_grant = true)")]
-    NotAssertionIssuer(String),
-    #[error("assertion is valid for longer (exp - iat) than its issuer's max_assertion_lifetime of {max} s")]
-    LifetimeTooLong { max: i64 },
-}
 
 /// A verified inbound token, reduced to what claim building and policy use.
 #[derive(Debug, Clone, PartialEq)]
@@ -439,14 +382,7 @@ impl SubjectTokenVerifier {
                 .ok_or_else(|| TokenError::UnknownIssuer(truncate(iss)))?
         };
         let own = std::ptr::eq(issuer, &self.own);
-        let max_lifetime = match (issuer.purpose, assertion) {
-            (Purpose::Subject, false) => None,
-            (Purpose::Assertion { max_lifetime_secs }, true) => Some(max_lifetime_secs),
-            (Purpose::Subject, true) => return Err(TokenError::NotAssertionIssuer(truncate(iss))),
-            (Purpose::Assertion { .. }, false) => {
-                return Err(TokenError::AssertionIssuer(truncate(iss)))
-            }
-        };
+        let max_lifetime = purpose_allows(issuer.purpose, assertion, iss)?;
 
         let key_set = issuer.keys.current()?;
         let key = select_key(&key_set.keys, &header)?;
@@ -831,6 +767,18 @@ pub(super) fn map_jwt_error(e: jsonwebtoken::errors::Error) -> TokenError {
 
 pub(super) fn malformed(why: &str) -> TokenError {
     TokenError::Malformed(why.to_owned())
+}
+
+/// Whether a token of an issuer with `purpose` may be used as asked (an
+/// assertion when `assertion`, else a subject token): one issuer, one
+/// purpose. For an assertion, its issuer's longest allowed lifetime.
+fn purpose_allows(purpose: Purpose, assertion: bool, iss: &str) -> Result<Option<i64>, TokenError> {
+    match (purpose, assertion) {
+        (Purpose::Subject, false) => Ok(None),
+        (Purpose::Assertion { max_lifetime_secs }, true) => Ok(Some(max_lifetime_secs)),
+        (Purpose::Subject, true) => Err(TokenError::NotAssertionIssuer(truncate(iss))),
+        (Purpose::Assertion { .. }, false) => Err(TokenError::AssertionIssuer(truncate(iss))),
+    }
 }
 
 /// Attacker-supplied strings end up in error messages; keep them short.
