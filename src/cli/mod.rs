@@ -10,6 +10,7 @@ pub mod demo;
 pub mod egress;
 pub mod policy;
 pub mod serve;
+pub mod state;
 pub mod token;
 
 /// Logs with the default settings (commands without a config file):

@@ -18,12 +18,14 @@ mod file;
 mod governance;
 mod problems;
 mod runtime;
+mod state;
 
 pub use egress::*;
 pub use file::{ConfigModel, TomlFile};
 pub use governance::*;
 pub(crate) use problems::{one_problem, Problems};
 pub use runtime::*;
+pub use state::{StateBackend, StateSection};
 
 use crate::policy::Effect;
 use crate::token::SigningAlgorithm;
@@ -83,6 +85,10 @@ pub struct RawConfig {
     /// Log level and format.
     #[serde(default)]
     pub log: LogSection,
+    /// Where state shared by replicas is kept (approvals). Without the
+    /// section: files, on this node.
+    #[serde(default)]
+    pub state: StateSection,
 }
 
 /// `[gateway]`

@@ -8,5 +8,6 @@ pub mod exchange;
 pub mod gateway;
 pub mod idp;
 pub mod oidc;
+pub mod postgres;
 pub mod python;
 pub mod upstream;
