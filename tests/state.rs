@@ -448,3 +448,198 @@ async fn postgres_down_fails_approvals_closed_and_serves_the_rest() {
     assert!(logs.contains("approval"), "the log was captured");
     assert!(!logs.contains(password), "the password is in the log");
 }
+
+/// `actgate ARGS` in `dir`: (exit code, stdout + stderr).
+fn run_actgate(dir: &Path, args: &[&str]) -> (i32, String) {
+    let o = common::cli::actgate(dir, args);
+    let text = format!(
+        "{}{}",
+        common::cli::text(&o.stdout),
+        common::cli::text(&o.stderr)
+    );
+    (o.status.code().unwrap_or(-1), text)
+}
+
+/// A config in `dir` named `name` with `[state]` lines `state` (no approvals).
+fn state_only_config(dir: &Path, name: &str, state: &str) -> String {
+    let o = Options::new().raw(&format!("[state]\n{state}\n"));
+    std::fs::write(dir.join(name), config_text(dir, &o)).unwrap();
+    name.to_string()
+}
+
+fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let lines: Vec<&str> = b64
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).unwrap())
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_check_and_migrate_over_tls_verified_against_the_ca() {
+    let ca = common::certs::TestCa::new("postgres.test");
+    let leaf = ca.builder().dns("localhost").build();
+    let (cert, key) = (
+        pem("CERTIFICATE", &leaf.cert),
+        pem("PRIVATE KEY", leaf.key.secret_der()),
+    );
+    let extra = [
+        "ssl=on",
+        "ssl_cert_file=server.crt",
+        "ssl_key_file=server.key",
+    ];
+    let pg = tokio::task::spawn_blocking(move || {
+        TestPostgres::start_with(extra.iter().map(|s| s.to_string()).collect(), |data| {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::write(data.join("server.crt"), cert).unwrap();
+            let key_path = data.join("server.key");
+            std::fs::write(&key_path, key).unwrap();
+            std::fs::set_permissions(&key_path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            // TLS only: a plain connection is refused, so a check that
+            // succeeds proves the connection was TLS.
+            let hba = data.join("pg_hba.conf");
+            let text = std::fs::read_to_string(&hba).unwrap();
+            let text: Vec<String> = text
+                .lines()
+                .map(|l| match l.strip_prefix("host ") {
+                    Some(rest) => format!("hostssl {rest}"),
+                    None => l.to_string(),
+                })
+                .collect();
+            std::fs::write(&hba, text.join("\n")).unwrap();
+        })
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    make_pki(dir.path());
+    // The certificate names localhost.
+    let url = pg.url().replace("@127.0.0.1:", "@localhost:");
+    std::fs::write(dir.path().join("url"), &url).unwrap();
+    std::fs::write(dir.path().join("ca.pem"), pem("CERTIFICATE", &ca.root)).unwrap();
+    let other = common::certs::TestCa::new("other.test");
+    std::fs::write(
+        dir.path().join("other.pem"),
+        pem("CERTIFICATE", &other.root),
+    )
+    .unwrap();
+    let good = state_only_config(
+        dir.path(),
+        "good.toml",
+        "backend = \"postgres\"\nurl_file = \"url\"\nca = \"ca.pem\"",
+    );
+    let wrong = state_only_config(
+        dir.path(),
+        "wrong.toml",
+        "backend = \"postgres\"\nurl_file = \"url\"\nca = \"other.pem\"",
+    );
+    let plain = state_only_config(
+        dir.path(),
+        "plain.toml",
+        "backend = \"postgres\"\nurl_file = \"url\"",
+    );
+    let d = dir.path().to_path_buf();
+    let out = tokio::task::spawn_blocking(move || {
+        [
+            run_actgate(&d, &["state", "check", "--config", &good]),
+            run_actgate(&d, &["state", "migrate", "--config", &good]),
+            run_actgate(&d, &["state", "check", "--config", &good]),
+            run_actgate(&d, &["state", "check", "--config", &wrong]),
+            run_actgate(&d, &["state", "check", "--config", &plain]),
+        ]
+    })
+    .await
+    .unwrap();
+    let [before, migrated, after, wrong, plain] = out;
+    assert_eq!(before.0, 1, "{}", before.1);
+    assert!(
+        before.1.contains("reachable: yes (PostgreSQL 1"),
+        "{}",
+        before.1
+    );
+    assert!(
+        before
+            .1
+            .contains("transport: TLS, server certificate and host name verified"),
+        "{}",
+        before.1
+    );
+    assert!(before.1.contains("schema:    version 0"), "{}", before.1);
+    assert!(
+        before.1.contains("run `actgate state migrate`"),
+        "{}",
+        before.1
+    );
+    assert_eq!(migrated.0, 0, "{}", migrated.1);
+    assert!(
+        migrated.1.contains("1 migration(s) applied"),
+        "{}",
+        migrated.1
+    );
+    assert_eq!(after.0, 0, "{}", after.1);
+    assert!(
+        after
+            .1
+            .contains("schema:    version 1 (this gateway needs 1)"),
+        "{}",
+        after.1
+    );
+    // A server certificate from another CA: refused, and said plainly.
+    assert_eq!(wrong.0, 1, "{}", wrong.1);
+    assert!(wrong.1.contains("reachable: no"), "{}", wrong.1);
+    assert!(wrong.1.contains("invalid peer certificate"), "{}", wrong.1);
+    // Without `ca` the gateway does not use TLS; this server requires it.
+    assert_eq!(plain.0, 1, "{}", plain.1);
+    assert!(plain.1.contains("reachable: no"), "{}", plain.1);
+    let password = url
+        .split(':')
+        .nth(2)
+        .and_then(|p| p.split('@').next())
+        .unwrap();
+    for o in [&before.1, &after.1, &wrong.1, &plain.1] {
+        assert!(!o.contains(password), "the password is shown: {o}");
+    }
+}
+
+#[test]
+fn state_config_problems_name_the_file_and_field() {
+    let dir = tempfile::tempdir().unwrap();
+    make_pki(dir.path());
+    std::fs::write(
+        dir.path().join("remote-url"),
+        "postgresql://gw:S3CRETPW@db.example.com/actgate\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("require-url"),
+        "postgresql://gw:S3CRETPW@127.0.0.1/actgate?sslmode=require\n",
+    )
+    .unwrap();
+    let cases = [
+        ("backend = \"postgres\"\nurl = \"postgresql://gw:S3CRETPW@127.0.0.1/x\"", "state.url: not accepted: the URL holds the database password"),
+        ("backend = \"postgres\"", "state.url_file: backend = \"postgres\" needs url_file (or url_env)"),
+        ("backend = \"postgres\"\nurl_file = \"remote-url\"\nurl_env = \"X\"", "state.url_file: give either url_file or url_env, not both"),
+        ("backend = \"postgres\"\nurl_file = \"remote-url\"", "state.url_file: plain TCP to PostgreSQL is allowed only to a loopback address"),
+        ("backend = \"postgres\"\nurl_file = \"require-url\"", "state.url_file: the URL asks for sslmode=require: set [state] ca"),
+        ("backend = \"postgres\"\nurl_env = \"ACTGATE_TEST_UNSET_URL\"", "state.url_env: the environment variable ACTGATE_TEST_UNSET_URL is not set"),
+        ("backend = \"postgres\"\nurl_file = \"missing-url\"", "state.url_file: cannot read"),
+        ("backend = \"postgres\"\nurl_file = \"remote-url\"\nca = \"nope.pem\"\nreplica = \"a b\"", "state.replica: \"a b\" is not a replica name"),
+        ("url_file = \"remote-url\"", "state.url_file: only used with backend = \"postgres\""),
+    ];
+    for (i, (state, want)) in cases.iter().enumerate() {
+        let name = state_only_config(dir.path(), &format!("c{i}.toml"), state);
+        let (code, out) = run_actgate(dir.path(), &["config", "check", "--config", &name]);
+        assert_eq!(code, 1, "{state}: {out}");
+        assert!(
+            out.contains(&format!("c{i}.toml: {want}")),
+            "{state}:\n{out}"
+        );
+        assert!(!out.contains("S3CRETPW"), "the password is shown: {out}");
+    }
+}
