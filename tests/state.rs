@@ -7,10 +7,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -18,7 +17,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
 
 use actgate::dev::client::MtlsClient;
-use common::gateway::{config_text, id, make_pki, Options};
+use common::gateway::{config_text, id, make_pki, post_json_with, Options};
 use common::postgres::TestPostgres;
 use common::upstream::{self, Behaviour, TestUpstream};
 
@@ -28,7 +27,8 @@ struct Replica {
     certs: std::path::PathBuf,
     base: String,
     admin: String,
-    logs: Arc<Mutex<Vec<String>>>,
+    /// Its log file.
+    log: std::path::PathBuf,
 }
 
 impl Drop for Replica {
@@ -69,66 +69,44 @@ fn postgres_state(pg: &TestPostgres) -> String {
     )
 }
 
-/// Spawn `actgate serve --config CONFIG` (not yet waited for).
-fn spawn(
-    dir: &Path,
-    config: &str,
-) -> (
-    Child,
-    std::sync::mpsc::Receiver<String>,
-    Arc<Mutex<Vec<String>>>,
-) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_actgate"))
+/// Spawn `actgate serve --config CONFIG` (not yet waited for), its log
+/// (JSON lines: not a terminal) in `CONFIG.log`.
+fn spawn(dir: &Path, config: &str) -> (Child, std::path::PathBuf) {
+    let log = dir.join(format!("{config}.log"));
+    let child = Command::new(env!("CARGO_BIN_EXE_actgate"))
         .current_dir(dir)
         .args(["serve", "--config", config])
         .env_remove("RUST_LOG")
         .stdout(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
-    let logs: Arc<Mutex<Vec<String>>> = Arc::default();
-    let (tx, rx) = std::sync::mpsc::channel();
-    let stderr = child.stderr.take().unwrap();
-    let l2 = logs.clone();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if line.contains("gateway listening") {
-                let _ = tx.send(line.clone());
-            }
-            l2.lock().unwrap().push(line);
-        }
-    });
-    (child, rx, logs)
+    (child, log)
 }
 
-async fn listening(
-    dir: &Path,
-    (child, rx, logs): (
-        Child,
-        std::sync::mpsc::Receiver<String>,
-        Arc<Mutex<Vec<String>>>,
-    ),
-) -> Replica {
-    let got = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(60)))
-        .await
-        .unwrap();
-    let line = got.unwrap_or_else(|_| {
-        panic!(
-            "the gateway never logged that it listens:\n{}",
-            logs.lock().unwrap().join("\n")
-        )
-    });
-    let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
-    let addr = v["fields"]["addr"].as_str().unwrap().to_string();
-    let admin = v["fields"]["admin"].as_str().unwrap().to_string();
-    let port = addr.rsplit(':').next().unwrap();
-    Replica {
-        child,
-        certs: dir.join("certs"),
-        base: format!("https://localhost:{port}"),
-        admin: format!("http://{admin}"),
-        logs,
+/// Wait (bounded) for the "gateway listening" line of a spawned replica.
+async fn listening(dir: &Path, (mut child, log): (Child, std::path::PathBuf)) -> Replica {
+    for _ in 0..1200 {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(line) = text.lines().find(|l| l.contains("gateway listening")) {
+            let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            let addr = v["fields"]["addr"].as_str().unwrap().to_string();
+            let admin = v["fields"]["admin"].as_str().unwrap().to_string();
+            let port = addr.rsplit(':').next().unwrap();
+            return Replica {
+                child,
+                certs: dir.join("certs"),
+                base: format!("https://localhost:{port}"),
+                admin: format!("http://{admin}"),
+                log,
+            };
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the gateway exited ({status}):\n{text}");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    panic!("the gateway never logged that it listens");
 }
 
 impl Replica {
@@ -161,17 +139,8 @@ impl Replica {
         }
         let body = json!({"jsonrpc": "2.0", "id": "req-1", "method": "SendMessage",
             "params": {"message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": text}]}}});
-        let (s, h, b) = self
-            .client(caller)
-            .fetch(
-                Method::POST,
-                &format!("{}/agents/{agent}/a2a/jsonrpc", self.base),
-                &h,
-                Bytes::from(body.to_string()),
-            )
-            .await
-            .unwrap();
-        (s, h, serde_json::from_slice(&b).unwrap_or(Value::Null))
+        let url = format!("{}/agents/{agent}/a2a/jsonrpc", self.base);
+        post_json_with(&self.client(caller), &url, &h, &body).await
     }
 
     async fn admin(
@@ -444,7 +413,7 @@ async fn postgres_down_fails_approvals_closed_and_serves_the_rest() {
         .and_then(|p| p.split('@').next())
         .unwrap();
     assert_eq!(password.len(), 32);
-    let logs = a.logs.lock().unwrap().join("\n");
+    let logs = std::fs::read_to_string(&a.log).unwrap();
     assert!(logs.contains("approval"), "the log was captured");
     assert!(!logs.contains(password), "the password is in the log");
 }

@@ -102,7 +102,8 @@ pub(crate) fn settings(p: &mut Problems, cfg: &ConfigFile) -> Option<StateSettin
             return finish(pg, None, replica?, source, None, url);
         }
     };
-    finish(pg, Some(tls), replica?, source, s.ca.clone(), url)
+    let ca = s.ca.as_ref().map(|c| cfg.resolve(c));
+    finish(pg, Some(tls), replica?, source, ca, url)
 }
 
 fn finish(
@@ -124,9 +125,10 @@ fn finish(
     if pg.get_application_name().is_none() {
         pg.application_name(format!("actgate {replica}"));
     }
+    // The CA's contents, not its path: a CA rotated in place is a new pool.
     let ca_text = ca
         .as_deref()
-        .map(|c| c.display().to_string())
+        .and_then(|c| std::fs::read_to_string(c).ok())
         .unwrap_or_default();
     let fingerprint =
         crate::audit::chain::line_hash(format!("{url}\n{ca_text}\n{replica}").as_bytes());
