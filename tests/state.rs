@@ -612,3 +612,44 @@ fn state_config_problems_name_the_file_and_field() {
         assert!(!out.contains("S3CRETPW"), "the password is shown: {out}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replica_starting_while_postgres_is_down_serves_and_migrates_once_it_is_back() {
+    let pg = tokio::task::spawn_blocking(|| {
+        let pg = TestPostgres::start();
+        pg.stop();
+        pg
+    })
+    .await
+    .unwrap();
+    let up = upstream::start(Behaviour::Echo).await;
+    let dir = tempfile::tempdir().unwrap();
+    make_pki(dir.path());
+    let config = replica_config(dir.path(), "a", &up.url(), &postgres_state(&pg), "");
+    let a = listening(dir.path(), spawn(dir.path(), &config)).await;
+    // Up without its database: other calls served, approvals refused.
+    let (s, _, body) = a.send("orchestrator", "scheduler", "hello", None).await;
+    assert_eq!(s, StatusCode::OK, "{body}");
+    let (s, h, body) = a.send("orchestrator", "bank", "pay", None).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(h.get("retry-after").is_some());
+    assert!(a.metrics().await.contains("actgate_state_backend_up 0"));
+    let (s, _, _) = a.admin(Method::GET, "/readyz", None).await;
+    assert_eq!(s, StatusCode::OK);
+    // Back: the schema is created on the next call that needs it.
+    let pg = tokio::task::spawn_blocking(move || {
+        pg.resume();
+        pg
+    })
+    .await
+    .unwrap();
+    let (s, _, body) = a.send("orchestrator", "bank", "pay", None).await;
+    approval_id(s, &body);
+    let db = pg.client().await;
+    let n: i64 = db
+        .query_one("SELECT count(*) FROM schema_migrations", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(n, 1);
+}
