@@ -600,6 +600,7 @@ fn state_config_problems_name_the_file_and_field() {
         ("backend = \"postgres\"\nurl_file = \"missing-url\"", "state.url_file: cannot read"),
         ("backend = \"postgres\"\nurl_file = \"remote-url\"\nca = \"nope.pem\"\nreplica = \"a b\"", "state.replica: \"a b\" is not a replica name"),
         ("url_file = \"remote-url\"", "state.url_file: only used with backend = \"postgres\""),
+        ("backend = \"postgres\"\nurl_file = \"remote-url\"\nca = \"nope.pem\"\n[approvals]\ndir = \"approvals\"", "approvals.dir: not used with [state] backend = \"postgres\""),
     ];
     for (i, (state, want)) in cases.iter().enumerate() {
         let name = state_only_config(dir.path(), &format!("c{i}.toml"), state);

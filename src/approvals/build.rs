@@ -64,6 +64,14 @@ pub(crate) fn approvals(
             ),
         );
     }
+    if let (crate::config::StateBackend::Postgres, Some(_)) = (raw.state.backend, &a.dir) {
+        // Said, not ignored: an operator who set a directory expects the
+        // approvals there, and they are in the database.
+        p.add(
+            "approvals.dir",
+            "not used with [state] backend = \"postgres\" (approvals are kept in the database): remove it",
+        );
+    }
     let place = match (&state, &a.dir) {
         (Some(s), _) => Place::Postgres(s.fingerprint.clone()),
         (None, Some(dir)) => Place::Dir(cfg.resolve(dir)),
