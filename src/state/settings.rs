@@ -250,3 +250,44 @@ pub fn from_config(cfg: &ConfigFile) -> Result<Option<StateSettings>, crate::con
     p.finish()?;
     Ok(s)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plain_ok(url: &str) -> Result<(), String> {
+        loopback_only(&parse_url(url)?)
+    }
+
+    #[test]
+    fn plain_tcp_only_to_loopback_or_a_unix_socket() {
+        for url in [
+            "postgresql://u:p@127.0.0.1:5432/db",
+            "postgresql://u:p@127.8.9.10/db",
+            "postgresql://u:p@localhost/db",
+            "postgresql://u:p@[::1]:5432/db",
+            "postgresql://u:p@%2Fvar%2Frun%2Fpostgresql/db",
+        ] {
+            assert_eq!(plain_ok(url), Ok(()), "{url}");
+        }
+        for url in [
+            "postgresql://u:p@db.example.com/db",
+            "postgresql://u:p@10.0.0.5/db",
+            "postgresql://u:p@127.0.0.1,db.example.com/db",
+            "postgresql://u:p@localhost/db?hostaddr=10.0.0.5",
+        ] {
+            let e = plain_ok(url).unwrap_err();
+            assert!(e.contains("loopback"), "{url}: {e}");
+            assert!(!e.contains("u:p"), "{e}");
+        }
+    }
+
+    #[test]
+    fn only_urls_and_never_a_bare_sslmode_require() {
+        assert!(parse_url("host=localhost user=u password=secret").is_err());
+        let e = parse_url("postgresql://u:secret@localhost/db?sslmode=require").unwrap_err();
+        assert!(e.contains("[state] ca"), "{e}");
+        let e = parse_url("postgresql://u:secret@localhost/db?sslmode=bogus").unwrap_err();
+        assert!(!e.contains("secret"), "{e}");
+    }
+}
