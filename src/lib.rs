@@ -32,6 +32,7 @@ pub mod proxy;
 pub mod registry;
 pub mod server;
 pub mod snapshot;
+pub mod state;
 pub mod terminal;
 pub mod tls;
 pub mod token;

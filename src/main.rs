@@ -104,6 +104,12 @@ enum Command {
         #[command(subcommand)]
         command: BundleCommand,
     },
+    /// The shared PostgreSQL state (`[state] backend = "postgres"`):
+    /// migrate its schema, check that it is reachable.
+    State {
+        #[command(subcommand)]
+        command: cli::state::StateCommand,
+    },
     /// The tamper-evident audit log: verify its hash chain, query it.
     Audit {
         #[command(subcommand)]
@@ -243,6 +249,7 @@ fn main() -> ExitCode {
         },
         Command::Crl(a) => cli::ca::crl(a),
         Command::Approvals { command } => cli::approvals::run(command),
+        Command::State { command } => cli::state::run(command),
         Command::Bundle { command } => match command {
             BundleCommand::Export(a) => cli::bundle::export(a),
             BundleCommand::Import(a) => cli::bundle::import(a),

@@ -114,6 +114,11 @@ pub fn render_metrics(gw: &Snapshot) -> String {
     }
     if let Some(store) = &gw.approvals {
         gauges.push(("actgate_approvals_pending", store.pending_count(now) as f64));
+        if let Some(up) = store.backend_up() {
+            // 0 while PostgreSQL does not answer (calls needing an
+            // approval get 503 meanwhile; everything else is served).
+            gauges.push(("actgate_state_backend_up", f64::from(u8::from(up))));
+        }
     }
     let mut out = gw.metrics.render_with(&gauges);
     issuer_metrics(gw, now, &mut out);

@@ -53,14 +53,8 @@ pub async fn handle(
     };
     let parts: Vec<&str> = api.split('/').collect();
     Ok(match (&method, parts.as_slice()) {
-        (&Method::GET, ["approvals"]) => list_approvals(&gw, req.uri().query()),
-        (&Method::GET, ["approvals", id]) => match store(&gw).and_then(|s| {
-            s.get(id)
-                .ok_or_else(|| error(StatusCode::NOT_FOUND, "not_found", "no such approval"))
-        }) {
-            Ok(a) => json_response(StatusCode::OK, approval_json(&a, crate::unix_now())),
-            Err(r) => r,
-        },
+        (&Method::GET, ["approvals"]) => list_approvals(&gw, req.uri().query()).await,
+        (&Method::GET, ["approvals", id]) => show_approval(&gw, id).await,
         (&Method::POST, ["approvals", id, verb @ ("approve" | "deny")]) => {
             let (id, approve) = (id.to_string(), *verb == "approve");
             decide(gw, op, req, id, approve).await
@@ -84,8 +78,37 @@ fn store(gw: &Snapshot) -> Result<&Arc<crate::approvals::ApprovalStore>, AdminRe
     })
 }
 
+/// The answer when the store cannot be read or written (the shared state
+/// backend is down): 503, retry later.
+fn store_down(e: &crate::approvals::StoreError) -> AdminResponse {
+    tracing::error!(error = %e, "approval store unavailable");
+    let mut r = error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store_unavailable",
+        "the approval store is unavailable; nothing was changed",
+    );
+    r.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from(crate::state::RETRY_AFTER_SECS),
+    );
+    r
+}
+
+/// `GET /api/approvals/ID`.
+async fn show_approval(gw: &Snapshot, id: &str) -> AdminResponse {
+    let store = match store(gw) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match store.get(id).await {
+        Ok(Some(a)) => json_response(StatusCode::OK, approval_json(&a, crate::unix_now())),
+        Ok(None) => error(StatusCode::NOT_FOUND, "not_found", "no such approval"),
+        Err(e) => store_down(&e),
+    }
+}
+
 /// `GET /api/approvals[?status=pending]`, newest first.
-fn list_approvals(gw: &Snapshot, query: Option<&str>) -> AdminResponse {
+async fn list_approvals(gw: &Snapshot, query: Option<&str>) -> AdminResponse {
     let store = match store(gw) {
         Ok(s) => s,
         Err(r) => return r,
@@ -95,8 +118,11 @@ fn list_approvals(gw: &Snapshot, query: Option<&str>) -> AdminResponse {
         .flat_map(|q| q.split('&'))
         .find_map(|kv| kv.strip_prefix("status="));
     let now = crate::unix_now();
-    let list: Vec<Value> = store
-        .list()
+    let all = match store.list().await {
+        Ok(all) => all,
+        Err(e) => return store_down(&e),
+    };
+    let list: Vec<Value> = all
         .iter()
         .filter(|a| want.is_none_or(|w| a.status(now).as_str() == w))
         .map(|a| approval_json(a, now))
@@ -169,23 +195,23 @@ async fn decide(
             }
         }
     };
-    let by = op.0;
-    let audit = gw.audit.clone();
     // The decision's record is on disk before the decision is stored, and
-    // both happen under the store's lock (fsyncs: off the async workers).
-    let result = tokio::task::spawn_blocking(move || {
-        store.decide(&id, approve, &by, reason, crate::unix_now(), |a| {
-            audit.append_synced_blocking(decision_record(a))
-        })
-    })
-    .await;
+    // both happen under the store's lock (the file store's, or the row's).
+    let decision = crate::approvals::Decision {
+        approve,
+        by: op.0,
+        reason,
+        audit: gw.audit.clone(),
+        record: decision_record,
+    };
+    let result = store.decide(id, decision, crate::unix_now()).await;
     let now = crate::unix_now();
     match result {
-        Ok(Ok(a)) => {
+        Ok(a) => {
             tracing::info!(approval = %a.id, decision = a.state.as_str(), by = a.decided_by.as_deref().unwrap_or("-"), agent = %a.request.agent, caller = %a.request.caller, "approval decided");
             json_response(StatusCode::OK, approval_json(&a, now))
         }
-        Ok(Err(e @ DecideError::NotRecorded(_))) => {
+        Err(e @ DecideError::NotRecorded(_)) => {
             tracing::error!(error = %e, "approval decision refused: not recorded");
             error(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -193,28 +219,14 @@ async fn decide(
                 "the decision could not be recorded in the audit log; nothing was changed",
             )
         }
-        Ok(Err(e @ DecideError::SelfDecision { .. })) => {
+        Err(e @ DecideError::SelfDecision { .. }) => {
             error(StatusCode::FORBIDDEN, "self_decision", &e.to_string())
         }
-        Ok(Err(DecideError::Unknown)) => {
-            error(StatusCode::NOT_FOUND, "not_found", "no such approval")
-        }
-        Ok(Err(e @ DecideError::NotPending { .. })) => {
+        Err(DecideError::Unknown) => error(StatusCode::NOT_FOUND, "not_found", "no such approval"),
+        Err(e @ DecideError::NotPending { .. }) => {
             error(StatusCode::CONFLICT, "not_pending", &e.to_string())
         }
-        Ok(Err(DecideError::Storage(e))) => {
-            tracing::error!(error = %e, "approval decision could not be stored");
-            error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
-                "the decision could not be stored",
-            )
-        }
-        Err(_) => error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "decision task failed",
-        ),
+        Err(DecideError::Storage(e)) => store_down(&e),
     }
 }
 

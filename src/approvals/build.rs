@@ -4,13 +4,16 @@
 
 use std::sync::Arc;
 
+use super::pg::PgStore;
 use super::store::StoreLimits;
-use super::ApprovalStore;
+use super::{ApprovalStore, FileStore, Place};
 use crate::config::{ApprovalSetting, ConfigFile, Problems};
 
 /// The approval store the config asks for: the previous snapshot's store
-/// (`prior`) when the directory is unchanged (a reload must not fork the
-/// single-use state), else opened from disk. The limits are returned, not applied: a shared
+/// (`prior`) when its place (directory, or database settings) is unchanged
+/// (a reload must not fork the single-use state), else opened from disk or
+/// a new pool for the database (which connects lazily: `config check`
+/// reaches nothing). The limits are returned, not applied: a shared
 /// store takes them only once the whole reload has succeeded.
 pub(crate) fn approvals(
     p: &mut Problems,
@@ -18,6 +21,9 @@ pub(crate) fn approvals(
     prior: Option<&Arc<ApprovalStore>>,
 ) -> (Option<Arc<ApprovalStore>>, Option<StoreLimits>) {
     let raw = &cfg.raw;
+    // Checked whether or not approvals are on: a `[state]` problem is
+    // reported either way.
+    let state = crate::state::settings::settings(p, cfg);
     let needing: Vec<usize> = raw
         .rule
         .iter()
@@ -58,10 +64,39 @@ pub(crate) fn approvals(
             ),
         );
     }
-    let dir = cfg.resolve(&a.dir);
-    if let Some(store) = prior.filter(|s| s.dir() == dir) {
+    if let (crate::config::StateBackend::Postgres, Some(_)) = (raw.state.backend, &a.dir) {
+        // Said, not ignored: an operator who set a directory expects the
+        // approvals there, and they are in the database.
+        p.add(
+            "approvals.dir",
+            "not used with [state] backend = \"postgres\" (approvals are kept in the database): remove it",
+        );
+    }
+    let place = match (&state, &a.dir) {
+        (Some(s), _) => Place::Postgres(s.fingerprint.clone()),
+        (None, Some(dir)) => Place::Dir(cfg.resolve(dir)),
+        (None, None) => {
+            if cfg.raw.state.backend == crate::config::StateBackend::Files {
+                p.add(
+                    "approvals.dir",
+                    "required with [state] backend = \"files\" (the default): the directory approvals are kept in",
+                );
+            }
+            return (None, None);
+        }
+    };
+    if let Some(store) = prior.filter(|s| s.place() == place) {
         return (Some(store.clone()), Some(limits));
     }
-    let opened = p.take("approvals.dir", ApprovalStore::open(&dir, limits));
+    let opened = match (state, place) {
+        (Some(s), _) => {
+            let db = p.take("state", crate::state::Database::new(s));
+            db.map(|db| ApprovalStore::postgres(PgStore::new(Arc::new(db), limits)))
+        }
+        (None, Place::Dir(dir)) => p
+            .take("approvals.dir", FileStore::open(&dir, limits))
+            .map(ApprovalStore::files),
+        (None, Place::Postgres(_)) => None,
+    };
     (opened.map(Arc::new), None)
 }

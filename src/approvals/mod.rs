@@ -1,5 +1,6 @@
 //! The human approval gate: what an approval is bound to, its states, and
-//! the store that keeps approvals on disk ([`store::ApprovalStore`]).
+//! the store that keeps approvals ([`ApprovalStore`]: on disk, or in the
+//! shared PostgreSQL database).
 //!
 //! An approval is created by the first request a `approval = "human"` rule
 //! allows, decided by a person (approve or deny), and consumed by the
@@ -14,14 +15,18 @@
 //! Knows nothing about HTTP: the proxy builds an [`ApprovalRequest`] and maps
 //! each [`Refusal`] to its answer.
 
+mod backend;
 pub(crate) mod build;
+mod lifecycle;
+pub mod pg;
 pub mod preview;
 pub mod store;
 
 use serde::{Deserialize, Serialize};
 
+pub use backend::{ApprovalStore, Decision, Place};
 pub use preview::BodyPreview;
-pub use store::{ApprovalStore, DecideError, StoreError};
+pub use store::{DecideError, FileStore, StoreError};
 
 /// The request an approval is for. Two requests with equal
 /// `ApprovalRequest`s are the same request for the gate.

@@ -1,3 +1,4 @@
+//! The files backend (`[state] backend = "files"`, the default).
 //! Approvals on disk: one JSON file per approval in the configured
 //! directory, each write atomic (temporary file, fsync, rename, fsync of the
 //! directory), all of them loaded at start.
@@ -15,7 +16,7 @@ use std::sync::Mutex;
 
 use crate::durable_file::{self, Durability, DurableFileError, Secrecy};
 
-use super::{new_id, valid_id, Approval, ApprovalRequest, Refusal, State};
+use super::{valid_id, Approval, ApprovalRequest, Refusal, State};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -34,6 +35,11 @@ pub enum StoreError {
     Random,
     #[error(transparent)]
     Locked(#[from] crate::dir_lock::DirLockError),
+    #[error("the approval store's task failed")]
+    Task,
+    /// The shared state backend (PostgreSQL) cannot be reached.
+    #[error(transparent)]
+    State(#[from] crate::state::StateError),
 }
 
 /// Why an approve/deny was refused.
@@ -56,6 +62,7 @@ pub enum DecideError {
 }
 
 /// Limits that a reload may change on a live store.
+#[derive(Debug, Clone, Copy)]
 pub struct StoreLimits {
     pub ttl_secs: i64,
     pub retention_secs: i64,
@@ -63,18 +70,52 @@ pub struct StoreLimits {
     pub max_pending_per_caller: usize,
 }
 
-pub struct ApprovalStore {
-    dir: PathBuf,
+/// [`StoreLimits`] as a live store holds them (a reload swaps them).
+pub struct LiveLimits {
     ttl_secs: AtomicI64,
     retention_secs: AtomicI64,
     max_pending: AtomicUsize,
     max_pending_per_caller: AtomicUsize,
+}
+
+impl LiveLimits {
+    pub fn new(l: StoreLimits) -> Self {
+        LiveLimits {
+            ttl_secs: AtomicI64::new(l.ttl_secs),
+            retention_secs: AtomicI64::new(l.retention_secs),
+            max_pending: AtomicUsize::new(l.max_pending),
+            max_pending_per_caller: AtomicUsize::new(l.max_pending_per_caller),
+        }
+    }
+
+    pub fn get(&self) -> StoreLimits {
+        StoreLimits {
+            ttl_secs: self.ttl_secs.load(Ordering::Relaxed),
+            retention_secs: self.retention_secs.load(Ordering::Relaxed),
+            max_pending: self.max_pending.load(Ordering::Relaxed),
+            max_pending_per_caller: self.max_pending_per_caller.load(Ordering::Relaxed),
+        }
+    }
+
+    pub fn set(&self, l: StoreLimits) {
+        self.ttl_secs.store(l.ttl_secs, Ordering::Relaxed);
+        self.retention_secs
+            .store(l.retention_secs, Ordering::Relaxed);
+        self.max_pending.store(l.max_pending, Ordering::Relaxed);
+        self.max_pending_per_caller
+            .store(l.max_pending_per_caller, Ordering::Relaxed);
+    }
+}
+
+pub struct FileStore {
+    dir: PathBuf,
+    limits: LiveLimits,
     approvals: Mutex<HashMap<String, Approval>>,
     /// One gateway per directory, for the store's life.
     _lock: crate::dir_lock::DirLock,
 }
 
-impl ApprovalStore {
+impl FileStore {
     /// Open (creating if needed) the directory and load every approval in
     /// it. A record that does not parse refuses the start: it was not
     /// written by the gateway (writes are atomic), and guessing what it
@@ -117,12 +158,9 @@ impl ApprovalStore {
             }
             approvals.insert(a.id.clone(), a);
         }
-        let store = ApprovalStore {
+        let store = FileStore {
             dir: dir.to_path_buf(),
-            ttl_secs: AtomicI64::new(limits.ttl_secs),
-            retention_secs: AtomicI64::new(limits.retention_secs),
-            max_pending: AtomicUsize::new(limits.max_pending),
-            max_pending_per_caller: AtomicUsize::new(limits.max_pending_per_caller),
+            limits: LiveLimits::new(limits),
             approvals: Mutex::new(approvals),
             _lock: lock,
         };
@@ -135,13 +173,7 @@ impl ApprovalStore {
 
     /// Apply the limits of a reloaded configuration.
     pub fn set_limits(&self, limits: StoreLimits) {
-        self.ttl_secs.store(limits.ttl_secs, Ordering::Relaxed);
-        self.retention_secs
-            .store(limits.retention_secs, Ordering::Relaxed);
-        self.max_pending
-            .store(limits.max_pending, Ordering::Relaxed);
-        self.max_pending_per_caller
-            .store(limits.max_pending_per_caller, Ordering::Relaxed);
+        self.limits.set(limits);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Approval>> {
@@ -172,25 +204,7 @@ impl ApprovalStore {
         }
         // The caller's own cap first: one agent's backlog must not use up
         // the room every other caller needs.
-        let per_caller = self.max_pending_per_caller.load(Ordering::Relaxed);
-        if mine >= per_caller {
-            return Err(StoreError::CallerFull(per_caller));
-        }
-        let max = self.max_pending.load(Ordering::Relaxed);
-        if pending >= max {
-            return Err(StoreError::Full(max));
-        }
-        let a = Approval {
-            id: new_id().map_err(|_| StoreError::Random)?,
-            state: State::Pending,
-            request: req,
-            created_at: now,
-            expires_at: now.saturating_add(self.ttl_secs.load(Ordering::Relaxed)),
-            decided_at: None,
-            decided_by: None,
-            reason: None,
-            used_at: None,
-        };
+        let a = Approval::new_pending(req, now, &self.limits.get(), pending, mine)?;
         self.write(&a)?;
         map.insert(a.id.clone(), a.clone());
         Ok(a)
@@ -207,26 +221,8 @@ impl ApprovalStore {
         let Some(a) = map.get(id) else {
             return Err(Refusal::Unknown);
         };
-        // The binding is checked before the state: someone else's approval
-        // ID tells this caller nothing about that approval.
-        if let Some(what) = a.request.mismatch(req) {
-            return Err(Refusal::Mismatch(id.to_string(), what));
-        }
-        match a.status(now) {
-            State::Approved => {}
-            State::Pending => return Err(Refusal::Pending(id.to_string())),
-            State::Denied => {
-                return Err(Refusal::Denied {
-                    id: id.to_string(),
-                    reason: a.reason.clone(),
-                })
-            }
-            State::Expired => return Err(Refusal::Expired(id.to_string())),
-            State::Used => return Err(Refusal::Used(id.to_string())),
-        }
-        let mut used = a.clone();
-        used.state = State::Used;
-        used.used_at = Some(now);
+        a.check_use(req, now)?;
+        let used = a.used(now);
         if let Err(e) = self.write(&used) {
             tracing::error!(approval = id, error = %e, "cannot record the use of an approval; refusing the request");
             return Err(Refusal::Storage);
@@ -254,25 +250,7 @@ impl ApprovalStore {
         }
         let mut map = self.lock();
         let a = map.get(id).ok_or(DecideError::Unknown)?;
-        if a.request.caller == by || a.request.chain.iter().any(|c| c == by) {
-            return Err(DecideError::SelfDecision { by: by.to_string() });
-        }
-        let state = a.status(now);
-        if state != State::Pending {
-            return Err(DecideError::NotPending {
-                id: id.to_string(),
-                state,
-            });
-        }
-        let mut decided = a.clone();
-        decided.state = if approve {
-            State::Approved
-        } else {
-            State::Denied
-        };
-        decided.decided_at = Some(now);
-        decided.decided_by = Some(by.to_string());
-        decided.reason = reason;
+        let decided = a.decided(approve, by, reason, now)?;
         record(&decided).map_err(DecideError::NotRecorded)?;
         self.write(&decided)?;
         map.insert(decided.id.clone(), decided.clone());
@@ -304,7 +282,7 @@ impl ApprovalStore {
     /// Forget finished approvals older than the retention. A pruned ID is
     /// then unknown: still refused, only with a less specific message.
     fn prune(&self, map: &mut HashMap<String, Approval>, now: i64) {
-        let retention = self.retention_secs.load(Ordering::Relaxed);
+        let retention = self.limits.get().retention_secs;
         let old: Vec<String> = map
             .values()
             .filter(|a| {
@@ -376,20 +354,20 @@ mod tests {
     #[test]
     fn a_second_store_on_one_directory_is_refused_while_the_first_is_open() {
         let dir = tempfile::tempdir().unwrap();
-        let first = ApprovalStore::open(dir.path(), limits()).unwrap();
-        let e = ApprovalStore::open(dir.path(), limits()).err().unwrap();
+        let first = FileStore::open(dir.path(), limits()).unwrap();
+        let e = FileStore::open(dir.path(), limits()).err().unwrap();
         assert!(matches!(e, StoreError::Locked(_)), "{e}");
         assert!(e.to_string().contains("[approvals] directory"), "{e}");
         // The lock file is not taken for an approval.
         assert!(first.list().is_empty());
         drop(first);
-        ApprovalStore::open(dir.path(), limits()).unwrap();
+        FileStore::open(dir.path(), limits()).unwrap();
     }
 
     #[test]
     fn nobody_in_the_request_may_decide_it() {
         let dir = tempfile::tempdir().unwrap();
-        let s = ApprovalStore::open(dir.path(), limits()).unwrap();
+        let s = FileStore::open(dir.path(), limits()).unwrap();
         let a = s.request(req("x"), 100).unwrap();
         for by in ["spiffe://example.org/a", "alice"] {
             assert!(matches!(
@@ -412,7 +390,7 @@ mod tests {
     #[test]
     fn lifecycle_survives_reopen_and_is_single_use() {
         let dir = tempfile::tempdir().unwrap();
-        let s = ApprovalStore::open(dir.path(), limits()).unwrap();
+        let s = FileStore::open(dir.path(), limits()).unwrap();
         let a = s.request(req("x"), 100).unwrap();
         // The same request while pending: the same approval.
         assert_eq!(s.request(req("x"), 101).unwrap().id, a.id);
@@ -423,7 +401,7 @@ mod tests {
         s.decide(&a.id, true, "op", Some("ok".into()), 103, |_| Ok(()))
             .unwrap();
         drop(s);
-        let s = ApprovalStore::open(dir.path(), limits()).unwrap();
+        let s = FileStore::open(dir.path(), limits()).unwrap();
         assert_eq!(s.get(&a.id).unwrap().state, State::Approved);
         assert!(matches!(
             s.consume(&a.id, &req("y"), 104),
@@ -431,7 +409,7 @@ mod tests {
         ));
         assert_eq!(s.consume(&a.id, &req("x"), 105).unwrap().used_at, Some(105));
         drop(s);
-        let s = ApprovalStore::open(dir.path(), limits()).unwrap();
+        let s = FileStore::open(dir.path(), limits()).unwrap();
         assert_eq!(
             s.consume(&a.id, &req("x"), 106),
             Err(Refusal::Used(a.id.clone()))
@@ -448,7 +426,7 @@ mod tests {
     #[test]
     fn expiry_cap_and_prune() {
         let dir = tempfile::tempdir().unwrap();
-        let s = ApprovalStore::open(dir.path(), limits()).unwrap();
+        let s = FileStore::open(dir.path(), limits()).unwrap();
         let a = s.request(req("1"), 0).unwrap();
         s.request(req("2"), 0).unwrap();
         assert!(matches!(s.request(req("3"), 1), Err(StoreError::Full(2))));
@@ -480,7 +458,7 @@ mod tests {
     #[test]
     fn one_caller_cannot_take_every_pending_slot() {
         let dir = tempfile::tempdir().unwrap();
-        let s = ApprovalStore::open(
+        let s = FileStore::open(
             dir.path(),
             StoreLimits {
                 max_pending: 3,
@@ -504,7 +482,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("ap-x.json"), "{}").unwrap();
         assert!(matches!(
-            ApprovalStore::open(dir.path(), limits()),
+            FileStore::open(dir.path(), limits()),
             Err(StoreError::Corrupt { .. })
         ));
     }

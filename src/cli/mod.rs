@@ -11,6 +11,7 @@ pub mod egress;
 pub mod issuers;
 pub mod policy;
 pub mod serve;
+pub mod state;
 pub mod token;
 
 /// Logs with the default settings (commands without a config file):

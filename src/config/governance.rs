@@ -14,8 +14,9 @@ pub struct ApprovalsSection {
     /// Directory the approvals are kept in, one JSON file per approval, each
     /// written atomically (temporary file, fsync, rename). Created if missing.
     /// Pending and approved approvals survive a restart; one gateway per
-    /// directory.
-    pub dir: PathBuf,
+    /// directory. Required with `[state] backend = "files"` (the default);
+    /// not used with `"postgres"`, where approvals are in the database.
+    pub dir: Option<PathBuf>,
     /// How long an approval stays usable after the request that created it,
     /// whether or not it has been approved. Default `"15m"`.
     #[serde(default = "default_approval_ttl")]

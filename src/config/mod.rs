@@ -19,6 +19,7 @@ mod governance;
 mod mcp;
 mod problems;
 mod runtime;
+mod state;
 
 pub use egress::*;
 pub use file::{ConfigModel, TomlFile};
@@ -26,6 +27,7 @@ pub use governance::*;
 pub use mcp::*;
 pub(crate) use problems::{one_problem, Problems};
 pub use runtime::*;
+pub use state::{StateBackend, StateSection};
 
 use crate::policy::Effect;
 use crate::token::SigningAlgorithm;
@@ -88,6 +90,10 @@ pub struct RawConfig {
     /// Log level and format.
     #[serde(default)]
     pub log: LogSection,
+    /// Where state shared by replicas is kept (approvals). Without the
+    /// section: files, on this node.
+    #[serde(default)]
+    pub state: StateSection,
 }
 
 /// `[gateway]`

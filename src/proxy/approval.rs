@@ -271,10 +271,8 @@ async fn create(
         response,
     };
     let now = crate::unix_now();
-    // The store fsyncs: keep that off the async workers.
-    let created = tokio::task::spawn_blocking(move || store.request(req, now)).await;
-    match created {
-        Ok(Ok(a)) => {
+    match store.request(req, now).await {
+        Ok(a) => {
             Metrics::inc(&metrics.approvals_required);
             tracing::info!(approval = %a.id, caller = %a.request.caller, agent = %a.request.agent, operation = %a.request.operation, "human approval required");
             Held {
@@ -294,21 +292,17 @@ async fn create(
                 approval_id: Some(a.id),
             }
         }
-        Ok(Err(e @ (StoreError::Full(_) | StoreError::CallerFull(_)))) => held(
+        Err(e @ (StoreError::Full(_) | StoreError::CallerFull(_))) => held(
             GateRefusal::StoreFull,
             unavailable(op, body, &e.to_string()),
         ),
-        Ok(Err(e)) => {
+        Err(e) => {
             tracing::error!(error = %e, "cannot create an approval");
             held(
                 GateRefusal::StoreUnavailable,
                 unavailable(op, body, "the approval could not be stored"),
             )
         }
-        Err(_) => held(
-            GateRefusal::StoreUnavailable,
-            unavailable(op, body, "the approval could not be stored"),
-        ),
     }
 }
 
@@ -323,15 +317,13 @@ async fn consume(
     body: &[u8],
 ) -> Result<String, Held> {
     let now = crate::unix_now();
-    let consumed = tokio::task::spawn_blocking(move || store.consume(&id, &req, now)).await;
-    let refusal = match consumed {
-        Ok(Ok(a)) => {
+    let refusal = match store.consume(id, req, now).await {
+        Ok(a) => {
             Metrics::inc(&metrics.approvals_used);
             tracing::info!(approval = %a.id, caller = %a.request.caller, agent = %a.request.agent, "approved call let through");
             return Ok(a.id);
         }
-        Ok(Err(r)) => r,
-        Err(_) => Refusal::Storage,
+        Err(r) => r,
     };
     Metrics::inc(&metrics.approvals_refused);
     let (status, rpc_code) = match &refusal {
@@ -426,6 +418,14 @@ fn answer(
         v
     };
     let mut r = json_response(status, Bytes::from(out.to_string()));
+    if status == StatusCode::SERVICE_UNAVAILABLE {
+        // The store (or the state backend) is down or full for now: fail
+        // closed, and say when to try again.
+        r.headers_mut().insert(
+            header::RETRY_AFTER,
+            HeaderValue::from(crate::state::RETRY_AFTER_SECS),
+        );
+    }
     if let Some(a) = approval {
         if let Ok(v) = HeaderValue::from_str(&challenge(code, &a.id)) {
             r.headers_mut().insert(header::WWW_AUTHENTICATE, v);

@@ -122,6 +122,11 @@ pub async fn start(cfg: &ConfigFile) -> Result<RunningGateway, StartError> {
     // Opened here, not in `build`: building also serves `config check`,
     // which must not create files. Reloads carry this handle over.
     gw.audit = crate::audit::AuditLog::open(&gw.audit_settings)?;
+    // The shared schema migrated before the first call (a database that
+    // is down is retried by the state refresher, not fatal).
+    if let Some(store) = &gw.approvals {
+        store.prepare().await;
+    }
     let gw = Arc::new(gw);
     let mut running = start_gateway(gw).await?;
     let (stopped, shared) = (running.life.stopped(), running.shared.clone());
@@ -165,6 +170,10 @@ pub async fn start_gateway(gw: Arc<Snapshot>) -> Result<RunningGateway, StartErr
     // Fetched issuer keys: at once, then as they come due (`/readyz` waits
     // for the first good fetch of each, bounded by its startup_timeout).
     life.spawn(crate::snapshot::issuer_refresh::issuer_key_refresh_loop(
+        shared.clone(),
+        life.stopped(),
+    ));
+    life.spawn(crate::snapshot::state_refresh::state_refresh_loop(
         shared.clone(),
         life.stopped(),
     ));

@@ -12,6 +12,7 @@
 
 pub(crate) mod issuer_refresh;
 mod settings;
+pub(crate) mod state_refresh;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;

@@ -414,17 +414,8 @@ impl TestGateway {
         h.insert("a2a-version", HeaderValue::from_static("1.0"));
         let body = json!({"jsonrpc": "2.0", "id": 1, "method": "SendMessage",
             "params": {"message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": "hi"}]}}});
-        let (s, h, b) = self
-            .client(caller)
-            .fetch(
-                Method::POST,
-                &format!("{}/agents/{agent}/a2a/jsonrpc", self.base),
-                &h,
-                Bytes::from(body.to_string()),
-            )
-            .await
-            .unwrap();
-        (s, h, serde_json::from_slice(&b).unwrap_or(Value::Null))
+        let url = format!("{}/agents/{agent}/a2a/jsonrpc", self.base);
+        post_json_with(&self.client(caller), &url, &h, &body).await
     }
 
     /// Stop this gateway and start a new one from the same config file and
@@ -642,4 +633,19 @@ impl TestGateway {
             .unwrap();
         std::fs::write(self.certs().join("example.org.crl.pem"), crl).unwrap();
     }
+}
+
+/// POST `body` (JSON) to `url` with headers `h`: status, headers, JSON answer
+/// (`null` when the answer is not JSON).
+pub async fn post_json_with(
+    client: &MtlsClient,
+    url: &str,
+    h: &HeaderMap,
+    body: &Value,
+) -> (StatusCode, HeaderMap, Value) {
+    let (s, h, b) = client
+        .fetch(Method::POST, url, h, Bytes::from(body.to_string()))
+        .await
+        .unwrap();
+    (s, h, serde_json::from_slice(&b).unwrap_or(Value::Null))
 }

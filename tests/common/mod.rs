@@ -9,5 +9,6 @@ pub mod gateway;
 pub mod idp;
 pub mod mcp_upstream;
 pub mod oidc;
+pub mod postgres;
 pub mod python;
 pub mod upstream;

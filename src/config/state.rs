@@ -1,0 +1,64 @@
+//! `[state]`: where the state replicas share lives (approvals today).
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+/// Which engine keeps the shared state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StateBackend {
+    /// Files on this node: `[approvals] dir`. One gateway per directory.
+    #[default]
+    Files,
+    /// A PostgreSQL database every replica connects to.
+    Postgres,
+}
+
+/// `[state]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSection {
+    /// `"files"` (default: approvals in `[approvals] dir`, one gateway per
+    /// directory, today's behaviour) or `"postgres"`: approvals in a
+    /// PostgreSQL database shared by every replica, so an approval granted
+    /// through one replica lets the retry through on any other, once.
+    #[serde(default)]
+    pub backend: StateBackend,
+    /// File holding the PostgreSQL URL
+    /// (`postgresql://USER:PASSWORD@HOST:PORT/DATABASE`), e.g. a mounted
+    /// Secret. The URL carries the password, so it is never written in the
+    /// config itself. Exactly one of `url_file` and `url_env` with
+    /// `backend = "postgres"`.
+    pub url_file: Option<PathBuf>,
+    /// Environment variable holding the PostgreSQL URL (instead of `url_file`).
+    pub url_env: Option<String>,
+    /// PEM CA certificate(s) the PostgreSQL server's certificate is verified
+    /// against, with its host name (libpq's `sslmode=verify-full`). Without
+    /// it the connection is plain TCP, which is allowed only to a loopback
+    /// address (or a Unix socket).
+    pub ca: Option<PathBuf>,
+    /// This replica's name in shared records. Default `"auto"`: the host
+    /// name (a Kubernetes pod's name).
+    #[serde(default = "default_replica")]
+    pub replica: String,
+    /// Not accepted: the URL holds the password. Use `url_file` or `url_env`.
+    pub url: Option<toml::Value>,
+}
+
+fn default_replica() -> String {
+    "auto".into()
+}
+
+impl Default for StateSection {
+    fn default() -> Self {
+        StateSection {
+            backend: StateBackend::Files,
+            url_file: None,
+            url_env: None,
+            ca: None,
+            replica: default_replica(),
+            url: None,
+        }
+    }
+}
