@@ -541,3 +541,124 @@ async fn a_user_token_for_the_route_resource_is_accepted_there_only() {
     assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
     assert_eq!(up.requests().len(), 1);
 }
+
+/// POST a `tools/list` as `caller`, the upstream told to answer in `form`;
+/// the raw answer.
+async fn list_raw(gw: &TestGateway, caller: &str, form: &str) -> (StatusCode, HeaderMap, Bytes) {
+    let mut h = HeaderMap::new();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    h.insert(
+        "accept",
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    h.insert("accept-encoding", HeaderValue::from_static("gzip, br"));
+    h.insert("x-test-answer", HeaderValue::from_str(form).unwrap());
+    let list = json!({"jsonrpc": "2.0", "id": "l", "method": "tools/list"});
+    let url = format!("{}/mcp/files", gw.base);
+    gw.client(caller)
+        .fetch(Method::POST, &url, &h, Bytes::from(list.to_string()))
+        .await
+        .unwrap()
+}
+
+/// [`list_raw`]'s body, asserting a 200 of Content-Type `ct`.
+async fn list_ok(gw: &TestGateway, caller: &str, form: &str, ct: &str) -> Bytes {
+    let (status, headers, body) = list_raw(gw, caller, form).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers["content-type"], ct);
+    body
+}
+
+/// The one JSON-RPC message of an SSE answer's `data:` lines.
+fn sse_message(body: &[u8]) -> Value {
+    let text = std::str::from_utf8(body).unwrap();
+    let data: Vec<&str> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(str::trim)
+        .collect();
+    assert_eq!(data.len(), 1, "{text}");
+    serde_json::from_str(data[0]).unwrap()
+}
+
+fn tool_names(result: &Value) -> Vec<&str> {
+    result["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_json_list_answer_shows_only_the_callers_tools_privately() {
+    let (gw, up) = gateway().await;
+    // Orchestrator, app-only: read_* only (delete_file needs a user).
+    let body = list_ok(&gw, "orchestrator", "json", "application/json").await;
+    let a: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(a["id"], "l");
+    assert_eq!(tool_names(&a["result"]), vec!["read_file"], "{a}");
+    assert_eq!(a["result"]["cacheScope"], "private");
+    assert_eq!(a["result"]["nextCursor"], "page-2");
+    // Scheduler may call any tool whose scopes its rule grants.
+    let (_, _, body) = list_raw(&gw, "scheduler", "json").await;
+    let a: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        tool_names(&a["result"]),
+        vec!["read_file", "list_dir"],
+        "{a}"
+    );
+    // The upstream was asked for an answer the filter can read.
+    assert!(up
+        .requests()
+        .iter()
+        .all(|r| !r.headers.contains_key("accept-encoding")));
+}
+
+#[tokio::test]
+async fn an_sse_list_answer_is_filtered_inside_its_frames() {
+    let (gw, _up) = gateway().await;
+    let body = list_ok(&gw, "orchestrator", "sse", "text/event-stream").await;
+    let a = sse_message(&body);
+    assert_eq!(a["id"], "l");
+    assert_eq!(tool_names(&a["result"]), vec!["read_file"], "{a}");
+    assert_eq!(a["result"]["cacheScope"], "private");
+}
+
+#[tokio::test]
+async fn an_unreadable_list_answer_becomes_a_jsonrpc_error() {
+    let (gw, _up) = gateway().await;
+    let (_, headers, body) = list_raw(&gw, "orchestrator", "gzip").await;
+    assert_eq!(headers["content-type"], "application/json");
+    assert!(headers.get("content-encoding").is_none());
+    let a: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(a["id"], "l");
+    assert_eq!(a["error"]["code"], -32603, "{a}");
+    assert!(!String::from_utf8_lossy(&body).contains("delete_file"));
+}
+
+#[tokio::test]
+async fn a_response_on_the_get_stream_never_reaches_the_client() {
+    let (gw, _up) = gateway().await;
+    let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {},
+                   "clientInfo": {"name": "t", "version": "1"}}});
+    let a = post(&gw, "orchestrator", init, &[]).await;
+    let sid = a.headers["mcp-session-id"].to_str().unwrap().to_owned();
+    let mut h = HeaderMap::new();
+    h.insert("accept", HeaderValue::from_static("text/event-stream"));
+    h.insert("mcp-session-id", HeaderValue::from_str(&sid).unwrap());
+    h.insert("x-test-answer", HeaderValue::from_static("get-response"));
+    let url = format!("{}/mcp/files", gw.base);
+    let (status, _, body) = gw
+        .client("orchestrator")
+        .fetch(Method::GET, &url, &h, Bytes::new())
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let text = String::from_utf8_lossy(&body);
+    // The stream ends at the response (the notification in the same chunk
+    // goes with it); the list it carried never reaches the client.
+    assert!(!text.contains("delete_file"), "{text}");
+    assert!(!text.contains("\"result\""), "{text}");
+}

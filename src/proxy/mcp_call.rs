@@ -4,7 +4,7 @@
 //! ```text
 //! route ─▶ reach ─▶ method ─▶ subject ─▶ body ─▶ classify (crate::mcp) ─▶ session
 //!   ─▶ authorize (crate::authorize, McpWhat + the tool's scopes) ─▶ mint
-//!   ─▶ headers ─▶ approval gate ─▶ forward ─▶ bind session ─▶ (list filter) ─▶ stream back
+//!   ─▶ headers ─▶ approval gate ─▶ forward ─▶ bind session ─▶ list filter (super::mcp_list) ─▶ stream back
 //! ```
 //!
 //! The upstream receives only a gateway-minted token (`aud` = the server's
@@ -22,11 +22,11 @@ use super::body::body_within;
 use super::context::ConnContext;
 use super::forward::{self, Forwarded};
 use super::headers::{presented_approval, sanitize_request_headers};
+use super::mcp_list::{Asked, ListStage};
 use super::refusal::{Booking, McpAnswer, Refusal};
 use super::respond::{json_response, ResponseBody};
 use super::{decide, subject};
 use crate::audit::{AuditRecord, McpDetail, RecordKind};
-use crate::authorize::{Ask, Operation};
 use crate::mcp::session::SessionRefused;
 use crate::mcp::{Class, Message};
 use crate::policy::{Approval, DecisionKind};
@@ -69,7 +69,11 @@ pub(super) async fn mcp_call(
         rule: seen.rule,
     };
     match done {
-        Ok(f) => forward::respond(f, &booking, rec).await,
+        Ok((f, list)) => {
+            let resp = forward::respond(f, &booking, rec).await;
+            let limit = usize::try_from(gw.limits.max_request_body).unwrap_or(usize::MAX);
+            list.apply(resp, limit).await
+        }
         Err(refusal) => {
             if let (Some(kind), Some(s)) = (refusal.decision_kind(), seen.server) {
                 s.decisions.count(kind);
@@ -106,7 +110,8 @@ fn reach<'g>(gw: &'g Snapshot, conn: &ConnContext, path: &str) -> Result<&'g Mcp
 /// connection, its request metadata.
 #[derive(Clone, Copy)]
 pub(super) struct At<'g, 'c> {
-    pub gw: &'g Snapshot,
+    /// Shared, because a filtered SSE list answer outlives the request.
+    pub gw: &'g std::sync::Arc<Snapshot>,
     pub conn: &'c ConnContext,
     pub meta: &'c RequestMeta,
 }
@@ -118,7 +123,7 @@ async fn stages<'g>(
     rec: &mut AuditRecord,
     seen: &mut Seen<'g>,
     subject_slot: &mut Option<SubjectToken>,
-) -> Result<Forwarded, Refusal> {
+) -> Result<(Forwarded, ListStage), Refusal> {
     let caller = &conn.identity;
     rec.agent = Some(req.uri().path()[PREFIX.len()..].to_owned());
     let server = *seen.server.insert(reach(gw, conn, req.uri().path())?);
@@ -139,26 +144,10 @@ async fn stages<'g>(
         .map_err(Refusal::Body)?;
     let msg = classify(&parts, &body, rec, seen)?;
     let session = session(gw, server, caller, &parts, msg.as_ref(), rec)?;
-    let scopes = match msg.as_ref().map(|m| &m.class) {
-        Some(Class::Tool(t)) => server.tool_scopes(t),
-        _ => &[],
-    };
     let what = msg
         .as_ref()
         .map_or(crate::policy::McpWhat::Session, Message::what);
-    let ask = Ask {
-        caller,
-        subject,
-        agent: &server.name,
-        audience: &server.resource,
-        card: None,
-        operation: Operation::Mcp { what, scopes },
-        requested_scopes: None,
-        // Fail closed: while the audit log cannot be written, nothing is
-        // forwarded.
-        recordable: gw.audit.is_healthy(),
-        now: crate::unix_now(),
-    };
+    let ask = super::mcp_list::ask(gw, caller, subject, server, what);
     let allowed = decide::decide(gw, &ask, rec, &mut seen.rule)?;
     let minted = decide::mint(gw, &allowed, rec)?;
     let presented = presented_approval(&parts.headers);
@@ -194,13 +183,23 @@ async fn stages<'g>(
         session,
         resp,
     );
-    Ok(Forwarded {
-        resp: filter_list(msg.as_ref(), resp),
+    let asked = Asked {
+        gw,
+        caller,
+        subject,
+        server,
+        method: &parts.method,
+        msg: msg.as_ref(),
+    };
+    let list = ListStage::of(&asked, resp.headers(), resp.status());
+    let f = Forwarded {
+        resp,
         extended_card: None,
         binding: crate::a2a::Binding::JsonRpc,
         approval_id,
         token_cached: minted.cache_hit,
-    })
+    };
+    Ok((f, list))
 }
 
 /// The classify stage: a POST body is one MCP message, classified exactly
@@ -286,6 +285,10 @@ fn upstream_headers(
     meta: &RequestMeta,
 ) -> HeaderMap {
     sanitize_request_headers(&mut headers, &gw.limits.strip_headers);
+    // The list filter reads answers as the client would and refuses coded
+    // ones; asking for identity coding keeps a compressing upstream's list
+    // answers readable (filtered) instead of refused.
+    headers.remove(http::header::ACCEPT_ENCODING);
     if gw.limits.forward_client_address {
         if let Ok(v) = HeaderValue::from_str(&conn.remote.ip().to_string()) {
             headers.insert(HeaderName::from_static("x-forwarded-for"), v);
@@ -373,18 +376,6 @@ fn after_forward(
             gw.mcp_sessions.end(&server.name, &id);
         }
     }
-    resp
-}
-
-/// Where a `tools/list`, `resources/list` or `prompts/list` answer (JSON or
-/// SSE frames) is filtered to what the caller may use.
-// TODO(list_filter): the lead wires `crate::mcp::list_filter` (built in the
-// `mcpwire` slice) here after merging; until then list answers pass as the
-// upstream sent them (calls are still decided one by one).
-fn filter_list(msg: Option<&Message>, resp: Response<Incoming>) -> Response<Incoming> {
-    let _is_list = msg
-        .and_then(|m| m.method.as_deref())
-        .is_some_and(|m| m.ends_with("/list"));
     resp
 }
 

@@ -39,6 +39,7 @@ mod extended_card;
 mod forward;
 pub(crate) mod headers;
 mod mcp_call;
+mod mcp_list;
 mod oauth;
 mod reach;
 mod refusal;
@@ -80,7 +81,7 @@ pub async fn handle(
 }
 
 async fn route(
-    gw: &Snapshot,
+    gw: &Arc<Snapshot>,
     conn: &ConnContext,
     req: Request<Incoming>,
     meta: &RequestMeta,

@@ -2,7 +2,11 @@
 //! (hyper on 127.0.0.1:0), recording every request it receives.
 //!
 //! - `initialize` answers with a fresh `Mcp-Session-Id`;
-//! - `tools/list` lists `read_file`, `delete_file`;
+//! - `tools/list` lists `read_file`, `delete_file`, `list_dir` (marked
+//!   `cacheScope: "public"`, with a `nextCursor`); a request header
+//!   `x-test-answer: sse` gets it as one SSE event, `gzip` marked
+//!   `Content-Encoding: gzip`, `get-response` on GET a response on the GET
+//!   stream;
 //! - `tools/call` answers with the tool's name and the bearer token it got
 //!   (so a test can check the minted token's claims);
 //! - notifications and responses get 202; GET opens an SSE stream with one
@@ -89,7 +93,21 @@ async fn answer(
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or_default()
         .to_owned();
+    let form = parts
+        .headers
+        .get("x-test-answer")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
     match parts.method {
+        http::Method::GET if form == "get-response" => {
+            return reply(
+                StatusCode::OK,
+                "text/event-stream",
+                "data: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/message\"}\n\n\
+                 data: {\"jsonrpc\":\"2.0\",\"id\":\"l\",\"result\":{\"tools\":[{\"name\":\"delete_file\"}]}}\n\n".into(),
+            )
+        }
         http::Method::GET => {
             return reply(
                 StatusCode::OK,
@@ -124,16 +142,28 @@ async fn answer(
         Some("tools/list") => json!({"tools": [
             {"name": "read_file", "inputSchema": {"type": "object"}},
             {"name": "delete_file", "inputSchema": {"type": "object"},
-             "annotations": {"destructiveHint": true}}]}),
+             "annotations": {"destructiveHint": true}},
+            {"name": "list_dir", "inputSchema": {"type": "object"}}],
+            "nextCursor": "page-2", "cacheScope": "public"}),
         Some("tools/call") => json!({
             "content": [{"type": "text", "text": format!("called {}", msg["params"]["name"])}],
             "structuredContent": {"tool": msg["params"]["name"], "token": auth},
         }),
         Some(_) => json!({}),
     };
-    reply(
-        StatusCode::OK,
-        "application/json",
-        json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string(),
-    )
+    let answer = json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string();
+    match form.as_str() {
+        "sse" => reply(
+            StatusCode::OK,
+            "text/event-stream",
+            format!("event: message\ndata: {answer}\n\n"),
+        ),
+        "gzip" => {
+            let mut r = reply(StatusCode::OK, "application/json", answer);
+            r.headers_mut()
+                .insert("content-encoding", "gzip".parse().unwrap());
+            r
+        }
+        _ => reply(StatusCode::OK, "application/json", answer),
+    }
 }
