@@ -9,6 +9,7 @@ mod common;
 
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Method, StatusCode};
 use serde_json::json;
@@ -16,7 +17,7 @@ use serde_json::json;
 use common::gateway::{config_text, make_pki, Options};
 use common::postgres::TestPostgres;
 use common::replicas::{
-    approval_id, cluster, listening, passed_once_used, postgres_state, replica_config, spawn,
+    approval_id, cluster, listening, parts, passed_once_used, postgres_state, replica_config, spawn,
 };
 use common::upstream::{self, Behaviour};
 
@@ -448,4 +449,54 @@ async fn a_replica_starting_while_postgres_is_down_serves_and_migrates_once_it_i
         .unwrap()
         .get(0);
     assert_eq!(n, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_migrate_false_an_old_schema_stops_the_start_until_state_migrate_runs() {
+    let (pg, up, dir) = parts().await;
+    let state = format!("{}\nmigrate = false", postgres_state(&pg));
+    let config = replica_config(dir.path(), "a", &up.url(), &state, "");
+
+    // The schema is not there: the gateway refuses to start, and says why.
+    let (mut child, log) = spawn(dir.path(), &config);
+    let mut status = None;
+    for _ in 0..1200 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("the gateway started on a schema it may not migrate");
+    };
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the database schema is at version 0, this gateway needs 1: run `actgate state migrate`"),
+        "{text}"
+    );
+    assert!(!text.contains("gateway listening"), "{text}");
+    // It changed nothing.
+    let db = pg.client().await;
+    let missing: bool = db
+        .query_one("SELECT to_regclass('schema_migrations') IS NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(missing, "the gateway created the schema");
+
+    // The operator migrates (the same config); then it starts and serves.
+    let d = dir.path().to_path_buf();
+    let c = config.clone();
+    let (code, out) =
+        tokio::task::spawn_blocking(move || run_actgate(&d, &["state", "migrate", "--config", &c]))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 migration(s) applied"), "{out}");
+    let a = listening(dir.path(), spawn(dir.path(), &config)).await;
+    let (s, _, body) = a.send("orchestrator", "bank", "pay", None).await;
+    approval_id(s, &body);
 }
