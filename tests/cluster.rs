@@ -12,7 +12,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use http::{Method, StatusCode};
-use serde_json::json;
 
 use common::haproxy::{port_of, Server, TestHaproxy};
 use common::replicas::{approval_id, cluster, passed_once_used, Replica};
@@ -61,13 +60,7 @@ async fn callers_through_haproxy_reach_both_replicas_and_an_approval_is_used_onc
         .await
         .unwrap();
     let ap = approval_id(s, &body);
-    let (s, _, v) = b
-        .admin(
-            Method::POST,
-            &format!("/api/approvals/{ap}/approve"),
-            Some(json!({"reason": "ok"})),
-        )
-        .await;
+    let (s, v) = b.approve(&ap).await;
     assert_eq!(s, StatusCode::OK, "{v}");
 
     // 10 concurrent retries through the load balancer: exactly one passes.
@@ -126,13 +119,7 @@ async fn a_replica_killed_under_load_moves_callers_to_the_other_and_loses_no_app
         .await
         .unwrap();
     let ap = approval_id(s, &body);
-    let (s, _, v) = a
-        .admin(
-            Method::POST,
-            &format!("/api/approvals/{ap}/approve"),
-            Some(json!({})),
-        )
-        .await;
+    let (s, v) = a.approve(&ap).await;
     assert_eq!(s, StatusCode::OK, "{v}");
 
     // Four callers in a loop through the load balancer.

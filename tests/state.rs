@@ -63,13 +63,7 @@ async fn two_replicas_share_approvals_and_each_is_used_once() {
     assert_eq!(body["error"]["data"]["error"], "approval_pending", "{body}");
 
     // Approved through B's admin API.
-    let (s, _, v) = b
-        .admin(
-            Method::POST,
-            &format!("/api/approvals/{ap}/approve"),
-            Some(json!({"reason": "ok"})),
-        )
-        .await;
+    let (s, v) = b.approve(&ap).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "approved");
     let (_, _, v) = a

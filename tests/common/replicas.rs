@@ -184,6 +184,15 @@ impl Replica {
         (parts.status, parts.headers, v)
     }
 
+    /// Approve `ap` through this replica's admin API.
+    pub async fn approve(&self, ap: &str) -> (StatusCode, Value) {
+        let path = format!("/api/approvals/{ap}/approve");
+        let (s, _, v) = self
+            .admin(Method::POST, &path, Some(json!({"reason": "ok"})))
+            .await;
+        (s, v)
+    }
+
     pub async fn metrics(&self) -> String {
         let (_, _, v) = self.admin(Method::GET, "/metrics", None).await;
         v.as_str().unwrap_or_default().to_string()
