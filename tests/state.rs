@@ -8,213 +8,18 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, StatusCode};
-use serde_json::{json, Value};
+use http::{Method, StatusCode};
+use serde_json::json;
 
-use actgate::dev::client::MtlsClient;
-use common::gateway::{config_text, id, make_pki, post_json_with, Options};
+use common::gateway::{config_text, make_pki, Options};
 use common::postgres::TestPostgres;
-use common::upstream::{self, Behaviour, TestUpstream};
-
-/// One `actgate serve` process.
-struct Replica {
-    child: Child,
-    certs: std::path::PathBuf,
-    base: String,
-    admin: String,
-    /// Its log file.
-    log: std::path::PathBuf,
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The config of replica `name` in `dir` (the PKI is shared): orchestrator
-/// → bank needs a person's approval, orchestrator → scheduler does not.
-fn replica_config(dir: &Path, name: &str, up: &str, state: &str, approvals: &str) -> String {
-    let o = Options::new()
-        .agent("bank", up)
-        .agent("scheduler", up)
-        .rule(&format!(
-            "caller = \"{}\"\nagent = \"bank\"\nscopes = []\napp_only = true\napproval = \"human\"\n",
-            id("orchestrator")
-        ))
-        .rule(&format!(
-            "caller = \"{}\"\nagent = \"bank\"\nscopes = []\napp_only = true\napproval = \"human\"\n",
-            id("scheduler")
-        ))
-        .allow("orchestrator", "scheduler", &[], true)
-        .raw(&format!(
-            "[approvals]\n{approvals}\n[state]\n{state}\nreplica = \"{name}\"\n[audit]\ndirectory = \"audit-{name}\"\n[log]\nlevel = \"info\"\n"
-        ));
-    let text = config_text(dir, &o);
-    let path = dir.join(format!("{name}.toml"));
-    std::fs::write(&path, &text).unwrap();
-    path.display().to_string()
-}
-
-fn postgres_state(pg: &TestPostgres) -> String {
-    format!(
-        "backend = \"postgres\"\nurl_file = \"{}\"",
-        pg.url_file.display()
-    )
-}
-
-/// Spawn `actgate serve --config CONFIG` (not yet waited for), its log
-/// (JSON lines: not a terminal) in `CONFIG.log`.
-fn spawn(dir: &Path, config: &str) -> (Child, std::path::PathBuf) {
-    let log = dir.join(format!("{config}.log"));
-    let child = Command::new(env!("CARGO_BIN_EXE_actgate"))
-        .current_dir(dir)
-        .args(["serve", "--config", config])
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    (child, log)
-}
-
-/// Wait (bounded) for the "gateway listening" line of a spawned replica.
-async fn listening(dir: &Path, (mut child, log): (Child, std::path::PathBuf)) -> Replica {
-    for _ in 0..1200 {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        if let Some(line) = text.lines().find(|l| l.contains("gateway listening")) {
-            let v: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
-            let addr = v["fields"]["addr"].as_str().unwrap().to_string();
-            let admin = v["fields"]["admin"].as_str().unwrap().to_string();
-            let port = addr.rsplit(':').next().unwrap();
-            return Replica {
-                child,
-                certs: dir.join("certs"),
-                base: format!("https://localhost:{port}"),
-                admin: format!("http://{admin}"),
-                log,
-            };
-        }
-        if let Ok(Some(status)) = child.try_wait() {
-            panic!("the gateway exited ({status}):\n{text}");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the gateway never logged that it listens");
-}
-
-impl Replica {
-    fn client(&self, agent: &str) -> MtlsClient {
-        let c = &self.certs;
-        MtlsClient::new(
-            &c.join("example.org/bundle.pem"),
-            Some((
-                &c.join(format!("agents/{agent}.pem")),
-                &c.join(format!("agents/{agent}.key")),
-            )),
-            false,
-        )
-        .unwrap()
-    }
-
-    /// JSON-RPC SendMessage with `text` to `agent`, optionally carrying an
-    /// approval to use.
-    async fn send(
-        &self,
-        caller: &str,
-        agent: &str,
-        text: &str,
-        approval: Option<&str>,
-    ) -> (StatusCode, HeaderMap, Value) {
-        let mut h = HeaderMap::new();
-        h.insert("content-type", HeaderValue::from_static("application/json"));
-        if let Some(a) = approval {
-            h.insert("actgate-approval", HeaderValue::from_str(a).unwrap());
-        }
-        let body = json!({"jsonrpc": "2.0", "id": "req-1", "method": "SendMessage",
-            "params": {"message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": text}]}}});
-        let url = format!("{}/agents/{agent}/a2a/jsonrpc", self.base);
-        post_json_with(&self.client(caller), &url, &h, &body).await
-    }
-
-    async fn admin(
-        &self,
-        method: Method,
-        path: &str,
-        body: Option<Value>,
-    ) -> (StatusCode, HeaderMap, Value) {
-        let c = common::egress::plain_client();
-        let mut req = http::Request::builder()
-            .method(method)
-            .uri(format!("{}{path}", self.admin));
-        if body.is_some() {
-            req = req.header("content-type", "application/json");
-        }
-        let req = req
-            .body(http_body_util::Full::new(Bytes::from(
-                body.map(|b| b.to_string()).unwrap_or_default(),
-            )))
-            .unwrap();
-        let r = c.request(req).await.unwrap();
-        let (parts, b) = r.into_parts();
-        let b = http_body_util::BodyExt::collect(b)
-            .await
-            .unwrap()
-            .to_bytes();
-        let v = serde_json::from_slice(&b)
-            .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&b).into()));
-        (parts.status, parts.headers, v)
-    }
-
-    async fn metrics(&self) -> String {
-        let (_, _, v) = self.admin(Method::GET, "/metrics", None).await;
-        v.as_str().unwrap_or_default().to_string()
-    }
-}
-
-/// PostgreSQL, an upstream, and two replicas started at the same time.
-async fn cluster(
-    approvals: &str,
-) -> (
-    TestPostgres,
-    TestUpstream,
-    tempfile::TempDir,
-    Replica,
-    Replica,
-) {
-    let pg = tokio::task::spawn_blocking(TestPostgres::start)
-        .await
-        .unwrap();
-    let up = upstream::start(Behaviour::Echo).await;
-    let dir = tempfile::tempdir().unwrap();
-    make_pki(dir.path());
-    let state = postgres_state(&pg);
-    let a = replica_config(dir.path(), "a", &up.url(), &state, approvals);
-    let b = replica_config(dir.path(), "b", &up.url(), &state, approvals);
-    // Both spawned before either is waited for: they migrate together.
-    let (sa, sb) = (spawn(dir.path(), &a), spawn(dir.path(), &b));
-    let a = listening(dir.path(), sa).await;
-    let b = listening(dir.path(), sb).await;
-    (pg, up, dir, a, b)
-}
-
-fn approval_id(status: StatusCode, body: &Value) -> String {
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert_eq!(
-        body["error"]["data"]["error"], "approval_required",
-        "{body}"
-    );
-    body["error"]["data"]["approval_id"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
+use common::replicas::{
+    approval_id, cluster, listening, parts, passed_once_used, postgres_state, replica_config, spawn,
+};
+use common::upstream::{self, Behaviour};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_replicas_share_approvals_and_each_is_used_once() {
@@ -258,13 +63,7 @@ async fn two_replicas_share_approvals_and_each_is_used_once() {
     assert_eq!(body["error"]["data"]["error"], "approval_pending", "{body}");
 
     // Approved through B's admin API.
-    let (s, _, v) = b
-        .admin(
-            Method::POST,
-            &format!("/api/approvals/{ap}/approve"),
-            Some(json!({"reason": "ok"})),
-        )
-        .await;
+    let (s, v) = b.approve(&ap).await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "approved");
     let (_, _, v) = a
@@ -290,16 +89,7 @@ async fn two_replicas_share_approvals_and_each_is_used_once() {
         let ap = ap.clone();
         tasks.spawn(async move { r.send("orchestrator", "bank", "pay 10", Some(&ap)).await });
     }
-    let mut ok = 0;
-    while let Some(r) = tasks.join_next().await {
-        let (s, _, body) = r.unwrap();
-        if s.is_success() {
-            ok += 1;
-        } else {
-            assert_eq!(s, StatusCode::FORBIDDEN, "{body}");
-            assert_eq!(body["error"]["data"]["error"], "approval_used", "{body}");
-        }
-    }
+    let ok = passed_once_used(tasks).await;
     assert_eq!(ok, 1, "exactly one retry is let through");
     assert_eq!(
         up.requests().len() - before,
@@ -653,4 +443,54 @@ async fn a_replica_starting_while_postgres_is_down_serves_and_migrates_once_it_i
         .unwrap()
         .get(0);
     assert_eq!(n, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_migrate_false_an_old_schema_stops_the_start_until_state_migrate_runs() {
+    let (pg, up, dir) = parts().await;
+    let state = format!("{}\nmigrate = false", postgres_state(&pg));
+    let config = replica_config(dir.path(), "a", &up.url(), &state, "");
+
+    // The schema is not there: the gateway refuses to start, and says why.
+    let (mut child, log) = spawn(dir.path(), &config);
+    let mut status = None;
+    for _ in 0..1200 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let Some(status) = status else {
+        let _ = child.kill();
+        panic!("the gateway started on a schema it may not migrate");
+    };
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("the database schema is at version 0, this gateway needs 1: run `actgate state migrate`"),
+        "{text}"
+    );
+    assert!(!text.contains("gateway listening"), "{text}");
+    // It changed nothing.
+    let db = pg.client().await;
+    let missing: bool = db
+        .query_one("SELECT to_regclass('schema_migrations') IS NULL", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(missing, "the gateway created the schema");
+
+    // The operator migrates (the same config); then it starts and serves.
+    let d = dir.path().to_path_buf();
+    let c = config.clone();
+    let (code, out) =
+        tokio::task::spawn_blocking(move || run_actgate(&d, &["state", "migrate", "--config", &c]))
+            .await
+            .unwrap();
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 migration(s) applied"), "{out}");
+    let a = listening(dir.path(), spawn(dir.path(), &config)).await;
+    let (s, _, body) = a.send("orchestrator", "bank", "pay", None).await;
+    approval_id(s, &body);
 }

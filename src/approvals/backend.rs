@@ -161,8 +161,11 @@ impl ApprovalStore {
 
     /// Start-up: the schema migrated before the first call needs it. A
     /// database that is down is not fatal: the refresher retries, and
-    /// calls needing an approval get 503 meanwhile.
-    pub async fn prepare(&self) {
+    /// calls needing an approval get 503 meanwhile. `Err` only for an
+    /// older schema this gateway may not migrate (`[state] migrate =
+    /// false`): it would never become usable, so the operator is told at
+    /// once rather than by every approval failing.
+    pub async fn prepare(&self) -> Result<(), crate::state::StateError> {
         if let Backend::Postgres(p) = &self.backend {
             match p.db().prepare().await {
                 Ok(n) => tracing::info!(
@@ -170,11 +173,13 @@ impl ApprovalStore {
                     replica = p.db().replica(),
                     "state backend ready"
                 ),
+                Err(e @ crate::state::StateError::SchemaTooOld { .. }) => return Err(e),
                 Err(e) => {
                     tracing::error!(error = %e, "state backend not ready at start; approvals are refused until it is")
                 }
             }
         }
+        Ok(())
     }
 
     /// The state refresher's tick (PostgreSQL only).

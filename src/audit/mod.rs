@@ -40,6 +40,7 @@ pub mod chain;
 mod guard;
 pub mod query;
 pub mod recent;
+mod ship;
 pub mod verify;
 mod writer;
 

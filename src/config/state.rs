@@ -42,8 +42,20 @@ pub struct StateSection {
     /// name (a Kubernetes pod's name).
     #[serde(default = "default_replica")]
     pub replica: String,
+    /// `true` (default): the gateway creates and migrates the schema at
+    /// start (under a lock: replicas starting together migrate once).
+    /// `false`: it never changes the schema, for operators who run
+    /// `actgate state migrate` themselves (a Job before a rollout, with a
+    /// more privileged database user); a gateway that finds an older
+    /// schema at start refuses to start, pointing at that command.
+    #[serde(default = "default_migrate")]
+    pub migrate: bool,
     /// Not accepted: the URL holds the password. Use `url_file` or `url_env`.
     pub url: Option<toml::Value>,
+}
+
+fn default_migrate() -> bool {
+    true
 }
 
 fn default_replica() -> String {
@@ -58,6 +70,7 @@ impl Default for StateSection {
             url_env: None,
             ca: None,
             replica: default_replica(),
+            migrate: default_migrate(),
             url: None,
         }
     }

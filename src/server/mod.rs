@@ -112,6 +112,8 @@ pub enum StartError {
     },
     #[error("cannot open the audit log: {0}")]
     Audit(#[from] crate::audit::AuditError),
+    #[error("[state]: {0}")]
+    State(#[from] crate::state::StateError),
 }
 
 /// Build the gateway from `cfg` and start its listeners, with SIGHUP and
@@ -125,7 +127,7 @@ pub async fn start(cfg: &ConfigFile) -> Result<RunningGateway, StartError> {
     // The shared schema migrated before the first call (a database that
     // is down is retried by the state refresher, not fatal).
     if let Some(store) = &gw.approvals {
-        store.prepare().await;
+        store.prepare().await?;
     }
     let gw = Arc::new(gw);
     let mut running = start_gateway(gw).await?;

@@ -89,7 +89,13 @@ pub async fn check(settings: StateSettings) -> CheckReport {
     report
 }
 
-/// Apply the migrations the database lacks; the number applied.
+/// Apply the migrations the database lacks; the number applied. Also
+/// with `[state] migrate = false`: this command is how such operators
+/// migrate.
 pub async fn migrate(settings: StateSettings) -> Result<usize, StateError> {
+    let settings = StateSettings {
+        migrate: true,
+        ..settings
+    };
     Database::new(settings)?.prepare().await
 }

@@ -175,15 +175,31 @@ impl Database {
     /// succeed). `Ok` with the number applied.
     pub async fn prepare(&self) -> Result<usize, StateError> {
         let mut c = self.connect().await?;
-        let applied =
-            tokio::time::timeout(TIMEOUT * 2, migrate::run(&mut c, &self.settings.replica))
-                .await
-                .map_err(|_| StateError::Unavailable("migrations timed out".into()))
-                .and_then(|r| r);
+        let applied = tokio::time::timeout(TIMEOUT * 2, self.migrate_or_check(&mut c))
+            .await
+            .map_err(|_| StateError::Unavailable("migrations timed out".into()))
+            .and_then(|r| r);
         let applied = applied.map_err(|e| self.failed(e))?;
         self.up.store(true, Ordering::Relaxed);
         self.ready.store(true, Ordering::Relaxed);
         Ok(applied)
+    }
+
+    /// The migrations, or with `[state] migrate = false` only the check
+    /// that the schema is the one this gateway needs (it changes nothing).
+    async fn migrate_or_check(&self, c: &mut tokio_postgres::Client) -> Result<usize, StateError> {
+        if self.settings.migrate {
+            return migrate::run(c, &self.settings.replica).await;
+        }
+        let (found, needed) = (migrate::version(c).await?, migrate::latest());
+        match found.cmp(&needed) {
+            std::cmp::Ordering::Less => Err(StateError::SchemaTooOld { found, needed }),
+            std::cmp::Ordering::Greater => Err(StateError::SchemaTooNew {
+                found,
+                known: needed,
+            }),
+            std::cmp::Ordering::Equal => Ok(0),
+        }
     }
 
     /// One health probe (the state refresher's tick): migrations if they

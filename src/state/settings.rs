@@ -19,6 +19,8 @@ pub struct StateSettings {
     pub tls: Option<Arc<rustls::ClientConfig>>,
     /// This replica's name in shared records.
     pub replica: String,
+    /// `[state] migrate`: whether this gateway may change the schema.
+    pub migrate: bool,
     /// Where the URL came from, for messages (`url_file /etc/…`).
     pub source: String,
     /// `ca`, for messages.
@@ -40,7 +42,7 @@ impl std::fmt::Debug for StateSettings {
 
 /// `[state]` of `cfg`: `None` for the files backend (or after a problem,
 /// which is recorded in `p`).
-pub(crate) fn settings(p: &mut Problems, cfg: &ConfigFile) -> Option<StateSettings> {
+fn resolve(p: &mut Problems, cfg: &ConfigFile) -> Option<StateSettings> {
     let s = &cfg.raw.state;
     if s.url.is_some() {
         p.add(
@@ -106,6 +108,14 @@ pub(crate) fn settings(p: &mut Problems, cfg: &ConfigFile) -> Option<StateSettin
     finish(pg, Some(tls), replica?, source, ca, url)
 }
 
+/// `[state]` of `cfg` with `migrate` (see [`resolve`]).
+pub(crate) fn settings(p: &mut Problems, cfg: &ConfigFile) -> Option<StateSettings> {
+    resolve(p, cfg).map(|s| StateSettings {
+        migrate: cfg.raw.state.migrate,
+        ..s
+    })
+}
+
 fn finish(
     mut pg: tokio_postgres::Config,
     tls: Option<Arc<rustls::ClientConfig>>,
@@ -136,6 +146,7 @@ fn finish(
         pg,
         tls,
         replica,
+        migrate: true,
         source,
         ca,
         fingerprint,
