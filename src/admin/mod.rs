@@ -16,6 +16,7 @@ pub mod build;
 mod console;
 pub(crate) mod health;
 pub(crate) mod listener;
+mod mcp;
 mod respond;
 
 use std::sync::Arc;
@@ -63,7 +64,10 @@ pub async fn handle(
             json_response(StatusCode::OK, json!({"decisions": gw.recent.snapshot()}))
         }
         (&Method::GET, ["agents"]) => json_response(StatusCode::OK, agents_json(&gw)),
-        (_, ["approvals", ..] | ["recent"] | ["agents"]) => method_not_allowed(),
+        (&Method::GET, ["mcp_servers"]) => {
+            json_response(StatusCode::OK, mcp::mcp_servers_json(&gw))
+        }
+        (_, ["approvals", ..] | ["recent"] | ["agents"] | ["mcp_servers"]) => method_not_allowed(),
         _ => error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
     })
 }
