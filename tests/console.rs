@@ -20,17 +20,44 @@ async fn transfer(gw: &TestGateway, approval: Option<&str>) -> (StatusCode, Valu
         h.insert("actgate-approval", HeaderValue::from_str(a).unwrap());
     }
     let body = r#"{"jsonrpc":"2.0","id":9,"method":"SendMessage","params":{"message":{"messageId":"t1","role":"ROLE_USER","parts":[{"text":"transfer 250 EUR to bob"}]}}}"#;
+    post_as(
+        gw,
+        "orchestrator",
+        "/agents/bank/a2a/jsonrpc",
+        &h,
+        body.to_string(),
+    )
+    .await
+}
+
+/// POST `body` to `path` on the gateway as `caller`: status and JSON answer.
+async fn post_as(
+    gw: &TestGateway,
+    caller: &str,
+    path: &str,
+    h: &HeaderMap,
+    body: String,
+) -> (StatusCode, Value) {
+    let url = format!("{}{path}", gw.base);
     let (s, _, b) = gw
-        .client("orchestrator")
-        .fetch(
-            Method::POST,
-            &format!("{}/agents/bank/a2a/jsonrpc", gw.base),
-            &h,
-            Bytes::from_static(body.as_bytes()),
-        )
+        .client(caller)
+        .fetch(Method::POST, &url, h, Bytes::from(body))
         .await
         .unwrap();
     (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
+/// The page ran under its CSP without errors or violations.
+fn assert_ran_cleanly(page: &common::cdp::Cdp) {
+    let problems: Vec<&Value> = page
+        .events
+        .iter()
+        .filter(|e| {
+            e["method"] == "Runtime.exceptionThrown"
+                || (e["method"] == "Log.entryAdded" && e["params"]["entry"]["level"] == "error")
+        })
+        .collect();
+    assert!(problems.is_empty(), "{problems:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,15 +180,7 @@ async fn operator_approves_in_the_browser_and_the_retry_succeeds() {
     );
 
     // The page ran under its CSP without errors or violations.
-    let problems: Vec<&Value> = page
-        .events
-        .iter()
-        .filter(|e| {
-            e["method"] == "Runtime.exceptionThrown"
-                || (e["method"] == "Log.entryAdded" && e["params"]["entry"]["level"] == "error")
-        })
-        .collect();
-    assert!(problems.is_empty(), "{problems:?}");
+    assert_ran_cleanly(&page);
 }
 
 /// POST one JSON-RPC message to the MCP route `/mcp/files` as `caller`.
@@ -172,17 +191,7 @@ async fn mcp_post(gw: &TestGateway, caller: &str, msg: Value) -> (StatusCode, Va
         "accept",
         HeaderValue::from_static("application/json, text/event-stream"),
     );
-    let (s, _, b) = gw
-        .client(caller)
-        .fetch(
-            Method::POST,
-            &format!("{}/mcp/files", gw.base),
-            &h,
-            Bytes::from(msg.to_string()),
-        )
-        .await
-        .unwrap();
-    (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+    post_as(gw, caller, "/mcp/files", &h, msg.to_string()).await
 }
 
 fn tool_call(id: i64, tool: &str) -> Value {
@@ -279,13 +288,5 @@ async fn the_console_lists_mcp_servers_their_tools_and_mcp_decisions() {
             "{decision}: {text}"
         );
     }
-    let problems: Vec<&Value> = page
-        .events
-        .iter()
-        .filter(|e| {
-            e["method"] == "Runtime.exceptionThrown"
-                || (e["method"] == "Log.entryAdded" && e["params"]["entry"]["level"] == "error")
-        })
-        .collect();
-    assert!(problems.is_empty(), "{problems:?}");
+    assert_ran_cleanly(&page);
 }

@@ -33,12 +33,18 @@ async fn post(
     msg: Value,
     sid: Option<&str>,
 ) -> Answer {
-    let mut h = HeaderMap::new();
-    h.insert("content-type", HeaderValue::from_static("application/json"));
-    h.insert(
-        "accept",
-        HeaderValue::from_static("application/json, text/event-stream"),
-    );
+    let mut h: HeaderMap = [
+        ("content-type", "application/json"),
+        ("accept", "application/json, text/event-stream"),
+    ]
+    .into_iter()
+    .map(|(k, v)| {
+        (
+            http::HeaderName::from_static(k),
+            HeaderValue::from_static(v),
+        )
+    })
+    .collect();
     if let Some(sid) = sid {
         h.insert("mcp-session-id", HeaderValue::from_str(sid).unwrap());
         h.insert(

@@ -43,19 +43,7 @@ pub(super) fn mcp_servers_json(gw: &Snapshot) -> Value {
                 // Allow rules only, as for agents: deny rules narrow them per
                 // call (`policy check --mcp-server` explains one call).
                 .filter(|(_, r)| r.effect == Effect::Allow && r.names_mcp_server(&s.name))
-                .map(|(i, r)| {
-                    json!({
-                        "rule": i,
-                        "caller": r.caller.to_string(),
-                        "scopes": &*r.scopes,
-                        "app_only": r.app_only,
-                        "lists": lists(&r.mcp),
-                        "approval": match r.approval {
-                            crate::policy::Approval::None => "none",
-                            crate::policy::Approval::Human => "human",
-                        },
-                    })
-                })
+                .map(|(i, r)| super::caller_json(i, r, ("lists", lists(&r.mcp))))
                 .collect();
             json!({
                 "name": s.name,

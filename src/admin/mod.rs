@@ -299,19 +299,7 @@ fn agents_json(gw: &Snapshot) -> Value {
                 // Allow rules: who may reach the agent (deny rules narrow
                 // that further, per call; `policy check` explains a call).
                 .filter(|(_, r)| r.effect == crate::policy::Effect::Allow && r.names_agent(&a.name))
-                .map(|(i, r)| {
-                    json!({
-                        "rule": i,
-                        "caller": r.caller.to_string(),
-                        "scopes": &*r.scopes,
-                        "app_only": r.app_only,
-                        "operations": r.operations,
-                        "approval": match r.approval {
-                            crate::policy::Approval::None => "none",
-                            crate::policy::Approval::Human => "human",
-                        },
-                    })
-                })
+                .map(|(i, r)| caller_json(i, r, ("operations", json!(r.operations))))
                 .collect();
             json!({
                 "name": a.name,
@@ -329,4 +317,21 @@ fn agents_json(gw: &Snapshot) -> Value {
         })
         .collect();
     json!({ "agents": list })
+}
+
+/// An allow rule as the console shows who may reach a target (agent or MCP
+/// server); `extra` is what only that kind of rule has.
+fn caller_json(i: usize, r: &crate::policy::Rule, extra: (&str, Value)) -> Value {
+    let mut v = json!({
+        "rule": i,
+        "caller": r.caller.to_string(),
+        "scopes": &*r.scopes,
+        "app_only": r.app_only,
+        "approval": match r.approval {
+            crate::policy::Approval::None => "none",
+            crate::policy::Approval::Human => "human",
+        },
+    });
+    v[extra.0] = extra.1;
+    v
 }
