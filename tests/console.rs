@@ -20,17 +20,44 @@ async fn transfer(gw: &TestGateway, approval: Option<&str>) -> (StatusCode, Valu
         h.insert("actgate-approval", HeaderValue::from_str(a).unwrap());
     }
     let body = r#"{"jsonrpc":"2.0","id":9,"method":"SendMessage","params":{"message":{"messageId":"t1","role":"ROLE_USER","parts":[{"text":"transfer 250 EUR to bob"}]}}}"#;
+    post_as(
+        gw,
+        "orchestrator",
+        "/agents/bank/a2a/jsonrpc",
+        &h,
+        body.to_string(),
+    )
+    .await
+}
+
+/// POST `body` to `path` on the gateway as `caller`: status and JSON answer.
+async fn post_as(
+    gw: &TestGateway,
+    caller: &str,
+    path: &str,
+    h: &HeaderMap,
+    body: String,
+) -> (StatusCode, Value) {
+    let url = format!("{}{path}", gw.base);
     let (s, _, b) = gw
-        .client("orchestrator")
-        .fetch(
-            Method::POST,
-            &format!("{}/agents/bank/a2a/jsonrpc", gw.base),
-            &h,
-            Bytes::from_static(body.as_bytes()),
-        )
+        .client(caller)
+        .fetch(Method::POST, &url, h, Bytes::from(body))
         .await
         .unwrap();
     (s, serde_json::from_slice(&b).unwrap_or(Value::Null))
+}
+
+/// The page ran under its CSP without errors or violations.
+fn assert_ran_cleanly(page: &common::cdp::Cdp) {
+    let problems: Vec<&Value> = page
+        .events
+        .iter()
+        .filter(|e| {
+            e["method"] == "Runtime.exceptionThrown"
+                || (e["method"] == "Log.entryAdded" && e["params"]["entry"]["level"] == "error")
+        })
+        .collect();
+    assert!(problems.is_empty(), "{problems:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -153,13 +180,113 @@ async fn operator_approves_in_the_browser_and_the_retry_succeeds() {
     );
 
     // The page ran under its CSP without errors or violations.
-    let problems: Vec<&Value> = page
-        .events
+    assert_ran_cleanly(&page);
+}
+
+/// POST one JSON-RPC message to the MCP route `/mcp/files` as `caller`.
+async fn mcp_post(gw: &TestGateway, caller: &str, msg: Value) -> (StatusCode, Value) {
+    let mut h = HeaderMap::new();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    h.insert(
+        "accept",
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    post_as(gw, caller, "/mcp/files", &h, msg.to_string()).await
+}
+
+fn tool_call(id: i64, tool: &str) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+           "params": {"name": tool, "arguments": {"path": "/shared/a.txt"}}})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_lists_mcp_servers_their_tools_and_mcp_decisions() {
+    let up = common::mcp_upstream::start().await;
+    let gw = TestGateway::start(
+        Options::new()
+            .rule(&format!(
+                "caller = \"{}\"\nmcp_server = \"files\"\napp_only = true\ntools = [\"read_*\"]\nscopes = [\"files:read\"]",
+                id("orchestrator")
+            ))
+            .rule(&format!(
+                "caller = \"{}\"\nmcp_server = \"files\"\ntools = [\"delete_file\"]\nscopes = [\"files:delete\"]\napproval = \"human\"",
+                id("notifier")
+            ))
+            .raw(&format!(
+                "[approvals]\ndir = \"approvals\"\n\n[[mcp_server]]\nname = \"files\"\nupstream = \"{}\"\n\
+                 [[mcp_server.tool]]\nname = \"delete_file\"\nscopes = [\"files:delete\"]\n\
+                 [[mcp_server.tool]]\nname = \"read_file\"\nscopes = [\"files:read\"]\n",
+                up.url()
+            )),
+    )
+    .await;
+    let (s, b) = mcp_post(&gw, "orchestrator", tool_call(1, "read_file")).await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let (s, b) = mcp_post(&gw, "orchestrator", tool_call(2, "write_file")).await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "{b}");
+
+    // The admin API the console reads.
+    let (s, api) = gw.admin(Method::GET, "/api/mcp_servers", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let files = &api["mcp_servers"][0];
+    assert_eq!(files["name"], "files");
+    assert_eq!(files["upstream"], up.url());
+    assert_eq!(
+        files["tools"],
+        json!([{"name": "delete_file", "scopes": ["files:delete"]},
+               {"name": "read_file", "scopes": ["files:read"]}])
+    );
+    assert_eq!(files["callers"].as_array().unwrap().len(), 2, "{api}");
+    assert_eq!(files["callers"][0]["lists"]["tools"], json!(["read_*"]));
+    assert_eq!(files["callers"][0]["lists"]["resources"], Value::Null);
+    assert_eq!(files["callers"][1]["approval"], "human");
+    let (s, recent) = gw.admin(Method::GET, "/api/recent", None).await;
+    assert_eq!(s, StatusCode::OK);
+    let denied = recent["decisions"]
+        .as_array()
+        .unwrap()
         .iter()
-        .filter(|e| {
-            e["method"] == "Runtime.exceptionThrown"
-                || (e["method"] == "Log.entryAdded" && e["params"]["entry"]["level"] == "error")
-        })
-        .collect();
-    assert!(problems.is_empty(), "{problems:?}");
+        .find(|d| d["decision"] == "deny")
+        .unwrap_or_else(|| panic!("no denied MCP call in {recent}"));
+    assert_eq!(denied["target"], "mcp_server");
+    assert_eq!(denied["agent"], "files");
+    assert_eq!(denied["operation"], "tools/call");
+    assert_eq!(denied["name"], "write_file");
+
+    let browser = Browser::launch(&format!("{}/console", gw.admin_url()));
+    let mut page = browser.page().await;
+    page.call("Runtime.enable", json!({})).await;
+    page.call("Log.enable", json!({})).await;
+
+    let server = "document.querySelector('[data-mcp-server=\"files\"]')";
+    page.wait_for(server, "the MCP server in the console").await;
+    let shown = page.eval(&format!("{server}.innerText")).await;
+    let shown = shown.as_str().unwrap();
+    assert!(shown.contains(&up.url()), "the upstream: {shown}");
+    assert!(shown.contains("/mcp/files"), "the resource: {shown}");
+    assert!(
+        shown.contains("delete_file needs files:delete")
+            && shown.contains("read_file needs files:read"),
+        "the tools and their scopes: {shown}"
+    );
+    assert!(
+        shown.contains(&id("orchestrator")) && shown.contains("tools read_*"),
+        "who may call what: {shown}"
+    );
+    assert!(
+        shown.contains(&id("notifier")) && shown.contains("human approval"),
+        "{shown}"
+    );
+    // Recent decisions name the server and the tool.
+    for (decision, tool) in [("deny", "write_file"), ("allow", "read_file")] {
+        let row = format!("[...document.querySelectorAll('#recent tr[data-decision=\"{decision}\"]')].find(r => r.innerText.includes('tools/call {tool}'))");
+        page.wait_for(&row, "the MCP call in the recent decisions")
+            .await;
+        let text = page.eval(&format!("{row}.innerText")).await;
+        assert!(
+            text.as_str().unwrap().contains("MCP files"),
+            "{decision}: {text}"
+        );
+    }
+    assert_ran_cleanly(&page);
 }

@@ -16,6 +16,7 @@ pub mod build;
 mod console;
 pub(crate) mod health;
 pub(crate) mod listener;
+mod mcp;
 mod respond;
 
 use std::sync::Arc;
@@ -63,7 +64,10 @@ pub async fn handle(
             json_response(StatusCode::OK, json!({"decisions": gw.recent.snapshot()}))
         }
         (&Method::GET, ["agents"]) => json_response(StatusCode::OK, agents_json(&gw)),
-        (_, ["approvals", ..] | ["recent"] | ["agents"]) => method_not_allowed(),
+        (&Method::GET, ["mcp_servers"]) => {
+            json_response(StatusCode::OK, mcp::mcp_servers_json(&gw))
+        }
+        (_, ["approvals", ..] | ["recent"] | ["agents"] | ["mcp_servers"]) => method_not_allowed(),
         _ => error(StatusCode::NOT_FOUND, "not_found", "no such endpoint"),
     })
 }
@@ -295,19 +299,7 @@ fn agents_json(gw: &Snapshot) -> Value {
                 // Allow rules: who may reach the agent (deny rules narrow
                 // that further, per call; `policy check` explains a call).
                 .filter(|(_, r)| r.effect == crate::policy::Effect::Allow && r.names_agent(&a.name))
-                .map(|(i, r)| {
-                    json!({
-                        "rule": i,
-                        "caller": r.caller.to_string(),
-                        "scopes": &*r.scopes,
-                        "app_only": r.app_only,
-                        "operations": r.operations,
-                        "approval": match r.approval {
-                            crate::policy::Approval::None => "none",
-                            crate::policy::Approval::Human => "human",
-                        },
-                    })
-                })
+                .map(|(i, r)| caller_json(i, r, ("operations", json!(r.operations))))
                 .collect();
             json!({
                 "name": a.name,
@@ -325,4 +317,21 @@ fn agents_json(gw: &Snapshot) -> Value {
         })
         .collect();
     json!({ "agents": list })
+}
+
+/// An allow rule as the console shows who may reach a target (agent or MCP
+/// server); `extra` is what only that kind of rule has.
+fn caller_json(i: usize, r: &crate::policy::Rule, extra: (&str, Value)) -> Value {
+    let mut v = json!({
+        "rule": i,
+        "caller": r.caller.to_string(),
+        "scopes": &*r.scopes,
+        "app_only": r.app_only,
+        "approval": match r.approval {
+            crate::policy::Approval::None => "none",
+            crate::policy::Approval::Human => "human",
+        },
+    });
+    v[extra.0] = extra.1;
+    v
 }

@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use super::McpDetail;
 use crate::identity::CallerIdentity;
 use crate::token::verify::SubjectToken;
 
@@ -22,8 +23,14 @@ pub struct DecisionRecord {
     pub subject: Option<String>,
     /// User (if any) → earlier agents → caller.
     pub chain: Vec<String>,
+    /// The agent, or the MCP server when `target` is `mcp_server`.
     pub agent: String,
+    /// `agent` or `mcp_server`: what kind of target `agent` names.
+    pub target: &'static str,
+    /// The A2A operation, or the MCP JSON-RPC method.
     pub operation: String,
+    /// MCP calls: the tool, resource or prompt named (never arguments).
+    pub name: Option<String>,
     /// `allow`, `deny`, `approval_required` or an approval refusal code.
     pub decision: &'static str,
     /// The rule that decided (config order), when one did.
@@ -42,6 +49,10 @@ pub struct Decided<'a> {
     pub subject: Option<&'a SubjectToken>,
     pub agent: &'a str,
     pub operation: &'a str,
+    /// The call came on an MCP route (`agent` is then the MCP server).
+    pub mcp_route: bool,
+    /// MCP calls: what the request named, once classified.
+    pub mcp: Option<&'a McpDetail>,
     /// `allow`, `deny`, `approval_required` or an approval refusal code.
     pub decision: &'static str,
     pub rule: Option<usize>,
@@ -107,7 +118,17 @@ impl RecentDecisions {
             subject: d.subject.map(|s| s.sub.to_string()),
             chain: delegation_chain(d.caller, d.subject),
             agent: d.agent.to_string(),
+            target: if d.mcp_route { "mcp_server" } else { "agent" },
             operation: d.operation.to_string(),
+            name: d
+                .mcp
+                .and_then(|m| {
+                    m.tool
+                        .as_ref()
+                        .or(m.resource.as_ref())
+                        .or(m.prompt.as_ref())
+                })
+                .cloned(),
             decision: d.decision,
             rule: d.rule,
             approval_id: d.approval_id.map(str::to_owned),
@@ -136,7 +157,9 @@ mod tests {
                 subject: None,
                 chain: vec![],
                 agent: String::new(),
+                target: "agent",
                 operation: String::new(),
+                name: None,
                 decision: "allow",
                 rule: None,
                 approval_id: None,

@@ -117,6 +117,8 @@ pub(super) async fn respond(
         subject: b.subject,
         agent,
         operation,
+        mcp_route: rec.kind == crate::audit::RecordKind::Mcp,
+        mcp: rec.mcp.as_ref(),
         decision: "allow",
         rule: b.rule,
         approval_id: f.approval_id.as_deref(),

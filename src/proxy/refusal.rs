@@ -433,6 +433,8 @@ impl Refusal {
                 subject: b.subject,
                 agent: rec.agent.as_deref().unwrap_or_default(),
                 operation: rec.operation.as_deref().unwrap_or_default(),
+                mcp_route: rec.kind == crate::audit::RecordKind::Mcp,
+                mcp: rec.mcp.as_ref(),
                 decision,
                 rule: b.rule,
                 approval_id: rec.approval_id.as_deref(),

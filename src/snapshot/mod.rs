@@ -223,6 +223,7 @@ impl Snapshot {
             health_listen: g.health_listen,
             issuer: set.issuer,
             public_url: set.public_url,
+            mcp_sessions: kept_mcp_sessions(prior, &built.mcp_servers),
             registry: Registry::new(built.agents).with_mcp_servers(built.mcp_servers),
             policy: Policy::new(rules),
             subject_tokens: tokens.subject_tokens,
@@ -249,7 +250,6 @@ impl Snapshot {
                     None => RecentDecisions::disabled(),
                 })
             }),
-            mcp_sessions: prior.map(|g| g.mcp_sessions.clone()).unwrap_or_default(),
             admin: tls.admin,
             server_cert_not_after: tls.not_after,
             signing_key_rotate_at: token_rotate_at,
@@ -356,6 +356,30 @@ fn rules(
         },
         files,
     )
+}
+
+/// MCP sessions survive a reload, unless a server they may belong to was
+/// removed: a session must not come back to life when a server of that name
+/// is registered again (perhaps another server, under other rules). The
+/// table is then started afresh for every server (clients open a new session
+/// on the 404, as the spec asks), which fails closed without the table
+/// having to know which entries were whose.
+fn kept_mcp_sessions(
+    prior: Option<&Snapshot>,
+    servers: &[crate::registry::McpServer],
+) -> Arc<crate::mcp::session::Sessions> {
+    let Some(prior) = prior else {
+        return Arc::default();
+    };
+    let removed = prior
+        .registry
+        .mcp_servers()
+        .any(|old| !servers.iter().any(|s| s.name == old.name));
+    if removed {
+        Arc::default()
+    } else {
+        prior.mcp_sessions.clone()
+    }
 }
 
 #[cfg(test)]

@@ -141,8 +141,8 @@ function renderRecent(r) {
     return el("tr", { "data-decision": d.decision },
       el("td", {}, time(d.time)),
       el("td", {}, chain(d.chain)),
-      el("td", {}, d.agent),
-      el("td", {}, d.operation),
+      el("td", {}, d.target === "mcp_server" ? "MCP " + d.agent : d.agent),
+      el("td", {}, d.name ? visible(d.operation + " " + d.name) : d.operation),
       el("td", { class: "decision " + kind }, d.decision),
       el("td", {}, d.rule === null || d.rule === undefined ? "–" : "#" + d.rule),
       el("td", {}, d.approval_id ? el("code", {}, d.approval_id) : "–"),
@@ -179,6 +179,42 @@ function renderAgents(r) {
   }));
 }
 
+// What an MCP rule covers: `null` lists leave that kind unrestricted.
+function covers(l) {
+  const kinds = [["tools", l.tools], ["resources", l.resources], ["prompts", l.prompts]]
+    .filter(([, v]) => v !== null && v !== undefined);
+  if (!kinds.length) return "every tool, resource and prompt";
+  return kinds.map(([k, v]) => k + " " + (v.length ? v.join(", ") : "none")).join("; ");
+}
+
+function renderMcp(r) {
+  const box = document.getElementById("mcp-servers");
+  if (!r.ok) return;
+  const list = r.body.mcp_servers || [];
+  document.getElementById("mcp-note").hidden = list.length > 0;
+  const ids = JSON.stringify(list);
+  if (box.dataset.ids === ids) return;
+  box.dataset.ids = ids;
+  box.replaceChildren(...list.map((s) => {
+    const tools = el("ul", {}, ...s.tools.map((t) => el("li", { "data-tool": t.name },
+      el("code", {}, t.name), t.scopes.length ? " needs " + t.scopes.join(" ") : " needs no scope")));
+    const callers = el("ul", {}, ...s.callers.map((c) => el("li", {},
+      el("code", {}, c.caller),
+      c.app_only ? " (app-only allowed)" : " (on a user's behalf)",
+      ": " + covers(c.lists),
+      c.scopes.length ? " · scopes " + c.scopes.join(" ") : "",
+      c.approval === "human" ? el("span", { class: "badge" }, "human approval") : null)));
+    return el("div", { class: "agent", "data-mcp-server": s.name },
+      el("h3", {}, s.name),
+      el("div", {}, "Upstream ", el("code", {}, s.upstream), s.spiffe_id ? " · " : "", s.spiffe_id ? el("code", {}, s.spiffe_id) : null),
+      el("div", {}, "Resource (token audience) ", el("code", {}, s.resource)),
+      el("div", {}, s.tools.length ? "Tools with required scopes:" : "No tool needs a scope."),
+      s.tools.length ? tools : null,
+      el("div", {}, s.callers.length ? "Reachable by:" : "No rule lets anyone reach this MCP server."),
+      s.callers.length ? callers : null);
+  }));
+}
+
 // One refresh at a time; a request for another while one runs (say, right
 // after a decision) runs once it ends, so the page never stays stale.
 let refreshing = false;
@@ -188,12 +224,14 @@ async function refresh() {
   refreshing = true;
   again = false;
   try {
-    const [approvals, recent, agents] = await Promise.all([
+    const [approvals, recent, agents, mcp] = await Promise.all([
       api("/api/approvals?status=pending"), api("/api/recent"), api("/api/agents"),
+      api("/api/mcp_servers"),
     ]);
     renderApprovals(approvals);
     renderRecent(recent);
     renderAgents(agents);
+    renderMcp(mcp);
     document.getElementById("refreshed").textContent = "updated " + new Date().toLocaleTimeString();
   } catch (e) {
     document.getElementById("refreshed").textContent = "gateway unreachable";
