@@ -663,6 +663,9 @@ async fn without_a_user_token_a_delegated_rule_answers_401_with_resource_metadat
             json!([{"op": "call_tool", "name": "echo", "arguments": {"text": "hi"}}]),
         )
         .await;
+        // The very first request (discover / initialize) is refused: the
+        // client surfaces the JSON-RPC error, −31000 − 401.
+        assert_eq!(report["connect_error"]["code"], -31401, "{mode}: {report}");
         let challenges = answers_with(&report, 401);
         assert!(!challenges.is_empty(), "{mode}: {report}");
         for c in &challenges {
