@@ -12,8 +12,9 @@
 //! skips.
 //!
 //! The harness is proven first with the two SDK halves talking directly
-//! (plain HTTP and mTLS). The gateway cases need the MCP route (issue 16,
-//! `feat/mcpgate`) and are ignored until it is merged.
+//! (plain HTTP and mTLS), then driven through the gateway's MCP route
+//! (issue 16). The egress-sidecar case stays ignored until the sidecar
+//! forwards `/mcp/NAME`.
 
 mod common;
 
@@ -532,7 +533,6 @@ fn answers_with(report: &Value, status: u16) -> Vec<Value> {
 /// tool's scopes); a forbidden call is refused before the server. Both
 /// generations.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the MCP route (feat/mcpgate)"]
 async fn lists_show_only_allowed_tools_and_the_server_sees_only_minted_tokens() {
     let Behind { py, up, gw, _tmp } = behind(&[read_rule()], "").await;
     let user = gw.user_token(json!({"scope": "files:read"}));
@@ -562,6 +562,8 @@ async fn lists_show_only_allowed_tools_and_the_server_sees_only_minted_tokens() 
             "{mode}: delete_file was not refused: {report}"
         );
         assert_eq!(s[3]["error"]["type"], "MCPError", "{mode}: {report}");
+        // The route's refusal code: −31000 − the HTTP status.
+        assert_eq!(s[3]["error"]["code"], -31403, "{mode}: {report}");
         assert_eq!(s[4]["ok"], true, "{mode}: {report}");
     }
     assert!(
@@ -597,7 +599,6 @@ async fn lists_show_only_allowed_tools_and_the_server_sees_only_minted_tokens() 
 /// naming the tool's scope (step-up), nothing run; with the scope, the call
 /// passes and the server's token carries exactly it.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the MCP route (feat/mcpgate)"]
 async fn an_under_scoped_user_token_gets_insufficient_scope_naming_the_tools_scope() {
     let Behind { py, up, gw, _tmp } = behind(&[read_rule(), delete_rule("")], "").await;
     let agent = orchestrator(&gw);
@@ -615,6 +616,7 @@ async fn an_under_scoped_user_token_gets_insufficient_scope_naming_the_tools_sco
         let report = run_client(&py, &url, mode, &weak, delete.clone()).await;
         let s = steps(&report);
         assert_eq!(s[0]["ok"], false, "{mode}: {report}");
+        assert_eq!(s[0]["error"]["code"], -31403, "{mode}: {report}");
         let challenges = answers_with(&report, 403);
         assert_eq!(challenges.len(), 1, "{mode}: {report}");
         let h = challenges[0]["www_authenticate"].as_str().unwrap_or("");
@@ -647,7 +649,6 @@ async fn an_under_scoped_user_token_gets_insufficient_scope_naming_the_tools_sco
 /// pointing at the server's RFC 9728 document, which names the resource the
 /// caller dialled and the subject issuer.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the MCP route (feat/mcpgate)"]
 async fn without_a_user_token_a_delegated_rule_answers_401_with_resource_metadata() {
     let Behind { py, up, gw, _tmp } = behind(&[read_rule()], "").await;
     let agent = orchestrator(&gw);
@@ -662,6 +663,9 @@ async fn without_a_user_token_a_delegated_rule_answers_401_with_resource_metadat
             json!([{"op": "call_tool", "name": "echo", "arguments": {"text": "hi"}}]),
         )
         .await;
+        // The very first request (discover / initialize) is refused: the
+        // client surfaces the JSON-RPC error, −31000 − 401.
+        assert_eq!(report["connect_error"]["code"], -31401, "{mode}: {report}");
         let challenges = answers_with(&report, 401);
         assert!(!challenges.is_empty(), "{mode}: {report}");
         for c in &challenges {
@@ -690,29 +694,20 @@ async fn without_a_user_token_a_delegated_rule_answers_401_with_resource_metadat
     assert_eq!(prm["bearer_methods_supported"], json!(["header"]), "{prm}");
 }
 
-/// The approval id a held call's refusal names: in the JSON-RPC error's
-/// data, or in the `Actgate-Approval` hint.
+/// The approval id a held call's refusal names: the route puts it in the
+/// JSON-RPC error's `data.approval_id`, the only part of the answer an SDK
+/// client without an OAuth provider surfaces.
 fn approval_id(report: &Value, step: &Value) -> String {
-    if let Some(id) = step["error"]["data"]["approval_id"].as_str() {
-        return id.to_string();
-    }
-    report["http"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|h| h["www_authenticate"].as_str())
-        .find_map(|h| {
-            let rest = h.split("approval_id=\"").nth(1)?;
-            rest.split('"').next().map(String::from)
-        })
-        .unwrap_or_else(|| panic!("no approval id in {report}"))
+    step["error"]["data"]["approval_id"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no approval id in the JSON-RPC error: {report}"))
+        .to_string()
 }
 
 /// `approval = "human"`: `delete_file` is held with an approval id; once a
 /// person approved it, the identical retry with `Actgate-Approval` runs
 /// once, and a replay is refused.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the MCP route (feat/mcpgate)"]
 async fn an_approval_rule_holds_the_tool_call_until_a_person_approves() {
     let Behind { py, up, gw, _tmp } = behind(
         &[read_rule(), delete_rule("approval = \"human\"")],
@@ -767,7 +762,7 @@ async fn an_approval_rule_holds_the_tool_call_until_a_person_approves() {
 /// dials `http://127.0.0.1:PORT/mcp/files`; lists are filtered and the
 /// server sees the gateway's token for the orchestrator, as over mTLS.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs the MCP route (feat/mcpgate)"]
+#[ignore = "the egress sidecar does not forward /mcp/NAME yet"]
 async fn the_sdk_client_without_tls_through_the_egress_sidecar() {
     use common::egress::TestEgress;
     let Behind {
