@@ -73,6 +73,14 @@ pub fn classify(headers: &HeaderMap, body: &[u8]) -> Result<Message, Refused> {
         Some(_) => return Err(refuse(Problem::Params("params must be an object"))),
     };
     let version = version(headers, &params).map_err(refuse)?;
+    // A request carrying `result` or `error` too could be read as the
+    // client's answer to a server request (SDKs differ on which they test
+    // first): refused rather than decided as one of the two.
+    if method.is_some() && crate::mcp::list_filter::is_response(&obj) {
+        return Err(refuse(Problem::Invalid(
+            "a message is a request or a response, not both",
+        )));
+    }
     let class = match &method {
         None => response(&obj, &id).map_err(refuse)?,
         Some(m) => request_class(m, &id, &params).map_err(refuse)?,

@@ -92,7 +92,7 @@ fn methods_are_classified() {
 #[test]
 fn refusals_keep_the_id_and_carry_the_spec_code() {
     let none = HeaderMap::new();
-    let table: [(&str, i64, Value); 14] = [
+    let table: [(&str, i64, Value); 16] = [
         ("not json", -32700, Value::Null),
         (
             r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#,
@@ -158,6 +158,17 @@ fn refusals_keep_the_id_and_carry_the_spec_code() {
             r#"{"jsonrpc":"2.0","id":7,"result":{},"error":{}}"#,
             -32600,
             json!(7),
+        ),
+        // A request that is also a response could be read as either.
+        (
+            r#"{"jsonrpc":"2.0","id":8,"method":"ping","result":{}}"#,
+            -32600,
+            json!(8),
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":9,"method":"ping","error":{"code":1,"message":"x"}}"#,
+            -32600,
+            json!(9),
         ),
     ];
     for (body, code, id) in table {
