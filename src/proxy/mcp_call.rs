@@ -356,7 +356,9 @@ fn after_forward(
     mut resp: Response<Incoming>,
 ) -> Response<Incoming> {
     let now = std::time::Instant::now();
-    if msg.is_some_and(Message::is_initialize) {
+    // Only a successful `initialize` opens a session: an error answer that
+    // names one would only take a slot in the table.
+    if msg.is_some_and(Message::is_initialize) && resp.status().is_success() {
         let returned = resp
             .headers()
             .get(&SESSION_HEADER)
