@@ -120,21 +120,47 @@ fn fetcher(
     Fetcher::new(Some((ca, &certs))).with_context(|| format!("--ca {}", ca.display()))
 }
 
-/// Verify `jwt`'s signature with the key of `jwks_text` its header names.
+/// Verify `jwt`'s signature with the key of `jwks_text` its header names,
+/// read by the gateway's own JWK rules
+/// ([`actgate::token::issuer_keys::jwk::parse_published_jwk`]), so a key the
+/// gateway would refuse (a symmetric one, a short RSA key, an `alg` that
+/// contradicts the key type) is refused here too.
 fn verify_with(jwt: &str, header: &Value, src: &str, jwks_text: &str) -> anyhow::Result<ExitCode> {
-    let set: jsonwebtoken::jwk::JwkSet =
+    use actgate::token::issuer_keys::jwk::{algorithm, parse_published_jwk};
+    let set: Value =
         serde_json::from_str(jwks_text).with_context(|| format!("{src} is not a JWK set"))?;
+    let keys = set
+        .get("keys")
+        .and_then(Value::as_array)
+        .ok_or_else(|| anyhow!("{src} is not a JWK set (no \"keys\" array)"))?;
     let kid = header.get("kid").and_then(Value::as_str);
     let jwk = match kid {
-        Some(k) => set
-            .find(k)
+        Some(k) => keys
+            .iter()
+            .find(|j| j.get("kid").and_then(Value::as_str) == Some(k))
             .ok_or_else(|| anyhow!("no key with kid {k} in {src}"))?,
-        None if set.keys.len() == 1 => &set.keys[0],
-        None => bail!("token has no kid and {src} holds {} keys", set.keys.len()),
+        None => match keys.as_slice() {
+            [only] => only,
+            _ => bail!("token has no kid and {src} holds {} keys", keys.len()),
+        },
     };
     let header_alg = header.get("alg").and_then(Value::as_str).unwrap_or("");
-    let (alg, note) = key_algorithm(jwk, header_alg)?;
-    let key = jsonwebtoken::DecodingKey::from_jwk(jwk).context("unusable JWK")?;
+    // An RSA key without `alg` (Entra's, oidc-provider's) does not say which
+    // RSA algorithm: the token header's, if it is one, said so in the verdict.
+    let rsa_alg =
+        algorithm(header_alg).filter(|a| a.family() == jsonwebtoken::AlgorithmFamily::Rsa);
+    let note = if jwk.get("alg").is_none() && jwk.get("kty").and_then(Value::as_str) == Some("RSA")
+    {
+        " as the token's header says; the RSA key names no alg"
+    } else {
+        ""
+    };
+    let (_, alg, key) = parse_published_jwk(jwk, rsa_alg).with_context(|| {
+        format!(
+            "the key {} of {src} is not one the gateway would use",
+            kid.unwrap_or("-")
+        )
+    })?;
     let mut v = jsonwebtoken::Validation::new(alg);
     // Only the signature is checked here; claims are printed above for a
     // person to judge.
@@ -154,42 +180,6 @@ fn verify_with(jwt: &str, header: &Value, src: &str, jwks_text: &str) -> anyhow:
             Ok(ExitCode::FAILURE)
         }
     }
-}
-
-/// The algorithm to verify with: the JWK's `alg`, else what its key type
-/// means (EC P-256: ES256, …). An RSA key without `alg` (Entra's,
-/// oidc-provider's) does not say which RSA algorithm: the token header's,
-/// if it is one, said so in the verdict.
-fn key_algorithm(
-    jwk: &jsonwebtoken::jwk::Jwk,
-    header_alg: &str,
-) -> anyhow::Result<(jsonwebtoken::Algorithm, &'static str)> {
-    use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve};
-    use jsonwebtoken::Algorithm;
-    if let Some(a) = jwk.common.key_algorithm {
-        let alg = a
-            .to_string()
-            .parse::<Algorithm>()
-            .map_err(|_| anyhow!("the JWK's alg {a} is not a signature algorithm"))?;
-        return Ok((alg, ""));
-    }
-    let alg = match &jwk.algorithm {
-        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P256 => Algorithm::ES256,
-        AlgorithmParameters::EllipticCurve(p) if p.curve == EllipticCurve::P384 => Algorithm::ES384,
-        AlgorithmParameters::OctetKeyPair(p) if p.curve == EllipticCurve::Ed25519 => {
-            Algorithm::EdDSA
-        }
-        AlgorithmParameters::RSA(_) => {
-            let alg = actgate::token::issuer_keys::jwk::algorithm(header_alg)
-                .filter(|a| a.family() == jsonwebtoken::AlgorithmFamily::Rsa)
-                .ok_or_else(|| {
-                    anyhow!("the RSA key names no alg and the token's alg {header_alg:?} is not an RSA one")
-                })?;
-            return Ok((alg, " as the token's header says; the RSA key names no alg"));
-        }
-        _ => bail!("the JWK names no alg and its key type implies none"),
-    };
-    Ok((alg, ""))
 }
 
 fn fetch(

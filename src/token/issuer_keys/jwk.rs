@@ -98,6 +98,17 @@ pub(in crate::token) fn parse_jwk(
     parse_jwk_allowing(jwk, None, Some(Algorithm::RS256))
 }
 
+/// One published key read exactly as an issuer's key set is read (no
+/// private or symmetric keys, `use` = `sig`, `alg` agreeing with the key
+/// type, RSA at least 2048 bits), for `actgate token decode`, so its verdict
+/// is the gateway's. `rsa_alg` is the algorithm of an RSA key without `alg`.
+pub fn parse_published_jwk(
+    jwk: &serde_json::Value,
+    rsa_alg: Option<Algorithm>,
+) -> Result<(Option<String>, Algorithm, DecodingKey), JwkError> {
+    parse_jwk_allowing(jwk, None, rsa_alg)
+}
+
 /// [`parse_jwk`] for an issuer whose `allowed` algorithms may be
 /// configured; `rsa_default` is the algorithm of an RSA key without `alg`
 /// when no allow-list names one.
