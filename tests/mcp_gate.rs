@@ -490,7 +490,8 @@ async fn policy_check_and_config_check_know_mcp_servers() {
         text_cfg.replace(
             "name = \"delete_file\"\nscopes = [\"files:delete\"]",
             "name = \"delete_file\"\nscopes = [\"files delete\"]",
-        ) + "\n[[mcp_server]]\nname = \"files\"\nupstream = \"ftp://x\"\n",
+        ) + "\n[[mcp_server]]\nname = \"files\"\nupstream = \"ftp://x\"\n"
+            + "\n[[mcp_server]]\nname = \"vault\"\nupstream = \"http://user:s3cret@127.0.0.1:9/mcp\"\n",
     )
     .unwrap();
     let o = actgate(dir, &["config", "check", "--config", bad.to_str().unwrap()]);
@@ -502,6 +503,11 @@ async fn policy_check_and_config_check_know_mcp_servers() {
     );
     assert!(
         err.contains("mcp_server[1] (files).name") && err.contains("used twice"),
+        "{err}"
+    );
+    // Credentials in an upstream URL would be shown wherever it is shown.
+    assert!(
+        err.contains("mcp_server[2] (vault).upstream: must not contain credentials"),
         "{err}"
     );
 }
@@ -639,7 +645,7 @@ async fn an_unreadable_list_answer_becomes_a_jsonrpc_error() {
 
 #[tokio::test]
 async fn a_response_on_the_get_stream_never_reaches_the_client() {
-    let (gw, _up) = gateway().await;
+    let (gw, up) = gateway().await;
     let init = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize",
         "params": {"protocolVersion": "2025-11-25", "capabilities": {},
                    "clientInfo": {"name": "t", "version": "1"}}});
@@ -661,4 +667,10 @@ async fn a_response_on_the_get_stream_never_reaches_the_client() {
     // goes with it); the list it carried never reaches the client.
     assert!(!text.contains("delete_file"), "{text}");
     assert!(!text.contains("\"result\""), "{text}");
+    // The upstream was asked for the stream that carries a response, so
+    // the absence above is the filter's doing.
+    assert!(up.requests().iter().any(|r| r.method == Method::GET
+        && r.headers
+            .get("x-test-answer")
+            .is_some_and(|v| v == "get-response")));
 }

@@ -227,6 +227,14 @@ pub(super) fn upstream_uri(p: &mut Problems, field: &str, upstream: &str) -> Opt
                     "must not contain a query string",
                 );
                 None
+            } else if u.authority().is_some_and(|a| a.as_str().contains('@')) {
+                // The URL is shown in the console, the admin API and logs;
+                // credentials in it would be shown with it.
+                p.add(
+                    format!("{field}.upstream"),
+                    "must not contain credentials (user:password@)",
+                );
+                None
             } else {
                 Some(u)
             }

@@ -33,12 +33,19 @@ pub enum UrlError {
     PlainHttp(String),
     #[error("{0:?} is neither https nor http")]
     Scheme(String),
+    /// Credentials in a URL would be printed wherever the URL is (logs,
+    /// `/readyz`, `config check`), and the gateway never sends them.
+    #[error("a key URL must not carry credentials (user:password@); they would be shown wherever the URL is")]
+    Credentials,
 }
 
 /// `url` parsed, when the gateway may fetch keys from it: `https`, or
 /// `http` to a loopback host (a local test IdP, a sidecar).
 pub fn check_url(url: &str) -> Result<Uri, UrlError> {
     let uri: Uri = url.parse().map_err(|_| UrlError::NotAUrl(url.into()))?;
+    if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return Err(UrlError::Credentials);
+    }
     let host = uri
         .host()
         .ok_or_else(|| UrlError::NotAUrl(url.into()))?
@@ -271,6 +278,10 @@ mod tests {
             );
         }
         assert!(matches!(check_url("ftp://idp/x"), Err(UrlError::Scheme(_))));
+        assert!(matches!(
+            check_url("https://user:secret@idp.example.com/jwks"),
+            Err(UrlError::Credentials)
+        ));
         assert!(matches!(check_url("/jwks"), Err(UrlError::NotAUrl(_))));
     }
 }
