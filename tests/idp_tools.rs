@@ -257,6 +257,41 @@ async fn token_decode_verifies_against_a_key_set_url_or_a_discovered_one() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stdout));
     assert!(text(&o.stdout).contains("signature: INVALID"));
 
+    // A key the gateway would never use (a symmetric one, whose published
+    // secret lets anyone sign) is refused, not verified with.
+    let secret = b"a published secret anyone can sign with";
+    let hs = jsonwebtoken::encode(
+        &jsonwebtoken::Header {
+            kid: Some("h".into()),
+            ..jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256)
+        },
+        &serde_json::json!({"iss": "x", "sub": "mallory"}),
+        &jsonwebtoken::EncodingKey::from_secret(secret),
+    )
+    .unwrap();
+    let oct = dir.path().join("oct.json");
+    let k = {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(secret)
+    };
+    std::fs::write(
+        &oct,
+        format!(r#"{{"keys":[{{"kty":"oct","kid":"h","alg":"HS256","k":"{k}"}}]}}"#),
+    )
+    .unwrap();
+    let o = decode(hs, with(&["--jwks", oct.to_str().unwrap()])).await;
+    assert!(!o.status.success(), "{}", text(&o.stdout));
+    assert!(
+        !text(&o.stdout).contains("signature: valid"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(
+        text(&o.stderr).contains("not one the gateway would use"),
+        "{}",
+        text(&o.stderr)
+    );
+
     // Discovery problems in the gateway's words.
     idp.state.lock().unwrap().document_issuer = Some("https://impostor.example".into());
     let o = decode(
