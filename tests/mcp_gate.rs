@@ -151,8 +151,10 @@ async fn an_allowed_tool_call_reaches_the_server_with_a_minted_token_only() {
         &[("authorization", "Bearer not-forwarded")],
     )
     .await;
-    // A present but invalid token is an error, never ignored or forwarded.
+    // A present but invalid token is an error, never ignored or forwarded,
+    // answered with the request's id (the SDK matches errors by it).
     assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
+    assert_eq!(assert_jsonrpc_error(&a, json!(0)), -31401);
     assert!(up.requests().is_empty());
 
     let a = post(
