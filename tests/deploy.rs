@@ -591,7 +591,10 @@ fn the_replicas_share_state_through_postgres_and_scale_on_cpu() {
     let config = base.config_toml();
     let state = &config["state"];
     assert_eq!(state["backend"].as_str(), Some("postgres"), "{state:?}");
-    assert!(state.get("url").is_none(), "the password never sits in the ConfigMap");
+    assert!(
+        state.get("url").is_none(),
+        "the password never sits in the ConfigMap"
+    );
     let url_file = state["url_file"].as_str().expect("state.url_file");
     let c = base.container();
     let mounts = c["volumeMounts"].as_array().unwrap();
@@ -605,8 +608,14 @@ fn the_replicas_share_state_through_postgres_and_scale_on_cpu() {
         .iter()
         .find(|v| v["name"] == mount["name"])
         .unwrap();
-    assert_eq!(volume["secret"]["secretName"], "actgate-postgres", "the URL comes from a Secret");
-    assert!(state["ca"].as_str().is_some(), "TLS to PostgreSQL is verified");
+    assert_eq!(
+        volume["secret"]["secretName"], "actgate-postgres",
+        "the URL comes from a Secret"
+    );
+    assert!(
+        state["ca"].as_str().is_some(),
+        "TLS to PostgreSQL is verified"
+    );
 
     let hpa = base.get("HorizontalPodAutoscaler", "actgate");
     assert_eq!(hpa["apiVersion"], "autoscaling/v2");
