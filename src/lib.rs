@@ -31,6 +31,7 @@ pub mod pki;
 pub mod policy;
 pub mod proxy;
 pub mod registry;
+pub mod scope_token;
 pub mod server;
 pub mod snapshot;
 pub mod state;

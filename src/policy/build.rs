@@ -162,10 +162,7 @@ fn build_one(
 /// `scopes`: each an RFC 6749 scope token.
 fn check_scopes(scopes: &[String], bad: &mut impl FnMut(&str, String)) {
     for s in scopes {
-        if s.is_empty()
-            || s.chars()
-                .any(|c| c == ' ' || c == '"' || c == '\\' || c.is_control())
-        {
+        if !crate::scope_token::is_scope_token(s) {
             bad(
                 "scopes",
                 format!("\"{s}\" is not a valid OAuth scope token"),

@@ -185,11 +185,7 @@ fn tools(
             continue;
         }
         for sc in &t.scopes {
-            if sc.is_empty()
-                || sc
-                    .chars()
-                    .any(|c| c == ' ' || c == '"' || c == '\\' || c.is_control())
-            {
+            if !crate::scope_token::is_scope_token(sc) {
                 p.add(
                     format!("{at}.scopes"),
                     format!("\"{sc}\" is not a valid OAuth scope token"),
