@@ -48,3 +48,47 @@ fn compare_script_quick_mode_produces_every_figure() {
     let raw = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
     assert!(raw.lines().count() >= 18, "{raw}");
 }
+
+/// `bench/cluster.sh --quick`: one replica and two behind HAProxy with
+/// PostgreSQL, every scenario measured, no request failed (an approval cycle
+/// approved through the other replica's admin API and consumed through the
+/// load balancer counts as one success).
+#[test]
+fn cluster_script_quick_mode_measures_both_topologies() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let out = tempfile::tempdir().unwrap();
+    let o = Command::new("bash")
+        .arg(format!("{root}/bench/cluster.sh"))
+        .args(["--quick", "--out"])
+        .arg(out.path())
+        .env("ACTGATE_BIN", env!("CARGO_BIN_EXE_actgate"))
+        .env("ACTGATE_LOAD_BIN", env!("CARGO_BIN_EXE_actgate-load"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        o.status.success(),
+        "cluster.sh failed\nstdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(!stdout.contains("FAILED"), "{stdout}\n{stderr}");
+    let raw = std::fs::read_to_string(out.path().join("results.jsonl")).unwrap();
+    let rows: Vec<serde_json::Value> = raw
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 6, "{raw}");
+    for r in &rows {
+        assert_eq!(r["errors"], 0, "{r}");
+        match r["scenario"].as_str() {
+            Some("approval") => assert_eq!(r["cycles"], 5, "{r}"),
+            _ => assert!(r["requests"].as_u64().unwrap_or(0) > 0, "{r}"),
+        }
+    }
+    for top in ["one", "two"] {
+        assert!(
+            rows.iter().filter(|r| r["topology"] == top).count() == 3,
+            "{raw}"
+        );
+    }
+}
