@@ -14,6 +14,10 @@ use crate::identity::CallerIdentity;
 
 /// Most sessions kept at once; past it the least recently used goes.
 pub const MAX_SESSIONS: usize = 10_000;
+/// Most sessions one caller (SPIFFE ID) holds; past it that caller's own
+/// least recently used goes, so one caller initializing in a loop churns
+/// only its own sessions, not everyone's.
+pub const MAX_SESSIONS_PER_CALLER: usize = 100;
 /// A session unused this long is forgotten (the upstream's own expiry may
 /// be shorter).
 pub const IDLE: Duration = Duration::from_secs(3600);
@@ -59,6 +63,25 @@ pub struct Sessions {
     map: Mutex<HashMap<(String, String), Owner>>,
 }
 
+/// Make room for one more session of `caller`: at its cap, forget its
+/// least recently used one.
+fn evict_callers_oldest(map: &mut HashMap<(String, String), Owner>, caller: &CallerIdentity) {
+    let spiffe_id = caller.spiffe_id.as_str();
+    let mut held = 0;
+    let mut oldest: Option<(&(String, String), Instant)> = None;
+    for (k, o) in map.iter().filter(|(_, o)| o.spiffe_id == spiffe_id) {
+        held += 1;
+        if oldest.is_none_or(|(_, t)| o.last_used < t) {
+            oldest = Some((k, o.last_used));
+        }
+    }
+    if held >= MAX_SESSIONS_PER_CALLER {
+        if let Some(k) = oldest.map(|(k, _)| k.clone()) {
+            map.remove(&k);
+        }
+    }
+}
+
 /// A session id as the spec allows it: visible ASCII (0x21–0x7E).
 pub fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= MAX_ID_LEN && id.bytes().all(|b| (0x21..=0x7e).contains(&b))
@@ -74,6 +97,10 @@ impl Sessions {
             return false;
         }
         let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        let key = (server.to_owned(), id.to_owned());
+        if !map.contains_key(&key) {
+            evict_callers_oldest(&mut map, caller);
+        }
         if map.len() >= MAX_SESSIONS {
             map.retain(|_, o| now.saturating_duration_since(o.last_used) < IDLE);
         }
@@ -86,7 +113,6 @@ impl Sessions {
                 map.remove(&k);
             }
         }
-        let key = (server.to_owned(), id.to_owned());
         match map.get_mut(&key) {
             Some(o) if !owned_by(o, caller) => false,
             Some(o) => {
@@ -158,6 +184,39 @@ mod tests {
             thumbprint: thumb.into(),
             not_after: i64::MAX,
         }
+    }
+
+    #[test]
+    fn one_caller_churns_only_its_own_sessions() {
+        let s = Sessions::default();
+        let (a, b) = (caller("a", "ta"), caller("b", "tb"));
+        let t0 = Instant::now();
+        assert!(s.bind("files", "b-1", &b, t0));
+        for i in 0..MAX_SESSIONS_PER_CALLER + 20 {
+            let t = t0 + Duration::from_millis(i as u64 + 1);
+            assert!(s.bind("files", &format!("a-{i}"), &a, t));
+        }
+        let later = t0 + Duration::from_secs(1);
+        assert_eq!(
+            s.check("files", "b-1", &b, later),
+            Ok(()),
+            "b's session survives"
+        );
+        assert_eq!(
+            s.check("files", "a-0", &a, later),
+            Err(SessionRefused::Unknown),
+            "a's oldest went"
+        );
+        let last = format!("a-{}", MAX_SESSIONS_PER_CALLER + 19);
+        assert_eq!(s.check("files", &last, &a, later), Ok(()));
+        let held = s
+            .map
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|o| o.spiffe_id.ends_with("/a"))
+            .count();
+        assert_eq!(held, MAX_SESSIONS_PER_CALLER);
     }
 
     #[test]
