@@ -92,7 +92,35 @@ caller_trust_domain = "{TD}"
 agent = "*"
 subject = "*@suspended.example.com"
 
-# An MCP tool server behind the same gate: tools not listed need no scopes.
+{mcp_block}
+[approvals]
+dir = "data/approvals"
+ttl = "15m"
+
+[audit]
+enabled = true
+directory = "audit"
+"#,
+        listen = at.listen,
+        port = at.listen.port(),
+        scheduler = at.scheduler,
+        notifier = at.notifier,
+        mcp_block = mcp_config(at.mcp),
+        gw_cert = c("gateway.pem"),
+        gw_key = c("gateway.key"),
+        bundle = c(&format!("{TD}/bundle.pem")),
+        signing = c("token-signing.key"),
+        card_signing = c("card-signing.key"),
+        idp_jwks = c("idp-jwks.json"),
+        sched_card = card("scheduler.json"),
+        notif_card = card("notifier.json"),
+    )
+}
+
+/// The demo's MCP tool server and the rules naming it.
+fn mcp_config(mcp: SocketAddr) -> String {
+    format!(
+        r#"# An MCP tool server behind the same gate: tools not listed need no scopes.
 [[mcp_server]]
 name = "files"
 upstream = "http://{mcp}/mcp"
@@ -119,28 +147,6 @@ mcp_server = "files"
 subject_issuer = "{IDP}"
 tools = ["delete_file"]
 scopes = ["files:delete"]
-approval = "human"
-
-[approvals]
-dir = "data/approvals"
-ttl = "15m"
-
-[audit]
-enabled = true
-directory = "audit"
-"#,
-        listen = at.listen,
-        port = at.listen.port(),
-        scheduler = at.scheduler,
-        notifier = at.notifier,
-        mcp = at.mcp,
-        gw_cert = c("gateway.pem"),
-        gw_key = c("gateway.key"),
-        bundle = c(&format!("{TD}/bundle.pem")),
-        signing = c("token-signing.key"),
-        card_signing = c("card-signing.key"),
-        idp_jwks = c("idp-jwks.json"),
-        sched_card = card("scheduler.json"),
-        notif_card = card("notifier.json"),
+approval = "human""#
     )
 }
