@@ -183,6 +183,25 @@ async fn both_chains_ship_and_verify_a_tampered_row_is_named_and_query_spans_rep
         "names replica a and seq {seq}: {so}"
     );
     assert!(so.contains("ok: replica b chain"), "{so}");
+
+    // Two rows of B removed from the table: a gap, reported with its range.
+    let n = c
+        .execute(
+            "DELETE FROM audit_records WHERE replica = 'b' AND seq IN (1, 2)",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 2, "B shipped at least seq 0..=2");
+    let out = verify_state(dir.path(), &pg);
+    let so = text(&out.stdout);
+    assert!(!out.status.success(), "{so}");
+    assert!(
+        so.lines().any(
+            |l| l.starts_with("GAP: replica b chain ") && l.contains(": seq 1..=2 are missing")
+        ),
+        "{so}"
+    );
 }
 
 /// Counts of a load run.

@@ -77,8 +77,8 @@ pub enum ShipError {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{}: line {line} is not an audit record; shipping stops here (run `actgate audit verify`)", path.display())]
-    Damaged { path: PathBuf, line: usize },
+    #[error("{}: the line at byte {byte} is not an audit record; shipping stops there (run `actgate audit verify`)", path.display())]
+    Damaged { path: PathBuf, byte: usize },
     #[error("{0}")]
     Cursor(String),
     #[error(transparent)]
@@ -181,17 +181,20 @@ impl Shipper {
             .and_then(|(p, _)| files.iter().position(|f| f == p))
             .unwrap_or(0);
         for path in &files[start_at..] {
-            let bytes = std::fs::read(path).map_err(io(path))?;
             let skip = match &self.pos {
-                Some((p, off)) if p == path => (*off).min(bytes.len()),
+                Some((p, off)) if p == path => *off,
                 _ => 0,
             };
+            // Only what follows the last shipped line: a tick must not
+            // re-read a 64 MiB file to find a few new lines.
+            let bytes = read_from(path, skip).map_err(io(path))?;
             let mut offset = skip;
-            for (i, line) in split_lines(&bytes[skip..]).complete.into_iter().enumerate() {
+            for line in split_lines(&bytes).complete {
+                let at = offset;
                 offset += line.len() + 1;
                 let f = parse_chain_fields(line).ok_or_else(|| ShipError::Damaged {
                     path: path.clone(),
-                    line: i + 1,
+                    byte: at,
                 })?;
                 if chain.is_none() {
                     chain = Some(chain_name(f.seq, line));
@@ -201,7 +204,7 @@ impl Shipper {
                 }
                 let text = String::from_utf8(line.to_vec()).map_err(|_| ShipError::Damaged {
                     path: path.clone(),
-                    line: i + 1,
+                    byte: at,
                 })?;
                 out.push(ShipLine {
                     seq: f.seq,
@@ -232,6 +235,16 @@ impl Shipper {
             tracing::info!(unshipped = behind, "audit shipping resumed");
         }
     }
+}
+
+/// The bytes of `path` from `offset` on.
+fn read_from(path: &Path, offset: usize) -> std::io::Result<Vec<u8>> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    f.seek(SeekFrom::Start(offset as u64))?;
+    let mut out = Vec::new();
+    f.read_to_end(&mut out)?;
+    Ok(out)
 }
 
 /// A chain is named by its first line: the hash of the `seq` 0 line, or,
