@@ -170,7 +170,7 @@ impl Shipper {
             move |source| ShipError::Io { path, source }
         };
         let files = crate::audit::query::log_files(&self.dir).map_err(io(&self.dir))?;
-        let from = self.next_unshipped();
+        let mut from = self.next_unshipped();
         let mut chain = self.cursor.as_ref().map(|c| c.chain.clone());
         let mut out = Vec::new();
         let mut end = self.pos.clone();
@@ -196,7 +196,18 @@ impl Shipper {
                     path: path.clone(),
                     byte: at,
                 })?;
-                if chain.is_none() {
+                if f.seq == 0 {
+                    let name = chain_name(0, line);
+                    if chain.as_deref().is_some_and(|c| c != name) {
+                        // The log was started afresh under a cursor left
+                        // from an older one: a new chain, shipped from its
+                        // start (never appended to the old chain's rows).
+                        tracing::warn!(cursor = %self.dir.join(CURSOR_FILE).display(), "the audit log is a new chain; shipping it from seq 0");
+                        from = 0;
+                        self.cursor = None;
+                    }
+                    chain = Some(name);
+                } else if chain.is_none() {
                     chain = Some(chain_name(f.seq, line));
                 }
                 if f.seq < from {
@@ -295,4 +306,70 @@ async fn tick(shipper: &mut Option<Shipper>, log: &AuditLog, db: &Database) {
     };
     let r = s.ship(db, db.replica()).await;
     s.report(log, r.as_ref().err());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::{AuditSettings, Decision, RecordKind};
+
+    async fn log_with(dir: &Path, records: usize) {
+        let settings = AuditSettings {
+            enabled: true,
+            directory: dir.to_path_buf(),
+            max_file_size: 4096,
+            flush_interval: Duration::from_millis(5),
+        };
+        // The previous log's writer thread lets go of the directory lock
+        // only as it ends, just after its handle is dropped.
+        let mut opened = AuditLog::open(&settings);
+        for _ in 0..200 {
+            if opened.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            opened = AuditLog::open(&settings);
+        }
+        let log = opened.unwrap();
+        for i in 0..records {
+            let mut r = crate::audit::AuditRecord::new(RecordKind::Proxy);
+            r.decision = Decision::Allow;
+            r.operation = Some(format!("op {i} {}", "x".repeat(200)));
+            log.append(r).await;
+        }
+        log.flush().await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn batches_follow_the_chain_across_rotated_files_and_a_fresh_log_is_a_new_chain() {
+        let dir = tempfile::tempdir().unwrap();
+        log_with(dir.path(), 40).await;
+        assert!(crate::audit::query::log_files(dir.path()).unwrap().len() > 2);
+        let mut s = Shipper::new(dir.path()).unwrap();
+        let (chain, lines, end) = s.read_batch().unwrap();
+        let seqs: Vec<u64> = lines.iter().map(|l| l.seq).collect();
+        // 40 records and one log_start per file, in order, none twice.
+        assert_eq!(seqs, (0..seqs.len() as u64).collect::<Vec<_>>());
+        assert!(seqs.len() > 40);
+        assert_eq!(chain.len(), 64, "{chain}");
+        let last = *seqs.last().unwrap();
+        let cursor = Cursor {
+            chain: chain.clone(),
+            seq: Some(last),
+        };
+        s.save(&cursor).unwrap();
+        (s.cursor, s.pos) = (Some(cursor), end);
+        assert!(s.read_batch().unwrap().1.is_empty(), "nothing new");
+
+        // The log files replaced, the cursor left behind: a new chain.
+        for f in crate::audit::query::log_files(dir.path()).unwrap() {
+            std::fs::remove_file(f).unwrap();
+        }
+        log_with(dir.path(), 1).await;
+        let mut s = Shipper::new(dir.path()).unwrap();
+        assert_eq!(s.next_unshipped(), last + 1);
+        let (fresh, lines, _) = s.read_batch().unwrap();
+        assert_ne!(fresh, chain);
+        assert_eq!(lines.first().map(|l| l.seq), Some(0));
+    }
 }

@@ -261,3 +261,72 @@ pub async fn recent(db: &Database, limit: i64) -> Result<Vec<(String, AuditRecor
     })
     .await
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::chain::{encode_record, encode_start};
+    use crate::audit::Decision;
+
+    /// A chain of `n` lines: (seq, prev, hash, line).
+    fn chain(n: u64) -> Vec<(u64, String, String, String)> {
+        let mut out = Vec::new();
+        let mut prev = GENESIS.to_string();
+        for seq in 0..n {
+            let bytes = if seq == 0 {
+                encode_start(
+                    0,
+                    &prev,
+                    "start",
+                    "audit-000001.jsonl",
+                    std::time::SystemTime::now(),
+                )
+                .unwrap()
+            } else {
+                let mut r = AuditRecord::new(RecordKind::Proxy);
+                r.decision = Decision::Allow;
+                encode_record(seq, &prev, &r).unwrap()
+            };
+            let line = String::from_utf8(bytes).unwrap();
+            let hash = line_hash(line.as_bytes());
+            out.push((seq, prev.clone(), hash.clone(), line));
+            prev = hash;
+        }
+        out
+    }
+
+    fn walk(rows: &[(u64, String, String, String)]) -> ChainCheck {
+        let mut c = ChainCheck::default();
+        let mut last = String::new();
+        for (seq, prev, hash, line) in rows {
+            check_row(&mut c, *seq, prev, hash, line, &last);
+            last = line_hash(line.as_bytes());
+        }
+        c
+    }
+
+    #[test]
+    fn an_intact_chain_passes_and_gaps_edits_are_named() {
+        let rows = chain(8);
+        let c = walk(&rows);
+        assert!(c.ok(), "{c:?}");
+        assert_eq!((c.rows, c.first_seq, c.last_seq), (8, Some(0), Some(7)));
+
+        // Rows 2..=4 and the first one missing: two ranges.
+        let kept: Vec<_> = rows
+            .iter()
+            .filter(|r| ![0, 2, 3, 4].contains(&r.0))
+            .cloned()
+            .collect();
+        assert_eq!(walk(&kept).gaps, vec![(0, 0), (2, 4)]);
+        assert!(walk(&kept).broken.is_empty());
+
+        // A line edited with its hash recomputed: the next row's prev names it.
+        let mut edited = rows.clone();
+        edited[5].3 = edited[5].3.replace("\"allow\"", "\"deny\"");
+        edited[5].2 = line_hash(edited[5].3.as_bytes());
+        let c = walk(&edited);
+        assert_eq!(c.broken.len(), 1, "{c:?}");
+        assert_eq!(c.broken[0].0, 5);
+    }
+}
