@@ -34,7 +34,8 @@ async fn two_replicas_share_approvals_and_each_is_used_once() {
         )
         .await
         .unwrap();
-    assert_eq!(rows.len(), 1, "one row per migration");
+    let migrations = actgate::state::migrate::MIGRATIONS.len();
+    assert_eq!(rows.len(), migrations, "one row per migration");
     assert_eq!(rows[0].get::<_, i32>(0), 1);
     let by: String = rows[0].get(1);
     assert!(by == "a" || by == "b", "{by}");
@@ -337,15 +338,19 @@ async fn state_check_and_migrate_over_tls_verified_against_the_ca() {
     );
     assert_eq!(migrated.0, 0, "{}", migrated.1);
     assert!(
-        migrated.1.contains("1 migration(s) applied"),
+        migrated.1.contains(&format!(
+            "{} migration(s) applied",
+            actgate::state::migrate::MIGRATIONS.len()
+        )),
         "{}",
         migrated.1
     );
     assert_eq!(after.0, 0, "{}", after.1);
     assert!(
-        after
-            .1
-            .contains("schema:    version 1 (this gateway needs 1)"),
+        after.1.contains(&format!(
+            "schema:    version {v} (this gateway needs {v})",
+            v = actgate::state::migrate::latest()
+        )),
         "{}",
         after.1
     );
@@ -442,7 +447,7 @@ async fn a_replica_starting_while_postgres_is_down_serves_and_migrates_once_it_i
         .await
         .unwrap()
         .get(0);
-    assert_eq!(n, 1);
+    assert_eq!(n, actgate::state::migrate::MIGRATIONS.len() as i64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -468,7 +473,10 @@ async fn with_migrate_false_an_old_schema_stops_the_start_until_state_migrate_ru
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(status.code(), Some(1), "{text}");
     assert!(
-        text.contains("the database schema is at version 0, this gateway needs 1: run `actgate state migrate`"),
+        text.contains(&format!(
+            "the database schema is at version 0, this gateway needs {}: run `actgate state migrate`",
+            actgate::state::migrate::latest()
+        )),
         "{text}"
     );
     assert!(!text.contains("gateway listening"), "{text}");
@@ -489,7 +497,11 @@ async fn with_migrate_false_an_old_schema_stops_the_start_until_state_migrate_ru
             .await
             .unwrap();
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("1 migration(s) applied"), "{out}");
+    let applied = format!(
+        "{} migration(s) applied",
+        actgate::state::migrate::MIGRATIONS.len()
+    );
+    assert!(out.contains(&applied), "{out}");
     let a = listening(dir.path(), spawn(dir.path(), &config)).await;
     let (s, _, body) = a.send("orchestrator", "bank", "pay", None).await;
     approval_id(s, &body);

@@ -119,6 +119,11 @@ pub fn render_metrics(gw: &Snapshot) -> String {
             // approval get 503 meanwhile; everything else is served).
             gauges.push(("actgate_state_backend_up", f64::from(u8::from(up))));
         }
+        if let Some(n) = crate::state::audit_ship::unshipped_records() {
+            // Records in the file log not yet in PostgreSQL (grows while
+            // it is down, drains when it is back).
+            gauges.push(("actgate_audit_unshipped_records", n as f64));
+        }
     }
     let mut out = gw.metrics.render_with(&gauges);
     issuer_metrics(gw, now, &mut out);

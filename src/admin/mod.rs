@@ -14,6 +14,7 @@
 pub mod access;
 pub mod build;
 mod console;
+mod console_recent;
 pub(crate) mod health;
 pub(crate) mod listener;
 mod mcp;
@@ -60,9 +61,7 @@ pub async fn handle(
             let (id, approve) = (id.to_string(), *verb == "approve");
             decide(gw, op, req, id, approve).await
         }
-        (&Method::GET, ["recent"]) => {
-            json_response(StatusCode::OK, json!({"decisions": gw.recent.snapshot()}))
-        }
+        (&Method::GET, ["recent"]) => console_recent::recent(&gw).await,
         (&Method::GET, ["agents"]) => json_response(StatusCode::OK, agents_json(&gw)),
         (&Method::GET, ["mcp_servers"]) => {
             json_response(StatusCode::OK, mcp::mcp_servers_json(&gw))

@@ -151,6 +151,15 @@ impl ApprovalStore {
         }
     }
 
+    /// The shared database, when approvals are kept in it (the audit
+    /// shipper uses the same pool).
+    pub fn database(&self) -> Option<&std::sync::Arc<crate::state::Database>> {
+        match &self.backend {
+            Backend::Files(_) => None,
+            Backend::Postgres(p) => Some(p.db()),
+        }
+    }
+
     /// Whether the shared state backend answers (`None`: files).
     pub fn backend_up(&self) -> Option<bool> {
         match &self.backend {

@@ -11,6 +11,9 @@
 //!   [`query`] filters them.
 //! - [`recent`] is the in-memory ring of the latest decisions the console
 //!   shows (bounded, not evidence).
+//! - With `[state]` postgres, each replica's chain is also shipped to the
+//!   shared `audit_records` table from this log (`state::audit_ship`; the
+//!   file stays the record of evidence).
 //!
 //! Appending from anywhere (proxy, token endpoint, approvals):
 //!
@@ -40,7 +43,6 @@ pub mod chain;
 mod guard;
 pub mod query;
 pub mod recent;
-mod ship;
 pub mod verify;
 mod writer;
 

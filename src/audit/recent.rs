@@ -38,6 +38,59 @@ pub struct DecisionRecord {
     pub approval_id: Option<String>,
     /// Upstream status when the call was forwarded.
     pub status: Option<u16>,
+    /// The replica that decided, when the list comes from the cluster's
+    /// shared audit table (`[state]` postgres); absent for this replica's
+    /// own ring.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replica: Option<String>,
+}
+
+impl DecisionRecord {
+    /// A decided agent or MCP call as its audit record (shipped by
+    /// `replica`) tells it; `None` for what the console does not list
+    /// (token exchanges, the log's own lines, gateway endpoints).
+    pub fn from_audit(replica: &str, r: &super::AuditRecord) -> Option<DecisionRecord> {
+        use super::RecordKind;
+        let mcp_route = match r.kind {
+            RecordKind::Proxy => false,
+            RecordKind::Mcp => true,
+            _ => return None,
+        };
+        let (caller, agent) = (r.caller.clone()?, r.agent.clone()?);
+        let decision = r.decision.as_str();
+        // The ring's order: the user, earlier agents oldest first, the
+        // caller (`act` holds the current actor first).
+        let mut chain: Vec<String> = r.subject.iter().cloned().collect();
+        chain.extend(r.act.iter().skip(1).rev().cloned());
+        chain.push(caller.clone());
+        let time = r
+            .time
+            .duration_since(std::time::SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        Some(DecisionRecord {
+            time,
+            caller,
+            subject: r.subject.clone(),
+            chain,
+            agent,
+            target: if mcp_route { "mcp_server" } else { "agent" },
+            operation: r.operation.clone().unwrap_or_default(),
+            name: r.mcp.as_ref().and_then(|m| {
+                m.tool
+                    .clone()
+                    .or_else(|| m.resource.clone())
+                    .or_else(|| m.prompt.clone())
+            }),
+            decision,
+            rule: r
+                .rule
+                .as_deref()
+                .and_then(|s| s.strip_prefix("rule[")?.strip_suffix(']')?.parse().ok()),
+            approval_id: r.approval_id.clone(),
+            status: r.upstream_status,
+            replica: Some(replica.to_string()),
+        })
+    }
 }
 
 /// One decision about a call from `caller` (on behalf of `subject`'s user,
@@ -133,6 +186,7 @@ impl RecentDecisions {
             rule: d.rule,
             approval_id: d.approval_id.map(str::to_owned),
             status: d.status,
+            replica: None,
         });
     }
 
@@ -164,6 +218,7 @@ mod tests {
                 rule: None,
                 approval_id: None,
                 status: None,
+                replica: None,
             });
         }
         let s = r.snapshot();

@@ -112,6 +112,9 @@ struct Status {
     healthy: AtomicBool,
     written: AtomicU64,
     lost: AtomicU64,
+    /// Lines in the whole chain as written (the next line's `seq`): how far
+    /// a shipper has to go (`state::audit_ship`).
+    next_seq: AtomicU64,
 }
 
 struct Handle {
@@ -204,6 +207,14 @@ impl AuditLog {
                 h.status.lost.load(Ordering::Relaxed),
             )
         })
+    }
+
+    /// The `seq` the next line of the chain will have: every line before
+    /// it has been written to the file (what a shipper can read).
+    pub fn next_seq(&self) -> u64 {
+        self.inner
+            .as_ref()
+            .map_or(0, |h| h.status.next_seq.load(Ordering::Relaxed))
     }
 
     /// Append `rec` with the durability its decision calls for: refusals are
@@ -735,6 +746,10 @@ impl Writer {
             Ok(()) => {
                 self.size += self.buf.len() as u64;
                 self.written = (self.head.clone(), self.fresh);
+                if !self.fresh {
+                    let next = self.head.seq + 1;
+                    self.status.next_seq.store(next, Ordering::Relaxed);
+                }
                 self.status.written.fetch_add(lines, Ordering::Relaxed);
                 self.status.healthy.store(true, Ordering::Relaxed);
                 self.unrecorded -= self.reporting;

@@ -1,4 +1,5 @@
-//! `actgate audit verify` and `actgate audit query`.
+//! `actgate audit verify` and `actgate audit query`: of log files, or with
+//! `--state URL_FILE` of every replica's chain in PostgreSQL.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -10,20 +11,49 @@ use clap::Args;
 use actgate::audit::query::{describe, expand_paths, parse_time, query_files, Filter};
 use actgate::audit::verify::verify_files;
 use actgate::audit::Decision;
+use actgate::state::audit_table;
 
 #[derive(Args)]
 pub struct VerifyArgs {
     /// Log files, oldest first (`audit-*.jsonl` sorts that way), or a log
     /// directory (all its files, in order).
-    #[arg(required = true)]
+    #[arg(required_unless_present = "state", conflicts_with = "state")]
     pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub shared: SharedArgs,
+}
+
+/// Where the replicas' shipped chains are.
+#[derive(Args)]
+pub struct SharedArgs {
+    /// Read every replica's shipped chain from PostgreSQL instead of files:
+    /// a file holding the `postgresql://` URL (as `[state] url_file`).
+    #[arg(long, value_name = "URL_FILE")]
+    pub state: Option<PathBuf>,
+    /// CA certificate (PEM) the database's TLS certificate is verified with
+    /// (as `[state] ca`); without it only a loopback address is accepted.
+    #[arg(long, value_name = "PEM", requires = "state")]
+    pub state_ca: Option<PathBuf>,
+}
+
+impl SharedArgs {
+    fn database(&self) -> anyhow::Result<Option<actgate::state::Database>> {
+        let Some(file) = &self.state else {
+            return Ok(None);
+        };
+        let s = actgate::state::settings::for_tool(file, self.state_ca.as_deref())
+            .map_err(|e| anyhow::anyhow!("--state: {e}"))?;
+        Ok(Some(actgate::state::Database::new(s)?))
+    }
 }
 
 #[derive(Args)]
 pub struct QueryArgs {
     /// Log files or a log directory.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "state", conflicts_with = "state")]
     pub files: Vec<PathBuf>,
+    #[command(flatten)]
+    pub shared: SharedArgs,
     /// The direct caller's SPIFFE ID.
     #[arg(long)]
     pub caller: Option<String>,
@@ -56,6 +86,9 @@ pub struct QueryArgs {
 /// break); 1: a break, named at the first record it affects, or a gap the
 /// gateway recorded itself (`records_lost`: the log is not complete).
 pub fn verify(a: VerifyArgs) -> anyhow::Result<ExitCode> {
+    if let Some(db) = a.shared.database()? {
+        return verify_shared(&db);
+    }
     let files = expand_paths(&a.files)?;
     if files.is_empty() {
         anyhow::bail!("no audit log files in {}", show(&a.files));
@@ -136,6 +169,9 @@ pub fn query(a: QueryArgs) -> anyhow::Result<ExitCode> {
         since: time(&a.since, "since")?,
         until: time(&a.until, "until")?,
     };
+    if let Some(db) = a.shared.database()? {
+        return query_shared(&db, &filter, a.json);
+    }
     let files = expand_paths(&a.files)?;
     if files.is_empty() {
         anyhow::bail!("no audit log files in {}", show(&a.files));
@@ -164,4 +200,74 @@ fn show(paths: &[PathBuf]) -> String {
         .map(|p| p.display().to_string())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// Exit 0 when every replica's chain in the table is intact, complete and
+/// without gaps; 1 otherwise, naming the replica and the seq.
+fn verify_shared(db: &actgate::state::Database) -> anyhow::Result<ExitCode> {
+    let rt = super::runtime()?;
+    let checks = rt
+        .block_on(audit_table::verify_all(db))
+        .context("reading audit_records")?;
+    if checks.is_empty() {
+        println!("ok: no audit records in the database");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let esc = |s: &str| actgate::terminal::escape(s).into_owned();
+    let mut ok = true;
+    for c in &checks {
+        let name = format!("replica {} chain {}", esc(&c.replica), esc(&c.chain));
+        let range = match (c.first_seq, c.last_seq) {
+            (Some(a), Some(b)) => format!("seq {a}..={b}"),
+            _ => "no records".into(),
+        };
+        for (seq, what) in &c.broken {
+            println!("BROKEN: {name}: seq {seq}: {}", esc(what));
+        }
+        for (from, to) in &c.gaps {
+            let which = if from == to {
+                format!("seq {from} is")
+            } else {
+                format!("seq {from}..={to} are")
+            };
+            println!("GAP: {name}: {which} missing (not shipped yet, or removed from the table)");
+        }
+        for seq in &c.lost {
+            println!("INCOMPLETE: {name}: seq {seq}: the replica recorded lost records here");
+        }
+        let verdict = if c.ok() { "ok" } else { "NOT OK" };
+        println!("{verdict}: {name}: {} record(s), {range}", c.rows);
+        ok &= c.ok();
+    }
+    Ok(if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn query_shared(
+    db: &actgate::state::Database,
+    filter: &Filter,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let rt = super::runtime()?;
+    let (matches, unreadable) = rt
+        .block_on(audit_table::query_all(db, filter))
+        .context("reading audit_records")?;
+    for m in &matches {
+        if json {
+            println!("{}", actgate::terminal::escape_json(&m.raw));
+        } else {
+            let replica = actgate::terminal::escape(&m.replica);
+            println!("[{replica} seq {}] {}", m.seq, describe(&m.record));
+        }
+    }
+    if !json {
+        eprintln!("{} record(s)", matches.len());
+    }
+    if unreadable > 0 {
+        eprintln!("warning: {unreadable} row(s) could not be read as records; run `actgate audit verify --state`");
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -179,6 +179,16 @@ pub async fn start_gateway(gw: Arc<Snapshot>) -> Result<RunningGateway, StartErr
         shared.clone(),
         life.stopped(),
     ));
+    // Each replica's audit chain to PostgreSQL, when `[state]` is there.
+    let ship_from = shared.clone();
+    life.spawn(crate::state::audit_ship::ship_loop(
+        move || {
+            let gw = ship_from.load();
+            let db = gw.approvals.as_ref()?.database()?.clone();
+            gw.audit.is_enabled().then(|| (gw.audit.clone(), db))
+        },
+        life.stopped(),
+    ));
     let (draining, stopped) = (life.draining(), life.stopped());
     let admin = |scope| AdminListener {
         scope,

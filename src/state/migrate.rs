@@ -12,10 +12,11 @@ const MIGRATION_LOCK: i64 = 0x0061_6374_6761_7465;
 
 /// `(version, name, SQL)`, in order. Append only: a released migration is
 /// never edited, the next version changes what it must.
-pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
-    1,
-    "approvals",
-    "CREATE TABLE approvals (
+pub const MIGRATIONS: &[(i32, &str, &str)] = &[
+    (
+        1,
+        "approvals",
+        "CREATE TABLE approvals (
         id text PRIMARY KEY,
         state text NOT NULL CHECK (state IN ('pending', 'approved', 'denied', 'used')),
         caller text NOT NULL,
@@ -30,7 +31,28 @@ pub const MIGRATIONS: &[(i32, &str, &str)] = &[(
     );
     CREATE INDEX approvals_pending_by_caller ON approvals (caller) WHERE state = 'pending';
     CREATE INDEX approvals_by_created ON approvals (created_at DESC, id);",
-)];
+    ),
+    (
+        2,
+        "audit_records",
+        // Each replica's audit chain, shipped from its file log (see
+        // `state::audit_ship`). `line` is text, not jsonb: the chain hashes
+        // the exact bytes written, which jsonb would normalise away.
+        "CREATE TABLE audit_records (
+        replica text NOT NULL,
+        -- SHA-256 of the chain's seq-0 line: a log directory started anew
+        -- is a new chain, never mixed with the old one.
+        chain text NOT NULL,
+        seq bigint NOT NULL,
+        prev text NOT NULL,
+        hash text NOT NULL,
+        line text NOT NULL,
+        shipped_at timestamptz NOT NULL DEFAULT now(),
+        PRIMARY KEY (replica, chain, seq)
+    );
+    CREATE INDEX audit_records_by_shipped ON audit_records (shipped_at DESC);",
+    ),
+];
 
 /// The version this gateway's schema is at once migrated.
 pub fn latest() -> i32 {

@@ -5,6 +5,8 @@
 //!   file or a variable, TLS or loopback-only plain TCP, replica name).
 //! - [`migrate`]: the schema, as versioned migrations embedded in the
 //!   binary, applied under an advisory lock.
+//! - [`audit_ship`], [`audit_table`]: each replica's audit chain shipped
+//!   to `audit_records`, verified and searched there.
 //! - this file: the [`Database`] handle, its health, and its errors.
 //!
 //! Driver: `tokio-postgres` (the maintained async driver the rest of the
@@ -13,6 +15,8 @@
 //! bring its own runtime glue, macros and a second TLS stack for what is
 //! here a handful of hand-written statements.
 
+pub mod audit_ship;
+pub mod audit_table;
 pub mod check;
 pub mod migrate;
 pub mod settings;

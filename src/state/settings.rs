@@ -253,6 +253,41 @@ fn host_name() -> String {
         .unwrap_or_else(|| "actgate".into())
 }
 
+/// Settings for a tool run outside a gateway (`actgate audit verify
+/// --state URL_FILE`): the URL read from `url_file`, TLS verified with `ca`
+/// or plain TCP to loopback only, as for `[state]`. Never migrates (a tool
+/// that reads must not change the schema).
+pub fn for_tool(
+    url_file: &std::path::Path,
+    ca: Option<&std::path::Path>,
+) -> Result<StateSettings, String> {
+    let url = std::fs::read_to_string(url_file)
+        .map_err(|e| format!("cannot read {}: {e}", url_file.display()))?;
+    let url = url.trim();
+    let pg = parse_url(url).map_err(|e| format!("{}: {e}", url_file.display()))?;
+    let tls = match ca {
+        Some(ca) => Some(client_tls(ca)?),
+        None => {
+            loopback_only(&pg).map_err(|e| format!("{}: {e}", url_file.display()))?;
+            None
+        }
+    };
+    let source = format!("url_file {}", url_file.display());
+    let s = finish(
+        pg,
+        tls,
+        "actgate-cli".into(),
+        source,
+        ca.map(Into::into),
+        url,
+    );
+    s.map(|s| StateSettings {
+        migrate: false,
+        ..s
+    })
+    .ok_or_else(|| "unreachable: settings not built".into())
+}
+
 /// `[state]` of `cfg` alone (for `actgate state …`): every problem in the
 /// section, or the settings (`None`: the files backend).
 pub fn from_config(cfg: &ConfigFile) -> Result<Option<StateSettings>, crate::config::ConfigErrors> {
