@@ -115,6 +115,9 @@ pub struct Snapshot {
     pub audit: AuditLog,
     /// `[server]`: connection limits, idle and drain timeouts (used at start).
     pub conn_limits: crate::server::conn::ConnLimits,
+    /// `[authorize]`: the user's side (authorization endpoint, consent and
+    /// grants pages), when configured.
+    pub user_auth: Option<Arc<crate::user_auth::UserAuth>>,
 }
 
 impl Snapshot {
@@ -186,6 +189,7 @@ impl Snapshot {
             prior.and_then(|g| g.approvals.as_ref()),
         );
         let admin_plan = crate::admin::build::plan(&mut p, cfg, &mut files);
+        let authorize_plan = crate::user_auth::build::plan(&mut p, cfg, &mut files);
         // Verifier and TLS config, only once the inputs are sound.
         let client_verifier =
             crate::identity::build::client_verifier(&mut p, trust.bundles, &metrics);
@@ -203,6 +207,7 @@ impl Snapshot {
                 message: "incomplete configuration".into(),
             }]));
         };
+        let user_auth = crate::user_auth::build::finish(cfg, authorize_plan, (&chain, &key))?;
         let tls = listener_tls(cfg, (chain, key), verifier, admin_plan)?;
         let tokens = crate::token::build::finish(
             cfg,
@@ -258,6 +263,7 @@ impl Snapshot {
             audit_settings,
             audit: prior.map(|p| p.audit.clone()).unwrap_or_default(),
             conn_limits: server.conn_limits,
+            user_auth,
         })
     }
 
