@@ -5,10 +5,12 @@
 //! names the agent that will act, and the grants page where the person
 //! revokes what they allowed. One job per file:
 //!
+//! - [`authorize`]: the authorization request checked, its refusals;
 //! - [`build`]: `[authorize]` and `[[oauth_client]]` checked into a plan;
 //! - [`client`]: the registered clients and their bounds;
 //! - [`login`]: the OpenID Connect relying party of `[authorize.login]`.
 
+pub mod authorize;
 pub(crate) mod build;
 pub mod client;
 pub mod login;
