@@ -8,12 +8,17 @@
 //! - [`authorize`]: the authorization request checked, its refusals;
 //! - [`build`]: `[authorize]` and `[[oauth_client]]` checked into a plan;
 //! - [`client`]: the registered clients and their bounds;
-//! - [`login`]: the OpenID Connect relying party of `[authorize.login]`.
+//! - [`login`]: the OpenID Connect relying party of `[authorize.login]`
+//!   (its settings so far);
+//! - [`session`]: the signed session cookie and CSRF tokens;
+//! - [`html`]: escaping and the pages' Content-Security-Policy.
 
 pub mod authorize;
 pub(crate) mod build;
 pub mod client;
+pub mod html;
 pub mod login;
+pub mod session;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
