@@ -44,7 +44,20 @@ impl DirLock {
     /// Lock `dir` (which must exist); `what` names the setting to change
     /// in the error, e.g. `"[audit] directory"`.
     pub fn acquire(dir: &Path, what: &'static str) -> Result<DirLock, DirLockError> {
-        let path = dir.join(".lock");
+        Self::acquire_at(&dir.join(".lock"), dir, what)
+    }
+
+    /// Lock the file `lock` (created if absent) on behalf of `owner`, the
+    /// path named in the error: for a state kept in one file, whose
+    /// directory may be shared with another store (the file itself is
+    /// replaced by rename on every write, so it cannot carry the lock).
+    pub fn acquire_at(
+        lock: &Path,
+        owner: &Path,
+        what: &'static str,
+    ) -> Result<DirLock, DirLockError> {
+        let path = lock.to_path_buf();
+        let dir = owner;
         let mut opts = OpenOptions::new();
         opts.create(true).truncate(false).write(true);
         #[cfg(unix)]

@@ -21,6 +21,7 @@ pub mod dir_lock;
 pub mod durable_file;
 pub mod duration;
 pub mod egress;
+pub mod grants;
 pub mod identity;
 pub mod load;
 pub mod logging;

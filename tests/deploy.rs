@@ -408,6 +408,13 @@ fn copy_material(work: &Path, prefix: &str, file: &str, target: &Path) {
         "tls.crt" => work.join(format!("{prefix}.pem")),
         "tls.key" => work.join(format!("{prefix}.key")),
         "ca.crt" => work.join("ca/bundle.pem"),
+        // The PostgreSQL URL Secret's one file (config check reads it and
+        // checks its form; it does not connect).
+        "url" => {
+            let url = "postgresql://actgate:secret@postgres.db.svc.cluster.local:5432/actgate\n";
+            std::fs::write(target, url).unwrap();
+            return;
+        }
         other => panic!("no generated material for {other}"),
     };
     std::fs::copy(from, target).unwrap();
@@ -573,6 +580,59 @@ fn the_gateway_deployment_keeps_its_security_and_availability_properties() {
     );
     assert_eq!(pdb["spec"]["maxUnavailable"], 1);
     assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0);
+}
+
+/// N replicas behave as one gateway only with the shared state, and the
+/// autoscaler can only work with a CPU request to measure against.
+#[test]
+fn the_replicas_share_state_through_postgres_and_scale_on_cpu() {
+    let py = python();
+    let base = Base::load(&py);
+    let config = base.config_toml();
+    let state = &config["state"];
+    assert_eq!(state["backend"].as_str(), Some("postgres"), "{state:?}");
+    assert!(
+        state.get("url").is_none(),
+        "the password never sits in the ConfigMap"
+    );
+    let url_file = state["url_file"].as_str().expect("state.url_file");
+    let c = base.container();
+    let mounts = c["volumeMounts"].as_array().unwrap();
+    let mount = mounts
+        .iter()
+        .find(|m| url_file.starts_with(m["mountPath"].as_str().unwrap()))
+        .unwrap_or_else(|| panic!("nothing mounted where {url_file} lives"));
+    let volume = base.deployment()["spec"]["template"]["spec"]["volumes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == mount["name"])
+        .unwrap();
+    assert_eq!(
+        volume["secret"]["secretName"], "actgate-postgres",
+        "the URL comes from a Secret"
+    );
+    assert!(
+        state["ca"].as_str().is_some(),
+        "TLS to PostgreSQL is verified"
+    );
+
+    let hpa = base.get("HorizontalPodAutoscaler", "actgate");
+    assert_eq!(hpa["apiVersion"], "autoscaling/v2");
+    let target = &hpa["spec"]["scaleTargetRef"];
+    assert_eq!(target["kind"], "Deployment");
+    assert_eq!(target["name"], base.deployment()["metadata"]["name"]);
+    let min = hpa["spec"]["minReplicas"].as_i64().unwrap();
+    let max = hpa["spec"]["maxReplicas"].as_i64().unwrap();
+    assert!(min >= 2, "never below two replicas (PDB, rollout): {min}");
+    assert!(max > min);
+    let metric = &hpa["spec"]["metrics"][0];
+    assert_eq!(metric["resource"]["name"], "cpu");
+    assert_eq!(metric["resource"]["target"]["type"], "Utilization");
+    assert!(
+        c["resources"]["requests"]["cpu"].is_string(),
+        "CPU utilization needs a CPU request"
+    );
 }
 
 /// The image runs as the user the Deployment expects, with the config path

@@ -151,8 +151,10 @@ async fn an_allowed_tool_call_reaches_the_server_with_a_minted_token_only() {
         &[("authorization", "Bearer not-forwarded")],
     )
     .await;
-    // A present but invalid token is an error, never ignored or forwarded.
+    // A present but invalid token is an error, never ignored or forwarded,
+    // answered with the request's id (the SDK matches errors by it).
     assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{}", a.body);
+    assert_eq!(assert_jsonrpc_error(&a, json!(0)), -31401);
     assert!(up.requests().is_empty());
 
     let a = post(
@@ -389,8 +391,11 @@ async fn a_held_tool_call_passes_once_after_approval() {
     let a = post(&gw, "orchestrator", other, &with).await;
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert!(up.requests().is_empty());
-    // The identical call, under a new id as clients retry: passes once.
-    let a = post(&gw, "orchestrator", call(12, "delete_file"), &with).await;
+    // The identical call, under a new id and with its own progress token
+    // (`_meta` differs per request, as SDK clients send it): passes once.
+    let mut retry = call(12, "delete_file");
+    retry["params"]["_meta"] = json!({"progressToken": "p-12"});
+    let a = post(&gw, "orchestrator", retry, &with).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert_eq!(minted(&a)["scope"], "files:delete");
     assert!(up.requests()[0].headers.get("actgate-approval").is_none());

@@ -13,8 +13,7 @@
 //!
 //! The harness is proven first with the two SDK halves talking directly
 //! (plain HTTP and mTLS), then driven through the gateway's MCP route
-//! (issue 16). The egress-sidecar case stays ignored until the sidecar
-//! forwards `/mcp/NAME`.
+//! (issue 16), directly over mTLS and through the egress sidecar.
 
 mod common;
 
@@ -761,7 +760,6 @@ async fn an_approval_rule_holds_the_tool_call_until_a_person_approves() {
 /// dials `http://127.0.0.1:PORT/mcp/files`; lists are filtered and the
 /// server sees the gateway's token for the orchestrator, as over mTLS.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "the egress sidecar does not forward /mcp/NAME yet"]
 async fn the_sdk_client_without_tls_through_the_egress_sidecar() {
     use common::egress::TestEgress;
     let Behind {

@@ -25,6 +25,22 @@ pub struct McpServerSection {
     /// protected resource metadata. MCP clients check that it is the URL
     /// they dial. Default: `{public_url}/mcp/NAME`.
     pub resource: Option<String>,
+    /// Other URLs callers reach this route by, whose user tokens the route
+    /// accepts too: an egress sidecar's local URL
+    /// (`http://127.0.0.1:PORT/mcp/NAME`), which the sidecar's metadata
+    /// names as the `resource` so MCP clients ask their IdP for tokens with
+    /// that audience (RFC 8707). Listed here, by the gateway's operator,
+    /// because what a route accepts must never be up to the caller. The
+    /// minted token's `aud` stays `resource`. Default: none.
+    #[serde(default)]
+    pub local_resources: Vec<String>,
+    /// Browser origins (`scheme://host[:port]`) whose requests this route
+    /// accepts. A request carrying an `Origin` header comes from a web page
+    /// and is refused (403) unless its origin is listed: the MCP transport
+    /// spec's defence against DNS rebinding. Requests without `Origin`
+    /// (MCP SDK clients, agents) are unaffected. Default: none.
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
     /// What each tool needs (`[[mcp_server.tool]]`); tools not listed need
     /// no scopes.
     #[serde(default)]

@@ -21,7 +21,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tracing::Instrument;
 
-use super::{card, EgressState, Via};
+use super::{card, mcp, EgressState, Via};
 use crate::browser_guard::{self, Refusal};
 use crate::proxy::{self, error, BoxError, ResponseBody};
 use crate::registry::{parse_route, RouteError};
@@ -108,7 +108,7 @@ async fn try_forward(
     if let Err(r) = browser_check(state, &req, via) {
         return Err(refused(state, &req, r));
     }
-    let agent = route(req.uri().path())?;
+    let target = route(req.uri().path())?;
     if needs_json(req.method()) {
         if let Err(r) = browser_guard::check_json(req.headers()) {
             return Err(refused(state, &req, r));
@@ -124,8 +124,8 @@ async fn try_forward(
     let body = proxy::read_body(body, &parts, state.settings.max_request_body).await?;
     let headers = outgoing_headers(state, parts.headers, bearer.as_deref(), meta)?;
     let uri = gateway_uri(state, &parts.uri)?;
-    let card_request = match &agent {
-        Some((name, rest)) if parts.method == Method::GET => {
+    let card_request = match &target {
+        Target::Agent(name, rest) if parts.method == Method::GET => {
             card::is_card_path(rest).map(|v03| (name.clone(), v03))
         }
         _ => None,
@@ -139,10 +139,9 @@ async fn try_forward(
     // change it (the old client finishes what it started).
     let material = state.material.load_full();
     let resp = send(state, &material, up).await?;
-    let agent_name = agent.as_ref().map(|(n, _)| n.as_str()).unwrap_or("-");
     tracing::info!(
         workload = %material.spiffe_id,
-        agent = agent_name,
+        target = %target,
         method = %parts.method,
         status = resp.status().as_u16(),
         delegated = bearer.is_some(),
@@ -155,6 +154,14 @@ async fn try_forward(
             return Ok(card_response(rparts, rbody, &name, v03, &state.local_url).await);
         }
     }
+    if let Target::Mcp(_) | Target::McpMetadata(_) = &target {
+        mcp::local_challenge(&mut rparts.headers, &state.local_url);
+    }
+    if let Target::McpMetadata(name) = &target {
+        if rparts.status == StatusCode::OK {
+            return Ok(mcp::metadata_response(rparts, rbody, name, &state.local_url).await);
+        }
+    }
     // Streamed frame by frame (SSE events as the agent writes them).
     Ok(Response::from_parts(
         rparts,
@@ -162,12 +169,45 @@ async fn try_forward(
     ))
 }
 
-/// `/agents` (the list), or `/agents/NAME/REST` as agent name and rest;
-/// anything else is not forwarded.
+/// What the local agent asked for: the sidecar forwards these and nothing
+/// else.
+#[derive(Debug)]
+enum Target {
+    /// `/agents`: the list of agents.
+    AgentList,
+    /// `/agents/NAME/REST`.
+    Agent(String, String),
+    /// `/mcp/NAME`: an MCP server's Streamable HTTP endpoint.
+    Mcp(String),
+    /// `/.well-known/oauth-protected-resource/mcp/NAME` (RFC 9728).
+    McpMetadata(String),
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::AgentList => f.write_str("agents"),
+            Target::Agent(name, _) => write!(f, "agent {name}"),
+            Target::Mcp(name) | Target::McpMetadata(name) => write!(f, "mcp server {name}"),
+        }
+    }
+}
+
+/// The [`Target`] of `path`; anything else is not forwarded.
 #[allow(clippy::result_large_err)]
-fn route(path: &str) -> Result<Option<(String, String)>, Refused> {
+fn route(path: &str) -> Result<Target, Refused> {
     if path == "/agents" || path == "/agents/" {
-        return Ok(None);
+        return Ok(Target::AgentList);
+    }
+    if let Some(name) = path.strip_prefix(mcp::METADATA_PREFIX) {
+        return mcp::server_name(name)
+            .map(|n| Target::McpMetadata(n.to_owned()))
+            .ok_or_else(not_found);
+    }
+    if let Some(name) = path.strip_prefix("/mcp/") {
+        return mcp::server_name(name)
+            .map(|n| Target::Mcp(n.to_owned()))
+            .ok_or_else(not_found);
     }
     if !path.starts_with("/agents/") {
         return Err(not_found());
@@ -181,7 +221,7 @@ fn route(path: &str) -> Result<Option<(String, String)>, Refused> {
                 "invalid_request",
                 &e.to_string(),
             )),
-            _ => Ok(Some((r.agent.to_string(), r.rest.to_string()))),
+            _ => Ok(Target::Agent(r.agent.to_string(), r.rest.to_string())),
         },
         Err(RouteError::NotAgentRoute) => Err(not_found()),
     }
@@ -318,6 +358,6 @@ fn not_found() -> Response<ResponseBody> {
     error(
         StatusCode::NOT_FOUND,
         "not_found",
-        "the egress listener forwards /agents and /agents/NAME/... only",
+        "the egress listener forwards /agents, /agents/NAME/... and /mcp/NAME only",
     )
 }

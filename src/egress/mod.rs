@@ -19,6 +19,7 @@
 
 pub mod card;
 pub mod forward;
+pub mod mcp;
 pub mod settings;
 
 use std::net::SocketAddr;

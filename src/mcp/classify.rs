@@ -86,7 +86,12 @@ pub fn classify(headers: &HeaderMap, body: &[u8]) -> Result<Message, Refused> {
         Some(m) => request_class(m, &id, &params).map_err(refuse)?,
     };
     check_headers(headers, method.as_deref(), &class, version.as_deref()).map_err(refuse)?;
-    let canonical = serde_json::to_vec(&Value::Object(params.clone())).unwrap_or_default();
+    // What an approval binds: `params` without `_meta`, which carries
+    // per-request values (a progress token, the revision) that differ
+    // between a call and its identical retry and that no tool executes.
+    let mut bound = params.clone();
+    bound.remove("_meta");
+    let canonical = serde_json::to_vec(&Value::Object(bound)).unwrap_or_default();
     let arguments_sha256 = match method.as_deref() {
         Some("tools/call" | "prompts/get") => Some(crate::audit::chain::line_hash(
             &serde_json::to_vec(params.get("arguments").unwrap_or(&Value::Null))

@@ -75,7 +75,8 @@ pub struct Message {
     /// SHA-256 (hex) of the canonical `params.arguments` of `tools/call` and
     /// `prompts/get`: what the audit records instead of the arguments.
     pub arguments_sha256: Option<String>,
-    /// SHA-256 (hex) of the canonical `params`: what an approval binds.
+    /// SHA-256 (hex) of the canonical `params` without `_meta`: what an
+    /// approval binds.
     pub params_sha256: String,
     /// The canonical `params` (members sorted), for an approver's preview.
     pub params: Vec<u8>,

@@ -106,6 +106,18 @@ fn reach<'g>(gw: &'g Snapshot, conn: &ConnContext, path: &str) -> Result<&'g Mcp
     }
 }
 
+/// A request from a web page (it carries `Origin`) passes only from an
+/// origin the server lists; two `Origin` headers, or one that is not text,
+/// are refused too (no guessing which one the browser meant).
+fn check_origin(server: &McpServer, headers: &http::HeaderMap) -> Result<(), Refusal> {
+    let mut all = headers.get_all(http::header::ORIGIN).iter();
+    match (all.next(), all.next()) {
+        (None, _) => Ok(()),
+        (Some(v), None) if v.to_str().is_ok_and(|o| server.origin_allowed(o)) => Ok(()),
+        _ => Err(Refusal::McpOrigin),
+    }
+}
+
 /// Where a request is handled: the snapshot it uses to the end, its
 /// connection, its request metadata.
 #[derive(Clone, Copy)]
@@ -135,14 +147,19 @@ async fn stages<'g>(
     if req.uri().query().is_some() {
         return Err(Refusal::Unforwardable);
     }
-    *subject_slot =
-        subject::verify_recorded(gw, caller, req.headers(), Some(&server.resource), rec).await?;
-    let subject = subject_slot.as_ref();
+    // The body is read and classified before the other checks so that
+    // every later refusal answers with the request's JSON-RPC `id` (SDK
+    // clients match errors to requests by it). Nothing in it is acted on
+    // before the checks pass.
     let (parts, body) = req.into_parts();
     let body = body_within(body, &parts, gw.limits.max_request_body)
         .await
         .map_err(Refusal::Body)?;
     let msg = classify(&parts, &body, rec, seen)?;
+    check_origin(server, &parts.headers)?;
+    *subject_slot =
+        subject::verify_recorded(gw, caller, &parts.headers, &server.audiences, rec).await?;
+    let subject = subject_slot.as_ref();
     let session = session(gw, server, caller, &parts, msg.as_ref(), rec)?;
     let what = msg
         .as_ref()

@@ -78,6 +78,10 @@ pub(crate) enum Refusal {
     McpSession(SessionRefused),
     /// A method other than POST, GET and DELETE on an MCP route.
     McpMethod,
+    /// A browser's request from an `Origin` the MCP server does not list
+    /// (`[[mcp_server]] allowed_origins`): the transport spec's defence
+    /// against DNS rebinding.
+    McpOrigin,
 }
 
 /// A request counter of [`Metrics`] a refusal adds one to.
@@ -123,6 +127,7 @@ impl Refusal {
             | Refusal::Unreachable { .. }
             | Refusal::MetadataUnreachable
             | Refusal::McpSession(SessionRefused::Foreign)
+            | Refusal::McpOrigin
             | Refusal::Denied(_) => AuditDecision::Deny,
             Refusal::CardMethod
             | Refusal::Mcp(_)
@@ -176,6 +181,7 @@ impl Refusal {
             Refusal::Mcp(e) => return Cow::Owned(e.to_string()),
             Refusal::McpSession(s) => s.as_str(),
             Refusal::McpMethod => "method not allowed on an MCP route",
+            Refusal::McpOrigin => "Origin not allowed on this MCP route",
         })
     }
 
@@ -203,6 +209,7 @@ impl Refusal {
             | Refusal::Unreachable { .. }
             | Refusal::MetadataUnreachable
             | Refusal::McpSession(SessionRefused::Foreign)
+            | Refusal::McpOrigin
             | Refusal::Denied(_)
             | Refusal::StepUp(_) => Some(Counter::RequestsDenied),
             Refusal::Mint(e) if credential_problem(e) => Some(Counter::RequestsUnauthenticated),
@@ -256,6 +263,7 @@ impl Refusal {
             Refusal::McpSession(SessionRefused::Unknown | SessionRefused::Foreign) => "not_found",
             Refusal::McpSession(_) => "invalid_request",
             Refusal::McpMethod => "method_not_allowed",
+            Refusal::McpOrigin => "forbidden",
         }
     }
 
@@ -334,6 +342,11 @@ impl Refusal {
             Refusal::McpMethod => method_not_allowed(
                 "POST, GET, DELETE",
                 "an MCP route takes POST, GET and DELETE",
+            ),
+            Refusal::McpOrigin => error(
+                StatusCode::FORBIDDEN,
+                "forbidden",
+                "the request's Origin is not allowed on this MCP route",
             ),
         }
     }

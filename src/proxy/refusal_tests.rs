@@ -41,9 +41,10 @@ fn variant(r: &Refusal) -> usize {
         Refusal::Mcp(_) => 19,
         Refusal::McpSession(_) => 20,
         Refusal::McpMethod => 21,
+        Refusal::McpOrigin => 22,
     }
 }
-const COUNT: usize = 22;
+const COUNT: usize = 23;
 
 /// A real client error: a connection to a closed local port.
 async fn unreachable_error() -> hyper_util::client::legacy::Error {
@@ -179,6 +180,7 @@ fn table_before_decision() -> Vec<Row> {
             "method_not_allowed",
             Invalid,
         ),
+        (Refusal::McpOrigin, forbidden, "forbidden", Deny),
     ]
 }
 

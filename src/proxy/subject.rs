@@ -10,21 +10,21 @@ use crate::snapshot::Snapshot;
 use crate::token::{SubjectToken, TokenError};
 
 /// [`verify`], and the record names the user and the delegation chain. On
-/// a route with its own `resource` (an MCP server's), a user token whose
-/// `aud` is that resource is accepted too (RFC 8707, as MCP clients ask for
-/// it), on that route only.
+/// a route with its own resource identifiers (an MCP server's `resource`
+/// and `local_resources`), a user token whose `aud` is one of them is
+/// accepted too (RFC 8707, as MCP clients ask for it), on that route only.
 pub(super) async fn verify_recorded(
     gw: &Snapshot,
     caller: &CallerIdentity,
     headers: &HeaderMap,
-    resource: Option<&str>,
+    audiences: &[String],
     rec: &mut crate::audit::AuditRecord,
 ) -> Result<Option<SubjectToken>, Refusal> {
-    let subject = match (verify(gw, caller, headers).await, resource) {
-        (Err(Refusal::SubjectToken(TokenError::WrongAudience)), Some(aud)) => {
-            for_resource(gw, caller, headers, aud)?
+    let subject = match verify(gw, caller, headers).await {
+        Err(Refusal::SubjectToken(TokenError::WrongAudience)) if !audiences.is_empty() => {
+            for_resource(gw, caller, headers, audiences)?
         }
-        (other, _) => other?,
+        other => other?,
     };
     if let Some(s) = &subject {
         rec.set_delegation(caller.spiffe_id.as_str(), s);
@@ -32,12 +32,13 @@ pub(super) async fn verify_recorded(
     Ok(subject)
 }
 
-/// The second pass of [`verify_recorded`]: the token checked for `aud`.
+/// The second pass of [`verify_recorded`]: the token checked for each of
+/// the route's audiences in turn; any other failure is final.
 fn for_resource(
     gw: &Snapshot,
     caller: &CallerIdentity,
     headers: &HeaderMap,
-    aud: &str,
+    audiences: &[String],
 ) -> Result<Option<SubjectToken>, Refusal> {
     let Ok(Some(tok)) = bearer_token(headers) else {
         return Err(Refusal::SubjectToken(TokenError::WrongAudience));
@@ -46,11 +47,22 @@ fn for_resource(
         .registry
         .by_identity(&caller.spiffe_id)
         .map(|a| a.resource.as_str());
-    gw.subject_tokens
-        .verify_for_audience(tok, presenter, aud, crate::unix_now())
-        .and_then(|s| s.check_binding(&caller.thumbprint).map(|()| s))
-        .map(Some)
-        .map_err(Refusal::SubjectToken)
+    let now = crate::unix_now();
+    for aud in audiences {
+        match gw
+            .subject_tokens
+            .verify_for_audience(tok, presenter, aud, now)
+        {
+            Err(TokenError::WrongAudience) => continue,
+            verified => {
+                return verified
+                    .and_then(|s| s.check_binding(&caller.thumbprint).map(|()| s))
+                    .map(Some)
+                    .map_err(Refusal::SubjectToken)
+            }
+        }
+    }
+    Err(Refusal::SubjectToken(TokenError::WrongAudience))
 }
 
 /// The verified subject token of the request, if it sent one. A token whose

@@ -21,6 +21,11 @@ pub struct McpServer {
     pub spiffe_id: Option<SpiffeId>,
     /// `aud` of tokens minted for this server; `resource` of its metadata.
     pub resource: String,
+    /// The audiences a user token may name on this route: `resource`
+    /// first, then `[[mcp_server]] local_resources`.
+    pub audiences: Vec<String>,
+    /// `[[mcp_server]] allowed_origins`, lower-cased.
+    pub allowed_origins: Vec<String>,
     /// Scopes per tool name (`[[mcp_server.tool]]`), each sorted and
     /// deduplicated; a tool not listed needs none.
     pub tools: HashMap<String, Vec<String>>,
@@ -41,6 +46,14 @@ impl std::fmt::Debug for McpServer {
 }
 
 impl McpServer {
+    /// May a request with this `Origin` header value use the route? Only a
+    /// listed origin, compared case-insensitively (RFC 6454 serialisation).
+    pub fn origin_allowed(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|o| o.eq_ignore_ascii_case(origin))
+    }
+
     /// The scopes `tool` needs (none for a tool the config does not list).
     pub fn tool_scopes(&self, tool: &str) -> &[String] {
         self.tools.get(tool).map_or(&[], Vec::as_slice)
@@ -95,6 +108,18 @@ fn server(
             format!("\"{resource}\" is not an absolute http(s) URL (RFC 8707 resource)"),
         );
     }
+    let mut audiences = vec![resource.clone()];
+    for (j, r) in s.local_resources.iter().enumerate() {
+        if !(r.starts_with("https://") || r.starts_with("http://")) || r.contains(['?', '#']) {
+            p.add(
+                format!("{field}.local_resources[{j}]"),
+                format!("\"{r}\" is not an absolute http(s) URL without query or fragment"),
+            );
+        } else if !audiences.contains(r) {
+            audiences.push(r.clone());
+        }
+    }
+    let allowed_origins = origins(p, field, &s.allowed_origins);
     let tools = tools(p, field, s);
     let upstream = upstream?;
     let client = if upstream.scheme_str() == Some("https") {
@@ -107,10 +132,38 @@ fn server(
         upstream,
         spiffe_id,
         resource,
+        audiences,
+        allowed_origins,
         tools: tools?,
         client,
         decisions: ctx.metrics.decision_counters(&metric_label(&s.name)),
     })
+}
+
+/// `allowed_origins`: each an origin as browsers send it
+/// (`scheme://host[:port]`, no path, no trailing `/`).
+fn origins(p: &mut Problems, field: &str, list: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (j, o) in list.iter().enumerate() {
+        let rest = o
+            .strip_prefix("https://")
+            .or_else(|| o.strip_prefix("http://"));
+        let ok = rest.is_some_and(|r| {
+            !r.is_empty()
+                && r.bytes().all(|b| {
+                    b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b':' | b'[' | b']')
+                })
+        });
+        if ok {
+            out.push(o.to_ascii_lowercase());
+        } else {
+            p.add(
+                format!("{field}.allowed_origins[{j}]"),
+                format!("\"{o}\" is not an origin like \"https://app.example.com\" (scheme, host and optional port; no path)"),
+            );
+        }
+    }
+    out
 }
 
 /// `[[mcp_server.tool]]`: unique names, valid scope tokens.

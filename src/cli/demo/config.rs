@@ -12,6 +12,8 @@ pub struct Addresses {
     pub listen: SocketAddr,
     pub scheduler: SocketAddr,
     pub notifier: SocketAddr,
+    /// The example MCP server.
+    pub mcp: SocketAddr,
 }
 
 /// The config text. Paths are as given (relative ones resolve against the
@@ -90,6 +92,35 @@ caller_trust_domain = "{TD}"
 agent = "*"
 subject = "*@suspended.example.com"
 
+# An MCP tool server behind the same gate: tools not listed need no scopes.
+[[mcp_server]]
+name = "files"
+upstream = "http://{mcp}/mcp"
+[[mcp_server.tool]]
+name = "read_file"
+scopes = ["files:read"]
+[[mcp_server.tool]]
+name = "delete_file"
+scopes = ["files:delete"]
+
+# The orchestrator may read files for itself...
+[[rule]]
+caller = "spiffe://{TD}/agent/orchestrator"
+mcp_server = "files"
+app_only = true
+tools = ["read_*"]
+scopes = ["files:read"]
+
+# ...and delete them only for a user holding files:delete, after a person
+# approved each call.
+[[rule]]
+caller = "spiffe://{TD}/agent/orchestrator"
+mcp_server = "files"
+subject_issuer = "{IDP}"
+tools = ["delete_file"]
+scopes = ["files:delete"]
+approval = "human"
+
 [approvals]
 dir = "data/approvals"
 ttl = "15m"
@@ -102,6 +133,7 @@ directory = "audit"
         port = at.listen.port(),
         scheduler = at.scheduler,
         notifier = at.notifier,
+        mcp = at.mcp,
         gw_cert = c("gateway.pem"),
         gw_key = c("gateway.key"),
         bundle = c(&format!("{TD}/bundle.pem")),

@@ -14,10 +14,13 @@
 //! 4. RFC 8693 token exchange, certificate-bound (`cnf`), refused from
 //!    another certificate;
 //! 5. human approval through the admin API, single-use;
-//! 6. the audit log verified and queried.
+//! 6. MCP: a tool server behind the same gate (filtered list, minted token,
+//!    a refused tool, a destructive tool held for approval);
+//! 7. the audit log verified and queried.
 
 mod calls;
 mod config;
+mod mcp;
 mod steps;
 
 use std::path::{Path, PathBuf};
@@ -90,6 +93,11 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
     ));
 
     let upstreams = example_agents(&a.cards).await?;
+    let tool_server = actgate::dev::example_mcp::start("127.0.0.1:0".parse()?).await?;
+    setup(&format!(
+        "example MCP server (files: read_file, write_file, delete_file) on {}",
+        tool_server.url()
+    ));
 
     // The gateway, from a config equivalent to actgate.example.toml.
     let listen: std::net::SocketAddr = a.listen.parse().context("--listen")?;
@@ -104,6 +112,7 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
             listen,
             scheduler: upstreams[0].addr,
             notifier: upstreams[1].addr,
+            mcp: tool_server.addr,
         },
     );
     let cfg =
@@ -120,7 +129,7 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
         ));
     }
 
-    let (sign_in_token, full_token) = user_tokens(&a.certs)?;
+    let (sign_in_token, full_token, files_token) = user_tokens(&a.certs)?;
 
     let demo = calls::Demo {
         base: base.clone(),
@@ -139,6 +148,7 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
     ok &= steps::deny_by_default(&demo, &full_token).await?;
     ok &= steps::token_exchange(&demo, &full_token).await?;
     ok &= steps::human_approval(&demo, &full_token).await?;
+    ok &= mcp::tools(&demo, &files_token).await?;
     // Allowed calls' records are buffered for up to flush_interval: write
     // them out before reading the log.
     let gw = running.current();
@@ -176,8 +186,8 @@ async fn example_agents(
 }
 
 /// User tokens from the demo identity provider: one for signing in, one
-/// with the full scope.
-fn user_tokens(certs: &Path) -> anyhow::Result<(String, String)> {
+/// with the full scope, one for the files tool server.
+fn user_tokens(certs: &Path) -> anyhow::Result<(String, String, String)> {
     let idp_key = SigningKey::from_pkcs8_pem(
         &std::fs::read_to_string(certs.join("idp.key")).context("reading the demo IdP key")?,
         SigningAlgorithm::Es256,
@@ -193,10 +203,11 @@ fn user_tokens(certs: &Path) -> anyhow::Result<(String, String)> {
     };
     let sign_in_token = user_token(SIGN_IN_SCOPE, 1)?;
     let full_token = user_token(FULL_SCOPE, 2)?;
+    let files_token = user_token("files:read files:delete", 3)?;
     setup(&format!(
         "demo identity provider ({IDP}) signs user tokens for {USER}"
     ));
-    Ok((sign_in_token, full_token))
+    Ok((sign_in_token, full_token, files_token))
 }
 
 /// With `--once`, stop and say how it went; else serve until Ctrl-C.
