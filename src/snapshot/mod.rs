@@ -248,13 +248,7 @@ impl Snapshot {
             metrics,
             retired_keys: tokens.retired_keys,
             approvals,
-            // The ring feeds the console on the admin listener only.
-            recent: prior.map(|g| g.recent.clone()).unwrap_or_else(|| {
-                Arc::new(match g.admin_listen {
-                    Some(_) => RecentDecisions::default(),
-                    None => RecentDecisions::disabled(),
-                })
-            }),
+            recent: kept_recent(prior, g.admin_listen.is_some()),
             admin: tls.admin,
             server_cert_not_after: tls.not_after,
             signing_key_rotate_at: token_rotate_at,
@@ -362,6 +356,17 @@ fn rules(
         },
         files,
     )
+}
+
+/// The recent-decisions ring, kept across reloads. It feeds the console
+/// on the admin listener only, so without one it records nothing.
+fn kept_recent(prior: Option<&Snapshot>, admin_listener: bool) -> Arc<RecentDecisions> {
+    prior.map(|g| g.recent.clone()).unwrap_or_else(|| {
+        Arc::new(match admin_listener {
+            true => RecentDecisions::default(),
+            false => RecentDecisions::disabled(),
+        })
+    })
 }
 
 /// MCP sessions survive a reload, unless a server they may belong to was
