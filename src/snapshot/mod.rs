@@ -115,6 +115,9 @@ pub struct Snapshot {
     pub audit: AuditLog,
     /// `[server]`: connection limits, idle and drain timeouts (used at start).
     pub conn_limits: crate::server::conn::ConnLimits,
+    /// `[authorize]`: the user's side (authorization endpoint, consent and
+    /// grants pages), when configured.
+    pub user_auth: Option<Arc<crate::user_auth::UserAuth>>,
 }
 
 impl Snapshot {
@@ -186,6 +189,7 @@ impl Snapshot {
             prior.and_then(|g| g.approvals.as_ref()),
         );
         let admin_plan = crate::admin::build::plan(&mut p, cfg, &mut files);
+        let authorize_plan = crate::user_auth::build::plan(&mut p, cfg, &mut files);
         // Verifier and TLS config, only once the inputs are sound.
         let client_verifier =
             crate::identity::build::client_verifier(&mut p, trust.bundles, &metrics);
@@ -203,6 +207,7 @@ impl Snapshot {
                 message: "incomplete configuration".into(),
             }]));
         };
+        let user_auth = crate::user_auth::build::finish(cfg, authorize_plan, (&chain, &key))?;
         let tls = listener_tls(cfg, (chain, key), verifier, admin_plan)?;
         let tokens = crate::token::build::finish(
             cfg,
@@ -243,13 +248,7 @@ impl Snapshot {
             metrics,
             retired_keys: tokens.retired_keys,
             approvals,
-            // The ring feeds the console on the admin listener only.
-            recent: prior.map(|g| g.recent.clone()).unwrap_or_else(|| {
-                Arc::new(match g.admin_listen {
-                    Some(_) => RecentDecisions::default(),
-                    None => RecentDecisions::disabled(),
-                })
-            }),
+            recent: kept_recent(prior, g.admin_listen.is_some()),
             admin: tls.admin,
             server_cert_not_after: tls.not_after,
             signing_key_rotate_at: token_rotate_at,
@@ -258,6 +257,7 @@ impl Snapshot {
             audit_settings,
             audit: prior.map(|p| p.audit.clone()).unwrap_or_default(),
             conn_limits: server.conn_limits,
+            user_auth,
         })
     }
 
@@ -356,6 +356,17 @@ fn rules(
         },
         files,
     )
+}
+
+/// The recent-decisions ring, kept across reloads. It feeds the console
+/// on the admin listener only, so without one it records nothing.
+fn kept_recent(prior: Option<&Snapshot>, admin_listener: bool) -> Arc<RecentDecisions> {
+    prior.map(|g| g.recent.clone()).unwrap_or_else(|| {
+        Arc::new(match admin_listener {
+            true => RecentDecisions::default(),
+            false => RecentDecisions::disabled(),
+        })
+    })
 }
 
 /// MCP sessions survive a reload, unless a server they may belong to was
