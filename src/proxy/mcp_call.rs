@@ -135,8 +135,14 @@ async fn stages<'g>(
     if req.uri().query().is_some() {
         return Err(Refusal::Unforwardable);
     }
-    *subject_slot =
-        subject::verify_recorded(gw, caller, req.headers(), Some(&server.resource), rec).await?;
+    *subject_slot = subject::verify_recorded(
+        gw,
+        caller,
+        req.headers(),
+        (Some(&server.resource), &server.resource),
+        rec,
+    )
+    .await?;
     let subject = subject_slot.as_ref();
     let (parts, body) = req.into_parts();
     let body = body_within(body, &parts, gw.limits.max_request_body)

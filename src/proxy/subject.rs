@@ -12,17 +12,22 @@ use crate::token::{SubjectToken, TokenError};
 /// [`verify`], and the record names the user and the delegation chain. On
 /// a route with its own `resource` (an MCP server's), a user token whose
 /// `aud` is that resource is accepted too (RFC 8707, as MCP clients ask for
-/// it), on that route only.
+/// it), on that route only. A gateway token from a person's grant is
+/// accepted on the route of its audience (`route_resource`), from its
+/// actor over its certificate ([`crate::token::user_token`]).
 pub(super) async fn verify_recorded(
     gw: &Snapshot,
     caller: &CallerIdentity,
     headers: &HeaderMap,
-    resource: Option<&str>,
+    (resource, route_resource): (Option<&str>, &str),
     rec: &mut crate::audit::AuditRecord,
 ) -> Result<Option<SubjectToken>, Refusal> {
     let subject = match (verify(gw, caller, headers).await, resource) {
         (Err(Refusal::SubjectToken(TokenError::WrongAudience)), Some(aud)) => {
             for_resource(gw, caller, headers, aud)?
+        }
+        (Err(Refusal::SubjectToken(TokenError::NotAudience)), _) => {
+            from_grant(gw, caller, headers, route_resource)?
         }
         (other, _) => other?,
     };
@@ -51,6 +56,32 @@ fn for_resource(
         .and_then(|s| s.check_binding(&caller.thumbprint).map(|()| s))
         .map(Some)
         .map_err(Refusal::SubjectToken)
+}
+
+/// A gateway token the subject rule refused as not the presenter's: a
+/// person's delegation to this caller for this route, or that refusal.
+fn from_grant(
+    gw: &Snapshot,
+    caller: &CallerIdentity,
+    headers: &HeaderMap,
+    route_resource: &str,
+) -> Result<Option<SubjectToken>, Refusal> {
+    let Ok(Some(tok)) = bearer_token(headers) else {
+        return Err(Refusal::SubjectToken(TokenError::NotAudience));
+    };
+    let grants = gw.grants.load();
+    match crate::token::user_token::verify(
+        &gw.subject_tokens,
+        grants.as_deref(),
+        tok,
+        route_resource,
+        caller,
+        crate::unix_now(),
+    ) {
+        Ok(Some(s)) => Ok(Some(s)),
+        Ok(None) => Err(Refusal::SubjectToken(TokenError::NotAudience)),
+        Err(e) => Err(Refusal::SubjectToken(e)),
+    }
 }
 
 /// The verified subject token of the request, if it sent one. A token whose

@@ -115,6 +115,12 @@ pub struct Snapshot {
     pub audit: AuditLog,
     /// `[server]`: connection limits, idle and drain timeouts (used at start).
     pub conn_limits: crate::server::conn::ConnLimits,
+    /// The people's grants the authorization code and refresh grants
+    /// redeem and the proxy checks tokens from them against: one store for
+    /// the gateway's life (it holds its file's lock), kept across reloads;
+    /// empty when there is no authorization endpoint (the token endpoint
+    /// then refuses those grants and the proxy every token from a grant).
+    pub grants: Arc<arc_swap::ArcSwapOption<crate::grants::GrantStore>>,
 }
 
 impl Snapshot {
@@ -198,10 +204,7 @@ impl Snapshot {
         let (Some(chain), Some(key), Some(own_keys), Some(verifier)) =
             (server.chain, server.key, own.loaded(), client_verifier)
         else {
-            return Err(ConfigErrors(vec![ConfigProblem {
-                location: cfg.path.display().to_string(),
-                message: "incomplete configuration".into(),
-            }]));
+            return Err(incomplete(cfg));
         };
         let tls = listener_tls(cfg, (chain, key), verifier, admin_plan)?;
         let tokens = crate::token::build::finish(
@@ -258,6 +261,7 @@ impl Snapshot {
             audit_settings,
             audit: prior.map(|p| p.audit.clone()).unwrap_or_default(),
             conn_limits: server.conn_limits,
+            grants: prior.map(|p| p.grants.clone()).unwrap_or_default(),
         })
     }
 
@@ -271,6 +275,15 @@ impl Snapshot {
             retired_cards: &self.retired_card_keys,
         }
     }
+}
+
+/// The error for a config whose problems were all reported but left a part
+/// missing (unreachable: every missing part recorded a problem).
+fn incomplete(cfg: &ConfigFile) -> ConfigErrors {
+    ConfigErrors(vec![ConfigProblem {
+        location: cfg.path.display().to_string(),
+        message: "incomplete configuration".into(),
+    }])
 }
 
 /// The TLS side of the listeners, made once every section checked clean.

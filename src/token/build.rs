@@ -157,7 +157,9 @@ pub(crate) fn finish(
     let jwks_json = Bytes::from(keys.jwks().to_string());
     let card_jwks_json = Bytes::from(card_keys.jwks().to_string());
     let metadata_json = Bytes::from(
-        metadata::authorization_server(names.issuer, names.public_url, scopes, jwt_bearer)
+        // No authorization endpoint yet: `[authorize] public_url` goes here
+        // once that section exists.
+        metadata::authorization_server(names.issuer, names.public_url, scopes, jwt_bearer, None)
             .to_string(),
     );
     let minter = Minter::new(
