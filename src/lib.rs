@@ -39,6 +39,7 @@ pub mod tls;
 pub mod token;
 pub mod trace;
 pub(crate) mod upstream;
+pub mod user_auth;
 
 /// Seconds since the Unix epoch, the unit of every JWT time claim.
 pub fn unix_now() -> i64 {

@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+mod authorize;
 mod egress;
 mod file;
 mod governance;
@@ -21,6 +22,7 @@ mod problems;
 mod runtime;
 mod state;
 
+pub use authorize::*;
 pub use egress::*;
 pub use file::{ConfigModel, TomlFile};
 pub use governance::*;
@@ -94,6 +96,12 @@ pub struct RawConfig {
     /// section: files, on this node.
     #[serde(default)]
     pub state: StateSection,
+    /// The authorization endpoint, consent and grants pages people's
+    /// browsers reach (the user's side of delegation). Default: off.
+    pub authorize: Option<AuthorizeSection>,
+    /// The public clients that may send people to `[authorize]`.
+    #[serde(default)]
+    pub oauth_client: Vec<OAuthClientSection>,
 }
 
 /// `[gateway]`

@@ -115,6 +115,9 @@ pub struct Snapshot {
     pub audit: AuditLog,
     /// `[server]`: connection limits, idle and drain timeouts (used at start).
     pub conn_limits: crate::server::conn::ConnLimits,
+    /// `[authorize]`: the user's side (authorization endpoint, consent and
+    /// grants pages), when configured.
+    pub user_auth: Option<Arc<crate::user_auth::UserAuth>>,
     /// The people's grants the authorization code and refresh grants
     /// redeem and the proxy checks tokens from them against: one store for
     /// the gateway's life (it holds its file's lock), kept across reloads;
@@ -192,20 +195,21 @@ impl Snapshot {
             prior.and_then(|g| g.approvals.as_ref()),
         );
         let admin_plan = crate::admin::build::plan(&mut p, cfg, &mut files);
+        let authorize_plan = crate::user_auth::build::plan(&mut p, cfg, &mut files);
         // Verifier and TLS config, only once the inputs are sound.
         let client_verifier =
             crate::identity::build::client_verifier(&mut p, trust.bundles, &metrics);
         let token_rotate_at = own.token_rotate_at;
         p.finish()?;
 
-        // Every `take` above that returned None recorded a problem, so these
-        // are all present here; the `else` arms are unreachable but keep the
-        // code panic-free.
+        // Every `take` above that returned None recorded a problem, so these are
+        // all present here; the `else` arm is unreachable but keeps this panic-free.
         let (Some(chain), Some(key), Some(own_keys), Some(verifier)) =
             (server.chain, server.key, own.loaded(), client_verifier)
         else {
             return Err(incomplete(cfg));
         };
+        let user_auth = crate::user_auth::build::finish(cfg, authorize_plan, (&chain, &key))?;
         let tls = listener_tls(cfg, (chain, key), verifier, admin_plan)?;
         let tokens = crate::token::build::finish(
             cfg,
@@ -261,6 +265,7 @@ impl Snapshot {
             audit_settings,
             audit: prior.map(|p| p.audit.clone()).unwrap_or_default(),
             conn_limits: server.conn_limits,
+            user_auth,
             grants: prior.map(|p| p.grants.clone()).unwrap_or_default(),
         })
     }

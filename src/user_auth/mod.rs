@@ -1,0 +1,49 @@
+//! The user's side of delegation (issue 18): what a person's browser
+//! touches. The `[authorize]` listener serves the authorization endpoint
+//! (`GET /oauth2/authorize`, authorization code + PKCE for public
+//! clients), the login at the organisation's IdP, the consent page that
+//! names the agent that will act, and the grants page where the person
+//! revokes what they allowed. One job per file:
+//!
+//! - [`build`]: `[authorize]` and `[[oauth_client]]` checked into a plan;
+//! - [`client`]: the registered clients and their bounds;
+//! - [`login`]: the OpenID Connect relying party of `[authorize.login]`.
+
+pub(crate) mod build;
+pub mod client;
+pub mod login;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use client::{OAuthClient, OAuthClients};
+pub use login::LoginSettings;
+
+/// `[authorize]` as one snapshot configures it.
+pub struct UserAuth {
+    pub listen: SocketAddr,
+    /// `https://host[:port]`, no trailing `/`.
+    pub public_url: String,
+    /// Server-authenticated only: browsers present no certificate.
+    pub tls: Arc<rustls::ServerConfig>,
+    pub clients: OAuthClients,
+    pub login: LoginSettings,
+    pub session_lifetime: Duration,
+    pub consent_timeout: Duration,
+    pub grants_file: PathBuf,
+    /// `session_key_file`'s key; `None`: a random one made at start.
+    pub session_key: Option<Vec<u8>>,
+}
+
+impl UserAuth {
+    /// Where the IdP sends the person back after the login.
+    pub fn login_callback(&self) -> String {
+        format!("{}/oauth2/login/callback", self.public_url)
+    }
+    /// The authorization endpoint's URL.
+    pub fn authorization_endpoint(&self) -> String {
+        format!("{}/oauth2/authorize", self.public_url)
+    }
+}
