@@ -369,6 +369,31 @@ async fn refusals_of_a_code() {
     }
 }
 
+/// Only tokens from a person's grant pass on the route of their `aud`: an
+/// exchanged token for the scheduler (same `aud`, `act` and `cnf` shape,
+/// no `grant`) is still refused to its holder there.
+#[tokio::test]
+async fn a_gateway_token_without_a_grant_is_not_a_delegation() {
+    let s = start("").await;
+    let user = s.gw.user_token(json!({}));
+    let exchanged =
+        s.gw.exchange(
+            "orchestrator",
+            &common::exchange::request(&user, "scheduler", &[("scope", "calendar:read")]),
+        )
+        .await
+        .token();
+    assert_eq!(
+        claims(&exchanged)["act"],
+        json!({"sub": id("orchestrator")})
+    );
+    let (st, _, body) =
+        s.gw.send_message("orchestrator", "scheduler", Some(&exchanged))
+            .await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{body}");
+    assert_refused(&body, "another audience");
+}
+
 #[tokio::test]
 async fn without_a_grant_store_the_grants_are_unsupported() {
     let up = upstream::start(Behaviour::Echo).await;
