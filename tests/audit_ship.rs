@@ -96,6 +96,14 @@ async fn both_chains_ship_and_verify_a_tampered_row_is_named_and_query_spans_rep
             .unwrap();
         assert_eq!(s, StatusCode::OK, "{body}");
     }
+    // Allowed calls' records reach the file within `flush_interval`: wait
+    // for all ten (and each log_start) before comparing file and table.
+    for _ in 0..200 {
+        if file_lines(dir.path(), "a") + file_lines(dir.path(), "b") >= 12 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     shipped(&pg, dir.path(), "a").await;
     shipped(&pg, dir.path(), "b").await;
     for name in ["a", "b"] {
@@ -131,7 +139,12 @@ async fn both_chains_ship_and_verify_a_tampered_row_is_named_and_query_spans_rep
     );
     let so = text(&out.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(so.lines().count(), 10, "{so}");
+    assert_eq!(
+        so.lines().count(),
+        10,
+        "{so}\nstderr: {}",
+        text(&out.stderr)
+    );
     assert!(
         so.contains("[a seq ") && so.contains("[b seq "),
         "both replicas: {so}"

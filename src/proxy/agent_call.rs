@@ -82,7 +82,8 @@ async fn stages<'g>(
         return answer.map(Done::Answered);
     }
     let rest = classify::canonical_path(route.rest)?;
-    *subject_slot = subject::verify_recorded(gw, caller, req.headers(), &[], rec).await?;
+    *subject_slot =
+        subject::verify_recorded(gw, caller, req.headers(), (&[], &agent.resource), rec).await?;
     let subject = subject_slot.as_ref();
     // The body is read (up to the limit) and classified before the decision:
     // rules may allow some operations and not others, and nothing may reach

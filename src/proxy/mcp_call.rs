@@ -157,8 +157,14 @@ async fn stages<'g>(
         .map_err(Refusal::Body)?;
     let msg = classify(&parts, &body, rec, seen)?;
     check_origin(server, &parts.headers)?;
-    *subject_slot =
-        subject::verify_recorded(gw, caller, &parts.headers, &server.audiences, rec).await?;
+    *subject_slot = subject::verify_recorded(
+        gw,
+        caller,
+        &parts.headers,
+        (&server.audiences, &server.resource),
+        rec,
+    )
+    .await?;
     let subject = subject_slot.as_ref();
     let session = session(gw, server, caller, &parts, msg.as_ref(), rec)?;
     let what = msg

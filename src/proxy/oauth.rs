@@ -1,6 +1,8 @@
 //! The OAuth endpoints on the mTLS listener, as HTTP: `POST /oauth2/token`
 //! (RFC 8693 token exchange, decided in [`crate::token::exchange`], and the
-//! RFC 7523 JWT bearer grant, [`crate::token::jwt_bearer`]) and each agent's
+//! RFC 7523 JWT bearer grant, [`crate::token::jwt_bearer`], the authorization
+//! code grant of a person's consent, [`crate::token::authorization_code`], and
+//! its refresh grant, [`crate::token::refresh_grant`]) and each agent's
 //! RFC 9728 protected-resource metadata.
 
 use bytes::Bytes;
@@ -17,9 +19,11 @@ use crate::metrics::Metrics;
 use crate::policy::scopes::scopes_supported;
 use crate::registry::Agent;
 use crate::snapshot::Snapshot;
+use crate::token::authorization_code::{self, GRANT_TYPE_AUTHORIZATION_CODE};
 use crate::token::exchange::{self, ErrorCode, ExchangeError};
 use crate::token::jwt_bearer::{self, GRANT_TYPE_JWT_BEARER};
 use crate::token::metadata;
+use crate::token::refresh_grant::{self, GRANT_TYPE_REFRESH_TOKEN};
 
 /// What the exchange reads from the snapshot: the same authorization core
 /// as the proxy route, the registry, the verifiers and the minter.
@@ -191,20 +195,66 @@ async fn answer(
     let body = read_body(body, &parts, gw.limits.max_request_body)
         .await
         .map_err(Refusal::Http)?;
-    let bearer = param_of(&body, "grant_type").as_deref() == Some(GRANT_TYPE_JWT_BEARER);
-    let input = if bearer { "assertion" } else { "subject_token" };
-    rec.operation = Some(if bearer { "JwtBearer" } else { "TokenExchange" }.into());
+    let grant = Grant::of(param_of(&body, "grant_type").as_deref());
+    rec.operation = Some(grant.operation().into());
     // A subject token (or assertion) whose kid its issuer's fetched keys
     // lack waits here (bounded) for a fetch, so a key rotation at the IdP
     // costs no refusal.
-    if let Some(t) = param_of(&body, input) {
+    if let Some(t) = grant.input().and_then(|input| param_of(&body, input)) {
         gw.subject_tokens.wait_for_keys_of(&t, &gw.metrics).await;
     }
     let now = crate::unix_now();
-    Ok(match bearer {
-        true => jwt_bearer::grant(&gw.into(), caller, &body, now)?,
-        false => exchange::exchange(gw, caller, &body, now)?,
+    let grants = gw.grants.load();
+    Ok(match grant {
+        Grant::JwtBearer => jwt_bearer::grant(&gw.into(), caller, &body, now)?,
+        Grant::AuthorizationCode => {
+            authorization_code::grant(&gw.into(), grants.as_deref(), caller, &body, now)?
+        }
+        Grant::RefreshToken => {
+            refresh_grant::grant(&gw.into(), grants.as_deref(), caller, &body, now)?
+        }
+        Grant::Exchange => exchange::exchange(gw, caller, &body, now)?,
     })
+}
+
+/// Which grant answers a request (the token exchange reports any other
+/// `grant_type`).
+#[derive(Clone, Copy)]
+enum Grant {
+    Exchange,
+    JwtBearer,
+    AuthorizationCode,
+    RefreshToken,
+}
+
+impl Grant {
+    fn of(grant_type: Option<&str>) -> Grant {
+        match grant_type {
+            Some(GRANT_TYPE_JWT_BEARER) => Grant::JwtBearer,
+            Some(GRANT_TYPE_AUTHORIZATION_CODE) => Grant::AuthorizationCode,
+            Some(GRANT_TYPE_REFRESH_TOKEN) => Grant::RefreshToken,
+            _ => Grant::Exchange,
+        }
+    }
+
+    /// The audit record's operation.
+    fn operation(self) -> &'static str {
+        match self {
+            Grant::Exchange => "TokenExchange",
+            Grant::JwtBearer => "JwtBearer",
+            Grant::AuthorizationCode => "AuthorizationCode",
+            Grant::RefreshToken => "RefreshToken",
+        }
+    }
+
+    /// The form parameter holding a token of a configured issuer.
+    fn input(self) -> Option<&'static str> {
+        match self {
+            Grant::Exchange => Some("subject_token"),
+            Grant::JwtBearer => Some("assertion"),
+            Grant::AuthorizationCode | Grant::RefreshToken => None,
+        }
+    }
 }
 
 /// The first `name` parameter of a form body, if it parses (the grant

@@ -13,16 +13,22 @@ use crate::token::{SubjectToken, TokenError};
 /// a route with its own resource identifiers (an MCP server's `resource`
 /// and `local_resources`), a user token whose `aud` is one of them is
 /// accepted too (RFC 8707, as MCP clients ask for it), on that route only.
+/// A gateway token from a person's grant is accepted on the route of its
+/// audience (`route_resource`), from its actor over its certificate
+/// ([`crate::token::user_token`]).
 pub(super) async fn verify_recorded(
     gw: &Snapshot,
     caller: &CallerIdentity,
     headers: &HeaderMap,
-    audiences: &[String],
+    (audiences, route_resource): (&[String], &str),
     rec: &mut crate::audit::AuditRecord,
 ) -> Result<Option<SubjectToken>, Refusal> {
     let subject = match verify(gw, caller, headers).await {
         Err(Refusal::SubjectToken(TokenError::WrongAudience)) if !audiences.is_empty() => {
             for_resource(gw, caller, headers, audiences)?
+        }
+        Err(Refusal::SubjectToken(TokenError::NotAudience)) => {
+            from_grant(gw, caller, headers, route_resource)?
         }
         other => other?,
     };
@@ -63,6 +69,32 @@ fn for_resource(
         }
     }
     Err(Refusal::SubjectToken(TokenError::WrongAudience))
+}
+
+/// A gateway token the subject rule refused as not the presenter's: a
+/// person's delegation to this caller for this route, or that refusal.
+fn from_grant(
+    gw: &Snapshot,
+    caller: &CallerIdentity,
+    headers: &HeaderMap,
+    route_resource: &str,
+) -> Result<Option<SubjectToken>, Refusal> {
+    let Ok(Some(tok)) = bearer_token(headers) else {
+        return Err(Refusal::SubjectToken(TokenError::NotAudience));
+    };
+    let grants = gw.grants.load();
+    match crate::token::user_token::verify(
+        &gw.subject_tokens,
+        grants.as_deref(),
+        tok,
+        route_resource,
+        caller,
+        crate::unix_now(),
+    ) {
+        Ok(Some(s)) => Ok(Some(s)),
+        Ok(None) => Err(Refusal::SubjectToken(TokenError::NotAudience)),
+        Err(e) => Err(Refusal::SubjectToken(e)),
+    }
 }
 
 /// The verified subject token of the request, if it sent one. A token whose

@@ -118,6 +118,12 @@ pub struct Snapshot {
     /// `[authorize]`: the user's side (authorization endpoint, consent and
     /// grants pages), when configured.
     pub user_auth: Option<Arc<crate::user_auth::UserAuth>>,
+    /// The people's grants the authorization code and refresh grants
+    /// redeem and the proxy checks tokens from them against: one store for
+    /// the gateway's life (it holds its file's lock), kept across reloads;
+    /// empty when there is no authorization endpoint (the token endpoint
+    /// then refuses those grants and the proxy every token from a grant).
+    pub grants: Arc<arc_swap::ArcSwapOption<crate::grants::GrantStore>>,
 }
 
 impl Snapshot {
@@ -196,16 +202,12 @@ impl Snapshot {
         let token_rotate_at = own.token_rotate_at;
         p.finish()?;
 
-        // Every `take` above that returned None recorded a problem, so these
-        // are all present here; the `else` arms are unreachable but keep the
-        // code panic-free.
+        // Every `take` above that returned None recorded a problem, so these are
+        // all present here; the `else` arm is unreachable but keeps this panic-free.
         let (Some(chain), Some(key), Some(own_keys), Some(verifier)) =
             (server.chain, server.key, own.loaded(), client_verifier)
         else {
-            return Err(ConfigErrors(vec![ConfigProblem {
-                location: cfg.path.display().to_string(),
-                message: "incomplete configuration".into(),
-            }]));
+            return Err(incomplete(cfg));
         };
         let user_auth = crate::user_auth::build::finish(cfg, authorize_plan, (&chain, &key))?;
         let tls = listener_tls(cfg, (chain, key), verifier, admin_plan)?;
@@ -258,6 +260,7 @@ impl Snapshot {
             audit: prior.map(|p| p.audit.clone()).unwrap_or_default(),
             conn_limits: server.conn_limits,
             user_auth,
+            grants: prior.map(|p| p.grants.clone()).unwrap_or_default(),
         })
     }
 
@@ -271,6 +274,15 @@ impl Snapshot {
             retired_cards: &self.retired_card_keys,
         }
     }
+}
+
+/// The error for a config whose problems were all reported but left a part
+/// missing (unreachable: every missing part recorded a problem).
+fn incomplete(cfg: &ConfigFile) -> ConfigErrors {
+    ConfigErrors(vec![ConfigProblem {
+        location: cfg.path.display().to_string(),
+        message: "incomplete configuration".into(),
+    }])
 }
 
 /// The TLS side of the listeners, made once every section checked clean.

@@ -157,8 +157,15 @@ pub(crate) fn finish(
     let jwks_json = Bytes::from(keys.jwks().to_string());
     let card_jwks_json = Bytes::from(card_keys.jwks().to_string());
     let metadata_json = Bytes::from(
-        metadata::authorization_server(names.issuer, names.public_url, scopes, jwt_bearer)
-            .to_string(),
+        metadata::authorization_server(
+            names.issuer,
+            names.public_url,
+            scopes,
+            jwt_bearer,
+            // Checked by `user_auth::build` before this runs.
+            cfg.raw.authorize.as_ref().map(|a| a.public_url.as_str()),
+        )
+        .to_string(),
     );
     let minter = Minter::new(
         keys.clone(),

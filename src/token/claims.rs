@@ -188,6 +188,43 @@ pub(super) struct ClaimsView<'a> {
     pub act: Option<ActorView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf: Option<&'a Cnf>,
+    /// A person's delegation (the authorization code and refresh grants):
+    /// the grant and the person's own issuer.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub user: Option<&'a UserGrantClaims>,
+}
+
+/// The claims a token issued from a person's grant carries besides the
+/// usual ones: `grant` (the grant's id, so the gateway can stop its tokens
+/// when the person revokes it) and `sub_id`, the RFC 9493 `iss_sub`
+/// subject identifier naming the IdP the person logged in at (the token's
+/// `iss` is this gateway, so `sub` alone would not say whose `sub` it is).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserGrantClaims {
+    pub grant: String,
+    pub sub_id: SubjectIdentifier,
+}
+
+/// RFC 9493 §3.2.5 `iss_sub` subject identifier.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubjectIdentifier {
+    /// Always `"iss_sub"`.
+    pub format: String,
+    pub iss: String,
+    pub sub: String,
+}
+
+impl UserGrantClaims {
+    pub fn new(grant: &str, issuer: &str, sub: &str) -> Self {
+        UserGrantClaims {
+            grant: grant.to_owned(),
+            sub_id: SubjectIdentifier {
+                format: "iss_sub".into(),
+                iss: issuer.to_owned(),
+                sub: sub.to_owned(),
+            },
+        }
+    }
 }
 
 /// The new outermost actor, wrapping the subject token's chain (serialised
@@ -241,6 +278,7 @@ pub(super) fn claims_view<'a>(
         jti,
         act,
         cnf: None,
+        user: None,
     })
 }
 

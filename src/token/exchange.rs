@@ -29,7 +29,7 @@
 //! a subject token.
 
 use super::actor::ActorTokenVerifier;
-use super::claims::ClaimsError;
+use super::claims::{ClaimsError, UserGrantClaims};
 use super::grant::{
     invalid_request, invalid_scope, invalid_target, parse_scope, resolve_target, target_parameter,
     Params, Target,
@@ -114,6 +114,9 @@ pub(super) struct Request<'r> {
     pub(super) requested_scopes: Option<&'r [String]>,
     pub(super) issued_token_type: Option<&'static str>,
     pub(super) input: Input,
+    /// The person's grant the token is issued from (the authorization code
+    /// and refresh grants), carried as claims.
+    pub(super) user: Option<&'r UserGrantClaims>,
 }
 
 /// Perform the exchange for `caller` (the verified mTLS client) with the form
@@ -141,6 +144,7 @@ pub fn exchange<'a>(
         requested_scopes: checked.requested_scopes.as_deref(),
         issued_token_type: Some(checked.issued_token_type),
         input: SUBJECT_TOKEN,
+        user: None,
     };
     issue(&ctx, caller, req, now)
 }
@@ -178,7 +182,7 @@ pub(super) fn issue(
     // 7. Mint with the proxy's core, bound to the caller's certificate.
     let minted = ctx
         .minter
-        .token_bound(&allowed.mint_request(), now)
+        .token_bound_for(&allowed.mint_request(), req.user, now)
         .map_err(|e| mint_refusal(e, req.input))?;
 
     let issued_scope = issued_scope(&allowed.scopes, &req.subject);
@@ -196,6 +200,7 @@ pub(super) fn issue(
         subject: req.subject,
         jti: minted.jti,
         token_scope: minted.scope,
+        refresh_token: None,
     })
 }
 

@@ -21,6 +21,10 @@ pub const TOKEN_ENDPOINT_PATH: &str = "/oauth2/token";
 pub const GRANT_TYPE_TOKEN_EXCHANGE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 /// RFC 7523 §2.1.
 pub const GRANT_TYPE_JWT_BEARER: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// RFC 6749 §4.1.3 (with RFC 7636 PKCE).
+pub const GRANT_TYPE_AUTHORIZATION_CODE: &str = "authorization_code";
+/// RFC 6749 §6.
+pub const GRANT_TYPE_REFRESH_TOKEN: &str = "refresh_token";
 
 /// RFC 6749 §5.2 / RFC 8693 §2.2.2 / RFC 8707 error codes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -125,6 +129,8 @@ pub struct Issued {
     /// `jti` and `scope` of the issued token, for the audit record.
     pub jti: Arc<str>,
     pub token_scope: Option<Arc<str>>,
+    /// The next refresh token (the authorization code and refresh grants).
+    pub refresh_token: Option<String>,
 }
 
 impl Issued {
@@ -143,6 +149,9 @@ impl Issued {
         if let Some(s) = &self.scope {
             v["scope"] = s.as_str().into();
         }
+        if let Some(r) = &self.refresh_token {
+            v["refresh_token"] = r.as_str().into();
+        }
         Bytes::from(v.to_string())
     }
 }
@@ -160,6 +169,12 @@ pub(super) struct Params {
     /// The JWT bearer grant's (RFC 7523 §2.1).
     pub(super) assertion: Option<String>,
     pub(super) scope: Option<String>,
+    /// The authorization code grant's (RFC 6749 §4.1.3, RFC 7636 §4.5).
+    pub(super) code: Option<String>,
+    pub(super) code_verifier: Option<String>,
+    pub(super) redirect_uri: Option<String>,
+    /// The refresh grant's (RFC 6749 §6).
+    pub(super) refresh_token: Option<String>,
     pub(super) resources: Vec<String>,
     pub(super) audiences: Vec<String>,
     /// A secret or assertion: another client authentication method.
@@ -185,6 +200,10 @@ impl Params {
                 "requested_token_type" => &mut p.requested_token_type,
                 "assertion" => &mut p.assertion,
                 "scope" => &mut p.scope,
+                "code" => &mut p.code,
+                "code_verifier" => &mut p.code_verifier,
+                "redirect_uri" => &mut p.redirect_uri,
+                "refresh_token" => &mut p.refresh_token,
                 "resource" => {
                     p.resources.push(value);
                     continue;
@@ -218,7 +237,8 @@ impl Params {
             Some(_) => Err(ExchangeError::new(
                 ErrorCode::UnsupportedGrantType,
                 format!(
-                    "only {GRANT_TYPE_TOKEN_EXCHANGE} and {GRANT_TYPE_JWT_BEARER} are supported"
+                    "only {GRANT_TYPE_TOKEN_EXCHANGE}, {GRANT_TYPE_JWT_BEARER}, \
+                     {GRANT_TYPE_AUTHORIZATION_CODE} and {GRANT_TYPE_REFRESH_TOKEN} are supported"
                 ),
             )),
         }
@@ -273,6 +293,16 @@ pub(super) fn parse_scope(s: &str) -> Result<Vec<String>, ExchangeError> {
 pub(super) struct Target<'p> {
     resource: Option<&'p str>,
     audience: Option<&'p str>,
+}
+
+impl<'p> Target<'p> {
+    /// The target of a person's grant: its RFC 8707 resource.
+    pub(super) fn resource(resource: &'p str) -> Self {
+        Target {
+            resource: Some(resource),
+            audience: None,
+        }
+    }
 }
 
 /// RFC 8707 / RFC 8693 target parameters, checked for shape: exactly one

@@ -73,6 +73,7 @@ pub fn grant(
         requested_scopes: requested_scopes.as_deref(),
         issued_token_type: None,
         input: ASSERTION,
+        user: None,
     };
     issue(ctx, caller, req, now)
 }

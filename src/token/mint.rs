@@ -13,7 +13,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde::Serialize;
 
-use super::claims::{claims_view, ClaimsView};
+use super::claims::{claims_view, ClaimsView, UserGrantClaims};
 use super::{Actor, ClaimsError, Cnf, KeyError, KeySet, MintRequest, SigningKey};
 use crate::metrics::Metrics;
 
@@ -189,11 +189,23 @@ impl Minter {
     /// useless once it expires). Always freshly minted: the token endpoint
     /// hands out each token once, so a cache would only hold copies.
     pub fn token_bound(&self, req: &MintRequest<'_>, now: i64) -> Result<MintedToken, MintError> {
+        self.token_bound_for(req, None, now)
+    }
+
+    /// [`Minter::token_bound`], plus the claims of the person's grant it is
+    /// issued from (`user`), when it is.
+    pub fn token_bound_for(
+        &self,
+        req: &MintRequest<'_>,
+        user: Option<&UserGrantClaims>,
+        now: i64,
+    ) -> Result<MintedToken, MintError> {
         // `build_claims` already ends the token by the certificate's notAfter.
         let jti = Jti::new()?;
         let cnf = Cnf::for_caller(req.caller);
         let mut claims = claims_view(req, &self.issuer, now, jti.as_str())?;
         claims.cnf = Some(&cnf);
+        claims.user = user;
         let (token, authorization) = self.sign(&claims)?;
         Ok(MintedToken {
             token,

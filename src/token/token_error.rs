@@ -36,6 +36,10 @@ pub enum TokenError {
     WrongType,
     #[error("gateway token was minted for another audience than the presenting agent")]
     NotAudience,
+    #[error("the person's grant behind this token was revoked")]
+    GrantRevoked,
+    #[error("the token was issued to another agent than the presenting one (act)")]
+    NotTheActor,
     #[error("trusted issuer {issuer}: {reason}")]
     Jwks { issuer: String, reason: String },
     /// The issuer has no key set in service. The caller gets this fixed
