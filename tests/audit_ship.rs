@@ -115,6 +115,16 @@ async fn both_chains_ship_and_verify_a_tampered_row_is_named_and_query_spans_rep
         );
     }
 
+    // Each file's log_start names the replica whose chain it is.
+    for name in ["a", "b"] {
+        let files =
+            actgate::audit::query::log_files(&dir.path().join(format!("audit-{name}"))).unwrap();
+        let first = std::fs::read_to_string(&files[0]).unwrap();
+        let start: serde_json::Value = serde_json::from_str(first.lines().next().unwrap()).unwrap();
+        assert_eq!(start["kind"], "log_start", "{start}");
+        assert_eq!(start["replica"], name, "{start}");
+    }
+
     let out = verify_state(dir.path(), &pg);
     let so = text(&out.stdout);
     assert!(out.status.success(), "{so}{}", text(&out.stderr));

@@ -27,5 +27,6 @@ pub(crate) fn settings(p: &mut Problems, cfg: &ConfigFile) -> AuditSettings {
         directory: cfg.resolve(&a.directory),
         max_file_size: a.max_file_size,
         flush_interval,
+        replica: None,
     }
 }

@@ -62,6 +62,9 @@ struct StartLine<'a> {
     reason: &'a str,
     /// This file's name, so a renamed or misplaced file is visible.
     file: &'a str,
+    /// The replica whose chain this is, in a cluster.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica: Option<&'a str>,
 }
 
 /// A line that could not be written or read as part of the chain.
@@ -89,6 +92,7 @@ pub fn encode_start(
     prev: &str,
     reason: &str,
     file: &str,
+    replica: Option<&str>,
     now: std::time::SystemTime,
 ) -> Result<Vec<u8>, ChainError> {
     Ok(serde_json::to_vec(&StartLine {
@@ -99,6 +103,7 @@ pub fn encode_start(
         kind: RecordKind::LogStart,
         reason,
         file,
+        replica,
     })?)
 }
 
@@ -180,6 +185,7 @@ mod tests {
             GENESIS,
             "start",
             "audit-000001.jsonl",
+            Some("a"),
             std::time::SystemTime::now(),
         )
         .unwrap();

@@ -133,6 +133,7 @@ mod tests {
             directory: dir.join("audit"),
             max_file_size: 1 << 20,
             flush_interval: Duration::from_millis(10),
+            replica: None,
         })
         .unwrap()
     }

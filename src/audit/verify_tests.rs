@@ -16,7 +16,7 @@ fn build(records: usize, per_file: usize) -> Vec<(PathBuf, Vec<u8>)> {
             let name = format!("audit-{:06}.jsonl", files.len() + 1);
             files.push((PathBuf::from(&name), Vec::new()));
             let reason = if files.len() == 1 { "start" } else { "rotate" };
-            let line = encode_start(seq, &hash, reason, &name, SystemTime::now()).unwrap();
+            let line = encode_start(seq, &hash, reason, &name, None, SystemTime::now()).unwrap();
             append(&mut files, &line, &mut seq, &mut hash);
             in_file = 1;
         }

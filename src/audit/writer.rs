@@ -49,6 +49,10 @@ pub struct AuditSettings {
     pub directory: PathBuf,
     pub max_file_size: u64,
     pub flush_interval: Duration,
+    /// This replica's name (`[state] replica`), written into every
+    /// `log_start` line so a file says which replica's chain it continues;
+    /// `None` for a single gateway.
+    pub replica: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -447,6 +451,8 @@ struct Writer {
     _lock: crate::dir_lock::DirLock,
     dir: PathBuf,
     max_file_size: u64,
+    /// Named in each `log_start` line (`[state] replica`).
+    replica: Option<String>,
     file: Option<(File, PathBuf)>,
     file_no: u32,
     /// Bytes in the current file.
@@ -498,6 +504,7 @@ impl Writer {
         let mut w = Writer {
             dir,
             max_file_size: settings.max_file_size,
+            replica: settings.replica.clone(),
             file: None,
             file_no: last_no,
             size: 0,
@@ -706,8 +713,15 @@ impl Writer {
             source,
         })?;
         let (seq, prev) = self.next();
-        let line = chain::encode_start(seq, prev, reason, &name, SystemTime::now())
-            .map_err(|e| AuditError::Write(e.into()))?;
+        let line = chain::encode_start(
+            seq,
+            prev,
+            reason,
+            &name,
+            self.replica.as_deref(),
+            SystemTime::now(),
+        )
+        .map_err(|e| AuditError::Write(e.into()))?;
         self.file_no = no;
         self.file = Some((file, path.clone()));
         self.size = 0;

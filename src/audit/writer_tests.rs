@@ -10,6 +10,7 @@ fn settings(dir: &Path, max_file_size: u64, flush_ms: u64) -> AuditSettings {
         directory: dir.join("audit"),
         max_file_size,
         flush_interval: Duration::from_millis(flush_ms),
+        replica: None,
     }
 }
 

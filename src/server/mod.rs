@@ -123,6 +123,12 @@ pub async fn start(cfg: &ConfigFile) -> Result<RunningGateway, StartError> {
     let mut gw = Snapshot::build(cfg, metrics)?;
     // Opened here, not in `build`: building also serves `config check`,
     // which must not create files. Reloads carry this handle over.
+    // In a cluster each file's log_start names the replica whose chain it is.
+    gw.audit_settings.replica = gw
+        .approvals
+        .as_ref()
+        .and_then(|a| a.database())
+        .map(|db| db.replica().to_owned());
     gw.audit = crate::audit::AuditLog::open(&gw.audit_settings)?;
     // The shared schema migrated before the first call (a database that
     // is down is retried by the state refresher, not fatal).

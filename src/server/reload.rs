@@ -24,7 +24,11 @@ pub fn reload(shared: &ArcSwap<Snapshot>, path: &Path) -> Result<(), ConfigError
     let result = ConfigFile::load(path)
         .and_then(|cfg| Snapshot::build_after(&cfg, old.metrics.clone(), Some(&old)));
     match result {
-        Ok(new) => {
+        Ok(mut new) => {
+            // Set at start from the state backend, as the open log uses it.
+            new.audit_settings
+                .replica
+                .clone_from(&old.audit_settings.replica);
             if new.audit_settings != old.audit_settings {
                 tracing::warn!("[audit] changed; the audit settings take effect only on restart");
             }

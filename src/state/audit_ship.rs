@@ -319,6 +319,7 @@ mod tests {
             directory: dir.to_path_buf(),
             max_file_size: 4096,
             flush_interval: Duration::from_millis(5),
+            replica: None,
         };
         // The previous log's writer thread lets go of the directory lock
         // only as it ends, just after its handle is dropped.

@@ -279,6 +279,7 @@ mod tests {
                     &prev,
                     "start",
                     "audit-000001.jsonl",
+                    None,
                     std::time::SystemTime::now(),
                 )
                 .unwrap()
