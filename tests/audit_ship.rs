@@ -96,10 +96,26 @@ async fn both_chains_ship_and_verify_a_tampered_row_is_named_and_query_spans_rep
             .unwrap();
         assert_eq!(s, StatusCode::OK, "{body}");
     }
+    // And six calls for one user, spread over both replicas by HAProxy.
+    let alice = common::replicas::user_token(dir.path(), "alice@example.com");
+    for i in 0..6 {
+        let (s, _, body) = a
+            .send_for(
+                &base,
+                "notifier",
+                "scheduler",
+                &format!("for alice {i}"),
+                None,
+                Some(&alice),
+            )
+            .await
+            .unwrap();
+        assert_eq!(s, StatusCode::OK, "{body}");
+    }
     // Allowed calls' records reach the file within `flush_interval`: wait
-    // for all ten (and each log_start) before comparing file and table.
+    // for all sixteen (and each log_start) before comparing file and table.
     for _ in 0..200 {
-        if file_lines(dir.path(), "a") + file_lines(dir.path(), "b") >= 12 {
+        if file_lines(dir.path(), "a") + file_lines(dir.path(), "b") >= 18 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -161,6 +177,26 @@ async fn both_chains_ship_and_verify_a_tampered_row_is_named_and_query_spans_rep
     );
     assert!(text(&out.stderr).contains("10 record(s)"));
 
+    // One user's calls across the cluster: `audit query --state --subject`.
+    let out = actgate(
+        dir.path(),
+        &[
+            "audit",
+            "query",
+            "--state",
+            &url,
+            "--subject",
+            "alice@example.com",
+        ],
+    );
+    let so = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(so.lines().count(), 6, "{so}");
+    assert!(
+        so.contains("[a seq ") && so.contains("[b seq "),
+        "alice's calls on both replicas: {so}"
+    );
+
     // Either replica's console lists the cluster's decisions, from the table.
     let (s, _, v) = b.admin(Method::GET, "/api/recent", None).await;
     assert_eq!(s, StatusCode::OK, "{v}");
@@ -174,7 +210,7 @@ async fn both_chains_ship_and_verify_a_tampered_row_is_named_and_query_spans_rep
             })
             .count()
     };
-    assert_eq!(by("a") + by("b"), 10, "{v}");
+    assert_eq!(by("a") + by("b"), 16, "{v}");
     assert!(by("a") > 0 && by("b") > 0, "both replicas' calls: {v}");
 
     // One shipped line edited in the table: verify names replica and seq.

@@ -46,6 +46,8 @@ pub fn replica_config(dir: &Path, name: &str, up: &str, state: &str, approvals: 
             id("scheduler")
         ))
         .allow("orchestrator", "scheduler", &[], true)
+        // The notifier calls the scheduler on behalf of users.
+        .allow("notifier", "scheduler", &[], false)
         .raw(&format!(
             "[approvals]\n{approvals}\n[state]\n{state}\nreplica = \"{name}\"\n[audit]\ndirectory = \"audit-{name}\"\n[log]\nlevel = \"info\"\n"
         ));
@@ -140,10 +142,30 @@ impl Replica {
         text: &str,
         approval: Option<&str>,
     ) -> Result<(StatusCode, HeaderMap, Value), ClientError> {
+        self.send_for(base, caller, agent, text, approval, None)
+            .await
+    }
+
+    /// [`Replica::send_at`] with `user_token` as the subject token.
+    pub async fn send_for(
+        &self,
+        base: &str,
+        caller: &str,
+        agent: &str,
+        text: &str,
+        approval: Option<&str>,
+        user_token: Option<&str>,
+    ) -> Result<(StatusCode, HeaderMap, Value), ClientError> {
         let mut h = HeaderMap::new();
         h.insert("content-type", HeaderValue::from_static("application/json"));
         if let Some(a) = approval {
             h.insert("actgate-approval", HeaderValue::from_str(a).unwrap());
+        }
+        if let Some(t) = user_token {
+            h.insert(
+                "authorization",
+                HeaderValue::from_str(&format!("Bearer {t}")).unwrap(),
+            );
         }
         let body = json!({"jsonrpc": "2.0", "id": "req-1", "method": "SendMessage",
             "params": {"message": {"messageId": "m1", "role": "ROLE_USER", "parts": [{"text": text}]}}});
@@ -259,4 +281,17 @@ pub async fn passed_once_used(
         }
     }
     ok
+}
+
+/// A user token for `sub` from the test IdP whose key is in `dir/certs`.
+pub fn user_token(dir: &Path, sub: &str) -> String {
+    let key = actgate::token::SigningKey::from_pkcs8_pem(
+        &std::fs::read_to_string(dir.join("certs/idp.key")).unwrap(),
+        actgate::token::SigningAlgorithm::Es256,
+    )
+    .unwrap();
+    let now = actgate::unix_now();
+    let claims = json!({"iss": super::gateway::IDP, "sub": sub, "aud": super::gateway::ISSUER,
+        "iat": now, "exp": now + 600, "jti": format!("{sub}-{now}")});
+    actgate::token::mint::sign_jwt(&key, "JWT", &claims).unwrap()
 }
