@@ -40,6 +40,7 @@
 
 pub(crate) mod build;
 pub mod chain;
+mod files;
 mod guard;
 pub mod query;
 pub mod recent;

@@ -35,6 +35,8 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::oneshot;
 
 use super::chain::{self, ChainHead, GENESIS};
+use super::files::{create_private_dir, newest_head};
+pub use super::files::{file_name, log_files};
 use super::AuditRecord;
 
 /// Records that may wait in the channel before appenders feel backpressure.
@@ -380,70 +382,6 @@ fn writer_gone(h: &Handle) -> bool {
     h.status.healthy.store(false, Ordering::Relaxed);
     tracing::error!("audit writer stopped; record dropped; agent calls are refused until restart");
     true
-}
-
-fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    let mut b = std::fs::DirBuilder::new();
-    b.recursive(true);
-    #[cfg(unix)]
-    std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
-    b.create(dir)
-}
-
-/// `audit-000042.jsonl` → 42.
-pub fn file_number(name: &str) -> Option<u32> {
-    let n = name.strip_prefix("audit-")?.strip_suffix(".jsonl")?;
-    (n.len() == 6 && n.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| n.parse().ok())
-        .flatten()
-}
-
-pub fn file_name(no: u32) -> String {
-    format!("audit-{no:06}.jsonl")
-}
-
-/// The log files in `dir`, oldest first.
-pub fn log_files(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
-    let mut v: Vec<(u32, PathBuf)> = std::fs::read_dir(dir)?
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let no = file_number(e.file_name().to_str()?)?;
-            Some((no, e.path()))
-        })
-        .collect();
-    v.sort();
-    Ok(v.into_iter().map(|(_, p)| p).collect())
-}
-
-/// Highest file number in `dir` and the chain head of the newest file with
-/// a complete line (empty files, left by a crash right after creation, are
-/// skipped).
-fn newest_head(dir: &Path) -> Result<(u32, Option<ChainHead>), AuditError> {
-    let files = log_files(dir).map_err(|source| AuditError::Directory {
-        path: dir.to_path_buf(),
-        source,
-    })?;
-    let last_no = files
-        .last()
-        .and_then(|p| file_number(p.file_name()?.to_str()?))
-        .unwrap_or(0);
-    for path in files.iter().rev() {
-        let bytes = std::fs::read(path).map_err(|source| AuditError::File {
-            path: path.clone(),
-            source,
-        })?;
-        match chain::file_head(&bytes) {
-            Ok(Some(h)) => return Ok((last_no, Some(h))),
-            Ok(None) => continue,
-            Err(e) => {
-                return Err(AuditError::Damaged {
-                    path: path.clone(),
-                    message: e.to_string(),
-                })
-            }
-        }
-    }
-    Ok((last_no, None))
 }
 
 struct Writer {

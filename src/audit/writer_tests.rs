@@ -1,6 +1,7 @@
 use std::time::Duration;
 
 use super::*;
+use crate::audit::files::file_number;
 use crate::audit::verify::verify_files;
 use crate::audit::{Decision, RecordKind};
 
