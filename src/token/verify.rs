@@ -23,6 +23,7 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 
+use super::claims::UserGrantClaims;
 use super::issuer_keys::claim_map::ClaimMap;
 pub(super) use super::issuer_keys::jwk::parse_jwk;
 use super::issuer_keys::jwk::{key_set, Acceptance, Strictness};
@@ -251,27 +252,31 @@ impl SubjectTokenVerifier {
         presenter_resource: Option<&str>,
         now: i64,
     ) -> Result<SubjectToken, TokenError> {
+        self.verified(token, now)?.finish(presenter_resource, now)
+    }
+
+    /// `token`'s signature and claims, from the cache or verified now (and
+    /// cached), before any clock or presenter check.
+    pub(super) fn verified(&self, token: &str, now: i64) -> Result<Arc<Verified>, TokenError> {
         // The size limit comes before any work, hashing included.
         if token.len() > MAX_TOKEN_BYTES {
             return Err(malformed("longer than 16 KiB"));
         }
         if !self.cache.enabled() {
             // No cache: no keyed hash to compute either.
-            return self
-                .verify_signed(token, false)?
-                .finish(presenter_resource, now);
+            return self.verify_signed(token, false).map(Arc::new);
         }
         let tag = self.cache.tag(token);
         // A hit verified under a key set its issuer has since replaced is
         // verified again: removed keys stop verifying at once.
         if let Some(hit) = self.cache.get(&tag, now).filter(|h| h.key_set_current()) {
-            return hit.finish(presenter_resource, now);
+            return Ok(hit);
         }
         let verified = Arc::new(self.verify_signed(token, false)?);
         let stale_at = verified.exp.saturating_add(LEEWAY_SECS);
         self.cache
             .insert(tag, token.len(), Arc::clone(&verified), stale_at, now);
-        verified.finish(presenter_resource, now)
+        Ok(verified)
     }
 
     /// A trusted issuer's `token` whose `aud` names `audience`, the
@@ -470,6 +475,7 @@ impl SubjectTokenVerifier {
                 .get("jti")
                 .and_then(serde_json::Value::as_str)
                 .map(Into::into),
+            user_grant: user_grant(own, &unverified)?,
         })
     }
 }
@@ -498,6 +504,9 @@ pub struct Verified {
     pub(super) issuer_audience: Arc<str>,
     /// The issuer's keys and the generation the signature verified under.
     pub(super) key_set: (Arc<IssuerKeySlot>, u64),
+    /// Own tokens issued from a person's grant: `grant` and `sub_id`, read
+    /// once with the signature ([`super::user_token`] admits them).
+    pub(super) user_grant: Option<Arc<UserGrantClaims>>,
     /// `jti`, when a string (the replay check of assertions).
     pub(super) jti: Option<Arc<str>>,
 }
@@ -522,6 +531,12 @@ impl Verified {
             if !self.typ_ok {
                 return Err(TokenError::WrongType);
             }
+            // A token from a person's grant is admitted only by its own
+            // rule (the actor at the route of its audience, with the grant
+            // live): as a subject token it would outlive a revocation.
+            if self.user_grant.is_some() {
+                return Err(TokenError::NotAudience);
+            }
             // A gateway token names exactly one agent as audience; only that
             // agent may present it onward: a token minted for B cannot be
             // replayed by C. Checked per request: the presenter varies.
@@ -544,6 +559,22 @@ impl Verified {
             cnf,
         })
     }
+}
+
+/// The `grant`/`sub_id` claims of one of the gateway's own tokens, if it
+/// carries `grant`; malformed ones refuse the token.
+fn user_grant(
+    own: bool,
+    payload: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<Arc<UserGrantClaims>>, TokenError> {
+    if !own || !payload.contains_key("grant") {
+        return Ok(None);
+    }
+    let pick = |k: &str| payload.get(k).cloned().unwrap_or(serde_json::Value::Null);
+    let v = serde_json::json!({"grant": pick("grant"), "sub_id": pick("sub_id")});
+    serde_json::from_value(v)
+        .map(|c| Some(Arc::new(c)))
+        .map_err(|_| malformed("grant or sub_id is not as this gateway issues them"))
 }
 
 /// Split a compact JWS into header, payload and signature (base64url), after

@@ -422,6 +422,38 @@ fn own_token_replayed_by_non_audience_is_rejected() {
     assert!(f.verifier.verify(&token, Some(AGENT_B), NOW).is_ok());
 }
 
+/// A token from a person's grant never passes as a subject token, even
+/// presented by its audience: only its own rule (`user_token`, which
+/// checks the grant is live) admits it, so a revocation cannot be
+/// sidestepped by presenting it where the presenter rule applies.
+#[test]
+fn a_grant_token_is_not_a_subject_token_even_at_its_audience() {
+    let f = fixture();
+    let claims = json!({
+        "iss": GW, "sub": "alice@example.com", "aud": AGENT_B, "client_id": ORCH,
+        "iat": NOW, "exp": NOW + 60, "jti": "j", "act": {"sub": ORCH},
+        "grant": "gr-00000000000000000000000000000000",
+        "sub_id": {"format": "iss_sub", "iss": "https://idp.example.com", "sub": "alice@example.com"}
+    });
+    let token = sign_jwt(&f.gw_keys.current, "at+jwt", &claims).unwrap();
+    assert_eq!(
+        f.verifier.verify(&token, Some(AGENT_B), NOW),
+        Err(TokenError::NotAudience)
+    );
+    // Twice: the cached verification keeps the refusal.
+    assert_eq!(
+        f.verifier.verify(&token, Some(AGENT_B), NOW),
+        Err(TokenError::NotAudience)
+    );
+    let mut bad = claims.clone();
+    bad["sub_id"] = json!("alice");
+    let token = sign_jwt(&f.gw_keys.current, "at+jwt", &bad).unwrap();
+    assert!(matches!(
+        f.verifier.verify(&token, Some(AGENT_B), NOW),
+        Err(TokenError::Malformed(_))
+    ));
+}
+
 #[test]
 fn own_token_needs_at_jwt_typ() {
     let f = fixture();
