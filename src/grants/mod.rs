@@ -45,6 +45,10 @@ pub const CODE_LIFETIME_SECS: i64 = 60;
 /// in and allowed, so the cap stops a scripted loop, not real users.
 const MAX_CODES: usize = 10_000;
 
+/// Codes one person may have outstanding: a remembered consent skips the
+/// page, so without it one logged-in script could fill the shared table.
+const MAX_CODES_PER_USER: usize = 20;
+
 /// Grants one person may hold (live or revoked and kept for the listing).
 const MAX_GRANTS_PER_USER: usize = 1_000;
 
@@ -178,6 +182,8 @@ pub enum CodeError {
     Replayed,
     #[error("the grant behind this authorization code was revoked")]
     Revoked,
+    #[error("the code was issued for another agent than the one presenting this certificate")]
+    OtherActor,
 }
 
 /// Why a refresh token was not rotated (`invalid_grant` on the wire, but
@@ -292,7 +298,18 @@ impl GrantStore {
     ) -> Result<String, GrantsError> {
         let mut inner = self.lock();
         inner.codes.retain(|_, c| c.expires_at > now);
-        if inner.codes.len() >= MAX_CODES {
+        let state = &inner.state;
+        let users_codes = inner
+            .codes
+            .values()
+            .filter(|c| {
+                state
+                    .grants
+                    .get(&c.grant_id)
+                    .is_some_and(|g| &g.user == user)
+            })
+            .count();
+        if inner.codes.len() >= MAX_CODES || users_codes >= MAX_CODES_PER_USER {
             return Err(GrantsError::TooManyCodes);
         }
         let grant_id = match live_grant_for(&inner.state, user, consent) {
@@ -354,14 +371,26 @@ impl GrantStore {
         Ok(code)
     }
 
-    /// Redeem a code, once. A second redemption revokes the grant (RFC 6749
-    /// §4.1.2: the code leaked; whatever was issued from it must stop).
-    pub fn redeem_code(&self, code: &str, now: i64) -> Result<Redeemed, CodeError> {
+    /// Redeem a code, once, for `actor` (the redeeming connection's SPIFFE
+    /// ID). A second redemption by the actor revokes the grant (RFC 6749
+    /// §4.1.2: the code leaked; whatever was issued from it must stop). A
+    /// code presented by anyone else is `OtherActor` and changes nothing:
+    /// codes cross the browser, and whoever saw one must not be able to
+    /// spend it or revoke the person's grant with it.
+    pub fn redeem_code(&self, code: &str, actor: &str, now: i64) -> Result<Redeemed, CodeError> {
         let mut inner = self.lock();
         let digest = secret::digest_of(code);
         let Some(record) = inner.codes.get(&digest).cloned() else {
             return Err(CodeError::Unknown);
         };
+        let grant_actor = inner
+            .state
+            .grants
+            .get(&record.grant_id)
+            .map(|g| g.consent.actor.as_str());
+        if grant_actor.is_some_and(|a| a != actor) {
+            return Err(CodeError::OtherActor);
+        }
         if record.expires_at <= now {
             inner.codes.remove(&digest);
             return Err(CodeError::Expired);
@@ -436,6 +465,12 @@ impl GrantStore {
         let Some(record) = inner.state.refresh.get(&digest).cloned() else {
             return Err(RefreshError::Unknown);
         };
+        // Before anything with a side effect: a token presented over
+        // another certificate proves nothing, so it neither spends the
+        // token nor, when spent, revokes the grant.
+        if record.thumbprint != cert_thumbprint {
+            return Err(RefreshError::WrongCertificate);
+        }
         let grant = match inner.state.grants.get(&record.grant_id) {
             Some(g) if g.is_live() => g.clone(),
             _ => return Err(RefreshError::Revoked),
@@ -447,9 +482,6 @@ impl GrantStore {
         if record.expires_at <= now {
             return Err(RefreshError::Expired);
         }
-        if record.thumbprint != cert_thumbprint {
-            return Err(RefreshError::WrongCertificate);
-        }
         let next = secret::new_secret()?;
         let next_record = RefreshRecord {
             spent: false,
@@ -457,6 +489,7 @@ impl GrantStore {
         };
         let grant_id = record.grant_id.clone();
         let grant = self.commit(&mut inner, |s| {
+            prune(s, now);
             if let Some(r) = s.refresh.get_mut(&digest) {
                 r.spent = true;
             }

@@ -1,6 +1,7 @@
 use super::*;
 
 const NOW: i64 = 1_800_000_000;
+const ACTOR: &str = "spiffe://example.org/agent/planner";
 
 fn user(sub: &str) -> User {
     User {
@@ -13,7 +14,7 @@ fn consent(scopes: &[&str]) -> Consent {
     let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
     Consent::new(
         "console",
-        "spiffe://example.org/agent/planner",
+        ACTOR,
         "https://gw.example/agents/calendar",
         &scopes,
     )
@@ -40,7 +41,7 @@ fn a_code_is_redeemed_once_and_a_replay_revokes_its_grant() {
         .issue_code(&alice, &consent(&["cal:read"]), binding(), NOW)
         .unwrap();
     assert_eq!(code.len(), 43);
-    let r = s.redeem_code(&code, NOW + 1).unwrap();
+    let r = s.redeem_code(&code, ACTOR, NOW + 1).unwrap();
     assert_eq!(r.scopes, vec!["cal:read".to_string()]);
     assert_eq!(r.binding, binding());
     assert!(s.is_live(&r.grant.id));
@@ -48,7 +49,7 @@ fn a_code_is_redeemed_once_and_a_replay_revokes_its_grant() {
         .issue_refresh(&r.grant.id, &r.scopes, "thumb", NOW + 3600, NOW + 1)
         .unwrap();
     assert_eq!(
-        s.redeem_code(&code, NOW + 2).unwrap_err(),
+        s.redeem_code(&code, ACTOR, NOW + 2).unwrap_err(),
         CodeError::Replayed
     );
     assert!(!s.is_live(&r.grant.id), "a replayed code revokes its grant");
@@ -63,10 +64,14 @@ fn codes_expire_and_unknown_codes_are_refused() {
         .issue_code(&user("a"), &consent(&[]), binding(), NOW)
         .unwrap();
     assert_eq!(
-        s.redeem_code(&code, NOW + CODE_LIFETIME_SECS).unwrap_err(),
+        s.redeem_code(&code, ACTOR, NOW + CODE_LIFETIME_SECS)
+            .unwrap_err(),
         CodeError::Expired
     );
-    assert_eq!(s.redeem_code("nope", NOW).unwrap_err(), CodeError::Unknown);
+    assert_eq!(
+        s.redeem_code("nope", ACTOR, NOW).unwrap_err(),
+        CodeError::Unknown
+    );
 }
 
 #[test]
@@ -118,7 +123,7 @@ fn consenting_to_more_widens_the_one_grant_but_the_code_carries_only_its_request
         vec!["a".to_string(), "b".to_string()]
     );
     assert_eq!(
-        s.redeem_code(&code, NOW).unwrap().scopes,
+        s.redeem_code(&code, ACTOR, NOW).unwrap().scopes,
         vec!["b".to_string()]
     );
 }
@@ -129,7 +134,7 @@ fn refresh_tokens_rotate_and_a_reused_one_revokes_the_whole_grant() {
     let code = s
         .issue_code(&user("a"), &consent(&["x"]), binding(), NOW)
         .unwrap();
-    let r = s.redeem_code(&code, NOW).unwrap();
+    let r = s.redeem_code(&code, ACTOR, NOW).unwrap();
     let t1 = s
         .issue_refresh(&r.grant.id, &r.scopes, "thumb", NOW + 100, NOW)
         .unwrap();
@@ -155,7 +160,7 @@ fn a_refresh_token_over_another_certificate_is_refused_but_not_spent() {
     let code = s
         .issue_code(&user("a"), &consent(&[]), binding(), NOW)
         .unwrap();
-    let r = s.redeem_code(&code, NOW).unwrap();
+    let r = s.redeem_code(&code, ACTOR, NOW).unwrap();
     let t = s
         .issue_refresh(&r.grant.id, &[], "thumb", NOW + 100, NOW)
         .unwrap();
@@ -179,7 +184,7 @@ fn revocation_stops_refresh_at_once_and_only_the_owner_may_revoke() {
     let alice = user("alice");
     let code = s.issue_code(&alice, &consent(&[]), binding(), NOW).unwrap();
     let pending = s.issue_code(&alice, &consent(&[]), binding(), NOW).unwrap();
-    let r = s.redeem_code(&code, NOW).unwrap();
+    let r = s.redeem_code(&code, ACTOR, NOW).unwrap();
     let t = s
         .issue_refresh(&r.grant.id, &[], "thumb", NOW + 100, NOW)
         .unwrap();
@@ -191,7 +196,7 @@ fn revocation_stops_refresh_at_once_and_only_the_owner_may_revoke() {
     assert_eq!(v.revoked_at, Some(NOW + 5));
     assert!(s.rotate_refresh(&t, "thumb", NOW + 6).is_err());
     assert!(
-        s.redeem_code(&pending, NOW + 6).is_err(),
+        s.redeem_code(&pending, ACTOR, NOW + 6).is_err(),
         "outstanding codes die too"
     );
     assert_eq!(
@@ -213,7 +218,7 @@ fn grants_and_refresh_tokens_survive_a_restart_but_codes_do_not() {
         let c = s
             .issue_code(&alice, &consent(&["x"]), binding(), NOW)
             .unwrap();
-        let r = s.redeem_code(&c, NOW).unwrap();
+        let r = s.redeem_code(&c, ACTOR, NOW).unwrap();
         let t = s
             .issue_refresh(&r.grant.id, &r.scopes, "thumb", NOW + 100, NOW)
             .unwrap();
@@ -232,7 +237,7 @@ fn grants_and_refresh_tokens_survive_a_restart_but_codes_do_not() {
     assert_eq!(s.grants_of(&alice).len(), 1);
     assert!(s.rotate_refresh(&token, "thumb", NOW + 1).is_ok());
     assert_eq!(
-        s.redeem_code(&code, NOW + 1).unwrap_err(),
+        s.redeem_code(&code, ACTOR, NOW + 1).unwrap_err(),
         CodeError::Unknown
     );
 }
@@ -246,7 +251,7 @@ fn a_spent_token_stays_spent_across_a_restart() {
         let c = s
             .issue_code(&user("a"), &consent(&[]), binding(), NOW)
             .unwrap();
-        let r = s.redeem_code(&c, NOW).unwrap();
+        let r = s.redeem_code(&c, ACTOR, NOW).unwrap();
         let t1 = s
             .issue_refresh(&r.grant.id, &[], "thumb", NOW + 100, NOW)
             .unwrap();
@@ -312,7 +317,7 @@ fn concurrent_redemptions_and_rotations_succeed_exactly_once() {
         .unwrap();
     let wins = std::thread::scope(|sc| {
         let hs: Vec<_> = (0..8)
-            .map(|_| sc.spawn(|| s.redeem_code(&code, NOW).is_ok()))
+            .map(|_| sc.spawn(|| s.redeem_code(&code, ACTOR, NOW).is_ok()))
             .collect();
         hs.into_iter()
             .map(|h| h.join().unwrap())
@@ -324,7 +329,7 @@ fn concurrent_redemptions_and_rotations_succeed_exactly_once() {
     let code = s
         .issue_code(&user("b"), &consent(&[]), binding(), NOW)
         .unwrap();
-    let r = s.redeem_code(&code, NOW).unwrap();
+    let r = s.redeem_code(&code, ACTOR, NOW).unwrap();
     let t = s
         .issue_refresh(&r.grant.id, &[], "thumb", NOW + 100, NOW)
         .unwrap();
@@ -338,4 +343,65 @@ fn concurrent_redemptions_and_rotations_succeed_exactly_once() {
             .count()
     });
     assert_eq!(wins, 1);
+}
+
+#[test]
+fn a_code_presented_by_another_actor_is_refused_and_changes_nothing() {
+    let (_d, s) = store();
+    let code = s
+        .issue_code(&user("a"), &consent(&[]), binding(), NOW)
+        .unwrap();
+    let thief = "spiffe://example.org/agent/thief";
+    assert_eq!(
+        s.redeem_code(&code, thief, NOW).unwrap_err(),
+        CodeError::OtherActor
+    );
+    assert_eq!(
+        s.redeem_code(&code, thief, NOW).unwrap_err(),
+        CodeError::OtherActor
+    );
+    let r = s.redeem_code(&code, ACTOR, NOW).unwrap();
+    assert!(
+        s.is_live(&r.grant.id),
+        "the thief's attempts revoked nothing"
+    );
+}
+
+#[test]
+fn a_spent_token_over_another_certificate_does_not_revoke() {
+    let (_d, s) = store();
+    let code = s
+        .issue_code(&user("a"), &consent(&[]), binding(), NOW)
+        .unwrap();
+    let r = s.redeem_code(&code, ACTOR, NOW).unwrap();
+    let t1 = s
+        .issue_refresh(&r.grant.id, &[], "thumb", NOW + 100, NOW)
+        .unwrap();
+    let t2 = s.rotate_refresh(&t1, "thumb", NOW).unwrap().refresh_token;
+    assert!(matches!(
+        s.rotate_refresh(&t1, "stolen-elsewhere", NOW),
+        Err(RefreshError::WrongCertificate)
+    ));
+    assert!(s.is_live(&r.grant.id));
+    assert!(s.rotate_refresh(&t2, "thumb", NOW).is_ok());
+}
+
+#[test]
+fn one_person_cannot_fill_the_code_table() {
+    let (_d, s) = store();
+    let alice = user("alice");
+    for _ in 0..MAX_CODES_PER_USER {
+        s.issue_code(&alice, &consent(&[]), binding(), NOW).unwrap();
+    }
+    assert!(matches!(
+        s.issue_code(&alice, &consent(&[]), binding(), NOW),
+        Err(GrantsError::TooManyCodes)
+    ));
+    assert!(s
+        .issue_code(&user("bob"), &consent(&[]), binding(), NOW)
+        .is_ok());
+    // Expired codes free the room.
+    assert!(s
+        .issue_code(&alice, &consent(&[]), binding(), NOW + CODE_LIFETIME_SECS)
+        .is_ok());
 }

@@ -7,8 +7,10 @@
 //!    `code_verifier` (RFC 7636 §4.1 grammar: 43–128 unreserved
 //!    characters), `redirect_uri` and `client_id` required; an
 //!    `actor_token`, when sent, must be a JWT-SVID;
-//! 2. the code, redeemed from the grant store (single use, 60 s; a second
-//!    redemption revokes its grant, RFC 6749 §4.1.2): `invalid_grant`;
+//! 2. the code, redeemed from the grant store for the connection's SPIFFE
+//!    ID (single use, 60 s; a second redemption by the actor revokes its
+//!    grant, RFC 6749 §4.1.2; presented by another agent it is refused and
+//!    neither spent nor revoking): `invalid_grant`;
 //! 3. what the code is bound to, each `invalid_grant` (RFC 6749 §5.2):
 //!    `client_id` the grant's, `redirect_uri` the code's, S256 of the
 //!    verifier its challenge (compared in constant time);
@@ -96,7 +98,9 @@ pub fn grant(
     let actor_token = actor_token_param(&p)?;
     let store = store.ok_or_else(no_store)?;
     // 2. The code (spent from here on).
-    let redeemed = store.redeem_code(code, now).map_err(invalid_grant)?;
+    let redeemed = store
+        .redeem_code(code, caller.spiffe_id.as_str(), now)
+        .map_err(invalid_grant)?;
     let grant = &redeemed.grant;
     // 3. What it is bound to.
     if grant.consent.client_id != *client_id {
