@@ -415,3 +415,18 @@ async fn without_a_grant_store_the_grants_are_unsupported() {
     .await
     .assert_error(400, "unsupported_grant_type");
 }
+
+/// Fail closed on reload: a config without `[authorize]` (this gateway's,
+/// where the test installed a store by hand) leaves no grant store, so a
+/// live code and the grants stop at once instead of being served from the
+/// store the previous config had.
+#[tokio::test]
+async fn a_reload_without_authorize_drops_the_grant_store() {
+    let s = start("").await;
+    let code = s.code();
+    s.gw.reload().unwrap();
+    assert!(s.gw.running.current().grants.load().is_none());
+    s.redeem_as("orchestrator", &code, &[])
+        .await
+        .assert_error(400, "unsupported_grant_type");
+}

@@ -120,7 +120,8 @@ pub struct Snapshot {
     pub user_auth: Option<Arc<crate::user_auth::UserAuth>>,
     /// The people's grants the authorization code and refresh grants
     /// redeem and the proxy checks tokens from them against: one store for
-    /// the gateway's life (it holds its file's lock), kept across reloads;
+    /// the gateway's life (it holds its file's lock), kept across reloads
+    /// while `[authorize]` names the same grants file;
     /// empty when there is no authorization endpoint (the token endpoint
     /// then refuses those grants and the proxy every token from a grant).
     pub grants: Arc<arc_swap::ArcSwapOption<crate::grants::GrantStore>>,
@@ -259,8 +260,8 @@ impl Snapshot {
             audit_settings,
             audit: prior.map(|p| p.audit.clone()).unwrap_or_default(),
             conn_limits: server.conn_limits,
+            grants: kept_grants(prior, user_auth.as_deref()),
             user_auth,
-            grants: prior.map(|p| p.grants.clone()).unwrap_or_default(),
         })
     }
 
@@ -402,6 +403,26 @@ fn kept_mcp_sessions(
         Arc::default()
     } else {
         prior.mcp_sessions.clone()
+    }
+}
+
+/// The grant store slot a new snapshot serves from: the prior one's while
+/// `[authorize]` still names the same grants file (the open store holds
+/// its file's lock), else an empty one, so removing `[authorize]` stops
+/// the code and refresh grants and every token from a grant at once.
+fn kept_grants(
+    prior: Option<&Snapshot>,
+    user_auth: Option<&crate::user_auth::UserAuth>,
+) -> Arc<arc_swap::ArcSwapOption<crate::grants::GrantStore>> {
+    let same_file = |p: &Snapshot| {
+        matches!(
+            (p.user_auth.as_deref(), user_auth),
+            (Some(old), Some(new)) if old.grants_file == new.grants_file
+        )
+    };
+    match prior {
+        Some(p) if same_file(p) => p.grants.clone(),
+        _ => Default::default(),
     }
 }
 
