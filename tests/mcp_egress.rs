@@ -199,7 +199,7 @@ async fn the_sidecar_forwards_mcp_routes_only_and_keeps_the_browser_rules() {
         "/mcpfiles",
         "/.well-known/oauth-protected-resource/mcp/",
     ] {
-        let (s, _, _) = plain(
+        let (s, _, body) = plain(
             &client,
             Method::GET,
             &format!("{}{path}", eg.base),
@@ -208,6 +208,9 @@ async fn the_sidecar_forwards_mcp_routes_only_and_keeps_the_browser_rules() {
         )
         .await;
         assert_eq!(s, StatusCode::NOT_FOUND, "{path}");
+        // The sidecar's own answer (the gateway would say 403 or 404 too).
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("egress listener forwards"), "{path}: {body}");
     }
     // A web page's simple POST (no JSON media type) never reaches the gateway.
     let mut h = mcp_headers(None);
@@ -221,11 +224,12 @@ async fn the_sidecar_forwards_mcp_routes_only_and_keeps_the_browser_rules() {
     )
     .await;
     assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE);
-    // A cross-site request is refused too.
+    // A cross-site request is refused too, by the sidecar itself: no
+    // `Origin` here, so the gateway's own Origin check cannot be what says
+    // 403, and the answer is the sidecar's error, not a JSON-RPC one.
     let mut h = mcp_headers(None);
-    h.insert("origin", HeaderValue::from_static("https://evil.example"));
     h.insert("sec-fetch-site", HeaderValue::from_static("cross-site"));
-    let (s, _, _) = plain(
+    let (s, _, body) = plain(
         &client,
         Method::POST,
         &format!("{}/mcp/files", eg.base),
@@ -234,6 +238,9 @@ async fn the_sidecar_forwards_mcp_routes_only_and_keeps_the_browser_rules() {
     )
     .await;
     assert_eq!(s, StatusCode::FORBIDDEN);
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(body["error"], "forbidden", "{body}");
+    assert!(body.get("jsonrpc").is_none(), "{body}");
     assert!(up.requests().is_empty());
 }
 

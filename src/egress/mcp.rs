@@ -26,14 +26,11 @@ pub const METADATA_PREFIX: &str = "/.well-known/oauth-protected-resource/mcp/";
 /// Largest metadata document the sidecar rewrites.
 const MAX_METADATA_BYTES: usize = 64 * 1024;
 
-/// The server name of `/mcp/NAME`: the gateway's route-name grammar
-/// (letters, digits, `.`, `_`, `-`), so nothing else is forwarded.
+/// The server name of `/mcp/NAME`: exactly the names the gateway's config
+/// accepts ([`crate::config::valid_agent_name`]: no `.` or `..`, at most
+/// 64 characters), so nothing else is forwarded.
 pub fn server_name(name: &str) -> Option<&str> {
-    let ok = !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    ok.then_some(name)
+    crate::config::valid_agent_name(name).then_some(name)
 }
 
 /// Point every Bearer challenge's `resource_metadata` at the sidecar: the
@@ -133,7 +130,10 @@ mod tests {
     fn names_follow_the_route_grammar() {
         assert_eq!(server_name("files"), Some("files"));
         assert_eq!(server_name("a.b_c-1"), Some("a.b_c-1"));
-        for bad in ["", "files/x", "../x", "fi les", "f%2e", "files?x"] {
+        let long = "a".repeat(65);
+        for bad in [
+            "", ".", "..", "files/x", "../x", "fi les", "f%2e", "files?x", &long,
+        ] {
             assert_eq!(server_name(bad), None, "{bad}");
         }
     }
