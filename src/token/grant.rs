@@ -273,10 +273,7 @@ impl Params {
 pub(super) fn parse_scope(s: &str) -> Result<Vec<String>, ExchangeError> {
     let mut v = Vec::new();
     for token in s.split(' ').filter(|t| !t.is_empty()) {
-        if !token
-            .bytes()
-            .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'\\')
-        {
+        if !crate::scope_token::is_scope_token(token) {
             return Err(invalid_scope("scope is malformed (RFC 6749 §3.3)"));
         }
         v.push(token.to_owned());

@@ -8,6 +8,7 @@ pub mod actor;
 pub mod authorization_code;
 pub(crate) mod build;
 pub mod claims;
+mod compact;
 pub mod exchange;
 pub mod form;
 pub mod grant;

@@ -228,9 +228,7 @@ fn valid_client_id(id: &str) -> bool {
 
 /// A scope token (RFC 6749 §3.3: printable ASCII but space, `"` and `\`).
 pub(crate) fn valid_scope(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| matches!(b, 0x21 | 0x23..=0x5b | 0x5d..=0x7e))
+    crate::scope_token::is_scope_token(s)
 }
 
 fn clients(p: &mut Problems, raw: &[OAuthClientSection]) -> OAuthClients {
