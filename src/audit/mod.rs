@@ -71,6 +71,15 @@ pub enum RecordKind {
     /// A person (or admin tool) approved or denied a pending approval:
     /// `caller` is the decider, `act` the chain of the request decided.
     ApprovalDecision,
+    /// A person answered the consent page, or a remembered consent let an
+    /// authorization request through (`reason` says which): `subject` is
+    /// the person, `act` the agent that will act, `agent` the resource's
+    /// agent or MCP server, `scopes` what was allowed, `grant` the grant.
+    /// Written (synced) before the code leaves.
+    Consent,
+    /// A person revoked a grant on the grants page (or the gateway revoked
+    /// it on a reused refresh token or code): `grant` names it.
+    GrantRevocation,
     /// Written by the log itself as the first line of every file: the chain
     /// continues here from the previous file (or starts, for the first one).
     LogStart,
@@ -189,6 +198,10 @@ pub struct AuditRecord {
     /// may run on after).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub latency_us: Option<u64>,
+    /// The person's grant (`gr-…`) a consent, revocation or token from a
+    /// grant concerns.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant: Option<String>,
     /// MCP requests: the tool, resource or prompt named, and a digest of
     /// the arguments (never the arguments: they may hold secrets).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -248,6 +261,7 @@ impl AuditRecord {
             status: None,
             upstream_status: None,
             latency_us: None,
+            grant: None,
             mcp: None,
         }
     }

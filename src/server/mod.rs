@@ -56,6 +56,8 @@ pub struct RunningGateway {
     pub admin_addr: Option<SocketAddr>,
     /// Where the probes-and-metrics listener is bound (`gateway.health_listen`).
     pub health_addr: Option<SocketAddr>,
+    /// Where the `[authorize]` listener (people's browsers) is bound.
+    pub authorize_addr: Option<SocketAddr>,
     /// The live material; replaced whole on reload.
     pub shared: Arc<ArcSwap<Snapshot>>,
     /// The drain and stop signals, the mTLS listener's slots, the tasks.
@@ -114,6 +116,10 @@ pub enum StartError {
     Audit(#[from] crate::audit::AuditError),
     #[error("[state]: {0}")]
     State(#[from] crate::state::StateError),
+    #[error("authorize.grants_file: {0}")]
+    Grants(#[from] crate::grants::GrantsError),
+    #[error("[authorize]: the system random source failed")]
+    Random,
 }
 
 /// Build the gateway from `cfg` and start its listeners, with SIGHUP and
@@ -135,6 +141,7 @@ pub async fn start(cfg: &ConfigFile) -> Result<RunningGateway, StartError> {
     if let Some(store) = &gw.approvals {
         store.prepare().await?;
     }
+    open_grants(&gw)?;
     let gw = Arc::new(gw);
     let mut running = start_gateway(gw).await?;
     let (stopped, shared) = (running.life.stopped(), running.shared.clone());
@@ -206,6 +213,7 @@ pub async fn start_gateway(gw: Arc<Snapshot>) -> Result<RunningGateway, StartErr
     let admin_addr = spawn_admin(&mut life, gw.admin_listen, admin(AdminScope::Full)).await?;
     let health_addr =
         spawn_admin(&mut life, gw.health_listen, admin(AdminScope::ProbesOnly)).await?;
+    let authorize_addr = spawn_authorize(&mut life, &gw, &shared, &limits).await?;
     let admin = admin_addr.map_or_else(|| "-".to_string(), |a| a.to_string());
     let health = health_addr.map_or_else(|| "-".to_string(), |a| a.to_string());
     tracing::info!(%addr, %admin, %health, agents = gw.registry.agents().count(), "gateway listening");
@@ -213,10 +221,50 @@ pub async fn start_gateway(gw: Arc<Snapshot>) -> Result<RunningGateway, StartErr
         addr,
         admin_addr,
         health_addr,
+        authorize_addr,
         shared,
         life,
         limits,
     })
+}
+
+/// Open the grant store `[authorize]` names, unless the snapshot already
+/// holds it (kept across a reload, or installed by the caller). Opened at
+/// start and by reloads, never by `config check`: opening takes its lock.
+pub(crate) fn open_grants(gw: &Snapshot) -> Result<(), crate::grants::GrantsError> {
+    let Some(ua) = &gw.user_auth else {
+        return Ok(());
+    };
+    if gw.grants.load().is_none() {
+        let store = crate::grants::GrantStore::open(&ua.grants_file)?;
+        gw.grants.store(Some(Arc::new(store)));
+    }
+    Ok(())
+}
+
+/// Bind and serve the `[authorize]` listener, if configured. It is bound
+/// for the gateway's life: a reload that changes its address warns.
+async fn spawn_authorize(
+    life: &mut Lifecycle,
+    gw: &Snapshot,
+    shared: &Arc<ArcSwap<Snapshot>>,
+    limits: &ConnLimits,
+) -> Result<Option<SocketAddr>, StartError> {
+    let Some(ua) = &gw.user_auth else {
+        return Ok(None);
+    };
+    let state = crate::user_auth::routes::BrowserState::new(ua.consent_timeout)
+        .map_err(|_| StartError::Random)?;
+    let l = bind(ua.listen).await?;
+    let bound = l.local_addr().ok();
+    let listener = crate::user_auth::listener::UserAuthListener {
+        shared: shared.clone(),
+        stopped: life.stopped(),
+        limits: limits.clone(),
+        state: Arc::new(state),
+    };
+    life.spawn(crate::user_auth::listener::serve(listener, l));
+    Ok(bound)
 }
 
 /// Bind and serve an admin-kind listener, if configured; where it is bound.

@@ -21,8 +21,15 @@ use crate::snapshot::Snapshot;
 /// problem the old material stays and the problems are returned (and logged).
 pub fn reload(shared: &ArcSwap<Snapshot>, path: &Path) -> Result<(), ConfigErrors> {
     let old = shared.load_full();
-    let result = ConfigFile::load(path)
-        .and_then(|cfg| Snapshot::build_after(&cfg, old.metrics.clone(), Some(&old)));
+    let result = ConfigFile::load(path).and_then(|cfg| {
+        let new = Snapshot::build_after(&cfg, old.metrics.clone(), Some(&old))?;
+        // A new grants file is opened now: a reload that cannot open it
+        // keeps the old material.
+        super::open_grants(&new).map_err(|e| {
+            crate::config::one_problem(&cfg, "authorize.grants_file", e.to_string())
+        })?;
+        Ok(new)
+    });
     match result {
         Ok(mut new) => {
             // Set at start from the state backend, as the open log uses it.
@@ -31,6 +38,10 @@ pub fn reload(shared: &ArcSwap<Snapshot>, path: &Path) -> Result<(), ConfigError
                 .clone_from(&old.audit_settings.replica);
             if new.audit_settings != old.audit_settings {
                 tracing::warn!("[audit] changed; the audit settings take effect only on restart");
+            }
+            let listen = |g: &Snapshot| g.user_auth.as_ref().map(|u| u.listen);
+            if listen(&new) != listen(&old) {
+                tracing::warn!("[authorize] listen changed (or [authorize] was added or removed); its listener takes effect only on restart");
             }
             if new.listen != old.listen {
                 tracing::warn!(

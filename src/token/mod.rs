@@ -12,6 +12,7 @@ mod compact;
 pub mod exchange;
 pub mod form;
 pub mod grant;
+pub mod id_token;
 pub mod issuer_keys;
 pub mod jwt_bearer;
 pub mod keys;

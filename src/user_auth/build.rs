@@ -320,7 +320,10 @@ pub(crate) fn finish(
     let Some(plan) = plan else { return Ok(None) };
     let tls = tls(&plan, gateway, cfg.raw.gateway.tls12)
         .map_err(|e| crate::config::one_problem(cfg, "authorize.server_key", e.to_string()))?;
+    let provider = super::oidc::LoginProvider::new(plan.login.clone())
+        .map_err(|e| crate::config::one_problem(cfg, "authorize.login.ca", e.to_string()))?;
     Ok(Some(Arc::new(super::UserAuth {
+        provider: Arc::new(provider),
         listen: plan.listen,
         public_url: plan.public_url,
         tls,

@@ -18,6 +18,17 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// A whole page: `body` is markup already escaped by its builder. No
+/// style or script: the CSP allows neither, and the pages need none.
+pub fn document(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width\">\
+         <title>{} · actgate</title></head><body>{body}</body></html>",
+        escape(title)
+    )
+}
+
 /// The pages' policy: nothing loads (no script, no external resource),
 /// no framing (clickjacking the Allow button), and forms post only here.
 /// `redirect_origin` is the client's origin when a form's answer

@@ -8,16 +8,27 @@
 //! - [`authorize`]: the authorization request checked, its refusals;
 //! - [`build`]: `[authorize]` and `[[oauth_client]]` checked into a plan;
 //! - [`client`]: the registered clients and their bounds;
-//! - [`login`]: the OpenID Connect relying party of `[authorize.login]`
-//!   (its settings so far);
+//! - [`login`]: the settings of `[authorize.login]`; [`oidc`]: the
+//!   OpenID Connect relying party that logs people in there;
 //! - [`session`]: the signed session cookie and CSRF tokens;
+//! - [`pending`]: logins and consent pages in progress;
+//! - [`listener`] accepts, [`routes`] answers each page, [`consent`]
+//!   turns a person's answer into a code or a revocation (with its audit
+//!   record), [`pages`] renders, [`respond`] sets every answer's headers;
 //! - [`html`]: escaping and the pages' Content-Security-Policy.
 
 pub mod authorize;
 pub(crate) mod build;
 pub mod client;
+mod consent;
 pub mod html;
+pub(crate) mod listener;
 pub mod login;
+pub mod oidc;
+pub mod pages;
+pub mod pending;
+mod respond;
+pub(crate) mod routes;
 pub mod session;
 
 use std::net::SocketAddr;
@@ -37,6 +48,8 @@ pub struct UserAuth {
     pub tls: Arc<rustls::ServerConfig>,
     pub clients: OAuthClients,
     pub login: LoginSettings,
+    /// The relying party of `login` (its discovery and keys, kept).
+    pub provider: Arc<oidc::LoginProvider>,
     pub session_lifetime: Duration,
     pub consent_timeout: Duration,
     pub grants_file: PathBuf,

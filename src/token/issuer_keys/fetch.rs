@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::{Request, StatusCode, Uri};
-use http_body_util::{BodyExt, Empty, Limited};
+use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
@@ -118,7 +118,7 @@ pub enum RootsError {
 /// An HTTP client for one issuer's documents.
 #[derive(Clone)]
 pub struct Fetcher {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
     /// What the server's certificate must chain to, for messages: "the
     /// system roots" or the `ca` file.
     roots: String,
@@ -181,11 +181,59 @@ impl Fetcher {
     async fn get_unbounded(&self, uri: Uri, url: &str) -> Result<Fetched, FetchError> {
         let req = Request::get(uri)
             .header(http::header::ACCEPT, "application/json")
-            .body(Empty::new())
+            .body(Full::new(Bytes::new()))
             .map_err(|source| FetchError::Request {
                 url: url.into(),
                 source,
             })?;
+        let (status, max_age, body) = self.send(req, url).await?;
+        // Redirects are not followed: the configured URL is the one trusted.
+        if status != StatusCode::OK {
+            return Err(FetchError::Status {
+                url: url.into(),
+                status,
+            });
+        }
+        Ok(Fetched { body, max_age })
+    }
+
+    /// POST `form` (`application/x-www-form-urlencoded`) to `url` (checked
+    /// by [`check_url`]) with `authorization` as its `Authorization`
+    /// header: the status and body of the answer, whatever the status (a
+    /// token endpoint explains a refusal in a 400's JSON body).
+    pub async fn post_form(
+        &self,
+        url: &str,
+        form: String,
+        authorization: Option<&str>,
+    ) -> Result<(StatusCode, Bytes), FetchError> {
+        let uri = check_url(url)?;
+        let mut req = Request::post(uri)
+            .header(http::header::ACCEPT, "application/json")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            );
+        if let Some(a) = authorization {
+            req = req.header(http::header::AUTHORIZATION, a);
+        }
+        let req = req
+            .body(Full::new(Bytes::from(form)))
+            .map_err(|source| FetchError::Request {
+                url: url.into(),
+                source,
+            })?;
+        match tokio::time::timeout(FETCH_TIMEOUT, self.send(req, url)).await {
+            Ok(r) => r.map(|(status, _, body)| (status, body)),
+            Err(_) => Err(FetchError::Timeout { url: url.into() }),
+        }
+    }
+
+    async fn send(
+        &self,
+        req: Request<Full<Bytes>>,
+        url: &str,
+    ) -> Result<(StatusCode, Option<Duration>, Bytes), FetchError> {
         let resp = self
             .client
             .request(req)
@@ -195,13 +243,7 @@ impl Fetcher {
                 cause: cause_chain(&e),
                 roots: is_certificate_error(&e).then(|| self.roots.clone()),
             })?;
-        // Redirects are not followed: the configured URL is the one trusted.
-        if resp.status() != StatusCode::OK {
-            return Err(FetchError::Status {
-                url: url.into(),
-                status: resp.status(),
-            });
-        }
+        let status = resp.status();
         let max_age = super::cache_control::max_age(resp.headers());
         let body = Limited::new(resp.into_body(), MAX_DOCUMENT_BYTES)
             .collect()
@@ -211,7 +253,7 @@ impl Fetcher {
                 source,
             })?
             .to_bytes();
-        Ok(Fetched { body, max_age })
+        Ok((status, max_age, body))
     }
 }
 
