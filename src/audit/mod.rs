@@ -77,8 +77,9 @@ pub enum RecordKind {
     /// agent or MCP server, `scopes` what was allowed, `grant` the grant.
     /// Written (synced) before the code leaves.
     Consent,
-    /// A person revoked a grant on the grants page (or the gateway revoked
-    /// it on a reused refresh token or code): `grant` names it.
+    /// A person revoked a grant on the grants page: `grant` names it. (A
+    /// grant the token endpoint revokes on a reused refresh token or code
+    /// is in that request's `token_exchange` record, its `reason`.)
     GrantRevocation,
     /// Written by the log itself as the first line of every file: the chain
     /// continues here from the previous file (or starts, for the first one).

@@ -1,7 +1,10 @@
 //! Answers of the `[authorize]` listener, all built here so every one
 //! carries the same protections: the pages' Content-Security-Policy, no
 //! caching (pages show who a person is and carry CSRF tokens), no
-//! referrer (URLs carry `state` and codes), no MIME sniffing, HSTS.
+//! referrer to other sites (URLs carry `state` and codes; `same-origin`,
+//! not `no-referrer`: with that, Chrome sends `Origin: null` on the
+//! pages' own form posts, and the origin check would refuse them), no
+//! MIME sniffing, HSTS.
 
 use bytes::Bytes;
 use http::header::{
@@ -83,7 +86,7 @@ impl Reply {
         let fixed = [
             (CONTENT_TYPE, "text/html; charset=utf-8"),
             (CACHE_CONTROL, "no-store"),
-            (REFERRER_POLICY, "no-referrer"),
+            (REFERRER_POLICY, "same-origin"),
             (X_CONTENT_TYPE_OPTIONS, "nosniff"),
             (X_FRAME_OPTIONS, "DENY"),
             (STRICT_TRANSPORT_SECURITY, "max-age=31536000"),

@@ -40,8 +40,23 @@ pub struct Browser {
 impl Browser {
     /// Start Chromium showing `url`.
     pub fn launch(url: &str) -> Browser {
+        Self::launch_trusting(url, &[])
+    }
+
+    /// Start Chromium showing `url`, trusting the servers whose public
+    /// keys' SHA-256 (base64) are in `spki` (certificates made by a test
+    /// CA the browser does not know); every other certificate is verified
+    /// as usual.
+    pub fn launch_trusting(url: &str, spki: &[String]) -> Browser {
         let profile = tempfile::tempdir().unwrap();
-        let child = Command::new(chromium_binary())
+        let mut cmd = Command::new(chromium_binary());
+        if !spki.is_empty() {
+            cmd.arg(format!(
+                "--ignore-certificate-errors-spki-list={}",
+                spki.join(",")
+            ));
+        }
+        let child = cmd
             .args([
                 "--headless",
                 "--no-sandbox",
@@ -95,6 +110,17 @@ impl Drop for Browser {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// base64(SHA-256(SubjectPublicKeyInfo)) of the first certificate in the
+/// PEM file at `path`.
+pub fn spki_sha256_of_pem(path: &Path) -> String {
+    let pem = std::fs::read(path).unwrap();
+    let (_, p) = x509_parser::pem::parse_x509_pem(&pem).unwrap();
+    let (_, cert) = x509_parser::parse_x509_certificate(&p.contents).unwrap();
+    let spki = cert.tbs_certificate.subject_pki.raw;
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, spki);
+    base64::engine::general_purpose::STANDARD.encode(d.as_ref())
 }
 
 /// Chromium writes its debugging port to `DevToolsActivePort` in the profile.

@@ -112,6 +112,9 @@ pub struct OidcProvider {
     install: PathBuf,
     child: Option<Child>,
     dir: tempfile::TempDir,
+    /// The confidential client a gateway logs people in as: its ID,
+    /// secret and redirect URI (`{public_url}/oauth2/login/callback`).
+    login_client: Option<(String, String, String)>,
 }
 
 impl OidcProvider {
@@ -123,6 +126,23 @@ impl OidcProvider {
     /// A provider whose issuer is its URL followed by `issuer_suffix`
     /// (e.g. `/realms/other`); it still serves at the root.
     pub async fn start_naming(alg: &'static str, issuer_suffix: &str) -> OidcProvider {
+        Self::start_full(alg, issuer_suffix, None).await
+    }
+
+    /// A provider that also knows `login` (client ID, secret, redirect URI),
+    /// a confidential client: a gateway's `[authorize.login]`.
+    pub async fn start_for_login(
+        alg: &'static str,
+        login: (String, String, String),
+    ) -> OidcProvider {
+        Self::start_full(alg, "", Some(login)).await
+    }
+
+    async fn start_full(
+        alg: &'static str,
+        issuer_suffix: &str,
+        login_client: Option<(String, String, String)>,
+    ) -> OidcProvider {
         let install = install();
         let ca = TestCa::new("oidc.test");
         let leaf = ca.builder().dns("localhost").build();
@@ -153,6 +173,7 @@ impl OidcProvider {
             install,
             child: None,
             dir,
+            login_client,
         };
         p.new_key_set();
         p.spawn().await;
@@ -210,6 +231,7 @@ impl OidcProvider {
             .arg(d.join("jwks.json"))
             .args(["--alg", self.alg, "--resource", ISSUER, "--scope", SCOPE])
             .args(["--client-id", CLIENT_ID, "--redirect-uri", REDIRECT_URI])
+            .args(self.login_args())
             .current_dir(&self.install)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -233,6 +255,26 @@ impl OidcProvider {
         // Keep reading: a closed pipe would make its next write fail.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
         self.child = Some(child);
+    }
+
+    fn login_args(&self) -> Vec<String> {
+        match &self.login_client {
+            Some((id, secret, redirect)) => vec![
+                "--login-client-id".into(),
+                id.clone(),
+                "--login-client-secret".into(),
+                secret.clone(),
+                "--login-redirect-uri".into(),
+                redirect.clone(),
+            ],
+            None => Vec::new(),
+        }
+    }
+
+    /// The SHA-256 of its certificate's public key, base64: what Chromium's
+    /// `--ignore-certificate-errors-spki-list` takes to trust it.
+    pub fn spki_sha256(&self) -> String {
+        super::cdp::spki_sha256_of_pem(&self.dir.path().join("cert.pem"))
     }
 
     /// A JWT access token for the gateway (`resource`) issued to `user`

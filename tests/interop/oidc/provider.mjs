@@ -6,6 +6,10 @@
 // node provider.mjs --issuer URL --port N --cert PEM --key PEM --jwks FILE
 //                   --alg RS256|ES256 --resource URI --scope "a b"
 //                   --client-id ID --redirect-uri URI
+//                   [--login-client-id ID --login-client-secret S --login-redirect-uri URI]
+//
+// The --login-* options add a confidential client (client_secret_basic):
+// the gateway as a relying party logging people in (tests/user_consent.rs).
 //
 // The signing keys are the private JWKS in --jwks: restarting with another
 // file is a key rotation. Prints "listening <issuer>" once it accepts
@@ -30,6 +34,9 @@ const { values: a } = parseArgs({
     scope: { type: 'string' },
     'client-id': { type: 'string' },
     'redirect-uri': { type: 'string' },
+    'login-client-id': { type: 'string' },
+    'login-client-secret': { type: 'string' },
+    'login-redirect-uri': { type: 'string' },
   },
   strict: true,
 });
@@ -40,16 +47,29 @@ for (const name of ['issuer', 'port', 'cert', 'key', 'jwks', 'alg', 'resource', 
   }
 }
 
-const provider = new Provider(a.issuer, {
-  clients: [{
-    client_id: a['client-id'],
-    token_endpoint_auth_method: 'none',
-    redirect_uris: [a['redirect-uri']],
+const clients = [{
+  client_id: a['client-id'],
+  token_endpoint_auth_method: 'none',
+  redirect_uris: [a['redirect-uri']],
+  grant_types: ['authorization_code'],
+  response_types: ['code'],
+  // The key set holds keys of one algorithm only; ID tokens use it too.
+  id_token_signed_response_alg: a.alg,
+}];
+if (a['login-client-id']) {
+  clients.push({
+    client_id: a['login-client-id'],
+    client_secret: a['login-client-secret'],
+    token_endpoint_auth_method: 'client_secret_basic',
+    redirect_uris: [a['login-redirect-uri']],
     grant_types: ['authorization_code'],
     response_types: ['code'],
-    // The key set holds keys of one algorithm only; ID tokens use it too.
     id_token_signed_response_alg: a.alg,
-  }],
+  });
+}
+
+const provider = new Provider(a.issuer, {
+  clients,
   jwks: JSON.parse(readFileSync(a.jwks, 'utf8')),
   cookies: { keys: [randomBytes(32).toString('base64url')] },
   features: {
