@@ -369,6 +369,7 @@ async fn a_person_allows_an_agent_in_the_browser_and_revokes_it_on_the_grants_pa
     assert_eq!(c["aud"], s.resource());
     assert_eq!(c["scope"], "calendar:read");
     assert_eq!(c["sub_id"]["iss"], s.idp.issuer.as_str());
+    let grant = c["grant"].as_str().unwrap().to_owned();
 
     // The agent calls the resource: the upstream sees alice, acted for by
     // the orchestrator once.
@@ -441,8 +442,28 @@ async fn a_person_allows_an_agent_in_the_browser_and_revokes_it_on_the_grants_pa
     s.gw.running.current().audit.flush().await.unwrap();
     let log = common::audit::records(&s.gw.dir.path().join("audit"));
     let kinds: Vec<&str> = log.iter().filter_map(|r| r["kind"].as_str()).collect();
-    assert!(kinds.contains(&"consent"), "{kinds:?}");
-    assert!(kinds.contains(&"grant_revocation"), "{kinds:?}");
+    let of = |kind: &str| -> Vec<&Value> { log.iter().filter(|r| r["kind"] == kind).collect() };
+    let consents = of("consent");
+    assert_eq!(
+        consents.len(),
+        2,
+        "the page's and the remembered one: {kinds:?}"
+    );
+    assert_eq!(consents[0]["reason"], "consented");
+    assert_eq!(consents[1]["reason"], "remembered consent");
+    assert_eq!(consents[0]["subject"], "alice");
+    assert_eq!(consents[0]["act"], json!([id("orchestrator")]));
+    assert_eq!(consents[0]["scopes"], json!(["calendar:read"]));
+    assert_eq!(consents[0]["grant"], grant.as_str());
+    let issued: Vec<&Value> = of("token_exchange")
+        .into_iter()
+        .filter(|r| r["decision"] == "allow")
+        .collect();
+    assert_eq!(issued.len(), 1, "{kinds:?}");
+    assert_eq!(issued[0]["grant"], grant.as_str());
+    let revoked = of("grant_revocation");
+    assert_eq!(revoked.len(), 1, "{kinds:?}");
+    assert_eq!(revoked[0]["grant"], grant.as_str());
     for r in &log {
         let line = r.to_string();
         assert!(

@@ -71,6 +71,7 @@ pub async fn token(
             rec.agent = Some(issued.agent.clone());
             rec.set_delegation(caller.spiffe_id.as_str(), &issued.subject);
             rec.jti = Some(issued.jti.to_string());
+            rec.grant.clone_from(&issued.grant);
             rec.scopes = issued
                 .token_scope
                 .as_deref()

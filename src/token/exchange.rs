@@ -201,6 +201,7 @@ pub(super) fn issue(
         jti: minted.jti,
         token_scope: minted.scope,
         refresh_token: None,
+        grant: req.user.map(|u| u.grant.clone()),
     })
 }
 

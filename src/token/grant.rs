@@ -131,6 +131,9 @@ pub struct Issued {
     pub token_scope: Option<Arc<str>>,
     /// The next refresh token (the authorization code and refresh grants).
     pub refresh_token: Option<String>,
+    /// The person's grant the token was issued from (`gr-…`), for the
+    /// audit record.
+    pub grant: Option<String>,
 }
 
 impl Issued {
