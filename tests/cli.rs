@@ -242,9 +242,9 @@ fn demo_once_runs_the_whole_flow() {
         "the demo logs at warn by default:\n{err}"
     );
     // Every step ran and each of its checks passed.
-    for n in 1..=7 {
+    for n in 1..=8 {
         assert!(
-            out.contains(&format!("[{n}/7] ")),
+            out.contains(&format!("[{n}/8] ")),
             "step {n} missing:\n{out}"
         );
     }
@@ -260,7 +260,7 @@ fn demo_once_runs_the_whole_flow() {
     };
 
     // 1. Step-up, then the delegated call.
-    let s1 = section("[1/7]", "[2/7]");
+    let s1 = section("[1/8]", "[2/8]");
     assert!(
         s1.contains("WWW-Authenticate  Bearer error=\"insufficient_scope\", scope=\"calendar:write notify:send\""),
         "{s1}"
@@ -273,7 +273,7 @@ fn demo_once_runs_the_whole_flow() {
     assert_eq!(passed(&s1), 2, "{s1}");
 
     // 2. The chain: the orchestrator nested inside the scheduler's act.
-    let s2 = section("[2/7]", "[3/7]");
+    let s2 = section("[2/8]", "[3/8]");
     assert!(s2.contains("allowed (HTTP 200)"), "{s2}");
     assert!(
         s2.contains("\"sub\": \"spiffe://example.org/agent/scheduler\"")
@@ -283,7 +283,7 @@ fn demo_once_runs_the_whole_flow() {
     assert_eq!(passed(&s2), 1, "{s2}");
 
     // 3. Deny by default.
-    let s3 = section("[3/7]", "[4/7]");
+    let s3 = section("[3/8]", "[4/8]");
     assert!(
         s3.contains("refused (HTTP 403)") && s3.contains("forbidden"),
         "{s3}"
@@ -292,7 +292,7 @@ fn demo_once_runs_the_whole_flow() {
 
     // 4. Token exchange: bound to the orchestrator's certificate (computed
     //    here from its file), refused from the scheduler's.
-    let s4 = section("[4/7]", "[5/7]");
+    let s4 = section("[4/8]", "[5/8]");
     let pem = std::fs::read_to_string(dir.path().join("certs/agents/orchestrator.pem")).unwrap();
     let thumbprint = common::exchange::thumbprint_of_pem(&pem);
     assert!(
@@ -311,7 +311,7 @@ fn demo_once_runs_the_whole_flow() {
     assert_eq!(passed(&s4), 2, "{s4}");
 
     // 5. Human approval: held, approved, let through once, replay refused.
-    let s5 = section("[5/7]", "[6/7]");
+    let s5 = section("[5/8]", "[6/8]");
     assert!(s5.contains("approval_required"), "{s5}");
     assert!(s5.contains("actgate approvals approve ap-"), "{s5}");
     assert!(s5.contains("HTTP 200: approved by local-operator"), "{s5}");
@@ -321,7 +321,7 @@ fn demo_once_runs_the_whole_flow() {
 
     // 6. MCP: a filtered list, a minted token for the tool, a refused tool,
     //    a destructive tool held, approved, passed once for alice.
-    let m = section("[6/7]", "[7/7]");
+    let m = section("[6/8]", "[7/8]");
     assert!(m.contains("tools             read_file\n"), "{m}");
     assert!(m.contains("\"scope\": \"files:read\""), "{m}");
     assert!(m.contains("write_file → 403 (-31403"), "{m}");
@@ -332,8 +332,24 @@ fn demo_once_runs_the_whole_flow() {
     );
     assert_eq!(passed(&m), 6, "{m}");
 
-    // 7. Audit: verified in-process, and who acted for alice.
-    let s6 = section("[7/7]", "Repeat the delegated call");
+    // 7. A person's grant: the consent page names the agent and the card's
+    //    scope descriptions; the token from the code names alice and the
+    //    orchestrator; revoked on the grants page, its refresh is refused.
+    let g = section("[7/8]", "[8/8]");
+    assert!(g.contains("asked by          Planner (demo app)"), "{g}");
+    assert!(
+        g.contains("agent             spiffe://example.org/agent/orchestrator"),
+        "{g}"
+    );
+    assert!(
+        g.contains("right             calendar:write  Book meetings"),
+        "{g}"
+    );
+    assert!(g.contains("\"grant\": \"gr-"), "{g}");
+    assert_eq!(passed(&g), 4, "{g}");
+
+    // 8. Audit: verified in-process, and who acted for alice.
+    let s6 = section("[8/8]", "Repeat the delegated call");
     assert!(
         s6.contains("chain intact") && s6.contains("head              seq "),
         "{s6}"

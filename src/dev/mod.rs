@@ -5,4 +5,5 @@
 
 pub mod client;
 pub mod example_agent;
+pub mod example_idp;
 pub mod example_mcp;

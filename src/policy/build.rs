@@ -211,7 +211,7 @@ fn subject(r: &RuleSection, ctx: &Context<'_>, bad: &mut impl FnMut(&str, String
             None => bad(
                 "subject_issuer",
                 format!(
-                    "\"{iss}\" is neither a [[subject_issuer]] nor the gateway's issuer (known: {})",
+                    "\"{iss}\" is neither a [[subject_issuer]], the gateway's issuer nor [authorize.login]'s (known: {})",
                     ctx.subject_issuers.join(", ")
                 ),
             ),

@@ -358,6 +358,11 @@ fn rules(
         .map(|s| s.issuer.as_str())
         .collect();
     subject_issuers.push(issuer);
+    // People's grants name their person as the login IdP does: rules may
+    // hold such delegations to that issuer.
+    if let Some(a) = &raw.authorize {
+        subject_issuers.push(a.login.issuer.as_str());
+    }
     let mcp_servers: Vec<&str> = raw.mcp_server.iter().map(|m| m.name.as_str()).collect();
     crate::policy::build::load(
         p,

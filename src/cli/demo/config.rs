@@ -14,6 +14,17 @@ pub struct Addresses {
     pub notifier: SocketAddr,
     /// The example MCP server.
     pub mcp: SocketAddr,
+    /// The `[authorize]` listener people's browsers reach.
+    pub authorize: SocketAddr,
+    /// The demo IdP people log in at, and the file of the gateway's
+    /// client secret there.
+    pub login_issuer: String,
+    pub login_secret: std::path::PathBuf,
+    /// Roots for the IdP's TLS (the demo IdP is plain HTTP on loopback; set
+    /// so the demo needs no system roots).
+    pub login_ca: std::path::PathBuf,
+    /// The demo client application's redirect URI.
+    pub client_redirect: String,
 }
 
 /// The config text. Paths are as given (relative ones resolve against the
@@ -93,6 +104,7 @@ agent = "*"
 subject = "*@suspended.example.com"
 
 {mcp_block}
+{authorize_block}
 [approvals]
 dir = "data/approvals"
 ttl = "15m"
@@ -106,6 +118,7 @@ directory = "audit"
         scheduler = at.scheduler,
         notifier = at.notifier,
         mcp_block = mcp_config(at.mcp),
+        authorize_block = authorize_config(at),
         gw_cert = c("gateway.pem"),
         gw_key = c("gateway.key"),
         bundle = c(&format!("{TD}/bundle.pem")),
@@ -114,6 +127,47 @@ directory = "audit"
         idp_jwks = c("idp-jwks.json"),
         sched_card = card("scheduler.json"),
         notif_card = card("notifier.json"),
+    )
+}
+
+/// The user's side: the authorization endpoint, its login at the demo
+/// IdP, the demo client application, and the rule for the tokens people's
+/// grants give the orchestrator (their subject issuer is the login IdP).
+fn authorize_config(at: &Addresses) -> String {
+    format!(
+        r#"[authorize]
+listen = "{listen}"
+public_url = "https://localhost:{port}"
+grants_file = "data/grants.json"
+
+[authorize.login]
+issuer = "{issuer}"
+client_id = "{login_client}"
+client_secret_file = "{secret}"
+ca = "{ca}"
+
+[[oauth_client]]
+client_id = "{client}"
+name = "Planner (demo app)"
+redirect_uris = ["{redirect}"]
+actors = ["spiffe://{TD}/agent/orchestrator"]
+scopes = ["calendar:read", "calendar:write", "notify:send"]
+
+[[rule]]
+caller = "spiffe://{TD}/agent/orchestrator"
+agent = "scheduler"
+subject_issuer = "{issuer}"
+skills = ["book-meeting"]
+scopes = ["calendar:read", "calendar:write", "notify:send"]
+"#,
+        listen = at.authorize,
+        port = at.authorize.port(),
+        issuer = at.login_issuer,
+        login_client = super::consent::LOGIN_CLIENT_ID,
+        secret = at.login_secret.display(),
+        ca = at.login_ca.display(),
+        client = super::consent::CLIENT_ID,
+        redirect = at.client_redirect,
     )
 }
 

@@ -16,10 +16,14 @@
 //! 5. human approval through the admin API, single-use;
 //! 6. MCP: a tool server behind the same gate (filtered list, minted token,
 //!    a refused tool, a destructive tool held for approval);
-//! 7. the audit log verified and queried.
+//! 7. a person grants the orchestrator the right to act for them: login at
+//!    the built-in demo IdP, the consent page, the code redeemed over mTLS,
+//!    the grant revoked on the grants page;
+//! 8. the audit log verified and queried.
 
 mod calls;
 mod config;
+mod consent;
 mod mcp;
 mod steps;
 
@@ -105,6 +109,7 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
         Ok(l) => l.local_addr()?,
         Err(_) => std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?,
     };
+    let people = people_side(&a.certs).await?;
     let text = config::demo_config(
         &a.certs,
         &a.cards,
@@ -113,6 +118,11 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
             scheduler: upstreams[0].addr,
             notifier: upstreams[1].addr,
             mcp: tool_server.addr,
+            authorize: people.authorize,
+            login_issuer: people.idp.issuer.clone(),
+            login_secret: people.secret.clone(),
+            login_ca: a.certs.join(format!("{TD}/bundle.pem")),
+            client_redirect: people.redirect_uri.clone(),
         },
     );
     let cfg =
@@ -149,6 +159,13 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
     ok &= steps::token_exchange(&demo, &full_token).await?;
     ok &= steps::human_approval(&demo, &full_token).await?;
     ok &= mcp::tools(&demo, &files_token).await?;
+    let bundle = demo.bundle();
+    let person = consent::People {
+        authorize: format!("https://localhost:{}", people.authorize.port()),
+        redirect_uri: people.redirect_uri.clone(),
+        ca: &bundle,
+    };
+    ok &= consent::grant(&demo, &person, &people.idp.issuer).await?;
     // Allowed calls' records are buffered for up to flush_interval: write
     // them out before reading the log.
     let gw = running.current();
@@ -160,10 +177,55 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
     drop(gw);
 
     hints(&a, &demo, &running, &full_token)?;
+    println!(
+        "Consent:     open {} in a browser (sign in as anyone at the demo IdP; the page is served with the demo CA's certificate: {})",
+        person.authorization_url(&format!("{base}/agents/scheduler")),
+        bundle.display()
+    );
     finish(a.once, running, ok).await
 }
 
 /// The example upstream agents, each serving its card from `cards/`.
+/// The person's side of the demo: the demo IdP, the gateway's client
+/// secret there, the `[authorize]` listener's address, the client app's
+/// redirect URI.
+struct PeopleSide {
+    idp: actgate::dev::example_idp::ExampleIdp,
+    secret: PathBuf,
+    authorize: std::net::SocketAddr,
+    redirect_uri: String,
+}
+
+async fn people_side(certs: &Path) -> anyhow::Result<PeopleSide> {
+    let authorize = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
+    let secret_value = actgate::user_auth::session::random_token()
+        .map_err(|_| anyhow!("the system random source failed"))?;
+    let secret = certs.join("demo-login-secret");
+    calls::write_private(&secret, secret_value.as_bytes())?;
+    let idp = actgate::dev::example_idp::start(
+        "127.0.0.1:0".parse()?,
+        actgate::dev::example_idp::IdpClient {
+            client_id: consent::LOGIN_CLIENT_ID.into(),
+            client_secret: secret_value,
+            redirect_uri: format!(
+                "https://localhost:{}/oauth2/login/callback",
+                authorize.port()
+            ),
+        },
+    )
+    .await?;
+    setup(&format!(
+        "demo identity provider (people sign in here) on {}",
+        idp.issuer
+    ));
+    Ok(PeopleSide {
+        idp,
+        secret,
+        authorize,
+        redirect_uri: "http://127.0.0.1:8765/callback".into(),
+    })
+}
+
 async fn example_agents(
     cards: &Path,
 ) -> anyhow::Result<Vec<actgate::dev::example_agent::ExampleAgent>> {

@@ -17,7 +17,7 @@ use super::calls::{
 use super::USER;
 
 /// How many steps [`super::run_async`] runs (for the `[n/N]` headings).
-pub const STEPS: usize = 7;
+pub const STEPS: usize = 8;
 
 /// The message of the call that needs a person's approval.
 const MAIL: &str = "Email bob@partner.example.net: meeting confirmed for Friday 10:00";
@@ -325,11 +325,11 @@ pub async fn human_approval(d: &Demo, user_token: &str) -> anyhow::Result<bool> 
     Ok(ok)
 }
 
-/// 7. The audit log: verify its hash chain (what `actgate audit verify`
+/// 8. The audit log: verify its hash chain (what `actgate audit verify`
 ///    does) and ask who acted for alice since the demo started.
 pub fn audit(dir: Option<&Path>, since: SystemTime) -> anyhow::Result<bool> {
     heading(
-        7,
+        STEPS,
         STEPS,
         "Audit: verify the hash-chained log, then ask who acted for alice",
     );
@@ -384,8 +384,10 @@ pub fn audit(dir: Option<&Path>, since: SystemTime) -> anyhow::Result<bool> {
             && has(&|r| r.kind == RecordKind::TokenExchange && r.decision == Decision::Allow)
             && has(&|r| r.decision == Decision::ApprovalRequired)
             && has(&|r| r.decision == Decision::Allow && r.approval_id.is_some())
-            && has(&|r| r.kind == RecordKind::Mcp && r.decision == Decision::Allow),
-        "the log holds the step-up, the two-hop chain, the exchange, the approval and the MCP calls",
+            && has(&|r| r.kind == RecordKind::Mcp && r.decision == Decision::Allow)
+            && has(&|r| r.kind == RecordKind::Consent && r.decision == Decision::Allow)
+            && has(&|r| r.kind == RecordKind::GrantRevocation),
+        "the log holds the step-up, the two-hop chain, the exchange, the approval, the MCP calls, the consent and its revocation",
     );
     Ok(ok)
 }
