@@ -42,7 +42,7 @@ pub enum Refusal {
 
 /// Check the query `params` (decoded, in order) against the registered
 /// `clients`; `resource_known` says whether a resource is a registered
-/// agent's or MCP server's.
+/// agent's (grants for MCP servers are not issued yet).
 pub fn validate(
     params: &[(String, String)],
     clients: &OAuthClients,
@@ -99,13 +99,13 @@ pub fn validate(
         Some(r) => {
             return Err(refuse(
                 "invalid_target",
-                format!("{r:?} is not the resource of a registered agent or MCP server"),
+                format!("{r:?} is not the resource of a registered agent (grants for MCP servers are not issued yet)"),
             ))
         }
         None => {
             return Err(refuse(
                 "invalid_target",
-                "resource is missing: name the agent or MCP server the token is for (RFC 8707)"
+                "resource is missing: name the agent the token is for (RFC 8707)"
                     .into(),
             ))
         }
