@@ -549,8 +549,23 @@ async fn refused_authorization_requests() {
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{body}");
     assert!(body.contains("not started in this browser"), "{body}");
-    // A consent posted without a session.
+    // Nor with a login cookie the gateway did not seal.
     let client = actgate::dev::client::MtlsClient::new(&s.gw.ca(), None, false).unwrap();
+    let mut h = HeaderMap::new();
+    let forged = "__Host-actgate-login=eyJzdGF0ZSI6IngifQ.AAAA; __Host-actgate-session=x.y";
+    h.insert("cookie", forged.parse().unwrap());
+    let (st, _, body) = client
+        .fetch(
+            Method::GET,
+            &format!("{}/oauth2/login/callback?state={state}&code=x", s.authorize),
+            &h,
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    assert!(String::from_utf8_lossy(&body).contains("not started in this browser"));
+    // A consent posted without a session.
     let mut h = HeaderMap::new();
     h.insert(
         "content-type",

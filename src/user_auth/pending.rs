@@ -33,13 +33,28 @@ impl<T> Pending<T> {
 
     /// Keep `value`: its new key (32 random bytes, base64url).
     pub fn put(&self, value: T) -> Result<String, Full> {
+        self.put_capped(value, usize::MAX, |_| false)
+    }
+
+    /// [`Self::put`], refused when `per_owner` live entries are already
+    /// `same_owner`'s: one signed-in script cannot take the whole table.
+    pub fn put_capped(
+        &self,
+        value: T,
+        per_owner: usize,
+        same_owner: impl Fn(&T) -> bool,
+    ) -> Result<String, Full> {
         let key = random_token().map_err(|_| Full)?;
         let now = Instant::now();
         let mut map = self.lock();
         if map.len() >= self.max {
             map.retain(|_, (expires, _)| *expires > now);
         }
-        if map.len() >= self.max {
+        let owned = map
+            .values()
+            .filter(|(expires, v)| *expires > now && same_owner(v))
+            .count();
+        if map.len() >= self.max || owned >= per_owner {
             return Err(Full);
         }
         map.insert(key.clone(), (now + self.lifetime, value));
@@ -104,6 +119,16 @@ mod tests {
         let k = p.put("alice").unwrap();
         assert_eq!(p.take_if(&k, |v| *v == "bob"), None);
         assert_eq!(p.take_if(&k, |v| *v == "alice"), Some("alice"));
+    }
+
+    #[test]
+    fn one_owner_cannot_take_the_table() {
+        let p = Pending::new(100, Duration::from_secs(60));
+        for _ in 0..3 {
+            p.put_capped("alice", 3, |v| *v == "alice").unwrap();
+        }
+        assert_eq!(p.put_capped("alice", 3, |v| *v == "alice"), Err(Full));
+        p.put_capped("bob", 3, |v| *v == "bob").unwrap();
     }
 
     #[test]

@@ -42,13 +42,27 @@ const MAX_PENDING: usize = 10_000;
 /// The cookie binding a login's `state` to the browser that started it.
 const LOGIN_COOKIE: &str = "__Host-actgate-login";
 
-/// A login at the IdP in progress.
-pub(crate) struct PendingLogin {
+/// A login at the IdP in progress, held by the browser that started it in
+/// a cookie sealed with the session key: the gateway keeps nothing for an
+/// unauthenticated request, so a loop of them cannot fill a table and
+/// lock people out.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct PendingLogin {
+    state: String,
     nonce: String,
     verifier: String,
     /// Where to go once logged in: a path of this listener we built.
     return_to: String,
+    exp: i64,
 }
+
+/// What [`PendingLogin`] is sealed as (never valid as a session).
+const LOGIN_PURPOSE: &str = "login";
+/// Longest authorization request kept across the login: it rides in the
+/// login cookie, and browsers drop cookies over about 4 KiB.
+const MAX_RETURN_QUERY: usize = 2048;
+/// Consent pages one session may have open at once.
+const MAX_CONSENTS_PER_SESSION: usize = 20;
 
 /// A consent page shown and not answered yet.
 #[derive(Clone)]
@@ -61,7 +75,6 @@ pub(crate) struct PendingConsent {
 
 /// What the listener keeps across requests and reloads.
 pub(crate) struct BrowserState {
-    logins: Pending<PendingLogin>,
     pub(crate) consents: Pending<PendingConsent>,
     /// Signs sessions when `session_key_file` is not set (made at start).
     random_key: [u8; 32],
@@ -74,7 +87,6 @@ impl BrowserState {
         let mut random_key = [0u8; 32];
         aws_lc_rs::rand::fill(&mut random_key)?;
         Ok(BrowserState {
-            logins: Pending::new(MAX_PENDING, consent_timeout),
             consents: Pending::new(MAX_PENDING, consent_timeout),
             random_key,
         })
@@ -256,6 +268,13 @@ async fn authorize(cx: &Ctx<'_>, query: &str) -> Reply {
         Err(r) => return redirect_refusal(cx, &r),
     };
     let Some((user, s)) = cx.user() else {
+        if query.len() > MAX_RETURN_QUERY {
+            return Reply::message(
+                StatusCode::BAD_REQUEST,
+                "Request too long",
+                "This authorization request is too long to carry across the sign-in.",
+            );
+        }
         return begin_login(cx, format!("/oauth2/authorize?{query}")).await;
     };
     let Some(store) = cx.gw.grants.load_full() else {
@@ -276,11 +295,16 @@ async fn authorize(cx: &Ctx<'_>, query: &str) -> Reply {
         return issue_code(cx, store, &request, &user, scopes, "remembered consent").await;
     }
     let sid = s.sid.clone();
-    match cx.st.consents.put(PendingConsent {
+    let pending = PendingConsent {
         request: request.clone(),
         user,
-        sid,
-    }) {
+        sid: sid.clone(),
+    };
+    match cx
+        .st
+        .consents
+        .put_capped(pending, MAX_CONSENTS_PER_SESSION, |p| p.sid == sid)
+    {
         Ok(pending) => consent_page(cx, &request, &pending),
         Err(e) => Reply::message(StatusCode::SERVICE_UNAVAILABLE, "Busy", &e.to_string()),
     }
@@ -299,7 +323,11 @@ pub(crate) fn redirect_refusal(cx: &Ctx<'_>, r: &Refusal) -> Reply {
 
 /// Off to the IdP, to come back to `return_to` (a path of ours).
 async fn begin_login(cx: &Ctx<'_>, return_to: String) -> Reply {
-    let (Ok(verifier), Ok(nonce)) = (session::random_token(), session::random_token()) else {
+    let (Ok(verifier), Ok(nonce), Ok(state)) = (
+        session::random_token(),
+        session::random_token(),
+        session::random_token(),
+    ) else {
         return Reply::message(
             StatusCode::SERVICE_UNAVAILABLE,
             "Unavailable",
@@ -307,23 +335,23 @@ async fn begin_login(cx: &Ctx<'_>, return_to: String) -> Reply {
         );
     };
     let challenge = URL_SAFE_NO_PAD.encode(digest(&SHA256, verifier.as_bytes()));
+    let timeout = cx.ua.consent_timeout.as_secs();
     let pending = PendingLogin {
+        state: state.clone(),
         nonce: nonce.clone(),
         verifier,
         return_to,
+        exp: cx.now + timeout as i64,
     };
-    let state = match cx.st.logins.put(pending) {
-        Ok(s) => s,
-        Err(e) => return Reply::message(StatusCode::SERVICE_UNAVAILABLE, "Busy", &e.to_string()),
-    };
-    let provider = &cx.ua.provider;
-    match provider
+    let sealed = cx.key.seal_as(LOGIN_PURPOSE, &pending);
+    match cx
+        .ua
+        .provider
         .authorization_url(&cx.ua.login_callback(), &state, &nonce, &challenge)
         .await
     {
         Ok(url) => Reply::redirect(url).cookie(format!(
-            "{LOGIN_COOKIE}={state}; Max-Age={}; Path=/; Secure; HttpOnly; SameSite=Lax",
-            cx.ua.consent_timeout.as_secs()
+            "{LOGIN_COOKIE}={sealed}; Max-Age={timeout}; Path=/; Secure; HttpOnly; SameSite=Lax"
         )),
         Err(e) => {
             tracing::warn!(error = %e, "login provider unavailable");
@@ -349,26 +377,26 @@ async fn callback(cx: &Ctx<'_>, query: &str, cookies: &str) -> Reply {
     // Only the browser that started this login may finish it: otherwise an
     // attacker could log a victim's browser in as the attacker (login
     // CSRF) and collect the consents the victim then gives.
-    let bound = cookies
+    let pending = cookies
         .split(';')
         .filter_map(|c| c.trim().split_once('='))
-        .any(|(n, v)| {
-            n == LOGIN_COOKIE && verify_slices_are_equal(v.as_bytes(), state.as_bytes()).is_ok()
-        });
-    if !bound {
+        .filter(|(n, _)| *n == LOGIN_COOKIE)
+        .find_map(|(_, v)| cx.key.open_as::<PendingLogin>(LOGIN_PURPOSE, v))
+        .filter(|p| verify_slices_are_equal(p.state.as_bytes(), state.as_bytes()).is_ok());
+    let Some(pending) = pending else {
         return Reply::message(
             StatusCode::BAD_REQUEST,
             "Sign-in failed",
             "This sign-in was not started in this browser. Start again from the application.",
         );
-    }
-    let Some(pending) = cx.st.logins.take(state) else {
+    };
+    if pending.exp <= cx.now {
         return Reply::message(
             StatusCode::BAD_REQUEST,
             "Sign-in failed",
-            "This sign-in has expired or was already used. Start again from the application.",
+            "This sign-in has expired. Start again from the application.",
         );
-    };
+    }
     if let Some(error) = one("error") {
         return Reply::message(
             StatusCode::FORBIDDEN,

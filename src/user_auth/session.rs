@@ -49,23 +49,37 @@ impl SessionKey {
 
     /// The cookie value for `s`: base64url(JSON) "." base64url(HMAC).
     pub fn seal(&self, s: &Session) -> String {
-        // A struct of strings and an integer always serialises.
-        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(s).unwrap_or_default());
-        let tag = hmac::sign(&self.0, body.as_bytes());
-        format!("{body}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+        self.seal_as(SESSION_PURPOSE, s)
     }
 
     /// The session in `value`, when its signature is ours and it has not
     /// expired at `now`. The signature is checked (in constant time)
     /// before anything in the cookie is read.
     pub fn open(&self, value: &str, now: i64) -> Option<Session> {
-        let (body, tag) = value.split_once('.')?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        hmac::verify(&self.0, body.as_bytes(), &tag).ok()?;
-        let s: Session = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()?;
+        let s: Session = self.open_as(SESSION_PURPOSE, value)?;
         (now < s.exp).then_some(s)
     }
+
+    /// `value` sealed for `purpose`: the MAC covers the purpose too, so a
+    /// value sealed for one cookie is never accepted as another (a login
+    /// in progress is no session).
+    pub fn seal_as<T: Serialize>(&self, purpose: &str, value: &T) -> String {
+        // Our cookie structs (strings and integers) always serialise.
+        let body = URL_SAFE_NO_PAD.encode(serde_json::to_vec(value).unwrap_or_default());
+        let tag = hmac::sign(&self.0, format!("{purpose}.{body}").as_bytes());
+        format!("{body}.{}", URL_SAFE_NO_PAD.encode(tag.as_ref()))
+    }
+
+    /// The value [`Self::seal_as`] sealed for `purpose`, if the MAC is ours.
+    pub fn open_as<T: serde::de::DeserializeOwned>(&self, purpose: &str, value: &str) -> Option<T> {
+        let (body, tag) = value.split_once('.')?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        hmac::verify(&self.0, format!("{purpose}.{body}").as_bytes(), &tag).ok()?;
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(body).ok()?).ok()
+    }
 }
+
+const SESSION_PURPOSE: &str = "session";
 
 /// The `Set-Cookie` value carrying `sealed` for `max_age` seconds.
 pub fn set_cookie(sealed: &str, max_age: i64) -> String {
