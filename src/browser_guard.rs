@@ -15,6 +15,7 @@
 //!   preflight with `text/plain`, a form type, or no type at all; a JSON
 //!   media type is required where a body is acted on.
 
+use crate::metrics::text::{Exposition, Kind};
 use http::header::{self, HeaderMap};
 use http::{StatusCode, Uri};
 
@@ -270,14 +271,17 @@ impl RefusalCounters {
         self.0[i].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
 
-    /// `NAME{reason="..."} N` lines under one `# TYPE` line.
-    pub fn render(&self, name: &str) -> String {
-        let mut out = format!("# TYPE {name} counter\n");
+    /// The family `name`, one `NAME{reason="..."} N` sample per reason.
+    pub fn render(&self, out: &mut Exposition, name: &str) {
+        out.family(
+            name,
+            Kind::Counter,
+            "Requests refused as possibly browser-driven, by reason.",
+        );
         for (label, c) in Self::LABELS.iter().zip(&self.0) {
             let n = c.load(std::sync::atomic::Ordering::Relaxed);
-            out.push_str(&format!("{name}{{reason=\"{label}\"}} {n}\n"));
+            out.sample(name, &[("reason", label)], n);
         }
-        out
     }
 }
 
@@ -446,7 +450,9 @@ mod tests {
         c.count(Refusal::ManyHosts);
         c.count(Refusal::CrossOrigin);
         c.count(Refusal::CrossSite);
-        let text = c.render("x_total");
+        let mut out = Exposition::default();
+        c.render(&mut out, "x_total");
+        let text = out.finish();
         assert!(
             text.contains("x_total{reason=\"foreign_host\"} 1\n"),
             "{text}"

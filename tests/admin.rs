@@ -112,16 +112,34 @@ async fn plain_admin_is_for_local_operators_only() {
     );
 }
 
-/// Every sample line is `name{labels} value` with a float value, under a
-/// `# TYPE` line of its family.
+/// Every sample line is `name{labels} value` with a float value, under the
+/// `# HELP` and `# TYPE` lines of its family (a histogram's samples are
+/// its `_bucket`, `_sum` and `_count`).
 fn assert_prometheus_text(text: &str) {
-    let mut typed = std::collections::HashSet::new();
+    let mut helped = std::collections::HashSet::new();
+    let mut typed = std::collections::HashMap::new();
     let mut samples = 0;
     for line in text.lines().filter(|l| !l.is_empty()) {
+        if let Some(rest) = line.strip_prefix("# HELP ") {
+            let (name, help) = rest.split_once(' ').unwrap();
+            assert!(!help.trim().is_empty(), "{line}");
+            helped.insert(name.to_string());
+            continue;
+        }
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').unwrap();
-            assert!(["counter", "gauge"].contains(&kind), "{line}");
-            typed.insert(name.to_string());
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
+            assert!(
+                helped.contains(name),
+                "{name} has no # HELP before its # TYPE"
+            );
+            if kind == "counter" {
+                assert!(
+                    name.ends_with("_total"),
+                    "counter {name} does not end in _total"
+                );
+            }
+            typed.insert(name.to_string(), kind.to_string());
             continue;
         }
         assert!(!line.starts_with('#'), "{line}");
@@ -138,7 +156,14 @@ fn assert_prometheus_text(text: &str) {
                 "{line}"
             );
         }
-        assert!(typed.contains(name), "{name} has no # TYPE line");
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suf| {
+                name.strip_suffix(suf)
+                    .filter(|f| typed.get(*f).is_some_and(|k| k == "histogram"))
+            })
+            .unwrap_or(name);
+        assert!(typed.contains_key(family), "{name} has no # TYPE line");
         samples += 1;
     }
     assert!(samples > 10, "{text}");

@@ -141,7 +141,7 @@ async fn a_real_gateway_writes_a_verifiable_log_of_who_acted_for_whom() {
     assert_eq!(seqs, vec![1, 2, 3, 4, 5]);
     let m = gw.metrics();
     assert!(
-        m.contains("actgate_audit_healthy 1") && m.contains("actgate_audit_records_lost 0"),
+        m.contains("actgate_audit_healthy 1") && m.contains("actgate_audit_records_lost_total 0"),
         "{m}"
     );
 }

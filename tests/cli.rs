@@ -454,7 +454,10 @@ fn serve_reloads_on_sighup_and_exports_expiry() {
     let _ = child.kill();
     let _ = child.wait();
     assert!(started, "gateway did not start");
-    assert!(m.contains("actgate_server_cert_expiry_seconds "), "{m}");
+    assert!(
+        m.contains("actgate_server_cert_expiry_timestamp_seconds "),
+        "{m}"
+    );
     assert!(hup.success());
     assert!(reloaded, "SIGHUP did not reload");
 }

@@ -183,6 +183,15 @@ async fn an_allowed_tool_call_reaches_the_server_with_a_minted_token_only() {
         Some(64)
     );
     assert!(!rec.to_string().contains("/shared/a.txt"), "{rec}");
+    // Timed under the server's label: the call, the refused token, the
+    // upstream's answer.
+    for m in [
+        "actgate_request_duration_seconds_count{agent=\"mcp:files\",decision=\"allow\"} 1",
+        "actgate_request_duration_seconds_count{agent=\"mcp:files\",decision=\"unauthenticated\"} 1",
+        "actgate_upstream_duration_seconds_count{agent=\"mcp:files\"} 1",
+    ] {
+        gw.expect_metric(m).await;
+    }
 }
 
 #[tokio::test]
@@ -207,6 +216,13 @@ async fn a_forbidden_tool_is_refused_before_the_server_and_audited() {
     assert_eq!(a.status, StatusCode::FORBIDDEN);
     assert_jsonrpc_error(&a, Value::Null);
     assert!(up.requests().is_empty());
+    // The unreachable server is not named in its metrics either.
+    for m in [
+        "actgate_request_duration_seconds_count{agent=\"mcp:files\",decision=\"deny\"} 1",
+        "actgate_request_duration_seconds_count{agent=\"(unknown)\",decision=\"deny\"} 1",
+    ] {
+        gw.expect_metric(m).await;
+    }
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 use bytes::Bytes;
 use http::{Response, StatusCode};
 
+use crate::metrics::text::{Exposition, Kind};
 use crate::snapshot::Snapshot;
 use crate::token::issuer_keys::Availability;
 
@@ -47,17 +48,10 @@ pub fn readiness(gw: &Snapshot, draining: bool) -> Result<Vec<String>, String> {
     Ok(notes)
 }
 
-/// A Prometheus label value, escaped (issuers are configured URLs, but a
-/// quote or a newline must not break the exposition format).
-fn label(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
 /// Per issuer fetched by URL: failed fetches, keys in service, and the age
-/// of the key set in service.
-fn issuer_metrics(gw: &Snapshot, now: i64, out: &mut String) {
+/// of the key set in service. Issuers are configured URLs; the writer
+/// escapes them (a quote or a newline cannot break the format).
+fn issuer_metrics(gw: &Snapshot, now: i64, out: &mut Exposition) {
     let mut slots: Vec<_> = gw
         .subject_tokens
         .issuer_slots()
@@ -68,77 +62,128 @@ fn issuer_metrics(gw: &Snapshot, now: i64, out: &mut String) {
     let mut failures: std::collections::BTreeMap<String, u64> =
         slots.iter().map(|s| (s.issuer().to_owned(), 0)).collect();
     failures.extend(gw.metrics.issuer_key_fetch_failures());
-    out.push_str("# TYPE actgate_issuer_key_fetch_failures_total counter\n");
-    for (issuer, n) in failures {
-        out.push_str(&format!(
-            "actgate_issuer_key_fetch_failures_total{{issuer=\"{}\"}} {n}\n",
-            label(&issuer)
-        ));
+    let name = "actgate_issuer_key_fetch_failures_total";
+    out.family(
+        name,
+        Kind::Counter,
+        "Failed fetches of a subject issuer's keys, by issuer.",
+    );
+    for (issuer, n) in &failures {
+        out.sample(name, &[("issuer", issuer)], *n);
     }
     // Read once per issuer, so both gauges describe the same key set.
     let key_sets: Vec<_> = slots.iter().map(|s| (s, s.key_count_and_age())).collect();
-    out.push_str("# TYPE actgate_issuer_keys gauge\n");
+    let name = "actgate_issuer_keys";
+    out.family(
+        name,
+        Kind::Gauge,
+        "Keys in service for a fetched subject issuer.",
+    );
     for (s, (count, _)) in &key_sets {
-        out.push_str(&format!(
-            "actgate_issuer_keys{{issuer=\"{}\"}} {count}\n",
-            label(s.issuer())
-        ));
+        out.sample(name, &[("issuer", s.issuer())], *count as u64);
     }
-    out.push_str("# TYPE actgate_issuer_key_set_age_seconds gauge\n");
+    let name = "actgate_issuer_key_set_age_seconds";
+    out.family(
+        name,
+        Kind::Gauge,
+        "Seconds since the key set in service of a fetched subject issuer was fetched.",
+    );
     for (s, (_, at)) in &key_sets {
         if let Some(at) = at {
-            out.push_str(&format!(
-                "actgate_issuer_key_set_age_seconds{{issuer=\"{}\"}} {}\n",
-                label(s.issuer()),
-                now - at
-            ));
+            out.sample(name, &[("issuer", s.issuer())], now - at);
         }
     }
 }
 
-/// Metrics of `gw`: the counters plus gauges derived from its material.
-pub fn render_metrics(gw: &Snapshot) -> String {
-    let now = crate::unix_now();
-    let mut gauges = Vec::new();
-    if let Some(t) = gw.server_cert_not_after {
-        gauges.push(("actgate_server_cert_expiry_seconds", (t - now) as f64));
-    }
-    if let Some(t) = gw.signing_key_rotate_at {
-        gauges.push(("actgate_token_signing_key_expiry_seconds", (t - now) as f64));
-    }
+/// Gauges of the audit log and the approvals store, when configured.
+fn state_metrics(gw: &Snapshot, now: i64, out: &mut Exposition) {
     if gw.audit.is_enabled() {
         // 0 while audit writes fail (agent calls are refused meanwhile).
-        let healthy = if gw.audit.is_healthy() { 1.0 } else { 0.0 };
-        gauges.push(("actgate_audit_healthy", healthy));
-        gauges.push(("actgate_audit_records_lost", gw.audit.stats().1 as f64));
+        let healthy = u64::from(gw.audit.is_healthy());
+        out.single(
+            "actgate_audit_healthy",
+            Kind::Gauge,
+            "1 while the audit log is written; 0 while writes fail (agent calls are refused).",
+            healthy,
+        );
+        out.single(
+            "actgate_audit_records_lost_total",
+            Kind::Counter,
+            "Audit records that could not be written.",
+            gw.audit.stats().1,
+        );
     }
     if let Some(store) = &gw.approvals {
-        gauges.push(("actgate_approvals_pending", store.pending_count(now) as f64));
+        out.single(
+            "actgate_approvals_pending",
+            Kind::Gauge,
+            "Approvals waiting for a person.",
+            store.pending_count(now) as u64,
+        );
         if let Some(up) = store.backend_up() {
             // 0 while PostgreSQL does not answer (calls needing an
             // approval get 503 meanwhile; everything else is served).
-            gauges.push(("actgate_state_backend_up", f64::from(u8::from(up))));
+            out.single(
+                "actgate_state_backend_up",
+                Kind::Gauge,
+                "1 while the PostgreSQL state backend answers.",
+                u64::from(up),
+            );
         }
         if let Some(n) = crate::state::audit_ship::unshipped_records() {
             // Records in the file log not yet in PostgreSQL (grows while
             // it is down, drains when it is back).
-            gauges.push(("actgate_audit_unshipped_records", n as f64));
+            out.single(
+                "actgate_audit_unshipped_records",
+                Kind::Gauge,
+                "Audit records in the file log not yet shipped to PostgreSQL.",
+                n,
+            );
         }
     }
-    let mut out = gw.metrics.render_with(&gauges);
+}
+
+/// Metrics of `gw`: the counters and histograms, gauges derived from its
+/// material, and the process's own families.
+pub fn render_metrics(gw: &Snapshot) -> String {
+    let now = crate::unix_now();
+    let mut out = Exposition::default();
+    crate::metrics::process::render(&mut out);
+    gw.metrics.render_into(&mut out);
+    // Expiry as a timestamp (not seconds remaining): an alert compares it
+    // with time(), and the value does not change between scrapes.
+    if let Some(t) = gw.server_cert_not_after {
+        out.single(
+            "actgate_server_cert_expiry_timestamp_seconds",
+            Kind::Gauge,
+            "When the mTLS listener's certificate expires (unix time).",
+            t,
+        );
+    }
+    if let Some(t) = gw.signing_key_rotate_at {
+        out.single(
+            "actgate_token_signing_key_expiry_timestamp_seconds",
+            Kind::Gauge,
+            "When the token signing key is due for rotation (unix time, from tokens.rotate_after).",
+            t,
+        );
+    }
+    state_metrics(gw, now, &mut out);
     issuer_metrics(gw, now, &mut out);
     // 1 when the agent has a card in service, 0 when it answers 503.
-    out.push_str("# TYPE actgate_agent_card_available gauge\n");
+    let name = "actgate_agent_card_available";
+    out.family(
+        name,
+        Kind::Gauge,
+        "1 while the agent has a verified card in service; 0 while it answers 503.",
+    );
     let mut agents: Vec<_> = gw.registry.agents().collect();
     agents.sort_by(|a, b| a.name.cmp(&b.name));
     for a in agents {
-        let up = u8::from(a.card.live().is_some());
-        out.push_str(&format!(
-            "actgate_agent_card_available{{agent=\"{}\"}} {up}\n",
-            label(&a.name)
-        ));
+        let up = u64::from(a.card.live().is_some());
+        out.sample(name, &[("agent", &a.name)], up);
     }
-    out
+    out.finish()
 }
 
 /// The answer to a probe, `/metrics`, or anything else (404).
@@ -151,7 +196,7 @@ pub(crate) fn response(
         "/metrics" => (
             StatusCode::OK,
             render_metrics(gw),
-            "text/plain; version=0.0.4",
+            crate::metrics::text::CONTENT_TYPE,
         ),
         // Alive as long as the process serves; draining is not a failure.
         "/healthz" => (StatusCode::OK, "ok\n".to_string(), "text/plain"),

@@ -95,7 +95,8 @@ pub struct EgressSection {
     pub max_request_body: u64,
     /// Plain-HTTP listener for `/healthz`, `/readyz` and `/metrics` (kubelet
     /// probes reach it on the pod IP, so it may be non-loopback; it serves
-    /// nothing else, and the metrics are counters only).
+    /// nothing else, and the metrics name no agent or identity: see the
+    /// README's Metrics section).
     pub admin_listen: Option<SocketAddr>,
 }
 

@@ -264,9 +264,9 @@ pub struct TokensSection {
     #[serde(default = "default_chain_depth")]
     pub max_chain_depth: usize,
     /// Planned lifetime of a signing key, counted from its file's modification
-    /// time, e.g. `"90d"`. Its end is exported as
-    /// `actgate_token_signing_key_expiry_seconds` and warned about 7 days
-    /// ahead. Default: none.
+    /// time, e.g. `"90d"`. Its end is exported (unix time) as
+    /// `actgate_token_signing_key_expiry_timestamp_seconds` and warned about
+    /// 7 days ahead. Default: none.
     pub rotate_after: Option<String>,
 }
 

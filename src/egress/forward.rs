@@ -21,6 +21,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use tracing::Instrument;
 
+use super::metrics::{Outcome, Route};
 use super::{card, mcp, EgressState, Via};
 use crate::browser_guard::{self, Refusal};
 use crate::proxy::{self, error, BoxError, ResponseBody};
@@ -37,9 +38,19 @@ pub async fn handle(
     req: Request<Incoming>,
     via: Via,
 ) -> Result<Response<ResponseBody>, Infallible> {
+    let started = std::time::Instant::now();
     let meta = RequestMeta::from_headers(req.headers());
     let span = meta.span();
-    let mut resp = forward(&state, req, &meta, via).instrument(span).await;
+    let mut seen = Seen {
+        route: Route::None,
+        outcome: Outcome::Refused,
+    };
+    let mut resp = forward(&state, req, &meta, via, &mut seen)
+        .instrument(span)
+        .await;
+    state
+        .metrics
+        .observe_request(seen.route, seen.outcome, started.elapsed());
     // The gateway's answer carries the gateway's id; our own refusals ours.
     if !resp.headers().contains_key(&REQUEST_ID) {
         resp.headers_mut()
@@ -85,13 +96,20 @@ fn refused(state: &EgressState, req: &Request<Incoming>, r: Refusal) -> Response
 /// `Result` costs a copy, not an allocation.
 type Refused = Response<ResponseBody>;
 
+/// What a request's metrics are labelled with, learned on the way.
+struct Seen {
+    route: Route,
+    outcome: Outcome,
+}
+
 async fn forward(
     state: &EgressState,
     req: Request<Incoming>,
     meta: &RequestMeta,
     via: Via,
+    seen: &mut Seen,
 ) -> Response<ResponseBody> {
-    match try_forward(state, req, meta, via).await {
+    match try_forward(state, req, meta, via, seen).await {
         Ok(resp) | Err(resp) => resp,
     }
 }
@@ -104,11 +122,16 @@ async fn try_forward(
     req: Request<Incoming>,
     meta: &RequestMeta,
     via: Via,
+    seen: &mut Seen,
 ) -> Result<Response<ResponseBody>, Refused> {
     if let Err(r) = browser_check(state, &req, via) {
         return Err(refused(state, &req, r));
     }
     let target = route(req.uri().path())?;
+    seen.route = match target {
+        Target::AgentList | Target::Agent(..) => Route::Agents,
+        Target::Mcp(_) | Target::McpMetadata(_) => Route::Mcp,
+    };
     if needs_json(req.method()) {
         if let Err(r) = browser_guard::check_json(req.headers()) {
             return Err(refused(state, &req, r));
@@ -138,7 +161,12 @@ async fn try_forward(
     // The material current now; a rotation during the request does not
     // change it (the old client finishes what it started).
     let material = state.material.load_full();
-    let resp = send(state, &material, up).await?;
+    let sent = std::time::Instant::now();
+    let resp = send(state, &material, up).await.inspect_err(|_| {
+        seen.outcome = Outcome::GatewayError;
+    })?;
+    state.metrics.observe_gateway(seen.route, sent.elapsed());
+    seen.outcome = Outcome::Gateway(resp.status());
     tracing::info!(
         workload = %material.spiffe_id,
         target = %target,

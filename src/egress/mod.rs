@@ -20,6 +20,7 @@
 pub mod card;
 pub mod forward;
 pub mod mcp;
+pub mod metrics;
 pub mod settings;
 
 use std::net::SocketAddr;
@@ -50,6 +51,8 @@ pub struct EgressState {
     pub host_rule: HostRule,
     /// Requests refused as browser-driven, by reason (`/metrics`).
     pub refusals: RefusalCounters,
+    /// Request and gateway latency histograms (`/metrics`).
+    pub metrics: metrics::EgressMetrics,
 }
 
 /// Which of the sidecar's listeners a request came in on.
@@ -145,6 +148,7 @@ pub async fn start(cfg: &EgressConfigFile) -> Result<RunningEgress, EgressStartE
         local_url,
         host_rule,
         refusals: RefusalCounters::default(),
+        metrics: metrics::EgressMetrics::default(),
     });
 
     if let Some(l) = tcp {
@@ -265,8 +269,9 @@ async fn serve_listener<L, H, F>(
 /// `/healthz`: up while the process serves (also while draining).
 /// `/readyz`: not draining, and the workload certificate currently loaded is
 /// within its validity (a sidecar with an expired certificate cannot call).
-/// `/metrics`: the refusal counters (no names, no identities: open to any
-/// scraper that reaches this listener, like the probes).
+/// `/metrics`: request and gateway latency, the refusal counters, build and
+/// process (no names, no identities: open to any scraper that reaches this
+/// listener, like the probes).
 fn admin_response(
     state: &EgressState,
     draining: bool,
@@ -274,6 +279,7 @@ fn admin_response(
 ) -> Response<crate::proxy::ResponseBody> {
     use http_body_util::BodyExt;
     let now = crate::unix_now();
+    let mut ctype = "text/plain";
     let (status, body) = match path {
         "/healthz" => (StatusCode::OK, "ok\n".to_string()),
         "/readyz" => {
@@ -292,12 +298,10 @@ fn admin_response(
                 (StatusCode::OK, "ready\n".into())
             }
         }
-        "/metrics" => (
-            StatusCode::OK,
-            state
-                .refusals
-                .render("actgate_egress_requests_refused_total"),
-        ),
+        "/metrics" => {
+            ctype = crate::metrics::text::CONTENT_TYPE;
+            (StatusCode::OK, state.metrics.render(&state.refusals))
+        }
         _ => (StatusCode::NOT_FOUND, "not found\n".into()),
     };
     let mut r = Response::new(
@@ -308,7 +312,7 @@ fn admin_response(
     *r.status_mut() = status;
     r.headers_mut().insert(
         http::header::CONTENT_TYPE,
-        http::HeaderValue::from_static("text/plain"),
+        http::HeaderValue::from_static(ctype),
     );
     r
 }

@@ -45,6 +45,7 @@ pub(super) async fn agent_call(
     req: Request<Incoming>,
     rec: &mut AuditRecord,
     meta: &RequestMeta,
+    started: std::time::Instant,
 ) -> Response<ResponseBody> {
     let mut seen = Seen::default();
     let mut subject = None;
@@ -57,11 +58,13 @@ pub(super) async fn agent_call(
         agent: seen.agent,
         rule: seen.rule,
     };
-    match done {
+    let resp = match done {
         Ok(Done::Answered(resp)) => resp,
         Ok(Done::Forwarded(f)) => forward::respond(f, &booking, rec).await,
         Err(refusal) => refusal.book(&booking, rec),
-    }
+    };
+    super::observe_request(gw, seen.agent.map(|a| &*a.metrics), rec, started);
+    resp
 }
 
 /// The stages, in order.
@@ -150,11 +153,12 @@ async fn stages<'g>(
         Approval::None => None,
     };
     rec.approval_id.clone_from(&approval_id);
-    agent.decisions.count(DecisionKind::Allow);
+    agent.metrics.count(DecisionKind::Allow);
     let extended_card =
         (op.name == "GetExtendedAgentCard").then(|| extended_card::wants_v03(&rest, &body));
     let upstream = (parts.method, uri, headers);
-    let resp = forward::send(client, gw.limits.upstream_timeout, upstream, body).await?;
+    let timeout = gw.limits.upstream_timeout;
+    let resp = forward::send(client, timeout, upstream, body, &agent.metrics).await?;
     Ok(Done::Forwarded(Forwarded {
         resp,
         extended_card,

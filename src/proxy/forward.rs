@@ -15,7 +15,7 @@ use super::respond::{BoxError, ResponseBody};
 use crate::a2a::Binding;
 use crate::audit::recent::Decided;
 use crate::audit::AuditRecord;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, TargetMetrics};
 use crate::registry::card_slot::LiveCard;
 use crate::snapshot::Limits;
 use crate::trace::RequestMeta;
@@ -72,21 +72,29 @@ pub(super) fn upstream_headers(
     headers
 }
 
-/// Send the request, waiting at most `timeout` for the answer's headers.
+/// Send the request, waiting at most `timeout` for the answer's headers;
+/// the time the upstream took to answer goes to `target`'s histogram
+/// (failures are counted in `actgate_upstream_errors_total` instead: a
+/// timeout would only measure the timeout).
 pub(super) async fn send(
     client: &UpstreamClient,
     timeout: Duration,
     (method, uri, headers): (Method, Uri, HeaderMap),
     body: Bytes,
+    target: &TargetMetrics,
 ) -> Result<Response<Incoming>, Refusal> {
     let mut up = Request::new(Full::new(body));
     *up.method_mut() = method;
     *up.uri_mut() = uri;
     *up.headers_mut() = headers;
+    let sent = std::time::Instant::now();
     match tokio::time::timeout(timeout, client.send(up)).await {
         Err(_) => Err(Refusal::UpstreamTimeout),
         Ok(Err(e)) => Err(Refusal::UpstreamUnreachable(e)),
-        Ok(Ok(r)) => Ok(r),
+        Ok(Ok(r)) => {
+            target.observe_upstream(sent.elapsed());
+            Ok(r)
+        }
     }
 }
 

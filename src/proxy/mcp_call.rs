@@ -55,7 +55,9 @@ pub(super) async fn mcp_call(
     req: Request<Incoming>,
     rec: &mut AuditRecord,
 ) -> Response<ResponseBody> {
-    let At { gw, conn, .. } = at;
+    let At {
+        gw, conn, started, ..
+    } = at;
     rec.kind = RecordKind::Mcp;
     let mut seen = Seen::default();
     let mut subject = None;
@@ -68,7 +70,7 @@ pub(super) async fn mcp_call(
         agent: None,
         rule: seen.rule,
     };
-    match done {
+    let resp = match done {
         Ok((f, list)) => {
             let resp = forward::respond(f, &booking, rec).await;
             let limit = usize::try_from(gw.limits.max_request_body).unwrap_or(usize::MAX);
@@ -76,7 +78,7 @@ pub(super) async fn mcp_call(
         }
         Err(refusal) => {
             if let (Some(kind), Some(s)) = (refusal.decision_kind(), seen.server) {
-                s.decisions.count(kind);
+                s.metrics.count(kind);
             }
             let metadata = metadata_url(gw, rec.agent.as_deref().unwrap_or_default());
             let at = McpAnswer {
@@ -85,7 +87,9 @@ pub(super) async fn mcp_call(
             };
             refusal.book_mcp(&booking, rec, &at)
         }
-    }
+    };
+    super::observe_request(gw, seen.server.map(|s| &*s.metrics), rec, started);
+    resp
 }
 
 /// The RFC 9728 metadata URL of the route `/mcp/NAME`.
@@ -126,11 +130,13 @@ pub(super) struct At<'g, 'c> {
     pub gw: &'g std::sync::Arc<Snapshot>,
     pub conn: &'c ConnContext,
     pub meta: &'c RequestMeta,
+    /// When the request was received (its duration is observed at the end).
+    pub started: std::time::Instant,
 }
 
 /// The stages, in order.
 async fn stages<'g>(
-    At { gw, conn, meta }: At<'g, '_>,
+    At { gw, conn, meta, .. }: At<'g, '_>,
     req: Request<Incoming>,
     rec: &mut AuditRecord,
     seen: &mut Seen<'g>,
@@ -194,9 +200,10 @@ async fn stages<'g>(
         _ => None,
     };
     rec.approval_id.clone_from(&approval_id);
-    server.decisions.count(DecisionKind::Allow);
+    server.metrics.count(DecisionKind::Allow);
     let upstream = (parts.method.clone(), server.upstream.clone(), headers);
-    let resp = forward::send(&server.client, gw.limits.upstream_timeout, upstream, body).await?;
+    let timeout = gw.limits.upstream_timeout;
+    let resp = forward::send(&server.client, timeout, upstream, body, &server.metrics).await?;
     let resp = after_forward(
         gw,
         server,

@@ -135,14 +135,21 @@ async fn route(
             }
         }
         _ if path.starts_with(mcp_call::PREFIX) => {
-            let at = mcp_call::At { gw, conn, meta };
+            let at = mcp_call::At {
+                gw,
+                conn,
+                meta,
+                started,
+            };
             mcp_call::mcp_call(at, req, &mut rec).await
         }
         (&Method::GET, "/agents" | "/agents/") => {
             endpoint(&mut rec, "ListAgents");
             agent_list(gw, conn)
         }
-        _ if path.starts_with("/agents/") => agent_call(gw, conn, req, &mut rec, meta).await,
+        _ if path.starts_with("/agents/") => {
+            agent_call(gw, conn, req, &mut rec, meta, started).await
+        }
         _ => {
             rec.decision = AuditDecision::Invalid;
             rec.reason = Some("no such endpoint".into());
@@ -160,6 +167,20 @@ async fn route(
     }
     rec.submit(status).await;
     resp
+}
+
+/// Observe a request to an agent or MCP server, answered now with the
+/// record's decision: in `target`'s histograms, or under the fixed
+/// unknown label when the route found none (a caller-chosen name never
+/// becomes a label).
+fn observe_request(
+    gw: &Snapshot,
+    target: Option<&crate::metrics::TargetMetrics>,
+    rec: &AuditRecord,
+    started: std::time::Instant,
+) {
+    let target = target.unwrap_or(&gw.metrics.unknown_target);
+    target.observe_request(rec.decision as usize, started.elapsed());
 }
 
 /// Booking for a refusal before any agent or subject is known.
@@ -210,6 +231,16 @@ mod tests {
     use super::*;
     use http::header::{self, HeaderValue};
     use http::HeaderMap;
+
+    #[test]
+    fn request_duration_labels_are_the_audit_decisions() {
+        // Index by index: the histogram of a decision is labelled with its
+        // audit name (a decision past the labels would go unobserved).
+        for (i, label) in crate::metrics::REQUEST_DECISIONS.iter().enumerate() {
+            let d: AuditDecision = serde_json::from_value(serde_json::json!(label)).unwrap();
+            assert_eq!((d as usize, d.as_str()), (i, *label));
+        }
+    }
 
     #[test]
     fn identity_headers_are_removed_in_every_spelling() {

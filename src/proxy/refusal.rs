@@ -430,7 +430,7 @@ impl Refusal {
         self.log(b, rec);
         rec.refuse(self.audit_decision(), self.reason());
         if let (Some(kind), Some(agent)) = (self.decision_kind(), b.agent) {
-            agent.decisions.count(kind);
+            agent.metrics.count(kind);
         }
         match self.counter() {
             Some(Counter::RequestsDenied) => Metrics::inc(&b.metrics.requests_denied),

@@ -212,7 +212,7 @@ fn agent(
         spiffe_id,
         resource,
         card: slot,
-        decisions: ctx.metrics.decision_counters(&a.name),
+        metrics: ctx.metrics.target(&a.name),
     };
     Some((agent, client))
 }

@@ -30,9 +30,10 @@ pub struct McpServer {
     /// deduplicated; a tool not listed needs none.
     pub tools: HashMap<String, Vec<String>>,
     pub client: UpstreamClient,
-    /// Decision counters (`actgate_decisions_total{agent="mcp:NAME"}`),
-    /// shared across reloads.
-    pub decisions: Arc<crate::metrics::DecisionCounters>,
+    /// Decision counters and latency histograms (`agent="mcp:NAME"` in
+    /// `actgate_decisions_total` and the duration histograms), shared
+    /// across reloads.
+    pub metrics: Arc<crate::metrics::TargetMetrics>,
 }
 
 impl std::fmt::Debug for McpServer {
@@ -136,7 +137,7 @@ fn server(
         allowed_origins,
         tools: tools?,
         client,
-        decisions: ctx.metrics.decision_counters(&metric_label(&s.name)),
+        metrics: ctx.metrics.target(&metric_label(&s.name)),
     })
 }
 

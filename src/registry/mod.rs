@@ -37,9 +37,9 @@ pub struct Agent {
     /// signed card served to callers; the upstream credentials it implies),
     /// swapped in place when a fetched card changes.
     pub card: CardSlot,
-    /// This agent's decision counters (`actgate_decisions_total`), shared
-    /// across reloads so counts survive them.
-    pub decisions: Arc<crate::metrics::DecisionCounters>,
+    /// This agent's decision counters (`actgate_decisions_total`) and
+    /// latency histograms, shared across reloads so counts survive them.
+    pub metrics: Arc<crate::metrics::TargetMetrics>,
 }
 
 /// Name and identity lookups over the registered agents.

@@ -97,14 +97,18 @@ async fn handshake(c: NewConn) -> Option<Verified> {
     let gw = c.shared.load_full();
     let acceptor = TlsAcceptor::from(gw.tls.clone());
     let remote = c.remote;
+    let started = std::time::Instant::now();
+    let rejected = || gw.metrics.observe_handshake(false, started.elapsed());
     let tls = match tokio::time::timeout(gw.limits.handshake_timeout, acceptor.accept(c.tcp)).await
     {
         Err(_) => {
+            rejected();
             gw.metrics.handshake_rejected(HandshakeRejection::Timeout);
             tracing::warn!(%remote, "TLS handshake timed out");
             return None;
         }
         Ok(Err(e)) => {
+            rejected();
             record_handshake_failure(&gw.metrics, remote, &e);
             return None;
         }
@@ -117,12 +121,14 @@ async fn handshake(c: NewConn) -> Option<Verified> {
             Ok(id) => (id, chain.iter().map(|c| c.clone().into_owned()).collect()),
             // Unreachable with a mandatory client verifier; fail closed anyway.
             Err(_) => {
+                rejected();
                 gw.metrics
                     .handshake_rejected(HandshakeRejection::NoCertificate);
                 return None;
             }
         }
     };
+    gw.metrics.observe_handshake(true, started.elapsed());
     Metrics::inc(&gw.metrics.handshakes_accepted);
     let proof = Proof::new(chain, identity.not_after, &gw.client_verifier);
     Some(Verified {

@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::claims::{claims_view, ClaimsView, UserGrantClaims};
 use super::{Actor, ClaimsError, Cnf, KeyError, KeySet, MintRequest, SigningKey};
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, CACHE_HIT, CACHE_MISS};
 
 /// Upper bound on cached tokens; on overflow stale entries are purged, and if
 /// that is not enough the cache is cleared (cheap, and it refills on demand).
@@ -121,6 +121,21 @@ impl Minter {
     /// A token for `req` at `now`: from the cache when an identical request was
     /// minted recently enough, otherwise freshly built and signed.
     pub fn token_for(&self, req: &MintRequest<'_>, now: i64) -> Result<MintedToken, MintError> {
+        let started = std::time::Instant::now();
+        let minted = self.token_for_uncounted(req, now);
+        if let Ok(t) = &minted {
+            let cache = if t.cache_hit { CACHE_HIT } else { CACHE_MISS };
+            self.metrics.mint_durations[cache].observe(started.elapsed());
+        }
+        minted
+    }
+
+    /// [`Minter::token_for`] without its duration observed.
+    fn token_for_uncounted(
+        &self,
+        req: &MintRequest<'_>,
+        now: i64,
+    ) -> Result<MintedToken, MintError> {
         let key = self.cache.as_ref().map(|_| cache_key(req));
         if let (Some(cache), Some(key)) = (&self.cache, &key) {
             let map = cache.read().unwrap_or_else(|p| p.into_inner());
@@ -201,12 +216,14 @@ impl Minter {
         now: i64,
     ) -> Result<MintedToken, MintError> {
         // `build_claims` already ends the token by the certificate's notAfter.
+        let started = std::time::Instant::now();
         let jti = Jti::new()?;
         let cnf = Cnf::for_caller(req.caller);
         let mut claims = claims_view(req, &self.issuer, now, jti.as_str())?;
         claims.cnf = Some(&cnf);
         claims.user = user;
         let (token, authorization) = self.sign(&claims)?;
+        self.metrics.mint_durations[CACHE_MISS].observe(started.elapsed());
         Ok(MintedToken {
             token,
             authorization,

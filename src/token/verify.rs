@@ -31,7 +31,7 @@ use super::issuer_keys::jwk::{key_set, Acceptance, Strictness};
 use super::issuer_keys::{IssuerKeySlot, Purpose};
 use super::verify_cache::{VerifiedTokenCache, DEFAULT_MAX_BYTES, DEFAULT_MAX_ENTRIES};
 use super::{Actor, Cnf, KeySet, SigningAlgorithm};
-use crate::metrics::CacheCounters;
+use crate::metrics::{CacheCounters, CACHE_HIT, CACHE_MISS};
 
 pub use super::token_error::TokenError;
 
@@ -263,17 +263,26 @@ impl SubjectTokenVerifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(malformed("longer than 16 KiB"));
         }
+        let started = std::time::Instant::now();
+        let timing = &self.cache.counters().verifications;
         if !self.cache.enabled() {
             // No cache: no keyed hash to compute either.
-            return self.verify_signed(token, false).map(Arc::new);
+            let verified = self.verify_signed(token, false).map(Arc::new);
+            timing[CACHE_MISS].observe(started.elapsed());
+            return verified;
         }
         let tag = self.cache.tag(token);
         // A hit verified under a key set its issuer has since replaced is
         // verified again: removed keys stop verifying at once.
         if let Some(hit) = self.cache.get(&tag, now).filter(|h| h.key_set_current()) {
+            timing[CACHE_HIT].observe(started.elapsed());
             return Ok(hit);
         }
-        let verified = Arc::new(self.verify_signed(token, false)?);
+        let verified = self.verify_signed(token, false);
+        // Refused tokens are timed too: a flood of bad signatures costs
+        // verification time an operator should see.
+        timing[CACHE_MISS].observe(started.elapsed());
+        let verified = Arc::new(verified?);
         let stale_at = verified.exp.saturating_add(LEEWAY_SECS);
         self.cache
             .insert(tag, token.len(), Arc::clone(&verified), stale_at, now);
@@ -296,8 +305,10 @@ impl SubjectTokenVerifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(malformed("longer than 16 KiB"));
         }
-        self.verify_signed_for(token, false, Some(audience))?
-            .finish(presenter_resource, now)
+        let started = std::time::Instant::now();
+        let verified = self.verify_signed_for(token, false, Some(audience));
+        self.cache.counters().verifications[CACHE_MISS].observe(started.elapsed());
+        verified?.finish(presenter_resource, now)
     }
 
     /// The cache of verified tokens (for metrics and tests).

@@ -11,6 +11,7 @@ pub mod idp;
 pub mod mcp_upstream;
 pub mod oidc;
 pub mod postgres;
+pub mod prometheus;
 pub mod python;
 pub mod replicas;
 pub mod upstream;
