@@ -49,21 +49,57 @@ fn validate(schema: &Path, files: &[PathBuf]) -> (Option<i32>, String) {
     (o.status.code(), report)
 }
 
+/// The TOML a Kubernetes ConfigMap holds under `key` (a `|` block scalar
+/// indented by four spaces, as the manifests write it).
+fn configmap_toml(manifest: &str, key: &str) -> String {
+    let yaml = std::fs::read_to_string(root().join(manifest)).unwrap();
+    let head = format!("  {key}: |");
+    let mut lines = yaml.lines().skip_while(|l| *l != head);
+    assert!(lines.next().is_some(), "{manifest} has no {key}");
+    let body: Vec<&str> = lines
+        .take_while(|l| l.is_empty() || l.starts_with("    "))
+        .map(|l| l.strip_prefix("    ").unwrap_or(l))
+        .collect();
+    body.join("\n") + "\n"
+}
+
 #[test]
 fn the_example_configs_validate() {
     let dir = tempfile::tempdir().unwrap();
-    let gateway = root().join("actgate.example.toml");
-    let (code, report) = validate(&schema(dir.path(), false), std::slice::from_ref(&gateway));
+    let example = root().join("actgate.example.toml");
+    // The Kubernetes deployment's config, and the example with a shared
+    // state section (optional sections the example leaves out).
+    let deployed = dir.path().join("configmap.toml");
+    let text = configmap_toml("deploy/kubernetes/configmap.yaml", "actgate.toml");
+    assert!(text.contains("[gateway]"), "{text}");
+    std::fs::write(&deployed, text).unwrap();
+    let with_state = dir.path().join("with-state.toml");
+    let example_text = std::fs::read_to_string(&example).unwrap();
+    std::fs::write(
+        &with_state,
+        format!(
+            "{example_text}\n[state]\nbackend = \"postgres\"\nurl_env = \"ACTGATE_STATE_URL\"\n"
+        ),
+    )
+    .unwrap();
+    let files = [example, deployed, with_state];
+    let (code, report) = validate(&schema(dir.path(), false), &files);
     assert_eq!(code, Some(0), "{report}");
     assert!(report.contains("validator Draft7Validator"), "{report}");
-    assert!(
-        report.contains(&format!("ok {}", gateway.display())),
-        "{report}"
-    );
+    for f in &files {
+        assert!(report.contains(&format!("ok {}", f.display())), "{report}");
+    }
 
-    let egress = root().join("actgate.egress.example.toml");
-    let (code, report) = validate(&schema(dir.path(), true), std::slice::from_ref(&egress));
+    let sidecar = dir.path().join("egress-configmap.toml");
+    let text = configmap_toml(
+        "deploy/kubernetes/examples/egress-sidecar/configmap.yaml",
+        "egress.toml",
+    );
+    std::fs::write(&sidecar, text).unwrap();
+    let files = [root().join("actgate.egress.example.toml"), sidecar];
+    let (code, report) = validate(&schema(dir.path(), true), &files);
     assert_eq!(code, Some(0), "{report}");
+    assert_eq!(report.matches("\nok ").count(), 2, "{report}");
 }
 
 /// Each break of the example, and the key the validator must name for it.

@@ -70,6 +70,9 @@ pub struct RawConfig {
     pub tokens: TokensSection,
     /// The key that signs the Agent Cards the gateway serves. Required; a
     /// config without it is refused (see [`CardsSection`]).
+    // An `Option` only so that its absence is reported as a problem with
+    // the others; the schema says it as it is.
+    #[schemars(required)]
     pub cards: Option<CardsSection>,
     /// Identity providers whose user tokens the gateway accepts as subject tokens.
     #[serde(default)]

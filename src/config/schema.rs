@@ -140,7 +140,12 @@ mod tests {
         assert_eq!(s["additionalProperties"], false);
         assert_eq!(s["title"], "actgate gateway configuration");
         let required = s["required"].as_array().unwrap();
-        assert!(required.contains(&"gateway".into()) && required.contains(&"tokens".into()));
+        for section in ["gateway", "tokens", "cards"] {
+            assert!(
+                required.contains(&section.into()),
+                "{section}: {required:?}"
+            );
+        }
         let e = egress();
         assert!(e["properties"]["egress"].is_object(), "{e}");
     }

@@ -52,6 +52,10 @@ pub struct StateSection {
     #[serde(default = "default_migrate")]
     pub migrate: bool,
     /// Not accepted: the URL holds the password. Use `url_file` or `url_env`.
+    // `default`: what serde does for an `Option` anyway, said so that the
+    // schema (which cannot see the `Option` through `schema_with`) does not
+    // make the key required.
+    #[serde(default)]
     #[schemars(schema_with = "super::schema::refused")]
     pub url: Option<toml::Value>,
 }
