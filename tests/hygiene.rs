@@ -56,7 +56,11 @@ fn rust_version_covers_every_locked_package() {
             let v = p["rust_version"].as_str()?;
             Some((
                 version(v),
-                format!("{} {} (rust-version {v})", p["name"], p["version"]),
+                format!(
+                    "{} {} (rust-version {v})",
+                    p["name"].as_str().unwrap_or("?"),
+                    p["version"].as_str().unwrap_or("?")
+                ),
             ))
         })
         .max()
@@ -93,4 +97,36 @@ fn ring_is_not_a_dependency() {
     } else {
         assert!(err.contains("did not match"), "cargo tree failed:\n{err}");
     }
+}
+
+/// jsonwebtoken's PEM parsing (`use_pem`, pulling in `pem` and
+/// `simple_asn1`) is for benches/mint.rs only: the gateway reads its keys
+/// itself, so the shipped binary (normal edges) goes without it.
+#[test]
+fn jsonwebtoken_pem_parsing_is_a_dev_only_feature() {
+    let normal = cargo(&[
+        "tree",
+        "--locked",
+        "-e",
+        "normal,features",
+        "-i",
+        "jsonwebtoken",
+    ]);
+    let normal = String::from_utf8_lossy(&normal.stdout);
+    assert!(
+        normal.contains("jsonwebtoken feature \"aws_lc_rs\""),
+        "{normal}"
+    );
+    assert!(!normal.contains("use_pem"), "{normal}");
+    // ...while the benches still get it.
+    let dev = cargo(&[
+        "tree",
+        "--locked",
+        "-e",
+        "normal,dev,features",
+        "-i",
+        "jsonwebtoken",
+    ]);
+    let dev = String::from_utf8_lossy(&dev.stdout);
+    assert!(dev.contains("jsonwebtoken feature \"use_pem\""), "{dev}");
 }
