@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod cli;
 
@@ -47,9 +47,10 @@ enum Command {
         /// Listen address.
         #[arg(long, default_value = "127.0.0.1:9001")]
         listen: std::net::SocketAddr,
-        /// Agent Card to serve.
-        #[arg(long, default_value = "agent-cards/scheduler.json")]
-        card: PathBuf,
+        /// Agent Card to serve. Default `agent-cards/scheduler.json`, or
+        /// when it does not exist the copy built into actgate.
+        #[arg(long)]
+        card: Option<PathBuf>,
         /// Pause between streamed SSE events, in milliseconds.
         #[arg(long, default_value_t = 150)]
         stream_step_ms: u64,
@@ -115,6 +116,19 @@ enum Command {
         #[command(subcommand)]
         command: AuditCommand,
     },
+    /// Print the shell completion script for SHELL, e.g.
+    /// `actgate completions bash > /etc/bash_completion.d/actgate`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff), e.g. `actgate man | man -l -`; with
+    /// --out-dir, write actgate.1 and one page per subcommand there.
+    Man {
+        /// Write every page into this (existing) directory instead.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -165,6 +179,14 @@ enum ConfigCommand {
         /// Do not fetch issuer keys (CI without network to the IdPs).
         #[arg(long)]
         offline: bool,
+    },
+    /// Print the JSON Schema of the config file, for editors (Taplo / Even
+    /// Better TOML) and validators. It checks the shape (keys, types,
+    /// values); `config check` checks the rest.
+    Schema {
+        /// The egress sidecar's config file instead of the gateway's.
+        #[arg(long)]
+        egress: bool,
     },
 }
 
@@ -219,10 +241,15 @@ fn main() -> ExitCode {
             card,
             stream_step_ms,
             threads,
-        } => cli::serve::example_agent(listen, &card, stream_step_ms, threads),
+        } => cli::serve::example_agent(listen, card.as_deref(), stream_step_ms, threads),
         Command::Config {
             command: ConfigCommand::Check { config, offline },
         } => cli::serve::check(&config, offline),
+        Command::Config {
+            command: ConfigCommand::Schema { egress },
+        } => cli::docs::config_schema(egress),
+        Command::Completions { shell } => cli::docs::completions(shell, Args::command()),
+        Command::Man { out_dir } => cli::docs::man(Args::command(), out_dir.as_deref()),
         Command::Policy {
             command: PolicyCommand::Check(a),
         } => cli::policy::check(a),

@@ -222,8 +222,9 @@ fn token_decode_prints_claims_and_verifies_with_a_jwks_file() {
 #[test]
 fn demo_once_runs_the_whole_flow() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // An empty directory, as after `cargo install`: the cards come from the
+    // binary.
     let dir = tempfile::tempdir().unwrap();
-    copy_dir(&root.join("agent-cards"), &dir.path().join("agent-cards"));
     // Without RUST_LOG, as a user first runs it: the narrative on stdout is
     // not interleaved with a log line per request.
     let o = Command::new(env!("CARGO_BIN_EXE_actgate"))
@@ -361,6 +362,17 @@ fn demo_once_runs_the_whole_flow() {
     assert!(s6.contains("token exchange"), "{s6}");
     assert_eq!(passed(&s6), 2, "{s6}");
 
+    assert!(
+        out.contains("example Agent Cards written to agent-cards/"),
+        "{out}"
+    );
+    for card in ["scheduler.json", "notifier.json"] {
+        assert_eq!(
+            std::fs::read(dir.path().join("agent-cards").join(card)).unwrap(),
+            std::fs::read(root.join("agent-cards").join(card)).unwrap(),
+            "{card}"
+        );
+    }
     assert!(out.contains("curl --cacert"), "{out}");
     assert!(dir.path().join("certs/example.org/ca.key").exists());
     // The same log, checked by the CLI a user would run: chained, and
@@ -593,4 +605,100 @@ fn policy_check_against_the_example_config() {
     let (got, _, err) = check(&["--caller", ORCH, "--agent", "scheduler", "--scope", "x"]);
     assert_eq!(got, Some(2));
     assert!(err.contains("give --subject too"), "{err}");
+}
+
+/// Run a shell command line `script` with `bash -c`; its stdout.
+fn bash(script: &str) -> String {
+    let o = Command::new("bash").args(["-c", script]).output().unwrap();
+    assert!(
+        o.status.success(),
+        "bash -c {script}\nstderr: {}",
+        text(&o.stderr)
+    );
+    text(&o.stdout)
+}
+
+#[test]
+fn completion_scripts_load_in_real_shells_and_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    for shell in ["bash", "zsh", "fish", "elvish", "powershell"] {
+        let o = actgate(dir.path(), &["completions", shell]);
+        assert!(o.status.success(), "{shell}: {}", text(&o.stderr));
+        assert!(text(&o.stdout).contains("actgate"), "{shell}");
+        std::fs::write(dir.path().join(shell), &o.stdout).unwrap();
+    }
+    let script = dir.path().join("bash");
+    let script = script.display();
+    bash(&format!("bash -n {script}"));
+    // Sourced into bash, the function answers completion requests as bash
+    // would make them (words, index of the word being completed).
+    let top = bash(&format!(
+        "source {script}; COMP_WORDS=(actgate con); COMP_CWORD=1; \
+         _actgate actgate con actgate; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+    ));
+    assert_eq!(top.trim(), "config", "{top}");
+    let sub = bash(&format!(
+        "source {script}; COMP_WORDS=(actgate config ''); COMP_CWORD=2; \
+         _actgate actgate '' config; printf '%s\\n' \"${{COMPREPLY[@]}}\""
+    ));
+    assert!(
+        sub.lines().any(|l| l == "check") && sub.lines().any(|l| l == "schema"),
+        "{sub}"
+    );
+    // zsh (installed by .ci/run) parses its script.
+    let zsh = Command::new("zsh")
+        .arg("-n")
+        .arg(dir.path().join("zsh"))
+        .output()
+        .expect("zsh is installed (.ci/run)");
+    assert!(zsh.status.success(), "zsh -n: {}", text(&zsh.stderr));
+}
+
+#[test]
+fn man_page_renders_with_man_and_names_every_subcommand() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = actgate(dir.path(), &["man"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    std::fs::write(dir.path().join("actgate.1"), &o.stdout).unwrap();
+    // man-db's `man -l` formats it with groff; --warnings makes groff say
+    // what it did not understand.
+    let man = Command::new("man")
+        .args(["--warnings", "-l", "actgate.1"])
+        .current_dir(dir.path())
+        .env("MANWIDTH", "100")
+        .output()
+        .expect("man is installed (.ci/run)");
+    let page = text(&man.stdout);
+    assert!(man.status.success(), "{}", text(&man.stderr));
+    assert!(text(&man.stderr).trim().is_empty(), "{}", text(&man.stderr));
+    assert!(
+        page.contains("SYNOPSIS") && page.contains("SUBCOMMANDS"),
+        "{page}"
+    );
+    // Every command `--help` lists has its entry.
+    let help = text(&actgate(dir.path(), &["--help"]).stdout);
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next())
+        .filter(|c| *c != "help")
+        .collect();
+    assert!(commands.len() > 15, "{help}");
+    for c in commands {
+        assert!(page.contains(&format!("actgate-{c}(1)")), "{c}:\n{page}");
+    }
+    // --out-dir writes the pages those entries refer to.
+    let pages = dir.path().join("pages");
+    std::fs::create_dir(&pages).unwrap();
+    let o = actgate(dir.path(), &["man", "--out-dir", "pages"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    for p in [
+        "actgate.1",
+        "actgate-config-schema.1",
+        "actgate-completions.1",
+    ] {
+        assert!(pages.join(p).exists(), "{p}");
+    }
 }

@@ -7,6 +7,7 @@ pub mod ca;
 pub mod cert;
 pub mod certs;
 pub mod demo;
+pub mod docs;
 pub mod egress;
 pub mod issuers;
 pub mod policy;

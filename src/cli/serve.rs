@@ -63,15 +63,27 @@ pub fn check(config: &Path, offline: bool) -> anyhow::Result<ExitCode> {
 
 pub fn example_agent(
     listen: std::net::SocketAddr,
-    card: &Path,
+    card: Option<&Path>,
     stream_step_ms: u64,
     threads: Option<usize>,
 ) -> anyhow::Result<ExitCode> {
     use anyhow::Context;
-    let text =
-        std::fs::read_to_string(card).with_context(|| format!("reading {}", card.display()))?;
+    let checkout = Path::new(super::demo::cards::DEFAULT_DIR).join("scheduler.json");
+    let card = card.or_else(|| checkout.exists().then_some(checkout.as_path()));
+    let (text, from) = match card {
+        Some(card) => (
+            std::fs::read_to_string(card).with_context(|| format!("reading {}", card.display()))?,
+            card.display().to_string(),
+        ),
+        None => (
+            super::demo::cards::example("scheduler")
+                .context("no built-in scheduler card")?
+                .to_string(),
+            "the built-in scheduler card".to_string(),
+        ),
+    };
     let card: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", card.display()))?;
+        serde_json::from_str(&text).with_context(|| format!("{from} is not JSON"))?;
     let name = card["name"].as_str().unwrap_or("example").to_string();
     super::runtime_with(threads)?.block_on(async {
         let step = std::time::Duration::from_millis(stream_step_ms);

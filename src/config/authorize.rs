@@ -6,13 +6,14 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// `[authorize]`: the authorization endpoint (`GET /oauth2/authorize`),
 /// the consent page and the grants page (`/oauth2/grants`), on a listener
 /// of their own that people's browsers reach. Server-authenticated TLS
 /// only: a browser presents no client certificate.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeSection {
     /// Address of the listener, e.g. `"0.0.0.0:8444"`.
@@ -56,7 +57,7 @@ pub struct AuthorizeSection {
 /// gateway is its relying party (authorization code + PKCE, `state` and
 /// `nonce` checked, the ID token verified with the keys of the provider's
 /// discovery document); it never sees a password.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginSection {
     /// Exact issuer of the provider; its metadata is read from
@@ -86,7 +87,7 @@ pub struct LoginSection {
 /// `[[oauth_client]]`: an application that may send a person to the
 /// authorization endpoint to let one of the client's agents act for them.
 /// Public clients only: no secret, PKCE (`S256`) required.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OAuthClientSection {
     /// The `client_id` the client sends. Unique; letters, digits, `.`, `_`,

@@ -4,6 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::*;
@@ -16,12 +17,15 @@ pub fn is_egress_config(text: &str) -> bool {
 
 /// An egress sidecar's configuration file (`actgate egress --config FILE`):
 /// `[egress]`, and optionally `[server]` and `[log]`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawEgressConfig {
+    /// The local listener, the remote gateway and the workload certificate.
     pub egress: EgressSection,
+    /// Connection limits, timeouts and draining of the listeners.
     #[serde(default)]
     pub server: ServerSection,
+    /// Log level and format.
     #[serde(default)]
     pub log: LogSection,
 }
@@ -29,7 +33,7 @@ pub struct RawEgressConfig {
 /// `[egress]`: a local agent calls peers through this sidecar over plain
 /// HTTP on loopback; the sidecar calls the remote gateway over mTLS with the
 /// agent's workload certificate.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EgressSection {
     /// Plain-HTTP listener the local agent calls, e.g. `"127.0.0.1:15001"`.

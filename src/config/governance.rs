@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::*;
 
 /// `[approvals]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApprovalsSection {
     /// Directory the approvals are kept in, one JSON file per approval, each
@@ -38,7 +39,7 @@ pub struct ApprovalsSection {
 }
 
 /// `[admin]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AdminSection {
     /// Serve the admin listener over mTLS. Callers present an X509-SVID from
@@ -62,7 +63,7 @@ pub struct AdminSection {
 /// `gateway.policy` names). A matching `deny` rule refuses the call whatever
 /// any allow rule says; otherwise the first matching `allow` rule, in file
 /// order, decides; no match is a deny.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RuleSection {
     /// `"allow"` (default) or `"deny"`. A deny rule takes only `caller*`,
@@ -182,7 +183,7 @@ impl<'de> Deserialize<'de> for AgentNames {
 }
 
 /// A separate policy file (`gateway.policy`): only `[[rule]]` entries.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PolicyFileRaw {
     #[serde(default)]
@@ -190,7 +191,7 @@ pub struct PolicyFileRaw {
 }
 
 /// `approval = "none" | "human"` of a `[[rule]]`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ApprovalSetting {
     #[default]
@@ -214,7 +215,7 @@ impl From<ApprovalSetting> for crate::policy::Approval {
 /// otherwise. If the directory cannot be created or written at start, the
 /// gateway does not start; if writes fail later, agent calls are refused
 /// (503) until a write succeeds.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AuditSection {
     /// Write the audit log. Default `true`.

@@ -1,11 +1,12 @@
 //! `[[mcp_server]]`: MCP servers reachable through the gateway (issue 16).
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// `[[mcp_server]]`: one MCP server behind the gateway, reached by callers
 /// at `{public_url}/mcp/NAME` (Streamable HTTP: `POST` JSON-RPC, `GET` the
 /// SSE stream, `DELETE` to end a session), over mTLS like every route.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct McpServerSection {
     /// Route name: the server is reached at `{public_url}/mcp/NAME`.
@@ -48,7 +49,7 @@ pub struct McpServerSection {
 }
 
 /// `[[mcp_server.tool]]`: the scopes one tool needs.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct McpToolSection {
     /// The tool's name, as `tools/call` names it (`params.name`).

@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 mod authorize;
@@ -20,6 +21,7 @@ mod governance;
 mod mcp;
 mod problems;
 mod runtime;
+pub mod schema;
 mod state;
 
 pub use authorize::*;
@@ -54,16 +56,23 @@ impl std::fmt::Display for ConfigProblem {
 pub struct ConfigErrors(pub Vec<ConfigProblem>);
 
 /// The configuration file as written.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RawConfig {
+    /// The mTLS listener callers reach, the token issuer, the public URL,
+    /// the listener's certificate and the upstream timeouts.
     pub gateway: GatewaySection,
     /// One entry per SPIFFE trust domain whose workloads may call through the gateway.
     #[serde(default)]
     pub trust_domain: Vec<TrustDomainSection>,
+    /// The key that signs the tokens the gateway mints, their lifetime and
+    /// cache.
     pub tokens: TokensSection,
     /// The key that signs the Agent Cards the gateway serves. Required; a
     /// config without it is refused (see [`CardsSection`]).
+    // An `Option` only so that its absence is reported as a problem with
+    // the others; the schema says it as it is.
+    #[schemars(required)]
     pub cards: Option<CardsSection>,
     /// Identity providers whose user tokens the gateway accepts as subject tokens.
     #[serde(default)]
@@ -105,7 +114,7 @@ pub struct RawConfig {
 }
 
 /// `[gateway]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GatewaySection {
     /// Address of the mTLS listener, e.g. `"127.0.0.1:8443"`.
@@ -174,7 +183,7 @@ pub struct GatewaySection {
 }
 
 /// `[[trust_domain]]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TrustDomainSection {
     /// Trust domain name, e.g. `"example.org"`.
@@ -214,7 +223,7 @@ pub struct TrustDomainSection {
 }
 
 /// Reject or allow.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Disposition {
     #[default]
@@ -223,7 +232,7 @@ pub enum Disposition {
 }
 
 /// Which certificates of a chain are checked against CRLs.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RevocationScope {
     #[default]
@@ -232,7 +241,7 @@ pub enum RevocationScope {
 }
 
 /// `[tokens]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokensSection {
     /// PKCS#8 PEM private key that signs minted tokens.
@@ -276,7 +285,7 @@ pub struct TokensSection {
 /// key, a card holding `iss`, `sub`, `aud`, `exp` would verify as an access
 /// token. So cards get a key of their own, published only at
 /// `/.well-known/agent-card-jwks.json`, never in the token JWKS.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CardsSection {
     /// PKCS#8 PEM private key that signs served cards (`actgate certs init`
@@ -314,7 +323,7 @@ pub struct CardsSection {
 /// `min_refresh_interval`; keys the IdP removed stop verifying after the next
 /// good fetch. Fetches are HTTPS only (plain `http://` only to a loopback
 /// address), follow no redirect, and are bounded in size and time.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectIssuerSection {
     /// Exact `iss` of the identity provider's tokens.
@@ -384,7 +393,7 @@ pub struct SubjectIssuerSection {
 }
 
 /// A value or a list of values (`audience = "x"` or `audience = ["x", "y"]`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(untagged)]
 pub enum OneOrMany {
     One(String),
@@ -402,7 +411,7 @@ impl OneOrMany {
 }
 
 /// `[[agent]]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AgentSection {
     /// Route name: the agent is reached at `{public_url}/agents/NAME/...`.
@@ -455,7 +464,7 @@ pub struct AgentSection {
 }
 
 /// `[[agent.api_key]]`: the key for one `apiKeySecurityScheme` of the card.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ApiKeySection {
     /// Name of the scheme in the card's `securitySchemes`.

@@ -1,12 +1,13 @@
 //! How the process runs: `[server]` (connection limits, timeouts, draining)
 //! and `[log]`, shared by the gateway and the egress sidecar.
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// `[server]`: how every listener (the gateway's mTLS listener, the admin
 /// listener, the egress listeners) accepts, limits and drains connections.
 /// Read at start; changes take effect on restart.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ServerSection {
     /// Most connections open at once on each listener; beyond it new
@@ -122,7 +123,7 @@ fn default_max_in_flight_per_caller() -> usize {
 }
 
 /// `[log]`. Logs go to standard error, one line per event.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LogSection {
     /// Level filter, e.g. `"info"`, `"debug"`, `"warn,actgate=debug"`
@@ -136,7 +137,7 @@ pub struct LogSection {
 }
 
 /// Log line format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
     #[default]

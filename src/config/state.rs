@@ -2,10 +2,11 @@
 
 use std::path::PathBuf;
 
+use schemars::JsonSchema;
 use serde::Deserialize;
 
 /// Which engine keeps the shared state.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum StateBackend {
     /// Files on this node: `[approvals] dir`. One gateway per directory.
@@ -16,7 +17,7 @@ pub enum StateBackend {
 }
 
 /// `[state]`
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StateSection {
     /// `"files"` (default: approvals in `[approvals] dir`, one gateway per
@@ -51,6 +52,11 @@ pub struct StateSection {
     #[serde(default = "default_migrate")]
     pub migrate: bool,
     /// Not accepted: the URL holds the password. Use `url_file` or `url_env`.
+    // `default`: what serde does for an `Option` anyway, said so that the
+    // schema (which cannot see the `Option` through `schema_with`) does not
+    // make the key required.
+    #[serde(default)]
+    #[schemars(schema_with = "super::schema::refused")]
     pub url: Option<toml::Value>,
 }
 

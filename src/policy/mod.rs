@@ -27,7 +27,7 @@ use mcp::fmt_mcp_lists;
 pub use mcp::{McpLists, McpWhat, TargetKind};
 
 /// `effect` of a rule.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Effect {
     #[default]

@@ -9,6 +9,7 @@ pub mod gateway;
 pub mod haproxy;
 pub mod idp;
 pub mod mcp_upstream;
+pub mod npm;
 pub mod oidc;
 pub mod postgres;
 pub mod prometheus;

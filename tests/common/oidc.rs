@@ -8,7 +8,6 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
 
 use aws_lc_rs::digest::{digest, SHA256};
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
@@ -34,66 +33,18 @@ pub const REDIRECT_URI: &str = "https://console.example/callback";
 /// The resource server's scope, which the gateway's rule requires.
 pub const SCOPE: &str = "calendar:write";
 
-/// Serialises installs between the tests of one binary; a file lock does
-/// the same between binaries (or two cargo runs) sharing the target dir.
-static INSTALLING: Mutex<()> = Mutex::new(());
-
 /// The directory holding `node_modules/oidc-provider` and the scripts.
 pub fn install() -> PathBuf {
-    let _guard = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = super::npm::install(
+        "oidc-provider",
+        "tests/interop/oidc",
+        "node_modules/oidc-provider/package.json",
+    );
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/oidc");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("oidc-provider");
-    std::fs::create_dir_all(&dir).unwrap();
-    let lock = std::fs::File::create(dir.join(".lock")).unwrap();
-    lock.lock().unwrap();
-    let mut wanted = String::new();
-    for f in ["package.json", "package-lock.json"] {
-        let text = read(&src.join(f));
-        write_if_changed(&dir.join(f), &text);
-        wanted.push_str(&text);
-    }
-    let stamp = dir.join("installed.stamp");
-    let installed = std::fs::read_to_string(&stamp).ok().as_deref() == Some(wanted.as_str())
-        && dir.join("node_modules/oidc-provider/package.json").exists();
-    if !installed {
-        let _ = std::fs::remove_file(&stamp);
-        // Exactly the locked versions; no install scripts run.
-        let out = std::process::Command::new("npm")
-            .args(["ci", "--ignore-scripts", "--no-audit", "--no-fund"])
-            .current_dir(&dir)
-            .output()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "oidc-provider: cannot run npm: {e}. Install Node.js and npm (.ci/run does)."
-                )
-            });
-        assert!(
-            out.status.success(),
-            "oidc-provider: npm ci in {} failed ({}).\nstdout:\n{}\nstderr:\n{}",
-            dir.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::write(&stamp, wanted).unwrap();
-    }
     for f in ["provider.mjs", "jwks.mjs"] {
-        write_if_changed(&dir.join(f), &read(&src.join(f)));
+        super::npm::write_if_changed(&dir.join(f), &super::npm::read(&src.join(f)));
     }
     dir
-}
-
-fn read(path: &Path) -> String {
-    std::fs::read_to_string(path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
-}
-
-/// Node runs the scripts from the install dir (where `oidc-provider`
-/// resolves); another test may be running them, so unchanged files are
-/// left alone.
-fn write_if_changed(path: &Path, text: &str) {
-    if std::fs::read_to_string(path).ok().as_deref() != Some(text) {
-        std::fs::write(path, text).unwrap();
-    }
 }
 
 /// A running (or stopped) oidc-provider.

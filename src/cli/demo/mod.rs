@@ -3,7 +3,8 @@
 //!
 //! Setup: a development PKI under `certs/` (kept if present), two example A2A
 //! agents (scheduler, notifier) on loopback, the gateway with the cards in
-//! `agent-cards/` (config: [`config::demo_config`]), a demo identity provider
+//! `agent-cards/` (written from the binary's copies if missing: [`cards`];
+//! config: [`config::demo_config`]), a demo identity provider
 //! that signs user tokens. Then the steps of [`steps`]:
 //!
 //! 1. step-up (403 `insufficient_scope`), then a delegated call
@@ -22,6 +23,7 @@
 //! 8. the audit log verified and queried.
 
 mod calls;
+pub mod cards;
 mod config;
 mod consent;
 mod mcp;
@@ -49,9 +51,10 @@ pub struct DemoArgs {
     /// Where the development PKI lives.
     #[arg(long, default_value = "certs")]
     pub certs: PathBuf,
-    /// Where the example Agent Cards live.
-    #[arg(long, default_value = "agent-cards")]
-    pub cards: PathBuf,
+    /// Where the example Agent Cards live. Default `agent-cards`, written
+    /// from the copies built into actgate when it does not exist.
+    #[arg(long)]
+    pub cards: Option<PathBuf>,
 }
 
 const TD: &str = "example.org";
@@ -96,7 +99,14 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
         }
     ));
 
-    let upstreams = example_agents(&a.cards).await?;
+    let (cards, written) = cards::dir(a.cards.clone())?;
+    if written {
+        setup(&format!(
+            "example Agent Cards written to {}/ (built into actgate)",
+            cards.display()
+        ));
+    }
+    let upstreams = example_agents(&cards).await?;
     let tool_server = actgate::dev::example_mcp::start("127.0.0.1:0".parse()?).await?;
     setup(&format!(
         "example MCP server (files: read_file, write_file, delete_file) on {}",
@@ -112,7 +122,7 @@ async fn run_async(a: DemoArgs) -> anyhow::Result<ExitCode> {
     let people = people_side(&a.certs).await?;
     let text = config::demo_config(
         &a.certs,
-        &a.cards,
+        &cards,
         &config::Addresses {
             listen,
             scheduler: upstreams[0].addr,
