@@ -327,3 +327,31 @@ async fn a_malformed_allowed_origin_is_a_config_problem_naming_the_field() {
         "{e}"
     );
 }
+
+/// One URL is one route's: a `local_resources` entry naming another
+/// route's resource would make a user token for that route good here too.
+#[tokio::test]
+async fn a_local_resource_claimed_by_another_route_is_a_config_problem() {
+    let dir = tempfile::tempdir().unwrap();
+    common::gateway::make_pki(dir.path());
+    let o = Options::new().agent("scheduler", "http://127.0.0.1:1").raw(
+        "[[mcp_server]]\nname = \"files\"\nupstream = \"http://127.0.0.1:1/mcp\"\n\
+         local_resources = [\"http://127.0.0.1:9/mcp/files\"]\n\
+         [[mcp_server]]\nname = \"notes\"\nupstream = \"http://127.0.0.1:1/mcp\"\n\
+         local_resources = [\"http://127.0.0.1:9/mcp/files\"]\n",
+    );
+    let text = common::gateway::config_text(dir.path(), &o);
+    let path = dir.path().join("actgate.toml");
+    std::fs::write(&path, &text).unwrap();
+    let cfg = actgate::config::ConfigFile::parse(&path, &text).unwrap();
+    let e = actgate::server::start(&cfg)
+        .await
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        e.contains("mcp_server (notes).resource/local_resources")
+            && e.contains("is already the resource of mcp_server \"files\""),
+        "{e}"
+    );
+}

@@ -86,7 +86,42 @@ pub(crate) fn agents(
         }
     }
     out.mcp_servers = super::mcp::servers(p, &cfg.raw.mcp_server, &shared);
+    distinct_audiences(p, &out);
     out
+}
+
+/// Every route's audiences are its own: a user token is accepted on the
+/// route whose `resource` (or MCP `local_resources`) it names, so one URL
+/// claimed by two routes would let a token for one be used on the other.
+fn distinct_audiences(p: &mut Problems, out: &Agents) {
+    let mut owner: HashMap<&str, String> = HashMap::new();
+    for a in &out.agents {
+        if let Some(other) = owner.insert(a.resource.as_str(), format!("agent {:?}", a.name)) {
+            p.add(
+                format!("agent ({}).resource", a.name),
+                format!(
+                    "\"{}\" is already the resource of {other}: every route needs its own",
+                    a.resource
+                ),
+            );
+        }
+    }
+    for m in &out.mcp_servers {
+        for aud in &m.audiences {
+            let this = format!("mcp_server {:?}", m.name);
+            match owner.get(aud.as_str()) {
+                Some(other) if *other != this => p.add(
+                    format!("mcp_server ({}).resource/local_resources", m.name),
+                    format!(
+                        "\"{aud}\" is already the resource of {other}: every route needs its own"
+                    ),
+                ),
+                _ => {
+                    owner.insert(aud.as_str(), this);
+                }
+            }
+        }
+    }
 }
 
 /// The `name` of entry `i` of `section` (`(section, what it is called)`):
