@@ -208,14 +208,26 @@ async fn answer(
     let grants = gw.grants.load();
     Ok(match grant {
         Grant::JwtBearer => jwt_bearer::grant(&gw.into(), caller, &body, now)?,
-        Grant::AuthorizationCode => {
-            authorization_code::grant(&gw.into(), grants.as_deref(), caller, &body, now)?
-        }
+        Grant::AuthorizationCode => blocking_io(|| {
+            authorization_code::grant(&gw.into(), grants.as_deref(), caller, &body, now)
+        })?,
         Grant::RefreshToken => {
-            refresh_grant::grant(&gw.into(), grants.as_deref(), caller, &body, now)?
+            blocking_io(|| refresh_grant::grant(&gw.into(), grants.as_deref(), caller, &body, now))?
         }
         Grant::Exchange => exchange::exchange(gw, caller, &body, now)?,
     })
+}
+
+/// Run `f`, which writes the grant store's file (and syncs it), without
+/// stalling the other connections on this worker: on the multi-threaded
+/// runtime the worker hands its queue to another thread meanwhile. (A
+/// current-thread runtime, as in some tests, simply runs it.)
+fn blocking_io<T>(f: impl FnOnce() -> T) -> T {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current().map(|h| h.runtime_flavor()) {
+        Ok(RuntimeFlavor::MultiThread) => tokio::task::block_in_place(f),
+        _ => f(),
+    }
 }
 
 /// Which grant answers a request (the token exchange reports any other
