@@ -662,6 +662,16 @@ async fn an_unreadable_list_answer_becomes_a_jsonrpc_error() {
     assert_eq!(a["id"], "l");
     assert_eq!(a["error"]["code"], -32603, "{a}");
     assert!(!String::from_utf8_lossy(&body).contains("delete_file"));
+    // Its record says the caller got an error, not the list.
+    let r = record(&gw, |r| r["operation"] == "tools/list").await;
+    assert_eq!(r["decision"], "error", "{r}");
+    assert!(
+        r["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("list answer refused"),
+        "{r}"
+    );
 }
 
 #[tokio::test]

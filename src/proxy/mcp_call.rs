@@ -74,7 +74,13 @@ pub(super) async fn mcp_call(
         Ok((f, list)) => {
             let resp = forward::respond(f, &booking, rec).await;
             let limit = usize::try_from(gw.limits.max_request_body).unwrap_or(usize::MAX);
-            list.apply(resp, limit).await
+            let (resp, refused) = list.apply(resp, limit).await;
+            // The caller got a JSON-RPC error instead of the upstream's
+            // list: the record says so, not "allow".
+            if let Some(why) = refused {
+                rec.refuse(crate::audit::Decision::Error, why);
+            }
+            resp
         }
         Err(refusal) => {
             if let (Some(kind), Some(s)) = (refusal.decision_kind(), seen.server) {

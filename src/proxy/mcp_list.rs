@@ -166,15 +166,19 @@ impl ListStage {
         }
     }
 
-    /// The answer as the caller gets it. `limit` bounds a JSON answer and
+    /// The answer as the caller gets it, and why the upstream's answer was
+    /// refused when it was (known before the answer leaves: a JSON list, a
+    /// list or stream of the wrong form; an SSE list's later events are
+    /// refused one by one as they come). `limit` bounds a JSON answer and
     /// one SSE event (the request body limit: a list answer is no reason to
     /// hold more in memory than a request).
     pub(super) async fn apply(
         self,
         resp: Response<ResponseBody>,
         limit: usize,
-    ) -> Response<ResponseBody> {
+    ) -> (Response<ResponseBody>, Option<String>) {
         let (mut parts, body) = resp.into_parts();
+        let mut why = None;
         let body = match self {
             ListStage::Pass => body,
             ListStage::GetStream => {
@@ -187,14 +191,18 @@ impl ListStage {
                     parts.headers.remove(CONTENT_TYPE);
                     parts.headers.remove(CONTENT_ENCODING);
                     parts.headers.remove(CONTENT_LENGTH);
-                    return Response::from_parts(parts, full(Bytes::new()));
+                    let why = "the upstream's GET stream is not an event stream".to_owned();
+                    return (Response::from_parts(parts, full(Bytes::new())), Some(why));
                 }
                 // Filtering changes the length.
                 parts.headers.remove(CONTENT_LENGTH);
                 let filter = SseListFilter::without_responses(limit);
                 FilteredSseBody::new(body, filter).boxed()
             }
-            ListStage::Unfilterable { id, err } => refused(&mut parts, &id, &err),
+            ListStage::Unfilterable { id, err } => {
+                why = Some(format!("list answer refused: {err}"));
+                refused(&mut parts, &id, &err)
+            }
             ListStage::List {
                 method,
                 id,
@@ -222,11 +230,14 @@ impl ListStage {
                         parts.headers.remove(CONTENT_LENGTH);
                         full(b)
                     }
-                    Err(err) => refused(&mut parts, &id, &err),
+                    Err(err) => {
+                        why = Some(format!("list answer refused: {err}"));
+                        refused(&mut parts, &id, &err)
+                    }
                 }
             }
         };
-        Response::from_parts(parts, body)
+        (Response::from_parts(parts, body), why)
     }
 }
 
