@@ -86,11 +86,21 @@ pub fn classify(headers: &HeaderMap, body: &[u8]) -> Result<Message, Refused> {
         Some(m) => request_class(m, &id, &params).map_err(refuse)?,
     };
     check_headers(headers, method.as_deref(), &class, version.as_deref()).map_err(refuse)?;
-    // What an approval binds: `params` without `_meta`, which carries
-    // per-request values (a progress token, the revision) that differ
-    // between a call and its identical retry and that no tool executes.
+    // What an approval binds: `params` without the `_meta` members that
+    // carry per-request values (the progress token, the revision), which
+    // differ between a call and its identical retry and which no tool
+    // executes. Every other `_meta` member stays bound: a server may read
+    // its own extension keys there, so a retry changing them is another
+    // call.
     let mut bound = params.clone();
-    bound.remove("_meta");
+    if let Some(Value::Object(meta)) = bound.get_mut("_meta") {
+        for per_request in PER_REQUEST_META {
+            meta.remove(*per_request);
+        }
+        if meta.is_empty() {
+            bound.remove("_meta");
+        }
+    }
     let canonical = serde_json::to_vec(&Value::Object(bound)).unwrap_or_default();
     let arguments_sha256 = match method.as_deref() {
         Some("tools/call" | "prompts/get") => Some(crate::audit::chain::line_hash(
@@ -194,6 +204,11 @@ fn single<'h>(headers: &'h HeaderMap, name: &'static str) -> Result<Option<&'h s
 }
 
 /// The revision: `MCP-Protocol-Version` (a known one), equal to the body's
+/// `_meta` members that differ between a call and its identical retry
+/// (MCP 2025-11-25 `progressToken`; the revision a client may repeat
+/// there), left out of what an approval binds.
+const PER_REQUEST_META: &[&str] = &["progressToken", "io.modelcontextprotocol/protocolVersion"];
+
 /// `_meta` revision when both are given.
 fn version(headers: &HeaderMap, params: &Map<String, Value>) -> Result<Option<String>, Problem> {
     let header = single(headers, PROTOCOL_VERSION)?;

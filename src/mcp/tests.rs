@@ -259,6 +259,33 @@ fn digests_cover_the_arguments_not_the_id() {
     assert_eq!(a.arguments_sha256.as_deref().map(str::len), Some(64));
 }
 
+#[test]
+fn an_approval_binds_meta_except_its_per_request_members() {
+    let with = |meta: &str| {
+        classify(
+            &HeaderMap::new(),
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{{"name":"t","arguments":{{}}{meta}}}}}"#).as_bytes(),
+        )
+        .unwrap()
+        .params_sha256
+    };
+    let plain = with("");
+    // A progress token (and a repeated revision) differs per request.
+    assert_eq!(with(r#","_meta":{"progressToken":7}"#), plain);
+    assert_eq!(
+        with(
+            r#","_meta":{"progressToken":"p","io.modelcontextprotocol/protocolVersion":"2025-11-25"}"#
+        ),
+        plain
+    );
+    // A server's own extension key is part of the call.
+    assert_ne!(with(r#","_meta":{"com.example/target":"prod"}"#), plain);
+    assert_ne!(
+        with(r#","_meta":{"progressToken":1,"com.example/target":"prod"}"#),
+        with(r#","_meta":{"progressToken":2,"com.example/target":"dev"}"#)
+    );
+}
+
 mod properties {
     use super::*;
     use proptest::prelude::*;
