@@ -253,3 +253,34 @@ async fn mcp_servers_tools_and_rules_follow_a_reload() {
         "a stale session was forwarded"
     );
 }
+
+/// A server that now stands for another upstream starts afresh: a session
+/// opened with the old one is never forwarded to the new one.
+#[tokio::test]
+async fn a_session_does_not_follow_its_server_to_another_upstream() {
+    let old = mcp_upstream::start().await;
+    let new = mcp_upstream::start().await;
+    let gw = TestGateway::start(Options::new().raw(&format!(
+        "[[rule]]\ncaller = \"{}\"\nmcp_server = \"files\"\napp_only = true\nscopes = [\"files:read\"]\n\
+         [[mcp_server]]\nname = \"files\"\nupstream = \"{}\"\n{TOOL}",
+        id("orchestrator"),
+        old.url()
+    )))
+    .await;
+    let init = json!({"jsonrpc": "2.0", "id": 0, "method": "initialize",
+        "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}});
+    let a = post(&gw, "orchestrator", "files", init, None).await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    let sid = a.headers["mcp-session-id"].to_str().unwrap().to_owned();
+    let ping = |id: i64| json!({"jsonrpc": "2.0", "id": id, "method": "ping"});
+    let a = post(&gw, "orchestrator", "files", ping(1), Some(&sid)).await;
+    assert_eq!(a.status, StatusCode::OK, "the session works: {}", a.body);
+
+    edit(&gw, &old.url(), &new.url()).unwrap();
+    let a = post(&gw, "orchestrator", "files", ping(2), Some(&sid)).await;
+    assert_eq!(a.status, StatusCode::NOT_FOUND, "{}", a.body);
+    assert!(
+        new.requests().is_empty(),
+        "the old session reached the new upstream"
+    );
+}

@@ -388,11 +388,12 @@ fn kept_recent(prior: Option<&Snapshot>, admin_listener: bool) -> Arc<RecentDeci
 }
 
 /// MCP sessions survive a reload, unless a server they may belong to was
-/// removed: a session must not come back to life when a server of that name
-/// is registered again (perhaps another server, under other rules). The
-/// table is then started afresh for every server (clients open a new session
-/// on the 404, as the spec asks), which fails closed without the table
-/// having to know which entries were whose.
+/// removed or now stands for another upstream or resource: a session must
+/// not come back to life at a server of that name that is not the one it
+/// was opened with (a session ID is the upstream's, meaningless or worse
+/// at another). The table is then started afresh for every server (clients
+/// open a new session on the 404, as the spec asks), which fails closed
+/// without the table having to know which entries were whose.
 fn kept_mcp_sessions(
     prior: Option<&Snapshot>,
     servers: &[crate::registry::McpServer],
@@ -400,10 +401,11 @@ fn kept_mcp_sessions(
     let Some(prior) = prior else {
         return Arc::default();
     };
-    let removed = prior
-        .registry
-        .mcp_servers()
-        .any(|old| !servers.iter().any(|s| s.name == old.name));
+    let removed = prior.registry.mcp_servers().any(|old| {
+        !servers
+            .iter()
+            .any(|s| s.name == old.name && s.upstream == old.upstream && s.resource == old.resource)
+    });
     if removed {
         Arc::default()
     } else {
