@@ -1,7 +1,8 @@
 //! Per-connection and per-request stages other than minting: SVID parse,
 //! client-certificate verification, caller identity, policy, subject-token
-//! verification, A2A classification, routing and header hygiene, and the
-//! token-cache hit path with its key.
+//! verification, A2A classification, routing and header hygiene, the
+//! token-cache hit path with its key, and what metrics cost: one request's
+//! observation (clock read, histogram) and rendering `/metrics`.
 //!
 //! `cargo bench --bench hot_path -- --warm-up-time 1 --measurement-time 2`
 
@@ -421,12 +422,40 @@ fn bench_token_cache(c: &mut Criterion) {
     g.finish();
 }
 
+/// A request's observation as the proxy makes it (a clock read at the
+/// start, one at the end, the histogram), and a scrape of 20 agents with
+/// every decision seen.
+fn bench_metrics(c: &mut Criterion) {
+    let mut g = c.benchmark_group("metrics");
+    let m = Metrics::default();
+    let agent = m.target("scheduler");
+    g.bench_function("histogram_observe", |b| {
+        b.iter(|| agent.observe_request(black_box(0), black_box(Duration::from_micros(300))))
+    });
+    g.bench_function("observe_request", |b| {
+        b.iter(|| {
+            let started = std::time::Instant::now();
+            agent.observe_request(black_box(0), started.elapsed());
+        })
+    });
+    for i in 0..20 {
+        let t = m.target(&format!("agent-{i}"));
+        for d in 0..actgate::metrics::REQUEST_DECISIONS.len() {
+            t.observe_request(d, Duration::from_micros(300 * (d as u64 + 1)));
+        }
+        t.observe_upstream(Duration::from_millis(2));
+    }
+    g.bench_function("render_20_agents", |b| b.iter(|| black_box(m.render())));
+    g.finish();
+}
+
 criterion_group!(
     benches,
     bench_identity,
     bench_policy,
     bench_subject_tokens,
     bench_request,
-    bench_token_cache
+    bench_token_cache,
+    bench_metrics
 );
 criterion_main!(benches);

@@ -8,6 +8,7 @@
 //! of latency ([`RequestLayout`], [`CryptoLayout`]), so a histogram is a
 //! fixed array sized at compile time.
 
+use std::fmt::Write as _;
 use std::marker::PhantomData;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -92,18 +93,21 @@ impl<L: Layout> Histogram<L> {
     /// (the family's `# HELP`/`# TYPE` are the caller's). `_count` is the
     /// sum of the buckets read, so it always equals the `+Inf` bucket.
     pub fn render(&self, out: &mut Exposition, name: &str, labels: &[(&str, &str)]) {
+        // One buffer for every `le` of this series.
+        let mut le = String::with_capacity(24);
         let mut cumulative = 0u64;
         for (i, c) in self.counts.iter().enumerate() {
             cumulative += c.load(Ordering::Relaxed);
-            let le = match L::BOUNDS.get(i) {
-                Some(b) => seconds(*b),
-                None => "+Inf".to_string(),
-            };
+            le.clear();
+            match L::BOUNDS.get(i) {
+                Some(b) => write_seconds(*b, &mut le),
+                None => le.push_str("+Inf"),
+            }
             out.sample_le(name, "_bucket", labels, &le, cumulative);
         }
         let sum = self.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
         out.sample_suffixed(name, "_sum", labels, sum);
-        out.sample_suffixed(name, "_count", labels, cumulative as f64);
+        out.sample_suffixed(name, "_count", labels, cumulative);
     }
 }
 
@@ -132,9 +136,23 @@ pub fn family<'a, L: Layout + 'a, const N: usize>(
     }
 }
 
-/// Nanoseconds as seconds, the shortest decimal that reads back exactly.
-fn seconds(nanos: u64) -> String {
-    (nanos as f64 / 1e9).to_string()
+/// Nanoseconds as a decimal number of seconds, exactly and without
+/// trailing zeros (`0.0005`, `2.5`, `10`): integer arithmetic, so a scrape
+/// formats no float per bucket.
+fn write_seconds(nanos: u64, out: &mut String) {
+    let _ = write!(out, "{}", nanos / 1_000_000_000);
+    let mut frac = nanos % 1_000_000_000;
+    if frac == 0 {
+        return;
+    }
+    let mut digits = [b'0'; 9];
+    for d in digits.iter_mut().rev() {
+        *d = b'0' + (frac % 10) as u8;
+        frac /= 10;
+    }
+    let end = digits.iter().rposition(|&d| d != b'0').map_or(0, |p| p + 1);
+    out.push('.');
+    out.extend(digits[..end].iter().map(|&d| char::from(d)));
 }
 
 #[cfg(test)]
@@ -143,7 +161,14 @@ mod tests {
 
     #[test]
     fn layouts_step_one_two_and_a_half_five() {
-        let s = |b: &[u64]| b.iter().map(|n| seconds(*n)).collect::<Vec<_>>().join(" ");
+        let s = |b: &[u64]| {
+            let mut out = String::new();
+            for n in b {
+                write_seconds(*n, &mut out);
+                out.push(' ');
+            }
+            out.trim_end().to_owned()
+        };
         assert_eq!(
             s(&RequestLayout::BOUNDS),
             "0.0005 0.001 0.0025 0.005 0.01 0.025 0.05 0.1 0.25 0.5 1 2.5 5 10"

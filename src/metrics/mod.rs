@@ -338,7 +338,7 @@ impl Metrics {
         );
     }
 
-    fn counter_rows(&self) -> [CounterRow<'_>; 15] {
+    fn counter_rows(&self) -> [CounterRow<'_>; 16] {
         let cache = &self.subject_token_cache;
         [
             ("actgate_requests_forwarded_total", "Requests forwarded to an upstream (agent or MCP server).", &self.requests_forwarded),
@@ -356,17 +356,12 @@ impl Metrics {
             ("actgate_card_fetch_failures_total", "Agent card fetches that failed (unreachable, bad status, unparsable, unverifiable).", &self.card_fetch_failures),
             ("actgate_approvals_required_total", "Requests answered 403 because a human approval is needed.", &self.approvals_required),
             ("actgate_approvals_used_total", "Retries let through on an approval.", &self.approvals_used),
+            ("actgate_approvals_refused_total", "Retries refused: approval unknown, pending, denied, expired, used or for another request.", &self.approvals_refused),
         ]
     }
 
     /// Decisions, request durations and upstream times per target.
     fn render_targets(&self, out: &mut Exposition) {
-        out.single(
-            "actgate_approvals_refused_total",
-            Kind::Counter,
-            "Retries refused: approval unknown, pending, denied, expired, used or for another request.",
-            self.approvals_refused.load(Ordering::Relaxed),
-        );
         let map = self.targets.lock().unwrap_or_else(|p| p.into_inner());
         let name = "actgate_decisions_total";
         out.family(
