@@ -28,6 +28,7 @@ const LOGIN_IDP: &str = "https://login.example.org";
 
 struct Setup {
     _up: TestUpstream,
+    _login: tempfile::TempDir,
     gw: TestGateway,
     store: Arc<GrantStore>,
     alice: User,
@@ -36,8 +37,29 @@ struct Setup {
 /// The scheduler behind an echo upstream; the orchestrator may call it for
 /// users with calendar:read and calendar:write, the notifier too (so a
 /// token shown by the notifier reaches the token check).
+/// `[authorize]` registering the demo client for the orchestrator (the
+/// login IdP is never reached: these tests make codes in the store).
+fn authorize_section(login: &std::path::Path) -> String {
+    let secret = login.join("secret");
+    std::fs::write(&secret, "s").unwrap();
+    let ca = login.join("ca.pem");
+    let root = common::certs::TestCa::new("login.test").root;
+    std::fs::write(&ca, common::idp::pem("CERTIFICATE", root.as_ref())).unwrap();
+    format!(
+        "\n[authorize]\nlisten = \"127.0.0.1:0\"\npublic_url = \"https://login.gw.example\"\n\
+         [authorize.login]\nissuer = \"{LOGIN_IDP}\"\nclient_id = \"gw\"\n\
+         client_secret_file = \"{}\"\nca = \"{}\"\n\
+         [[oauth_client]]\nclient_id = \"{CLIENT}\"\nredirect_uris = [\"{REDIRECT}\"]\n\
+         actors = [\"{}\"]\nscopes = [\"calendar:read\", \"mail:send\"]\n",
+        secret.display(),
+        ca.display(),
+        id("orchestrator")
+    )
+}
+
 async fn start(extra_td: &str) -> Setup {
     let up = upstream::start(Behaviour::Echo).await;
+    let login = tempfile::tempdir().unwrap();
     let gw = TestGateway::start(
         Options::new()
             .agent("scheduler", &up.url())
@@ -48,17 +70,24 @@ async fn start(extra_td: &str) -> Setup {
                 false,
             )
             .allow("notifier", "scheduler", &["calendar:read"], false)
-            .trust_domain(extra_td),
+            .trust_domain(extra_td)
+            .raw(&authorize_section(login.path())),
     )
     .await;
-    let store = Arc::new(GrantStore::open(&gw.dir.path().join("grants.json")).unwrap());
-    gw.running.current().grants.store(Some(store.clone()));
+    // The store the gateway opened at start from `[authorize] grants_file`.
+    let store = gw
+        .running
+        .current()
+        .grants
+        .load_full()
+        .expect("opened at start");
     let alice = User {
         issuer: LOGIN_IDP.into(),
         sub: "alice".into(),
     };
     Setup {
         _up: up,
+        _login: login,
         gw,
         store,
         alice,
@@ -416,17 +445,52 @@ async fn without_a_grant_store_the_grants_are_unsupported() {
     .assert_error(400, "unsupported_grant_type");
 }
 
-/// Fail closed on reload: a config without `[authorize]` (this gateway's,
-/// where the test installed a store by hand) leaves no grant store, so a
-/// live code and the grants stop at once instead of being served from the
-/// store the previous config had.
+/// Fail closed on reload: a config without `[authorize]` leaves no grant
+/// store, so a live code and the grants stop at once instead of being
+/// served from the store the previous config had.
 #[tokio::test]
 async fn a_reload_without_authorize_drops_the_grant_store() {
     let s = start("").await;
     let code = s.code();
+    let cfg = std::fs::read_to_string(s.gw.config_path()).unwrap();
+    let without = &cfg[..cfg.find("\n[authorize]").unwrap()];
+    std::fs::write(s.gw.config_path(), without).unwrap();
     s.gw.reload().unwrap();
     assert!(s.gw.running.current().grants.load().is_none());
     s.redeem_as("orchestrator", &code, &[])
         .await
         .assert_error(400, "unsupported_grant_type");
+}
+
+/// The operator narrows the client (here: it may no longer name the
+/// orchestrator): the grants it no longer covers stop, codes and refresh
+/// tokens alike, without waiting for them to expire.
+#[tokio::test]
+async fn a_client_narrowed_on_reload_stops_its_grants() {
+    let s = start("").await;
+    let first = s.redeem_as("orchestrator", &s.code(), &[]).await;
+    let refresh = refresh_token(&first);
+    let code = s.code();
+    let cfg = std::fs::read_to_string(s.gw.config_path()).unwrap();
+    let narrowed = cfg.replacen(
+        &format!("actors = [\"{}\"]", id("orchestrator")),
+        &format!("actors = [\"{}\"]", id("notifier")),
+        1,
+    );
+    assert_ne!(cfg, narrowed);
+    std::fs::write(s.gw.config_path(), narrowed).unwrap();
+    s.gw.reload().unwrap();
+    let a = s.refresh("orchestrator", &refresh).await;
+    a.assert_error(400, "invalid_grant");
+    assert!(
+        a.body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("no longer registered"),
+        "{}",
+        a.body
+    );
+    s.redeem_as("orchestrator", &code, &[])
+        .await
+        .assert_error(400, "invalid_grant");
 }

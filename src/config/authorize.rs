@@ -75,7 +75,10 @@ pub struct LoginSection {
     /// system's roots.
     pub ca: Option<PathBuf>,
     /// The ID token claim naming the person. Default `"sub"`; e.g. `"oid"`
-    /// for Entra's stable object ID. Must be a non-empty string in the token.
+    /// for Entra's stable object ID. Must be a non-empty string in the token,
+    /// and one the person cannot change at the IdP (grants are keyed on it):
+    /// not a display name or username. `"email"` is accepted only with
+    /// `email_verified: true` in the token.
     #[serde(default = "default_claim")]
     pub claim: String,
     /// Scopes asked of the provider. Default `["openid"]`; must include

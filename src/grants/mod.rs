@@ -224,6 +224,10 @@ struct Inner {
 pub struct GrantStore {
     path: PathBuf,
     inner: Mutex<Inner>,
+    /// The ids of the live grants, replaced after each commit: the proxy
+    /// checks a grant token's liveness on every request, and must not wait
+    /// behind a change writing the file under `inner`'s lock.
+    live: arc_swap::ArcSwap<std::collections::HashSet<String>>,
     _lock: DirLock,
 }
 
@@ -242,12 +246,14 @@ impl GrantStore {
         let lock_path = PathBuf::from(format!("{}.lock", path.display()));
         let lock = DirLock::acquire_at(&lock_path, path, "[authorize] grants file")?;
         let state = file::load(path)?;
+        let live = arc_swap::ArcSwap::from_pointee(live_ids(&state));
         Ok(GrantStore {
             path: path.to_path_buf(),
             inner: Mutex::new(Inner {
                 state,
                 codes: HashMap::new(),
             }),
+            live,
             _lock: lock,
         })
     }
@@ -273,6 +279,7 @@ impl GrantStore {
         let mut next = inner.state.clone();
         let r = change(&mut next);
         file::save(&self.path, &next)?;
+        self.live.store(std::sync::Arc::new(live_ids(&next)));
         inner.state = next;
         Ok(r)
     }
@@ -554,14 +561,19 @@ impl GrantStore {
         view.ok_or(GrantsError::UnknownGrant)
     }
 
-    /// The grant exists and is not revoked.
+    /// The grant exists and is not revoked (lock-free: see `live`).
     pub fn is_live(&self, grant_id: &str) -> bool {
-        self.lock()
-            .state
-            .grants
-            .get(grant_id)
-            .is_some_and(GrantView::is_live)
+        self.live.load().contains(grant_id)
     }
+}
+
+fn live_ids(state: &Persisted) -> std::collections::HashSet<String> {
+    state
+        .grants
+        .values()
+        .filter(|g| g.is_live())
+        .map(|g| g.id.clone())
+        .collect()
 }
 
 fn live_grant_for<'a>(

@@ -206,14 +206,38 @@ async fn answer(
     }
     let now = crate::unix_now();
     let grants = gw.grants.load();
+    let registered = |c: &crate::grants::Consent, scopes: &[String]| {
+        let client = gw
+            .user_auth
+            .as_ref()
+            .and_then(|u| u.clients.get(&c.client_id));
+        client.is_some_and(|cl| {
+            crate::identity::SpiffeId::parse(&c.actor).is_ok_and(|a| cl.may_name(&a))
+                && cl.allows_scopes(scopes.iter().map(String::as_str))
+        })
+    };
     Ok(match grant {
         Grant::JwtBearer => jwt_bearer::grant(&gw.into(), caller, &body, now)?,
         Grant::AuthorizationCode => blocking_io(|| {
-            authorization_code::grant(&gw.into(), grants.as_deref(), caller, &body, now)
+            authorization_code::grant(
+                &gw.into(),
+                grants.as_deref(),
+                &registered,
+                caller,
+                &body,
+                now,
+            )
         })?,
-        Grant::RefreshToken => {
-            blocking_io(|| refresh_grant::grant(&gw.into(), grants.as_deref(), caller, &body, now))?
-        }
+        Grant::RefreshToken => blocking_io(|| {
+            refresh_grant::grant(
+                &gw.into(),
+                grants.as_deref(),
+                &registered,
+                caller,
+                &body,
+                now,
+            )
+        })?,
         Grant::Exchange => exchange::exchange(gw, caller, &body, now)?,
     })
 }

@@ -50,6 +50,26 @@ use crate::identity::CallerIdentity;
 /// certificate it is bound to, see [`issue_from_grant`]).
 pub const REFRESH_LIFETIME_SECS: i64 = 30 * 24 * 3600;
 
+/// Whether a grant's client is still registered and may still name its
+/// actor and these scopes (`[[oauth_client]]` as the current snapshot
+/// has it): removing a client, or narrowing its `actors` or `scopes`,
+/// stops the codes and refresh tokens of grants it no longer covers.
+pub type StillRegistered<'a> = dyn Fn(&crate::grants::Consent, &[String]) -> bool + 'a;
+
+pub(super) fn check_registered(
+    registered: &StillRegistered<'_>,
+    grant: &GrantView,
+    scopes: &[String],
+) -> Result<(), ExchangeError> {
+    if registered(&grant.consent, scopes) {
+        Ok(())
+    } else {
+        Err(invalid_grant(
+            "the client of this grant is no longer registered for this agent or these scopes",
+        ))
+    }
+}
+
 /// The person's grant in refusals: RFC 6749 §5.2 `invalid_grant`.
 pub(super) const GRANT: Input = Input {
     param: "grant",
@@ -75,6 +95,7 @@ pub(super) fn no_store() -> ExchangeError {
 pub fn grant(
     ctx: &Context<'_>,
     store: Option<&GrantStore>,
+    registered: &StillRegistered<'_>,
     caller: &CallerIdentity,
     body: &[u8],
     now: i64,
@@ -118,6 +139,7 @@ pub fn grant(
     }
     // 4. The actor's proof.
     check_actor(ctx, grant, caller, actor_token, now)?;
+    check_registered(registered, grant, &redeemed.scopes)?;
     // 5. The token and its refresh token.
     let mut issued = issue_from_grant(ctx, caller, grant, &redeemed.scopes, None, now)?;
     let expires_at = now

@@ -27,6 +27,7 @@ use crate::identity::CallerIdentity;
 pub fn grant(
     ctx: &Context<'_>,
     store: Option<&GrantStore>,
+    registered: &super::authorization_code::StillRegistered<'_>,
     caller: &CallerIdentity,
     body: &[u8],
     now: i64,
@@ -52,6 +53,7 @@ pub fn grant(
             "the refresh token was issued to another agent",
         ));
     }
+    super::authorization_code::check_registered(registered, &rotated.grant, &rotated.scopes)?;
     let mut issued = issue_from_grant(ctx, caller, &rotated.grant, &rotated.scopes, None, now)?;
     issued.refresh_token = Some(rotated.refresh_token);
     Ok(issued)

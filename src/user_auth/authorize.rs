@@ -66,6 +66,15 @@ pub fn validate(
     }
     // From here on the redirect URI is trusted: errors go back to it.
     let state = single(params, "state").ok().flatten().map(str::to_owned);
+    // Kept with a pending consent and echoed to the client: bounded.
+    if state.as_ref().is_some_and(|s| s.len() > MAX_STATE_BYTES) {
+        return Err(Refusal::Redirect {
+            redirect_uri: redirect_uri.to_owned(),
+            state: None,
+            error: "invalid_request",
+            description: format!("state is longer than {MAX_STATE_BYTES} bytes"),
+        });
+    }
     let refuse = |error: &'static str, description: String| Refusal::Redirect {
         redirect_uri: redirect_uri.to_owned(),
         state: state.clone(),
@@ -125,6 +134,9 @@ pub fn validate(
 
 /// The one value of `name`: `Ok(None)` absent, `Err` repeated. An empty
 /// value counts as absent (RFC 6749 §3.1).
+/// Longest `state` kept (clients use a random value of a few dozen bytes).
+const MAX_STATE_BYTES: usize = 512;
+
 fn single<'a>(params: &'a [(String, String)], name: &str) -> Result<Option<&'a str>, ()> {
     let mut found = params
         .iter()

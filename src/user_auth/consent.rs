@@ -98,6 +98,20 @@ pub(crate) async fn answer(cx: &Ctx<'_>, form: &[(String, String)]) -> Reply {
         );
     };
     let request = pending.request;
+    // The page may have been shown under an earlier config: the client must
+    // still be registered with this redirect URI, actor and these scopes.
+    let still = cx.ua.clients.get(&request.client_id).is_some_and(|c| {
+        c.redirects_to(&request.redirect_uri)
+            && c.may_name(&request.actor)
+            && c.allows_scopes(request.scopes.iter().map(String::as_str))
+    });
+    if !still {
+        return Reply::message(
+            StatusCode::BAD_REQUEST,
+            "Registration changed",
+            "The application's registration at this gateway changed since this page was shown. Start again from the application.",
+        );
+    }
     let decision: Vec<&str> = values(form, "decision").collect();
     let chosen: Vec<String> = values(form, "scope").map(str::to_owned).collect();
     if let Some(bad) = chosen.iter().find(|c| !request.scopes.contains(c)) {

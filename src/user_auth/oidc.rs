@@ -55,6 +55,8 @@ pub enum LoginError {
     IdToken(TokenError),
     #[error("the ID token has no non-empty string claim {0:?} naming the person")]
     NoUserClaim(String),
+    #[error("the ID token's email is not verified (email_verified is not true); people are named by email only when the IdP verified it")]
+    UnverifiedEmail,
 }
 
 /// What the provider's discovery document says, and its keys.
@@ -73,6 +75,21 @@ struct Discovered {
 pub struct LoggedIn {
     pub issuer: String,
     pub user: String,
+}
+
+/// The person a verified ID token names by `claim`.
+fn person(claims: &crate::token::id_token::IdClaims, claim: &str) -> Result<String, LoginError> {
+    let user = claims
+        .get(claim)
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| LoginError::NoUserClaim(claim.to_owned()))?;
+    // An address the IdP has not verified is whatever the person typed:
+    // keyed on it, anyone could sign in as someone else and hold their grants.
+    if claim == "email" && claims.get("email_verified") != Some(&serde_json::Value::Bool(true)) {
+        return Err(LoginError::UnverifiedEmail);
+    }
+    Ok(user.to_owned())
 }
 
 /// One login IdP's relying party.
@@ -156,14 +173,9 @@ impl LoginProvider {
         let claims = keys
             .verify(&id_token, nonce, now)
             .map_err(LoginError::IdToken)?;
-        let user = claims
-            .get(&self.settings.claim)
-            .and_then(|v| v.as_str())
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| LoginError::NoUserClaim(self.settings.claim.clone()))?;
         Ok(LoggedIn {
             issuer: self.settings.issuer.clone(),
-            user: user.to_owned(),
+            user: person(&claims, &self.settings.claim)?,
         })
     }
 
@@ -308,5 +320,34 @@ impl LoginProvider {
     /// The key set URL last discovered (for messages).
     pub fn jwks_uri(&self) -> Option<String> {
         self.lock().as_ref().map(|d| d.jwks_uri.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn claims(v: serde_json::Value) -> crate::token::id_token::IdClaims {
+        v.as_object().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn an_unverified_email_names_nobody() {
+        let c = claims(json!({"sub": "u1", "email": "victim@corp.example"}));
+        assert_eq!(person(&c, "sub").unwrap(), "u1");
+        assert!(matches!(
+            person(&c, "email"),
+            Err(LoginError::UnverifiedEmail)
+        ));
+        let c = claims(json!({"email": "victim@corp.example", "email_verified": "true"}));
+        assert!(matches!(
+            person(&c, "email"),
+            Err(LoginError::UnverifiedEmail)
+        ));
+        let c = claims(json!({"email": "me@corp.example", "email_verified": true}));
+        assert_eq!(person(&c, "email").unwrap(), "me@corp.example");
+        assert!(matches!(person(&c, "oid"), Err(LoginError::NoUserClaim(_))));
     }
 }

@@ -61,8 +61,9 @@ const LOGIN_PURPOSE: &str = "login";
 /// Longest authorization request kept across the login: it rides in the
 /// login cookie, and browsers drop cookies over about 4 KiB.
 const MAX_RETURN_QUERY: usize = 2048;
-/// Consent pages one session may have open at once.
-const MAX_CONSENTS_PER_SESSION: usize = 20;
+/// Consent pages one person may have open at once (over all their
+/// sessions: each login makes a new one).
+const MAX_CONSENTS_PER_PERSON: usize = 20;
 
 /// A consent page shown and not answered yet.
 #[derive(Clone)]
@@ -250,10 +251,9 @@ async fn authorize(cx: &Ctx<'_>, query: &str) -> Reply {
         Err(e) => return Reply::message(StatusCode::BAD_REQUEST, "Bad request", &e.to_string()),
     };
     let registry = &cx.gw.registry;
-    let known = |r: &str| {
-        registry.agents().any(|a| a.resource == r)
-            || registry.mcp_servers().any(|m| m.resource == r)
-    };
+    // Agents only: the token endpoint issues a grant's tokens for an
+    // agent's route; a code for an MCP server could never be redeemed.
+    let known = |r: &str| registry.agents().any(|a| a.resource == r);
     let request = match validate(&params, &cx.ua.clients, known) {
         Ok(r) => r,
         // RFC 6749 §4.1.2.1: without a valid client and redirect URI the
@@ -294,16 +294,16 @@ async fn authorize(cx: &Ctx<'_>, query: &str) -> Reply {
         let scopes = request.scopes.clone();
         return issue_code(cx, store, &request, &user, scopes, "remembered consent").await;
     }
-    let sid = s.sid.clone();
+    let person = user.clone();
     let pending = PendingConsent {
         request: request.clone(),
         user,
-        sid: sid.clone(),
+        sid: s.sid.clone(),
     };
     match cx
         .st
         .consents
-        .put_capped(pending, MAX_CONSENTS_PER_SESSION, |p| p.sid == sid)
+        .put_capped(pending, MAX_CONSENTS_PER_PERSON, |p| p.user == person)
     {
         Ok(pending) => consent_page(cx, &request, &pending),
         Err(e) => Reply::message(StatusCode::SERVICE_UNAVAILABLE, "Busy", &e.to_string()),
@@ -354,11 +354,12 @@ async fn begin_login(cx: &Ctx<'_>, return_to: String) -> Reply {
             "{LOGIN_COOKIE}={sealed}; Max-Age={timeout}; Path=/; Secure; HttpOnly; SameSite=Lax"
         )),
         Err(e) => {
+            // Details (URLs, TLS errors, CA paths) are for operators.
             tracing::warn!(error = %e, "login provider unavailable");
             Reply::message(
                 StatusCode::BAD_GATEWAY,
                 "Sign-in unavailable",
-                &e.to_string(),
+                "The sign-in provider cannot be reached right now. Try again later.",
             )
         }
     }
@@ -426,7 +427,11 @@ async fn callback(cx: &Ctx<'_>, query: &str, cookies: &str) -> Reply {
         Ok(l) => l,
         Err(e) => {
             tracing::warn!(error = %e, "login failed");
-            return Reply::message(StatusCode::BAD_GATEWAY, "Sign-in failed", &e.to_string());
+            return Reply::message(
+                StatusCode::BAD_GATEWAY,
+                "Sign-in failed",
+                "The sign-in could not be completed. Start again from the application; if it keeps failing, tell the gateway's operators (the reason is in its log).",
+            );
         }
     };
     let (Ok(sid), Ok(csrf)) = (session::random_token(), session::random_token()) else {
