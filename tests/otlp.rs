@@ -246,3 +246,27 @@ async fn calls_are_traced_through_the_stages_and_a_dead_collector_costs_only_spa
     }
     panic!("spans never counted as dropped:\n{}", gw.metrics());
 }
+
+#[test]
+fn config_check_names_each_bad_telemetry_field() {
+    let dir = tempfile::tempdir().unwrap();
+    common::gateway::make_pki(dir.path());
+    let bad = "[telemetry]\nenabled = true\nendpoint = \"collector:4318\"\nsample_ratio = 2.0\n\
+               export_interval = \"0s\"\n";
+    let text = common::gateway::config_text(dir.path(), &Options::new().raw(bad));
+    let path = dir.path().join("actgate.toml");
+    std::fs::write(&path, &text).unwrap();
+    let cfg = actgate::config::ConfigFile::parse(&path, &text).unwrap();
+    let metrics = std::sync::Arc::new(actgate::metrics::Metrics::default());
+    let err = actgate::snapshot::Snapshot::build(&cfg, metrics)
+        .err()
+        .expect("refused")
+        .to_string();
+    for field in [
+        "telemetry.endpoint",
+        "telemetry.sample_ratio",
+        "telemetry.export_interval",
+    ] {
+        assert!(err.contains(field), "{field} not named in:\n{err}");
+    }
+}

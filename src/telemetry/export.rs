@@ -198,3 +198,46 @@ impl Export {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{Tracer, TracerProvider};
+    use opentelemetry_sdk::trace::SdkTracerProvider;
+
+    use super::*;
+
+    /// A collector that never answers.
+    #[derive(Debug)]
+    struct Stuck;
+    impl SpanExporter for Stuck {
+        fn export(
+            &self,
+            _batch: Vec<SpanData>,
+        ) -> impl std::future::Future<Output = OTelSdkResult> + Send {
+            std::future::pending()
+        }
+    }
+
+    #[test]
+    fn a_stuck_collector_fills_the_queue_then_spans_are_dropped_not_waited_for() {
+        let before = SPANS_DROPPED.load(Ordering::Relaxed);
+        let batching = Batching {
+            queue_size: 4,
+            batch_size: 1,
+            interval: Duration::from_secs(3600),
+            timeout: Duration::from_millis(100),
+        };
+        let p = QueueProcessor::start(Stuck, batching).unwrap();
+        let provider = SdkTracerProvider::builder().with_span_processor(p).build();
+        let tracer = provider.tracer("test");
+        // Ending a span never waits for the export (which takes 100 ms
+        // here, then fails): a span that finds the queue full is dropped.
+        for _ in 0..20 {
+            drop(tracer.start("x"));
+        }
+        // At most the queue (4, the resource message included) and the
+        // batch in the exporter's hands were kept.
+        let dropped = SPANS_DROPPED.load(Ordering::Relaxed) - before;
+        assert!((15..=20).contains(&dropped), "{dropped}");
+    }
+}
