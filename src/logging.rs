@@ -114,6 +114,9 @@ pub fn init_with_telemetry(
         .with_threads(false)
         .with_level(false)
         .with_target(false)
+        // No busy/idle timings per span: work on every span, and the
+        // span's own duration says what matters.
+        .with_tracked_inactivity(false)
         .with_filter(filter_fn(|m| {
             m.is_span() && (m.target() == STAGE_TARGET || m.target() == SERVER_TARGET)
         }))
