@@ -4,7 +4,8 @@
 //! one mint costs with the token cache off.
 //!
 //! `cargo bench --bench allocs` (prints a table; no timings, so the figures
-//! do not depend on the load of the machine). With `-- mint-loop N` it only
+//! do not depend on the load of the machine); `-- telemetry` with spans
+//! exported (to a dead collector: the worst case, every batch dropped). With `-- mint-loop N` it only
 //! mints N tokens (cache off, delegated), for an instruction profile:
 //! `valgrind --tool=callgrind target/release/deps/allocs-* mint-loop 2000`.
 //!
@@ -103,6 +104,9 @@ fn main() {
         mint_count(n, false);
         return;
     }
+    if args.iter().any(|a| a == "telemetry") {
+        telemetry_on();
+    }
     mint_count(REQUESTS, true);
     EXCLUDED.with(|e| e.set(true));
     // Its blocking threads (the client's DNS lookups) are the harness's too.
@@ -157,6 +161,26 @@ fn main() {
     for line in metrics.lines().filter(|l| l.contains("cache")) {
         println!("  {line}");
     }
+}
+
+/// `-- telemetry`: spans made and exported (`[telemetry]` on) to a
+/// collector that is not there (nothing listens on 127.0.0.1:9), so every
+/// batch fails and is dropped; the export thread is counted with the
+/// gateway's. Logs at `warn`: a request logs nothing then.
+fn telemetry_on() {
+    let section = actgate::config::TelemetrySection {
+        enabled: true,
+        endpoint: Some("http://127.0.0.1:9/v1/traces".into()),
+        ..Default::default()
+    };
+    let settings = actgate::telemetry::Settings::resolve(&section, |_| None)
+        .expect("telemetry settings")
+        .expect("telemetry on");
+    let log = actgate::config::LogSection {
+        level: Some("warn".into()),
+        ..Default::default()
+    };
+    actgate::logging::init_with_telemetry(&log, Some(&settings)).expect("telemetry");
 }
 
 /// Allocations and bytes of one mint (cache off) in this thread, in-process,

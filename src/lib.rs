@@ -35,6 +35,7 @@ pub mod scope_token;
 pub mod server;
 pub mod snapshot;
 pub mod state;
+pub mod telemetry;
 pub mod terminal;
 pub mod tls;
 pub mod token;

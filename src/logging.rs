@@ -74,6 +74,59 @@ pub fn init(log: &LogSection) {
     };
 }
 
+/// Install the global subscriber with trace export (`[telemetry]`), or
+/// as [`init`] does when `telemetry` is `None`. Two layers, each with its
+/// own filter: the log lines as [`init`] writes them (stage spans left out,
+/// so a line's span stays the request's), and the exporter, which sees the
+/// server and stage spans only (never a log event: they may name things a
+/// trace backend should not keep).
+pub fn init_with_telemetry(
+    log: &LogSection,
+    telemetry: Option<&crate::telemetry::Settings>,
+) -> Result<(), crate::telemetry::StartError> {
+    use tracing_subscriber::filter::{filter_fn, FilterExt};
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    use tracing_subscriber::{Layer, Registry};
+
+    use crate::telemetry::{SERVER_TARGET, STAGE_TARGET};
+
+    let Some(settings) = telemetry else {
+        init(log);
+        return Ok(());
+    };
+    let tracer = crate::telemetry::start(settings)?;
+    let not_stage = || filter_fn(|m| m.target() != STAGE_TARGET);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let fmt: Box<dyn Layer<Registry> + Send + Sync> =
+        if use_json(log.format, std::io::stderr().is_terminal()) {
+            fmt.json()
+                .with_current_span(true)
+                .with_span_list(false)
+                .with_filter(filter(log).and(not_stage()))
+                .boxed()
+        } else {
+            fmt.with_filter(filter(log).and(not_stage())).boxed()
+        };
+    let export = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_location(false)
+        .with_threads(false)
+        .with_level(false)
+        .with_target(false)
+        // No busy/idle timings per span: work on every span, and the
+        // span's own duration says what matters.
+        .with_tracked_inactivity(false)
+        .with_filter(filter_fn(|m| {
+            m.is_span() && (m.target() == STAGE_TARGET || m.target() == SERVER_TARGET)
+        }))
+        .boxed();
+    let _ = tracing_subscriber::registry()
+        .with(vec![fmt, export])
+        .try_init();
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

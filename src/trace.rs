@@ -17,6 +17,11 @@
 //! missing or invalid `traceparent` starts a new trace (flags `00`: not
 //! sampled, since actgate records no spans itself) and any `tracestate` is
 //! dropped, as the specification requires when `traceparent` cannot be parsed.
+//!
+//! With `[telemetry]` on, the ids are the exported spans' instead
+//! ([`crate::telemetry::server_span`]): this hop's span id is the server
+//! span's, a new trace is sampled by the configured ratio, and the upstream
+//! request's parent is the upstream-call span (`proxy::forward`).
 
 use http::header::{HeaderMap, HeaderName, HeaderValue};
 
@@ -111,6 +116,26 @@ impl TraceContext {
         self.parent_id
             .as_ref()
             .map(|p| std::str::from_utf8(p).unwrap_or(""))
+    }
+
+    /// The trace flags, 2 lower-case hex characters.
+    pub fn flags(&self) -> &str {
+        std::str::from_utf8(&self.flags).unwrap_or("00")
+    }
+
+    /// The `tracestate` passed on (only with a valid inbound `traceparent`).
+    pub fn tracestate(&self) -> Option<&HeaderValue> {
+        self.tracestate.as_ref()
+    }
+
+    /// Take the ids of this hop's span as the exporter made it (telemetry
+    /// on): the trace id (the caller's, or a new one), the span id and the
+    /// sampling decision. Other flag bits are kept.
+    pub fn adopt(&mut self, trace_id: [u8; 16], span_id: [u8; 8], sampled: bool) {
+        hex_into(&trace_id, &mut self.trace_id);
+        hex_into(&span_id, &mut self.span_id);
+        let f = u8::from_str_radix(self.flags(), 16).unwrap_or(0);
+        hex_into(&[(f & !1) | u8::from(sampled)], &mut self.flags);
     }
 
     /// Continue the trace in `headers`, or start a new one.
@@ -358,6 +383,17 @@ mod tests {
         // Two traceparent headers are ambiguous: a new trace.
         let m = RequestMeta::from_headers(&headers(&[("traceparent", TP), ("traceparent", TP)]));
         assert_eq!(m.trace.parent_id(), None);
+    }
+
+    #[test]
+    fn adopted_ids_replace_ours_and_keep_other_flags() {
+        let tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-02";
+        let mut m = RequestMeta::from_headers(&headers(&[("traceparent", tp)]));
+        m.trace.adopt([0xab; 16], [0x01; 8], true);
+        assert_eq!(m.trace.trace_id(), "ab".repeat(16));
+        assert_eq!(m.trace.span_id(), "0101010101010101");
+        assert_eq!(m.trace.flags(), "03");
+        assert_eq!(m.trace.parent_id(), Some("00f067aa0ba902b7"));
     }
 
     #[test]

@@ -10,23 +10,13 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 
 use bytes::Bytes;
 use common::gateway::{id, Options, TestGateway};
+use common::python::Reaper;
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde_json::{json, Value};
-
-/// Kills the child when the test ends, pass or fail.
-struct Reaper(Child);
-impl Drop for Reaper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 /// The recording a2a-sdk upstream and the file it records into.
 struct Recorder {
@@ -47,22 +37,7 @@ impl Recorder {
         let log = dir.path().join("recorded.jsonl");
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/interop/recording_upstream.py");
-        let mut child = Command::new(py)
-            .arg(script)
-            .arg(&log)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the recording a2a-sdk upstream");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .strip_prefix("PORT ")
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("upstream did not report its port: {line:?}"));
+        let (child, port) = common::python::serve(&py, &script, &[log.as_os_str()]);
         for _ in 0..200 {
             if tokio::net::TcpStream::connect(("127.0.0.1", port))
                 .await
@@ -73,7 +48,7 @@ impl Recorder {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         Recorder {
-            _child: Reaper(child),
+            _child: child,
             _dir: dir,
             log,
             port,

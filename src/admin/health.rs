@@ -150,6 +150,9 @@ pub fn render_metrics(gw: &Snapshot) -> String {
     let mut out = Exposition::default();
     crate::metrics::process::render(&mut out);
     gw.metrics.render_into(&mut out);
+    // Process-wide, like the exporter (rendered whether or not it is on,
+    // so the family is always there to alert on).
+    crate::telemetry::render(&mut out);
     // Expiry as a timestamp (not seconds remaining): an alert compares it
     // with time(), and the value does not change between scrapes.
     if let Some(t) = gw.server_cert_not_after {

@@ -16,8 +16,19 @@ pub fn serve(config: &Path, threads: Option<usize>) -> anyhow::Result<ExitCode> 
             return Ok(ExitCode::FAILURE);
         }
     };
-    actgate::logging::init(&cfg.raw.log);
-    super::run_until_signal(threads, actgate::server::start(&cfg), |r| r.shutdown())
+    // A bad section is reported with every other problem by `start`.
+    let env = |name: &str| std::env::var(name).ok();
+    let telemetry = actgate::telemetry::Settings::resolve(&cfg.raw.telemetry, env)
+        .ok()
+        .flatten();
+    if let Err(e) = actgate::logging::init_with_telemetry(&cfg.raw.log, telemetry.as_ref()) {
+        eprintln!("{}: telemetry: {e}", config.display());
+        return Ok(ExitCode::FAILURE);
+    }
+    let code = super::run_until_signal(threads, actgate::server::start(&cfg), |r| r.shutdown());
+    // The spans of the last requests, after the drain.
+    actgate::telemetry::shutdown(std::time::Duration::from_secs(5));
+    code
 }
 
 /// `actgate config check`: every field and file, then (unless `offline`)

@@ -23,6 +23,7 @@ mod problems;
 mod runtime;
 pub mod schema;
 mod state;
+mod telemetry;
 
 pub use authorize::*;
 pub use egress::*;
@@ -32,6 +33,7 @@ pub use mcp::*;
 pub(crate) use problems::{one_problem, Problems};
 pub use runtime::*;
 pub use state::{StateBackend, StateSection};
+pub use telemetry::TelemetrySection;
 
 use crate::policy::Effect;
 use crate::token::SigningAlgorithm;
@@ -111,6 +113,9 @@ pub struct RawConfig {
     /// The public clients that may send people to `[authorize]`.
     #[serde(default)]
     pub oauth_client: Vec<OAuthClientSection>,
+    /// OpenTelemetry traces over OTLP/HTTP. Default: off.
+    #[serde(default)]
+    pub telemetry: TelemetrySection,
 }
 
 /// `[gateway]`

@@ -10,6 +10,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderValue};
 use http::{Method, Response, StatusCode};
 use serde_json::{json, Value};
+use tracing::Instrument;
 
 use super::headers::APPROVAL_HEADER;
 use super::respond::{json_response, ResponseBody};
@@ -129,7 +130,8 @@ pub async fn gate(
     presented: &HeaderMap,
     call: Call<'_>,
 ) -> Result<String, Held> {
-    check(
+    let span = crate::telemetry::stage_span!("approval", actgate.approval = tracing::field::Empty);
+    let checked = check(
         store,
         metrics,
         presented,
@@ -137,7 +139,13 @@ pub async fn gate(
         call.op,
         call.body,
     )
-    .await
+    .instrument(span.clone())
+    .await;
+    span.record(
+        "actgate.approval",
+        if checked.is_ok() { "approved" } else { "held" },
+    );
+    checked
 }
 
 /// Everything the approval is bound to.

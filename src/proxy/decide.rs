@@ -8,8 +8,34 @@ use crate::policy::DenyReason;
 use crate::snapshot::Snapshot;
 use crate::token::{MintError, MintedToken};
 
-/// Decide `ask`; the deciding rule goes into the record and `rule`.
+/// Decide `ask`; the deciding rule goes into the record and `rule`. In
+/// the `authorize` span (telemetry), with the decision and the rule.
 pub(super) fn decide<'a>(
+    gw: &'a Snapshot,
+    ask: &Ask<'a>,
+    rec: &mut AuditRecord,
+    rule: &mut Option<usize>,
+) -> Result<Allowed<'a>, Refusal> {
+    let span = crate::telemetry::stage_span!(
+        "authorize",
+        actgate.decision = tracing::field::Empty,
+        actgate.rule = tracing::field::Empty,
+    );
+    let decided = span.in_scope(|| decide_unspanned(gw, ask, rec, rule));
+    if !span.is_none() {
+        let decision = match &decided {
+            Ok(_) => "allow",
+            Err(r) => r.decision_kind().map_or("refused", |k| k.as_str()),
+        };
+        span.record("actgate.decision", decision);
+        if let Some(r) = rec.rule.as_deref() {
+            span.record("actgate.rule", r);
+        }
+    }
+    decided
+}
+
+fn decide_unspanned<'a>(
     gw: &'a Snapshot,
     ask: &Ask<'a>,
     rec: &mut AuditRecord,
@@ -49,10 +75,15 @@ pub(super) fn mint(
     allowed: &Allowed<'_>,
     rec: &mut AuditRecord,
 ) -> Result<MintedToken, Refusal> {
-    let minted = gw
-        .minter
-        .token_for(&allowed.mint_request(), crate::unix_now())
+    // The token itself is never an attribute: whether the cache had it is.
+    let span = crate::telemetry::stage_span!("mint", actgate.token.cached = tracing::field::Empty);
+    let minted = span
+        .in_scope(|| {
+            gw.minter
+                .token_for(&allowed.mint_request(), crate::unix_now())
+        })
         .map_err(Refusal::Mint)?;
+    span.record("actgate.token.cached", minted.cache_hit);
     rec.set_minted(&minted);
     // From here on the call is allowed; a failure below is an `error`.
     rec.decision = AuditDecision::Allow;

@@ -8,6 +8,7 @@ use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::{Method, Request, Response, Uri};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
+use tracing::Instrument;
 
 use super::headers::{sanitize_request_headers, strip_hop_by_hop};
 use super::refusal::{Booking, Refusal};
@@ -18,7 +19,7 @@ use crate::audit::AuditRecord;
 use crate::metrics::{Metrics, TargetMetrics};
 use crate::registry::card_slot::LiveCard;
 use crate::snapshot::Limits;
-use crate::trace::RequestMeta;
+use crate::trace::{RequestMeta, TRACEPARENT};
 use crate::upstream::UpstreamClient;
 
 /// The upstream URL of a routed request: the agent's base path, the
@@ -83,16 +84,31 @@ pub(super) async fn send(
     body: Bytes,
     target: &TargetMetrics,
 ) -> Result<Response<Incoming>, Refusal> {
+    let span = crate::telemetry::stage_span!(
+        "upstream",
+        otel.kind = "client",
+        http.request.method = %method,
+        server.address = uri.host(),
+        http.response.status_code = tracing::field::Empty,
+    );
     let mut up = Request::new(Full::new(body));
     *up.method_mut() = method;
     *up.uri_mut() = uri;
     *up.headers_mut() = headers;
+    // With telemetry on, the upstream continues the trace from this span.
+    if let Some(tp) = crate::telemetry::traceparent(&span) {
+        up.headers_mut().insert(TRACEPARENT.clone(), tp);
+    }
     let sent = std::time::Instant::now();
-    match tokio::time::timeout(timeout, client.send(up)).await {
+    let answered = tokio::time::timeout(timeout, client.send(up))
+        .instrument(span.clone())
+        .await;
+    match answered {
         Err(_) => Err(Refusal::UpstreamTimeout),
         Ok(Err(e)) => Err(Refusal::UpstreamUnreachable(e)),
         Ok(Ok(r)) => {
             target.observe_upstream(sent.elapsed());
+            span.record("http.response.status_code", i64::from(r.status().as_u16()));
             Ok(r)
         }
     }

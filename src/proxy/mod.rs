@@ -72,8 +72,9 @@ pub async fn handle(
     conn: Arc<ConnContext>,
     req: Request<Incoming>,
 ) -> Result<Response<ResponseBody>, Infallible> {
-    let meta = RequestMeta::from_headers(req.headers());
-    let span = meta.span();
+    let mut meta = RequestMeta::from_headers(req.headers());
+    let caller = conn.identity.spiffe_id.as_str();
+    let span = crate::telemetry::server_span(&mut meta, req.method(), req.uri().path(), caller);
     let mut resp = route(&gw, &conn, req, &meta).instrument(span).await;
     resp.headers_mut()
         .insert(crate::trace::REQUEST_ID.clone(), meta.id.header_value());
@@ -157,6 +158,7 @@ async fn route(
         }
     };
     let status = resp.status().as_u16();
+    crate::telemetry::record_outcome(&rec, status);
     if rec.kind == RecordKind::TokenExchange && rec.decision == AuditDecision::Allow {
         // Durable first: an issued token is used at the agent with no
         // gateway in between, so it leaves only once its record is on disk.

@@ -2,6 +2,7 @@
 //! invalid one is an error, never ignored.
 
 use http::HeaderMap;
+use tracing::Instrument;
 
 use super::headers::bearer_token;
 use super::refusal::Refusal;
@@ -23,15 +24,20 @@ pub(super) async fn verify_recorded(
     (audiences, route_resource): (&[String], &str),
     rec: &mut crate::audit::AuditRecord,
 ) -> Result<Option<SubjectToken>, Refusal> {
-    let subject = match verify(gw, caller, headers).await {
-        Err(Refusal::SubjectToken(TokenError::WrongAudience)) if !audiences.is_empty() => {
-            for_resource(gw, caller, headers, audiences)?
+    let verified = async {
+        match verify(gw, caller, headers).await {
+            Err(Refusal::SubjectToken(TokenError::WrongAudience)) if !audiences.is_empty() => {
+                for_resource(gw, caller, headers, audiences)
+            }
+            Err(Refusal::SubjectToken(TokenError::NotAudience)) => {
+                from_grant(gw, caller, headers, route_resource)
+            }
+            other => other,
         }
-        Err(Refusal::SubjectToken(TokenError::NotAudience)) => {
-            from_grant(gw, caller, headers, route_resource)?
-        }
-        other => other?,
     };
+    let subject = verified
+        .instrument(crate::telemetry::stage_span!("subject_token"))
+        .await?;
     if let Some(s) = &subject {
         rec.set_delegation(caller.spiffe_id.as_str(), s);
     }

@@ -85,6 +85,12 @@ pub(crate) fn server(p: &mut Problems, cfg: &ConfigFile, files: &mut Vec<PathBuf
     if let Err(e) = crate::logging::check(&raw.log) {
         p.add("log.level", e.to_string());
     }
+    let env = |name: &str| std::env::var(name).ok();
+    if let Err(problems) = crate::telemetry::Settings::resolve(&raw.telemetry, env) {
+        for (field, message) in problems {
+            p.add(field, message);
+        }
+    }
     if raw.tokens.max_chain_depth == 0 {
         p.add("tokens.max_chain_depth", "must be at least 1");
     }

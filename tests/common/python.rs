@@ -68,6 +68,33 @@ pub fn script(name: &str) -> PathBuf {
         .join(name)
 }
 
+/// Run `script` with `args` under `py`: a server that prints `PORT <n>`
+/// as its first line once listening on 127.0.0.1. The child (killed when
+/// the test ends) and its port.
+pub fn serve(py: &Path, script: &Path, args: &[&std::ffi::OsStr]) -> (Reaper, u16) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(py)
+        .arg(script)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", script.display()));
+    let mut line = String::new();
+    if let Some(out) = child.stdout.take() {
+        let _ = BufReader::new(out).read_line(&mut line);
+    }
+    let port = line
+        .trim()
+        .strip_prefix("PORT ")
+        .and_then(|p| p.parse().ok());
+    let child = Reaper(child);
+    match port {
+        Some(port) => (child, port),
+        None => panic!("{} did not report its port: {line:?}", script.display()),
+    }
+}
+
 /// Kills the child when the test ends, pass or fail.
 pub struct Reaper(pub Child);
 impl Drop for Reaper {
