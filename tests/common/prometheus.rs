@@ -91,12 +91,17 @@ impl TestPrometheus {
 
     /// The instant vector `/api/v1/query` answers for `promql`.
     pub async fn query(&self, promql: &str) -> Vec<Value> {
-        let q = form(&[("query", promql)]);
-        let Some((200, body)) = self.get(&format!("/api/v1/query?{q}")).await else {
-            return Vec::new();
-        };
-        let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        let v = self.answer(promql).await;
         v["data"]["result"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// `/api/v1/query`'s whole answer (`status`, then `data` or `error`).
+    pub async fn answer(&self, promql: &str) -> Value {
+        let q = form(&[("query", promql)]);
+        match self.get(&format!("/api/v1/query?{q}")).await {
+            Some((_, body)) => serde_json::from_slice(&body).unwrap_or(Value::Null),
+            None => Value::Null,
+        }
     }
 
     /// Wait (up to 30 s) until `promql` answers at least one series whose
