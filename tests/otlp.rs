@@ -92,10 +92,14 @@ async fn calls_are_traced_through_the_stages_and_a_dead_collector_costs_only_spa
     let (receiver, port) = start_receiver(&py, &out);
 
     let up = upstream::start(Behaviour::Echo).await;
+    let mcp = common::mcp_upstream::start().await;
     let telemetry = format!(
         "[telemetry]\nenabled = true\nendpoint = \"http://127.0.0.1:{port}/v1/traces\"\n\
          service_name = \"actgate-test\"\nexport_interval = \"100ms\"\nexport_timeout = \"2s\"\n\
-         [approvals]\ndir = \"approvals\"\n"
+         [approvals]\ndir = \"approvals\"\n\
+         [[mcp_server]]\nname = \"files\"\nupstream = \"{}\"\n\
+         [[mcp_server.tool]]\nname = \"read_file\"\nscopes = [\"files:read\"]\n",
+        mcp.url()
     );
     let gw = TestGateway::start(
         Options::new()
@@ -104,6 +108,10 @@ async fn calls_are_traced_through_the_stages_and_a_dead_collector_costs_only_spa
             .allow("orchestrator", "scheduler", &["calendar:read"], false)
             .rule(&format!(
                 "caller = \"{}\"\nagent = \"bank\"\nscopes = [\"calendar:read\"]\napproval = \"human\"",
+                id("orchestrator")
+            ))
+            .rule(&format!(
+                "caller = \"{}\"\nmcp_server = \"files\"\napp_only = true\ntools = [\"read_*\"]\nscopes = [\"files:read\"]",
                 id("orchestrator")
             ))
             .raw(&telemetry),
@@ -203,6 +211,9 @@ async fn calls_are_traced_through_the_stages_and_a_dead_collector_costs_only_spa
     );
     assert!(trace.iter().all(|s| s["name"] != "upstream"), "{trace:#?}");
 
+    // The MCP route: the same stages, the tool call as the operation.
+    let mcp_minted = mcp_call_is_traced(&gw, &mcp, &out).await;
+
     // No token anywhere in what was exported: the subject token, the
     // minted one the upstream received, nor any JWT.
     let minted = forwarded.headers["authorization"]
@@ -214,7 +225,7 @@ async fn calls_are_traced_through_the_stages_and_a_dead_collector_costs_only_spa
     let raw = std::fs::read(out.with_extension("raw")).unwrap();
     let lines = std::fs::read(out.with_extension("jsonl")).unwrap();
     for exported in [&raw, &lines] {
-        for secret in [user.as_str(), minted.as_str(), "eyJ"] {
+        for secret in [user.as_str(), minted.as_str(), mcp_minted.as_str(), "eyJ"] {
             assert!(
                 !exported
                     .windows(secret.len())
@@ -225,7 +236,7 @@ async fn calls_are_traced_through_the_stages_and_a_dead_collector_costs_only_spa
     }
     let metrics = gw.metrics();
     assert!(
-        counter(&metrics, "actgate_trace_spans_exported_total") >= 15,
+        counter(&metrics, "actgate_trace_spans_exported_total") >= 20,
         "{metrics}"
     );
     assert_eq!(counter(&metrics, "actgate_trace_spans_dropped_total"), 0);
@@ -269,4 +280,58 @@ fn config_check_names_each_bad_telemetry_field() {
     ] {
         assert!(err.contains(field), "{field} not named in:\n{err}");
     }
+}
+
+/// A tool call on the MCP route, traced like an agent call (the same stage
+/// functions); the token the MCP server received.
+async fn mcp_call_is_traced(
+    gw: &TestGateway,
+    mcp: &common::mcp_upstream::McpUpstream,
+    out: &Path,
+) -> String {
+    let mcp_trace = "5bf92f3577b34da6a3ce929d0e0e4737";
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "read_file", "arguments": {"path": "/shared/a.txt"}}});
+    let mut h = HeaderMap::new();
+    h.insert("content-type", HeaderValue::from_static("application/json"));
+    h.insert(
+        "accept",
+        HeaderValue::from_static("application/json, text/event-stream"),
+    );
+    let mcp_tp = format!("00-{mcp_trace}-{CALLER_SPAN}-01");
+    h.insert("traceparent", HeaderValue::from_str(&mcp_tp).unwrap());
+    let (status, _, _) = gw
+        .client("orchestrator")
+        .fetch(
+            http::Method::POST,
+            &format!("{}/mcp/files", gw.base),
+            &h,
+            bytes::Bytes::from(body.to_string()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status, StatusCode::OK);
+    let trace = trace_with(out, mcp_trace, "upstream").await;
+    let server = trace.iter().find(|s| s["kind"] == 2).unwrap();
+    assert_eq!(server["attributes"]["actgate.agent"], "files", "{server:#}");
+    assert_eq!(server["attributes"]["actgate.operation"], "tools/call");
+    assert_eq!(server["attributes"]["actgate.decision"], "allow");
+    for stage in ["subject_token", "authorize", "mint", "upstream"] {
+        assert_eq!(
+            named(&trace, stage)["parent_span_id"],
+            server["span_id"],
+            "{stage}"
+        );
+    }
+    let seen = mcp.requests();
+    let tp = seen.last().unwrap().headers["traceparent"]
+        .to_str()
+        .unwrap();
+    assert_eq!(&tp[3..35], mcp_trace);
+    seen.last().unwrap().headers["authorization"]
+        .to_str()
+        .unwrap()
+        .strip_prefix("Bearer ")
+        .unwrap()
+        .to_owned()
 }
