@@ -220,6 +220,7 @@ fn mint_count(n: usize, report: bool) {
         own: false,
         aud: "https://gw.example.org".into(),
         cnf: None,
+        grant: None,
     };
     let granted = vec!["invoices:read".to_string(), "invoices:write".to_string()];
     let now = actgate::unix_now();

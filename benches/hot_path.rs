@@ -373,6 +373,7 @@ fn bench_token_cache(c: &mut Criterion) {
         own: false,
         aud: GW.into(),
         cnf: None,
+        grant: None,
     };
     // Sorted, as the gateway keeps rule scopes; the unsorted variant below
     // shows the cost when a caller passes them in another order.

@@ -39,6 +39,7 @@ fn subject() -> SubjectToken {
         own: true,
         aud: "https://agents.example.org/b".into(),
         cnf: None,
+        grant: None,
     }
 }
 

@@ -70,6 +70,8 @@ async fn start(extra_td: &str) -> Setup {
                 false,
             )
             .allow("notifier", "scheduler", &["calendar:read"], false)
+            .agent("notifier", &up.url())
+            .allow("scheduler", "notifier", &["calendar:read"], false)
             .trust_domain(extra_td)
             .raw(&authorize_section(login.path())),
     )
@@ -493,4 +495,60 @@ async fn a_client_narrowed_on_reload_stops_its_grants() {
     s.redeem_as("orchestrator", &code, &[])
         .await
         .assert_error(400, "invalid_grant");
+}
+
+/// Down a person's delegation the next hop's token carries the grant
+/// (`grant_ref`): when the person revokes, the agent one hop further stops
+/// too, at its next presentation, on the proxy route and at the token
+/// endpoint, not when its token expires.
+#[tokio::test]
+async fn a_revoked_grant_stops_the_next_hop_too() {
+    let s = start("").await;
+    let a = s.redeem_as("orchestrator", &s.code(), &[]).await;
+    let token = a.token();
+    let grant = claims(&token)["grant"].as_str().unwrap().to_owned();
+    let (st, _, body) =
+        s.gw.send_message("orchestrator", "scheduler", Some(&token))
+            .await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    let hop = echoed_token(&body);
+    assert_eq!(claims(&hop)["grant_ref"], grant.as_str());
+    assert!(claims(&hop).get("grant").is_none());
+    // The scheduler acts onward for alice with it; the grant goes along.
+    let (st, _, body) = s.gw.send_message("scheduler", "notifier", Some(&hop)).await;
+    assert_eq!(st, StatusCode::OK, "{body}");
+    assert_eq!(claims(&echoed_token(&body))["grant_ref"], grant.as_str());
+
+    s.store
+        .revoke(&s.alice, &grant, actgate::unix_now())
+        .unwrap();
+    let (st, _, body) = s.gw.send_message("scheduler", "notifier", Some(&hop)).await;
+    assert_eq!(st, StatusCode::UNAUTHORIZED, "{body}");
+    assert_refused(&body, "revoked");
+    let a =
+        s.gw.exchange(
+            "scheduler",
+            &[
+                (
+                    "grant_type",
+                    "urn:ietf:params:oauth:grant-type:token-exchange",
+                ),
+                ("subject_token", &hop),
+                (
+                    "subject_token_type",
+                    "urn:ietf:params:oauth:token-type:access_token",
+                ),
+                ("audience", "notifier"),
+            ],
+        )
+        .await;
+    a.assert_error(400, "invalid_request");
+    assert!(
+        a.body["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("revoked"),
+        "{}",
+        a.body
+    );
 }

@@ -254,6 +254,7 @@ mod tests {
             own: true,
             aud: "https://agents.example.org/c".into(),
             cnf: None,
+            grant: None,
         };
         assert_eq!(
             delegation_chain(&caller, Some(&subject)),

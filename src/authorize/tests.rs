@@ -66,6 +66,7 @@ fn user(scopes: &[&str], act: Option<&str>) -> SubjectToken {
         own: false,
         aud: "x".into(),
         cnf: None,
+        grant: None,
     }
 }
 

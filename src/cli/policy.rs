@@ -261,5 +261,6 @@ fn subject_token(
         may_act: None,
         aud: gw.issuer.as_str().into(),
         cnf: None,
+        grant: None,
     }))
 }

@@ -142,6 +142,7 @@ pub(crate) mod tests {
             own: false,
             aud: "x".into(),
             cnf: None,
+            grant: None,
         }
     }
 

@@ -37,6 +37,7 @@ impl<'a> From<&'a Snapshot> for exchange::Context<'a> {
             minter: &gw.minter,
             assertions: &gw.assertions,
             recordable: gw.audit.is_healthy(),
+            grants: &gw.grants,
         }
     }
 }

@@ -38,6 +38,11 @@ pub(super) async fn verify_recorded(
     let subject = verified
         .instrument(crate::telemetry::stage_span!("subject_token"))
         .await?;
+    // Down a person's delegation, every hop stops when the person revokes.
+    if let Some(s) = &subject {
+        crate::token::user_token::still_granted(gw.grants.load().as_deref(), s)
+            .map_err(Refusal::SubjectToken)?;
+    }
     if let Some(s) = &subject {
         rec.set_delegation(caller.spiffe_id.as_str(), s);
     }

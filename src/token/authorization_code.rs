@@ -255,6 +255,8 @@ pub(super) fn issue_from_grant(
         own: false,
         aud: grant.consent.resource.as_str().into(),
         cnf: None,
+        // Named by the `grant` claim of the token issued here instead.
+        grant: None,
     };
     let claims = UserGrantClaims::new(&grant.id, &grant.user.issuer, &grant.user.sub);
     let target = Target::resource(&grant.consent.resource);

@@ -70,6 +70,10 @@ pub struct AccessTokenClaims {
     /// Certificate binding; `build_claims` leaves it unset (see `Cnf::for_caller`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cnf: Option<Cnf>,
+    /// The person's grant the delegation comes from, when the subject
+    /// token came from one: checked live at every presentation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grant_ref: Option<String>,
 }
 
 /// Why no token may be minted for a request.
@@ -166,6 +170,7 @@ pub fn build_claims(
             act: a.act.cloned().map(Box::new),
         }),
         cnf: v.cnf.cloned(),
+        grant_ref: v.grant_ref.map(str::to_owned),
     })
 }
 
@@ -188,6 +193,8 @@ pub(super) struct ClaimsView<'a> {
     pub act: Option<ActorView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cnf: Option<&'a Cnf>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub grant_ref: Option<&'a str>,
     /// A person's delegation (the authorization code and refresh grants):
     /// the grant and the person's own issuer.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
@@ -278,6 +285,7 @@ pub(super) fn claims_view<'a>(
         jti,
         act,
         cnf: None,
+        grant_ref: req.subject.and_then(|s| s.grant.as_deref()),
         user: None,
     })
 }

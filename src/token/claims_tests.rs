@@ -28,6 +28,7 @@ fn user_token(scope: Option<&str>, exp: i64) -> SubjectToken {
         own: false,
         aud: "https://gw.example.org".into(),
         cnf: None,
+        grant: None,
     }
 }
 
@@ -46,6 +47,7 @@ fn as_subject(c: &AccessTokenClaims) -> SubjectToken {
         own: true,
         aud: c.aud.as_str().into(),
         cnf: None,
+        grant: None,
     }
 }
 

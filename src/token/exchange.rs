@@ -73,6 +73,9 @@ pub struct Context<'a> {
     pub assertions: &'a ReplaySet,
     /// The audit log can record the exchange (checked again by the core).
     pub recordable: bool,
+    /// The people's grants: a subject token minted down a person's
+    /// delegation is exchanged only while that grant is live.
+    pub grants: &'a arc_swap::ArcSwapOption<crate::grants::GrantStore>,
 }
 
 /// The parameters after step 1: what the rest of the exchange works with.
@@ -357,6 +360,9 @@ fn verify_subject(
     let subject = ctx
         .subject_tokens
         .verify(subject_token, presenter, now)
+        .and_then(|s| {
+            super::user_token::still_granted(ctx.grants.load().as_deref(), &s).map(|()| s)
+        })
         .map_err(|e| invalid_request(format!("subject_token: {e}")))?;
     // The gateway's own tokens are access tokens, never ID tokens.
     if subject.own && subject_type == TOKEN_TYPE_ID_TOKEN {

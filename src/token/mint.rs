@@ -397,6 +397,15 @@ fn cache_key(req: &MintRequest<'_>) -> Vec<u8> {
                     k.json(v);
                 }
             }
+            // A token carrying one grant's reference is never handed out
+            // for another delegation (or for none).
+            match &s.grant {
+                None => k.tag(0),
+                Some(g) => {
+                    k.tag(1);
+                    k.str(g);
+                }
+            }
         }
     }
     k.0

@@ -140,6 +140,7 @@ fn cache_key_separates_every_input() {
         own: false,
         aud: ISS.into(),
         cnf: None,
+        grant: None,
     };
     let mut other_issuer = subject.clone();
     other_issuer.issuer = "https://other-idp.example.com".into();
@@ -217,6 +218,7 @@ fn short_lived_subject_is_not_cached() {
         own: false,
         aud: ISS.into(),
         cnf: None,
+        grant: None,
     };
     let r = MintRequest {
         subject: Some(&subject),

@@ -81,5 +81,18 @@ pub fn verify(
         own: false,
         aud: resource.into(),
         cnf: None,
+        grant: Some(user.grant.as_str().into()),
     }))
+}
+
+/// A subject token minted down a person's delegation (it carries
+/// `grant_ref`) is good only while that grant is live: without this, the
+/// agent one hop further would keep acting for the person after they
+/// revoked, for its token's lifetime. Fails closed without a store.
+pub fn still_granted(grants: Option<&GrantStore>, s: &SubjectToken) -> Result<(), TokenError> {
+    match &s.grant {
+        None => Ok(()),
+        Some(g) if grants.is_some_and(|store| store.is_live(g)) => Ok(()),
+        Some(_) => Err(TokenError::GrantRevoked),
+    }
 }

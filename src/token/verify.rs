@@ -62,6 +62,11 @@ pub struct SubjectToken {
     pub aud: Arc<str>,
     /// RFC 8705 certificate binding, when the token carries one.
     pub cnf: Option<Cnf>,
+    /// The person's grant this delegation comes from (`gr-…`): set for a
+    /// grant's own token and, as `grant_ref`, carried into every token
+    /// minted from it, so a revocation stops the whole chain at its next
+    /// presentation, not only the first hop.
+    pub grant: Option<Arc<str>>,
 }
 
 impl SubjectToken {
@@ -488,6 +493,7 @@ impl SubjectTokenVerifier {
                 .and_then(serde_json::Value::as_str)
                 .map(Into::into),
             user_grant: user_grant(own, &unverified)?,
+            grant_ref: grant_ref(own, &unverified)?,
         })
     }
 }
@@ -521,6 +527,8 @@ pub struct Verified {
     pub(super) user_grant: Option<Arc<UserGrantClaims>>,
     /// `jti`, when a string (the replay check of assertions).
     pub(super) jti: Option<Arc<str>>,
+    /// Own tokens minted from a grant's delegation: its `grant_ref`.
+    pub(super) grant_ref: Option<Arc<str>>,
 }
 
 impl Verified {
@@ -569,7 +577,21 @@ impl Verified {
             own: self.own,
             aud,
             cnf,
+            grant: self.grant_ref.clone(),
         })
+    }
+}
+
+/// `grant_ref` of one of the gateway's own tokens (a string, or absent);
+/// other issuers' claims of that name mean nothing here.
+fn grant_ref(
+    own: bool,
+    claims: &serde_json::Map<String, serde_json::Value>,
+) -> Result<Option<Arc<str>>, TokenError> {
+    match (own, claims.get("grant_ref")) {
+        (false, _) | (true, None) => Ok(None),
+        (true, Some(serde_json::Value::String(g))) => Ok(Some(g.as_str().into())),
+        (true, Some(_)) => Err(malformed("grant_ref is not a string")),
     }
 }
 
