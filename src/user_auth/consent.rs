@@ -12,7 +12,7 @@ use http::StatusCode;
 use super::authorize::{AuthorizeRequest, Refusal};
 use super::pages::{ActorCard, ConsentView};
 use super::respond::Reply;
-use super::routes::{code_location, redirect_refusal, values, Ctx};
+use super::routes::{code_location, no_store, redirect_refusal, values, Ctx};
 use crate::audit::{AuditRecord, Decision, RecordKind};
 use crate::cards::model::SecurityScheme;
 use crate::grants::{CodeBinding, Consent, GrantStore, GrantView, User};
@@ -151,11 +151,7 @@ pub(crate) async fn answer(cx: &Ctx<'_>, form: &[(String, String)]) -> Reply {
         }
     }
     let Some(store) = cx.gw.grants.load_full() else {
-        return Reply::message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Unavailable",
-            "The grant store is not open.",
-        );
+        return no_store();
     };
     issue_code(cx, store, &request, &user, chosen, "consented").await
 }
@@ -258,11 +254,7 @@ pub(crate) async fn revoke(cx: &Ctx<'_>, form: &[(String, String)]) -> Reply {
         );
     };
     let Some(store) = cx.gw.grants.load_full() else {
-        return Reply::message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Unavailable",
-            "The grant store is not open.",
-        );
+        return no_store();
     };
     let id = values(form, "grant").next().unwrap_or("").to_owned();
     let (u, now) = (user.clone(), cx.now);

@@ -63,7 +63,6 @@ pub enum LoginError {
 struct Discovered {
     authorization_endpoint: String,
     token_endpoint: String,
-    jwks_uri: String,
     /// `client_secret_post` when the provider lists only that.
     post_secret: bool,
     keys: Arc<IdTokenVerifier>,
@@ -310,16 +309,10 @@ impl LoginProvider {
         Ok(Discovered {
             authorization_endpoint,
             token_endpoint,
-            jwks_uri,
             post_secret,
             keys: Arc::new(keys),
             fetched: Instant::now(),
         })
-    }
-
-    /// The key set URL last discovered (for messages).
-    pub fn jwks_uri(&self) -> Option<String> {
-        self.lock().as_ref().map(|d| d.jwks_uri.clone())
     }
 }
 

@@ -1,6 +1,6 @@
-//! What a person's browser is in the middle of: a login at the IdP (its
-//! `state`, `nonce` and PKCE verifier, and where to go back to), a consent
-//! page not answered yet. Kept in memory under a random key, each taken at
+//! What a person's browser is in the middle of on the gateway's side: a
+//! consent page not answered yet (a login in progress rides in a sealed
+//! cookie instead, see `routes`). Kept in memory under a random key, each taken at
 //! most once and only until it expires; bounded, so an unauthenticated
 //! loop of `/oauth2/authorize` requests cannot grow it without limit.
 
@@ -12,7 +12,7 @@ use super::session::random_token;
 
 /// The table is full of live entries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("too many logins and consents are in progress; try again in a few minutes")]
+#[error("too many consent pages are open; try again in a few minutes")]
 pub struct Full;
 
 /// Entries of one kind, each under its random key.
@@ -82,16 +82,6 @@ impl<T> Pending<T> {
         map.remove(key).map(|(_, v)| v)
     }
 
-    /// A clone of the entry under `key`, unless it expired.
-    pub fn peek(&self, key: &str) -> Option<T>
-    where
-        T: Clone,
-    {
-        let map = self.lock();
-        let (expires, value) = map.get(key)?;
-        (*expires > Instant::now()).then(|| value.clone())
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, T)>> {
         self.entries
             .lock()
@@ -107,7 +97,6 @@ mod tests {
     fn an_entry_is_taken_once() {
         let p = Pending::new(4, Duration::from_secs(60));
         let k = p.put(7).unwrap();
-        assert_eq!(p.peek(&k), Some(7));
         assert_eq!(p.take(&k), Some(7));
         assert_eq!(p.take(&k), None);
         assert_eq!(p.take("guess"), None);

@@ -21,7 +21,6 @@ use aws_lc_rs::constant_time::verify_slices_are_equal;
 use aws_lc_rs::digest::{digest, SHA256};
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
-use bytes::Bytes;
 use http::{Method, Request, StatusCode};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
@@ -211,11 +210,17 @@ async fn posted(cx: &Ctx<'_>, req: Request<Incoming>) -> Result<Vec<(String, Str
             "Your sign-in has expired. Start again from the application.",
         ));
     };
-    let body = Limited::new(req.into_body(), MAX_FORM_BYTES)
+    let body = match Limited::new(req.into_body(), MAX_FORM_BYTES)
         .collect()
         .await
-        .map(|b| b.to_bytes())
-        .unwrap_or_else(|_| Bytes::new());
+    {
+        Ok(b) => b.to_bytes(),
+        Err(_) => return Err(Reply::message(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "Form too large",
+            "This form is larger than any page of this gateway sends (16 KiB), or it was cut off.",
+        )),
+    };
     let form = crate::token::form::parse(&body)
         .map_err(|e| Reply::message(StatusCode::BAD_REQUEST, "Bad form", &e.to_string()))?;
     let csrf: Vec<&str> = values(&form, "csrf").collect();
@@ -278,11 +283,7 @@ async fn authorize(cx: &Ctx<'_>, query: &str) -> Reply {
         return begin_login(cx, format!("/oauth2/authorize?{query}")).await;
     };
     let Some(store) = cx.gw.grants.load_full() else {
-        return Reply::message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Unavailable",
-            "The grant store is not open.",
-        );
+        return no_store();
     };
     let consent = crate::grants::Consent::new(
         &request.client_id,
@@ -378,11 +379,8 @@ async fn callback(cx: &Ctx<'_>, query: &str, cookies: &str) -> Reply {
     // Only the browser that started this login may finish it: otherwise an
     // attacker could log a victim's browser in as the attacker (login
     // CSRF) and collect the consents the victim then gives.
-    let pending = cookies
-        .split(';')
-        .filter_map(|c| c.trim().split_once('='))
-        .filter(|(n, _)| *n == LOGIN_COOKIE)
-        .find_map(|(_, v)| cx.key.open_as::<PendingLogin>(LOGIN_PURPOSE, v))
+    let pending = session::cookies_named(cookies, LOGIN_COOKIE)
+        .find_map(|v| cx.key.open_as::<PendingLogin>(LOGIN_PURPOSE, v))
         .filter(|p| verify_slices_are_equal(p.state.as_bytes(), state.as_bytes()).is_ok());
     let Some(pending) = pending else {
         return Reply::message(
@@ -462,11 +460,7 @@ async fn grants(cx: &Ctx<'_>) -> Reply {
         return begin_login(cx, "/oauth2/grants".into()).await;
     };
     let Some(store) = cx.gw.grants.load_full() else {
-        return Reply::message(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "Unavailable",
-            "The grant store is not open.",
-        );
+        return no_store();
     };
     let list = store.grants_of(&user);
     let registry = &cx.gw.registry;
@@ -477,6 +471,16 @@ async fn grants(cx: &Ctx<'_>) -> Reply {
     Reply::page(
         StatusCode::OK,
         super::pages::grants(&user.sub, &list, &s.csrf, name),
+    )
+}
+
+/// The answer while no grant store is open (it is opened at start with
+/// `[authorize]`; a failed open stops the start or the reload instead).
+pub(crate) fn no_store() -> Reply {
+    Reply::message(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Unavailable",
+        "The grant store is not open.",
     )
 }
 

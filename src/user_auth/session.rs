@@ -88,10 +88,15 @@ pub fn set_cookie(sealed: &str, max_age: i64) -> String {
 
 /// The session cookie's value in a `Cookie` request header, if one.
 pub fn from_cookie_header(header: &str) -> Option<&str> {
+    cookies_named(header, COOKIE).next()
+}
+
+/// The values of every cookie called `name` in a `Cookie` header.
+pub fn cookies_named<'h>(header: &'h str, name: &'h str) -> impl Iterator<Item = &'h str> {
     header
         .split(';')
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(n, _)| *n == COOKIE)
+        .filter(move |(n, _)| *n == name)
         .map(|(_, v)| v)
 }
 
